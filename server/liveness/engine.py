@@ -1,0 +1,580 @@
+"""The active-liveness state machine: pure logic over a stream of FrameSignals, no I/O, no clock of its own.
+
+Flow: wait for a neutral, frontal, well-lit face (its pose and expression become the baseline), ask the
+first challenge, wait until it is performed and held, wait for a return to neutral (which renews the
+baseline), ask the next. Everything is measured against the baseline, so holding the phone at an angle
+or moving it does not count as turning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from statistics import median
+
+from .challenges import HEAD_POSE, Challenge
+from .signals import FrameSignals
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Calibrated on the real clips in ../shared/media/videos (see tests/test_liveness_clips.py).
+
+    A modest genuine turn there reaches 15-20 degrees, talking and natural head motion stay within about
+    5 degrees of the person's own neutral pose; blinks close both eyes to a blendshape of about 0.7 from
+    an open level of 0.1-0.3.
+    """
+
+    turn_deg: float = 12.0
+    look_up_deg: float = 10.0
+    look_down_deg: float = 10.0
+    neutral_yaw_deg: float = 7.0  # back to neutral: within this of the baseline
+    neutral_pitch_deg: float = 7.0
+    frontal_yaw_deg: float = 12.0  # absolute pose accepted for the first neutral baseline
+    frontal_pitch_deg: float = 25.0
+    wrong_hold_s: float = 0.4  # a wrong head movement held this long fails the challenge
+    wrong_other_factor: float = 1.5  # a head movement other than the opposite is wrong beyond this many thresholds
+    neutral_steady_deg: float = 4.0  # the neutral pose must hold steady within this
+    eyes_closed: float = 0.45  # min(eyeBlinkLeft, eyeBlinkRight) for "both eyes closed"
+    eyes_closed_rise: float = 0.25  # ... and at least this much above the person's open-eye level
+    ear_closed_ratio: float = 0.5  # or eye aspect ratio below this fraction of the open-eye level
+    smile: float = 0.5
+    smile_rise: float = 0.3
+    jaw_open: float = 0.45
+    jaw_open_rise: float = 0.3
+    mouth_open_ratio: float = 0.3  # inner-lip gap over mouth width
+    hold_s: float = 0.15  # an action must be held this long...
+    hold_frames: int = 2  # ...over at least this many analysed frames
+    neutral_hold_s: float = 0.2
+    neutral_hold_frames: int = 3
+    face_lost_s: float = 1.0
+    over_rotation_grace_s: float = 3.0  # a face lost just after a strong turn the right way may come back
+    multiple_faces_s: float = 0.5
+    min_face_size: float = 0.18  # face width over the frame's shorter side
+    max_face_size: float = 0.95
+    min_face_px: float = 72.0
+    min_brightness: float = 28.0  # low on purpose: darker skin in ordinary office light measures about 40
+    max_brightness: float = 235.0
+    min_sharpness: float = 12.0
+    max_centre_offset: float = 0.3
+    max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame
+    size_ratio_range: tuple[float, float] = (0.6, 1.67)
+    continuity_window_s: float = 1.5
+
+
+class Phase(StrEnum):
+    START = "start"
+    CHALLENGE = "challenge"
+    RETURN = "return"
+    DONE = "done"
+
+
+class Reason(StrEnum):
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    FACE_LOST = "face_lost"
+    FACE_SWAP = "face_swap"
+    WRONG_ACTION = "wrong_action"
+    TIMEOUT = "timeout"
+    NOT_NEUTRAL = "not_neutral"
+    NOT_READY = "not_ready"
+    STREAM_ENDED = "stream_ended"
+
+
+class Hint(StrEnum):
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    TOO_DARK = "too_dark"
+    TOO_BRIGHT = "too_bright"
+    TOO_FAR = "too_far"
+    TOO_CLOSE = "too_close"
+    NOT_CENTRED = "not_centred"
+    TOO_BLURRY = "too_blurry"
+    LOOK_STRAIGHT = "look_straight"
+    NOT_SO_FAR = "not_so_far"
+
+
+@dataclass
+class ChallengeRecord:
+    type: Challenge
+    asked_at: float | None = None
+    completed_at: float | None = None
+    passed: bool = False
+    peak: float = 0.0  # degrees beyond neutral for head pose, blendshape rise for expressions
+
+    def to_dict(self, t0: float = 0.0) -> dict:
+        return {
+            "type": self.type.value,
+            "passed": self.passed,
+            "asked_at_s": None if self.asked_at is None else round(self.asked_at - t0, 3),
+            "completed_at_s": None if self.completed_at is None else round(self.completed_at - t0, 3),
+            "peak": round(self.peak, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """The person's own neutral: head pose renewed before every challenge, expression taken at the start."""
+
+    yaw: float
+    pitch: float
+    eyes_closed: float
+    ear: float
+    smile: float
+    jaw_open: float
+
+    @classmethod
+    def of(cls, frames: list[FrameSignals]) -> "Baseline":
+        return cls(
+            yaw=median(f.yaw for f in frames),
+            pitch=median(f.pitch for f in frames),
+            eyes_closed=median(f.eyes_closed for f in frames),
+            ear=median(f.ear for f in frames),
+            smile=median(f.smile for f in frames),
+            jaw_open=median(f.jaw_open for f in frames),
+        )
+
+    def with_pose_of(self, frames: list[FrameSignals]) -> "Baseline":
+        return replace(self, yaw=median(f.yaw for f in frames), pitch=median(f.pitch for f in frames))
+
+
+@dataclass(frozen=True)
+class LivenessResult:
+    passed: bool
+    reason: Reason | None
+    detail: str | None
+    challenges: tuple[ChallengeRecord, ...]
+    started_at: float
+    finished_at: float
+    frame_slots: tuple[str, ...]  # slots of the frames kept for face matching, in time order
+
+    def to_dict(self) -> dict:
+        return {
+            "passed": self.passed,
+            "reason": None if self.reason is None else self.reason.value,
+            "detail": self.detail,
+            "challenges": [c.to_dict(self.started_at) for c in self.challenges],
+            "duration_s": round(self.finished_at - self.started_at, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Prompt:
+    """What the customer should be told now."""
+
+    phase: Phase
+    challenge: Challenge | None
+    step: int  # challenges completed so far
+    total: int
+    hint: Hint | None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The engine's answer to one frame."""
+
+    prompt: Prompt
+    keep_frame: str | None = None  # store this frame under this slot for face matching
+    result: LivenessResult | None = None
+
+
+class _Hold:
+    """True once a condition has held for a minimum time and number of frames."""
+
+    def __init__(self, seconds: float, frames: int) -> None:
+        self.seconds, self.frames = seconds, frames
+        self.since: float | None = None
+        self.count = 0
+
+    def update(self, ok: bool, t: float) -> bool:
+        if not ok:
+            self.since, self.count = None, 0
+            return False
+        if self.since is None:
+            self.since = t
+        self.count += 1
+        return self.count >= self.frames and t - self.since >= self.seconds
+
+    def reset(self) -> None:
+        self.since, self.count = None, 0
+
+
+@dataclass
+class _Tracking:
+    """Where the face was last seen, for continuity and loss rules."""
+
+    last_face: FrameSignals | None = None
+    lost_since: float | None = None
+    before_loss: FrameSignals | None = None
+    grace: bool = False  # the loss followed a strong turn the asked way
+    returned_from_over_rotation: bool = False
+    multiple_since: float | None = None
+
+
+class LivenessEngine:
+    def __init__(
+        self,
+        challenges: list[Challenge],
+        thresholds: Thresholds | None = None,
+        challenge_timeout_s: float = 8.0,
+        start_timeout_s: float = 20.0,
+    ) -> None:
+        if not challenges:
+            raise ValueError("at least one challenge is needed")
+        self.th = thresholds or Thresholds()
+        self.challenge_timeout_s = challenge_timeout_s
+        self.start_timeout_s = start_timeout_s
+        self.records = [ChallengeRecord(c) for c in challenges]
+        self.phase = Phase.START
+        self.index = 0
+        self.baseline: Baseline | None = None
+        self.result: LivenessResult | None = None
+        self.t0: float | None = None
+        self.phase_since = 0.0
+        self.faces_seen = 0
+        self.hint: Hint | None = None
+        self._neutral_frames: list[FrameSignals] = []
+        self._neutral_hold = _Hold(self.th.neutral_hold_s, self.th.neutral_hold_frames)
+        self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames)
+        self._wrong_hold = _Hold(self.th.wrong_hold_s, 2)
+        self._eyes_were_closed = False
+        self._tracking = _Tracking()
+        self._slot_scores: dict[str, float] = {}
+        self._hint_counts: dict[Hint, int] = {}
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def current(self) -> ChallengeRecord | None:
+        return self.records[self.index] if self.phase in (Phase.CHALLENGE, Phase.RETURN) else None
+
+    def prompt(self) -> Prompt:
+        challenge = self.records[self.index].type if self.phase == Phase.CHALLENGE else None
+        done = sum(r.passed for r in self.records)
+        return Prompt(self.phase, challenge, done, len(self.records), self.hint)
+
+    def update(self, s: FrameSignals) -> Verdict:
+        if self.result is not None:
+            return Verdict(self.prompt(), result=self.result)
+        if self.t0 is None:
+            self.t0 = self.phase_since = s.t
+        if s.face_count:
+            self.faces_seen += 1
+        self.hint = self._hint(s)
+        if self.hint is not None:
+            self._hint_counts[self.hint] = self._hint_counts.get(self.hint, 0) + 1
+
+        failure = self._check_presence(s)
+        if failure is not None:
+            return self._finish(s.t, *failure)
+        keep = None
+        if s.face_count != 1:
+            self._reset_holds()
+        elif self._tracking.returned_from_over_rotation and self.phase == Phase.CHALLENGE:
+            # The tracker lost the face mid-turn the asked way and the same face came back: a real turn.
+            self._complete(s.t)
+        else:
+            if self.phase == Phase.START:
+                keep = self._on_start(s)
+            elif self.phase == Phase.CHALLENGE:
+                failure = self._on_challenge(s)
+            elif self.phase == Phase.RETURN:
+                keep = self._on_return(s)
+            if failure is not None:
+                return self._finish(s.t, *failure)
+        if self.result is None:
+            failure = self._check_timeouts(s.t)
+            if failure is not None:
+                return self._finish(s.t, *failure)
+        return Verdict(self.prompt(), keep_frame=keep, result=self.result)
+
+    def finish(self, t: float, reason: Reason = Reason.STREAM_ENDED) -> LivenessResult:
+        """End early (stream over, customer left); the verdict explains what was missing."""
+        if self.result is not None:
+            return self.result
+        if self.faces_seen == 0:
+            return self._finish(t, Reason.NO_FACE, None).result  # type: ignore[return-value]
+        if self.phase == Phase.START and reason == Reason.STREAM_ENDED:
+            return self._finish(t, Reason.NOT_READY, self._dominant_hint()).result  # type: ignore[return-value]
+        return self._finish(t, reason, None).result  # type: ignore[return-value]
+
+    # -- phases -----------------------------------------------------------------------------------
+
+    def _on_start(self, s: FrameSignals) -> str | None:
+        th = self.th
+        ok = (
+            self._quality_ok(s)
+            and abs(s.yaw) <= th.frontal_yaw_deg
+            and abs(s.pitch) <= th.frontal_pitch_deg
+            and s.eyes_closed < th.eyes_closed
+            and s.jaw_open < th.jaw_open
+        )
+        keep = self._keep_if_best("start", s) if ok else None
+        if self._collect_neutral(s, ok):
+            self.baseline = Baseline.of(self._neutral_frames)
+            self._ask(s.t)
+        return keep
+
+    def _on_challenge(self, s: FrameSignals) -> tuple[Reason, str | None] | None:
+        record = self.records[self.index]
+        amount = self._action_amount(record.type, s)
+        record.peak = max(record.peak, amount)
+        if record.type == Challenge.BLINK:
+            done = self._blink_done(s)
+        else:
+            done = self._action_hold.update(self._action_reached(record.type, s), s.t)
+        if done:
+            self._complete(s.t)
+            return None
+        if record.type.is_head_pose:
+            wrong = self._wrong_pose(record.type, s)
+            if self._wrong_hold.update(wrong is not None, s.t):
+                return Reason.WRONG_ACTION, wrong.value if wrong else None
+        return None
+
+    def _wrong_pose(self, asked: Challenge, s: FrameSignals) -> Challenge | None:
+        """The opposite movement, or another head movement well beyond its threshold."""
+        for other in HEAD_POSE - {asked}:
+            factor = 1.0 if other == asked.opposite else self.th.wrong_other_factor
+            if self._pose_reached(other, s, factor):
+                return other
+        return None
+
+    def _on_return(self, s: FrameSignals) -> str | None:
+        b, th = self.baseline, self.th
+        assert b is not None
+        ok = (
+            abs(s.yaw - b.yaw) <= th.neutral_yaw_deg
+            and abs(s.pitch - b.pitch) <= th.neutral_pitch_deg
+            and not self._eyes_closed(s)
+        )
+        keep = self._keep_if_best(f"after_{self.index}", s) if ok and self._quality_ok(s) else None
+        if self._collect_neutral(s, ok):
+            self.baseline = b.with_pose_of(self._neutral_frames)
+            self.index += 1
+            self._ask(s.t)
+        return keep
+
+    # -- actions ----------------------------------------------------------------------------------
+
+    def _pose_delta(self, challenge: Challenge, s: FrameSignals) -> float:
+        """Degrees moved from the baseline in the challenge's direction (negative: the other way)."""
+        b = self.baseline
+        assert b is not None
+        return {
+            Challenge.TURN_LEFT: s.yaw - b.yaw,
+            Challenge.TURN_RIGHT: b.yaw - s.yaw,
+            Challenge.LOOK_UP: s.pitch - b.pitch,
+            Challenge.LOOK_DOWN: b.pitch - s.pitch,
+        }[challenge]
+
+    def _pose_threshold(self, challenge: Challenge) -> float:
+        th = self.th
+        return {
+            Challenge.TURN_LEFT: th.turn_deg,
+            Challenge.TURN_RIGHT: th.turn_deg,
+            Challenge.LOOK_UP: th.look_up_deg,
+            Challenge.LOOK_DOWN: th.look_down_deg,
+        }[challenge]
+
+    def _pose_reached(self, challenge: Challenge, s: FrameSignals, factor: float = 1.0) -> bool:
+        if challenge in (Challenge.LOOK_UP, Challenge.LOOK_DOWN):
+            # Measured pitch drifts by up to ~10 degrees in a strong turn: only trust it facing forward.
+            if abs(self._pose_delta(Challenge.TURN_LEFT, s)) >= self.th.turn_deg:
+                return False
+        return self._pose_delta(challenge, s) >= factor * self._pose_threshold(challenge)
+
+    def _action_amount(self, challenge: Challenge, s: FrameSignals) -> float:
+        b = self.baseline
+        assert b is not None
+        if challenge.is_head_pose:
+            return self._pose_delta(challenge, s)
+        if challenge == Challenge.BLINK:
+            return s.eyes_closed - b.eyes_closed
+        if challenge == Challenge.SMILE:
+            return s.smile - b.smile
+        return s.jaw_open - b.jaw_open
+
+    def _action_reached(self, challenge: Challenge, s: FrameSignals) -> bool:
+        b, th = self.baseline, self.th
+        assert b is not None
+        if challenge.is_head_pose:
+            return self._pose_reached(challenge, s)
+        if challenge == Challenge.SMILE:
+            return s.smile >= max(th.smile, b.smile + th.smile_rise)
+        if challenge == Challenge.OPEN_MOUTH:
+            return s.jaw_open >= max(th.jaw_open, b.jaw_open + th.jaw_open_rise) and s.mouth_open_ratio >= th.mouth_open_ratio
+        return self._eyes_closed(s)
+
+    def _eyes_closed(self, s: FrameSignals) -> bool:
+        b, th = self.baseline, self.th
+        assert b is not None
+        by_blendshape = s.eyes_closed >= max(th.eyes_closed, b.eyes_closed + th.eyes_closed_rise)
+        by_aspect = b.ear > 0 and s.ear <= th.ear_closed_ratio * b.ear
+        return by_blendshape or by_aspect
+
+    def _blink_done(self, s: FrameSignals) -> bool:
+        """A blink is both eyes closing and opening again, measured against this person's open eyes."""
+        if self._eyes_closed(s):
+            self._eyes_were_closed = True
+            return False
+        return self._eyes_were_closed
+
+    # -- presence, continuity, timeouts -----------------------------------------------------------
+
+    def _check_presence(self, s: FrameSignals) -> tuple[Reason, str | None] | None:
+        th, tr = self.th, self._tracking
+        if s.face_count >= 2:
+            tr.multiple_since = s.t if tr.multiple_since is None else tr.multiple_since
+            if s.t - tr.multiple_since >= th.multiple_faces_s:
+                return Reason.MULTIPLE_FACES, None
+            return None
+        tr.multiple_since = None
+        started = self.phase in (Phase.CHALLENGE, Phase.RETURN)
+        if s.face_count == 0:
+            if tr.lost_since is None and tr.last_face is not None:
+                tr.lost_since = s.t
+                tr.before_loss = tr.last_face
+                tr.grace = started and self._strong_turn_asked_way(tr.last_face)
+            if started and tr.lost_since is not None:
+                allowed = th.over_rotation_grace_s if tr.grace else th.face_lost_s
+                if s.t - tr.lost_since > allowed:
+                    return Reason.FACE_LOST, None
+            return None
+        previous = tr.before_loss if tr.lost_since is not None else tr.last_face
+        if started and previous is not None and s.t - previous.t <= max(th.continuity_window_s, th.over_rotation_grace_s):
+            if not self._same_face(previous, s):
+                return Reason.FACE_SWAP, None
+        tr.returned_from_over_rotation = started and tr.grace and tr.lost_since is not None
+        tr.last_face, tr.lost_since, tr.before_loss, tr.grace = s, None, None, False
+        return None
+
+    def _strong_turn_asked_way(self, s: FrameSignals) -> bool:
+        record = self.records[self.index]
+        if not record.type.is_head_pose or self.baseline is None:
+            return False
+        return self._pose_delta(record.type, s) >= 0.5 * self._pose_threshold(record.type)
+
+    def _same_face(self, a: FrameSignals, b: FrameSignals) -> bool:
+        assert a.box is not None and b.box is not None
+        (ax, ay), (bx, by) = a.centre, b.centre
+        jump = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
+        ha, hb = a.box[3] - a.box[1], b.box[3] - b.box[1]
+        low, high = self.th.size_ratio_range
+        return jump <= self.th.max_centre_jump and ha > 0 and low <= hb / ha <= high
+
+    def _check_timeouts(self, t: float) -> tuple[Reason, str | None] | None:
+        waited = t - self.phase_since
+        if self.phase == Phase.START and waited > self.start_timeout_s:
+            if self.faces_seen == 0:
+                return Reason.NO_FACE, None
+            return Reason.NOT_READY, self._dominant_hint()
+        if self.phase == Phase.CHALLENGE and waited > self.challenge_timeout_s:
+            return Reason.TIMEOUT, self.records[self.index].type.value
+        if self.phase == Phase.RETURN and waited > self.challenge_timeout_s:
+            return Reason.NOT_NEUTRAL, None
+        return None
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _quality_ok(self, s: FrameSignals) -> bool:
+        return self._quality_hint(s) is None
+
+    def _quality_hint(self, s: FrameSignals) -> Hint | None:
+        th = self.th
+        if s.brightness < th.min_brightness:
+            return Hint.TOO_DARK
+        if s.brightness > th.max_brightness:
+            return Hint.TOO_BRIGHT
+        if s.face_size < th.min_face_size or s.face_px < th.min_face_px:
+            return Hint.TOO_FAR
+        if s.face_size > th.max_face_size:
+            return Hint.TOO_CLOSE
+        cx, cy = s.centre
+        if max(abs(cx - 0.5), abs(cy - 0.5)) > th.max_centre_offset:
+            return Hint.NOT_CENTRED
+        if s.sharpness < th.min_sharpness:
+            return Hint.TOO_BLURRY
+        return None
+
+    def _hint(self, s: FrameSignals) -> Hint | None:
+        if s.face_count == 0:
+            tr = self._tracking
+            if tr.grace and tr.lost_since is not None:
+                return Hint.NOT_SO_FAR
+            return Hint.NO_FACE
+        if s.face_count >= 2:
+            return Hint.MULTIPLE_FACES
+        quality = self._quality_hint(s)
+        if quality is not None:
+            return quality
+        if self.phase == Phase.START and (abs(s.yaw) > self.th.frontal_yaw_deg or abs(s.pitch) > self.th.frontal_pitch_deg):
+            return Hint.LOOK_STRAIGHT
+        return None
+
+    def _dominant_hint(self) -> str | None:
+        if not self._hint_counts:
+            return None
+        return max(self._hint_counts.items(), key=lambda item: item[1])[0].value
+
+    def _reset_holds(self) -> None:
+        self._neutral_frames.clear()
+        for hold in (self._neutral_hold, self._action_hold, self._wrong_hold):
+            hold.reset()
+
+    def _collect_neutral(self, s: FrameSignals, ok: bool) -> bool:
+        """True once the face has been neutral, and steady, long enough."""
+        if ok and self._neutral_frames:
+            first = self._neutral_frames[0]
+            steady = self.th.neutral_steady_deg
+            if abs(s.yaw - first.yaw) > steady or abs(s.pitch - first.pitch) > steady:
+                self._neutral_frames.clear()
+                self._neutral_hold.reset()
+        if not ok:
+            self._neutral_frames.clear()
+        else:
+            self._neutral_frames.append(s)
+        return self._neutral_hold.update(ok, s.t)
+
+    def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
+        """Frames for face matching: frontal, eyes open, sharp and large."""
+        b = self.baseline
+        yaw = s.yaw - (b.yaw if b else 0.0)
+        pitch = s.pitch - (b.pitch if b else 0.0)
+        score = s.sharpness * s.face_px / (1.0 + abs(yaw) + abs(pitch)) * (1.0 - s.eyes_closed)
+        if score > self._slot_scores.get(slot, 0.0):
+            self._slot_scores[slot] = score
+            return slot
+        return None
+
+    def _ask(self, t: float) -> None:
+        self.phase = Phase.CHALLENGE
+        self.phase_since = t
+        self.records[self.index].asked_at = t
+        self._reset_holds()
+        self._eyes_were_closed = False
+
+    def _complete(self, t: float) -> None:
+        record = self.records[self.index]
+        record.completed_at = t
+        record.passed = True
+        if self.index == len(self.records) - 1:
+            self._finish(t, None, None)
+            return
+        self.phase = Phase.RETURN
+        self.phase_since = t
+        self._reset_holds()
+
+    def _finish(self, t: float, reason: Reason | None, detail: str | None) -> Verdict:
+        self.phase = Phase.DONE
+        slots = tuple(slot for slot in ["start", *(f"after_{i}" for i in range(len(self.records)))] if slot in self._slot_scores)
+        self.result = LivenessResult(
+            passed=reason is None,
+            reason=reason,
+            detail=detail,
+            challenges=tuple(replace(r) for r in self.records),
+            started_at=self.t0 if self.t0 is not None else t,
+            finished_at=t,
+            frame_slots=slots,
+        )
+        return Verdict(self.prompt(), result=self.result)

@@ -1,0 +1,161 @@
+"""Per-frame signals derived from face landmarks: pure functions of landmarks and pixels."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from ..models.landmarker import FaceLandmarks
+
+# MediaPipe face-mesh indices. "Right"/"left" are the person's own.
+RIGHT_EYE = (33, 160, 158, 133, 153, 144)  # outer corner, upper x2, inner corner, lower x2
+LEFT_EYE = (263, 387, 385, 362, 380, 373)
+MOUTH_CORNERS = (61, 291)
+INNER_LIPS = (13, 14)
+RIGHT_EYE_CENTRE_POINTS = (33, 133)
+LEFT_EYE_CENTRE_POINTS = (263, 362)
+
+
+@dataclass(frozen=True)
+class FrameSignals:
+    """What one analysed frame says about the face in it. Angles in degrees.
+
+    `yaw` is positive when the person turns to their own left, which in an unmirrored camera frame shows
+    the face turned toward image-right. `pitch` is positive when they look up.
+    """
+
+    t: float
+    face_count: int
+    frame_w: int = 0
+    frame_h: int = 0
+    box: tuple[float, float, float, float] | None = None  # x0, y0, x1, y1 normalised to the frame
+    yaw: float = 0.0
+    pitch: float = 0.0
+    roll: float = 0.0
+    eye_closure_left: float = 0.0  # blendshape eyeBlink, 0 open .. 1 closed
+    eye_closure_right: float = 0.0
+    ear: float = 0.0  # eye aspect ratio, mean of both eyes
+    jaw_open: float = 0.0
+    mouth_open_ratio: float = 0.0  # inner-lip gap over mouth width
+    smile: float = 0.0
+    mouth_width: float = 0.0  # mouth corner distance over inter-ocular distance
+    brightness: float = 0.0  # mean luma of the face, 0..255
+    sharpness: float = 0.0  # variance of the Laplacian of the face at a fixed scale
+
+    @property
+    def has_one_face(self) -> bool:
+        return self.face_count == 1
+
+    @property
+    def face_size(self) -> float:
+        """Face width as a fraction of the frame's shorter side."""
+        if self.box is None or not self.frame_w:
+            return 0.0
+        return (self.box[2] - self.box[0]) * self.frame_w / min(self.frame_w, self.frame_h)
+
+    @property
+    def face_px(self) -> float:
+        return 0.0 if self.box is None else (self.box[2] - self.box[0]) * self.frame_w
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        if self.box is None:
+            return (0.5, 0.5)
+        return ((self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2)
+
+    @property
+    def eyes_closed(self) -> float:
+        """How closed the more open eye is: both eyes must close for this to rise."""
+        return min(self.eye_closure_left, self.eye_closure_right)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FrameSignals":
+        data = dict(data)
+        if data.get("box") is not None:
+            data["box"] = tuple(data["box"])
+        return cls(**data)
+
+
+def head_angles(matrix: np.ndarray) -> tuple[float, float, float]:
+    """(yaw, pitch, roll) in degrees from MediaPipe's facial transformation matrix."""
+    r = matrix[:3, :3]
+    yaw = math.degrees(math.atan2(float(r[0, 2]), float(r[2, 2])))
+    pitch = math.degrees(math.asin(max(-1.0, min(1.0, float(r[1, 2])))))
+    roll = math.degrees(math.atan2(float(r[1, 0]), float(r[0, 0])))
+    return yaw, pitch, roll
+
+
+def _eye_aspect_ratio(px: np.ndarray, eye: tuple[int, ...]) -> float:
+    p1, p2, p3, p4, p5, p6 = (px[i] for i in eye)
+    width = float(np.linalg.norm(p1 - p4))
+    if width <= 1e-6:
+        return 0.0
+    return float(np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5)) / (2.0 * width)
+
+
+def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
+    x0, y0 = points[:, 0].min(), points[:, 1].min()
+    x1, y1 = points[:, 0].max(), points[:, 1].max()
+    return (float(max(0.0, x0)), float(max(0.0, y0)), float(min(1.0, x1)), float(min(1.0, y1)))
+
+
+def face_luma_stats(gray: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
+    """(mean brightness, Laplacian variance at a 96 px face width) of the face region of a grey image."""
+    import cv2
+
+    h, w = gray.shape[:2]
+    x0, y0, x1, y1 = int(box[0] * w), int(box[1] * h), int(math.ceil(box[2] * w)), int(math.ceil(box[3] * h))
+    crop = gray[y0:y1, x0:x1]
+    if crop.size < 16:
+        return 0.0, 0.0
+    scale = 96.0 / max(1, crop.shape[1])
+    small = cv2.resize(crop, (96, max(1, int(round(crop.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
+    brightness = float(small.mean())
+    sharpness = float(cv2.Laplacian(small, cv2.CV_32F).var())
+    return brightness, sharpness
+
+
+def frame_signals(t: float, faces: list[FaceLandmarks], gray: np.ndarray) -> FrameSignals:
+    """Signals of the first (most prominent) face; `gray` is the frame's luma, for light and focus."""
+    h, w = gray.shape[:2]
+    if not faces:
+        return FrameSignals(t=t, face_count=0, frame_w=w, frame_h=h)
+    face = faces[0]
+    points = face.points
+    px = points[:, :2] * np.array([w, h], dtype=np.float32)
+    box = face_box(points)
+    yaw, pitch, roll = head_angles(face.matrix)
+    # MediaPipe's blendshape "eyeBlinkLeft" is the eye on the image's left, i.e. the person's right eye.
+    closure_right = face.blendshapes.get("eyeBlinkLeft", 0.0)
+    closure_left = face.blendshapes.get("eyeBlinkRight", 0.0)
+    ear = (_eye_aspect_ratio(px, RIGHT_EYE) + _eye_aspect_ratio(px, LEFT_EYE)) / 2.0
+    mouth_w = float(np.linalg.norm(px[MOUTH_CORNERS[0]] - px[MOUTH_CORNERS[1]]))
+    lip_gap = float(np.linalg.norm(px[INNER_LIPS[0]] - px[INNER_LIPS[1]]))
+    right_eye = px[list(RIGHT_EYE_CENTRE_POINTS)].mean(axis=0)
+    left_eye = px[list(LEFT_EYE_CENTRE_POINTS)].mean(axis=0)
+    inter_ocular = float(np.linalg.norm(right_eye - left_eye))
+    brightness, sharpness = face_luma_stats(gray, box)
+    return FrameSignals(
+        t=t,
+        face_count=len(faces),
+        frame_w=w,
+        frame_h=h,
+        box=box,
+        yaw=yaw,
+        pitch=pitch,
+        roll=roll,
+        eye_closure_left=float(closure_left),
+        eye_closure_right=float(closure_right),
+        ear=ear,
+        jaw_open=float(face.blendshapes.get("jawOpen", 0.0)),
+        mouth_open_ratio=lip_gap / mouth_w if mouth_w > 1e-6 else 0.0,
+        smile=(face.blendshapes.get("mouthSmileLeft", 0.0) + face.blendshapes.get("mouthSmileRight", 0.0)) / 2.0,
+        mouth_width=mouth_w / inter_ocular if inter_ocular > 1e-6 else 0.0,
+        brightness=brightness,
+        sharpness=sharpness,
+    )

@@ -1,0 +1,36 @@
+"""The clock's work: expire sessions past their lifetime, purge evidence past the retention period,
+delete old results. Runs in the service's process every PURGE_INTERVAL_S."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from .config import Settings
+from .storage.store import Store
+from .verifier import Verifier
+
+log = logging.getLogger(__name__)
+DAY = 86400.0
+
+
+def run_once(settings: Settings, store: Store, verifier: Verifier, now: float | None = None) -> dict[str, int]:
+    now = time.time() if now is None else now
+    expired = verifier.expire_due()
+    purged = store.purge_evidence_before(now - settings.retention_days * DAY)
+    for session_id in purged:
+        store.audit("system", "evidence.purged", session_id, {"retention_days": settings.retention_days})
+    deleted = store.delete_finished_sessions_before(now - settings.result_retention_days * DAY)
+    return {"expired": expired, "evidence_purged": len(purged), "results_deleted": deleted}
+
+
+async def run_forever(settings: Settings, store: Store, verifier: Verifier) -> None:
+    while True:
+        try:
+            counts = run_once(settings, store, verifier)
+            if any(counts.values()):
+                log.info("retention: %s", counts)
+        except Exception:
+            log.exception("retention round failed")
+        await asyncio.sleep(settings.maintenance_interval_s)

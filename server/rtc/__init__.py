@@ -1,0 +1,1 @@
+"""WebRTC: the customer's camera stream, received with aiortc."""

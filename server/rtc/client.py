@@ -1,0 +1,164 @@
+"""A scripted customer: walks the hosted pages over HTTP and streams a video file over WebRTC like a phone.
+
+Used by the test suite and by `python -m server bench`; not by the service itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+
+VIDEO_CLOCK = 90000
+CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def load_clip(path: str | Path, max_side: int = 640, max_seconds: float = 30.0) -> tuple[list[Any], float]:
+    """Decode a clip once into frames no larger than a phone camera's, to be shared by many senders."""
+    import av
+
+    frames = []
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        fps = float(stream.average_rate or 30)
+        for frame in container.decode(stream):
+            scale = min(1.0, max_side / max(frame.width, frame.height))
+            width, height = int(frame.width * scale) // 2 * 2, int(frame.height * scale) // 2 * 2
+            frames.append(frame.reformat(width=width, height=height, format="yuv420p"))
+            if len(frames) >= fps * max_seconds:
+                break
+    if not frames:
+        raise ValueError(f"{path} has no video frames")
+    return frames, fps
+
+
+class ClipTrack(MediaStreamTrack):
+    """Sends decoded frames at their native rate, looping, as a live camera would."""
+
+    kind = "video"
+
+    def __init__(self, frames: list[Any], fps: float, loop: bool = True) -> None:
+        super().__init__()
+        self.frames, self.fps, self.loop = frames, fps, loop
+        self.sent = 0
+        self._start: float | None = None
+
+    async def recv(self):
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._start is None:
+            self._start = time.monotonic()
+        if not self.loop and self.sent >= len(self.frames):
+            self.stop()
+            raise MediaStreamError
+        due = self._start + self.sent / self.fps
+        delay = due - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        source = self.frames[self.sent % len(self.frames)]
+        frame = source.reformat(format="yuv420p")  # a copy: pts is per send
+        frame.pts = int(self.sent * VIDEO_CLOCK / self.fps)
+        frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self.sent += 1
+        return frame
+
+
+@dataclass
+class LiveRun:
+    messages: list[dict[str, Any]] = field(default_factory=list)
+    result: dict[str, Any] | None = None
+    offer_error: dict[str, Any] | None = None
+    started_at: float = field(default_factory=time.monotonic)
+
+
+class HostedFlowClient:
+    def __init__(self, http: aiohttp.ClientSession, base_url: str) -> None:
+        self.http = http
+        self.base_url = base_url.rstrip("/")
+        self.pc: RTCPeerConnection | None = None
+        self.channel = None
+
+    async def _csrf(self, path: str) -> str:
+        async with self.http.get(self.base_url + path) as response:
+            html = await response.text()
+        found = CSRF.search(html)
+        if not found:
+            raise RuntimeError(f"no CSRF token on {path} (status {response.status})")
+        return found.group(1)
+
+    async def open(self, link: str) -> int:
+        async with self.http.get(link, allow_redirects=False) as response:
+            return response.status
+
+    async def consent(self) -> int:
+        token = await self._csrf("/verify/consent")
+        async with self.http.post(self.base_url + "/verify/consent", data={"csrf_token": token, "agree": "yes"}, allow_redirects=False) as response:
+            return response.status
+
+    async def upload_document(self, photo: bytes, content_type: str = "image/jpeg") -> tuple[int, str]:
+        token = await self._csrf("/verify/document")
+        form = aiohttp.FormData()
+        form.add_field("csrf_token", token)
+        form.add_field("photo", photo, filename="id.jpg", content_type=content_type)
+        async with self.http.post(self.base_url + "/verify/document", data=form, allow_redirects=False) as response:
+            return response.status, await response.text()
+
+    async def start_live(self, track: MediaStreamTrack, camera_label: str = "Integrated Camera", run: LiveRun | None = None) -> LiveRun:
+        """Offer the track; messages from the server accumulate in the returned LiveRun."""
+        async with self.http.get(self.base_url + "/verify/live") as response:
+            page = await response.text()
+        config = json.loads(re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S).group(1))
+        run = run or LiveRun()
+        pc = self.pc = RTCPeerConnection()
+        pc.addTransceiver(track, direction="sendonly")
+        channel = self.channel = pc.createDataChannel("control")
+        done = asyncio.Event()
+        run.done = done  # type: ignore[attr-defined]
+
+        @channel.on("message")
+        def on_message(message: str) -> None:
+            data = json.loads(message)
+            run.messages.append({**data, "received_at": time.monotonic()})
+            if data.get("type") == "result":
+                run.result = data
+                done.set()
+
+        await pc.setLocalDescription(await pc.createOffer())
+        body = {"sdp": pc.localDescription.sdp, "type": "offer", "camera_label": camera_label}
+        async with self.http.post(
+            self.base_url + config["offerUrl"], json=body, headers={"X-CSRF-Token": config["csrf"]}
+        ) as response:
+            answer = await response.json()
+            if response.status != 200:
+                run.offer_error = {"status": response.status, **answer.get("error", {})}
+                await self.close()
+                done.set()
+                return run
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
+        self._csrf_token = config["csrf"]
+        return run
+
+    async def wait_result(self, run: LiveRun, timeout: float) -> dict[str, Any] | None:
+        try:
+            await asyncio.wait_for(run.done.wait(), timeout)  # type: ignore[attr-defined]
+        except asyncio.TimeoutError:
+            return None
+        return run.result
+
+    async def bye(self) -> None:
+        if self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(json.dumps({"type": "bye"}))
+
+    async def close(self) -> None:
+        if self.pc is not None:
+            await self.pc.close()
+            self.pc = None

@@ -1,0 +1,263 @@
+"""One customer's live check over WebRTC: receive the camera track, analyse only the newest frame.
+
+The track is drained continuously by one task, which keeps just the latest decoded frame; a second task
+hands that frame to the analysis in a worker thread and, when it is done, takes whatever frame is newest
+then. Frames that arrive while analysis runs replace each other and are counted as dropped, so a slow
+analysis never builds a backlog and the customer never sees a growing delay.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections import deque
+from concurrent.futures import Executor
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Protocol
+
+from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class StepResult:
+    message: dict[str, Any] | None = None  # sent to the page when not None
+    done: bool = False
+
+
+class FrameAnalysis(Protocol):
+    """The pluggable per-frame step. Blocking; called from a worker thread, never concurrently."""
+
+    def analyse(self, frame: Any, t: float) -> StepResult: ...
+
+    def close(self) -> None: ...
+
+
+@dataclass
+class StreamStats:
+    started_at: float = field(default_factory=time.monotonic)
+    first_frame_at: float | None = None
+    last_frame_at: float | None = None
+    frames_received: int = 0
+    frames_analysed: int = 0
+    frames_dropped: int = 0
+    width: int = 0
+    height: int = 0
+    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # arrival -> analysis result
+    analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
+    first_analysed_at: float | None = None
+    last_analysed_at: float | None = None
+
+    def elapsed(self) -> float:
+        """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
+        return (self.last_frame_at or time.monotonic()) - self.started_at
+
+    def summary(self) -> dict[str, Any]:
+        def rate(count: int, start: float | None, end: float | None) -> float:
+            return round(count / (end - start), 2) if start is not None and end is not None and end > start else 0.0
+
+        def pct(values: deque, q: float) -> float | None:
+            if not values:
+                return None
+            ordered = sorted(values)
+            return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+        return {
+            "frames_received": self.frames_received,
+            "frames_analysed": self.frames_analysed,
+            "frames_dropped": self.frames_dropped,
+            "received_fps": rate(self.frames_received - 1, self.first_frame_at, self.last_frame_at),
+            "analysed_fps": rate(self.frames_analysed - 1, self.first_analysed_at, self.last_analysed_at),
+            "latency_ms": {"p50": pct(self.latencies_ms, 0.5), "p95": pct(self.latencies_ms, 0.95), "max": pct(self.latencies_ms, 1.0)},
+            "analysis_ms": {"p50": pct(self.analysis_ms, 0.5), "p95": pct(self.analysis_ms, 0.95)},
+            "resolution": f"{self.width}x{self.height}" if self.width else None,
+        }
+
+
+class LiveConnection:
+    def __init__(
+        self,
+        analysis: FrameAnalysis,
+        executor: Executor,
+        configuration: RTCConfiguration,
+        on_end: Callable[[str], Awaitable[None]],
+        connect_timeout_s: float = 15.0,
+        no_frames_timeout_s: float = 4.0,
+    ) -> None:
+        self.analysis = analysis
+        self.executor = executor
+        self.on_end = on_end
+        self.connect_timeout_s = connect_timeout_s
+        self.no_frames_timeout_s = no_frames_timeout_s
+        self.stats = StreamStats()
+        self.pc = RTCPeerConnection(configuration=configuration)
+        self.end_reason: str | None = None
+        self.closed = asyncio.Event()
+        self._latest: tuple[Any, float] | None = None
+        self._frame_ready = asyncio.Event()
+        self._channel = None
+        self._pending: list[str] = []
+        self._tasks: set[asyncio.Task] = set()
+        self._in_flight: asyncio.Future | None = None
+        self._connected = False
+
+    # -- setup ------------------------------------------------------------------------------------
+
+    async def answer(self, sdp: str, kind: str) -> RTCSessionDescription:
+        pc = self.pc
+
+        @pc.on("datachannel")
+        def on_datachannel(channel) -> None:
+            self._channel = channel
+            for message in self._pending:
+                channel.send(message)
+            self._pending.clear()
+
+            @channel.on("message")
+            def on_message(message) -> None:
+                if isinstance(message, str) and _is_bye(message):
+                    self._spawn(self.end("bye"))
+
+        @pc.on("track")
+        def on_track(track) -> None:
+            if track.kind == "video" and not self._tasks_named("receive"):
+                self._spawn(self._receive(track), "receive")
+                self._spawn(self._analyse(), "analyse")
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            state = pc.connectionState
+            if state == "connected":
+                self._connected = True
+            elif state in ("failed", "closed") and self.end_reason is None:
+                self._spawn(self.end("connection_" + state))
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
+        await pc.setLocalDescription(await pc.createAnswer())
+        self._spawn(self._watchdog(), "watchdog")
+        return pc.localDescription
+
+    def send(self, message: dict[str, Any]) -> None:
+        text = json.dumps(message, separators=(",", ":"))
+        if self._channel is not None and self._channel.readyState == "open":
+            self._channel.send(text)
+        elif self._channel is None:
+            self._pending.append(text)
+
+    # -- the two loops ----------------------------------------------------------------------------
+
+    async def _receive(self, track) -> None:
+        stats = self.stats
+        try:
+            while True:
+                frame = await track.recv()
+                now = time.monotonic()
+                if stats.first_frame_at is None:
+                    stats.first_frame_at = now
+                    stats.width, stats.height = frame.width, frame.height
+                stats.last_frame_at = now
+                stats.frames_received += 1
+                if self._latest is not None:
+                    stats.frames_dropped += 1
+                self._latest = (frame, now)
+                self._frame_ready.set()
+        except MediaStreamError:
+            if self.end_reason is None:
+                self._spawn(self.end("stream_ended"))
+
+    async def _analyse(self) -> None:
+        loop = asyncio.get_running_loop()
+        stats = self.stats
+        while self.end_reason is None:
+            await self._frame_ready.wait()
+            self._frame_ready.clear()
+            if self._latest is None:
+                continue
+            frame, arrived = self._latest
+            self._latest = None
+            started = time.monotonic()
+            self._in_flight = loop.run_in_executor(self.executor, self.analysis.analyse, frame, arrived - stats.started_at)
+            try:
+                result = await self._in_flight
+            except Exception:
+                log.exception("frame analysis failed")
+                self._spawn(self.end("analysis_error"))
+                return
+            finally:
+                self._in_flight = None
+            done_at = time.monotonic()
+            stats.frames_analysed += 1
+            stats.first_analysed_at = stats.first_analysed_at or done_at
+            stats.last_analysed_at = done_at
+            stats.latencies_ms.append((done_at - arrived) * 1000)
+            stats.analysis_ms.append((done_at - started) * 1000)
+            if result.message is not None:
+                self.send(result.message)
+            if result.done:
+                self._spawn(self.end("completed"))
+                return
+
+    async def _watchdog(self) -> None:
+        while self.end_reason is None:
+            await asyncio.sleep(0.25)
+            now = time.monotonic()
+            if not self._connected and self.stats.first_frame_at is None:
+                if now - self.stats.started_at > self.connect_timeout_s:
+                    self._spawn(self.end("connect_timeout"))
+                    return
+                continue
+            last = self.stats.last_frame_at or self.stats.started_at
+            if now - last > self.no_frames_timeout_s:
+                self._spawn(self.end("no_frames"))
+                return
+
+    # -- ending -----------------------------------------------------------------------------------
+
+    async def end(self, reason: str) -> None:
+        """Stop analysing, let the owner react (it may still send messages), then free everything."""
+        if self.end_reason is not None:
+            return
+        self.end_reason = reason
+        current = asyncio.current_task()
+        for task in list(self._tasks):
+            if task is not current and task.get_name() in ("receive", "analyse", "watchdog"):
+                task.cancel()
+        if self._in_flight is not None:
+            try:
+                await asyncio.shield(self._in_flight)
+            except Exception:
+                pass
+        try:
+            await self.on_end(reason)
+        except Exception:
+            log.exception("live check end handler failed")
+        finally:
+            await self._release()
+
+    async def _release(self) -> None:
+        try:
+            await asyncio.wait_for(self.pc.close(), timeout=5)
+        except Exception:
+            log.warning("peer connection did not close cleanly")
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.analysis.close)
+        self.closed.set()
+
+    def _spawn(self, coroutine, name: str = "end") -> asyncio.Task:
+        task = asyncio.create_task(coroutine, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _tasks_named(self, name: str) -> list[asyncio.Task]:
+        return [t for t in self._tasks if t.get_name() == name]
+
+
+def _is_bye(message: str) -> bool:
+    try:
+        return json.loads(message).get("type") == "bye"
+    except (ValueError, AttributeError):
+        return False

@@ -1,0 +1,97 @@
+"""Schema migrations, applied in order and recorded in schema_migrations. Append only; never edit one."""
+
+MIGRATIONS: list[str] = [
+    # 1: the initial schema
+    """
+    CREATE TABLE api_keys (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        prefix TEXT NOT NULL,
+        key_hash TEXT NOT NULL UNIQUE,
+        sandbox INTEGER NOT NULL,
+        webhook_secret BLOB NOT NULL,  -- AES-GCM sealed
+        created_at REAL NOT NULL,
+        revoked_at REAL
+    );
+
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        api_key_id INTEGER NOT NULL REFERENCES api_keys(id),
+        sandbox INTEGER NOT NULL,
+        reference_id TEXT,
+        merchant_name TEXT,
+        status TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        updated_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        challenge_count INTEGER NOT NULL,
+        max_attempts INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        locale TEXT,
+        callback_url TEXT,
+        redirect_url TEXT,
+        fixed_challenges TEXT,
+        failure_reason TEXT,
+        token_hash TEXT UNIQUE,
+        token_used_at REAL,
+        browser_key_hash TEXT UNIQUE,
+        finished_at REAL,
+        has_reference INTEGER NOT NULL DEFAULT 0,
+        reference_source TEXT,
+        liveness TEXT,
+        match TEXT,
+        consent TEXT,
+        live_stats TEXT,
+        redacted_at REAL,
+        evidence_purged_at REAL
+    );
+    CREATE INDEX sessions_status ON sessions(status, expires_at);
+    CREATE INDEX sessions_created ON sessions(created_at);
+
+    CREATE TABLE evidence (
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,
+        sealed BLOB NOT NULL,  -- AES-GCM, authenticated with session id and kind
+        created_at REAL NOT NULL,
+        PRIMARY KEY (session_id, kind)
+    );
+    CREATE INDEX evidence_created ON evidence(created_at);
+
+    CREATE TABLE webhook_events (
+        id TEXT PRIMARY KEY,
+        session_id TEXT NOT NULL,
+        api_key_id INTEGER NOT NULL,
+        type TEXT NOT NULL,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        next_attempt_at REAL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        delivered_at REAL,
+        gave_up_at REAL
+    );
+    CREATE INDEX webhook_events_due ON webhook_events(next_attempt_at) WHERE delivered_at IS NULL AND gave_up_at IS NULL;
+    CREATE INDEX webhook_events_session ON webhook_events(session_id);
+
+    CREATE TABLE webhook_attempts (
+        id INTEGER PRIMARY KEY,
+        event_id TEXT NOT NULL REFERENCES webhook_events(id) ON DELETE CASCADE,
+        attempted_at REAL NOT NULL,
+        status_code INTEGER,
+        error TEXT,
+        duration_ms REAL
+    );
+    CREATE INDEX webhook_attempts_event ON webhook_attempts(event_id);
+
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY,
+        at REAL NOT NULL,
+        actor TEXT NOT NULL,
+        action TEXT NOT NULL,
+        session_id TEXT,
+        detail TEXT
+    );
+    CREATE INDEX audit_session ON audit_log(session_id, at);
+
+    """,
+]

@@ -1,0 +1,127 @@
+"""The app factory: one process serves the hosted pages, the merchant API and the WebRTC streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+from aiohttp import web
+
+from ..api import views as api_views
+from ..config import Settings
+from ..matching.calibration import calibration_for
+from ..matching.matcher import FaceMatcher
+from ..models.loader import landmarker_file, load_face_models
+from ..ratelimit import RateLimiter
+from ..retention import run_forever
+from ..rtc.ice import use_loopback_candidates
+from ..storage.crypto import Cipher, decode_key, ensure_private_dir, load_or_create_key
+from ..storage.store import Store
+from ..verifier import Verifier
+from ..webhooks import Outbox
+from . import pages
+from .security import RedactingAccessLogger, errors, page_rate_limit, security_headers
+from .services import SERVICES, Services
+
+log = logging.getLogger("server")
+PROJECT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Models:
+    matcher: FaceMatcher
+    landmarker_file: Path
+
+
+def load_models(settings: Settings) -> Models:
+    """Checksummed, offline model files; nothing is downloaded."""
+    matcher = FaceMatcher(
+        load_face_models(settings.face_model_dir),
+        calibration_for(settings.face_model_dir, settings.calibration_file),
+        settings.match_far,
+        settings.review_far,
+    )
+    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model))
+
+
+def create_app(settings: Settings, models: Models | None = None) -> web.Application:
+    models = models or load_models(settings)
+    if settings.ice_loopback:
+        use_loopback_candidates()
+    data = ensure_private_dir(settings.data_path)
+    secret = load_or_create_key(data / "secret.key")
+    evidence_key = decode_key(settings.evidence_key) if settings.evidence_key else load_or_create_key(data / "evidence.key")
+    store = Store(settings.database_path, Cipher(evidence_key))
+    executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
+    outbox = Outbox(
+        store,
+        timeout_s=settings.webhook_timeout_s,
+        max_age_s=settings.webhook_max_age_s,
+        retry_base_s=settings.webhook_retry_base_s,
+        allow_private=settings.webhook_allow_private,
+    )
+    verifier = Verifier(settings, store, models.matcher, models.landmarker_file, executor, outbox)
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(PROJECT / "templates"),
+        autoescape=jinja2.select_autoescape(["html"]),
+        undefined=jinja2.StrictUndefined,
+    )
+    app = web.Application(
+        middlewares=[security_headers, errors, page_rate_limit],
+        client_max_size=settings.max_upload_bytes + 256 * 1024,
+    )
+    app[SERVICES] = Services(
+        settings=settings,
+        store=store,
+        verifier=verifier,
+        outbox=outbox,
+        templates=templates,
+        secret=secret,
+        api_limiter=RateLimiter(settings.api_rate_per_minute),
+        page_limiter=RateLimiter(settings.page_rate_per_minute),
+    )
+    app.add_routes(pages.routes)
+    app.add_routes(api_views.routes)
+    app.router.add_static("/static", PROJECT / "static", append_version=False)
+
+    background: list[asyncio.Task] = []
+
+    async def start(app: web.Application) -> None:
+        recovered = verifier.recover_interrupted()
+        if recovered:
+            log.warning("%d live checks were interrupted by a restart", recovered)
+        outbox.start()
+        background.append(asyncio.create_task(run_forever(settings, store, verifier), name="retention"))
+
+    async def stop(app: web.Application) -> None:
+        await verifier.shutdown()
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
+        await outbox.stop()
+        executor.shutdown(wait=True)
+        store.close()
+
+    app.on_startup.append(start)
+    app.on_shutdown.append(stop)
+    return app
+
+
+def run(settings: Settings) -> None:
+    logging.getLogger().setLevel(settings.log_level.upper())
+    app = create_app(settings)
+    log.info("Realname listening on %s", settings.base_url)
+    print(f"Realname is running at {settings.base_url} (data in {settings.data_path.resolve()})", flush=True)
+    web.run_app(
+        app,
+        host=settings.host,
+        port=settings.port,
+        access_log_class=RedactingAccessLogger,
+        print=None,
+        shutdown_timeout=10,
+    )

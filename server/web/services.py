@@ -1,0 +1,29 @@
+"""What the views need, built once by the app factory and reached through `request.app[SERVICES]`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import jinja2
+from aiohttp import web
+
+from ..config import Settings
+from ..ratelimit import RateLimiter
+from ..storage.store import Store
+from ..verifier import Verifier
+from ..webhooks import Outbox
+
+
+@dataclass
+class Services:
+    settings: Settings
+    store: Store
+    verifier: Verifier
+    outbox: Outbox
+    templates: jinja2.Environment
+    secret: bytes  # signs CSRF tokens
+    api_limiter: RateLimiter
+    page_limiter: RateLimiter
+
+
+SERVICES = web.AppKey("services", Services)

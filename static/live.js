@@ -1,0 +1,179 @@
+// Live check: stream the front camera to the server over WebRTC and show what the server asks for.
+// The server decides everything (challenges, timing, result); this page only displays and streams.
+
+const config = JSON.parse(document.getElementById("live-config").textContent);
+const $ = (id) => document.getElementById(id);
+const text = (key, values = {}) =>
+  (config.messages[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : `{${name}}`));
+
+const IN_APP = /FBAN|FBAV|Instagram|Line\/|MicroMessenger|WeChat|Weibo|QQ\/|baiduboxapp|UCBrowser|; wv\)/i;
+const ERROR_KEYS = {
+  busy: "live.error.busy",
+  virtual_camera: "live.error.virtual_camera",
+  too_many_failures: "live.error.too_many_failures",
+  no_attempts_left: "live.error.too_many_failures",
+};
+
+let stream = null;
+let pc = null;
+let channel = null;
+let finished = false;
+
+function show(problemKey) {
+  $("problem-text").textContent = text(problemKey);
+  $("problem").hidden = false;
+  $("instruction").textContent = "";
+  $("hint").textContent = "";
+}
+
+function stop() {
+  if (channel && channel.readyState === "open") {
+    try { channel.send(JSON.stringify({ type: "bye" })); } catch (e) { /* closing anyway */ }
+  }
+  if (pc) pc.close();
+  if (stream) stream.getTracks().forEach((t) => t.stop());
+  pc = null;
+  channel = null;
+  stream = null;
+}
+
+function onMessage(event) {
+  let message;
+  try { message = JSON.parse(event.data); } catch (e) { return; }
+  if (message.type === "prompt") {
+    let key = `live.phase.${message.phase}`;
+    if (message.phase === "challenge" && message.challenge) key = `live.challenge.${message.challenge}`;
+    $("instruction").textContent = text(key);
+    $("hint").textContent = message.hint ? text(`live.hint.${message.hint}`) : "";
+    $("stage").classList.toggle("good", !message.hint);
+    const step = Math.min(message.step + (message.phase === "challenge" ? 1 : 0), message.total);
+    $("challenge-progress").textContent = message.phase === "start" ? "" : text("step.of", { step, total: message.total });
+  } else if (message.type === "result") {
+    finished = true;
+    $("instruction").textContent = text("live.phase.done");
+    stop();
+    window.location.assign(message.url || config.resultUrl);
+  }
+}
+
+function iceGatheringDone(connection, timeoutMs) {
+  if (connection.iceGatheringState === "complete") return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    connection.addEventListener("icegatheringstatechange", () => {
+      if (connection.iceGatheringState === "complete") {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+function preferVp8(transceiver) {
+  // Some Android builds lack H.264; VP8 decodes everywhere and costs the server least.
+  if (!transceiver.setCodecPreferences || !window.RTCRtpReceiver || !RTCRtpReceiver.getCapabilities) return;
+  const codecs = RTCRtpReceiver.getCapabilities("video").codecs;
+  const vp8 = codecs.filter((c) => c.mimeType.toLowerCase() === "video/vp8");
+  if (vp8.length) transceiver.setCodecPreferences([...vp8, ...codecs.filter((c) => !vp8.includes(c))]);
+}
+
+async function sendOffer(body, attemptsLeft = 5) {
+  const response = await fetch(config.offerUrl, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "Content-Type": "application/json", "X-CSRF-Token": config.csrf },
+    body: JSON.stringify(body),
+  });
+  if (response.ok) return response.json();
+  let code = "generic";
+  try { code = (await response.json()).error.code; } catch (e) { /* keep generic */ }
+  if (code === "already_live" && attemptsLeft > 0) {
+    // A previous page of this check is still being closed by the server.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    return sendOffer(body, attemptsLeft - 1);
+  }
+  if (code === "wrong_state") {
+    window.location.assign("/verify");
+    return null;
+  }
+  throw Object.assign(new Error(code), { code });
+}
+
+async function start() {
+  $("start").disabled = true;
+  $("problem").hidden = true;
+  $("instruction").textContent = text("live.connecting");
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: false,
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+    });
+  } catch (error) {
+    $("start").disabled = false;
+    const denied = ["NotAllowedError", "SecurityError", "PermissionDeniedError"].includes(error.name);
+    show(denied ? "live.error.camera_denied" : "live.error.no_camera");
+    document.body.dataset.liveError = denied ? "camera_denied" : "no_camera";
+    return;
+  }
+  $("intro").hidden = true;
+  $("stage").hidden = false;
+  $("preview").srcObject = stream;
+
+  const track = stream.getVideoTracks()[0];
+  pc = new RTCPeerConnection({ iceServers: config.iceServers });
+  preferVp8(pc.addTransceiver(track, { direction: "sendonly", streams: [stream] }));
+  channel = pc.createDataChannel("control");
+  channel.addEventListener("message", onMessage);
+  pc.addEventListener("connectionstatechange", () => {
+    if (!finished && pc && ["failed", "disconnected"].includes(pc.connectionState)) {
+      stop();
+      show("live.error.connection");
+      document.body.dataset.liveError = "connection";
+    }
+  });
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    await iceGatheringDone(pc, 4000);
+    const settings = track.getSettings ? track.getSettings() : {};
+    const answer = await sendOffer({
+      sdp: pc.localDescription.sdp,
+      type: "offer",
+      camera_label: track.label || "",
+      camera: { width: settings.width, height: settings.height, frame_rate: settings.frameRate },
+    });
+    if (!answer || !pc) return;
+    await pc.setRemoteDescription(answer);
+  } catch (error) {
+    stop();
+    $("intro").hidden = false;
+    $("stage").hidden = true;
+    $("start").disabled = false;
+    show(ERROR_KEYS[error.code] || "live.error.generic");
+    document.body.dataset.liveError = error.code || "generic";
+  }
+}
+
+function init() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.RTCPeerConnection) {
+    $("start").hidden = true;
+    show("live.error.unsupported");
+    $("retry").hidden = true;
+    document.body.dataset.liveError = "unsupported";
+    return;
+  }
+  if (IN_APP.test(navigator.userAgent)) $("in-app").hidden = false;
+  $("start").addEventListener("click", start);
+  $("retry").addEventListener("click", () => {
+    $("problem").hidden = true;
+    start();
+  });
+  window.addEventListener("pagehide", () => {
+    if (finished || !pc) return;
+    const form = new FormData();
+    form.append("csrf_token", config.csrf);
+    navigator.sendBeacon(config.byeUrl, form);
+    stop();
+  });
+}
+
+init();
