@@ -28,7 +28,7 @@ class Settings:
     # Network
     host: str = _setting("127.0.0.1", "Address to listen on.")
     port: int = _setting(8080, "Port to listen on.")
-    public_url: str = _setting("", "Public base URL of the service (used in hosted-page links). Defaults to http://HOST:PORT.")
+    public_url: str = _setting("", "Public base URL of the service, used in hosted-page links (set it behind a reverse proxy). Defaults to the origin the API was called on.")
     trust_forwarded: bool = _setting(False, "Trust X-Forwarded-For/-Proto from a reverse proxy in front of the service.")
     frame_ancestors: str = _setting("'none'", "CSP frame-ancestors: who may embed the hosted pages in a frame.")
 

@@ -126,6 +126,7 @@ class Verifier:
         self.outbox = outbox
         self.rtc_config = rtc_configuration(settings.ice_servers)
         self.live: dict[str, LiveAttempt] = {}
+        self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
 
     # -- merchant side ----------------------------------------------------------------------------
@@ -135,6 +136,7 @@ class Verifier:
         api_key_id: int,
         sandbox: bool,
         reference_id: str | None,
+        base_url: str,
         actor: str = "api",
         merchant_name: str | None = None,
         callback_url: str | None = None,
@@ -169,7 +171,7 @@ class Verifier:
         )
         self.store.insert_session(session, token_hash(token))
         self.store.audit(actor, "session.created", session.id, {"sandbox": sandbox})
-        return session, f"{self.settings.base_url}/v/{token}"
+        return session, f"{base_url.rstrip('/')}/v/{token}"
 
     async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str) -> Session:
         """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo."""
@@ -292,6 +294,9 @@ class Verifier:
         )
         attempt = LiveAttempt(session.id, client, step, connection)
         self.live[session.id] = attempt
+        self.connections.add(connection)
+        forget = asyncio.create_task(connection.closed.wait())
+        forget.add_done_callback(lambda _: self.connections.discard(connection))
         try:
             self._move(session, Status.LIVE, "customer", attempts=session.attempts + 1, failure_reason=None)
             answer = await connection.answer(sdp, kind)
@@ -323,10 +328,13 @@ class Verifier:
                 self.failures.record(attempt.client)
                 session = self.store.update_session(session.id, liveness=_liveness_record(result, session))
                 session = self._retry_or_fail(session, failure, stats)
+            # The outcome is stored: the session is free for a next attempt while this peer closes.
+            self.live.pop(attempt.session_id, None)
             connection.send({"type": "result", "status": session.status.value, "url": "/verify/result"})
             await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
         finally:
-            self.live.pop(attempt.session_id, None)
+            if self.live.get(attempt.session_id) is attempt:
+                del self.live[attempt.session_id]
 
     async def _decide(self, session: Session, analyzer: LivenessAnalyzer, result: LivenessResult, connection: LiveConnection, stats: dict) -> Session:
         session = self._move(session, Status.PROCESSING, "system", liveness=_liveness_record(result, session))
@@ -401,7 +409,9 @@ class Verifier:
         return count
 
     async def shutdown(self) -> None:
-        await asyncio.gather(*(a.connection.end("server_shutdown") for a in list(self.live.values())), return_exceptions=True)
+        connections = list(self.connections)
+        await asyncio.gather(*(c.end("server_shutdown") for c in connections), return_exceptions=True)
+        await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections] or [asyncio.sleep(0)], timeout=10)
 
     # -- the one place a status changes -----------------------------------------------------------
 

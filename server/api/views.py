@@ -48,7 +48,8 @@ async def create_session(request: web.Request) -> web.Response:
     body = await _json_object(request)
     fields = _session_fields(body, services.settings.webhook_allow_private)
     try:
-        session, url = services.verifier.create_session(api_key.id, api_key.sandbox, actor=_actor(api_key), **fields)
+        base_url = services.settings.public_url or str(request.url.origin())
+        session, url = services.verifier.create_session(api_key.id, api_key.sandbox, base_url=base_url, actor=_actor(api_key), **fields)
     except FlowError as error:
         raise Problem(error.status, error.code, error.message) from None
     except ChallengeListError as error:

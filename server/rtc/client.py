@@ -114,10 +114,15 @@ class HostedFlowClient:
 
     async def start_live(self, track: MediaStreamTrack, camera_label: str = "Integrated Camera", run: LiveRun | None = None) -> LiveRun:
         """Offer the track; messages from the server accumulate in the returned LiveRun."""
+        run = run or LiveRun()
         async with self.http.get(self.base_url + "/verify/live") as response:
             page = await response.text()
-        config = json.loads(re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S).group(1))
-        run = run or LiveRun()
+            landed = response.url.path
+        found = re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S)
+        if found is None:  # the session is past the live step; the server sent us elsewhere
+            run.offer_error = {"status": response.status, "code": "no_live_step", "page": landed}
+            return run
+        config = json.loads(found.group(1))
         pc = self.pc = RTCPeerConnection()
         pc.addTransceiver(track, direction="sendonly")
         channel = self.channel = pc.createDataChannel("control")

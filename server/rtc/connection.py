@@ -236,15 +236,19 @@ class LiveConnection:
         except Exception:
             log.exception("live check end handler failed")
         finally:
-            await self._release()
+            # Shielded: even a cancelled end must free the peer and close the model (MediaPipe must not
+            # be left to the garbage collector, whose close from __del__ can deadlock).
+            await asyncio.shield(self._release())
 
     async def _release(self) -> None:
         try:
             await asyncio.wait_for(self.pc.close(), timeout=5)
         except Exception:
             log.warning("peer connection did not close cleanly")
-        await asyncio.get_running_loop().run_in_executor(self.executor, self.analysis.close)
-        self.closed.set()
+        try:
+            await asyncio.get_running_loop().run_in_executor(self.executor, self.analysis.close)
+        finally:
+            self.closed.set()
 
     def _spawn(self, coroutine, name: str = "end") -> asyncio.Task:
         task = asyncio.create_task(coroutine, name=name)

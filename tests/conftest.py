@@ -1,0 +1,83 @@
+"""Shared fixtures: real models loaded once, a real app on a real SQLite file in a temp folder."""
+
+from __future__ import annotations
+
+import os
+
+import aiohttp
+import pytest
+
+os.environ.setdefault("GLOG_minloglevel", "2")
+
+from server.api.auth import create_api_key  # noqa: E402
+from server.config import Settings  # noqa: E402
+from server.rtc.ice import use_loopback_candidates  # noqa: E402
+from server.web.app import Models, create_app, load_models  # noqa: E402
+from server.web.services import SERVICES  # noqa: E402
+
+# Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).
+use_loopback_candidates()
+
+
+@pytest.fixture(scope="session")
+def models() -> Models:
+    return load_models(Settings())
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(
+        data_dir=str(tmp_path / "data"),
+        ice_loopback=True,
+        webhook_allow_private=True,
+        webhook_retry_base_s=0.2,
+        no_frames_timeout_s=2.0,
+        connect_timeout_s=8.0,
+    )
+
+
+@pytest.fixture
+def make_app(models):
+    def make(settings: Settings):
+        return create_app(settings, models=models)
+
+    return make
+
+
+@pytest.fixture
+async def server(aiohttp_server, make_app, settings):
+    """The real app on a real TCP port (WebRTC peers and browsers need one)."""
+    return await aiohttp_server(make_app(settings))
+
+
+@pytest.fixture
+async def client(aiohttp_client, server):
+    return await aiohttp_client(server)
+
+
+@pytest.fixture
+def services(server):
+    return server.app[SERVICES]
+
+
+@pytest.fixture
+def sandbox_key(services) -> str:
+    key, _secret = create_api_key(services.store, "Test Shop", sandbox=True)
+    return key
+
+
+@pytest.fixture
+def live_key(services) -> str:
+    key, _secret = create_api_key(services.store, "Live Shop", sandbox=False)
+    return key
+
+
+@pytest.fixture
+async def http():
+    """A browser-like HTTP client: keeps cookies for 127.0.0.1."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
+        yield session
+
+
+def auth(key: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"}

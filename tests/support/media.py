@@ -1,0 +1,41 @@
+"""Where the shared test media lives. Never copied into the repository: read in place, skipped if absent."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MEDIA = Path(os.environ.get("REALNAME_TEST_MEDIA", ROOT.parent / "shared" / "media")).resolve()
+PHOTOS = MEDIA / "photos"
+VIDEOS = MEDIA / "videos"
+
+
+def require_media() -> None:
+    if not MEDIA.is_dir():
+        pytest.skip(f"test media not found at {MEDIA} (set REALNAME_TEST_MEDIA)")
+
+
+def photo(relative: str) -> Path:
+    require_media()
+    path = PHOTOS / relative
+    if not path.is_file():
+        pytest.skip(f"{path} is not in the test media")
+    return path
+
+
+def video(name: str) -> Path:
+    require_media()
+    path = VIDEOS / name
+    if not path.is_file():
+        pytest.skip(f"{path} is not in the test media")
+    return path
+
+
+def identity_photos() -> list[Path]:
+    """Every photo in a folder named after a person (folders starting with '_' hold no identity)."""
+    if not PHOTOS.is_dir():
+        return []
+    return sorted(p for p in PHOTOS.glob("*/*") if p.is_file() and not p.parent.name.startswith("_"))

@@ -1,0 +1,279 @@
+"""The liveness state machine on recorded signal sequences (tests/fixtures/signals) and synthetic ones."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from server.liveness.challenges import Challenge, parse_challenges
+from server.liveness.engine import Hint, LivenessEngine, Phase, Reason
+from server.liveness.signals import FrameSignals
+
+FIXTURES = Path(__file__).parent / "fixtures" / "signals"
+
+
+def recorded(name: str) -> list[FrameSignals]:
+    return [FrameSignals.from_dict(row) for row in json.loads((FIXTURES / f"{name}.json").read_text())]
+
+
+def run(frames: list[FrameSignals], challenges: str, **options):
+    engine = LivenessEngine(parse_challenges(challenges), **options)
+    for frame in frames:
+        if engine.update(frame).result is not None:
+            break
+    return engine.result or engine.finish(frames[-1].t)
+
+
+# A neutral, well-lit, centred, sharp, frontal face; synthetic sequences vary one thing at a time.
+NEUTRAL = FrameSignals(
+    t=0.0,
+    face_count=1,
+    frame_w=640,
+    frame_h=480,
+    box=(0.35, 0.25, 0.65, 0.75),
+    yaw=1.0,
+    pitch=-5.0,
+    eye_closure_left=0.1,
+    eye_closure_right=0.1,
+    ear=0.3,
+    jaw_open=0.02,
+    mouth_open_ratio=0.01,
+    smile=0.0,
+    mouth_width=0.8,
+    brightness=120.0,
+    sharpness=150.0,
+)
+
+
+def timeline(*segments: tuple[float, dict], fps: float = 30.0, start: float = 0.0) -> list[FrameSignals]:
+    """Segments of (seconds, changes to NEUTRAL) played one after the other at `fps`."""
+    frames, t = [], start
+    for seconds, changes in segments:
+        for _ in range(int(round(seconds * fps))):
+            frames.append(replace(NEUTRAL, t=round(t, 4), **changes))
+            t += 1.0 / fps
+    return frames
+
+
+# -- recorded clips -------------------------------------------------------------------------------
+
+
+def test_recorded_head_movements_pass_in_the_order_performed():
+    result = run(recorded("headturn_phone_selfie"), "turn_left,turn_right,look_down,look_up")
+    assert result.passed, result
+    assert [c.passed for c in result.challenges] == [True] * 4
+    asked = [c.asked_at for c in result.challenges]
+    assert asked == sorted(asked)
+    # The clip turns toward image-right (the person's left) from about 2.3 s.
+    assert 2.0 <= result.challenges[0].completed_at <= 3.0
+    assert result.challenges[0].peak >= 12
+
+
+def test_recorded_turns_in_the_other_order_fail_as_wrong_action():
+    result = run(recorded("headturn_phone_selfie"), "turn_right,turn_left")
+    assert not result.passed
+    assert result.reason == Reason.WRONG_ACTION
+    assert result.detail == "turn_left"
+
+
+def test_recorded_modest_turns_count_but_talking_does_not():
+    # About 15-20 degrees each way while talking and smiling throughout.
+    assert run(recorded("talking_glasses_headturns"), "turn_left,turn_right,turn_left").passed
+    result = run(recorded("talking_glasses_headturns"), "look_up")
+    assert not result.passed and result.reason == Reason.STREAM_ENDED
+
+
+def test_recorded_blinks_and_a_never_performed_turn():
+    assert run(recorded("blink_phone_portrait"), "blink,blink,blink").passed
+    result = run(recorded("blink_phone_portrait"), "blink,turn_left")
+    assert not result.passed
+    assert result.reason == Reason.TIMEOUT and result.detail == "turn_left"
+    assert result.challenges[0].passed and not result.challenges[1].passed
+
+
+def test_recorded_open_mouth_and_smile():
+    assert run(recorded("mouth_open"), "open_mouth").passed
+    result = run(recorded("blink_phone_portrait"), "smile")
+    assert not result.passed and result.reason == Reason.TIMEOUT
+
+
+def test_frames_for_matching_are_kept_from_start_and_between_challenges():
+    result = run(recorded("headturn_phone_selfie"), "turn_left,turn_right")
+    assert result.frame_slots == ("start", "after_0")
+
+
+# -- synthetic sequences --------------------------------------------------------------------------
+
+
+def test_turn_must_be_held_and_return_to_neutral_before_next():
+    frames = timeline(
+        (0.5, {}),
+        (0.6, {"yaw": 20.0}),  # turn to the person's left, held
+        (0.3, {"yaw": 25.0}),  # still turned: the next challenge must not be asked yet
+        (0.5, {}),  # back to neutral
+        (0.6, {"yaw": -18.0}),
+    )
+    engine = LivenessEngine([Challenge.TURN_LEFT, Challenge.TURN_RIGHT])
+    phases = []
+    for frame in frames:
+        verdict = engine.update(frame)
+        phases.append(verdict.prompt.phase)
+        if verdict.result:
+            break
+    assert engine.result and engine.result.passed
+    assert Phase.RETURN in phases
+    second = engine.result.challenges[1]
+    assert second.asked_at >= 1.4  # only after the return to neutral
+
+
+def test_a_one_frame_spike_is_not_a_turn():
+    frames = timeline((0.5, {}), (1 / 30, {"yaw": 30.0}), (9, {}))
+    result = run(frames, "turn_left", challenge_timeout_s=8)
+    assert not result.passed and result.reason == Reason.TIMEOUT
+
+
+def test_timeout_when_nothing_happens():
+    result = run(timeline((10, {})), "turn_right", challenge_timeout_s=3)
+    assert result.reason == Reason.TIMEOUT
+    assert result.challenges[0].asked_at is not None
+    assert result.finished_at - result.challenges[0].asked_at == pytest.approx(3.0, abs=0.1)
+
+
+def test_wrong_direction_fails_but_a_short_glance_does_not():
+    glance = timeline((0.5, {}), (0.2, {"yaw": -20.0}), (0.5, {}), (0.5, {"yaw": 20.0}))
+    assert run(glance, "turn_left").passed
+    wrong = timeline((0.5, {}), (1.0, {"yaw": -20.0}))
+    result = run(wrong, "turn_left")
+    assert result.reason == Reason.WRONG_ACTION and result.detail == "turn_right"
+
+
+def test_long_look_up_when_asked_to_look_down_fails():
+    result = run(timeline((0.5, {}), (1.0, {"pitch": 15.0})), "look_down")
+    assert result.reason == Reason.WRONG_ACTION and result.detail == "look_up"
+
+
+def test_natural_blinks_and_small_motions_do_not_fail_a_turn():
+    frames = timeline(
+        (0.5, {}),
+        (0.1, {"eye_closure_left": 0.8, "eye_closure_right": 0.8, "ear": 0.05}),
+        (0.5, {"yaw": 4.0, "pitch": -3.0}),
+        (0.5, {"yaw": -4.0, "pitch": -7.0}),
+        (0.6, {"yaw": 18.0}),
+    )
+    assert run(frames, "turn_left").passed
+
+
+def test_blink_is_measured_against_the_persons_own_open_eyes():
+    # Narrow eyes at rest (0.35): only a real closure counts.
+    rest = {"eye_closure_left": 0.35, "eye_closure_right": 0.35, "ear": 0.2}
+    squint = {"eye_closure_left": 0.5, "eye_closure_right": 0.5, "ear": 0.17}
+    closed = {"eye_closure_left": 0.8, "eye_closure_right": 0.8, "ear": 0.04}
+    frames = timeline((0.5, rest), (0.3, squint), (0.3, rest), (0.1, closed), (0.3, rest))
+    engine = LivenessEngine([Challenge.BLINK])
+    completed_at = None
+    for frame in frames:
+        if engine.update(frame).result:
+            completed_at = engine.result.challenges[0].completed_at
+            break
+    assert completed_at is not None and completed_at > 1.1  # not at the squint, at the reopening
+
+
+def test_a_wink_is_not_a_blink():
+    wink = {"eye_closure_left": 0.85, "eye_closure_right": 0.1}
+    result = run(timeline((0.5, {}), (0.3, wink), (5, {})), "blink", challenge_timeout_s=3)
+    assert result.reason == Reason.TIMEOUT
+
+
+def test_face_lost_for_more_than_a_second_fails():
+    result = run(timeline((0.5, {}), (1.5, {"face_count": 0, "box": None})), "blink")
+    assert result.reason == Reason.FACE_LOST
+
+
+def test_over_rotation_is_forgiven_when_the_same_face_comes_back():
+    # Real users turn so far the landmarker loses them for ~1.5 s (a held-out webcam clip does this).
+    frames = timeline(
+        (0.5, {}),
+        (0.1, {"yaw": 8.0}),
+        (1.5, {"face_count": 0, "box": None}),
+        (0.5, {"yaw": 3.0}),
+    )
+    engine = LivenessEngine([Challenge.TURN_LEFT])
+    hints = []
+    for frame in frames:
+        verdict = engine.update(frame)
+        hints.append(verdict.prompt.hint)
+        if verdict.result:
+            break
+    assert engine.result and engine.result.passed
+    assert Hint.NOT_SO_FAR in hints
+
+
+def test_over_rotation_by_another_face_is_a_swap():
+    elsewhere = {"box": (0.02, 0.02, 0.2, 0.3)}
+    frames = timeline((0.5, {}), (0.1, {"yaw": 10.0}), (1.5, {"face_count": 0, "box": None}), (0.5, elsewhere))
+    assert run(frames, "turn_left").reason == Reason.FACE_SWAP
+
+
+def test_loss_after_a_turn_the_wrong_way_is_not_forgiven():
+    frames = timeline((0.5, {}), (0.1, {"yaw": -10.0}), (2.0, {"face_count": 0, "box": None}))
+    assert run(frames, "turn_left").reason == Reason.FACE_LOST
+
+
+def test_face_jumping_across_the_frame_between_challenges_is_a_swap():
+    frames = timeline((0.5, {}), (0.5, {"yaw": 20.0}), (0.3, {}), (0.3, {"box": (0.0, 0.0, 0.25, 0.45)}))
+    assert run(frames, "turn_left,blink").reason == Reason.FACE_SWAP
+
+
+def test_two_faces_fail_after_half_a_second_but_a_flicker_only_hints():
+    flicker = timeline((0.5, {}), (0.1, {"face_count": 2}), (0.6, {"yaw": 20.0}))
+    assert run(flicker, "turn_left").passed
+    result = run(timeline((0.5, {}), (1.0, {"face_count": 2})), "turn_left")
+    assert result.reason == Reason.MULTIPLE_FACES
+
+
+def test_no_face_at_all():
+    result = run(timeline((2.0, {"face_count": 0, "box": None})), "blink")
+    assert result.reason == Reason.NO_FACE
+
+
+def test_poor_quality_never_starts_and_says_why():
+    dark = timeline((25, {"brightness": 10.0}))
+    result = run(dark, "blink", start_timeout_s=20)
+    assert result.reason == Reason.NOT_READY and result.detail == "too_dark"
+
+
+@pytest.mark.parametrize(
+    "changes, hint",
+    [
+        ({"brightness": 10.0}, Hint.TOO_DARK),
+        ({"box": (0.45, 0.4, 0.55, 0.55)}, Hint.TOO_FAR),
+        ({"box": (0.0, 0.3, 0.3, 0.8)}, Hint.NOT_CENTRED),
+        ({"sharpness": 2.0}, Hint.TOO_BLURRY),
+        ({"face_count": 2}, Hint.MULTIPLE_FACES),
+        ({"yaw": 30.0}, Hint.LOOK_STRAIGHT),
+    ],
+)
+def test_quality_hints(changes, hint):
+    engine = LivenessEngine([Challenge.BLINK])
+    verdict = engine.update(replace(NEUTRAL, **changes))
+    assert verdict.prompt.hint == hint
+
+
+def test_baseline_is_relative_so_an_angled_phone_is_not_a_turn():
+    # The face sits at 10 degrees to the camera all along; turning means leaving that pose.
+    held_at_angle = timeline((0.5, {"yaw": 10.0}), (3.0, {"yaw": 12.0}))
+    assert run(held_at_angle, "turn_left", challenge_timeout_s=2).reason == Reason.TIMEOUT
+    turned = timeline((0.5, {"yaw": 10.0}), (0.6, {"yaw": 24.0}))
+    assert run(turned, "turn_left").passed
+
+
+def test_after_a_result_the_engine_stays_done():
+    frames = timeline((0.5, {}), (0.6, {"yaw": 20.0}), (1.0, {"yaw": -20.0}))
+    engine = LivenessEngine([Challenge.TURN_LEFT])
+    results = [engine.update(f).result for f in frames]
+    finished = [r for r in results if r is not None]
+    assert finished and all(r is finished[0] for r in finished)
+    assert finished[0].passed

@@ -1,0 +1,161 @@
+"""The whole customer flow over real HTTP and real WebRTC: an aiortc peer streams a real clip to the app."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from server.rtc.client import ClipTrack, HostedFlowClient, load_clip
+from server.sessions import Status
+from tests.conftest import auth
+from tests.support.media import photo, video
+
+BLINK_CLIP = "blink_frontal_man_phone_portrait_14s.mp4"
+BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
+OTHER_ID = "angelina_jolie/deepface_img10.jpg"
+
+
+@pytest.fixture(scope="module")
+def blink_clip():
+    return load_clip(video(BLINK_CLIP))
+
+
+async def new_session(http, server, key, **body):
+    body.setdefault("reference_id", "customer-42")
+    async with http.post(server.make_url("/api/v1/sessions"), json=body, headers=auth(key)) as response:
+        assert response.status == 201, await response.text()
+        return await response.json()
+
+
+async def ready_for_live(http, server, key, id_photo: str, **body) -> tuple[dict, HostedFlowClient]:
+    created = await new_session(http, server, key, **body)
+    customer = HostedFlowClient(http, str(server.make_url("/")))
+    assert await customer.open(created["url"]) == 303
+    assert await customer.consent() == 303
+    status, page = await customer.upload_document(photo(id_photo).read_bytes())
+    assert status == 303, page
+    return created, customer
+
+
+async def session_json(http, server, key, session_id):
+    async with http.get(server.make_url(f"/api/v1/sessions/{session_id}"), headers=auth(key)) as response:
+        return await response.json()
+
+
+async def wait_for(condition, timeout: float = 10.0, step: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        await asyncio.sleep(step)
+    return condition()
+
+
+async def test_same_person_is_approved_with_frames_analysed_at_camera_rate(http, server, services, sandbox_key, blink_clip):
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink", "blink"])
+    frames, fps = blink_clip
+    run = await customer.start_live(ClipTrack(frames, fps))
+    assert run.offer_error is None
+    result = await customer.wait_result(run, timeout=30)
+    await customer.close()
+    assert result is not None and result["status"] == "approved"
+    kinds = [m.get("challenge") for m in run.messages if m["type"] == "prompt" and m["phase"] == "challenge"]
+    assert kinds and set(kinds) == {"blink"}
+    data = await session_json(http, server, sandbox_key, created["id"])
+    assert data["status"] == "approved" and data["decision"] == "approved"
+    assert data["match"]["decision"] == "match" and data["match"]["score"] > data["match"]["threshold"]
+    assert [c["passed"] for c in data["liveness"]["challenges"]] == [True, True]
+    stats = data["live_stats"]
+    # Every frame the camera sent was analysed: no backlog, no drops on an idle server.
+    assert stats["frames_analysed"] >= 0.9 * stats["frames_received"]
+    assert stats["analysed_fps"] >= 0.85 * fps
+    assert stats["decision_ms"] < 1000
+    assert await wait_for(lambda: not services.verifier.live)
+    kinds = services.store.evidence_kinds(created["id"])
+    assert "reference_face" in kinds and "live_face_0" in kinds and "live_embedding" in kinds
+
+
+async def test_another_persons_id_is_rejected(http, server, sandbox_key, blink_clip):
+    created, customer = await ready_for_live(http, server, sandbox_key, OTHER_ID, fixed_challenges=["blink"])
+    run = await customer.start_live(ClipTrack(*blink_clip))
+    result = await customer.wait_result(run, timeout=30)
+    await customer.close()
+    assert result is not None and result["status"] == "rejected"
+    data = await session_json(http, server, sandbox_key, created["id"])
+    assert data["decision"] == "rejected" and data["failure_reason"] == "face_mismatch"
+    assert data["match"]["decision"] == "no_match"
+
+
+async def test_bye_frees_the_peer_connection_at_once_and_gives_the_attempt_back(http, server, services, sandbox_key, blink_clip):
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+    run = await customer.start_live(ClipTrack(*blink_clip))
+    assert await wait_for(lambda: len(run.messages) > 0, timeout=10)
+    assert created["id"] in services.verifier.live
+    started = time.monotonic()
+    await customer.bye()
+    assert await wait_for(lambda: not services.verifier.live, timeout=5)
+    freed_after = time.monotonic() - started
+    await customer.close()
+    assert freed_after < 2.0
+    session = services.store.session(created["id"])
+    assert session.status == Status.ID_UPLOADED and session.failure_reason == "abandoned"
+    assert session.attempts == 1 and session.attempts_left == 2
+
+
+class StallingTrack(ClipTrack):
+    """Sends a few frames and then nothing, like a phone whose page was killed without saying bye."""
+
+    def __init__(self, frames, fps, stop_after: int) -> None:
+        super().__init__(frames, fps)
+        self.stop_after = stop_after
+
+    async def recv(self):
+        if self.sent >= self.stop_after:
+            await asyncio.Event().wait()
+        return await super().recv()
+
+
+async def test_no_frames_watchdog_frees_a_silent_peer(http, server, services, sandbox_key, blink_clip):
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+    frames, fps = blink_clip
+    await customer.start_live(StallingTrack(frames, fps, stop_after=15))
+    assert await wait_for(lambda: created["id"] in services.verifier.live, timeout=5)
+    # settings.no_frames_timeout_s is 2 s in tests.
+    assert await wait_for(lambda: not services.verifier.live, timeout=8)
+    await customer.close()
+    assert services.store.session(created["id"]).failure_reason == "connection_lost"
+
+
+async def test_a_second_check_is_refused_when_the_server_is_full(http, server, services, sandbox_key, blink_clip):
+    services.verifier.settings = services.verifier.settings.replace(max_live_sessions=1)
+    first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+    run = await one.start_live(ClipTrack(*blink_clip))
+    assert run.offer_error is None
+    import aiohttp
+
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other_browser:
+        _, two = await ready_for_live(other_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+        busy = await two.start_live(ClipTrack(*blink_clip))
+    assert busy.offer_error["status"] == 503 and busy.offer_error["code"] == "busy"
+    await one.bye()
+    await one.close()
+    assert await wait_for(lambda: not services.verifier.live)
+
+
+async def test_failed_attempts_run_out(http, server, services, sandbox_key, blink_clip):
+    services.verifier.settings = services.verifier.settings.replace(challenge_timeout_s=1.0)
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+    session_id = created["id"]
+    for attempt in range(1, 4):
+        run = await customer.start_live(ClipTrack(*blink_clip))
+        assert run.offer_error is None, run.offer_error
+        result = await customer.wait_result(run, timeout=20)
+        await customer.close()
+        assert result is not None
+        session = services.store.session(session_id)
+        assert session.attempts == attempt and session.failure_reason == "timeout"
+    assert session.status == Status.FAILED
+    refused = await customer.start_live(ClipTrack(*blink_clip))
+    assert refused.offer_error["code"] == "no_live_step" and refused.offer_error["page"] == "/verify/result"
