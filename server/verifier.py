@@ -13,7 +13,7 @@ import re
 import secrets
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -200,6 +200,7 @@ class Verifier:
             session = self.store.session(session.id) or session
         if not session.status.is_final:
             session = self._move(session, Status.FAILED, actor, failure_reason="redacted", notify=False)
+        first_time, callback_url = session.redacted_at is None, session.callback_url
         self.store.delete_evidence(session.id)
         session = self.store.update_session(
             session.id,
@@ -213,6 +214,10 @@ class Verifier:
             live_stats=None,
         )
         self.store.audit(actor, "session.redacted", session.id)
+        if first_time and callback_url:
+            # Confirms the erasure to the merchant, like every final state.
+            if webhooks.enqueue(self.store, replace(session, callback_url=callback_url), "session.redacted") and self.outbox:
+                self.outbox.wake()
         return session
 
     # -- customer side ----------------------------------------------------------------------------
@@ -411,7 +416,8 @@ class Verifier:
     async def shutdown(self) -> None:
         connections = list(self.connections)
         await asyncio.gather(*(c.end("server_shutdown") for c in connections), return_exceptions=True)
-        await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections] or [asyncio.sleep(0)], timeout=10)
+        if connections:
+            await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=10)
 
     # -- the one place a status changes -----------------------------------------------------------
 

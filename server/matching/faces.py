@@ -20,7 +20,7 @@ class FaceQualityLimits:
     deliberately degraded copies (which must be)."""
 
     min_face_px: float = 36.0  # face box width
-    min_sharpness: float = 4.0  # Laplacian variance of the aligned 112 px face
+    min_sharpness: float = 15.0  # Laplacian variance of the aligned 112 px face (identity photos: 77 and up)
     min_brightness: float = 22.0  # mean luma of the aligned face
     min_contrast: float = 8.0  # luma standard deviation of the aligned face
 

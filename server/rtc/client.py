@@ -10,6 +10,7 @@ import fractions
 import json
 import re
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import aiohttp
 from aiortc import RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
+from av import VideoFrame
 
 VIDEO_CLOCK = 90000
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -50,6 +52,7 @@ class ClipTrack(MediaStreamTrack):
         super().__init__()
         self.frames, self.fps, self.loop = frames, fps, loop
         self.sent = 0
+        self.late_ms: deque = deque(maxlen=10000)  # how far behind its due time each frame left (a busy sender)
         self._start: float | None = None
 
     async def recv(self):
@@ -64,8 +67,11 @@ class ClipTrack(MediaStreamTrack):
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
+        self.late_ms.append(max(0.0, (time.monotonic() - due) * 1000))
         source = self.frames[self.sent % len(self.frames)]
-        frame = source.reformat(format="yuv420p")  # a copy: pts is per send
+        # A copy, since pts is per send and many tracks share the frames (reformat to the same format
+        # returns the very same frame object).
+        frame = VideoFrame.from_numpy_buffer(source.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
         frame.pts = int(self.sent * VIDEO_CLOCK / self.fps)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
         self.sent += 1

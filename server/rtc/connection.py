@@ -51,6 +51,10 @@ class StreamStats:
     analysis_ms: deque = field(default_factory=lambda: deque(maxlen=2000))
     first_analysed_at: float | None = None
     last_analysed_at: float | None = None
+    # Arrival time minus the frame's own (RTP) timestamp: constant plus any delay before the frame reached
+    # the receive loop (network, decoder queue, a starved event loop). Its rise is a backlog the analysis
+    # latencies cannot see.
+    transit_s: deque = field(default_factory=lambda: deque(maxlen=2000))
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -66,14 +70,26 @@ class StreamStats:
             ordered = sorted(values)
             return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
+        def thirds(values) -> list[float | None]:
+            # Median of the first, middle and last third (in arrival order): a backlog shows as a rise.
+            items = list(values)
+            n = len(items)
+            return [pct(deque(items[i * n // 3 : (i + 1) * n // 3]), 0.5) for i in range(3)] if n >= 3 else []
+
+        least = min(self.transit_s, default=0.0)
+        lag_ms = deque((t - least) * 1000 for t in self.transit_s)
         return {
             "frames_received": self.frames_received,
             "frames_analysed": self.frames_analysed,
             "frames_dropped": self.frames_dropped,
+            "duration_s": round(self.last_frame_at - self.first_frame_at, 2) if self.first_frame_at and self.last_frame_at else 0.0,
             "received_fps": rate(self.frames_received - 1, self.first_frame_at, self.last_frame_at),
             "analysed_fps": rate(self.frames_analysed - 1, self.first_analysed_at, self.last_analysed_at),
             "latency_ms": {"p50": pct(self.latencies_ms, 0.5), "p95": pct(self.latencies_ms, 0.95), "max": pct(self.latencies_ms, 1.0)},
+            "latency_p50_ms_by_third": thirds(self.latencies_ms),
             "analysis_ms": {"p50": pct(self.analysis_ms, 0.5), "p95": pct(self.analysis_ms, 0.95)},
+            "arrival_lag_ms": {"p50": pct(lag_ms, 0.5), "p95": pct(lag_ms, 0.95), "max": pct(lag_ms, 1.0)},
+            "arrival_lag_p50_ms_by_third": thirds(lag_ms),
             "resolution": f"{self.width}x{self.height}" if self.width else None,
         }
 
@@ -161,6 +177,12 @@ class LiveConnection:
                     stats.width, stats.height = frame.width, frame.height
                 stats.last_frame_at = now
                 stats.frames_received += 1
+                if frame.time is not None:
+                    transit = now - frame.time
+                    wrap = float(2**32 * frame.time_base)  # RTP timestamps are 32 bits
+                    if stats.transit_s and transit - stats.transit_s[-1] > wrap / 2:
+                        transit -= wrap
+                    stats.transit_s.append(transit)
                 if self._latest is not None:
                     stats.frames_dropped += 1
                 self._latest = (frame, now)
