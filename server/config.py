@@ -68,8 +68,8 @@ class Settings:
 
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
-    page_rate_per_minute: int = _setting(120, "Hosted-page requests per minute per client address.")
-    failures_per_window: int = _setting(5, "Failed live checks allowed per client address within FAILURE_WINDOW_S before a pause.")
+    page_rate_per_minute: int = _setting(600, "Hosted-page requests per minute per client address (mobile carriers put many customers behind one address).")
+    failures_per_window: int = _setting(10, "Failed live checks allowed per client address within FAILURE_WINDOW_S before a pause.")
     failure_window_s: float = _setting(180.0, "Window for FAILURES_PER_WINDOW.")
     failure_pause_s: float = _setting(1800.0, "Pause imposed on a client address after too many failed live checks.")
 

@@ -202,6 +202,7 @@ class Verifier:
             session = self._move(session, Status.FAILED, actor, failure_reason="redacted", notify=False)
         first_time, callback_url = session.redacted_at is None, session.callback_url
         self.store.delete_evidence(session.id)
+        self.store.scrub_webhook_events(session.id)
         session = self.store.update_session(
             session.id,
             redacted_at=session.redacted_at or time.time(),
@@ -262,7 +263,9 @@ class Verifier:
             return parse_challenges(session.fixed_challenges)
         return random_challenges(session.challenge_count)
 
-    async def start_live(self, session: Session, sdp: str, kind: str, client: str, camera_label: str = "") -> dict[str, str]:
+    async def start_live(
+        self, session: Session, sdp: str, kind: str, client: str, camera_label: str = "", camera: dict | None = None
+    ) -> dict[str, str]:
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
         if session.id in self.live:
@@ -303,13 +306,18 @@ class Verifier:
         forget = asyncio.create_task(connection.closed.wait())
         forget.add_done_callback(lambda _: self.connections.discard(connection))
         try:
+            answer = await connection.answer(sdp, kind)  # an unusable offer costs no attempt
             self._move(session, Status.LIVE, "customer", attempts=session.attempts + 1, failure_reason=None)
-            answer = await connection.answer(sdp, kind)
         except Exception:
             await connection.end("setup_failed")
             self.live.pop(session.id, None)
             raise
-        self.store.audit("customer", "live.started", session.id, {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label)})
+        self.store.audit(
+            "customer",
+            "live.started",
+            session.id,
+            {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
+        )
         return {"sdp": answer.sdp, "type": answer.type}
 
     async def stop_live(self, session: Session, reason: str = "bye") -> None:
@@ -333,6 +341,13 @@ class Verifier:
                 self.failures.record(attempt.client)
                 session = self.store.update_session(session.id, liveness=_liveness_record(result, session))
                 session = self._retry_or_fail(session, failure, stats)
+            log.info(
+                "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
+                "%d dropped, latency p50 %s ms p95 %s ms; status %s",
+                session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
+                stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
+                session.status.value,
+            )
             # The outcome is stored: the session is free for a next attempt while this peer closes.
             self.live.pop(attempt.session_id, None)
             connection.send({"type": "result", "status": session.status.value, "url": "/verify/result"})

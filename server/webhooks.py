@@ -90,7 +90,11 @@ class DestinationError(Exception):
 
 def check_destination(url: str, allow_private: bool) -> None:
     """Refuse callback URLs that would make us call into the operator's own network (SSRF)."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises for a port that is not a number from 0 to 65535
+    except ValueError:
+        raise DestinationError("callback_url must be an absolute http(s) URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
         raise DestinationError("callback_url must be an absolute http(s) URL")
     if allow_private:
@@ -104,14 +108,18 @@ def check_destination(url: str, allow_private: bool) -> None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
-    if not address.is_global:
+    if not _is_public(address):
         raise DestinationError("callback_url must not point at a private, loopback or reserved address")
 
 
 async def _resolved_is_public(host: str, port: int) -> bool:
     loop = asyncio.get_running_loop()
     infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return all(ipaddress.ip_address(info[4][0]).is_global for info in infos)
+    return all(_is_public(ipaddress.ip_address(info[4][0])) for info in infos)
+
+
+def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    return address.is_global and not address.is_multicast  # Python counts multicast ranges as global
 
 
 class Outbox:
@@ -207,7 +215,7 @@ class Outbox:
                 await response.read()
         except DestinationError as exc:
             error = str(exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:  # ValueError: e.g. a host IDNA cannot encode
             error = type(exc).__name__
         delivered = status_code is not None and 200 <= status_code < 300
         next_at = None if delivered else self._retry_at(event["attempts"] + 1, event["created_at"])

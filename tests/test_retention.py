@@ -69,3 +69,13 @@ async def test_redaction_erases_evidence_and_confirms_by_webhook(http, server, s
     assert tombstone["redacted"] and tombstone["reference_id"] is None and tombstone["status"] == "failed"
     assert services.store.evidence_kinds(created["id"]) == []
     assert [e["type"] for e in services.store.webhook_events_for(created["id"])] == ["session.redacted"]
+
+
+async def test_redaction_scrubs_the_reference_from_earlier_events(http, server, services, sandbox_key):
+    created = await create(http, server, sandbox_key, reference_id="customer-secret-7", callback_url="http://127.0.0.1:9/hook")
+    services.store.update_session(created["id"], expires_at=time.time() - 5)
+    services.verifier.expire_due()
+    async with http.delete(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(sandbox_key)) as response:
+        assert response.status == 200
+    rows = services.store._all("SELECT body FROM webhook_events WHERE session_id = ?", (created["id"],))
+    assert len(rows) == 2 and all("customer-secret-7" not in row["body"] for row in rows)

@@ -7,7 +7,6 @@ import secrets
 
 from aiohttp import web
 
-from ..ratelimit import RateLimiter
 from ..storage.store import ApiKey, Store
 from ..web.security import client_address
 from ..web.services import SERVICES
@@ -17,12 +16,10 @@ LIVE_PREFIX = "rn_live_"
 SANDBOX_PREFIX = "rn_test_"
 WEBHOOK_SECRET_PREFIX = "whsec_"
 
-# Unauthenticated attempts per client address and minute, to make guessing keys pointless.
-_bad_keys = RateLimiter(per_minute=30, burst=10)
-
 
 def hash_key(key: str) -> str:
-    return hashlib.sha256(key.encode()).hexdigest()
+    # surrogatepass: header bytes that are not UTF-8 arrive as surrogates; they hash (and never match) like any key.
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def create_api_key(store: Store, name: str, sandbox: bool) -> tuple[str, str]:
@@ -41,7 +38,7 @@ def authenticate(request: web.Request) -> ApiKey:
     scheme, _, key = header.partition(" ")
     api_key = services.store.api_key_by_hash(hash_key(key.strip())) if scheme.lower() == "bearer" and key.strip() else None
     if api_key is None:
-        wait = _bad_keys.check(address)
+        wait = services.bad_key_limiter.check(address)
         if wait:
             raise Problem(429, "rate_limited", "too many requests with a wrong API key", {"Retry-After": str(int(wait) + 1)})
         raise Problem(401, "unauthorized", "send a valid API key as 'Authorization: Bearer <key>'", {"WWW-Authenticate": "Bearer"})

@@ -32,7 +32,7 @@ def problem_response(
 ) -> web.Response:
     body: dict[str, Any] = {
         "type": f"urn:realname:problem:{code}",
-        "title": HTTPStatus(status).phrase,
+        "title": "Unprocessable Content" if status == 422 else HTTPStatus(status).phrase,  # RFC 9110's name
         "status": status,
         "detail": detail,
         "code": code,
@@ -40,9 +40,14 @@ def problem_response(
     if instance:
         body["instance"] = instance
     body.update(extra)
+    text = json.dumps(body, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates echoed from the request (a field name, the path): escape them
+        text = json.dumps(body)
     return web.Response(
         status=status,
-        text=json.dumps(body, ensure_ascii=False),
+        text=text,
         content_type=CONTENT_TYPE,
         headers=headers,
     )

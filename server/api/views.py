@@ -90,7 +90,7 @@ async def reference_photo(request: web.Request) -> web.Response:
     limit = services.settings.max_upload_bytes
     if request.content_length is not None and request.content_length > limit:
         raise Problem(413, "too_large", f"the photo is larger than {limit} bytes")
-    data = await request.content.read(limit + 1)
+    data = await _read_body(request, limit)
     if len(data) > limit:
         raise Problem(413, "too_large", f"the photo is larger than {limit} bytes")
     try:
@@ -175,16 +175,29 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         raise Problem(415, "unsupported_media_type", "send a JSON body with Content-Type application/json")
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
         raise Problem(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
-    raw = await request.content.read(MAX_JSON_BYTES + 1)
+    raw = await _read_body(request, MAX_JSON_BYTES)
     if len(raw) > MAX_JSON_BYTES:
         raise Problem(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     try:
         body = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # also integers beyond Python's digit limit, not only JSONDecodeError
         raise Problem(400, "malformed_json", "the body is not valid UTF-8 JSON") from None
     if not isinstance(body, dict):
         raise Problem(400, "malformed_json", "the body must be a JSON object")
     return body
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body, or its first limit + 1 bytes when it is longer (a single read returns what has arrived so far)."""
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = await request.content.read(limit + 1 - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
 
 
 def _session_fields(body: dict[str, Any], allow_private: bool) -> dict[str, Any]:

@@ -8,7 +8,7 @@ or moving it does not count as turning.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from statistics import median
 

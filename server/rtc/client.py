@@ -84,6 +84,7 @@ class LiveRun:
     result: dict[str, Any] | None = None
     offer_error: dict[str, Any] | None = None
     started_at: float = field(default_factory=time.monotonic)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # set by the result or a refused offer
 
 
 class HostedFlowClient:
@@ -127,13 +128,13 @@ class HostedFlowClient:
         found = re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S)
         if found is None:  # the session is past the live step; the server sent us elsewhere
             run.offer_error = {"status": response.status, "code": "no_live_step", "page": landed}
+            run.done.set()
             return run
         config = json.loads(found.group(1))
         pc = self.pc = RTCPeerConnection()
         pc.addTransceiver(track, direction="sendonly")
         channel = self.channel = pc.createDataChannel("control")
-        done = asyncio.Event()
-        run.done = done  # type: ignore[attr-defined]
+        done = run.done
 
         @channel.on("message")
         def on_message(message: str) -> None:
@@ -160,7 +161,7 @@ class HostedFlowClient:
 
     async def wait_result(self, run: LiveRun, timeout: float) -> dict[str, Any] | None:
         try:
-            await asyncio.wait_for(run.done.wait(), timeout)  # type: ignore[attr-defined]
+            await asyncio.wait_for(run.done.wait(), timeout)
         except asyncio.TimeoutError:
             return None
         return run.result

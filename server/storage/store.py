@@ -243,6 +243,14 @@ class Store:
             (event_id, session_id, api_key_id, type_, url, body, now, now),
         )
 
+    def scrub_webhook_events(self, session_id: str) -> None:
+        """Remove the merchant's reference from queued and past event bodies of a redacted session."""
+        with self.transaction():
+            for row in self._all("SELECT id, body FROM webhook_events WHERE session_id = ?", (session_id,)):
+                body = json.loads(row["body"])
+                body.get("data", {}).get("session", {})["reference_id"] = None
+                self._write("UPDATE webhook_events SET body = ? WHERE id = ?", (json.dumps(body, separators=(",", ":"), sort_keys=True), row["id"]))
+
     def due_webhook_events(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         return self._all(
             """SELECT * FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?

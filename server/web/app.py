@@ -84,6 +84,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         secret=secret,
         api_limiter=RateLimiter(settings.api_rate_per_minute),
         page_limiter=RateLimiter(settings.page_rate_per_minute),
+        bad_key_limiter=RateLimiter(per_minute=30, burst=10),
     )
     app.add_routes(pages.routes)
     app.add_routes(api_views.routes)

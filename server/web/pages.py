@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import re
 from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
 
 from aiohttp import web
@@ -19,12 +19,15 @@ from .security import (
     CSRF_HEADER,
     LANG_COOKIE,
     client_address,
+    browser_cookie,
     csrf_token,
     csrf_valid,
+    read_form,
 )
 from .services import SERVICES
 
 routes = web.RouteTableDef()
+VIDEO_MEDIA = re.compile(r"^m=video [0-9]", re.MULTILINE)  # an offer without a video track cannot be checked
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -44,7 +47,7 @@ def translator_for(request: web.Request, session: Session | None = None) -> Tran
 def render(request: web.Request, template: str, status: int = 200, session: Session | None = None, **context) -> web.Response:
     services = request.app[SERVICES]
     t = context.pop("t", None) or translator_for(request, session)
-    browser_key = request.cookies.get(BROWSER_COOKIE)
+    browser_key = browser_cookie(request)
     html = services.templates.get_template(template).render(
         t=t,
         session=session,
@@ -75,7 +78,7 @@ def message_page(request: web.Request, status: int, name: str, session: Session 
 def current(request: web.Request) -> Session:
     """The session bound to this browser by the link it opened, or a clear page saying there is none."""
     services = request.app[SERVICES]
-    browser_key = request.cookies.get(BROWSER_COOKIE)
+    browser_key = browser_cookie(request)
     session = services.verifier.session_for_browser(browser_key) if browser_key else None
     if session is None or session.redacted_at:
         raise EndWith(message_page(request, 403, "link.unknown"))
@@ -86,7 +89,7 @@ def current(request: web.Request) -> Session:
 
 def check_csrf(request: web.Request, provided: str | None) -> None:
     services = request.app[SERVICES]
-    if not csrf_valid(services.secret, request.cookies.get(BROWSER_COOKIE), provided):
+    if not csrf_valid(services.secret, browser_cookie(request), provided):
         raise EndWith(error_page(request, 403, "error.csrf"))
 
 
@@ -133,7 +136,7 @@ async def privacy(request: web.Request) -> web.Response:
 @routes.get("/v/{token}")
 async def open_link(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    opening = services.verifier.open_link(request.match_info["token"], request.cookies.get(BROWSER_COOKIE))
+    opening = services.verifier.open_link(request.match_info["token"], browser_cookie(request))
     if opening.problem == "unknown":
         return message_page(request, 404, "link.unknown")
     if opening.problem == "expired":
@@ -171,7 +174,7 @@ async def consent_page(request: web.Request) -> web.Response:
 @routes.post("/verify/consent")
 async def consent_submit(request: web.Request) -> web.Response:
     session = current(request)
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
@@ -206,7 +209,7 @@ async def document_submit(request: web.Request) -> web.Response:
         return render(request, "document.html", status=status, session=session, error=t(f"error.{code}", mb=megabytes))
 
     try:
-        form = await request.post()
+        form = await read_form(request)
     except web.HTTPRequestEntityTooLarge:
         return again(413, "too_large")
     check_csrf(request, form.get(CSRF_FIELD))
@@ -238,7 +241,7 @@ async def live_page(request: web.Request) -> web.Response:
         "offerUrl": "/verify/live/offer",
         "byeUrl": "/verify/live/bye",
         "resultUrl": "/verify/result",
-        "csrf": csrf_token(services.secret, request.cookies.get(BROWSER_COOKIE, "")),
+        "csrf": csrf_token(services.secret, (browser_cookie(request) or "")),
         "iceServers": services.settings.ice_servers,
         "messages": {**t.subset("live."), **t.subset("step.")},
     }
@@ -248,7 +251,7 @@ async def live_page(request: web.Request) -> web.Response:
 @routes.post("/verify/live/offer")
 async def live_offer(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    browser_key = request.cookies.get(BROWSER_COOKIE)
+    browser_key = browser_cookie(request)
     session = services.verifier.session_for_browser(browser_key) if browser_key else None
     if session is None:
         return _json_error(403, "unknown_session", "this browser has no identity check")
@@ -258,12 +261,13 @@ async def live_offer(request: web.Request) -> web.Response:
         body = await request.json()
         sdp, kind = body["sdp"], body["type"]
         label = str(body.get("camera_label", ""))[:200]
-        if not isinstance(sdp, str) or kind != "offer" or len(sdp) > 100_000:
+        camera = _camera_settings(body.get("camera"))
+        if not isinstance(sdp, str) or kind != "offer" or len(sdp) > 100_000 or not VIDEO_MEDIA.search(sdp):
             raise ValueError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, LookupError, TypeError, RecursionError):  # LookupError: KeyError, or an unknown charset
         return _json_error(400, "bad_offer", "expected JSON with an SDP offer")
     try:
-        answer = await services.verifier.start_live(session, sdp, kind, client_address(request), label)
+        answer = await services.verifier.start_live(session, sdp, kind, client_address(request), label, camera)
     except FlowError as error:
         return _json_error(error.status, error.code, error.message)
     except ValueError:
@@ -275,9 +279,9 @@ async def live_offer(request: web.Request) -> web.Response:
 async def live_bye(request: web.Request) -> web.Response:
     """Sent with navigator.sendBeacon when the page goes away; the data channel's 'bye' may not make it."""
     services = request.app[SERVICES]
-    browser_key = request.cookies.get(BROWSER_COOKIE)
+    browser_key = browser_cookie(request)
     session = services.verifier.session_for_browser(browser_key) if browser_key else None
-    form = await request.post()
+    form = await read_form(request)
     if session is not None and csrf_valid(services.secret, browser_key, form.get(CSRF_FIELD)):
         await services.verifier.stop_live(session, "bye")
     return web.Response(status=204)
@@ -307,11 +311,23 @@ async def result_page(request: web.Request) -> web.Response:
 @routes.post("/verify/retry")
 async def retry(request: web.Request) -> web.Response:
     session = current(request)
-    form = await request.post()
+    form = await read_form(request)
     check_csrf(request, form.get(CSRF_FIELD))
     if session.status == Status.ID_UPLOADED and session.attempts_left > 0:
         raise web.HTTPSeeOther("/verify/live")
     raise web.HTTPSeeOther(step_url(session))
+
+
+def _camera_settings(value) -> dict[str, float]:
+    """What the browser says its camera delivers (an injection signal: requested vs delivered)."""
+    if not isinstance(value, dict):
+        return {}
+    out = {}
+    for name in ("width", "height", "frame_rate"):
+        number = value.get(name)
+        if isinstance(number, (int, float)) and not isinstance(number, bool) and 0 < number < 100_000:
+            out[name] = round(float(number), 2)
+    return out
 
 
 def _json_error(status: int, code: str, message: str) -> web.Response:

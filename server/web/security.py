@@ -11,6 +11,7 @@ import re
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
+from aiohttp.http_exceptions import HttpProcessingError
 
 from ..api.problems import HTTP_CODES, Problem, problem_response
 from .services import SERVICES
@@ -22,6 +23,7 @@ LANG_COOKIE = "rn_lang"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
 TOKEN_IN_PATH = re.compile(r"^/v/[^/?#]+")
+BROWSER_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what secrets.token_urlsafe makes
 
 
 class EndWith(Exception):
@@ -46,14 +48,31 @@ def client_address(request: web.Request) -> str:
     return request.remote or "unknown"
 
 
+def browser_cookie(request: web.Request) -> str | None:
+    """The browser cookie, if it has the form of one we set (a forged one can hold any bytes)."""
+    value = request.cookies.get(BROWSER_COOKIE)
+    return value if value and BROWSER_KEY.fullmatch(value) else None
+
+
 def csrf_token(secret: bytes, browser_key: str) -> str:
     return hmac.new(secret, b"csrf:" + browser_key.encode(), hashlib.sha256).hexdigest()
 
 
-def csrf_valid(secret: bytes, browser_key: str | None, provided: str | None) -> bool:
-    if not browser_key or not provided:
+def csrf_valid(secret: bytes, browser_key: str | None, provided: object) -> bool:
+    # `provided` comes from a form (may be a file field) or a header (may hold any bytes): compare bytes.
+    if not browser_key or not isinstance(provided, str) or not provided:
         return False
-    return hmac.compare_digest(csrf_token(secret, browser_key), provided)
+    return hmac.compare_digest(csrf_token(secret, browser_key).encode(), provided.encode("utf-8", "surrogatepass"))
+
+
+async def read_form(request: web.Request):
+    """The posted form; a body that cannot be parsed (bad charset, broken multipart, not UTF-8) is a 400 page."""
+    try:
+        return await request.post()
+    except (ValueError, LookupError, HttpProcessingError):
+        from .pages import error_page
+
+        raise EndWith(error_page(request, 400, "error.bad_form")) from None
 
 
 def content_security_policy(frame_ancestors: str) -> str:

@@ -24,6 +24,7 @@ class Services:
     secret: bytes  # signs CSRF tokens
     api_limiter: RateLimiter
     page_limiter: RateLimiter
+    bad_key_limiter: RateLimiter  # requests with a wrong API key, per client address
 
 
 SERVICES = web.AppKey("services", Services)
