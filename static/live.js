@@ -22,8 +22,10 @@ let finished = false;
 function show(problemKey) {
   $("problem-text").textContent = text(problemKey);
   $("problem").hidden = false;
+  $("retry").hidden = !$("intro").hidden; // while the Start button shows, it is the way to try again
   $("instruction").textContent = "";
   $("hint").textContent = "";
+  $("problem").scrollIntoView({ block: "nearest" });
 }
 
 function stop() {
@@ -117,6 +119,9 @@ async function start() {
   }
   $("intro").hidden = true;
   $("stage").hidden = false;
+  // On a phone the header and title would push the instructions below the fold: bring the camera
+  // picture to the top so it and the instructions under it are all on screen.
+  $("stage").scrollIntoView({ block: "start" });
   $("preview").srcObject = stream;
 
   const track = stream.getVideoTracks()[0];

@@ -14,7 +14,7 @@ from server.api import auth as api_auth
 from server.ratelimit import RateLimiter
 from server.rtc.client import HostedFlowClient
 from server.web.i18n import messages
-from tests.conftest import auth
+from tests.support.api import auth
 from tests.support.media import photo
 
 ID_PHOTO = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"

@@ -19,7 +19,7 @@ from PIL import Image
 
 from server.ratelimit import RateLimiter
 from server.rtc.client import HostedFlowClient
-from tests.conftest import auth
+from tests.support.api import auth
 from tests.support.media import photo
 
 ID_PHOTO = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"

@@ -9,8 +9,9 @@ import pytest
 
 from server.rtc.client import ClipTrack, HostedFlowClient, load_clip
 from server.sessions import Status
-from tests.conftest import auth
+from tests.support.api import auth
 from tests.support.media import photo, video
+from tests.support.waiting import eventually
 
 BLINK_CLIP = "blink_frontal_man_phone_portrait_14s.mp4"
 BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
@@ -44,15 +45,6 @@ async def session_json(http, server, key, session_id):
         return await response.json()
 
 
-async def wait_for(condition, timeout: float = 10.0, step: float = 0.05):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return True
-        await asyncio.sleep(step)
-    return condition()
-
-
 async def test_same_person_is_approved_with_frames_analysed_at_camera_rate(http, server, services, sandbox_key, blink_clip):
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink", "blink"])
     frames, fps = blink_clip
@@ -72,7 +64,7 @@ async def test_same_person_is_approved_with_frames_analysed_at_camera_rate(http,
     assert stats["frames_analysed"] >= 0.9 * stats["frames_received"]
     assert stats["analysed_fps"] >= 0.85 * fps
     assert stats["decision_ms"] < 1000
-    assert await wait_for(lambda: not services.verifier.live)
+    assert await eventually(lambda: not services.verifier.live)
     kinds = services.store.evidence_kinds(created["id"])
     assert "reference_face" in kinds and "live_face_0" in kinds and "live_embedding" in kinds
 
@@ -91,11 +83,11 @@ async def test_another_persons_id_is_rejected(http, server, sandbox_key, blink_c
 async def test_bye_frees_the_peer_connection_at_once_and_gives_the_attempt_back(http, server, services, sandbox_key, blink_clip):
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await customer.start_live(ClipTrack(*blink_clip))
-    assert await wait_for(lambda: len(run.messages) > 0, timeout=10)
+    assert await eventually(lambda: len(run.messages) > 0, timeout=10)
     assert created["id"] in services.verifier.live
     started = time.monotonic()
     await customer.bye()
-    assert await wait_for(lambda: not services.verifier.live, timeout=5)
+    assert await eventually(lambda: not services.verifier.live, timeout=5)
     freed_after = time.monotonic() - started
     await customer.close()
     assert freed_after < 2.0
@@ -121,9 +113,9 @@ async def test_no_frames_watchdog_frees_a_silent_peer(http, server, services, sa
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     frames, fps = blink_clip
     await customer.start_live(StallingTrack(frames, fps, stop_after=15))
-    assert await wait_for(lambda: created["id"] in services.verifier.live, timeout=5)
+    assert await eventually(lambda: created["id"] in services.verifier.live, timeout=5)
     # settings.no_frames_timeout_s is 2 s in tests.
-    assert await wait_for(lambda: not services.verifier.live, timeout=8)
+    assert await eventually(lambda: not services.verifier.live, timeout=8)
     await customer.close()
     assert services.store.session(created["id"]).failure_reason == "connection_lost"
 
@@ -141,7 +133,7 @@ async def test_a_second_check_is_refused_when_the_server_is_full(http, server, s
     assert busy.offer_error["status"] == 503 and busy.offer_error["code"] == "busy"
     await one.bye()
     await one.close()
-    assert await wait_for(lambda: not services.verifier.live)
+    assert await eventually(lambda: not services.verifier.live)
 
 
 async def test_failed_attempts_run_out(http, server, services, sandbox_key, blink_clip):

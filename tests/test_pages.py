@@ -10,7 +10,7 @@ import pytest
 
 from server.rtc.client import HostedFlowClient
 from server.sessions import Status
-from tests.conftest import auth
+from tests.support.api import auth
 from tests.support.media import photo
 
 

@@ -8,7 +8,7 @@ import numpy as np
 
 from server.retention import DAY, run_once
 from server.sessions import Status
-from tests.conftest import auth
+from tests.support.api import auth
 
 
 async def create(http, server, key, **body):

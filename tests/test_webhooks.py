@@ -12,7 +12,7 @@ from aiohttp import web
 
 from server.api.auth import create_api_key
 from server.webhooks import DestinationError, check_destination, sign, verify_signature
-from tests.conftest import auth
+from tests.support.api import auth
 
 SECRET = b"whsec_test-secret"
 

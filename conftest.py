@@ -1,4 +1,5 @@
-"""Shared fixtures: real models loaded once, a real app on a real SQLite file in a temp folder."""
+"""Fixtures shared by tests/ and e2e/: real models loaded once per run, a real app on a real SQLite file
+in a temp folder, a browser-like HTTP client."""
 
 from __future__ import annotations
 
@@ -77,7 +78,3 @@ async def http():
     """A browser-like HTTP client: keeps cookies for 127.0.0.1."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
-
-
-def auth(key: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {key}"}

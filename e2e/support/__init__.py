@@ -1,0 +1,1 @@
+"""Helpers for the browser suite: fake-camera files, a webhook receiver, Chromium launch settings."""
