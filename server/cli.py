@@ -220,6 +220,80 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_bench(args: argparse.Namespace) -> int:
+    import asyncio
+
+    from .bench import BenchError, BenchOptions, frame_cost, parse_size, render_frame_cost, render_report, render_sweep, run_bench, run_sweep
+
+    if args.frame_cost:
+        data = frame_cost(args.video, frames=args.frames, size=parse_size(args.size))
+        if args.json:
+            _print_json(data)
+        else:
+            print(render_frame_cost(data))
+        return 0
+    extra_env = dict(item.split("=", 1) for item in args.server_env or [])
+    if args.analysis_threads is not None:
+        extra_env["REALNAME_ANALYSIS_THREADS"] = str(args.analysis_threads)
+    counts = [int(n) for n in args.sessions.split(",")]
+    options = BenchOptions(
+        sessions=counts[0],
+        seconds=args.seconds,
+        video=args.video,
+        url=args.url,
+        api_key=args.api_key,
+        server_pid=args.server_pid,
+        id_photo=args.id_photo,
+        challenges=args.challenges.split(","),
+        decision=not args.no_decision,
+        decision_video=args.decision_video,
+        decision_challenges=args.decision_challenges.split(","),
+        profile=args.profile,
+        profile_native=args.profile_native,
+        warmup_s=args.warmup_s,
+        quiet_wait_s=args.quiet_wait,
+        encode_live=args.encode_live,
+        server_env=extra_env,
+        progress=not args.json,
+    )
+    try:
+        report = asyncio.run(run_bench(options) if len(counts) == 1 else run_sweep(options, counts))
+    except BenchError as error:
+        return _fail("bench_failed", str(error), args.json)
+    if args.json:
+        _print_json(report)
+    else:
+        print(render_report(report) if len(counts) == 1 else render_sweep(report))
+    return 0
+
+
+def _add_bench_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="measure concurrent live checks on this machine (real API, real WebRTC)")
+    bench.add_argument("--video", required=True, help="clip each simulated customer streams, looped at its native rate")
+    bench.add_argument("--sessions", default="1", help="simultaneous live checks; a list (1,2,4,8) runs one measurement per count")
+    bench.add_argument("--seconds", type=float, default=20.0, help="length of the measurement window")
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--url", help="a running server to measure (default: start one on a temporary data folder)")
+    bench.add_argument("--api-key", dest="api_key", help="a sandbox API key of the --url server")
+    bench.add_argument("--server-pid", dest="server_pid", type=int, help="process id of the --url server, for its CPU and memory")
+    bench.add_argument("--id-photo", dest="id_photo", help="ID photo to upload (default: a frame of the clip)")
+    bench.add_argument("--challenges", default="smile", help="fixed challenges of the measured sessions (ones the clip never performs)")
+    bench.add_argument("--decision-video", dest="decision_video", help="clip for the decision-latency session (default: --video)")
+    bench.add_argument("--decision-challenges", dest="decision_challenges", default="blink", help="challenges that clip performs")
+    bench.add_argument("--no-decision", dest="no_decision", action="store_true", help="skip the decision-latency session")
+    bench.add_argument("--profile", action="store_true", help="sample the server with py-spy during the window: where the time goes")
+    bench.add_argument("--profile-native", dest="profile_native", action="store_true", help="with --profile: include native frames")
+    bench.add_argument("--warmup-s", dest="warmup_s", type=float, default=2.0, help="seconds of streaming before the window opens")
+    bench.add_argument("--encode-live", dest="encode_live", action="store_true", help="every sender encodes VP8 itself (default: encode once, replay)")
+    bench.add_argument("--quiet-wait", dest="quiet_wait", type=float, default=0.0, help="wait up to this many seconds for other processes to go idle")
+    bench.add_argument("--analysis-threads", dest="analysis_threads", type=int, help="REALNAME_ANALYSIS_THREADS of a started server")
+    bench.add_argument("--server-env", dest="server_env", action="append", metavar="NAME=VALUE", help="another setting of a started server")
+    bench.add_argument("--frame-cost", dest="frame_cost", action="store_true", help="measure the per-frame analysis cost offline instead")
+    bench.add_argument("--frames", type=int, default=300, help="with --frame-cost: frames to measure")
+    bench.add_argument("--size", default="640x480", help="with --frame-cost: WIDTHxHEIGHT to scale frames to, or 'native'")
+    bench.set_defaults(func=cmd_bench)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
     parser.add_argument("--config", help="TOML config file (default: $REALNAME_CONFIG)")
@@ -273,6 +347,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = sub.add_parser("settings", help="list every setting with its environment variable and default")
     settings.set_defaults(func=cmd_settings)
+    _add_bench_parser(sub)
     return parser
 
 

@@ -54,7 +54,8 @@ class Settings:
     challenge_count: int = _setting(3, "Challenges per live check unless the merchant asks for another count (1-5).")
     challenge_timeout_s: float = _setting(8.0, "Seconds a customer has to perform one challenge.")
     start_timeout_s: float = _setting(20.0, "Seconds a customer has to show a neutral, frontal face before the first challenge.")
-    max_live_sessions: int = _setting(8, "Live checks analysed at once; more get a 'server busy' page.")
+    busy_analysis_fps: float = _setting(20.0, "When every analysis worker is busy, analyse each stream at most this often (fair share, low latency); 0 analyses every frame it can.")
+    max_live_sessions: int = _setting(10, "Live checks analysed at once; more get a 'server busy' page.")
 
     # WebRTC
     ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')

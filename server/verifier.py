@@ -299,6 +299,7 @@ class Verifier:
             on_end=on_end,
             connect_timeout_s=self.settings.connect_timeout_s,
             no_frames_timeout_s=self.settings.no_frames_timeout_s,
+            busy_analysis_fps=self.settings.busy_analysis_fps,
         )
         attempt = LiveAttempt(session.id, client, step, connection)
         self.live[session.id] = attempt

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import ctypes
+import logging
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 # Blendshapes the liveness signals read, by MediaPipe category name.
 BLENDSHAPES = (
@@ -31,6 +36,8 @@ class FaceLandmarker:
         self.model_path = Path(model_path)
         self.max_faces = max_faces
         self._task = None
+        self._direct: _DirectCalls | None = None
+        self._lock = threading.Lock()  # one call at a time: MediaPipe's graph is not re-entrant
         self._last_ms = -1
 
     def prepare(self) -> "FaceLandmarker":
@@ -45,6 +52,7 @@ class FaceLandmarker:
             output_facial_transformation_matrixes=True,
         )
         self._task = vision.FaceLandmarker.create_from_options(options)
+        self._direct = _DirectCalls.of(self._task)
         return self
 
     def get(self, rgb: np.ndarray, timestamp_ms: int) -> list[FaceLandmarks]:
@@ -56,7 +64,10 @@ class FaceLandmarker:
         timestamp_ms = max(int(timestamp_ms), self._last_ms + 1)
         self._last_ms = timestamp_ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        result = self._task.detect_for_video(image, timestamp_ms)
+        with self._lock:
+            if self._direct is not None:
+                return self._direct.detect(self._task, image, timestamp_ms)
+            result = self._task.detect_for_video(image, timestamp_ms)
         faces = []
         for index, landmarks in enumerate(result.face_landmarks):
             points = np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float32)
@@ -72,6 +83,103 @@ class FaceLandmarker:
         return faces
 
     def close(self) -> None:
-        if self._task is not None:
-            self._task.close()
-            self._task = None
+        with self._lock:
+            if self._task is not None:
+                self._task.close()
+                self._task = None
+
+
+class _DirectCalls:
+    """MediaPipe's C detection call made from the calling thread, its result read with numpy.
+
+    MediaPipe's Python Tasks API hands every call to a thread of its own per landmarker (SerialDispatcher)
+    and rebuilds the result as Python objects: per face 478 NormalizedLandmark dataclasses, field by field
+    through ctypes, and 52 blendshape categories. That is about 0.5 ms of Python holding the GIL per frame,
+    plus four thread hand-offs that each wait for the GIL behind the event loop and the other streams'
+    threads. Here the same C functions are called directly (ctypes releases the GIL during the call) and
+    only what the signals use is read: the landmarks as one array copy, five blendshapes, the matrix.
+    The dispatcher only serialises calls on one landmarker, which FaceLandmarker's lock does as well
+    (MediaPipe's CPU graph has no thread affinity: successive calls may come from different workers).
+    The result is identical to the public API's; if this MediaPipe build lacks any of these internals,
+    `of` returns None and the public API is used.
+    """
+
+    def __init__(self, lib, result_type, stride: int) -> None:
+        from mediapipe.tasks.python.core.mediapipe_c_utils import handle_status
+
+        self.detect_for_video = lib.MpFaceLandmarkerDetectForVideo
+        self.close_result = lib.MpFaceLandmarkerCloseResult
+        self.free_error = lib.MpErrorFree
+        self.handle_status = handle_status
+        self.result_type = result_type
+        self.stride = stride  # bytes per landmark; x, y, z are its first three floats
+        self.blendshape_index: dict[str, int] = {}
+
+    @classmethod
+    def of(cls, task) -> "_DirectCalls | None":
+        try:
+            from mediapipe.tasks.python.components.containers.landmark_c import MpNormalizedLandmarkC
+            from mediapipe.tasks.python.vision.face_landmarker import MpFaceLandmarkerResultC
+
+            lib = task._lib._lib  # the ctypes.CDLL behind the SerialDispatcher
+            layout = (MpNormalizedLandmarkC.x.offset, MpNormalizedLandmarkC.y.offset, MpNormalizedLandmarkC.z.offset)
+            stride = ctypes.sizeof(MpNormalizedLandmarkC)
+            if layout != (0, 4, 8) or stride % 4 or not isinstance(task._handle, (int, ctypes.c_void_p)):
+                raise TypeError(f"unexpected landmark layout {layout}, {stride} bytes")
+            return cls(lib, MpFaceLandmarkerResultC, stride)
+        except (AttributeError, ImportError, TypeError) as error:
+            log.warning("MediaPipe internals changed (%s); using its slower public API", error)
+            return None
+
+    def detect(self, task, image, timestamp_ms: int) -> list[FaceLandmarks]:
+        result = self.result_type()
+        self._run_graph(task, image, timestamp_ms, result)
+        try:
+            return [self._face(result, index) for index in range(result.face_landmarks_count)]
+        finally:
+            self.close_result(ctypes.byref(result))
+
+    def _run_graph(self, task, image, timestamp_ms: int, result) -> None:
+        error = ctypes.c_char_p()
+        status = self.detect_for_video(task._handle, image._image_ptr, None, timestamp_ms, ctypes.byref(result), ctypes.byref(error))
+        try:
+            self.handle_status(status, error)
+        finally:
+            if error.value is not None:
+                self.free_error(error)
+
+    def _face(self, result, index: int) -> FaceLandmarks:
+        landmarks = result.face_landmarks[index]
+        count = landmarks.landmarks_count
+        if count:
+            raw = (ctypes.c_char * (count * self.stride)).from_address(ctypes.addressof(landmarks.landmarks.contents))
+            points = np.frombuffer(raw, dtype=np.float32).reshape(count, self.stride // 4)[:, :3].copy()
+        else:
+            points = np.zeros((0, 3), dtype=np.float32)
+        wanted = self._blendshapes(result.face_blendshapes[index]) if index < result.face_blendshapes_count else {}
+        matrix = (
+            np.asarray(result.facial_transformation_matrixes[index].to_numpy(), dtype=np.float32)
+            if index < result.facial_transformation_matrixes_count
+            else np.eye(4, dtype=np.float32)
+        )
+        return FaceLandmarks(points=points, blendshapes=wanted, matrix=matrix)
+
+    def _blendshapes(self, categories) -> dict[str, float]:
+        """The wanted scores, read at the positions the model put them last time (checked by name)."""
+        found = {}
+        for name, position in self.blendshape_index.items():
+            if position < categories.categories_count:
+                category = categories.categories[position]
+                if category.category_name == name.encode():
+                    found[name] = category.score
+        if len(found) == len(BLENDSHAPES):
+            return found
+        self.blendshape_index.clear()
+        found.clear()
+        for position in range(categories.categories_count):
+            category = categories.categories[position]
+            name = category.category_name.decode() if category.category_name else ""
+            if name in BLENDSHAPES:
+                self.blendshape_index[name] = position
+                found[name] = category.score
+        return found

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from av import VideoFrame
+from av import Packet, VideoFrame
 
 VIDEO_CLOCK = 90000
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -43,14 +43,51 @@ def load_clip(path: str | Path, max_side: int = 640, max_seconds: float = 30.0) 
     return frames, fps
 
 
+def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list[bytes]:
+    """VP8-encode decoded frames once, with aiortc's real-time encoder settings at a fixed bitrate.
+
+    Many ClipTracks can then replay the same packets, so a load test's senders do not each spend a VP8
+    encoder's CPU on every frame. Only the first frame is a key frame; a track starts and loops there.
+    """
+    import av
+
+    codec = av.CodecContext.create("libvpx", "w")
+    codec.width, codec.height = frames[0].width, frames[0].height
+    codec.pix_fmt = "yuv420p"
+    codec.bit_rate = bitrate
+    codec.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+    codec.gop_size = 1 << 30
+    codec.qmin, codec.qmax = 2, 56
+    codec.options = {
+        "bufsize": str(bitrate), "cpu-used": "-6", "deadline": "realtime", "lag-in-frames": "0",
+        "minrate": str(bitrate), "maxrate": str(bitrate), "noise-sensitivity": "4", "overshoot-pct": "15",
+        "partitions": "0", "static-thresh": "1", "undershoot-pct": "100", "drop-threshold": "0",
+    }
+    packets: list[bytes] = []
+    for index, source in enumerate(frames):
+        frame = VideoFrame.from_numpy_buffer(source.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
+        frame.pts, frame.time_base = int(index * VIDEO_CLOCK / fps), codec.time_base
+        packets.extend(bytes(packet) for packet in codec.encode(frame))
+    packets.extend(bytes(packet) for packet in codec.encode(None))
+    if len(packets) != len(frames):
+        raise ValueError(f"the encoder gave {len(packets)} packets for {len(frames)} frames")
+    return packets
+
+
 class ClipTrack(MediaStreamTrack):
-    """Sends decoded frames at their native rate, looping, as a live camera would."""
+    """Sends decoded frames at their native rate, looping, as a live camera would.
+
+    With `packets` (from encode_clip) it sends those already-encoded VP8 frames instead, at the same rate:
+    what the peer receives is the same kind of stream, without an encoder per sender.
+    """
 
     kind = "video"
 
-    def __init__(self, frames: list[Any], fps: float, loop: bool = True) -> None:
+    def __init__(self, frames: list[Any], fps: float, loop: bool = True, packets: list[bytes] | None = None) -> None:
         super().__init__()
         self.frames, self.fps, self.loop = frames, fps, loop
+        self.packets = packets
+        self.codec = "video/VP8" if packets is not None else None  # what the sender must negotiate
         self.sent = 0
         self.late_ms: deque = deque(maxlen=10000)  # how far behind its due time each frame left (a busy sender)
         self._start: float | None = None
@@ -60,7 +97,7 @@ class ClipTrack(MediaStreamTrack):
             raise MediaStreamError
         if self._start is None:
             self._start = time.monotonic()
-        if not self.loop and self.sent >= len(self.frames):
+        if not self.loop and self.sent >= len(self.packets if self.packets is not None else self.frames):
             self.stop()
             raise MediaStreamError
         due = self._start + self.sent / self.fps
@@ -68,6 +105,12 @@ class ClipTrack(MediaStreamTrack):
         if delay > 0:
             await asyncio.sleep(delay)
         self.late_ms.append(max(0.0, (time.monotonic() - due) * 1000))
+        if self.packets is not None:
+            packet = Packet(self.packets[self.sent % len(self.packets)])
+            packet.pts = int(self.sent * VIDEO_CLOCK / self.fps)
+            packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+            self.sent += 1
+            return packet
         source = self.frames[self.sent % len(self.frames)]
         # A copy, since pts is per send and many tracks share the frames (reformat to the same format
         # returns the very same frame object).
@@ -132,7 +175,10 @@ class HostedFlowClient:
             return run
         config = json.loads(found.group(1))
         pc = self.pc = RTCPeerConnection()
-        pc.addTransceiver(track, direction="sendonly")
+        transceiver = pc.addTransceiver(track, direction="sendonly")
+        wanted = getattr(track, "codec", None)  # a track of pre-encoded packets can only send their codec
+        if wanted:
+            transceiver.setCodecPreferences([c for c in RTCRtpSender.getCapabilities("video").codecs if c.mimeType == wanted])
         channel = self.channel = pc.createDataChannel("control")
         done = run.done
 

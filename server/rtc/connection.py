@@ -22,6 +22,9 @@ from aiortc.mediastreams import MediaStreamError
 
 log = logging.getLogger(__name__)
 
+BUSY_WAIT_MS = 15.0  # mean wait for a free analysis worker above which a stream is paced
+BUSY_HOLD_S = 2.0  # pacing lasts this long after the last such wait
+
 
 @dataclass
 class StepResult:
@@ -55,6 +58,8 @@ class StreamStats:
     # the receive loop (network, decoder queue, a starved event loop). Its rise is a backlog the analysis
     # latencies cannot see.
     transit_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    queue_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # waiting for a free analysis worker
+    frames_paced: int = 0  # analyses held back to the busy rate (see LiveConnection.busy_analysis_fps)
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -88,6 +93,8 @@ class StreamStats:
             "latency_ms": {"p50": pct(self.latencies_ms, 0.5), "p95": pct(self.latencies_ms, 0.95), "max": pct(self.latencies_ms, 1.0)},
             "latency_p50_ms_by_third": thirds(self.latencies_ms),
             "analysis_ms": {"p50": pct(self.analysis_ms, 0.5), "p95": pct(self.analysis_ms, 0.95)},
+            "queue_wait_ms": {"p50": pct(self.queue_ms, 0.5), "p95": pct(self.queue_ms, 0.95)},
+            "frames_paced": self.frames_paced,
             "arrival_lag_ms": {"p50": pct(lag_ms, 0.5), "p95": pct(lag_ms, 0.95), "max": pct(lag_ms, 1.0)},
             "arrival_lag_p50_ms_by_third": thirds(lag_ms),
             "resolution": f"{self.width}x{self.height}" if self.width else None,
@@ -103,7 +110,15 @@ class LiveConnection:
         on_end: Callable[[str], Awaitable[None]],
         connect_timeout_s: float = 15.0,
         no_frames_timeout_s: float = 4.0,
+        busy_analysis_fps: float = 20.0,
     ) -> None:
+        # When analyses wait for a free worker (on average over the last few frames more than
+        # BUSY_WAIT_MS: every worker is busy, the machine is saturated), this stream is analysed at most
+        # busy_analysis_fps times a second until BUSY_HOLD_S after the wait last exceeded that. Every
+        # stream keeps a fair, steady rate, frames stop queueing behind other streams' frames, and the
+        # receive loops and decoders keep CPU to spare. The liveness engine works on frame timestamps and
+        # tolerates the lower rate. With workers free, every frame that can be analysed is. 0 turns it off.
+        self.busy_analysis_fps = busy_analysis_fps or None
         self.analysis = analysis
         self.executor = executor
         self.on_end = on_end
@@ -120,6 +135,8 @@ class LiveConnection:
         self._tasks: set[asyncio.Task] = set()
         self._in_flight: asyncio.Future | None = None
         self._connected = False
+        self._busy_until = 0.0
+        self._queue_avg_ms = 0.0
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -194,17 +211,27 @@ class LiveConnection:
     async def _analyse(self) -> None:
         loop = asyncio.get_running_loop()
         stats = self.stats
+        next_start = 0.0
         while self.end_reason is None:
             await self._frame_ready.wait()
             self._frame_ready.clear()
             if self._latest is None:
                 continue
+            if self.busy_analysis_fps and time.monotonic() < self._busy_until:
+                pause = next_start - time.monotonic()
+                if pause > 0:
+                    stats.frames_paced += 1
+                    await asyncio.sleep(pause)  # newer frames replace the waiting one meanwhile
             frame, arrived = self._latest
             self._latest = None
             started = time.monotonic()
-            self._in_flight = loop.run_in_executor(self.executor, self.analysis.analyse, frame, arrived - stats.started_at)
+            next_start = started + 1 / self.busy_analysis_fps if self.busy_analysis_fps else 0.0
+            self._in_flight = loop.run_in_executor(self.executor, _timed, self.analysis.analyse, frame, arrived - stats.started_at)
             try:
-                result = await self._in_flight
+                # Shielded: when end() cancels this loop, the running analysis must not be cancelled with it
+                # (end() waits for it before it reports and closes the model; a cancelled future would abort
+                # end() itself and leave the session live).
+                began, result = await asyncio.shield(self._in_flight)
             except Exception:
                 log.exception("frame analysis failed")
                 self._spawn(self.end("analysis_error"))
@@ -212,6 +239,11 @@ class LiveConnection:
             finally:
                 self._in_flight = None
             done_at = time.monotonic()
+            queued_ms = (began - started) * 1000
+            stats.queue_ms.append(queued_ms)
+            self._queue_avg_ms += 0.2 * (queued_ms - self._queue_avg_ms)
+            if self._queue_avg_ms > BUSY_WAIT_MS:
+                self._busy_until = began + BUSY_HOLD_S
             stats.frames_analysed += 1
             stats.first_analysed_at = stats.first_analysed_at or done_at
             stats.last_analysed_at = done_at
@@ -280,6 +312,11 @@ class LiveConnection:
 
     def _tasks_named(self, name: str) -> list[asyncio.Task]:
         return [t for t in self._tasks if t.get_name() == name]
+
+
+def _timed(analyse: Callable[[Any, float], StepResult], frame: Any, t: float) -> tuple[float, StepResult]:
+    """In the worker: when the analysis began (after any wait for a free worker), and its result."""
+    return time.monotonic(), analyse(frame, t)
 
 
 def _is_bye(message: str) -> bool:

@@ -1,0 +1,48 @@
+"""The live connection's analysis loop and ending (server/rtc/connection.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from server.rtc.connection import LiveConnection, StepResult
+
+
+class SlowAnalysis:
+    def __init__(self) -> None:
+        self.running = threading.Event()
+        self.log: list[str] = []
+
+    def analyse(self, frame, t: float) -> StepResult:
+        self.log.append("analyse")
+        self.running.set()
+        time.sleep(0.3)
+        self.log.append("analysed")
+        return StepResult()
+
+    def close(self) -> None:
+        self.log.append("close")
+
+
+async def test_bye_while_a_frame_is_being_analysed_still_ends_the_check():
+    """Found by the bench: under load a frame is always in analysis when 'bye' comes. Ending must wait for
+    it, report the end and close the model after it, not be aborted by the cancelled analysis loop."""
+    from aiortc import RTCConfiguration
+
+    analysis, ended = SlowAnalysis(), []
+
+    async def on_end(reason: str) -> None:
+        ended.append(reason)
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        connection = LiveConnection(analysis, executor, RTCConfiguration(), on_end=on_end)
+        connection._spawn(connection._analyse(), "analyse")
+        connection._latest = (object(), time.monotonic())
+        connection._frame_ready.set()
+        await asyncio.get_running_loop().run_in_executor(None, analysis.running.wait, 5)
+        await asyncio.wait_for(connection.end("bye"), timeout=5)
+        await asyncio.wait_for(connection.closed.wait(), timeout=5)
+    assert ended == ["bye"]
+    assert analysis.log == ["analyse", "analysed", "close"]
