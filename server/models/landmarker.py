@@ -6,6 +6,7 @@ import ctypes
 import logging
 import threading
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +30,12 @@ class FaceLandmarks:
     matrix: np.ndarray  # (4, 4) facial transformation matrix
 
 
+@lru_cache(maxsize=4)
+def _model_bytes(path: Path) -> bytes:
+    """Read once per process: a landmarker is made for every live check."""
+    return path.read_bytes()
+
+
 class FaceLandmarker:
     """One per video stream: VIDEO mode tracks the face from frame to frame and needs rising timestamps."""
 
@@ -45,7 +52,7 @@ class FaceLandmarker:
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
         options = vision.FaceLandmarkerOptions(
-            base_options=BaseOptions(model_asset_buffer=self.model_path.read_bytes()),
+            base_options=BaseOptions(model_asset_buffer=_model_bytes(self.model_path)),
             running_mode=vision.RunningMode.VIDEO,
             num_faces=self.max_faces,
             output_face_blendshapes=True,
