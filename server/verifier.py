@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 TOKEN_BYTES = 32
 LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
-VIRTUAL_CAMERA = re.compile(r"obs|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
+VIRTUAL_CAMERA = re.compile(r"\bobs\b|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
 
 
 class FlowError(Exception):
@@ -339,7 +339,8 @@ class Verifier:
             else:
                 result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
                 failure = result.reason.value if reason == "completed" and result.reason else ENDINGS.get(reason, "connection_lost")
-                self.failures.record(attempt.client)
+                if reason not in ("server_shutdown", "redacted"):  # not the customer's doing
+                    self.failures.record(attempt.client)
                 session = self.store.update_session(session.id, liveness=_liveness_record(result, session))
                 session = self._retry_or_fail(session, failure, stats)
             log.info(

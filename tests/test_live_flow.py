@@ -151,3 +151,11 @@ async def test_failed_attempts_run_out(http, server, services, sandbox_key, blin
     assert session.status == Status.FAILED
     refused = await customer.start_live(ClipTrack(*blink_clip))
     assert refused.offer_error["code"] == "no_live_step" and refused.offer_error["page"] == "/verify/result"
+
+
+async def test_a_virtual_camera_is_refused_for_live_keys(http, server, services, live_key, blink_clip):
+    created, customer = await ready_for_live(http, server, live_key, BLINK_ID)
+    run = await customer.start_live(ClipTrack(*blink_clip), camera_label="OBS Virtual Camera")
+    assert run.offer_error["status"] == 403 and run.offer_error["code"] == "virtual_camera"
+    session = services.store.session(created["id"])
+    assert session.status == Status.ID_UPLOADED and session.attempts == 0
