@@ -48,7 +48,7 @@ class Thresholds:
     neutral_hold_s: float = 0.2
     neutral_hold_frames: int = 3
     face_lost_s: float = 1.0
-    over_rotation_grace_s: float = 3.0  # a face lost just after a strong turn the right way may come back
+    over_rotation_grace_s: float = 4.0  # a face lost just after a strong turn the right way may come back
     multiple_faces_s: float = 0.5
     min_face_size: float = 0.18  # face width over the frame's shorter side
     max_face_size: float = 0.95
