@@ -547,7 +547,6 @@ def _progress(options: BenchOptions, message: str) -> None:
 
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Drive the sessions and return the report (see docs/benchmarks.md for its fields)."""
-    import aiohttp
 
     from .rtc.client import encode_clip, load_clip
     from .rtc.ice import use_loopback_candidates

@@ -19,6 +19,17 @@ def recorded(name: str) -> list[FrameSignals]:
     return [FrameSignals.from_dict(row) for row in json.loads((FIXTURES / f"{name}.json").read_text())]
 
 
+def prompts_until_result(engine: LivenessEngine, frames: list[FrameSignals]) -> list:
+    """Feed frames until a verdict; the prompts the customer was shown on the way."""
+    shown = []
+    for frame in frames:
+        verdict = engine.update(frame)
+        shown.append(verdict.prompt)
+        if verdict.result:
+            break
+    return shown
+
+
 def run(frames: list[FrameSignals], challenges: str, **options):
     engine = LivenessEngine(parse_challenges(challenges), **options)
     for frame in frames:
@@ -117,12 +128,7 @@ def test_turn_must_be_held_and_return_to_neutral_before_next():
         (0.6, {"yaw": -18.0}),
     )
     engine = LivenessEngine([Challenge.TURN_LEFT, Challenge.TURN_RIGHT])
-    phases = []
-    for frame in frames:
-        verdict = engine.update(frame)
-        phases.append(verdict.prompt.phase)
-        if verdict.result:
-            break
+    phases = [prompt.phase for prompt in prompts_until_result(engine, frames)]
     assert engine.result and engine.result.passed
     assert Phase.RETURN in phases
     second = engine.result.challenges[1]
@@ -201,12 +207,7 @@ def test_over_rotation_is_forgiven_when_the_same_face_comes_back():
         (0.5, {"yaw": 3.0}),
     )
     engine = LivenessEngine([Challenge.TURN_LEFT])
-    hints = []
-    for frame in frames:
-        verdict = engine.update(frame)
-        hints.append(verdict.prompt.hint)
-        if verdict.result:
-            break
+    hints = [prompt.hint for prompt in prompts_until_result(engine, frames)]
     assert engine.result and engine.result.passed
     assert Hint.NOT_SO_FAR in hints
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from ..models.landmarker import FaceLandmarker
 from .engine import LivenessEngine, Verdict
-from .signals import FrameSignals, frame_signals
+from .signals import frame_signals
 
 # Frames are analysed at most this large (long side). MediaPipe works on 256 px crops internally, so
 # larger frames only cost conversion time; the kept face crops stay well above the 112 px ArcFace input.
@@ -53,7 +53,6 @@ class LivenessAnalyzer:
         self.kept_faces: dict[str, np.ndarray] = {}  # slot -> BGR crop around the face
         self.timings = timings
         self.frames = 0
-        self.last_signals: FrameSignals | None = None
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -62,14 +61,6 @@ class LivenessAnalyzer:
         if self.timings is not None:
             self.timings.convert_ms.append((time.perf_counter() - start) * 1000)
         return self._analyse(rgb, gray, t)
-
-    def analyse_rgb(self, rgb: np.ndarray, t: float) -> Verdict:
-        h, w = rgb.shape[:2]
-        if max(h, w) > MAX_ANALYSIS_SIDE:
-            import cv2
-
-            rgb = cv2.resize(rgb, analysis_size(w, h), interpolation=cv2.INTER_AREA)
-        return self._analyse(rgb, _luma(rgb), t)
 
     def _analyse(self, rgb: np.ndarray, gray: np.ndarray, t: float) -> Verdict:
         start = time.perf_counter()
@@ -80,7 +71,6 @@ class LivenessAnalyzer:
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
         self.frames += 1
-        self.last_signals = signals
         if self.timings is not None:
             self.timings.landmarks_ms.append((mid - start) * 1000)
             self.timings.rest_ms.append((time.perf_counter() - mid) * 1000)

@@ -244,10 +244,6 @@ class LivenessEngine:
 
     # -- public -----------------------------------------------------------------------------------
 
-    @property
-    def current(self) -> ChallengeRecord | None:
-        return self.records[self.index] if self.phase in (Phase.CHALLENGE, Phase.RETURN) else None
-
     def prompt(self) -> Prompt:
         challenge = self.records[self.index].type if self.phase == Phase.CHALLENGE else None
         done = sum(r.passed for r in self.records)

@@ -215,13 +215,8 @@ class Store:
     def evidence_kinds(self, session_id: str) -> list[str]:
         return [r["kind"] for r in self._all("SELECT kind FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))]
 
-    def delete_evidence(self, session_id: str, kinds: Iterable[str] | None = None) -> int:
-        if kinds is None:
-            return self._write("DELETE FROM evidence WHERE session_id = ?", (session_id,)).rowcount
-        count = 0
-        for kind in kinds:
-            count += self._write("DELETE FROM evidence WHERE session_id = ? AND kind = ?", (session_id, kind)).rowcount
-        return count
+    def delete_evidence(self, session_id: str) -> int:
+        return self._write("DELETE FROM evidence WHERE session_id = ?", (session_id,)).rowcount
 
     def purge_evidence_before(self, before: float) -> list[str]:
         """Erase evidence older than `before`; returns the sessions it belonged to."""

@@ -18,20 +18,19 @@ def require_media() -> None:
         pytest.skip(f"test media not found at {MEDIA} (set REALNAME_TEST_MEDIA)")
 
 
-def photo(relative: str) -> Path:
+def _media_file(path: Path) -> Path:
     require_media()
-    path = PHOTOS / relative
     if not path.is_file():
         pytest.skip(f"{path} is not in the test media")
     return path
+
+
+def photo(relative: str) -> Path:
+    return _media_file(PHOTOS / relative)
 
 
 def video(name: str) -> Path:
-    require_media()
-    path = VIDEOS / name
-    if not path.is_file():
-        pytest.skip(f"{path} is not in the test media")
-    return path
+    return _media_file(VIDEOS / name)
 
 
 def identity_photos() -> list[Path]:
