@@ -28,11 +28,11 @@ import aiohttp
 from aiohttp import web
 
 from e2e.support.browser import CHROMIUM, PHONE, chromium_args
-from e2e.support.flow import consent
+from e2e.support.flow import consent, open_link
 from server.api.auth import create_api_key
 from server.config import Settings
-from server.web.app import create_app
-from server.web.services import SERVICES
+from server.app import create_app
+from server.http.services import SERVICES
 from tests.support.media import PHOTOS
 
 REFERENCE = PHOTOS / "vid_blinkdet_man" / "frame_t1.2s_frontal_eyes_open.jpg"
@@ -67,7 +67,7 @@ async def take(out: Path, reference: Path, wait_for_hint: bool = True) -> dict:
                 try:
                     context = await browser.new_context(**PHONE)
                     page = await context.new_page()
-                    await page.goto(created["url"])
+                    await open_link(page, created["url"])
                     await consent(page, then="/verify/live")  # the merchant sent the ID photo
                     await page.locator("#start").click()
                     await page.locator("#stage").wait_for(state="visible")

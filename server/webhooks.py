@@ -17,10 +17,15 @@ import random
 import secrets
 import socket
 import time
+from collections import Counter, deque
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from yarl import URL
 
 from .sessions import Session
 from .storage.store import Store
@@ -88,6 +93,18 @@ class DestinationError(Exception):
     pass
 
 
+class UnresolvedError(DestinationError):
+    """The callback host has no address right now (may be a passing DNS failure)."""
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+MAX_ANSWER_BYTES = 4096  # what is read of a merchant's answer: only its status matters
+RESOLVE_AT_CREATION_TIMEOUT_S = 3.0
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # its IPv4 layout depends on the local translator
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated; never a real destination
+
+
 def check_destination(url: str, allow_private: bool) -> None:
     """Refuse callback URLs that would make us call into the operator's own network (SSRF)."""
     try:
@@ -108,22 +125,160 @@ def check_destination(url: str, allow_private: bool) -> None:
         address = ipaddress.ip_address(host)
     except ValueError:
         return
-    if not _is_public(address):
+    if not is_public(address):
         raise DestinationError("callback_url must not point at a private, loopback or reserved address")
 
 
-async def _resolved_is_public(host: str, port: int) -> bool:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    return all(_is_public(ipaddress.ip_address(info[4][0])) for info in infos)
+def embedded_ipv4(address: ipaddress.IPv6Address) -> tuple[ipaddress.IPv4Address, ...] | None:
+    """The IPv4 addresses an IPv6 transition address leads to (mapped, NAT64, 6to4, Teredo), else None."""
+    if address.ipv4_mapped is not None:
+        return (address.ipv4_mapped,)
+    if address in _NAT64:
+        return (ipaddress.IPv4Address(int(address) & 0xFFFFFFFF),)
+    if address.sixtofour is not None:
+        return (address.sixtofour,)
+    if address.teredo is not None:
+        return address.teredo  # (server, client)
+    return None
 
 
-def _is_public(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+def is_public(address: Address) -> bool:
+    if isinstance(address, ipaddress.IPv6Address):
+        if address in _NAT64_LOCAL or address in _IPV4_COMPATIBLE:
+            return False
+        embedded = embedded_ipv4(address)
+        if embedded is not None:
+            return all(_is_global(v4) for v4 in embedded)
+    return _is_global(address)
+
+
+def _is_global(address: Address) -> bool:
     return address.is_global and not address.is_multicast  # Python counts multicast ranges as global
 
 
+class Resolver(Protocol):
+    """DNS, the true edge: tests inject their own answers."""
+
+    async def addresses(self, host: str, port: int) -> list[str]: ...
+
+
+class SystemResolver:
+    async def addresses(self, host: str, port: int) -> list[str]:
+        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        return list(dict.fromkeys(str(info[4][0]) for info in infos))
+
+
+@dataclass(frozen=True)
+class Destination:
+    """A callback URL with the addresses it resolved to once; delivery connects to these and nothing else."""
+
+    url: str
+    host: str  # as the HTTP client sends it (IDNA-encoded, lower case)
+    port: int
+    addresses: tuple[str, ...]
+
+
+async def resolve_destination(url: str, resolver: Resolver, allow_private: bool) -> Destination:
+    check_destination(url, allow_private)
+    try:
+        parsed = URL(url)
+        host, port = (parsed.raw_host or "").rstrip(".").lower(), parsed.port or 443
+    except (ValueError, UnicodeError):
+        raise DestinationError("callback_url has a host name that cannot be encoded") from None
+    try:
+        literal = ipaddress.ip_address(host)
+    except ValueError:
+        literal = None
+    if literal is not None:
+        addresses = [host]
+    else:
+        try:
+            addresses = await resolver.addresses(host, port)
+        except (OSError, UnicodeError):  # gaierror, or a label IDNA cannot encode
+            raise UnresolvedError("callback host does not resolve") from None
+    if not addresses:
+        raise UnresolvedError("callback host does not resolve")
+    if not allow_private and not all(_parses_public(a) for a in addresses):
+        raise DestinationError("destination resolves to a non-public address")
+    return Destination(url, host, port, tuple(addresses))
+
+
+def _parses_public(text: str) -> bool:
+    try:
+        return is_public(ipaddress.ip_address(text))
+    except ValueError:
+        return False
+
+
+async def check_resolved_destination(url: str, resolver: Resolver, allow_private: bool, timeout_s: float | None = None) -> None:
+    """At session creation: refuse a name that resolves to a non-public address now.
+
+    A lookup that fails or is slow is accepted: a passing DNS failure must not fail the merchant's
+    customer, and every delivery resolves and checks again before connecting."""
+    if allow_private:
+        return
+    try:
+        async with asyncio.timeout(timeout_s or RESOLVE_AT_CREATION_TIMEOUT_S):
+            await resolve_destination(url, resolver, allow_private)
+    except (UnresolvedError, TimeoutError):
+        return
+
+
+class PinnedResolver(AbstractResolver):
+    """Answers the HTTP client with the addresses checked before, so a second DNS answer (rebinding) is never used."""
+
+    def __init__(self, destination: Destination) -> None:
+        self.destination = destination
+
+    async def resolve(self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET) -> list[ResolveResult]:
+        if host.rstrip(".").lower() != self.destination.host:
+            raise OSError("only the checked callback host may be connected to")
+        return [
+            {
+                "hostname": host,
+                "host": address,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
+                "proto": 0,
+                "flags": socket.AI_NUMERICHOST | socket.AI_NUMERICSERV,
+            }
+            for address in self.destination.addresses
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def merchant_of(event: dict) -> tuple[str, object]:
+    if event.get("merchant_id") is not None:
+        return ("merchant", event["merchant_id"])
+    return ("key", event["api_key_id"])
+
+
+def pick_fairly(due: list[dict], busy: Counter, per_merchant: int, free: int) -> list[dict]:
+    """Due events to start now: round-robin across merchants, at most `per_merchant` in flight each
+    (counting `busy`, those already in flight) and at most `free` in all. `due` is oldest first."""
+    queues: dict[tuple[str, object], deque[dict]] = {}
+    for event in due:
+        queues.setdefault(merchant_of(event), deque()).append(event)
+    load = Counter(busy)
+    picked: list[dict] = []
+    while queues and len(picked) < free:
+        for merchant in list(queues):
+            queue = queues[merchant]
+            if len(picked) >= free:
+                break
+            if load[merchant] >= per_merchant or not queue:
+                del queues[merchant]
+                continue
+            picked.append(queue.popleft())
+            load[merchant] += 1
+    return picked
+
+
 class Outbox:
-    """Background delivery of queued events."""
+    """Background delivery of queued events, fair across merchants: one merchant's slow endpoint holds at
+    most `per_merchant` of the `max_in_flight` delivery slots."""
 
     def __init__(
         self,
@@ -133,6 +288,10 @@ class Outbox:
         retry_base_s: float = 30.0,
         retry_cap_s: float = 3600.0,
         allow_private: bool = False,
+        resolver: Resolver | None = None,
+        per_merchant: int = 2,
+        max_in_flight: int = 32,
+        window: int = 500,
     ) -> None:
         self.store = store
         self.timeout_s = timeout_s
@@ -140,17 +299,19 @@ class Outbox:
         self.retry_base_s = retry_base_s
         self.retry_cap_s = retry_cap_s
         self.allow_private = allow_private
+        self.resolver: Resolver = resolver or SystemResolver()
+        self.per_merchant = per_merchant
+        self.max_in_flight = max_in_flight
+        self.window = window  # due rows looked at per round, beyond those in flight
         self._wake = asyncio.Event()
-        self._in_flight: set[str] = set()
+        self._in_flight: dict[str, tuple[str, object]] = {}  # event id -> merchant
         self._deliveries: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
-        self._http: aiohttp.ClientSession | None = None
 
     def wake(self) -> None:
         self._wake.set()
 
     def start(self) -> None:
-        self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout_s))
         self._task = asyncio.create_task(self._run(), name="webhook-outbox")
 
     async def stop(self) -> None:
@@ -158,14 +319,12 @@ class Outbox:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._http is not None:
-            await self._http.close()
 
     async def _run(self) -> None:
         while True:
             try:
                 for event in self._due():
-                    self._in_flight.add(event["id"])
+                    self._in_flight[event["id"]] = merchant_of(event)
                     task = asyncio.create_task(self._deliver(event))
                     self._deliveries.add(task)
                     task.add_done_callback(self._deliveries.discard)
@@ -181,7 +340,12 @@ class Outbox:
                 pass
 
     def _due(self) -> list[dict]:
-        return [e for e in self.store.due_webhook_events(time.time()) if e["id"] not in self._in_flight]
+        free = self.max_in_flight - len(self._in_flight)
+        if free <= 0:
+            return []
+        rows = self.store.due_webhook_events(time.time(), limit=len(self._in_flight) + self.window)
+        waiting = [e for e in rows if e["id"] not in self._in_flight]
+        return pick_fairly(waiting, Counter(self._in_flight.values()), self.per_merchant, free)
 
     def _retry_at(self, attempts: int, created_at: float) -> float | None:
         delay = min(self.retry_cap_s, self.retry_base_s * 2 ** max(0, attempts - 1))
@@ -192,30 +356,20 @@ class Outbox:
         try:
             await self._attempt(event)
         finally:
-            self._in_flight.discard(event["id"])
+            self._in_flight.pop(event["id"], None)
+            self._wake.set()  # a slot is free: start the next due event without waiting for the poll
 
     async def _attempt(self, event: dict) -> None:
-        assert self._http is not None
         body = event["body"].encode()
         started = time.perf_counter()
         status_code, error = None, None
         try:
-            parts = urlsplit(event["url"])
-            if not self.allow_private and not await _resolved_is_public(parts.hostname or "", parts.port or 443):
-                raise DestinationError("destination resolves to a non-public address")
-            timestamp = int(time.time())
-            headers = {
-                "Content-Type": "application/json",
-                EVENT_ID_HEADER: event["id"],
-                SIGNATURE_HEADER: sign(self.store.webhook_secret(event["api_key_id"]), timestamp, body),
-                "User-Agent": "Realname-Webhooks/1",
-            }
-            async with self._http.post(event["url"], data=body, headers=headers, allow_redirects=False) as response:
-                status_code = response.status
-                await response.read()
+            async with asyncio.timeout(self.timeout_s):  # the whole attempt, DNS included
+                destination = await resolve_destination(event["url"], self.resolver, self.allow_private)
+                status_code = await self._post(destination, event, body)
         except DestinationError as exc:
             error = str(exc)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError, ValueError) as exc:  # ValueError: e.g. a host IDNA cannot encode
+        except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
             error = type(exc).__name__
         delivered = status_code is not None and 200 <= status_code < 300
         next_at = None if delivered else self._retry_at(event["attempts"] + 1, event["created_at"])
@@ -228,3 +382,19 @@ class Outbox:
             self.store.audit("system", "webhook.delivered", event["session_id"], {"event": event["id"]})
         elif next_at is None:
             self.store.audit("system", "webhook.given_up", event["session_id"], {"event": event["id"]})
+
+    async def _post(self, destination: Destination, event: dict, body: bytes) -> int:
+        """POST to the pinned addresses only (Host header, SNI and certificate still for the name); read at
+        most MAX_ANSWER_BYTES of the answer, so a huge or endless answer costs nothing."""
+        headers = {
+            "Content-Type": "application/json",
+            EVENT_ID_HEADER: event["id"],
+            SIGNATURE_HEADER: sign(self.store.webhook_secret(event["api_key_id"]), int(time.time()), body),
+            "User-Agent": "Realname-Webhooks/1",
+            "Accept-Encoding": "identity",
+        }
+        connector = aiohttp.TCPConnector(resolver=PinnedResolver(destination), use_dns_cache=False, force_close=True)
+        async with aiohttp.ClientSession(connector=connector, auto_decompress=False) as http:
+            async with http.post(destination.url, data=body, headers=headers, allow_redirects=False) as response:
+                await response.content.read(MAX_ANSWER_BYTES)
+                return response.status

@@ -7,20 +7,14 @@ const text = (key, values = {}) =>
   (config.messages[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : `{${name}}`));
 
 const IN_APP = /FBAN|FBAV|Instagram|Line\/|MicroMessenger|WeChat|Weibo|QQ\/|baiduboxapp|UCBrowser|; wv\)/i;
-const ERROR_KEYS = {
-  busy: "live.error.busy",
-  virtual_camera: "live.error.virtual_camera",
-  too_many_failures: "live.error.too_many_failures",
-  no_attempts_left: "live.error.too_many_failures",
-};
 
 let stream = null;
 let pc = null;
 let channel = null;
 let finished = false;
 
-function show(problemKey) {
-  $("problem-text").textContent = text(problemKey);
+function show(problemKey, shownText) {
+  $("problem-text").textContent = shownText || text(problemKey);
   $("problem").hidden = false;
   $("retry").hidden = !$("intro").hidden; // while the Start button shows, it is the way to try again
   $("instruction").textContent = "";
@@ -54,7 +48,7 @@ function onMessage(event) {
     finished = true;
     $("instruction").textContent = text("live.phase.done");
     stop();
-    window.location.assign(message.url || config.resultUrl);
+    window.location.assign(config.resultUrl);
   }
 }
 
@@ -83,19 +77,18 @@ async function sendOffer(body, attemptsLeft = 5) {
   const response = await fetch(config.offerUrl, {
     method: "POST",
     credentials: "same-origin",
-    headers: { "Content-Type": "application/json", "X-CSRF-Token": config.csrf },
+    headers: { "Content-Type": "application/json", [config.csrfHeader]: config.csrf },
     body: JSON.stringify(body),
   });
   if (response.ok) return response.json();
   let code = "generic";
   try { code = (await response.json()).error.code; } catch (e) { /* keep generic */ }
-  if (code === "already_live" && attemptsLeft > 0) {
-    // A previous page of this check is still being closed by the server.
+  if (config.retryCodes.includes(code) && attemptsLeft > 0) {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return sendOffer(body, attemptsLeft - 1);
   }
-  if (code === "wrong_state") {
-    window.location.assign("/verify");
+  if (config.restartCodes.includes(code)) {
+    window.location.assign(config.restartUrl);
     return null;
   }
   throw Object.assign(new Error(code), { code });
@@ -153,7 +146,7 @@ async function start() {
     $("intro").hidden = false;
     $("stage").hidden = true;
     $("start").disabled = false;
-    show(ERROR_KEYS[error.code] || "live.error.generic");
+    show("live.error.generic", config.errorTexts[error.code]);
     document.body.dataset.liveError = error.code || "generic";
   }
 }
@@ -175,7 +168,7 @@ function init() {
   window.addEventListener("pagehide", () => {
     if (finished || !pc) return;
     const form = new FormData();
-    form.append("csrf_token", config.csrf);
+    form.append(config.csrfField, config.csrf);
     navigator.sendBeacon(config.byeUrl, form);
     stop();
   });

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from server.ratelimit import RateLimiter
-from server.rtc.client import HostedFlowClient
+from realname_tools.client import HostedFlowClient
 from tests.support.api import auth
 from tests.support.media import photo
 
@@ -677,11 +677,11 @@ async def test_forged_links(http, server, name, path, allowed):
 @pytest.mark.parametrize("how", ["other_browser", "other_browser_after_finish", "same_browser_after_redaction"])
 async def test_reused_links(http, server, services, sandbox_key, how):
     created = await new_session(http, server, sandbox_key)
-    async with http.get(created["url"], allow_redirects=False) as response:
+    async with http.post(created["url"], allow_redirects=False) as response:
         assert response.status == 303
     if how == "other_browser_after_finish":
         services.store.update_session(created["id"], expires_at=0)
-        services.verifier.expire_due()
+        services.lifecycle.expire_due()
     if how == "same_browser_after_redaction":
         async with http.delete(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(sandbox_key)) as response:
             assert response.status == 200
@@ -781,10 +781,10 @@ async def test_live_offers(http, server, services, sandbox_key, name, step, csrf
     await send(http, server, "POST", "/verify/live/offer", api=False, allowed=allowed, **kwargs)
     # Nothing is left running for a refused offer.
     for _ in range(100):
-        if not services.verifier.live:
+        if not services.attempts.live:
             break
         await asyncio.sleep(0.02)
-    assert not services.verifier.live
+    assert not services.attempts.live
 
 
 @pytest.mark.parametrize("name, make, content_type, allowed", UPLOADS, ids=ids(UPLOADS))

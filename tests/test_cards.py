@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from server.matching.cards import card_photo, portrait_crop, write_card_set
+from realname_tools.cards import card_photo, portrait_crop, write_card_set
 from server.matching.evaluation import evaluate, read_pairs
 from server.matching.images import decode_image
 from tests.support.media import MEDIA, PHOTOS, photo, require_media

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import pickle
 
 import numpy as np
 import pytest
 from PIL import Image
 
-from server.matching.images import ImageError, decode_image, sniff_format
+from server.matching.images import MAX_JPEG_SCANS, MAX_SIDE, ImageError, ImageLimits, check_header, decode_image, read_header, sniff_format
+from tests.support.media import MEDIA, require_media
 
 
 def encoded(image: Image.Image, fmt: str, **options) -> bytes:
@@ -100,3 +102,88 @@ def test_tiny_images_are_refused():
 def test_sniffing():
     assert sniff_format(encoded(gradient(), "WEBP")) == "WEBP"
     assert sniff_format(b"RIFF\x00\x00\x00\x00WAVE") is None
+
+
+# -- what a file declares, read before decoding -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "fmt, mode, options",
+    [
+        ("JPEG", "RGB", {}),
+        ("JPEG", "RGB", {"progressive": True}),
+        ("PNG", "RGB", {}),
+        ("WEBP", "RGB", {}),  # VP8
+        ("WEBP", "RGB", {"lossless": True}),  # VP8L
+        ("WEBP", "RGBA", {}),  # VP8X (alpha)
+    ],
+)
+def test_declared_size_is_read_from_the_header(fmt, mode, options):
+    data = encoded(gradient(333, 121).convert(mode), fmt, **options)
+    header = read_header(data, sniff_format(data))
+    assert (header.kind, header.width, header.height) == (fmt, 333, 121)
+
+
+def test_jpeg_scans_are_counted():
+    assert read_header(encoded(gradient(), "JPEG"), "JPEG").scans == 1
+    assert 6 <= read_header(encoded(gradient(), "JPEG", progressive=True), "JPEG").scans <= 20
+
+
+def test_every_real_photo_is_within_the_scan_limit():
+    """Calibration: the shared photos (phones, cameras, press agencies, several encoders) have at most 14."""
+    require_media()
+    most = 0
+    for path in MEDIA.rglob("*.jp*g"):
+        data = path.read_bytes()
+        if sniff_format(data) == "JPEG":  # a few are PNG or WebP under a .jpg name
+            most = max(most, read_header(data, "JPEG").scans)
+    assert 0 < most <= MAX_JPEG_SCANS // 5
+
+
+@pytest.mark.parametrize(
+    "size, allowed",
+    [((1600, 1000), True), ((2000, 900), True), ((900, 2000), True), ((400, 100), True), ((401, 100), False), ((100, 4000), False)],
+)
+def test_aspect_ratio(size, allowed):
+    """Up to 4:1 (a 20:9 phone photo is 2.2:1); beyond, refused before decoding."""
+    data = encoded(Image.new("L", size, 90), "PNG")
+    if allowed:
+        assert check_header(data, "image/png", ImageLimits()).width == size[0]
+        return
+    with pytest.raises(ImageError) as caught:
+        decode_image(data)
+    assert (caught.value.code, caught.value.status) == ("bad_aspect_ratio", 422)
+
+
+def test_too_many_scans_is_refused_before_decoding():
+    data = encoded(gradient(), "JPEG", progressive=True)
+    scans = read_header(data, "JPEG").scans
+    with pytest.raises(ImageError) as caught:
+        check_header(data, None, ImageLimits(max_jpeg_scans=scans - 1))
+    assert (caught.value.code, caught.value.status) == ("image_too_complex", 422)
+    check_header(data, None, ImageLimits(max_jpeg_scans=scans))
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP"])
+def test_large_photos_come_out_as_a_bounded_copy(fmt):
+    bgr = decode_image(encoded(gradient(4000, 3000), fmt))
+    assert bgr.shape == (1200, MAX_SIDE, 3)
+    assert bgr[600, 1500, 2] > 200 and bgr[600, 100, 2] < 50 and 180 < bgr[600, 800, 0] < 220  # the same picture, BGR
+
+
+def test_exif_orientation_is_applied_to_the_bounded_copy():
+    data = encoded(gradient(3200, 1000), "JPEG", exif=_exif_rotated())
+    assert decode_image(data).shape == (MAX_SIDE, 500, 3)
+
+
+def test_a_header_that_disagrees_with_the_decoder_is_unreadable():
+    data = bytearray(encoded(gradient(), "PNG"))
+    data[16:24] = (300).to_bytes(4, "big") + (200).to_bytes(4, "big")  # IHDR now lies (and its CRC is wrong)
+    with pytest.raises(ImageError) as caught:
+        decode_image(bytes(data))
+    assert caught.value.code == "unreadable_image"
+
+
+def test_image_errors_cross_process_boundaries_intact():
+    error = pickle.loads(pickle.dumps(ImageError("bad_aspect_ratio", "too long", 422)))
+    assert (error.code, error.message, error.status) == ("bad_aspect_ratio", "too long", 422)

@@ -12,7 +12,7 @@ CLIP = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
 def test_direct_landmarker_calls_give_the_public_api_result():
     from server.liveness.analyzer import frame_to_arrays
     from server.models.loader import landmarker_file, new_landmarker
-    from server.rtc.client import load_clip
+    from realname_tools.client import load_clip
 
     frames, _fps = load_clip(video(CLIP), max_seconds=2.0)
     direct, public = new_landmarker(landmarker_file()), new_landmarker(landmarker_file())

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from server.rtc.client import ClipTrack, HostedFlowClient, load_clip
+from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
 from server.sessions import Status
 from tests.support.api import auth
 from tests.support.media import photo, video
@@ -64,7 +64,7 @@ async def test_same_person_is_approved_with_frames_analysed_at_camera_rate(http,
     assert stats["frames_analysed"] >= 0.9 * stats["frames_received"]
     assert stats["analysed_fps"] >= 0.85 * fps
     assert stats["decision_ms"] < 1000
-    assert await eventually(lambda: not services.verifier.live)
+    assert await eventually(lambda: not services.attempts.live)
     kinds = services.store.evidence_kinds(created["id"])
     assert "reference_face" in kinds and "live_face_0" in kinds and "live_embedding" in kinds
 
@@ -84,10 +84,10 @@ async def test_bye_frees_the_peer_connection_at_once_and_gives_the_attempt_back(
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await customer.start_live(ClipTrack(*blink_clip))
     assert await eventually(lambda: len(run.messages) > 0, timeout=10)
-    assert created["id"] in services.verifier.live
+    assert created["id"] in services.attempts.live
     started = time.monotonic()
     await customer.bye()
-    assert await eventually(lambda: not services.verifier.live, timeout=5)
+    assert await eventually(lambda: not services.attempts.live, timeout=5)
     freed_after = time.monotonic() - started
     await customer.close()
     assert freed_after < 2.0
@@ -113,15 +113,15 @@ async def test_no_frames_watchdog_frees_a_silent_peer(http, server, services, sa
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     frames, fps = blink_clip
     await customer.start_live(StallingTrack(frames, fps, stop_after=15))
-    assert await eventually(lambda: created["id"] in services.verifier.live, timeout=5)
+    assert await eventually(lambda: created["id"] in services.attempts.live, timeout=5)
     # settings.no_frames_timeout_s is 2 s in tests.
-    assert await eventually(lambda: not services.verifier.live, timeout=8)
+    assert await eventually(lambda: not services.attempts.live, timeout=8)
     await customer.close()
     assert services.store.session(created["id"]).failure_reason == "connection_lost"
 
 
 async def test_a_second_check_is_refused_when_the_server_is_full(http, server, services, sandbox_key, blink_clip):
-    services.verifier.settings = services.verifier.settings.replace(max_live_sessions=1)
+    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1)
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await one.start_live(ClipTrack(*blink_clip))
     assert run.offer_error is None
@@ -133,11 +133,11 @@ async def test_a_second_check_is_refused_when_the_server_is_full(http, server, s
     assert busy.offer_error["status"] == 503 and busy.offer_error["code"] == "busy"
     await one.bye()
     await one.close()
-    assert await eventually(lambda: not services.verifier.live)
+    assert await eventually(lambda: not services.attempts.live)
 
 
 async def test_failed_attempts_run_out(http, server, services, sandbox_key, blink_clip):
-    services.verifier.settings = services.verifier.settings.replace(challenge_timeout_s=1.0)
+    services.attempts.settings = services.attempts.settings.replace(challenge_timeout_s=1.0)
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     session_id = created["id"]
     for attempt in range(1, 4):

@@ -155,3 +155,90 @@ def test_cli_unreadable_file_exits_2_with_an_error_object(tmp_path):
     assert json.loads(done.stdout)["error"]["code"] == "unreadable_video"
     done = cli("liveness", str(bogus), "--challenges", "jump", "--json")
     assert done.returncode == 2 and json.loads(done.stdout)["error"]["code"] == "bad_challenges"
+
+
+# -- passive anti-spoofing (needs ../shared/models/pad) ------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pad_models():
+    from server.liveness.analyzer import load_pad_models
+    from tests.support.media import pad_model_dir
+
+    return load_pad_models(str(pad_model_dir()))
+
+
+@pytest.mark.parametrize(
+    "clip, challenges",
+    [
+        # Each of these passes its challenge on movements alone: only passive anti-spoofing stops it.
+        ("attack_monitor_replay_of_headturn_phone_selfie_21s.mp4", "turn_left"),
+        ("attack_phone_replay_selfie_video_young_man_15s.mp4", "blink"),
+        # And whatever else they are asked, they fail as attacks rather than for the movement.
+        ("attack_monitor_replay_of_headturn_phone_selfie_21s.mp4", "smile"),
+        ("attack_phone_replay_selfie_video_young_man_15s.mp4", "turn_right"),
+        ("attack_phone_replay_same_man_as_static_webcam_3s.mp4", "blink"),
+    ],
+)
+def test_replay_attacks_fail_as_presentation_attacks_whatever_they_are_asked(pad_models, clip, challenges):
+    report = replay(clip, challenges, pad_models=pad_models)
+    assert not report.result.passed
+    assert report.result.reason == Reason.PRESENTATION_ATTACK
+    assert report.pad.verdict == "attack" and report.pad.frames_scored >= 1
+    assert report.signals[0].code == "pad_attack" and report.signals[0].action == "fail"
+
+
+def test_the_replays_that_pass_their_challenges_do_so_on_movement_alone(pad_models):
+    for clip, challenges in [("attack_monitor_replay_of_headturn_phone_selfie_21s.mp4", "turn_left"),
+                             ("attack_phone_replay_selfie_video_young_man_15s.mp4", "blink")]:
+        assert replay(clip, challenges, pad_models=pad_models).liveness.passed
+
+
+def _genuine_pad_clips() -> list[str]:
+    import csv
+
+    from tests.support.media import MEDIA
+
+    listing = MEDIA / "pad_clips.csv"
+    if not listing.is_file():
+        return ["pad_clips.csv missing"]
+    with open(listing, newline="") as stream:
+        return [row["file"] for row in csv.DictReader(stream) if row["label"] == "genuine"]
+
+
+@pytest.mark.parametrize("clip", _genuine_pad_clips())
+def test_genuine_clips_are_not_rejected_by_passive_anti_spoofing(pad_models, clip):
+    # "blink" makes most clips run until the challenge times out: frames from the whole clip are scored.
+    report = replay(clip, "blink", pad_models=pad_models)
+    assert 1 <= report.pad.frames_scored <= report.pad.frames_offered <= 8  # bounded, whatever the length
+    assert report.pad.verdict == "pass", report.pad.to_dict()
+    assert report.result.reason != Reason.PRESENTATION_ATTACK
+
+
+def test_a_genuine_pass_keeps_its_verdict_and_reports_the_score(pad_models):
+    report = replay(HEADTURN, "turn_left,turn_right", pad_models=pad_models)
+    assert report.result.passed
+    data = report.to_dict()
+    assert data["pad"]["verdict"] == "pass" and data["pad"]["score"] >= 0.7
+    assert [s["code"] for s in data["signals"]] == ["pad_passed"]
+    for challenge in data["challenges"]:
+        assert challenge["asked_at_s"] < challenge["onset_at_s"] <= challenge["completed_at_s"]
+
+
+def test_cli_fails_a_replay_with_presentation_attack():
+    from tests.support.media import pad_model_dir
+
+    clip = str(video("attack_phone_replay_selfie_video_young_man_15s.mp4"))
+    done = cli("liveness", clip, "--challenges", "blink", "--json", "--pad-model-dir", str(pad_model_dir()))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["passed"] is False and data["reason"] == "presentation_attack"
+    assert data["pad"]["verdict"] == "attack" and data["pad"]["frames_scored"] >= 1
+    assert data["signals"][0]["code"] == "pad_attack"
+
+
+def test_cli_without_a_pad_model_says_so():
+    done = cli("liveness", str(video(BLINK)), "--challenges", "blink", "--json")
+    data = json.loads(done.stdout)
+    assert data["pad"]["verdict"] == "unavailable"
+    assert "pad_unavailable" in [s["code"] for s in data["signals"]]

@@ -8,7 +8,7 @@ import time
 import aiohttp
 import pytest
 
-from server.rtc.client import HostedFlowClient
+from realname_tools.client import HostedFlowClient
 from server.sessions import Status
 from tests.support.api import auth
 from tests.support.media import photo
@@ -27,7 +27,14 @@ def customer(http, server) -> HostedFlowClient:
 
 async def test_link_opens_once_binds_the_browser_and_keeps_the_token_out_of_later_urls(http, server, sandbox_key):
     created = await create(http, server, sandbox_key)
+    # A chat app's preview robot (GET) and a HEAD see the start page and use nothing up.
+    async with aiohttp.ClientSession() as robot:
+        for method in ("GET", "HEAD", "GET"):
+            async with robot.request(method, created["url"], allow_redirects=False) as response:
+                assert response.status == 200 and "rn_browser" not in response.cookies
     async with http.get(created["url"], allow_redirects=False) as response:
+        assert response.status == 200 and 'class="start"' in await response.text()
+    async with http.post(created["url"], allow_redirects=False) as response:
         assert response.status == 303 and response.headers["Location"] == "/verify"
         cookie = response.cookies["rn_browser"]
         assert cookie["httponly"] and cookie["samesite"] == "Lax"
@@ -54,12 +61,12 @@ async def test_unknown_and_expired_links(http, server, services, sandbox_key):
 
 
 async def test_consent_is_required_and_recorded(http, server, services, sandbox_key):
-    created = await create(http, server, sandbox_key, merchant_name="Acme Mobile")
+    created = await create(http, server, sandbox_key)
     flow = customer(http, server)
     await flow.open(created["url"])
     async with http.get(server.make_url("/verify/consent")) as response:
         page = await response.text()
-    assert "Acme Mobile" in page and "30 days" in page and "never record or store video" in page
+    assert "Test Shop" in page and "30 days" in page and "never record or store video" in page
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
     async with http.post(server.make_url("/verify/consent"), data={"csrf_token": token}) as response:
         assert response.status == 422 and "tick the box" in await response.text()

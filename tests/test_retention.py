@@ -24,38 +24,38 @@ async def test_expiry_evidence_purge_and_result_deletion(http, server, services,
     store.update_session(stale["id"], expires_at=time.time() - 5)
     store.put_evidence(kept["id"], "reference_face", b"face")
 
-    counts = run_once(settings, store, services.verifier)
+    counts = run_once(settings, store, services.lifecycle)
     assert counts["expired"] == 1 and store.session(stale["id"]).status == Status.EXPIRED
     assert store.evidence_kinds(kept["id"]) == ["reference_face"]
 
     later = time.time() + settings.retention_days * DAY + 60
-    counts = run_once(settings, store, services.verifier, now=later)
+    counts = run_once(settings, store, services.lifecycle, now=later)
     assert counts["evidence_purged"] == 1 and store.evidence_kinds(kept["id"]) == []
     assert store.session(kept["id"]).evidence_purged_at is not None
     assert any(e["action"] == "evidence.purged" for e in store.audit_for(kept["id"]))
 
     much_later = time.time() + settings.result_retention_days * DAY + 60
-    counts = run_once(settings, store, services.verifier, now=much_later)
+    counts = run_once(settings, store, services.lifecycle, now=much_later)
     assert store.session(stale["id"]) is None  # a finished result, past result retention
 
 
 async def test_expiry_notifies_the_merchant(http, server, services, sandbox_key):
     created = await create(http, server, sandbox_key, callback_url="http://127.0.0.1:9/hook")
     services.store.update_session(created["id"], expires_at=time.time() - 5)
-    services.verifier.expire_due()
+    services.lifecycle.expire_due()
     events = services.store.webhook_events_for(created["id"])
     assert [e["type"] for e in events] == ["session.expired"]
 
 
 async def test_a_restart_leaves_no_check_stuck(http, server, services, sandbox_key):
-    store, verifier = services.store, services.verifier
+    store, lifecycle = services.store, services.lifecycle
     first = await create(http, server, sandbox_key)
     last = await create(http, server, sandbox_key)
     for session_id, attempts in ((first["id"], 1), (last["id"], 3)):
         for target in (Status.CONSENTED, Status.ID_UPLOADED):
             store.move_session(session_id, store.session(session_id).status, target)
         store.move_session(session_id, Status.ID_UPLOADED, Status.LIVE, attempts=attempts)
-    assert verifier.recover_interrupted() == 2
+    assert lifecycle.recover_interrupted() == 2
     one, two = store.session(first["id"]), store.session(last["id"])
     assert one.status == Status.ID_UPLOADED and one.failure_reason == "interrupted"  # may try again
     assert two.status == Status.FAILED and two.failure_reason == "interrupted"  # no attempt left
@@ -74,8 +74,8 @@ async def test_redaction_erases_evidence_and_confirms_by_webhook(http, server, s
 async def test_redaction_scrubs_the_reference_from_earlier_events(http, server, services, sandbox_key):
     created = await create(http, server, sandbox_key, reference_id="customer-secret-7", callback_url="http://127.0.0.1:9/hook")
     services.store.update_session(created["id"], expires_at=time.time() - 5)
-    services.verifier.expire_due()
+    services.lifecycle.expire_due()
     async with http.delete(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(sandbox_key)) as response:
         assert response.status == 200
-    rows = services.store._all("SELECT body FROM webhook_events WHERE session_id = ?", (created["id"],))
+    rows = services.store.webhook_events_for(created["id"])
     assert len(rows) == 2 and all("customer-secret-7" not in row["body"] for row in rows)

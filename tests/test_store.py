@@ -11,7 +11,8 @@ import pytest
 
 from server.sessions import Session, Status, TransitionError
 from server.storage.crypto import Cipher, CryptoKeyError, load_or_create_key
-from server.storage.store import ConflictError, Store
+from server.storage.schema import MIGRATIONS
+from server.storage.store import ConflictError, DuplicateError, Store
 
 
 @pytest.fixture
@@ -23,7 +24,8 @@ def store(tmp_path):
 
 def new_session(store: Store, session_id: str = "ses_1", **changes) -> Session:
     if not store.api_keys():
-        store.create_api_key("shop", "rn_test_abcdef", "keyhash", True, b"whsec_x")
+        merchant = store.create_merchant("shop", "Shop Ltd")
+        store.create_api_key(merchant.id, "sandbox 1", "rn_test_abcdef", "keyhash", True, b"whsec_x")
     now = time.time()
     fields = dict(
         id=session_id, api_key_id=1, sandbox=True, reference_id="ref", status=Status.CREATED,
@@ -42,7 +44,7 @@ def test_schema_is_migrated_once_in_wal_mode(tmp_path):
     again.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
-    assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == 1
+    assert db.execute("SELECT COUNT(*) FROM schema_migrations").fetchone()[0] == len(MIGRATIONS)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -121,3 +123,98 @@ def test_webhook_outbox_rows(store):
     store.record_webhook_attempt("evt_1", 200, None, 8.0, delivered=True, next_attempt_at=None)
     event = store.webhook_events_for("ses_1")[0]
     assert event["attempts"] == 2 and event["delivered_at"] and len(event["attempt_log"]) == 2
+    assert event["url"] is None and event["body"] is None  # settled: not kept
+
+
+def test_customer_fields_are_sealed_and_read_back_in_plaintext(store, tmp_path):
+    new_session(store, reference_id="order-77", callback_url="https://shop.example/hook", redirect_url="https://shop.example/done")
+    session = store.session("ses_1")
+    assert (session.reference_id, session.callback_url, session.redirect_url) == ("order-77", "https://shop.example/hook", "https://shop.example/done")
+    assert session.merchant_name == "Shop Ltd"  # the account's display name
+    raw = sqlite3.connect(tmp_path / "db.sqlite3").execute("SELECT reference_id, callback_url FROM sessions").fetchone()
+    assert all(isinstance(value, bytes) and b"order-77" not in value and b"shop.example" not in value for value in raw)
+    # A sealed value copied to another session does not open there.
+    with pytest.raises(CryptoKeyError):
+        store.cipher.open(raw[0], "session:ses_2:reference_id")
+    # The keyed hash finds it without storing it; another merchant's lookup does not.
+    assert [s.id for s in store.sessions_by_reference(1, "order-77")] == ["ses_1"]
+    assert store.sessions_by_reference(2, "order-77") == []
+    store.update_session("ses_1", reference_id=None)
+    assert store.sessions_by_reference(1, "order-77") == [] and store.session("ses_1").reference_id is None
+
+
+def test_webhook_events_are_sealed(store, tmp_path):
+    new_session(store)
+    store.add_webhook_event("evt_1", "ses_1", 1, "session.approved", "https://shop.example/hook", '{"data":{"session":{"reference_id":"order-77"}}}')
+    [event] = store.due_webhook_events(time.time() + 1)
+    assert event["url"] == "https://shop.example/hook" and "order-77" in event["body"]
+    assert set(event) == {"id", "session_id", "api_key_id", "type", "url", "body", "created_at", "attempts"}
+    url, body = sqlite3.connect(tmp_path / "db.sqlite3").execute("SELECT url, body FROM webhook_events").fetchone()
+    assert b"shop.example" not in url and b"order-77" not in body
+    store.scrub_webhook_events("ses_1")
+    assert '"reference_id":null' in store.webhook_events_for("ses_1")[0]["body"]
+
+
+def test_merchant_and_key_names_are_unique(store):
+    merchant = store.create_merchant("acme", "Acme Mobile")
+    with pytest.raises(DuplicateError):
+        store.create_merchant("acme")
+    store.create_api_key(merchant.id, "main", "rn_live_aaaaaa", "hash-a", False, b"s")
+    with pytest.raises(DuplicateError):
+        store.create_api_key(merchant.id, "main", "rn_live_bbbbbb", "hash-b", False, b"s")
+    other = store.create_merchant("zeta")
+    store.create_api_key(other.id, "main", "rn_live_cccccc", "hash-c", False, b"s")  # unique per merchant only
+    assert [(k.merchant, k.name) for k in store.api_keys()] == [("acme", "main"), ("zeta", "main")]
+
+
+def test_a_revoked_keys_webhooks_are_signed_with_the_merchants_newest_key(store):
+    merchant = store.create_merchant("acme")
+    old = store.create_api_key(merchant.id, "old", "rn_live_aaaaaa", "hash-a", False, b"secret-old")
+    new = store.create_api_key(merchant.id, "new", "rn_live_bbbbbb", "hash-b", False, b"secret-new")
+    assert store.webhook_secret(old) == b"secret-old"
+    assert store.revoke_api_key(old) and not store.revoke_api_key(old)
+    assert store.webhook_secret(old) == b"secret-new"
+    store.revoke_api_key(new)
+    assert store.webhook_secret(old) == b"secret-old"  # no active key left: the merchant may still verify with it
+
+
+def test_old_databases_are_migrated_to_merchants_and_sealed(tmp_path):
+    """A database at schema 1 (keys with duplicate names, plaintext customer data) keeps working."""
+    path = tmp_path / "db.sqlite3"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+    db.executescript(MIGRATIONS[0])
+    db.execute("INSERT INTO schema_migrations VALUES (1, 0)")
+    for key_id, prefix in ((1, "rn_live_aaaaaa"), (2, "rn_live_bbbbbb")):
+        db.execute(
+            "INSERT INTO api_keys (id, name, prefix, key_hash, sandbox, webhook_secret, created_at) VALUES (?, 'Acme', ?, ?, 0, x'00', 0)",
+            (key_id, prefix, f"hash-{key_id}"),
+        )
+    now = time.time()
+    db.execute(
+        """INSERT INTO sessions (id, api_key_id, sandbox, reference_id, merchant_name, status, created_at, updated_at, expires_at,
+           challenge_count, max_attempts, callback_url) VALUES ('ses_old', 2, 0, 'order-legacy', 'Evil Corp', 'created', ?, ?, ?, 3, 3,
+           'https://acme.example/hook')""",
+        (now, now, now + 900),
+    )
+    db.execute(
+        "INSERT INTO webhook_events (id, session_id, api_key_id, type, url, body, created_at) VALUES ('evt_old', 'ses_old', 2, 't', 'https://acme.example/hook', '{\"ref\":\"order-legacy\"}', 0)"
+    )
+    db.commit()
+    db.close()
+
+    store = Store(path, Cipher(os.urandom(32)))
+    try:
+        assert [(m.name, m.display_name) for m in store.merchants()] == [("Acme", "Acme"), ("Acme (rn_live_bbbbbb)", "Acme")]
+        assert [k.merchant_id for k in store.api_keys()] == [1, 2]  # two keys stay two tenants
+        session = store.session("ses_old")
+        assert session.reference_id == "order-legacy" and session.callback_url == "https://acme.example/hook"
+        assert session.merchant_name == "Acme"
+        assert store.merchant_session("ses_old", 2) is not None and store.merchant_session("ses_old", 1) is None
+        assert [s.id for s in store.sessions_by_reference(2, "order-legacy")] == ["ses_old"]
+        [event] = store.webhook_events_for("ses_old")
+        assert event["body"] == '{"ref":"order-legacy"}' and event["url"] == "https://acme.example/hook"
+    finally:
+        store.close()
+    raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("db.sqlite3"))
+    assert b"order-legacy" not in raw and b"acme.example" not in raw and b"Evil Corp" not in raw

@@ -112,9 +112,10 @@ def test_private_destinations_when_the_operator_allows_them():
 
 async def test_the_api_refuses_private_callbacks_by_default(aiohttp_server, make_app, settings, http):
     server = await aiohttp_server(make_app(settings.replace(webhook_allow_private=False)))
-    from server.web.services import SERVICES
+    from server.http.services import SERVICES
 
     key, _ = create_api_key(server.app[SERVICES].store, "Shop", sandbox=True)
+    server.app[SERVICES].outbox.resolver = Answers(["93.184.216.34"])
     for url in ("http://127.0.0.1:9/hook", "https://169.254.169.254/", "https://localhost/x", "http://shop.example.com/hook"):
         async with http.post(server.make_url("/api/v1/sessions"), json={"reference_id": "x", "callback_url": url}, headers=auth(key)) as response:
             assert response.status == 422
@@ -186,7 +187,7 @@ async def detail(http, server, key, session_id):
 
 def expire(services, session_id: str) -> None:
     services.store.update_session(session_id, expires_at=time.time() - 1)
-    assert services.verifier.expire_due() == 1
+    assert services.lifecycle.expire_due() == 1
 
 
 def settled(services, session_id: str):
@@ -320,17 +321,33 @@ async def test_a_host_that_cannot_be_encoded_is_a_failed_attempt_not_a_stuck_eve
     assert delivery["attempt_log"][0]["error"]
 
 
-async def test_private_addresses_are_checked_again_at_delivery(http, server, services, receiver, merchant):
+class Answers:
+    """DNS for tests (the true edge): each lookup returns the next answer; the last one repeats."""
+
+    def __init__(self, *answers: list[str]) -> None:
+        self.answers = list(answers)
+        self.lookups: list[str] = []
+
+    async def addresses(self, host: str, port: int) -> list[str]:
+        self.lookups.append(host)
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+@pytest.mark.parametrize("case", ["plain_http", "name_now_private"])
+async def test_destinations_are_checked_again_at_delivery(http, server, services, receiver, merchant, case):
     """A callback accepted earlier (or a public name that now resolves to a private address) is not called."""
     key, _ = merchant
     services.outbox.allow_private = False
     services.outbox.max_age_s = 0.5
-    created = await create(http, server, key, callback_url=receiver.url, ttl_s=60)
+    services.outbox.resolver = Answers(["127.0.0.1"])
+    url = receiver.url if case == "plain_http" else f"https://shop.example.com:{receiver.server.port}/hook"
+    created = await create(http, server, key, callback_url=url, ttl_s=60)
     expire(services, created["id"])
     assert await wait_for(lambda: settled(services, created["id"]))
     assert receiver.requests == []
     [delivery] = (await detail(http, server, key, created["id"]))["webhooks"]
-    assert delivery["attempt_log"][0]["error"] == "destination resolves to a non-public address"
+    expected = "callback_url must use https" if case == "plain_http" else "destination resolves to a non-public address"
+    assert delivery["attempt_log"][0]["error"] == expected
 
 
 async def test_redaction_sends_one_confirmation_without_personal_data(http, server, services, receiver, merchant):

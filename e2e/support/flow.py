@@ -83,8 +83,16 @@ async def upload_id(page, path: Path, shot: Shot | None = None) -> None:
     await page.wait_for_url(at("/verify/live"))
 
 
+async def open_link(page, link: str, shot: Shot | None = None) -> None:
+    """Open the link and tap Start, as a customer does (opening alone, like a chat app's preview, uses nothing)."""
+    await page.goto(link)
+    if shot:
+        await shot(page, "start")
+    await page.locator("form.start button[type=submit]").click()
+
+
 async def walk_to_live(page, link: str, id_photo: Path, shot: Shot | None = None) -> None:
     """Open the link, consent, upload the ID photo: the page is then the live check's start screen."""
-    await page.goto(link)
+    await open_link(page, link)
     await consent(page, shot)
     await upload_id(page, id_photo, shot)

@@ -9,17 +9,14 @@ from typing import Any
 
 from aiohttp import web
 
+from ..http.problems import Problem
+from ..http.services import SERVICES
 from ..liveness.challenges import ChallengeListError
-from ..matching.faces import FaceError
-from ..matching.images import ImageError
 from ..sessions import Session
 from ..storage.store import ApiKey
-from ..verifier import FlowError
 from ..web.i18n import normalise
-from ..web.services import SERVICES
-from ..webhooks import DestinationError, check_destination, iso
+from ..webhooks import DestinationError, check_destination, check_resolved_destination, iso
 from .auth import authenticate
-from .problems import Problem
 
 routes = web.RouteTableDef()
 OPENAPI = Path(__file__).parent / "openapi.json"
@@ -47,13 +44,18 @@ async def create_session(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     body = await _json_object(request)
     fields = _session_fields(body, services.settings.webhook_allow_private)
+    if "callback_url" in fields:  # the name must not lead into our own network now (delivery checks again)
+        try:
+            await check_resolved_destination(fields["callback_url"], services.outbox.resolver, services.settings.webhook_allow_private)
+        except DestinationError as error:
+            raise Problem(422, "invalid_fields", "some fields are missing or invalid", errors=[{"field": "callback_url", "message": str(error)}]) from None
+    fields.pop("merchant_name", None)  # accepted for compatibility; the pages show the merchant account's display name
     try:
         base_url = services.settings.public_url or str(request.url.origin())
-        session, url = services.verifier.create_session(api_key.id, api_key.sandbox, base_url=base_url, actor=_actor(api_key), **fields)
-    except FlowError as error:
-        raise Problem(error.status, error.code, error.message) from None
+        session, url = services.lifecycle.create(api_key.id, api_key.sandbox, base_url=base_url, actor=_actor(api_key), **fields)
     except ChallengeListError as error:
         raise Problem(422, "invalid_field", str(error), errors=[{"field": "fixed_challenges", "message": str(error)}]) from None
+    session = services.store.session(session.id) or session
     data = session_json(services, session, detail=False)
     data["url"] = url
     return web.json_response(data, status=201, headers={"Location": f"/api/v1/sessions/{session.id}"})
@@ -64,7 +66,7 @@ async def get_session(request: web.Request) -> web.Response:
     api_key = authenticate(request)
     services = request.app[SERVICES]
     session = _owned_session(request, api_key)
-    services.verifier.expire_if_due(session)
+    services.lifecycle.expire_if_due(session)
     session = services.store.session(session.id) or session
     services.store.audit(_actor(api_key), "api.session.read", session.id)
     return web.json_response(session_json(services, session, detail=True))
@@ -75,7 +77,7 @@ async def redact_session(request: web.Request) -> web.Response:
     api_key = authenticate(request)
     services = request.app[SERVICES]
     session = _owned_session(request, api_key)
-    session = await services.verifier.redact(session, _actor(api_key))
+    session = await services.lifecycle.redact(session, _actor(api_key))
     return web.json_response(session_json(services, session, detail=False))
 
 
@@ -93,14 +95,7 @@ async def reference_photo(request: web.Request) -> web.Response:
     data = await _read_body(request, limit)
     if len(data) > limit:
         raise Problem(413, "too_large", f"the photo is larger than {limit} bytes")
-    try:
-        session = await services.verifier.set_reference(session, data, content_type, "merchant", _actor(api_key))
-    except ImageError as error:
-        raise Problem(error.status, error.code, error.message) from None
-    except FaceError as error:
-        raise Problem(422, error.code, error.message) from None
-    except FlowError as error:
-        raise Problem(error.status, error.code, error.message) from None
+    session = await services.lifecycle.set_reference(session, data, content_type, "merchant", _actor(api_key))
     return web.json_response(session_json(services, session, detail=False))
 
 
@@ -174,10 +169,10 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
     if content_type != "application/json":
         raise Problem(415, "unsupported_media_type", "send a JSON body with Content-Type application/json")
     if request.content_length is not None and request.content_length > MAX_JSON_BYTES:
-        raise Problem(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+        raise Problem(413, "too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     raw = await _read_body(request, MAX_JSON_BYTES)
     if len(raw) > MAX_JSON_BYTES:
-        raise Problem(413, "payload_too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
+        raise Problem(413, "too_large", f"JSON bodies are limited to {MAX_JSON_BYTES} bytes")
     try:
         body = json.loads(raw.decode("utf-8"))
     except (ValueError, RecursionError):  # also integers beyond Python's digit limit, not only JSONDecodeError
@@ -269,10 +264,11 @@ def _clean_text(value: str, limit: int) -> bool:
 
 
 def _owned_session(request: web.Request, api_key: ApiKey) -> Session:
+    """Sessions belong to the merchant account: any of its active keys may use them; others get 404."""
     session_id = request.match_info["id"]
-    session = request.app[SERVICES].store.session(session_id) if len(session_id) <= 64 else None
-    if session is None or session.api_key_id != api_key.id:
-        raise Problem(404, "not_found", "no session with this id for this API key")
+    session = request.app[SERVICES].store.merchant_session(session_id, api_key.merchant_id) if len(session_id) <= 64 else None
+    if session is None:
+        raise Problem(404, "not_found", "no session with this id for this merchant")
     return session
 
 

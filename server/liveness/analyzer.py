@@ -5,14 +5,22 @@ Blocking (it runs the landmarker); the live flow calls it from a worker thread, 
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..models.detector import FaceDetector
+from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker
+from ..models.pad import PadEnsemble
+from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
+from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
-from .signals import frame_signals
+from .signals import FrameSignals, frame_signals
+
+log = logging.getLogger(__name__)
 
 # Frames are analysed at most this large (long side). MediaPipe works on 256 px crops internally, so
 # larger frames only cost conversion time; the kept face crops stay well above the 112 px ArcFace input.
@@ -46,13 +54,65 @@ def _luma(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
+@dataclass
+class PadModels:
+    """What scoring the kept frames needs: the face detector (for the box the PAD models were trained on),
+    the ensemble and the thresholds."""
+
+    detector: FaceDetector
+    ensemble: PadEnsemble
+    thresholds: PadThresholds
+
+
+def load_pad_models(model_dir: str, calibration_file: str = "", detector: FaceDetector | None = None) -> PadModels:
+    """The configured PAD folder (SHA-256 checked) with its thresholds; ModelFileError or
+    PadCalibrationError when unusable. Pass the service's detector to share it."""
+    from ..models.loader import load_face_models
+    from ..models.pad import load_pad
+    from ..spoof.calibration import load_thresholds
+
+    ensemble = load_pad(model_dir)
+    thresholds = load_thresholds(calibration_file)
+    return PadModels(detector or load_face_models().detector, ensemble, thresholds)
+
+
+def pad_models_for_service(model_dir: str, required: bool, calibration_file: str = "", detector: FaceDetector | None = None) -> PadModels | None:
+    """At start-up: the PAD models, or None (said loudly) when none are configured and none are required.
+
+    A configured folder that is missing or fails its checks always stops the start (ModelFileError).
+    """
+    if not model_dir:
+        if required:
+            raise ModelFileError("REALNAME_PAD_REQUIRED is set but REALNAME_PAD_MODEL_DIR is empty (see `python -m server models`)")
+        log.warning(
+            "PASSIVE ANTI-SPOOFING IS UNAVAILABLE: REALNAME_PAD_MODEL_DIR is not set, so replayed videos of a face "
+            "are stopped only by the active challenges; every result will say so"
+        )
+        return None
+    return load_pad_models(model_dir, calibration_file, detector)
+
+
 class LivenessAnalyzer:
-    def __init__(self, landmarker: FaceLandmarker, engine: LivenessEngine, timings: FrameTimings | None = None) -> None:
+    def __init__(
+        self,
+        landmarker: FaceLandmarker,
+        engine: LivenessEngine,
+        timings: FrameTimings | None = None,
+        pad_policy: PadFramePolicy | None = None,
+    ) -> None:
         self.landmarker = landmarker
         self.engine = engine
         self.kept_faces: dict[str, np.ndarray] = {}  # slot -> BGR crop around the face
         self.timings = timings
         self.frames = 0
+        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given.
+        self.pad_policy = pad_policy
+        self.pad_frames: SpreadSample[np.ndarray] | None = (
+            SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None else None
+        )
+        self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
+        self.analysed_pairs = 0
+        self._last_fingerprint: bytes | None = None
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -70,11 +130,32 @@ class LivenessAnalyzer:
         verdict = self.engine.update(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
+        self._count_repeat(gray)
+        self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:
             self.timings.landmarks_ms.append((mid - start) * 1000)
             self.timings.rest_ms.append((time.perf_counter() - mid) * 1000)
         return verdict
+
+    def _count_repeat(self, gray: np.ndarray) -> None:
+        fingerprint = frame_fingerprint(gray)
+        if self._last_fingerprint is not None:
+            self.analysed_pairs += 1
+            self.repeated_frames += fingerprint == self._last_fingerprint
+        self._last_fingerprint = fingerprint
+
+    def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
+        if self.pad_frames is None or self.pad_policy is None or not self.pad_frames.due(s.t):
+            return
+        b = self.engine.baseline
+        reference = (b.yaw, b.pitch) if b is not None else None
+        if self.pad_policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
+            self.pad_frames.add(s.t, np.ascontiguousarray(rgb[:, :, ::-1]))
+
+    def frames_for_pad(self) -> list[np.ndarray]:
+        """The kept full frames, in time order; hand them to score_pad in a worker thread."""
+        return [frame for _, frame in self.pad_frames.items] if self.pad_frames is not None else []
 
     def faces_for_matching(self) -> list[np.ndarray]:
         """Kept crops in time order (start, after each challenge)."""
@@ -94,3 +175,18 @@ def face_crop(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.nda
     left, top = int(max(0, x0 - margin)), int(max(0, y0 - margin))
     right, bottom = int(min(w, x1 + margin)), int(min(h, y1 + margin))
     return np.ascontiguousarray(rgb[top:bottom, left:right, ::-1])
+
+
+def score_pad(frames: list[np.ndarray], models: PadModels) -> PadResult:
+    """Blocking (run it in a worker thread): the largest SCRFD face of each full frame, scored by the
+    ensemble on that whole frame, aggregated and decided."""
+    from ..matching.faces import detect_all
+
+    start = time.perf_counter()
+    scores = []
+    for bgr in frames:
+        faces, image = detect_all(models.detector, bgr)
+        if faces:
+            largest = max(faces, key=lambda f: f.area)
+            scores.append(models.ensemble.get(image, largest.box))
+    return PadResult.of(scores, models.thresholds, (time.perf_counter() - start) * 1000, len(frames))

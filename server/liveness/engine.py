@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from statistics import median
 
+from ..reasons import Reason
 from .challenges import HEAD_POSE, Challenge
 from .signals import FrameSignals
 
@@ -60,6 +61,7 @@ class Thresholds:
     max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame
     size_ratio_range: tuple[float, float] = (0.6, 1.67)
     continuity_window_s: float = 1.5
+    onset_fraction: float = 0.5  # a movement has begun (reaction time) at this fraction of its threshold
 
 
 class Phase(StrEnum):
@@ -67,18 +69,6 @@ class Phase(StrEnum):
     CHALLENGE = "challenge"
     RETURN = "return"
     DONE = "done"
-
-
-class Reason(StrEnum):
-    NO_FACE = "no_face"
-    MULTIPLE_FACES = "multiple_faces"
-    FACE_LOST = "face_lost"
-    FACE_SWAP = "face_swap"
-    WRONG_ACTION = "wrong_action"
-    TIMEOUT = "timeout"
-    NOT_NEUTRAL = "not_neutral"
-    NOT_READY = "not_ready"
-    STREAM_ENDED = "stream_ended"
 
 
 class Hint(StrEnum):
@@ -101,6 +91,7 @@ class ChallengeRecord:
     completed_at: float | None = None
     passed: bool = False
     peak: float = 0.0  # degrees beyond neutral for head pose, blendshape rise for expressions
+    onset_at: float | None = None  # first frame where the asked movement began (reaction time)
 
     def to_dict(self, t0: float = 0.0) -> dict:
         return {
@@ -109,7 +100,15 @@ class ChallengeRecord:
             "asked_at_s": None if self.asked_at is None else round(self.asked_at - t0, 3),
             "completed_at_s": None if self.completed_at is None else round(self.completed_at - t0, 3),
             "peak": round(self.peak, 3),
+            "onset_at_s": None if self.onset_at is None else round(self.onset_at - t0, 3),
         }
+
+    @property
+    def reaction_s(self) -> float | None:
+        """From the prompt to the first matching movement."""
+        if self.asked_at is None or self.onset_at is None:
+            return None
+        return self.onset_at - self.asked_at
 
 
 @dataclass(frozen=True)
@@ -315,6 +314,8 @@ class LivenessEngine:
         record = self.records[self.index]
         amount = self._action_amount(record.type, s)
         record.peak = max(record.peak, amount)
+        if record.onset_at is None and amount >= self.th.onset_fraction * self._onset_threshold(record.type):
+            record.onset_at = s.t
         if record.type == Challenge.BLINK:
             done = self._blink_done(s)
         else:
@@ -390,6 +391,13 @@ class LivenessEngine:
         if challenge == Challenge.SMILE:
             return s.smile - b.smile
         return s.jaw_open - b.jaw_open
+
+    def _onset_threshold(self, challenge: Challenge) -> float:
+        """The full movement, in the units of _action_amount."""
+        if challenge.is_head_pose:
+            return self._pose_threshold(challenge)
+        th = self.th
+        return {Challenge.BLINK: th.eyes_closed_rise, Challenge.SMILE: th.smile_rise}.get(challenge, th.jaw_open_rise)
 
     def _action_reached(self, challenge: Challenge, s: FrameSignals) -> bool:
         b, th = self.baseline, self.th

@@ -9,7 +9,9 @@ from pathlib import Path
 import numpy as np
 
 from ..models.loader import new_landmarker
-from .analyzer import FrameTimings, LivenessAnalyzer
+from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
+from ..spoof.signals import RiskSignal, StreamFacts, check_signals
+from .analyzer import FrameTimings, LivenessAnalyzer, PadModels, score_pad
 from .challenges import Challenge
 from .engine import LivenessEngine, LivenessResult, Thresholds
 
@@ -24,6 +26,9 @@ class ReplayReport:
     frames: int
     analysed_fps: float
     faces: list[np.ndarray]  # kept BGR face crops, for face matching
+    pad: PadResult | None = None  # None: no PAD model configured
+    signals: tuple[RiskSignal, ...] = ()
+    liveness: LivenessResult | None = None  # the active challenges' own verdict, before PAD
 
     def to_dict(self) -> dict:
         data = self.result.to_dict()
@@ -34,6 +39,8 @@ class ReplayReport:
             "challenges": data["challenges"],
             "frames": self.frames,
             "analysed_fps": round(self.analysed_fps, 1),
+            "pad": (self.pad or PadResult.unavailable()).to_dict(),
+            "signals": [s.to_dict() for s in self.signals],
         }
 
 
@@ -45,8 +52,14 @@ def replay_video(
     start_timeout_s: float = 20.0,
     thresholds: Thresholds | None = None,
     timings: FrameTimings | None = None,
+    pad_models: PadModels | None = None,
+    pad_policy: PadFramePolicy | None = None,
 ) -> ReplayReport:
-    """The file is taken as unmirrored camera frames, timed by their presentation timestamps."""
+    """The file is taken as unmirrored camera frames, timed by their presentation timestamps.
+
+    With `pad_models`, near-frontal frames are kept during the check and scored after it, as in the live
+    flow; an attack verdict fails the check with `presentation_attack`.
+    """
     import av
 
     try:
@@ -54,9 +67,11 @@ def replay_video(
     except (av.error.FFmpegError, OSError) as error:
         raise VideoError(f"cannot open {path}: {error}") from error
     engine = LivenessEngine(challenges, thresholds, challenge_timeout_s, start_timeout_s)
-    analyzer = LivenessAnalyzer(new_landmarker(landmarker_file), engine, timings)
+    policy = (pad_policy or PadFramePolicy()) if pad_models is not None else None
+    analyzer = LivenessAnalyzer(new_landmarker(landmarker_file), engine, timings, policy)
     started = time.perf_counter()
     last_t = 0.0
+    sizes: list[tuple[float, int, int]] = []
     try:
         if not container.streams.video:
             raise VideoError(f"{path} has no video stream")
@@ -64,6 +79,7 @@ def replay_video(
         for index, frame in enumerate(container.decode(stream)):
             t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
             last_t = max(last_t, t)
+            sizes.append((t, frame.width, frame.height))
             if analyzer.analyse_frame(frame, t).result is not None:
                 break
     except av.error.FFmpegError as error:
@@ -75,5 +91,16 @@ def replay_video(
     if analyzer.frames == 0:
         raise VideoError(f"{path} has no decodable video frames")
     elapsed = time.perf_counter() - started
-    result = engine.result or engine.finish(last_t)
-    return ReplayReport(result, analyzer.frames, analyzer.frames / max(elapsed, 1e-9), analyzer.faces_for_matching())
+    liveness = engine.result or engine.finish(last_t)
+    pad = score_pad(analyzer.frames_for_pad(), pad_models) if pad_models is not None else None
+    facts = StreamFacts(
+        sizes=sizes,  # no capture_s: a file's timestamps are not a camera's clock
+        repeated_frames=analyzer.repeated_frames,
+        analysed_pairs=analyzer.analysed_pairs,
+        reactions=[(c.type.value, c.reaction_s) for c in liveness.challenges],
+    )
+    signals = check_signals(facts, pad if pad is not None else PadResult.unavailable(), pad_models.thresholds if pad_models else None)
+    result = apply_pad(liveness, pad) if pad is not None else liveness
+    return ReplayReport(
+        result, analyzer.frames, analyzer.frames / max(elapsed, 1e-9), analyzer.faces_for_matching(), pad, tuple(signals), liveness
+    )

@@ -6,7 +6,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..errors import RealnameError
 from ..models.detector import DetectedFace, FaceDetector
+from .images import MAX_SIDE
 
 # A face whose box is at least this fraction of the largest face's area counts as a second person
 # (an ID card's small "ghost" portrait is well below it).
@@ -25,11 +27,11 @@ class FaceQualityLimits:
     min_contrast: float = 8.0  # luma standard deviation of the aligned face
 
 
-class FaceError(Exception):
+class FaceError(RealnameError):
+    """A photo whose face cannot be used (none, two, too small, dark or blurred)."""
+
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, 422)
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,11 @@ def detect_all(detector: FaceDetector, bgr: np.ndarray) -> tuple[list[DetectedFa
     1. the whole image at the detector's 640 px input;
     2. if nothing: the image padded on every side, since tight portrait crops hide the face's outline;
     3. if still nothing: a 1280 px input, for small portraits in large photos of cards.
+
+    All on a copy at most MAX_SIDE long, so that neither the padding nor the larger input can cost more
+    than that copy warrants, whatever array a caller passes.
     """
+    bgr = bounded(bgr)
     faces = detector.get(bgr)
     if faces:
         return faces, bgr
@@ -58,6 +64,17 @@ def detect_all(detector: FaceDetector, bgr: np.ndarray) -> tuple[list[DetectedFa
     if max(h, w) > 640:
         return detector.get(bgr, input_size=(1280, 1280)), bgr
     return [], bgr
+
+
+def bounded(bgr: np.ndarray, max_side: int = MAX_SIDE) -> np.ndarray:
+    """`bgr` itself when its long side is within `max_side`, else an area-averaged smaller copy."""
+    h, w = bgr.shape[:2]
+    if max(h, w) <= max_side:
+        return bgr
+    import cv2
+
+    scale = max_side / max(h, w)
+    return cv2.resize(bgr, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
 
 
 def find_face(detector: FaceDetector, bgr: np.ndarray) -> FoundFace:

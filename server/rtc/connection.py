@@ -9,7 +9,6 @@ analysis never builds a backlog and the customer never sees a growing delay.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from collections import deque
@@ -19,6 +18,8 @@ from typing import Any, Awaitable, Callable, Protocol
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+
+from . import protocol
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +153,7 @@ class LiveConnection:
 
             @channel.on("message")
             def on_message(message) -> None:
-                if isinstance(message, str) and _is_bye(message):
+                if protocol.message_type(message) == "bye":
                     self._spawn(self.end("bye"))
 
         @pc.on("track")
@@ -175,7 +176,7 @@ class LiveConnection:
         return pc.localDescription
 
     def send(self, message: dict[str, Any]) -> None:
-        text = json.dumps(message, separators=(",", ":"))
+        text = protocol.encode(message)
         if self._channel is not None and self._channel.readyState == "open":
             self._channel.send(text)
         elif self._channel is None:
@@ -318,9 +319,3 @@ def _timed(analyse: Callable[[Any, float], StepResult], frame: Any, t: float) ->
     """In the worker: when the analysis began (after any wait for a free worker), and its result."""
     return time.monotonic(), analyse(frame, t)
 
-
-def _is_bye(message: str) -> bool:
-    try:
-        return json.loads(message).get("type") == "bye"
-    except (ValueError, AttributeError):
-        return False

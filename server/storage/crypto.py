@@ -3,14 +3,20 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import logging
 import os
 import secrets
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 NONCE_BYTES = 12
+log = logging.getLogger(__name__)
 
 
 class CryptoKeyError(ValueError):
@@ -25,6 +31,8 @@ class Cipher:
         if len(key) != 32:
             raise CryptoKeyError("the evidence key must be 32 bytes (base64 of 32 random bytes)")
         self._aead = AESGCM(key)
+        # A separate key for lookup hashes, so a hash never doubles as anything sealed with the main key.
+        self._mac_key = HKDF(hashes.SHA256(), 32, salt=None, info=b"realname lookup hash").derive(key)
 
     def seal(self, plaintext: bytes, context: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
@@ -35,6 +43,16 @@ class Cipher:
             return self._aead.decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], context.encode())
         except InvalidTag as error:
             raise CryptoKeyError("evidence cannot be decrypted with the configured key") from error
+
+    def seal_text(self, text: str | None, context: str) -> bytes | None:
+        return None if text is None else self.seal(text.encode("utf-8"), context)
+
+    def open_text(self, sealed: bytes | None, context: str) -> str | None:
+        return None if sealed is None else self.open(sealed, context).decode("utf-8")
+
+    def lookup_hash(self, text: str, purpose: str) -> str:
+        """HMAC-SHA256 for exact-match lookups of a sealed value; useless without the key."""
+        return hmac.new(self._mac_key, f"{purpose}\0{text}".encode("utf-8"), hashlib.sha256).hexdigest()
 
 
 def ensure_private_dir(path: Path) -> Path:
@@ -66,3 +84,23 @@ def decode_key(text: str) -> bytes:
     if len(key) != 32:
         raise CryptoKeyError("the evidence key must decode to 32 bytes")
     return key
+
+
+def load_evidence_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
+    """The evidence key: from the setting's text (a secret store), else from `key_file`, else from
+    DATA_DIR/evidence.key (created on first start). Warns when the key sits inside the data folder,
+    where a copy of the folder (a backup, a stolen disk) carries the key along with what it protects."""
+    if key_text:
+        return decode_key(key_text)
+    path = Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
+    if _inside(path, data_dir):
+        log.warning(
+            "the evidence key is stored inside the data folder (%s): a copy of that folder can decrypt the evidence; "
+            "set REALNAME_EVIDENCE_KEY_FILE to a file on another volume or pass REALNAME_EVIDENCE_KEY from a secret store",
+            data_dir,
+        )
+    return load_or_create_key(path)
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path.resolve().is_relative_to(folder.resolve())

@@ -1,6 +1,20 @@
-"""Schema migrations, applied in order and recorded in schema_migrations. Append only; never edit one."""
+"""Schema migrations, applied in order and recorded in schema_migrations. Append only; never edit one.
 
-MIGRATIONS: list[str] = [
+A step is SQL, or a `Rewrite` naming row rewriting that needs code (encryption); the store runs it in
+the same transaction as the version's record.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rewrite:
+    name: str  # Store implements it as `_rewrite_<name>`
+
+
+MIGRATIONS: list[str | Rewrite] = [
     # 1: the initial schema
     """
     CREATE TABLE api_keys (
@@ -94,4 +108,34 @@ MIGRATIONS: list[str] = [
     CREATE INDEX audit_session ON audit_log(session_id, at);
 
     """,
+    # 2: merchant accounts own sessions and keys. Each existing key becomes its own merchant (merging keys
+    # that share a name could show one shop's sessions to another); a later duplicate name gets its prefix.
+    """
+    CREATE TABLE merchants (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        display_name TEXT NOT NULL,  -- what the hosted pages show the customer
+        created_at REAL NOT NULL
+    );
+    INSERT INTO merchants (id, name, display_name, created_at)
+        SELECT k.id,
+               CASE WHEN EXISTS (SELECT 1 FROM api_keys o WHERE o.name = k.name AND o.id < k.id)
+                    THEN k.name || ' (' || k.prefix || ')' ELSE k.name END,
+               k.name, k.created_at
+        FROM api_keys k;
+    ALTER TABLE api_keys ADD COLUMN merchant_id INTEGER REFERENCES merchants(id);
+    UPDATE api_keys SET merchant_id = id;
+    CREATE UNIQUE INDEX api_keys_merchant_name ON api_keys(merchant_id, name);
+    ALTER TABLE sessions ADD COLUMN merchant_id INTEGER REFERENCES merchants(id);
+    UPDATE sessions SET merchant_id = api_key_id;
+    CREATE INDEX sessions_merchant ON sessions(merchant_id, created_at);
+    UPDATE sessions SET merchant_name = NULL;
+    """,
+    # 3: what identifies a customer is sealed at rest (reference_id, URLs, webhook bodies); a keyed hash
+    # of reference_id allows an exact lookup without storing it.
+    """
+    ALTER TABLE sessions ADD COLUMN reference_hash TEXT;
+    CREATE INDEX sessions_reference ON sessions(merchant_id, reference_hash);
+    """,
+    Rewrite("seal_customer_data"),
 ]

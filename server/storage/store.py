@@ -3,11 +3,17 @@
 
 Calls are short (indexed lookups and single-row writes) and run on the event loop's thread; WAL with
 synchronous=NORMAL makes a commit a write to the log without an fsync.
+
+What identifies a customer (reference_id, callback and redirect URLs, webhook URLs and bodies) is sealed
+here with the evidence key, bound to its row and field; callers see plaintext. Every write that erases
+something (redaction, purges) ends with the write-ahead log checkpointed and truncated, so the erased
+bytes are neither in the log nor, thanks to secure_delete, in the database file's free space.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -18,11 +24,28 @@ from typing import Any, Iterable
 
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher
-from .schema import MIGRATIONS
+from .schema import MIGRATIONS, Rewrite
+
+log = logging.getLogger(__name__)
+SEALED_SESSION_FIELDS = ("reference_id", "callback_url", "redirect_url")
+JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
+SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
 
 class ConflictError(RuntimeError):
     """The row changed under us (e.g. the session's status moved on)."""
+
+
+class DuplicateError(ValueError):
+    """A name that must be unique is taken."""
+
+
+@dataclass(frozen=True)
+class Merchant:
+    id: int
+    name: str
+    display_name: str
+    created_at: float
 
 
 @dataclass(frozen=True)
@@ -33,6 +56,8 @@ class ApiKey:
     sandbox: bool
     created_at: float
     revoked_at: float | None
+    merchant_id: int
+    merchant: str  # the merchant account's unique name
 
 
 class Store:
@@ -43,12 +68,14 @@ class Store:
         if not self.path.exists():
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm the same mode
         self._lock = threading.RLock()
+        self._forget_pending = False
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA secure_delete=ON")  # erased evidence is overwritten, not just unlinked
+        self._db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten with zeros, not just unlinked
+        self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self._migrate()
 
     def close(self) -> None:
@@ -61,22 +88,55 @@ class Store:
         with self._lock:
             self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
             done = {row[0] for row in self._db.execute("SELECT version FROM schema_migrations")}
-            for version, sql in enumerate(MIGRATIONS, start=1):
+            for version, step in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    for statement in _statements(sql):
-                        self._db.execute(statement)
+                    if isinstance(step, Rewrite):
+                        getattr(self, f"_rewrite_{step.name}")()
+                    else:
+                        for statement in _statements(step):
+                            self._db.execute(statement)
                     self._db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
                     self._db.execute("COMMIT")
                 except BaseException:
                     self._db.execute("ROLLBACK")
                     raise
+                if isinstance(step, Rewrite):
+                    self._forget()  # the plaintext the rewrite replaced
+
+    def _rewrite_seal_customer_data(self) -> None:
+        for row in self._db.execute("SELECT id, merchant_id, reference_id, callback_url, redirect_url FROM sessions").fetchall():
+            values = {name: row[name] for name in SEALED_SESSION_FIELDS}
+            sealed = self._seal_session_fields(row["id"], row["merchant_id"], values)
+            assignments = ", ".join(f"{name} = ?" for name in sealed)
+            self._db.execute(f"UPDATE sessions SET {assignments} WHERE id = ?", (*sealed.values(), row["id"]))
+        for row in self._db.execute("SELECT id, url, body FROM webhook_events").fetchall():
+            self._db.execute(
+                "UPDATE webhook_events SET url = ?, body = ? WHERE id = ?",
+                (*self._seal_event(row["id"], row["url"], row["body"]), row["id"]),
+            )
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
-            return self._db.execute(sql, tuple(params))
+            cursor = self._db.execute(sql, tuple(params))
+            if self._forget_pending:
+                self._forget()
+            return cursor
+
+    def _forget(self) -> None:
+        """Copy the log into the database and truncate it: what was just erased must not survive in the
+        -wal file (secure_delete already zeroed it in the pages). Deferred to the end of a transaction;
+        retried on the next write if a reader (e.g. the CLI) held the log."""
+        with self._lock:
+            if self._db.in_transaction:
+                self._forget_pending = True
+                return
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._forget_pending = bool(busy)
+            if busy:
+                log.warning("the write-ahead log could not be truncated yet (another connection is reading); retrying on the next write")
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
         with self._lock:
@@ -90,56 +150,120 @@ class Store:
     def transaction(self):
         return _Transaction(self)
 
+    # -- merchant accounts ------------------------------------------------------------------------
+
+    def create_merchant(self, name: str, display_name: str | None = None) -> Merchant:
+        try:
+            cursor = self._write(
+                "INSERT INTO merchants (name, display_name, created_at) VALUES (?, ?, ?)", (name, display_name or name, time.time())
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateError(f"a merchant named {name!r} exists") from None
+        return self.merchant(int(cursor.lastrowid))  # type: ignore[return-value]
+
+    def merchant(self, merchant_id: int) -> Merchant | None:
+        row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
+        return Merchant(**row) if row else None
+
+    def merchant_by_name(self, name: str) -> Merchant | None:
+        row = self._one("SELECT * FROM merchants WHERE name = ?", (name,))
+        return Merchant(**row) if row else None
+
+    def merchants(self) -> list[Merchant]:
+        return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
+
+    def set_display_name(self, merchant_id: int, display_name: str) -> None:
+        self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
+
     # -- API keys ---------------------------------------------------------------------------------
 
-    def create_api_key(self, name: str, prefix: str, key_hash: str, sandbox: bool, webhook_secret: bytes) -> int:
+    def create_api_key(self, merchant_id: int, name: str, prefix: str, key_hash: str, sandbox: bool, webhook_secret: bytes) -> int:
+        """A key of the merchant; its name is unique within the merchant."""
         sealed = self.cipher.seal(webhook_secret, f"webhook_secret:{key_hash}")
-        cursor = self._write(
-            "INSERT INTO api_keys (name, prefix, key_hash, sandbox, webhook_secret, created_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (name, prefix, key_hash, int(sandbox), sealed, time.time()),
-        )
+        try:
+            cursor = self._write(
+                """INSERT INTO api_keys (merchant_id, name, prefix, key_hash, sandbox, webhook_secret, created_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                (merchant_id, name, prefix, key_hash, int(sandbox), sealed, time.time()),
+            )
+        except sqlite3.IntegrityError:
+            raise DuplicateError(f"the merchant already has a key named {name!r}") from None
         return int(cursor.lastrowid)
 
     def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
-        row = self._one("SELECT * FROM api_keys WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,))
+        row = self._one(f"{API_KEY_SELECT} WHERE k.key_hash = ? AND k.revoked_at IS NULL", (key_hash,))
         return _api_key(row) if row else None
 
-    def api_keys(self) -> list[ApiKey]:
-        return [_api_key(r) for r in self._all("SELECT * FROM api_keys ORDER BY id")]
+    def api_keys(self, merchant_id: int | None = None) -> list[ApiKey]:
+        if merchant_id is None:
+            return [_api_key(r) for r in self._all(f"{API_KEY_SELECT} ORDER BY k.id")]
+        return [_api_key(r) for r in self._all(f"{API_KEY_SELECT} WHERE k.merchant_id = ? ORDER BY k.id", (merchant_id,))]
 
-    def revoke_api_key(self, name_or_prefix: str) -> int:
-        cursor = self._write(
-            "UPDATE api_keys SET revoked_at = ? WHERE (name = ? OR prefix = ?) AND revoked_at IS NULL",
-            (time.time(), name_or_prefix, name_or_prefix),
+    def revoke_api_key(self, api_key_id: int) -> bool:
+        cursor = self._write("UPDATE api_keys SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL", (time.time(), api_key_id))
+        return cursor.rowcount == 1
+
+    def open_sessions_of_key(self, api_key_id: int) -> int:
+        """Sessions the key created that have not reached a final state."""
+        row = self._one(
+            "SELECT COUNT(*) AS n FROM sessions WHERE api_key_id = ? AND status IN ('created', 'consented', 'id_uploaded', 'live', 'processing')",
+            (api_key_id,),
         )
-        return cursor.rowcount
+        return int(row["n"]) if row else 0
 
     def webhook_secret(self, api_key_id: int) -> bytes:
-        row = self._one("SELECT key_hash, webhook_secret FROM api_keys WHERE id = ?", (api_key_id,))
+        """The secret that signs webhooks of sessions the key created: its own while it is active, else
+        that of the merchant's newest active key (so a revoked, perhaps leaked, secret can be dropped)."""
+        row = self._one("SELECT merchant_id, key_hash, webhook_secret, revoked_at FROM api_keys WHERE id = ?", (api_key_id,))
         if row is None:
             raise KeyError(api_key_id)
+        if row["revoked_at"] is not None:
+            row = self._one(
+                "SELECT key_hash, webhook_secret FROM api_keys WHERE merchant_id = ? AND revoked_at IS NULL ORDER BY id DESC LIMIT 1",
+                (row["merchant_id"],),
+            ) or row
         return self.cipher.open(row["webhook_secret"], f"webhook_secret:{row['key_hash']}")
 
     # -- sessions ---------------------------------------------------------------------------------
 
     def insert_session(self, session: Session, token_hash: str) -> None:
-        values = _session_values(session)
-        values["token_hash"] = token_hash
+        """The session belongs to its key's merchant. `merchant_name` is not stored: the hosted pages
+        show the merchant account's display name, which a key holder cannot choose per session."""
+        row = self._one("SELECT merchant_id FROM api_keys WHERE id = ?", (session.api_key_id,))
+        if row is None:
+            raise KeyError(session.api_key_id)
+        fields = {name: getattr(session, name) for name in Session.__dataclass_fields__}
+        fields["merchant_name"] = None
+        values = self._encode(session.id, fields, row["merchant_id"])
+        values.update(token_hash=token_hash, merchant_id=row["merchant_id"])
         columns = ", ".join(values)
         marks = ", ".join("?" for _ in values)
         self._write(f"INSERT INTO sessions ({columns}) VALUES ({marks})", values.values())
 
     def session(self, session_id: str) -> Session | None:
-        row = self._one("SELECT * FROM sessions WHERE id = ?", (session_id,))
-        return Session.from_row(row) if row else None
+        return self._session_where("s.id = ?", session_id)
+
+    def merchant_session(self, session_id: str, merchant_id: int) -> Session | None:
+        """The session if it belongs to the merchant: any of its keys may read and erase it."""
+        return self._session_where("s.id = ? AND s.merchant_id = ?", session_id, merchant_id)
+
+    def sessions_by_reference(self, merchant_id: int, reference_id: str) -> list[Session]:
+        """Exact lookup by the merchant's reference (sealed at rest; found through its keyed hash)."""
+        rows = self._all(
+            f"{SESSION_SELECT} WHERE s.merchant_id = ? AND s.reference_hash = ? ORDER BY s.created_at",
+            (merchant_id, self._reference_hash(merchant_id, reference_id)),
+        )
+        return [self._session(r) for r in rows]
 
     def session_by_token_hash(self, token_hash: str) -> Session | None:
-        row = self._one("SELECT * FROM sessions WHERE token_hash = ?", (token_hash,))
-        return Session.from_row(row) if row else None
+        return self._session_where("s.token_hash = ?", token_hash)
 
     def session_by_browser_key_hash(self, browser_key_hash: str) -> Session | None:
-        row = self._one("SELECT * FROM sessions WHERE browser_key_hash = ?", (browser_key_hash,))
-        return Session.from_row(row) if row else None
+        return self._session_where("s.browser_key_hash = ?", browser_key_hash)
+
+    def _session_where(self, condition: str, *params: Any) -> Session | None:
+        row = self._one(f"{SESSION_SELECT} WHERE {condition}", params)
+        return self._session(row) if row else None
 
     def claim_token(self, session_id: str, browser_key_hash: str) -> bool:
         """Mark the hosted-page token used, binding the session to one browser. False if already used."""
@@ -151,9 +275,11 @@ class Store:
 
     def update_session(self, session_id: str, **fields: Any) -> Session:
         fields["updated_at"] = time.time()
-        values = _encode_fields(fields)
+        values = self._encode(session_id, fields)
         assignments = ", ".join(f"{name} = ?" for name in values)
         self._write(f"UPDATE sessions SET {assignments} WHERE id = ?", [*values.values(), session_id])
+        if _erases(fields):
+            self._forget()
         session = self.session(session_id)
         if session is None:
             raise KeyError(session_id)
@@ -166,7 +292,7 @@ class Store:
         fields.update(status=target.value, updated_at=now)
         if target in FINAL:
             fields.setdefault("finished_at", now)
-        values = _encode_fields(fields)
+        values = self._encode(session_id, fields)
         assignments = ", ".join(f"{name} = ?" for name in values)
         cursor = self._write(
             f"UPDATE sessions SET {assignments} WHERE id = ? AND status = ?",
@@ -174,22 +300,24 @@ class Store:
         )
         if cursor.rowcount != 1:
             raise ConflictError(f"session {session_id} is no longer {expected.value}")
+        if _erases(fields):
+            self._forget()
         return self.session(session_id)  # type: ignore[return-value]
 
     def sessions_with_status(self, statuses: Iterable[Status]) -> list[Session]:
         wanted = [s.value for s in statuses]
         marks = ", ".join("?" for _ in wanted)
-        return [Session.from_row(r) for r in self._all(f"SELECT * FROM sessions WHERE status IN ({marks})", wanted)]
+        return [self._session(r) for r in self._all(f"{SESSION_SELECT} WHERE s.status IN ({marks})", wanted)]
 
     def sessions_to_expire(self, now: float, live_grace_s: float) -> list[Session]:
         """Unfinished sessions past their lifetime (a check under way gets `live_grace_s` more)."""
         rows = self._all(
-            """SELECT * FROM sessions WHERE status IN ('created', 'consented', 'id_uploaded') AND expires_at < ?
+            f"""{SESSION_SELECT} WHERE s.status IN ('created', 'consented', 'id_uploaded') AND s.expires_at < ?
                UNION ALL
-               SELECT * FROM sessions WHERE status IN ('live', 'processing') AND expires_at < ?""",
+               {SESSION_SELECT} WHERE s.status IN ('live', 'processing') AND s.expires_at < ?""",
             (now, now - live_grace_s),
         )
-        return [Session.from_row(r) for r in rows]
+        return [self._session(r) for r in rows]
 
     def delete_finished_sessions_before(self, before: float) -> int:
         with self.transaction():
@@ -197,7 +325,37 @@ class Store:
             for session_id in ids:
                 self._write("DELETE FROM webhook_events WHERE session_id = ?", (session_id,))
                 self._write("DELETE FROM sessions WHERE id = ?", (session_id,))
+        if ids:
+            self._forget()
         return len(ids)
+
+    def _merchant_of(self, session_id: str) -> int | None:
+        row = self._one("SELECT merchant_id FROM sessions WHERE id = ?", (session_id,))
+        return row["merchant_id"] if row else None
+
+    def _encode(self, session_id: str, fields: dict[str, Any], merchant_id: int | None = None) -> dict[str, Any]:
+        values = _encode_fields(fields)
+        if "reference_id" in values and merchant_id is None:
+            merchant_id = self._merchant_of(session_id)  # its keyed hash is per merchant
+        values.update(self._seal_session_fields(session_id, merchant_id, {k: v for k, v in values.items() if k in SEALED_SESSION_FIELDS}))
+        return values
+
+    def _seal_session_fields(self, session_id: str, merchant_id: int | None, values: dict[str, str | None]) -> dict[str, Any]:
+        sealed: dict[str, Any] = {name: self.cipher.seal_text(value, f"session:{session_id}:{name}") for name, value in values.items()}
+        if "reference_id" in values:
+            reference_id = values["reference_id"]
+            sealed["reference_hash"] = None if reference_id is None or merchant_id is None else self._reference_hash(merchant_id, reference_id)
+        return sealed
+
+    def _reference_hash(self, merchant_id: int, reference_id: str) -> str:
+        return self.cipher.lookup_hash(reference_id, f"reference_id:{merchant_id}")
+
+    def _session(self, row: dict[str, Any]) -> Session:
+        data = dict(row)
+        for name in SEALED_SESSION_FIELDS:
+            data[name] = self.cipher.open_text(data[name], f"session:{data['id']}:{name}")
+        data["merchant_name"] = data.pop("merchant_display")
+        return Session.from_row(data)
 
     # -- evidence ---------------------------------------------------------------------------------
 
@@ -216,7 +374,9 @@ class Store:
         return [r["kind"] for r in self._all("SELECT kind FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))]
 
     def delete_evidence(self, session_id: str) -> int:
-        return self._write("DELETE FROM evidence WHERE session_id = ?", (session_id,)).rowcount
+        count = self._write("DELETE FROM evidence WHERE session_id = ?", (session_id,)).rowcount
+        self._forget()
+        return count
 
     def purge_evidence_before(self, before: float) -> list[str]:
         """Erase evidence older than `before`; returns the sessions it belonged to."""
@@ -226,6 +386,8 @@ class Store:
             now = time.time()
             for session_id in ids:
                 self._write("UPDATE sessions SET evidence_purged_at = ?, has_reference = 0 WHERE id = ?", (now, session_id))
+        if ids:
+            self._forget()
         return ids
 
     # -- webhooks ---------------------------------------------------------------------------------
@@ -235,23 +397,39 @@ class Store:
         self._write(
             """INSERT INTO webhook_events (id, session_id, api_key_id, type, url, body, created_at, next_attempt_at)
                VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
-            (event_id, session_id, api_key_id, type_, url, body, now, now),
+            (event_id, session_id, api_key_id, type_, *self._seal_event(event_id, url, body), now, now),
         )
 
     def scrub_webhook_events(self, session_id: str) -> None:
         """Remove the merchant's reference from queued and past event bodies of a redacted session."""
         with self.transaction():
-            for row in self._all("SELECT id, body FROM webhook_events WHERE session_id = ?", (session_id,)):
-                body = json.loads(row["body"])
+            for row in self._all("SELECT id, url, body FROM webhook_events WHERE session_id = ? AND body != x''", (session_id,)):
+                event = self._open_event(row)
+                body = json.loads(event["body"])
                 body.get("data", {}).get("session", {})["reference_id"] = None
-                self._write("UPDATE webhook_events SET body = ? WHERE id = ?", (json.dumps(body, separators=(",", ":"), sort_keys=True), row["id"]))
+                _, sealed = self._seal_event(row["id"], None, json.dumps(body, separators=(",", ":"), sort_keys=True))
+                self._write("UPDATE webhook_events SET body = ? WHERE id = ?", (sealed, row["id"]))
+        self._forget()
 
     def due_webhook_events(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
-        return self._all(
-            """SELECT * FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
+        rows = self._all(
+            """SELECT id, session_id, api_key_id, type, url, body, created_at, attempts FROM webhook_events
+               WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
                ORDER BY next_attempt_at LIMIT ?""",
             (now, limit),
         )
+        return [self._open_event(row) for row in rows]
+
+    def _seal_event(self, event_id: str, url: str | None, body: str | None) -> tuple[bytes | None, bytes | None]:
+        return self.cipher.seal_text(url, f"webhook_event:{event_id}:url"), self.cipher.seal_text(body, f"webhook_event:{event_id}:body")
+
+    def _open_event(self, row: dict[str, Any]) -> dict[str, Any]:
+        """url and body in plaintext; None once the event is settled (delivered or given up)."""
+        event = dict(row)
+        for name in ("url", "body"):
+            if name in event:
+                event[name] = self.cipher.open_text(event[name] or None, f"webhook_event:{event['id']}:{name}")
+        return event
 
     def next_webhook_due(self) -> float | None:
         row = self._one("SELECT MIN(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL")
@@ -277,12 +455,17 @@ class Store:
                    WHERE id = ?""",
                 (now if delivered else None, next_attempt_at, None if delivered or next_attempt_at else now, event_id),
             )
+            if delivered or next_attempt_at is None:
+                # Settled: the destination and the body are no longer needed, so they are not kept.
+                self._write("UPDATE webhook_events SET url = x'', body = x'' WHERE id = ?", (event_id,))
 
     def webhook_events_for(self, session_id: str) -> list[dict[str, Any]]:
-        events = self._all(
-            "SELECT id, type, url, created_at, attempts, delivered_at, gave_up_at, next_attempt_at FROM webhook_events WHERE session_id = ? ORDER BY created_at",
+        rows = self._all(
+            """SELECT id, type, url, body, created_at, attempts, delivered_at, gave_up_at, next_attempt_at
+               FROM webhook_events WHERE session_id = ? ORDER BY created_at""",
             (session_id,),
         )
+        events = [self._open_event(row) for row in rows]
         for event in events:
             event["attempt_log"] = self._all(
                 "SELECT attempted_at, status_code, error, duration_ms FROM webhook_attempts WHERE event_id = ? ORDER BY id",
@@ -316,6 +499,8 @@ class _Transaction:
     def __exit__(self, kind, value, traceback) -> None:
         try:
             self.store._db.execute("COMMIT" if kind is None else "ROLLBACK")
+            if self.store._forget_pending:
+                self.store._forget()
         finally:
             self.store._lock.release()
 
@@ -325,8 +510,19 @@ def _statements(script: str) -> list[str]:
     return [s.strip() for s in "\n".join(lines).split(";") if s.strip()]
 
 
+API_KEY_SELECT = "SELECT k.*, m.name AS merchant FROM api_keys k JOIN merchants m ON m.id = k.merchant_id"
+
+
 def _api_key(row: dict[str, Any]) -> ApiKey:
-    return ApiKey(row["id"], row["name"], row["prefix"], bool(row["sandbox"]), row["created_at"], row["revoked_at"])
+    return ApiKey(
+        row["id"], row["name"], row["prefix"], bool(row["sandbox"]), row["created_at"], row["revoked_at"], row["merchant_id"], row["merchant"]
+    )
+
+
+def _erases(fields: dict[str, Any]) -> bool:
+    """A redaction or purge mark, or a customer field cleared."""
+    marked = any(fields.get(name) is not None for name in ("redacted_at", "evidence_purged_at"))
+    return marked or any(name in fields and fields[name] is None for name in SEALED_SESSION_FIELDS)
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
@@ -342,7 +538,3 @@ def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
             value = int(value)
         out[name] = value
     return out
-
-
-def _session_values(session: Session) -> dict[str, Any]:
-    return _encode_fields({name: getattr(session, name) for name in Session.__dataclass_fields__})

@@ -1,88 +1,44 @@
-"""The hosted pages a customer walks through: consent, ID photo, live check, result."""
+"""The hosted pages a customer walks through: start, consent, ID photo, live check, result."""
 
 from __future__ import annotations
 
-import re
-from urllib.parse import urlencode, urlsplit, urlunsplit, parse_qsl
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
-from ..matching.faces import FaceError
-from ..matching.images import ImageError
+from ..errors import RealnameError
+from ..flow.attempts import customer_key
+from ..flow.tokens import new_token
+from ..http.client import client_address
+from ..http.services import SERVICES
 from ..sessions import Session, Status
-from ..verifier import FlowError
-from .i18n import LOCALES, Translator, from_accept_language, normalise
-from .security import (
-    EndWith,
-    BROWSER_COOKIE,
-    CSRF_FIELD,
-    CSRF_HEADER,
-    LANG_COOKIE,
-    client_address,
-    browser_cookie,
-    csrf_token,
-    csrf_valid,
-    read_form,
-)
-from .services import SERVICES
+from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
+from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
+from .security import read_form
 
 routes = web.RouteTableDef()
-VIDEO_MEDIA = re.compile(r"^m=video [0-9]", re.MULTILINE)  # an offer without a video track cannot be checked
+
+DEVICE_COOKIE_DAYS = 30
+# What the live page does with an error code from the offer (its texts come from the locale).
+LIVE_ERROR_TEXTS = {
+    "busy": "live.error.busy",
+    "virtual_camera": "live.error.virtual_camera",
+    "too_many_failures": "live.error.too_many_failures",
+    "no_attempts_left": "live.error.too_many_failures",
+}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-def translator_for(request: web.Request, session: Session | None = None) -> Translator:
-    chosen = (
-        normalise(request.query.get("lang"))
-        or normalise(request.cookies.get(LANG_COOKIE))
-        or (session.locale if session and session.locale in LOCALES else None)
-        or from_accept_language(request.headers.get("Accept-Language"))
-        or "en"
-    )
-    return Translator(chosen)
-
-
-def render(request: web.Request, template: str, status: int = 200, session: Session | None = None, **context) -> web.Response:
-    services = request.app[SERVICES]
-    t = context.pop("t", None) or translator_for(request, session)
-    browser_key = browser_cookie(request)
-    html = services.templates.get_template(template).render(
-        t=t,
-        session=session,
-        merchant=(session.merchant_name if session and session.merchant_name else None) or t("app.title"),
-        sandbox=bool(session and session.sandbox),
-        csrf=csrf_token(services.secret, browser_key) if browser_key else "",
-        csrf_field=CSRF_FIELD,
-        retention_days=int(services.settings.retention_days),
-        other_locale="zh-CN" if t.locale == "en" else "en",
-        **context,
-    )
-    response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
-    if normalise(request.query.get("lang")):
-        response.set_cookie(LANG_COOKIE, t.locale, max_age=30 * 86400, httponly=True, samesite="Lax", secure=services.settings.secure_cookies)
-    return response
-
-
-def error_page(request: web.Request, status: int, key: str, **values) -> web.Response:
-    t = translator_for(request)
-    return render(request, "message.html", status=status, t=t, title=t("app.title"), body=t(key, **values))
-
-
-def message_page(request: web.Request, status: int, name: str, session: Session | None = None) -> web.Response:
-    t = translator_for(request, session)
-    return render(request, "message.html", status=status, t=t, session=session, title=t(f"{name}.title"), body=t(f"{name}.body"))
-
-
 def current(request: web.Request) -> Session:
-    """The session bound to this browser by the link it opened, or a clear page saying there is none."""
+    """The session bound to this browser by the link it claimed, or a clear page saying there is none."""
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
-    session = services.verifier.session_for_browser(browser_key) if browser_key else None
+    session = services.links.session_for_browser(browser_key) if browser_key else None
     if session is None or session.redacted_at:
         raise EndWith(message_page(request, 403, "link.unknown"))
-    if services.verifier.expire_if_due(session):
+    if services.lifecycle.expire_if_due(session):
         raise EndWith(message_page(request, 410, "link.expired", session))
     return session
 
@@ -90,7 +46,7 @@ def current(request: web.Request) -> Session:
 def check_csrf(request: web.Request, provided: str | None) -> None:
     services = request.app[SERVICES]
     if not csrf_valid(services.secret, browser_cookie(request), provided):
-        raise EndWith(error_page(request, 403, "error.csrf"))
+        raise EndWith(error_page(request, 403, "csrf"))
 
 
 def step_url(session: Session) -> str:
@@ -114,6 +70,11 @@ def merchant_return_url(session: Session) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
+def link_problem_page(request: web.Request, problem: str, session: Session | None) -> web.Response:
+    status = {"unknown": 404, "expired": 410, "used": 410}[problem]
+    return message_page(request, status, f"link.{problem}", session if problem != "unknown" else None)
+
+
 # -- pages ------------------------------------------------------------------------------------------
 
 
@@ -125,7 +86,7 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response({"status": "ok", "live_checks": len(services.verifier.live)})
+    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live)})
 
 
 @routes.get("/privacy")
@@ -135,26 +96,30 @@ async def privacy(request: web.Request) -> web.Response:
 
 @routes.get("/v/{token}")
 async def open_link(request: web.Request) -> web.Response:
+    """Shows a start page and changes nothing: a chat app's preview robot must not use up the link."""
     services = request.app[SERVICES]
-    opening = services.verifier.open_link(request.match_info["token"], browser_cookie(request))
-    if opening.problem == "unknown":
-        return message_page(request, 404, "link.unknown")
-    if opening.problem == "expired":
-        return message_page(request, 410, "link.expired", opening.session)
-    if opening.problem == "used":
-        return message_page(request, 410, "link.used", opening.session)
+    state = services.links.look(request.match_info["token"], browser_cookie(request))
+    if state.problem:
+        return link_problem_page(request, state.problem, state.session)
+    if state.claimed_by_this_browser:
+        raise web.HTTPSeeOther("/verify")
+    return render(request, "start.html", session=state.session, action=request.path)
+
+
+@routes.post("/v/{token}")
+async def claim_link(request: web.Request) -> web.Response:
+    """The customer starts: the link is used up and bound to this browser by a cookie."""
+    services = request.app[SERVICES]
+    claim = services.links.claim(request.match_info["token"], browser_cookie(request))
+    if claim.problem:
+        return link_problem_page(request, claim.problem, claim.session)
     response = web.HTTPSeeOther("/verify")
-    if opening.browser_key:
-        lifetime = int(max(60, opening.session.expires_at - opening.session.created_at + 600))  # type: ignore[union-attr]
-        response.set_cookie(
-            BROWSER_COOKIE,
-            opening.browser_key,
-            max_age=lifetime,
-            httponly=True,
-            samesite="Lax",
-            secure=services.settings.secure_cookies,
-            path="/",
-        )
+    secure = services.settings.secure_cookies
+    if claim.browser_key and claim.session is not None:
+        lifetime = int(max(60, claim.session.expires_at - claim.session.created_at + 600))
+        response.set_cookie(BROWSER_COOKIE, claim.browser_key, max_age=lifetime, httponly=True, samesite="Lax", secure=secure, path="/")
+    if device_cookie(request) is None:
+        response.set_cookie(DEVICE_COOKIE, new_token(), max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax", secure=secure, path="/")
     raise response
 
 
@@ -186,7 +151,7 @@ async def consent_submit(request: web.Request) -> web.Response:
         t(key, merchant=merchant, days=int(request.app[SERVICES].settings.retention_days))
         for key in ("consent.intro", "consent.step1", "consent.step2", "consent.step3", "consent.kept", "consent.biometric", "consent.checkbox")
     )
-    session = request.app[SERVICES].verifier.record_consent(session, t.locale, shown, t("consent.version"))
+    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, shown, t("consent.version"))
     raise web.HTTPSeeOther(step_url(session))
 
 
@@ -220,13 +185,11 @@ async def document_submit(request: web.Request) -> web.Response:
         return again(400, "no_file")
     data = upload.file.read(services.settings.max_upload_bytes + 1)
     try:
-        await services.verifier.set_reference(session, data, upload.content_type, "customer", "customer")
-    except ImageError as error:
+        await services.lifecycle.set_reference(session, data, upload.content_type, "customer", "customer")
+    except RealnameError as error:
+        if error.code == "wrong_state":
+            raise web.HTTPSeeOther(step_url(current(request))) from None
         return again(error.status, error.code)
-    except FaceError as error:
-        return again(422, error.code)
-    except FlowError:
-        pass
     raise web.HTTPSeeOther("/verify/live")
 
 
@@ -241,8 +204,14 @@ async def live_page(request: web.Request) -> web.Response:
         "offerUrl": "/verify/live/offer",
         "byeUrl": "/verify/live/bye",
         "resultUrl": "/verify/result",
+        "restartUrl": "/verify",
         "csrf": csrf_token(services.secret, (browser_cookie(request) or "")),
+        "csrfHeader": CSRF_HEADER,
+        "csrfField": CSRF_FIELD,
         "iceServers": services.settings.ice_servers,
+        "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
+        "retryCodes": ["already_live"],  # a previous page of this check is still being closed
+        "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
     }
     return render(request, "live.html", session=session, t=t, live_config=config)
@@ -252,26 +221,24 @@ async def live_page(request: web.Request) -> web.Response:
 async def live_offer(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
-    session = services.verifier.session_for_browser(browser_key) if browser_key else None
+    session = services.links.session_for_browser(browser_key) if browser_key else None
     if session is None:
         return _json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
         return _json_error(403, "csrf", "missing or wrong CSRF token")
     try:
         body = await request.json()
-        sdp, kind = body["sdp"], body["type"]
+        if not isinstance(body, dict):
+            raise ValueError
         label = str(body.get("camera_label", ""))[:200]
         camera = _camera_settings(body.get("camera"))
-        if not isinstance(sdp, str) or kind != "offer" or len(sdp) > 100_000 or not VIDEO_MEDIA.search(sdp):
-            raise ValueError
-    except (ValueError, LookupError, TypeError, RecursionError):  # LookupError: KeyError, or an unknown charset
+    except (ValueError, LookupError, TypeError, RecursionError):  # LookupError: an unknown charset
         return _json_error(400, "bad_offer", "expected JSON with an SDP offer")
+    customer = customer_key(session, client_address(request), device_cookie(request))
     try:
-        answer = await services.verifier.start_live(session, sdp, kind, client_address(request), label, camera)
-    except FlowError as error:
+        answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera)
+    except RealnameError as error:
         return _json_error(error.status, error.code, error.message)
-    except ValueError:
-        return _json_error(400, "bad_offer", "the SDP offer could not be used")
     return web.json_response(answer)
 
 
@@ -280,10 +247,10 @@ async def live_bye(request: web.Request) -> web.Response:
     """Sent with navigator.sendBeacon when the page goes away; the data channel's 'bye' may not make it."""
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
-    session = services.verifier.session_for_browser(browser_key) if browser_key else None
+    session = services.links.session_for_browser(browser_key) if browser_key else None
     form = await read_form(request)
     if session is not None and csrf_valid(services.secret, browser_key, form.get(CSRF_FIELD)):
-        await services.verifier.stop_live(session, "bye")
+        await services.attempts.stop(session, "bye")
     return web.Response(status=204)
 
 

@@ -1,68 +1,32 @@
-"""Middlewares and helpers every response goes through: strict headers, no stack traces, rate limits,
-CSRF tokens bound to the browser, and an access log that never prints a link token."""
+"""Middlewares every response goes through: strict headers, no stack traces, page rate limits; and an
+access log that never prints a link token."""
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 import re
+from http import HTTPStatus
 
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
-from ..api.problems import HTTP_CODES, Problem, problem_response
-from .services import SERVICES
+from ..errors import HTTP_CODES, RealnameError
+from ..http.client import client_address
+from ..http.problems import Problem, problem_response
+from ..http.services import SERVICES
+from .rendering import EndWith, error_page
 
 log = logging.getLogger(__name__)
 
-BROWSER_COOKIE = "rn_browser"
-LANG_COOKIE = "rn_lang"
-CSRF_FIELD = "csrf_token"
-CSRF_HEADER = "X-CSRF-Token"
 TOKEN_IN_PATH = re.compile(r"^/v/[^/?#]+")
-BROWSER_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what secrets.token_urlsafe makes
-
-
-class EndWith(Exception):
-    """Raised by a view's helper to answer with a ready response (e.g. 'this link has expired')."""
-
-    def __init__(self, response: web.StreamResponse) -> None:
-        super().__init__(response.status)
-        self.response = response
+PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited"}
 
 
 def is_api(request: web.Request) -> bool:
     return request.path.startswith("/api/")
-
-
-def client_address(request: web.Request) -> str:
-    settings = request.app[SERVICES].settings
-    if settings.trust_forwarded:
-        forwarded = request.headers.get("X-Forwarded-For", "")
-        first = forwarded.split(",")[0].strip()
-        if first:
-            return first
-    return request.remote or "unknown"
-
-
-def browser_cookie(request: web.Request) -> str | None:
-    """The browser cookie, if it has the form of one we set (a forged one can hold any bytes)."""
-    value = request.cookies.get(BROWSER_COOKIE)
-    return value if value and BROWSER_KEY.fullmatch(value) else None
-
-
-def csrf_token(secret: bytes, browser_key: str) -> str:
-    return hmac.new(secret, b"csrf:" + browser_key.encode(), hashlib.sha256).hexdigest()
-
-
-def csrf_valid(secret: bytes, browser_key: str | None, provided: object) -> bool:
-    # `provided` comes from a form (may be a file field) or a header (may hold any bytes): compare bytes.
-    if not browser_key or not isinstance(provided, str) or not provided:
-        return False
-    return hmac.compare_digest(csrf_token(secret, browser_key).encode(), provided.encode("utf-8", "surrogatepass"))
 
 
 async def read_form(request: web.Request):
@@ -70,9 +34,7 @@ async def read_form(request: web.Request):
     try:
         return await request.post()
     except (ValueError, LookupError, HttpProcessingError):
-        from .pages import error_page
-
-        raise EndWith(error_page(request, 400, "error.bad_form")) from None
+        raise EndWith(error_page(request, 400, "bad_form")) from None
 
 
 def content_security_policy(frame_ancestors: str) -> str:
@@ -128,6 +90,10 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
         return ending.response
     except Problem as problem:
         return problem.response(request.path)
+    except RealnameError as error:
+        if is_api(request):
+            return problem_response(error.status, error.code, error.message, request.path, **error.extra)
+        return error_page(request, error.status, error.code)
     except web.HTTPException as error:
         if error.status < 400:
             raise
@@ -135,19 +101,14 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             code, detail = HTTP_CODES.get(error.status, ("error", error.reason))
             kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
             return problem_response(error.status, code, detail, request.path, kept)
-        from .pages import error_page
-
-        key = {404: "error.not_found", 413: "error.too_large", 429: "error.rate_limited"}.get(error.status, "error.internal")
-        return error_page(request, error.status, key)
+        return error_page(request, error.status, PAGE_ERROR_CODES.get(error.status, "internal"))
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:
         log.exception("unhandled error on %s %s", request.method, redact_path(request.path))
         if is_api(request):
             return problem_response(500, "internal_error", "an internal error occurred; it has been logged", request.path)
-        from .pages import error_page
-
-        return error_page(request, 500, "error.internal")
+        return error_page(request, 500, "internal")
 
 
 @web.middleware
@@ -171,3 +132,81 @@ class RedactingAccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info("%s %s %s %.0fms", request.method, redact_path(request.path), response.status, time * 1000)
+
+
+SERVER_NAME = "Realname"  # instead of aiohttp's "Python/3.x aiohttp/3.x"
+AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.internal", "aiohttp.client", "aiohttp.websocket")
+CHATTY_LOGGERS = ("aioice", "aiortc", "aiohttp.server", "aiohttp.internal", "aiohttp.client")  # INFO names customer IPs
+SECRETS_IN_TEXT = (
+    (re.compile(r"/v/[^/?#\s'\"\\]+"), "/v/<token>"),
+    (re.compile(r"(?i)(bearer\s+)[^\s'\"\\,]+"), r"\1<redacted>"),
+    (re.compile(r"(rn_live_|rn_test_|whsec_)[A-Za-z0-9_\-]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)((?:set-)?cookie:\s*)[^\r\n'\"\\]+"), r"\1<redacted>"),
+    (re.compile(r"(?i)(rn_[a-z]+=)[^;\s'\"\\]+"), r"\1<redacted>"),
+)
+
+
+def redact_secrets(text: str) -> str:
+    for pattern, replacement in SECRETS_IN_TEXT:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class RedactSecrets(logging.Filter):
+    """On loggers we do not write: link tokens, API keys, webhook secrets and cookie values never reach a
+    log. A request the HTTP parser refused is one line, without the bytes the client sent."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, HttpProcessingError):
+            record.msg, record.args = "refused a malformed HTTP request (%s)", (type(error).__name__,)
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.INFO, "INFO"  # the client's fault, not ours
+            return True
+        record.msg, record.args = redact_secrets(record.getMessage()), None
+        if record.exc_info:
+            record.exc_text = redact_secrets(logging.Formatter().formatException(record.exc_info))
+            record.exc_info = None
+        return True
+
+
+def quiet_third_party_logs() -> None:
+    """For the service's logging setup: third-party INFO lines (ICE checks with customer addresses) off."""
+    for name in CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
+
+
+def conceal_http_internals() -> None:
+    """Idempotent, process-wide: redact aiohttp's own log lines, and answer a request aiohttp cannot parse
+    with its status line only (aiohttp echoes the offending bytes, which may hold a link token or an API
+    key, and no application hook runs for that answer)."""
+    for name in AIOHTTP_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecrets) for f in logger.filters):
+            logger.addFilter(RedactSecrets())
+    if getattr(RequestHandler.handle_error, "conceals", False):
+        return
+    original = RequestHandler.handle_error
+
+    def handle_error(self, request, status=500, exc=None, message=None):  # type: ignore[no-untyped-def]
+        response = original(self, request, status, exc, _status_line(status))
+        response.headers["Server"] = SERVER_NAME
+        return response
+
+    handle_error.conceals = True  # type: ignore[attr-defined]
+    RequestHandler.handle_error = handle_error  # type: ignore[method-assign]
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {HTTPStatus(status).phrase}"
+    except ValueError:
+        return str(status)
+
+
+async def hide_server_software(request: web.Request, response: web.StreamResponse) -> None:
+    """An on_response_prepare hook: no versions in the Server header."""
+    response.headers["Server"] = SERVER_NAME

@@ -33,6 +33,14 @@ def video(name: str) -> Path:
     return _media_file(VIDEOS / name)
 
 
+def pad_model_dir() -> Path:
+    """The passive anti-spoofing models next to the media (../shared/models/pad); never in the repository."""
+    folder = Path(os.environ.get("REALNAME_TEST_PAD_MODELS", MEDIA.parent / "models" / "pad")).resolve()
+    if not (folder / "MiniFASNetV2.onnx").is_file():
+        pytest.skip(f"PAD models not found at {folder} (set REALNAME_TEST_PAD_MODELS)")
+    return folder
+
+
 def identity_photos() -> list[Path]:
     """Every photo in a folder named after a person (folders starting with '_' hold no identity)."""
     if not PHOTOS.is_dir():

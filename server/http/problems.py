@@ -8,18 +8,24 @@ from typing import Any
 
 from aiohttp import web
 
+from ..errors import RealnameError
+
 CONTENT_TYPE = "application/problem+json"
 
 
-class Problem(Exception):
+class Problem(RealnameError):
     """Raise from an API view; the error middleware answers with it."""
 
     def __init__(self, status: int, code: str, detail: str, headers: dict[str, str] | None = None, **extra: Any) -> None:
-        super().__init__(detail)
-        self.status, self.code, self.detail, self.headers, self.extra = status, code, detail, headers or {}, extra
+        super().__init__(code, detail, status, **extra)
+        self.headers = headers or {}
+
+    @property
+    def detail(self) -> str:
+        return self.message
 
     def response(self, instance: str | None = None) -> web.Response:
-        return problem_response(self.status, self.code, self.detail, instance, self.headers, **self.extra)
+        return problem_response(self.status, self.code, self.message, instance, self.headers, **self.extra)
 
 
 def problem_response(
@@ -51,18 +57,3 @@ def problem_response(
         content_type=CONTENT_TYPE,
         headers=headers,
     )
-
-
-# aiohttp's own HTTP errors, in the API's words.
-HTTP_CODES = {
-    400: ("bad_request", "the request is malformed"),
-    401: ("unauthorized", "a valid API key is required"),
-    403: ("forbidden", "this API key may not do that"),
-    404: ("not_found", "no such resource"),
-    405: ("method_not_allowed", "this method is not allowed here"),
-    409: ("conflict", "the resource is not in a state that allows this"),
-    413: ("payload_too_large", "the request body is too large"),
-    415: ("unsupported_media_type", "this content type is not accepted here"),
-    422: ("unprocessable", "the request could not be processed"),
-    429: ("rate_limited", "too many requests"),
-}

@@ -146,7 +146,11 @@ class HostedFlowClient:
         return found.group(1)
 
     async def open(self, link: str) -> int:
+        """Open the link (its start page) and start, as the customer's tap does: the status of that POST."""
         async with self.http.get(link, allow_redirects=False) as response:
+            if response.status != 200:
+                return response.status
+        async with self.http.post(link, allow_redirects=False) as response:
             return response.status
 
     async def consent(self) -> int:
@@ -193,7 +197,7 @@ class HostedFlowClient:
         await pc.setLocalDescription(await pc.createOffer())
         body = {"sdp": pc.localDescription.sdp, "type": "offer", "camera_label": camera_label}
         async with self.http.post(
-            self.base_url + config["offerUrl"], json=body, headers={"X-CSRF-Token": config["csrf"]}
+            self.base_url + config["offerUrl"], json=body, headers={config["csrfHeader"]: config["csrf"]}
         ) as response:
             answer = await response.json()
             if response.status != 200:

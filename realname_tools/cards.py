@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..models.detector import FaceDetector
-from .faces import detect_all
+from server.matching.faces import detect_all
+from server.models.detector import FaceDetector
 
 CARD_W, CARD_H = 1012, 638  # ID-1 format at about 300 dpi
 PORTRAIT_W, PORTRAIT_H = 260, 320  # ID portrait aspect (GA 461: 358x441)
@@ -136,8 +136,8 @@ def write_card_set(
     With keep_photo_pairs the original photo-vs-photo pairs are listed too (for a calibration on both)."""
     import cv2
 
-    from .evaluation import read_pairs
-    from .images import decode_image
+    from server.matching.evaluation import read_pairs
+    from server.matching.images import decode_image
 
     root, out = Path(root), Path(out)
     pairs = read_pairs(pairs_csv)

@@ -8,9 +8,11 @@ import jinja2
 from aiohttp import web
 
 from ..config import Settings
+from ..flow.attempts import LiveAttempts
+from ..flow.lifecycle import Lifecycle
+from ..flow.links import Links
 from ..ratelimit import RateLimiter
 from ..storage.store import Store
-from ..verifier import Verifier
 from ..webhooks import Outbox
 
 
@@ -18,7 +20,9 @@ from ..webhooks import Outbox
 class Services:
     settings: Settings
     store: Store
-    verifier: Verifier
+    lifecycle: Lifecycle
+    links: Links
+    attempts: LiveAttempts
     outbox: Outbox
     templates: jinja2.Environment
     secret: bytes  # signs CSRF tokens

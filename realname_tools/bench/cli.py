@@ -1,0 +1,82 @@
+"""The `bench` command: its flags come from BenchOptions' fields, so each option is declared once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+from typing import Any
+
+from .options import BenchError, BenchOptions
+
+
+def add_parser(sub) -> None:
+    bench = sub.add_parser("bench", help="measure concurrent live checks on this machine (real API, real WebRTC)")
+    for item in dataclasses.fields(BenchOptions):
+        help_text, flag = item.metadata.get("help"), item.metadata.get("flag")
+        if help_text is None:
+            continue
+        name = flag or "--" + item.name.replace("_", "-")
+        default = item.default if item.default is not dataclasses.MISSING else item.default_factory()  # type: ignore[misc]
+        if item.name == "sessions":
+            bench.add_argument(name, dest=item.name, default=str(default), help=help_text)
+        elif isinstance(default, bool):
+            bench.add_argument(name, dest=item.name, action="store_false" if default else "store_true", help=help_text)
+        elif isinstance(default, list):
+            bench.add_argument(name, dest=item.name, default=",".join(default), help=help_text + " (comma-separated)")
+        elif isinstance(default, dict):
+            bench.add_argument(name, dest=item.name, action="append", metavar="NAME=VALUE", help=help_text)
+        else:
+            kind = {"int | None": int, "float": float, "int": int}.get(str(item.type), type(default) if default is not None else str)
+            bench.add_argument(name, dest=item.name, type=kind, default=default, required=item.name == "video", help=help_text)
+    bench.add_argument("--json", action="store_true")
+    bench.add_argument("--analysis-threads", dest="analysis_threads", type=int, help="REALNAME_ANALYSIS_THREADS of a started server")
+    bench.add_argument("--frame-cost", dest="frame_cost", action="store_true", help="measure the per-frame analysis cost offline instead")
+    bench.add_argument("--frames", type=int, default=300, help="with --frame-cost: frames to measure")
+    bench.add_argument("--size", default="640x480", help="with --frame-cost: WIDTHxHEIGHT to scale frames to, or 'native'")
+    bench.set_defaults(func=run)
+
+
+def options_from(args: argparse.Namespace) -> tuple[BenchOptions, list[int]]:
+    values: dict[str, Any] = {}
+    for item in dataclasses.fields(BenchOptions):
+        if item.metadata.get("help") is None:
+            continue
+        value = getattr(args, item.name)
+        if item.name == "sessions":
+            counts = [int(n) for n in str(value).split(",")]
+            value = counts[0]
+        elif isinstance(value, str) and str(item.type).startswith("list"):
+            value = [v for v in value.split(",") if v]
+        elif str(item.type).startswith("dict"):
+            value = dict(entry.split("=", 1) for entry in value or [])
+        values[item.name] = value
+    if args.analysis_threads is not None:
+        values["server_env"]["REALNAME_ANALYSIS_THREADS"] = str(args.analysis_threads)
+    return BenchOptions(**values, progress=not args.json), counts
+
+
+def run(args: argparse.Namespace) -> int:
+    from .frame_cost import frame_cost, parse_size, render_frame_cost
+    from .report import render_report
+    from .run import render_sweep, run_bench, run_sweep
+
+    if args.frame_cost:
+        data = frame_cost(args.video, frames=args.frames, size=parse_size(args.size))
+        print(json.dumps(data) if args.json else render_frame_cost(data))
+        return 0
+    options, counts = options_from(args)
+    try:
+        report = asyncio.run(run_bench(options) if len(counts) == 1 else run_sweep(options, counts))
+    except BenchError as error:
+        if args.json:
+            print(json.dumps({"error": {"code": "bench_failed", "message": str(error)}}))
+        else:
+            print(f"error (bench_failed): {error}")
+        return 2
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(render_report(report) if len(counts) == 1 else render_sweep(report))
+    return 0

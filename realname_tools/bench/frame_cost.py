@@ -1,0 +1,148 @@
+"""Per-frame cost of the analysis, offline: the bare landmarker against the whole engine."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+from .customers import percentile
+from .options import (
+    CORES,
+    DEFAULT_CHALLENGES,
+    TARGET_ENGINE_OVERHEAD,
+    TARGET_FPS,
+    VIDEO_TIME_BASE,
+)
+from .report import fmt
+
+# -- per-frame cost, offline ----------------------------------------------------------------------
+
+
+def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (640, 480), max_side: int = 640) -> dict[str, Any]:
+    """Per-frame cost of each stage at one resolution, one stream, in this process.
+
+    The bare MediaPipe call (`detect_for_video` on a ready RGB image, its Python result included) and the
+    whole analysis (`LivenessAnalyzer.analyse_frame` from a decoded video frame: colour conversion,
+    landmarks, signals, engine) run interleaved on the same frames, each with its own landmarker, so both
+    see the same machine. VP8 encode (the sender's work) and decode (the server's) are measured too.
+    """
+    import mediapipe as mp
+    import numpy as np
+    from aiortc.codecs.vpx import Vp8Decoder, Vp8Encoder, vp8_depayload
+    from aiortc.jitterbuffer import JitterFrame
+
+    from server.config import load_settings
+    from server.liveness.analyzer import FrameTimings, LivenessAnalyzer, frame_to_arrays
+    from server.liveness.challenges import parse_challenges
+    from server.liveness.engine import LivenessEngine
+    from server.models.loader import landmarker_file, new_landmarker
+
+    from ..client import load_clip
+
+    clip, fps = load_clip(video, max_side=max(max_side, *(size or (0,))))
+    if size is not None:
+        clip = [f.reformat(width=size[0], height=size[1], format="yuv420p") for f in clip]
+    sequence = [clip[i % len(clip)] for i in range(frames)]
+    model = landmarker_file(load_settings().landmarker_model)
+    bare = new_landmarker(model)
+    timings = FrameTimings()
+    analyzer = LivenessAnalyzer(new_landmarker(model), LivenessEngine(parse_challenges(DEFAULT_CHALLENGES), challenge_timeout_s=1e6, start_timeout_s=1e6), timings)
+    encoder, decoder = Vp8Encoder(), Vp8Decoder()
+    bare_ms, whole_ms, encode_ms, decode_ms = [], [], [], []
+    try:
+        for index, frame in enumerate(sequence):
+            t = index / fps
+            rgb, _gray = frame_to_arrays(frame)
+            image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+            started = time.perf_counter()
+            bare._task.detect_for_video(image, int(t * 1000) + 1)  # noqa: SLF001 - the bare call, on purpose
+            bare_ms.append((time.perf_counter() - started) * 1000)
+            started = time.perf_counter()
+            analyzer.analyse_frame(frame, t)
+            whole_ms.append((time.perf_counter() - started) * 1000)
+            copy = frame.reformat(format="yuv420p")
+            copy.pts, copy.time_base = index * 3000, VIDEO_TIME_BASE
+            started = time.perf_counter()
+            payloads, timestamp = encoder.encode(copy)
+            encode_ms.append((time.perf_counter() - started) * 1000)
+            data = b"".join(vp8_depayload(p) for p in payloads)
+            started = time.perf_counter()
+            decoder.decode(JitterFrame(data=data, timestamp=timestamp))
+            decode_ms.append((time.perf_counter() - started) * 1000)
+    finally:
+        bare.close()
+        analyzer.close()
+    skip = min(20, frames // 5)  # the first calls warm caches up
+
+    def stat(values: list[float]) -> dict[str, float | None]:
+        values = values[skip:]
+        return {"median": _round(statistics.median(values)) if values else None, "p95": percentile(values, 0.95), "mean": _round(statistics.fmean(values)) if values else None}
+
+    whole, raw = stat(whole_ms), stat(bare_ms)
+    overhead = (whole["median"] - raw["median"]) / raw["median"] if raw["median"] else None
+    return {
+        "video": Path(video).name,
+        "resolution": f"{sequence[0].width}x{sequence[0].height}",
+        "frames": frames,
+        "mediapipe_bare_ms": raw,
+        "analysis_ms": whole,
+        "stages_ms": {
+            "colour_conversion": stat(timings.convert_ms),
+            "landmarks": stat(timings.landmarks_ms),
+            "signals_and_engine": stat(timings.rest_ms),
+        },
+        "vp8_decode_ms": stat(decode_ms),
+        "vp8_encode_ms": stat(encode_ms),
+        "engine_overhead": _round(overhead, 3) if overhead is not None else None,
+        "engine_overhead_target": TARGET_ENGINE_OVERHEAD,
+        "target_met": overhead is not None and overhead <= TARGET_ENGINE_OVERHEAD,
+        # Streams this machine could serve at 15 analysed of 30 received fps, counting only analysis and decode
+        # (and, second, also the VP8 encoding of a sender on the same machine, as in `bench`).
+        "capacity_streams_at_15fps": _capacity(whole["mean"], stat(decode_ms)["mean"], 0.0),
+        "capacity_streams_at_15fps_with_local_sender": _capacity(whole["mean"], stat(decode_ms)["mean"], stat(encode_ms)["mean"]),
+    }
+
+
+
+def _capacity(analysis_ms: float | None, decode_ms: float | None, encode_ms: float) -> float | None:
+    if not analysis_ms or decode_ms is None:
+        return None
+    busy_ms_per_s = TARGET_FPS * analysis_ms + 30 * (decode_ms + encode_ms)
+    return round(CORES * 1000 / busy_ms_per_s, 1)
+
+
+def _round(value: float, digits: int = 2) -> float:
+    return round(value, digits)
+
+
+def render_frame_cost(data: dict[str, Any]) -> str:
+    def row(name: str, s: dict[str, Any]) -> str:
+        return f"  {name:<34} median {fmt(s['median'], 2):>6} ms   p95 {fmt(s['p95']):>6} ms   mean {fmt(s['mean'], 2):>6} ms"
+
+    stages = data["stages_ms"]
+    overhead = data["engine_overhead"]
+    return "\n".join(
+        [
+            f"per-frame cost at {data['resolution']} ({data['video']}, {data['frames']} frames, one stream, this process):",
+            row("MediaPipe landmarker alone", data["mediapipe_bare_ms"]),
+            row("whole analysis (analyse_frame)", data["analysis_ms"]),
+            row("  colour conversion", stages["colour_conversion"]),
+            row("  landmarks (our wrapper)", stages["landmarks"]),
+            row("  signals + engine", stages["signals_and_engine"]),
+            row("VP8 decode (server, per stream)", data["vp8_decode_ms"]),
+            row("VP8 encode (sender)", data["vp8_encode_ms"]),
+            f"engine overhead over the bare call: {fmt(overhead * 100 if overhead is not None else None)} % "
+            f"(target <= {data['engine_overhead_target'] * 100:g} %: {'met' if data['target_met'] else 'NOT met'})",
+            f"streams at 15 analysed fps that {CORES} cores could carry (analysis + decode only): "
+            f"{fmt(data['capacity_streams_at_15fps'])}, with a local sender's VP8 encoding: {fmt(data['capacity_streams_at_15fps_with_local_sender'])}",
+        ]
+    )
+
+
+def parse_size(text: str | None) -> tuple[int, int] | None:
+    if not text or text == "native":
+        return None
+    width, _, height = text.lower().partition("x")
+    return int(width) // 2 * 2, int(height) // 2 * 2

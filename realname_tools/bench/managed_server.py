@@ -1,0 +1,123 @@
+"""A server of the bench's own: `python -m server serve` on a temporary data folder."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .options import PROJECT, BenchError
+
+# -- a server of our own --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class ManagedServer:
+    """`python -m server serve` on a temporary data folder, with settings that keep bench sessions live."""
+
+    def __init__(self, sessions: int, extra_env: dict[str, str] | None = None) -> None:
+        self.folder = Path(tempfile.mkdtemp(prefix="realname-bench-"))
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.env = {
+            **os.environ,
+            "REALNAME_DATA_DIR": str(self.folder / "data"),
+            "REALNAME_HOST": "127.0.0.1",
+            "REALNAME_PORT": str(self.port),
+            "REALNAME_PUBLIC_URL": "",
+            "REALNAME_ICE_LOOPBACK": "1",
+            "REALNAME_ICE_SERVERS": "[]",
+            "REALNAME_WEBHOOK_ALLOW_PRIVATE": "1",
+            "REALNAME_MAX_LIVE_SESSIONS": str(max(64, 4 * sessions)),
+            # Sessions must stay live for the whole measurement, however long it is.
+            "REALNAME_CHALLENGE_TIMEOUT_S": "36000",
+            "REALNAME_START_TIMEOUT_S": "36000",
+            "REALNAME_CONNECT_TIMEOUT_S": "60",
+            "REALNAME_NO_FRAMES_TIMEOUT_S": "10",
+            # Every bench customer comes from 127.0.0.1 and each ends with 'bye' (a failed attempt).
+            "REALNAME_API_RATE_PER_MINUTE": "1000000",
+            "REALNAME_PAGE_RATE_PER_MINUTE": "1000000",
+            "REALNAME_FAILURES_PER_WINDOW": "1000000",
+            "REALNAME_LOG_LEVEL": "WARNING",
+            "GLOG_minloglevel": "2",
+            "TF_CPP_MIN_LOG_LEVEL": "2",
+            **(extra_env or {}),
+        }
+        self.log_path = self.folder / "server.log"
+        self.process: subprocess.Popen | None = None
+        self.api_key: str | None = None
+
+    def _command(self, *args: str) -> list[str]:
+        return [sys.executable, "-m", "server", *args]
+
+    async def start(self, timeout_s: float = 180.0) -> None:
+        created = await asyncio.to_thread(
+            subprocess.run,
+            self._command("keys", "create", "bench", "--sandbox", "--json"),
+            env=self.env,
+            cwd=PROJECT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        if created.returncode != 0:
+            raise BenchError(f"could not create an API key: {created.stderr.strip() or created.stdout.strip()}")
+        self.api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
+        log = open(self.log_path, "wb")
+        self.process = subprocess.Popen(self._command("serve"), env=self.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)
+        log.close()
+        await wait_healthy(self.url, timeout_s, self.process, self.log_path)
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None else None
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    async def stop(self) -> None:
+        process = self.process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.to_thread(process.wait, 30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                await asyncio.to_thread(process.wait)
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+async def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | None = None, log_path: Path | None = None) -> None:
+    import aiohttp
+
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:] if log_path else ""
+                raise BenchError(f"the server exited with code {process.returncode}:\n{tail}")
+            with contextlib.suppress(aiohttp.ClientError, asyncio.TimeoutError):
+                async with http.get(url.rstrip("/") + "/healthz", timeout=aiohttp.ClientTimeout(total=2)) as response:
+                    if response.status == 200:
+                        return
+            await asyncio.sleep(0.25)
+    raise BenchError(f"{url} did not become healthy within {timeout_s:.0f} s")
+
+

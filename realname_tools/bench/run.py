@@ -1,0 +1,418 @@
+"""`python -m server bench`: concurrent live checks on one machine, through the real API and real WebRTC.
+
+N scripted customers (server.rtc.client) each create a session with a sandbox key, walk the hosted pages,
+upload an ID photo and stream a clip, looped at its native rate, to 127.0.0.1. The sessions are asked a
+challenge the clip never performs, so they stay live for the whole measurement; at its end each says
+'bye' and the server stores what it measured of that stream (live_stats: frames received and analysed
+per second, arrival-to-result latency, dropped frames), which the merchant API returns. Meanwhile the
+server's and this process's CPU time and memory are read from /proc. One extra short session with a
+challenge the clip does perform measures the time from the last challenge to the decision.
+
+Without --url the server is started here as a subprocess (`python -m server serve`) on a temporary data
+folder and a free port. `--frame-cost` measures the per-frame cost of the analysis itself, offline.
+"""
+
+
+from __future__ import annotations
+
+import asyncio
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from .customers import (
+    Customer,
+    id_photo_from_clip,
+    measure_decision,
+    new_customer,
+    percentile,
+    wait_not_live,
+)
+from .managed_server import ManagedServer, wait_healthy
+from .options import (
+    BACKLOG_MS,
+    CORES,
+    TARGET_FPS,
+    TARGET_MB_PER_SESSION,
+    TARGET_P95_MS,
+    BenchError,
+    BenchOptions,
+)
+from .profiling import profile_server
+from .report import fmt
+from .sampling import Sampler, process_threads
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def _progress(options: BenchOptions, message: str) -> None:
+    if options.progress:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+async def run_bench(options: BenchOptions) -> dict[str, Any]:
+    """Drive the sessions and return the report (see docs/benchmarks.md for its fields)."""
+
+    from server.rtc.ice import use_loopback_candidates
+
+    from ..client import encode_clip, load_clip
+
+    if options.sessions < 1 or options.seconds <= 0:
+        raise BenchError("--sessions must be at least 1 and --seconds above 0")
+    use_loopback_candidates()  # every peer is on this machine: offer 127.0.0.1 only
+    frames, fps = load_clip(options.video, max_side=options.max_side)
+    packets = None if options.encode_live else encode_clip(frames, fps, options.bitrate)
+    photo = Path(options.id_photo).read_bytes() if options.id_photo else id_photo_from_clip(frames, fps)
+    decision_clip = (frames, fps)
+    if options.decision and options.decision_video and Path(options.decision_video) != Path(options.video):
+        decision_clip = load_clip(options.decision_video, max_side=options.max_side)
+    decision_photo = photo if options.id_photo else id_photo_from_clip(*decision_clip)
+
+    server: ManagedServer | None = None
+    if options.url:
+        base_url, api_key, server_pid = options.url.rstrip("/"), options.api_key, options.server_pid
+        if not api_key:
+            raise BenchError("--url needs --api-key (a sandbox key of that server)")
+        await wait_healthy(base_url, 10)
+    else:
+        server = ManagedServer(options.sessions, options.server_env)
+        _progress(options, f"starting a server on {server.url}")
+        try:
+            await server.start()
+        except BaseException:
+            await server.stop()
+            raise
+        base_url, api_key, server_pid = server.url, server.api_key, server.pid
+    assert api_key is not None
+
+    report: dict[str, Any] = {
+        "sessions": options.sessions,
+        "seconds": options.seconds,
+        "video": Path(options.video).name,
+        "stream": {
+            "width": frames[0].width,
+            "height": frames[0].height,
+            "fps": round(fps, 2),
+            "sender": "an aiortc VP8 encoder per sender" if packets is None else f"VP8 encoded once at {options.bitrate // 1000} kbps, replayed by every sender",
+        },
+        "challenges": options.challenges,
+        "server": {"url": base_url, "managed": server is not None, "pid": server_pid},
+        "machine": {"cores": CORES, "loadavg_at_start": _loadavg()},
+    }
+    customers: list[Customer] = []
+    try:
+        # 1. The decision latency, on the otherwise idle server; it also warms the server up.
+        if options.decision:
+            _progress(options, "measuring the decision latency")
+            report["decision"] = await measure_decision(base_url, api_key, *decision_clip, decision_photo, options.decision_challenges)
+        else:
+            report["decision"] = {"decision_ms": None, "error": "skipped"}
+        report["decision_ms"] = report["decision"].get("decision_ms")
+
+        pids = {"client": os.getpid()}
+        if server_pid:
+            pids["server"] = server_pid
+        sampler = Sampler(pids)
+        await asyncio.sleep(1.0)
+        idle = sampler.sample()
+        idle_threads = process_threads(server_pid) if server_pid else None
+
+        # 2. N customers, ready for the live step, then all streaming at once.
+        _progress(options, f"preparing {options.sessions} sessions")
+        prepared = await asyncio.gather(
+            *(new_customer(i, base_url, api_key, photo, options.challenges) for i in range(options.sessions)), return_exceptions=True
+        )
+        for i, item in enumerate(prepared):
+            if isinstance(item, BaseException):
+                raise BenchError(f"session {i} could not be prepared: {item}")
+            customers.append(item)
+        sampler.start()
+        await _start_streams(customers, frames, fps, packets)
+        await _wait_streaming(customers, timeout_s=60.0)
+        streaming = [c for c in customers if c.streaming_at is not None]
+        _progress(options, f"{len(streaming)}/{len(customers)} sessions streaming; warming up {options.warmup_s} s")
+        await asyncio.sleep(options.warmup_s)
+        if options.quiet_wait_s > 0:
+            report["machine"]["waited_for_quiet_s"] = await _wait_for_quiet(sampler, options.quiet_wait_s)
+
+        # 3. The measurement window.
+        start = sampler.sample()
+        for c in customers:
+            c.sent_at_window_start = c.track.sent if c.track else 0
+        profile_task = None
+        if options.profile and server_pid:
+            profile_task = asyncio.create_task(profile_server(server_pid, min(options.seconds, 10.0), options.profile_native))
+        _progress(options, f"measuring for {options.seconds} s")
+        await asyncio.sleep(options.seconds)
+        end = sampler.sample()
+        busy_threads = process_threads(server_pid) if server_pid else None
+        for c in customers:
+            c.sent_at_window_end = c.track.sent if c.track else 0
+        await sampler.stop()
+        if profile_task is not None:
+            report["profile"] = await profile_task
+
+        # 4. Bye, and what the server measured of each stream.
+        await asyncio.gather(*(c.flow.bye() for c in customers if c.run is not None), return_exceptions=True)
+        finals = await asyncio.gather(*(wait_not_live(c.http, base_url, api_key, c.session_id) for c in customers), return_exceptions=True)
+        window_s = end["t"] - start["t"]
+        between = [row for row in sampler.samples if start["t"] < row["t"] < end["t"]]
+        server_window = Sampler.window(start, end, between, "server") if server_pid else {"cpu_percent": None, "rss_peak_mb": None}
+        client_window = Sampler.window(start, end, between, "client")
+        machine_cpu = (end["machine_busy_s"] - start["machine_busy_s"]) / max(1e-9, end["machine_total_s"] - start["machine_total_s"]) * 100
+        idle_rss = idle["server"][1] if server_pid and idle.get("server") else None
+        report["per_session"] = [_session_row(c, data, window_s) for c, data in zip(customers, finals)]
+        report["totals"] = _totals(report["per_session"], options.sessions, server_window, client_window, idle_rss, machine_cpu)
+        report["totals"]["server_threads_idle"] = idle_threads
+        report["totals"]["server_threads_live"] = busy_threads
+        report["cpu_series"] = _cpu_series(sampler.samples, start["t"], end["t"])
+        report["targets_met"] = _targets(report)
+    finally:
+        await asyncio.gather(*(c.close() for c in customers), return_exceptions=True)
+        if server is not None:
+            if report.get("per_session") is None:
+                report["server_log_tail"] = server.log_tail()
+            await server.stop()
+    return report
+
+
+async def _wait_for_quiet(sampler: Sampler, limit_s: float, other_below: float = 10.0) -> float:
+    """Seconds waited until processes other than the server and this one used < other_below % of the CPU."""
+    started = time.monotonic()
+    while time.monotonic() - started < limit_s:
+        a = sampler.sample()
+        await asyncio.sleep(1.0)
+        b = sampler.sample()
+        machine = (b["machine_busy_s"] - a["machine_busy_s"]) / max(1e-9, b["machine_total_s"] - a["machine_total_s"]) * 100
+        ours = sum((b[k][0] - a[k][0]) / (b["t"] - a["t"]) / CORES * 100 for k in ("server", "client") if a.get(k) and b.get(k))
+        if machine - ours < other_below:
+            break
+    return round(time.monotonic() - started, 1)
+
+
+async def _start_streams(customers: list[Customer], frames: list[Any], fps: float, packets: list[bytes] | None) -> None:
+    from ..client import ClipTrack
+
+    async def start(c: Customer) -> None:
+        c.track = ClipTrack(frames, fps, packets=packets)
+        try:
+            c.run = await c.flow.start_live(c.track)
+            if c.run.offer_error is not None:
+                c.error = f"offer refused: {c.run.offer_error}"
+        except Exception as error:  # one customer's failure is reported, not fatal
+            c.error = f"could not start: {error!r}"
+
+    await asyncio.gather(*(start(c) for c in customers))
+
+
+async def _wait_streaming(customers: list[Customer], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for c in customers:
+            if c.streaming_at is None and c.run is not None and c.run.messages:
+                c.streaming_at = time.monotonic()
+        if all(c.streaming_at is not None or c.error for c in customers):
+            return
+        await asyncio.sleep(0.05)
+    for c in customers:
+        if c.streaming_at is None and not c.error:
+            c.error = f"no prompt from the server within {timeout_s:.0f} s"
+
+
+def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
+    row: dict[str, Any] = {"index": c.index, "session_id": c.session_id}
+    if isinstance(data, BaseException):
+        row["error"] = f"reading the session failed: {data!r}"
+        return row
+    stats = (data or {}).get("live_stats") or {}
+    row.update(
+        {
+            "error": c.error,
+            "status_after_bye": data.get("status"),
+            "failure_reason": data.get("failure_reason"),
+            "ended_before_bye": bool(c.run is not None and c.run.result is not None and not _ended_by_bye(data)),
+            "received_fps": stats.get("received_fps"),
+            "analysed_fps": stats.get("analysed_fps"),
+            "latency_ms": stats.get("latency_ms"),
+            "latency_p50_ms_by_third": stats.get("latency_p50_ms_by_third"),
+            "analysis_ms": stats.get("analysis_ms"),
+            "queue_wait_ms": stats.get("queue_wait_ms"),
+            "frames_paced": stats.get("frames_paced"),
+            "arrival_lag_ms": stats.get("arrival_lag_ms"),
+            "arrival_lag_p50_ms_by_third": stats.get("arrival_lag_p50_ms_by_third"),
+            "frames_received": stats.get("frames_received"),
+            "frames_analysed": stats.get("frames_analysed"),
+            "frames_dropped": stats.get("frames_dropped"),
+            "stream_seconds": stats.get("duration_s"),
+            "resolution": stats.get("resolution"),
+            "sent_fps": round((c.sent_at_window_end - c.sent_at_window_start) / window_s, 2) if window_s > 0 else None,
+            "send_late_ms": {"p50": percentile(c.track.late_ms, 0.5), "p95": percentile(c.track.late_ms, 0.95)} if c.track else None,
+        }
+    )
+    return row
+
+
+def _ended_by_bye(data: dict[str, Any]) -> bool:
+    return data.get("failure_reason") == "abandoned"
+
+
+def _totals(rows: list[dict[str, Any]], sessions: int, server: dict, client: dict, idle_rss: float | None, machine_cpu: float) -> dict[str, Any]:
+    measured = [r for r in rows if r.get("analysed_fps") is not None]
+    analysed = [r["analysed_fps"] for r in measured]
+    p95s = [r["latency_ms"]["p95"] for r in measured if r.get("latency_ms") and r["latency_ms"].get("p95") is not None]
+    peak = server.get("rss_peak_mb")
+    return {
+        "sessions_measured": len(measured),
+        "sessions_failed": sessions - len(measured),
+        "analysed_fps_sum": round(sum(analysed), 1),
+        "min_session_analysed_fps": min(analysed) if analysed else None,
+        "mean_session_analysed_fps": round(statistics.fmean(analysed), 2) if analysed else None,
+        "received_fps_sum": round(sum(r.get("received_fps") or 0 for r in measured), 1),
+        "p95_latency_ms_max": max(p95s) if p95s else None,
+        "p95_latency_ms_median": round(statistics.median(p95s), 1) if p95s else None,
+        "max_latency_ms": max((r["latency_ms"]["max"] or 0) for r in measured) if measured else None,
+        "frames_dropped_sum": sum(r.get("frames_dropped") or 0 for r in measured),
+        "server_cpu_percent": server.get("cpu_percent"),
+        "server_rss_idle_mb": round(idle_rss, 1) if idle_rss is not None else None,
+        "server_rss_peak_mb": peak,
+        "rss_per_session_mb": round((peak - idle_rss) / sessions, 1) if peak is not None and idle_rss is not None else None,
+        "client_cpu_percent": client.get("cpu_percent"),
+        "client_rss_peak_mb": client.get("rss_peak_mb"),
+        "machine_cpu_percent": round(machine_cpu, 1),
+        # Anything else on the machine during the window (another test run, say): the figures are then low.
+        "other_cpu_percent": round(max(0.0, machine_cpu - (server.get("cpu_percent") or 0) - (client.get("cpu_percent") or 0)), 1),
+        "cpu_percent_base": f"100 = all {CORES} cores busy",
+    }
+
+
+def _cpu_series(samples: list[dict[str, Any]], start: float, end: float) -> list[dict[str, Any]]:
+    """Per-interval CPU % of the server and the client over the window (for spotting a trend)."""
+    rows = [s for s in samples if start <= s["t"] <= end]
+    series = []
+    for a, b in zip(rows, rows[1:]):
+        dt = b["t"] - a["t"]
+        if dt <= 0:
+            continue
+        item: dict[str, Any] = {"t": round(b["t"] - start, 2)}
+        for name in ("server", "client"):
+            if a.get(name) and b.get(name):
+                item[f"{name}_cpu_percent"] = round((b[name][0] - a[name][0]) / dt / CORES * 100, 1)
+                item[f"{name}_rss_mb"] = round(b[name][1], 1)
+        series.append(item)
+    return series
+
+
+def _targets(report: dict[str, Any]) -> dict[str, Any]:
+    rows = [r for r in report["per_session"] if r.get("analysed_fps") is not None]
+    totals = report["totals"]
+    complete = len(rows) == report["sessions"] and not any(r.get("ended_before_bye") or r.get("error") for r in report["per_session"])
+
+    def backlog(r: dict[str, Any]) -> bool:
+        thirds = r.get("latency_p50_ms_by_third") or []
+        lag = r.get("arrival_lag_p50_ms_by_third") or []
+        grows = len(thirds) == 3 and None not in thirds and thirds[2] - thirds[0] > BACKLOG_MS
+        lags = len(lag) == 3 and None not in lag and lag[2] - lag[0] > BACKLOG_MS
+        return grows or lags
+
+    fps_ok = complete and all(r["analysed_fps"] >= TARGET_FPS for r in rows)
+    p95_ok = complete and totals["p95_latency_ms_max"] is not None and totals["p95_latency_ms_max"] < TARGET_P95_MS
+    per_session = totals.get("rss_per_session_mb")
+    memory_ok = per_session is not None and per_session < TARGET_MB_PER_SESSION
+    backlog_ok = complete and not any(backlog(r) for r in rows)
+    return {
+        "analysed_fps_at_least": TARGET_FPS,
+        "p95_latency_below_ms": TARGET_P95_MS,
+        "rss_per_session_below_mb": TARGET_MB_PER_SESSION,
+        "backlog_growth_below_ms": BACKLOG_MS,
+        "fps": fps_ok,
+        "latency": p95_ok,
+        "memory": memory_ok if per_session is not None else None,
+        "no_growing_backlog": backlog_ok,
+        "all": bool(fps_ok and p95_ok and backlog_ok and memory_ok is not False),
+    }
+
+
+def _loadavg() -> list[float] | None:
+    try:
+        return [float(v) for v in Path("/proc/loadavg").read_text().split()[:3]]
+    except OSError:
+        return None
+
+
+# -- a sweep over session counts ------------------------------------------------------------------
+
+
+async def run_sweep(options: BenchOptions, counts: list[int]) -> dict[str, Any]:
+    """One run per session count (each on a fresh server); the knee is the largest count meeting every
+    target with every smaller count meeting them too."""
+    runs = []
+    for count in counts:
+        _progress(options, f"--- {count} session(s) ---")
+        run = await run_bench(BenchOptions(**{**options.__dict__, "sessions": count}))
+        runs.append(run)
+    knee = None
+    for run in sorted(runs, key=lambda r: r["sessions"]):
+        if not run["targets_met"]["all"]:
+            break
+        knee = run["sessions"]
+    return {"sweep": counts, "knee": knee, "runs": runs}
+
+
+def sweep_rows(sweep: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for run in sweep["runs"]:
+        t = run["totals"]
+        rows.append(
+            {
+                "sessions": run["sessions"],
+                "min_fps": t["min_session_analysed_fps"],
+                "mean_fps": t["mean_session_analysed_fps"],
+                "sum_fps": t["analysed_fps_sum"],
+                "p50_ms": _median([(r.get("latency_ms") or {}).get("p50") for r in run["per_session"]]),
+                "p95_ms_worst": t["p95_latency_ms_max"],
+                "max_ms": t["max_latency_ms"],
+                "dropped_share": _share(t["frames_dropped_sum"], sum(r.get("frames_received") or 0 for r in run["per_session"])),
+                "server_cpu": t["server_cpu_percent"],
+                "client_cpu": t["client_cpu_percent"],
+                "other_cpu": t["other_cpu_percent"],
+                "rss_peak_mb": t["server_rss_peak_mb"],
+                "mb_per_session": t["rss_per_session_mb"],
+                "decision_ms": run.get("decision_ms"),
+                "all_targets": run["targets_met"]["all"],
+            }
+        )
+    return rows
+
+
+def _median(values: list[Any]) -> float | None:
+    values = [v for v in values if v is not None]
+    return round(statistics.median(values), 1) if values else None
+
+
+def _share(part: float, whole: float) -> float | None:
+    return round(part / whole, 3) if whole else None
+
+
+def render_sweep(sweep: dict[str, Any]) -> str:
+    first = sweep["runs"][0]
+    lines = [
+        f"Realname bench sweep: {first['video']} ({first['stream']['width']}x{first['stream']['height']} @ {first['stream']['fps']:g} fps), "
+        f"{first['seconds']:g} s per run, {first['machine']['cores']} cores",
+        "",
+        f"{'N':>3} {'min fps':>8} {'mean':>6} {'sum':>6} {'p50 ms':>7} {'p95 worst':>10} {'max':>6} {'dropped':>8} "
+        f"{'srv CPU%':>9} {'client%':>8} {'other%':>7} {'RSS MB':>7} {'MB/sess':>8} {'decision':>9}  targets",
+    ]
+    for r in sweep_rows(sweep):
+        lines.append(
+            f"{r['sessions']:>3} {fmt(r['min_fps']):>8} {fmt(r['mean_fps']):>6} {fmt(r['sum_fps']):>6} {fmt(r['p50_ms']):>7} "
+            f"{fmt(r['p95_ms_worst']):>10} {fmt(r['max_ms'], 0):>6} {fmt(r['dropped_share'], 2):>8} {fmt(r['server_cpu']):>9} "
+            f"{fmt(r['client_cpu']):>8} {fmt(r['other_cpu']):>7} {fmt(r['rss_peak_mb'], 0):>7} {fmt(r['mb_per_session']):>8} "
+            f"{fmt(r['decision_ms']):>9}  {'all met' if r['all_targets'] else 'not met'}"
+        )
+    lines += ["", f"knee: {sweep['knee'] if sweep['knee'] is not None else 'none'} (largest N meeting every target, all smaller N too)"]
+    return "\n".join(lines)
+
+

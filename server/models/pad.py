@@ -1,0 +1,147 @@
+"""Passive presentation-attack detection: the MiniFASNetV2 + MiniFASNetV1SE ensemble (ONNX Runtime, CPU).
+
+Minivision's Silent-Face-Anti-Spoofing models (Apache-2.0) as ONNX files. They are not in any wheel: a
+deployer puts them in a folder (`REALNAME_PAD_MODEL_DIR`, `python -m server models ...`) and they are
+checked by SHA-256 before use. The preprocessing is the original code's, exactly (see SOURCES.md next to
+the files): these models were trained on that crop, and a different one ruins their scores.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .files import ModelFileError, verify_sha256
+
+INPUT_SIZE = 80
+
+
+@dataclass(frozen=True)
+class PadModelFile:
+    name: str
+    sha256: str
+    size: int
+    crop_scale: float  # how many face boxes wide the model's input region is
+
+
+MINIFASNET_V2 = PadModelFile("MiniFASNetV2.onnx", "4eed38f0bde33c9b805942a5f25e42ce1161e2bda545254be622be957727794e", 1743561, 2.7)
+MINIFASNET_V1SE = PadModelFile("MiniFASNetV1SE.onnx", "d819a69bac6b9ade2a0f4d9b60b618e1260f7bf3ba1fddff6c5d82131cb1083f", 1742315, 4.0)
+PAD_FILES = (MINIFASNET_V2, MINIFASNET_V1SE)
+LIVE_INDEX = 1  # softmax index of "live"; 0 and 2 are two kinds of attack
+
+
+def integer_box(box_xyxy) -> tuple[int, int, int, int]:
+    """A detector box x0,y0,x1,y1 as the original code's integer [x, y, w, h] (inclusive pixel width)."""
+    x0, y0, x1, y1 = (float(v) for v in box_xyxy[:4])
+    return int(x0), int(y0), int(x1 - x0 + 1), int(y1 - y0 + 1)
+
+
+def crop_region(frame_w: int, frame_h: int, box: tuple[int, int, int, int], scale: float) -> tuple[int, int, int, int]:
+    """The region (left, top, right, bottom, inclusive) `scale` boxes wide around the box centre.
+
+    The scale is reduced so the region fits the frame, and a region crossing an edge is shifted back
+    inside rather than clamped, as in Minivision's `CropImage._get_new_box`.
+    """
+    x, y, w, h = box
+    if w <= 0 or h <= 0:
+        raise ValueError("empty face box")
+    scale = min((frame_h - 1) / h, (frame_w - 1) / w, scale)
+    new_w, new_h = w * scale, h * scale
+    cx, cy = x + w / 2, y + h / 2
+    left, top = cx - new_w / 2, cy - new_h / 2
+    right, bottom = cx + new_w / 2, cy + new_h / 2
+    if left < 0:
+        right -= left
+        left = 0
+    if top < 0:
+        bottom -= top
+        top = 0
+    if right > frame_w - 1:
+        left -= right - frame_w + 1
+        right = frame_w - 1
+    if bottom > frame_h - 1:
+        top -= bottom - frame_h + 1
+        bottom = frame_h - 1
+    return int(left), int(top), int(right), int(bottom)
+
+
+def model_input(bgr: np.ndarray, box: tuple[int, int, int, int], scale: float) -> np.ndarray:
+    """The 1x3x80x80 float32 BGR 0..255 tensor for one model."""
+    import cv2
+
+    h, w = bgr.shape[:2]
+    left, top, right, bottom = crop_region(w, h, box, scale)
+    region = bgr[top : bottom + 1, left : right + 1]
+    resized = cv2.resize(region, (INPUT_SIZE, INPUT_SIZE))  # bilinear, not aspect-preserving, as trained
+    return np.ascontiguousarray(resized.transpose(2, 0, 1)[np.newaxis], dtype=np.float32)
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    e = np.exp(shifted)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+class MiniFASNet:
+    """One of the two networks: a face region at its own scale -> softmax over (attack, live, attack)."""
+
+    def __init__(self, model_file: Path, spec: PadModelFile) -> None:
+        self.model_file = Path(model_file)
+        self.spec = spec
+        self._session = None
+        self._input_name = "input"
+
+    def prepare(self) -> MiniFASNet:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        # Tiny networks on a few frames per check: one thread each keeps them off the other workers' cores.
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        self._session = onnxruntime.InferenceSession(str(self.model_file), options, providers=["CPUExecutionProvider"])
+        self._input_name = self._session.get_inputs()[0].name
+        return self
+
+    def get(self, bgr_full_frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        assert self._session is not None, "call prepare() first"
+        tensor = model_input(bgr_full_frame, box, self.spec.crop_scale)
+        logits = self._session.run(None, {self._input_name: tensor})[0]
+        return softmax(np.asarray(logits, dtype=np.float64).reshape(-1))
+
+
+class PadEnsemble:
+    """The live score of a face in a full camera frame: mean of the two networks' live probabilities."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = Path(folder)
+        self.models = [MiniFASNet(self.folder / spec.name, spec) for spec in PAD_FILES]
+
+    def prepare(self) -> PadEnsemble:
+        for model in self.models:
+            model.prepare()
+        return self
+
+    def get(self, bgr_full_frame: np.ndarray, box_xyxy) -> float:
+        """Live score in 0..1 (1 = live) of the face at `box_xyxy` (pixels) in the whole BGR frame."""
+        box = integer_box(box_xyxy)
+        total = sum(model.get(bgr_full_frame, box) for model in self.models)
+        return float(total[LIVE_INDEX] / len(self.models))
+
+
+def locate_pad_models(folder: str | Path) -> Path:
+    """The folder, once both files are present with the expected SHA-256s."""
+    path = Path(folder).expanduser()
+    if not path.is_dir():
+        raise ModelFileError(f"PAD model folder {path} does not exist (see `python -m server models`)")
+    for spec in PAD_FILES:
+        model_file = path / spec.name
+        if not model_file.is_file():
+            raise ModelFileError(f"PAD model {spec.name} is missing from {path} (see `python -m server models`)")
+        verify_sha256(model_file, spec.sha256)
+    return path
+
+
+def load_pad(folder: str | Path) -> PadEnsemble:
+    return PadEnsemble(locate_pad_models(folder)).prepare()

@@ -1,0 +1,48 @@
+"""Why a live attempt or a session failed: the one list of reasons.
+
+The liveness engine, the live attempts, the result pages (`reason.<value>` in every locale), the API
+(`failure_reason`, the `Reason` schema in openapi.json) and the webhooks all use these values; a test
+checks that every one has an English and a Chinese text and an OpenAPI entry.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    # The liveness engine's verdicts.
+    NO_FACE = "no_face"
+    MULTIPLE_FACES = "multiple_faces"
+    FACE_LOST = "face_lost"
+    FACE_SWAP = "face_swap"
+    WRONG_ACTION = "wrong_action"
+    TIMEOUT = "timeout"
+    NOT_NEUTRAL = "not_neutral"
+    NOT_READY = "not_ready"
+    STREAM_ENDED = "stream_ended"
+    # Passive anti-spoofing: the face looked presented (a screen, a print), not live.
+    PRESENTATION_ATTACK = "presentation_attack"
+    # A live attempt that ended without a verdict.
+    ABANDONED = "abandoned"
+    CONNECTION_LOST = "connection_lost"
+    INTERRUPTED = "interrupted"
+    INTERNAL_ERROR = "internal_error"
+    # The decision after a passed liveness check.
+    FACE_MISMATCH = "face_mismatch"
+    REFERENCE_MISSING = "reference_missing"
+    # The merchant erased the session.
+    REDACTED = "redacted"
+
+
+# Why a live connection ended without a verdict -> the reason recorded for the attempt.
+ENDINGS: dict[str, Reason] = {
+    "bye": Reason.ABANDONED,
+    "redacted": Reason.REDACTED,
+    "server_shutdown": Reason.INTERRUPTED,
+    "analysis_error": Reason.INTERNAL_ERROR,
+    "setup_failed": Reason.CONNECTION_LOST,
+}
+
+# Endings that are not the customer's doing: they never count toward the failure limit.
+NOT_THE_CUSTOMERS_DOING = frozenset({"server_shutdown", "redacted", "bye"})

@@ -1,0 +1,1 @@
+"""Presentation-attack and injection risk: pure decisions over numbers measured elsewhere (no I/O)."""

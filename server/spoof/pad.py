@@ -1,0 +1,141 @@
+"""Passive anti-spoofing over a check: which frames to score, how to aggregate, what to decide.
+
+Pure logic: the frames themselves are opaque items here; the analyzer keeps them and a worker scores them.
+Genuine scores dip during strong head turns and when looking up, so only near-frontal frames of exactly
+one sharp face are scored, spread over the whole check, and the verdict is their median.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from statistics import median
+from typing import Generic, TypeVar
+
+from ..liveness.engine import LivenessResult
+from ..reasons import Reason
+
+T = TypeVar("T")
+
+
+class PadVerdict(StrEnum):
+    PASS = "pass"
+    REVIEW = "review"  # a score in the grey band: a person should look
+    ATTACK = "attack"  # fails the check with reason `presentation_attack`
+    UNSCORED = "unscored"  # no usable frame (non-response)
+    UNAVAILABLE = "unavailable"  # no PAD model configured
+
+
+@dataclass(frozen=True)
+class PadThresholds:
+    """Median live score below `attack` is an attack; below `review` goes to review; else a pass."""
+
+    attack: float = 0.4
+    review: float = 0.7
+    source: str = "built-in defaults"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.attack <= self.review <= 1.0:
+            raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
+
+    def decide(self, score: float | None) -> PadVerdict:
+        if score is None:
+            return PadVerdict.UNSCORED
+        if score < self.attack:
+            return PadVerdict.ATTACK
+        if score < self.review:
+            return PadVerdict.REVIEW
+        return PadVerdict.PASS
+
+    def to_dict(self) -> dict:
+        return {"attack": self.attack, "review": self.review, "source": self.source}
+
+
+@dataclass(frozen=True)
+class PadFramePolicy:
+    """Which analysed frames are worth scoring, and how many are kept."""
+
+    max_frames: int = 8
+    min_gap_s: float = 0.3  # doubles each time the kept frames are thinned, so they stay spread
+    max_yaw_deg: float = 10.0  # from the person's own neutral pose (or from frontal before it is known)
+    max_pitch_deg: float = 10.0
+    min_sharpness: float = 12.0  # the engine's own focus floor
+    min_face_px: float = 64.0
+
+    def wants(self, face_count: int, yaw: float, pitch: float, sharpness: float, face_px: float,
+              reference: tuple[float, float] | None) -> bool:
+        ref_yaw, ref_pitch = reference or (0.0, 0.0)
+        return (
+            face_count == 1
+            and abs(yaw - ref_yaw) <= self.max_yaw_deg
+            and abs(pitch - ref_pitch) <= self.max_pitch_deg
+            and sharpness >= self.min_sharpness
+            and face_px >= self.min_face_px
+        )
+
+
+@dataclass
+class SpreadSample(Generic[T]):
+    """At most `limit` items at least `gap_s` apart; when full, every other one is dropped and the gap
+    doubles, so the kept items stay spread over the whole check with bounded memory."""
+
+    limit: int
+    gap_s: float
+    items: list[tuple[float, T]] = field(default_factory=list)
+
+    def due(self, t: float) -> bool:
+        return not self.items or t - self.items[-1][0] >= self.gap_s
+
+    def add(self, t: float, item: T) -> None:
+        if not self.due(t):
+            return
+        self.items.append((t, item))
+        if len(self.items) > self.limit:
+            self.items = self.items[::2]
+            self.gap_s *= 2
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+
+def aggregate(scores: list[float]) -> float | None:
+    """Median: robust to the odd frame caught mid-blink, mid-turn or in motion blur."""
+    return float(median(scores)) if scores else None
+
+
+@dataclass(frozen=True)
+class PadResult:
+    score: float | None  # aggregated live score, 0 (attack) .. 1 (live)
+    frames_scored: int
+    scores: tuple[float, ...]
+    verdict: PadVerdict
+    ms: float  # CPU time spent detecting and scoring, for the cost report
+    frames_offered: int = 0  # candidate frames kept (some may have no face for the detector)
+
+    @classmethod
+    def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int) -> PadResult:
+        score = aggregate(scores)
+        return cls(score, len(scores), tuple(scores), thresholds.decide(score), ms, offered)
+
+    @classmethod
+    def unavailable(cls) -> PadResult:
+        return cls(None, 0, (), PadVerdict.UNAVAILABLE, 0.0)
+
+    def to_dict(self) -> dict:
+        return {
+            "score": None if self.score is None else round(self.score, 4),
+            "verdict": self.verdict.value,
+            "frames_scored": self.frames_scored,
+            "frames_offered": self.frames_offered,
+            "scores": [round(s, 4) for s in self.scores],
+            "ms": round(self.ms, 1),
+        }
+
+
+def apply_pad(result: LivenessResult, pad: PadResult) -> LivenessResult:
+    """An attack verdict fails the check with `presentation_attack`, whatever the challenges said; the
+    engine's own failure reason, if any, becomes the detail."""
+    if pad.verdict != PadVerdict.ATTACK:
+        return result
+    detail = result.reason.value if result.reason is not None else None
+    return replace(result, passed=False, reason=Reason.PRESENTATION_ATTACK, detail=detail)

@@ -1,0 +1,136 @@
+"""The passive anti-spoofing models: the original code's crop, file checks, and real scores on real frames."""
+
+from __future__ import annotations
+
+import av
+import numpy as np
+import pytest
+
+from server.matching.faces import detect_all
+from server.models.files import ModelFileError
+from server.models.loader import load_face_models
+from server.models.pad import PAD_FILES, crop_region, integer_box, load_pad, locate_pad_models, model_input
+from server.models.pad_files import import_pad_models, source_url
+from server.spoof.calibration import PadCalibrationError, load_thresholds
+from tests.support.media import pad_model_dir, video
+
+
+def test_integer_box_is_inclusive_width_and_height():
+    assert integer_box([10.7, 20.2, 50.9, 80.1]) == (10, 20, 41, 60)
+
+
+def test_crop_is_scale_boxes_around_the_centre():
+    # A 40x40 box centred at (320, 240) in 640x480: 2.7 boxes is 108 px wide.
+    assert crop_region(640, 480, (300, 220, 40, 40), 2.7) == (266, 186, 374, 294)
+
+
+def test_crop_shifts_back_inside_at_the_left_and_top_edges():
+    left, top, right, bottom = crop_region(640, 480, (0, 0, 40, 40), 4.0)
+    assert (left, top) == (0, 0)
+    assert (right, bottom) == (160, 160)  # same size, shifted rather than clamped
+
+
+def test_crop_shifts_back_inside_at_the_right_and_bottom_edges():
+    left, top, right, bottom = crop_region(640, 480, (600, 440, 40, 40), 2.7)
+    assert (right, bottom) == (639, 479)
+    assert right - left == 108 and bottom - top == 108
+
+
+def test_crop_scale_shrinks_to_fit_a_large_face():
+    # A 300 px face cannot be 4 boxes wide in a 480 px high frame: scale = 479/300.
+    left, top, right, bottom = crop_region(640, 480, (170, 90, 300, 300), 4.0)
+    assert (top, bottom) == (0, 479)
+    assert 0 <= left and right <= 639
+
+
+def test_model_input_is_bgr_0_255_nchw_80():
+    frame = np.zeros((480, 640, 3), dtype=np.uint8)
+    frame[..., 0] = 200  # blue channel of a BGR frame
+    tensor = model_input(frame, (300, 220, 40, 40), 2.7)
+    assert tensor.shape == (1, 3, 80, 80) and tensor.dtype == np.float32
+    assert tensor[0, 0].mean() == 200 and tensor[0, 1:].max() == 0
+
+
+def test_missing_or_wrong_files_are_refused(tmp_path):
+    with pytest.raises(ModelFileError, match="does not exist"):
+        locate_pad_models(tmp_path / "nowhere")
+    with pytest.raises(ModelFileError, match="missing"):
+        locate_pad_models(tmp_path)
+    for spec in PAD_FILES:
+        (tmp_path / spec.name).write_bytes(b"not a model")
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        locate_pad_models(tmp_path)
+    with pytest.raises(ModelFileError, match="SHA-256"):
+        import_pad_models(tmp_path, tmp_path / "dest")
+    assert not (tmp_path / "dest").exists()
+
+
+def test_import_copies_and_verifies(tmp_path):
+    installed = import_pad_models(pad_model_dir(), tmp_path / "pad")
+    assert [p.name for p in installed] == [spec.name for spec in PAD_FILES]
+    assert locate_pad_models(tmp_path / "pad") == tmp_path / "pad"
+
+
+def test_fetch_points_at_the_pinned_commit():
+    assert "c175efef505bc275f7835cc9aa2aecab305ac184/weights/MiniFASNetV2.onnx" in source_url(PAD_FILES[0])
+
+
+def test_shipped_calibration_and_a_broken_one(tmp_path):
+    thresholds = load_thresholds()
+    assert 0 < thresholds.attack < thresholds.review < 1
+    broken = tmp_path / "pad.json"
+    broken.write_text("{}")
+    with pytest.raises(PadCalibrationError):
+        load_thresholds(broken)
+
+
+def _frame(clip: str, index: int) -> np.ndarray:
+    from server.liveness.analyzer import frame_to_arrays
+
+    with av.open(str(video(clip))) as container:
+        for i, frame in enumerate(container.decode(video=0)):
+            if i == index:
+                rgb, _ = frame_to_arrays(frame)
+                return np.ascontiguousarray(rgb[:, :, ::-1])
+    raise AssertionError("clip too short")
+
+
+@pytest.fixture(scope="module")
+def scorer():
+    ensemble = load_pad(pad_model_dir())
+    detector = load_face_models().detector
+
+    def score(bgr: np.ndarray) -> float:
+        faces, image = detect_all(detector, bgr)
+        assert faces
+        return ensemble.get(image, max(faces, key=lambda f: f.area).box)
+
+    return score
+
+
+@pytest.mark.parametrize("clip", ["blink_frontal_man_phone_portrait_14s.mp4", "static_webcam_man_real_4s.mp4"])
+def test_a_genuine_frame_scores_live(scorer, clip):
+    assert scorer(_frame(clip, 20)) >= load_thresholds().review
+
+
+@pytest.mark.parametrize(
+    "clip", ["attack_monitor_replay_of_headturn_phone_selfie_21s.mp4", "attack_phone_replay_same_man_as_static_webcam_3s.mp4"]
+)
+def test_a_replayed_frame_scores_attack(scorer, clip):
+    assert scorer(_frame(clip, 20)) < load_thresholds().attack
+
+
+def test_the_service_starts_without_pad_unless_it_is_required(caplog):
+    from server.liveness.analyzer import pad_models_for_service
+
+    assert pad_models_for_service("", required=False) is None
+    assert "UNAVAILABLE" in caplog.text
+    with pytest.raises(ModelFileError, match="REQUIRED"):
+        pad_models_for_service("", required=True)
+
+
+def test_a_configured_but_broken_pad_folder_stops_the_start(tmp_path):
+    from server.liveness.analyzer import pad_models_for_service
+
+    with pytest.raises(ModelFileError):
+        pad_models_for_service(str(tmp_path), required=False)
