@@ -15,6 +15,7 @@ from server.config import Settings  # noqa: E402
 from server.rtc.ice import use_loopback_candidates  # noqa: E402
 from server.app import Models, create_app, load_models  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
+from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 
 # Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).
 use_loopback_candidates()
@@ -22,7 +23,8 @@ use_loopback_candidates()
 
 @pytest.fixture(scope="session")
 def models() -> Models:
-    return load_models(Settings())
+    """The service's models, passive anti-spoofing included when ../shared/models/pad is there."""
+    return load_models(Settings(pad_model_dir=str(PAD_MODELS) if pad_models_present() else ""))
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
 OTHER_ID = "angelina_jolie/deepface_img10.jpg"
 HEADTURN_CLIP = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
 HEADTURN_ID = "vid_tranv_selfie_man/frame_t0.5s_frontal.jpg"
+REPLAY_CLIP = "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4"  # the headturn selfie, replayed on a monitor
 
 
 @pytest.fixture(scope="session")
@@ -55,6 +56,12 @@ def headturn_camera(camera_dir) -> Y4mInfo:
     """The young man turning left then right; his first second (still, frontal) is played forward and
     back first so the engine gets its neutral start even when the stream starts late."""
     return clip_to_y4m(video(HEADTURN_CLIP), camera_dir / "headturn.y4m", hold_start_s=1.0)
+
+
+@pytest.fixture(scope="session")
+def replay_camera(camera_dir) -> Y4mInfo:
+    """A screen-replay attack as the fake camera: the same head turns, filmed off a monitor."""
+    return clip_to_y4m(video(REPLAY_CLIP), camera_dir / "replay.y4m", hold_start_s=1.0)
 
 
 @pytest.fixture

@@ -317,8 +317,9 @@ def render(report: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from server.cli import _fail, _print_json
     from server.config import load_settings
+    from server.console import fail as _fail
+    from server.console import print_json as _print_json
     from server.models.files import ModelFileError
     from server.spoof.calibration import PadCalibrationError, load_thresholds
 

@@ -19,6 +19,7 @@ from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
 from .flow.registry import LiveRegistry
+from .liveness.analyzer import PadModels, pad_models_for_service
 from .http.services import SERVICES, Services
 from .matching.calibration import calibration_for
 from .matching.decoding import ImageDecoder
@@ -35,13 +36,13 @@ from .web.security import RedactingAccessLogger, conceal_http_internals, errors,
 from .webhooks import Outbox
 
 log = logging.getLogger("server")
-PROJECT = Path(__file__).resolve().parents[1]
 
 
 @dataclass
 class Models:
     matcher: FaceMatcher
     landmarker_file: Path
+    pad: PadModels | None = None  # passive anti-spoofing, when configured
 
 
 def load_models(settings: Settings) -> Models:
@@ -52,7 +53,8 @@ def load_models(settings: Settings) -> Models:
         settings.match_far,
         settings.review_far,
     )
-    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model))
+    pad = pad_models_for_service(settings.pad_model_dir, settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
+    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad)
 
 
 def create_app(settings: Settings, models: Models | None = None) -> web.Application:
@@ -79,7 +81,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     decoder = ImageDecoder.from_settings(settings)
     lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox)
     links = Links(store, lifecycle)
-    attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live)
+    attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html"]),

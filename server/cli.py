@@ -3,27 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
-from typing import Any
 
 from .config import ConfigError, describe_settings, load_settings
-
-EXIT_ERROR = 2
-
-
-def _print_json(data: Any) -> None:
-    print(json.dumps(data, ensure_ascii=False, indent=None))
-
-
-def _fail(code: str, message: str, as_json: bool) -> int:
-    if as_json:
-        _print_json({"error": {"code": code, "message": message}})
-    else:
-        print(f"error ({code}): {message}", file=sys.stderr)
-    return EXIT_ERROR
+from .console import fail as _fail
+from .console import print_json as _print_json
 
 
 def _quiet_native_logs() -> None:
@@ -56,7 +42,7 @@ def cmd_liveness(args: argparse.Namespace) -> int:
         report = replay_video(
             args.video,
             challenges,
-            landmarker_file(settings.landmarker_model),
+            landmarker_file(settings.landmarker_model, settings.models_dir),
             challenge_timeout_s=args.timeout_s if args.timeout_s is not None else settings.challenge_timeout_s,
             start_timeout_s=settings.start_timeout_s,
             pad_models=pad_models,

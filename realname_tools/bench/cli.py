@@ -67,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(data) if args.json else render_frame_cost(data))
         return 0
     options, counts = options_from(args)
+    if options.upload_loop:
+        return _upload_loop(options, args.json)
     try:
         report = asyncio.run(run_bench(options) if len(counts) == 1 else run_sweep(options, counts))
     except BenchError as error:
@@ -79,4 +81,16 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(report, ensure_ascii=False))
     else:
         print(render_report(report) if len(counts) == 1 else render_sweep(report))
+    return 0
+
+
+def _upload_loop(options: BenchOptions, as_json: bool) -> int:
+    from .upload_loop import render_upload_loop, run_upload_loop
+
+    try:
+        report = asyncio.run(run_upload_loop(options))
+    except BenchError as error:
+        print(json.dumps({"error": {"code": "bench_failed", "message": str(error)}}) if as_json else f"error (bench_failed): {error}")
+        return 2
+    print(json.dumps(report, ensure_ascii=False) if as_json else render_upload_loop(report))
     return 0

@@ -45,7 +45,8 @@ def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (64
     if size is not None:
         clip = [f.reformat(width=size[0], height=size[1], format="yuv420p") for f in clip]
     sequence = [clip[i % len(clip)] for i in range(frames)]
-    model = landmarker_file(load_settings().landmarker_model)
+    settings = load_settings()
+    model = landmarker_file(settings.landmarker_model, settings.models_dir)
     bare = new_landmarker(model)
     timings = FrameTimings()
     analyzer = LivenessAnalyzer(new_landmarker(model), LivenessEngine(parse_challenges(DEFAULT_CHALLENGES), challenge_timeout_s=1e6, start_timeout_s=1e6), timings)

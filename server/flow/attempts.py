@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import FlowError
-from ..liveness.analyzer import LivenessAnalyzer
+from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher
 from ..models.loader import new_landmarker
@@ -29,15 +28,19 @@ from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
 from ..rtc.ice import rtc_configuration
-from ..rtc.offer import CandidatePolicy, check_offer
+from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import Session, Status
+from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
+from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.store import ConflictError, Store
 from .lifecycle import Lifecycle, jpeg
 from .registry import LiveRegistry
 
 log = logging.getLogger(__name__)
 
-VIRTUAL_CAMERA = re.compile(r"\bobs\b|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
+# Signals that speak about the person in front of the camera; the others are about the stream (injection
+# tools, virtual cameras) and only act on live keys: sandbox checks run on test rigs such as a fake camera.
+PERSON_SIGNALS = frozenset({SignalCode.PAD_ATTACK, SignalCode.PAD_UNCERTAIN, SignalCode.PAD_UNSCORED})
 
 
 class LivenessStep:
@@ -64,6 +67,8 @@ class LiveAttempt:
     customer: str  # who the failure limiter counts this attempt against (see `customer_key`)
     step: LivenessStep
     connection: LiveConnection
+    camera_label: str = ""
+    camera: dict | None = None  # what the browser declared its camera delivers
 
 
 def customer_key(session: Session, address: str, device: str | None) -> str:
@@ -83,6 +88,7 @@ class LiveAttempts:
         landmarker_file: Path,
         executor: Executor,
         live: LiveRegistry,
+        pad: PadModels | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -91,6 +97,7 @@ class LiveAttempts:
         self.landmarker_file = landmarker_file
         self.executor = executor  # live frame analysis only
         self.live = live
+        self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
         self.rtc_config = rtc_configuration(settings.ice_servers)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
@@ -130,7 +137,7 @@ class LiveAttempts:
             )
             loop = asyncio.get_running_loop()
             landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
-            step = LivenessStep(LivenessAnalyzer(landmarker, engine))
+            step = LivenessStep(LivenessAnalyzer(landmarker, engine, pad_policy=PadFramePolicy() if self.pad else None))
 
             async def on_end(reason: str) -> None:
                 await self._ended(attempt, reason)
@@ -144,10 +151,13 @@ class LiveAttempts:
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera)
             self.live.register(attempt)
             self._track(connection)
-            answer = await connection.answer(offer, "offer")  # an unusable offer costs no attempt
+            try:
+                answer = await connection.answer(offer, "offer")  # an unusable offer costs no attempt
+            except Exception:  # aiortc raises whatever an odd offer makes it raise: the offer is at fault
+                raise OfferError("the offer could not be used") from None
             # Conditional in storage too: the stored status must still be id_uploaded.
             self.lifecycle.move(session, Status.LIVE, "customer", attempts=session.attempts + 1, failure_reason=None)
         except ConflictError:
@@ -200,14 +210,23 @@ class LiveAttempts:
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
             if reason == "completed" and engine.result is not None and engine.result.passed:
-                session = await self._decide(session, attempt.step.analyzer, engine.result, connection, stats)
+                pad = await self._score_pad(attempt.step.analyzer)
+                result = apply_pad(engine.result, pad)
+                signals = self._signals(attempt, session, result, pad)
+                if result.passed:
+                    session = await self._decide(session, attempt.step.analyzer, result, connection, stats, pad, signals)
+                else:
+                    record = _liveness_record(result, session, pad, signals)
+                    session = self.store.update_session(session.id, liveness=record)
+                    session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
                 result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
                 if reason == "completed" and result is not None and result.reason is not None:
                     failure = result.reason.value
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                session = self.store.update_session(session.id, liveness=_liveness_record(result, session))
+                signals = self._signals(attempt, session, result, None) if result is not None else []
+                session = self.store.update_session(session.id, liveness=_liveness_record(result, session, None, signals))
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
             if session.failure_reason and reason not in NOT_THE_CUSTOMERS_DOING and session.failure_reason not in _NOT_COUNTED:
                 self.failures.record(attempt.customer)
@@ -225,8 +244,38 @@ class LiveAttempts:
         finally:
             self.live.release(attempt.session_id, attempt)
 
-    async def _decide(self, session: Session, analyzer: LivenessAnalyzer, result: LivenessResult, connection: LiveConnection, stats: dict) -> Session:
-        session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=_liveness_record(result, session))
+    async def _score_pad(self, analyzer: LivenessAnalyzer) -> PadResult:
+        if self.pad is None:
+            return PadResult.unavailable()
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, score_pad, analyzer.frames_for_pad(), self.pad)
+
+    def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
+        stats, analyzer = attempt.connection.stats, attempt.step.analyzer
+        facts = StreamFacts(
+            capture_s=list(stats.capture_s),
+            arrival_s=list(stats.arrival_s),
+            sizes=list(stats.sizes),
+            repeated_frames=analyzer.repeated_frames,
+            analysed_pairs=analyzer.analysed_pairs,
+            declared=attempt.camera,
+            camera_label=attempt.camera_label,
+            reactions=[(c.type.value, c.reaction_s) for c in result.challenges],
+        )
+        return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
+
+    async def _decide(
+        self,
+        session: Session,
+        analyzer: LivenessAnalyzer,
+        result: LivenessResult,
+        connection: LiveConnection,
+        stats: dict,
+        pad: PadResult,
+        signals: list[RiskSignal],
+    ) -> Session:
+        record = _liveness_record(result, session, pad, signals)
+        session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
         if reference is None:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
@@ -247,6 +296,11 @@ class LiveAttempts:
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
         target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
+        wanting_review = [s.code.value for s in signals if s.action == Action.REVIEW and (s.code in PERSON_SIGNALS or not session.sandbox)]
+        if target == Status.APPROVED and wanting_review:
+            target = Status.REVIEW
+            record["review_because"] = wanting_review
+            session = self.store.update_session(session.id, liveness=record)
         return self.lifecycle.move(
             session,
             target,
@@ -261,11 +315,13 @@ class LiveAttempts:
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
 
 
-def _liveness_record(result: LivenessResult | None, session: Session) -> dict[str, Any] | None:
+def _liveness_record(result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal]) -> dict[str, Any] | None:
     if result is None:
         return None
     data = result.to_dict()
     data["attempt"] = session.attempts
+    data["pad"] = pad.to_dict() if pad is not None else None
+    data["signals"] = [s.to_dict() for s in signals]
     return data
 
 

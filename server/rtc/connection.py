@@ -61,6 +61,11 @@ class StreamStats:
     transit_s: deque = field(default_factory=lambda: deque(maxlen=2000))
     queue_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # waiting for a free analysis worker
     frames_paced: int = 0  # analyses held back to the busy rate (see LiveConnection.busy_analysis_fps)
+    # For the stream's risk signals (server/spoof/signals.py): each received frame's own timestamp, its
+    # arrival, and its size when that changes.
+    capture_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    arrival_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    sizes: deque = field(default_factory=lambda: deque(maxlen=2000))
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -196,6 +201,9 @@ class LiveConnection:
                 stats.last_frame_at = now
                 stats.frames_received += 1
                 if frame.time is not None:
+                    stats.capture_s.append(float(frame.time))
+                    stats.arrival_s.append(now)
+                    stats.sizes.append((float(frame.time), frame.width, frame.height))
                     transit = now - frame.time
                     wrap = float(2**32 * frame.time_base)  # RTP timestamps are 32 bits
                     if stats.transit_s and transit - stats.transit_s[-1] > wrap / 2:

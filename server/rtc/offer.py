@@ -17,6 +17,9 @@ from ..errors import RealnameError
 MAX_OFFER_BYTES = 100_000
 MAX_CANDIDATES = 8  # per media section; a browser offers a handful
 VIDEO_CODECS = {"vp8", "h264", "vp9"}
+CANDIDATE_TYPES = {"host", "srflx", "prflx", "relay"}
+MAX_SECTIONS = 3  # video, a data channel, perhaps audio
+MAX_ICE_CREDENTIAL = 256  # RFC 8839: ufrag and password are at most 256 characters
 
 
 class OfferError(RealnameError):
@@ -66,11 +69,17 @@ def check_offer(sdp: object, kind: object, policy: CandidatePolicy) -> str:
     video = [m for m in parsed.media if m.kind == "video"]
     if not video:
         raise OfferError("the offer has no video")
+    # The page sends one camera and one data channel; aiortc fails on some repeated sections (two videos).
+    kinds = [m.kind for m in parsed.media]
+    if len(kinds) > MAX_SECTIONS or any(kinds.count(kind) > 1 for kind in kinds):
+        raise OfferError("the offer has more media sections than a live check uses")
     for media in parsed.media:
         if media.dtls is None or not media.dtls.fingerprints:
             raise OfferError("the offer has no DTLS fingerprint")
         if media.ice is None or not media.ice.usernameFragment or not media.ice.password:
             raise OfferError("the offer has no ICE credentials")
+        if len(media.ice.usernameFragment) > MAX_ICE_CREDENTIAL or len(media.ice.password) > MAX_ICE_CREDENTIAL:
+            raise OfferError("the offer's ICE credentials are too long")
     if not any(codec.name.lower() in VIDEO_CODECS for media in video for codec in media.rtp.codecs):
         raise OfferError("the offer has no video codec the server can decode")
     return filtered
@@ -82,9 +91,20 @@ def _filter_candidates(sdp: str, policy: CandidatePolicy) -> str:
         if line.startswith("m="):
             kept_in_section = 0
         if line.startswith("a=candidate:"):
-            fields = line.split()
-            if len(fields) < 8 or kept_in_section >= MAX_CANDIDATES or not policy.allows(fields[4]):
+            if kept_in_section >= MAX_CANDIDATES or not _usable(line.split(), policy):
                 continue
             kept_in_section += 1
         lines.append(line)
     return "\r\n".join(lines) + "\r\n"
+
+
+def _usable(fields: list[str], policy: CandidatePolicy) -> bool:
+    """`a=candidate:F COMPONENT udp PRIORITY ADDRESS PORT typ TYPE ...`, with an address the policy allows.
+
+    A port outside 1-65535 makes the ICE agent's sendto fail in the event loop, so it is checked here.
+    """
+    if len(fields) < 8 or fields[2].lower() != "udp" or fields[6] != "typ" or fields[7] not in CANDIDATE_TYPES:
+        return False
+    if not (fields[1].isdigit() and fields[3].isdigit() and fields[5].isdigit() and 0 < int(fields[5]) < 65536):
+        return False
+    return policy.allows(fields[4])

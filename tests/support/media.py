@@ -33,12 +33,18 @@ def video(name: str) -> Path:
     return _media_file(VIDEOS / name)
 
 
+PAD_MODELS = Path(os.environ.get("REALNAME_TEST_PAD_MODELS", MEDIA.parent / "models" / "pad")).resolve()
+
+
+def pad_models_present() -> bool:
+    return (PAD_MODELS / "MiniFASNetV2.onnx").is_file()
+
+
 def pad_model_dir() -> Path:
     """The passive anti-spoofing models next to the media (../shared/models/pad); never in the repository."""
-    folder = Path(os.environ.get("REALNAME_TEST_PAD_MODELS", MEDIA.parent / "models" / "pad")).resolve()
-    if not (folder / "MiniFASNetV2.onnx").is_file():
-        pytest.skip(f"PAD models not found at {folder} (set REALNAME_TEST_PAD_MODELS)")
-    return folder
+    if not pad_models_present():
+        pytest.skip(f"PAD models not found at {PAD_MODELS} (set REALNAME_TEST_PAD_MODELS)")
+    return PAD_MODELS
 
 
 def identity_photos() -> list[Path]:

@@ -1,0 +1,51 @@
+"""Passive anti-spoofing in a real Chromium: a genuine face is approved and its result carries the risk
+signals; a video of the same person replayed on a monitor performs the asked head turn and is refused
+with `presentation_attack`."""
+
+from __future__ import annotations
+
+import pytest
+
+from e2e.conftest import BLINK_ID, HEADTURN_ID, phone_context
+from e2e.support.flow import at, walk_to_live
+from tests.support.media import pad_model_dir, photo
+
+pytestmark = [pytest.mark.e2e, pytest.mark.media]
+
+RESULT_TIMEOUT_MS = 60_000
+
+
+def codes(signals: list[dict]) -> set[str]:
+    return {s["code"] for s in signals}
+
+
+async def run_check(launch, camera, merchant, challenges: list[str], id_photo: str) -> dict:
+    created = await merchant.create_session(fixed_challenges=challenges)
+    browser = await launch(camera)
+    page = await (await phone_context(browser)).new_page()
+    await walk_to_live(page, created["url"], photo(id_photo))
+    await page.locator("#start").click()
+    await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
+    return await merchant.session(created["id"])
+
+
+async def test_a_genuine_face_is_approved_and_the_result_carries_the_signals(launch, blink_camera, merchant):
+    pad_model_dir()  # skips with a clear message when the PAD models are absent
+    data = await run_check(launch, blink_camera, merchant, ["blink"], BLINK_ID)
+    assert data["status"] == "approved", (data["failure_reason"], data["liveness"])
+    liveness = data["liveness"]
+    assert liveness["pad"]["verdict"] == "pass" and liveness["pad"]["frames_scored"] > 0
+    signals = codes(liveness["signals"])
+    assert "pad_passed" in signals
+    # Chromium's fake camera is an injection tool: it is named as one (a sandbox key lets it through).
+    assert "virtual_camera" in signals
+
+
+async def test_a_replayed_video_is_refused_as_a_presentation_attack(launch, replay_camera, merchant):
+    pad_model_dir()
+    data = await run_check(launch, replay_camera, merchant, ["turn_left"], HEADTURN_ID)
+    assert data["failure_reason"] == "presentation_attack", (data["status"], data["liveness"])
+    assert data["status"] in ("id_uploaded", "failed") and data["decision"] is None
+    liveness = data["liveness"]
+    assert liveness["reason"] == "presentation_attack" and liveness["pad"]["verdict"] == "attack"
+    assert "pad_attack" in codes(liveness["signals"])
