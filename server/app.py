@@ -24,6 +24,7 @@ from .http.services import SERVICES, Services
 from .matching.calibration import calibration_for
 from .matching.decoding import ImageDecoder
 from .matching.matcher import FaceMatcher
+from .models.commands import pad_folder
 from .models.loader import landmarker_file, load_face_models
 from .ratelimit import RateLimiter
 from .retention import run_forever
@@ -53,8 +54,16 @@ def load_models(settings: Settings) -> Models:
         settings.match_far,
         settings.review_far,
     )
-    pad = pad_models_for_service(settings.pad_model_dir, settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
+    pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
     return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad)
+
+
+def _pad_folder(settings: Settings) -> str:
+    """The configured PAD folder, else the one `models import-pad` / `fetch-pad` fill by default, if filled."""
+    if settings.pad_model_dir:
+        return settings.pad_model_dir
+    default = pad_folder("", settings.models_dir)
+    return str(default) if (default / "MiniFASNetV2.onnx").is_file() else ""
 
 
 def create_app(settings: Settings, models: Models | None = None) -> web.Application:

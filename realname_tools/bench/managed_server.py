@@ -65,17 +65,12 @@ class ManagedServer:
         return [sys.executable, "-m", "server", *args]
 
     async def start(self, timeout_s: float = 180.0) -> None:
-        created = await asyncio.to_thread(
-            subprocess.run,
-            self._command("keys", "create", "bench", "--sandbox", "--json"),
-            env=self.env,
-            cwd=PROJECT,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if created.returncode != 0:
-            raise BenchError(f"could not create an API key: {created.stderr.strip() or created.stdout.strip()}")
+        for command in (("merchants", "create", "bench", "--json"), ("keys", "create", "--merchant", "bench", "--sandbox", "--json")):
+            created = await asyncio.to_thread(
+                subprocess.run, self._command(*command), env=self.env, cwd=PROJECT, capture_output=True, text=True, timeout=120
+            )
+            if created.returncode != 0:
+                raise BenchError(f"could not create an API key: {created.stderr.strip() or created.stdout.strip()}")
         self.api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]
         log = open(self.log_path, "wb")
         self.process = subprocess.Popen(self._command("serve"), env=self.env, cwd=PROJECT, stdout=log, stderr=subprocess.STDOUT)

@@ -69,9 +69,41 @@ def cmd_install(args: argparse.Namespace) -> int:
     return 0
 
 
+def pad_folder(configured: str, models_folder: str) -> Path:
+    """Where the PAD models live: the configured folder, else `pad/` in the models folder."""
+    return Path(configured).expanduser() if configured else models_dir(models_folder) / "pad"
+
+
+def cmd_pad(args: argparse.Namespace) -> int:
+    from .pad_files import fetch_pad_models, import_pad_models
+
+    try:
+        settings = load_settings(args.config)
+        dest = Path(args.dest).expanduser() if args.dest else pad_folder(settings.pad_model_dir, settings.models_dir)
+        if args.models_command == "import-pad":
+            paths = import_pad_models(args.source, dest)
+        else:
+            paths = fetch_pad_models(dest)
+    except (ModelFileError, ConfigError, OSError) as error:
+        print(f"error (models): {error}", file=sys.stderr)
+        return 2
+    for path in paths:
+        print(f"installed: {path} (SHA-256 verified)")
+    if not settings.pad_model_dir and not args.dest:
+        print("the service finds them there by default; or set REALNAME_PAD_MODEL_DIR")
+    return 0
+
+
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="install the model files that no dependency carries")
     models_sub = models.add_subparsers(dest="models_command", required=True)
     install = models_sub.add_parser("install", help="put the MediaPipe landmarker model into the models folder (idempotent)")
     install.add_argument("--models-dir", dest="models_dir", help="folder to use instead of the MODELS_DIR setting")
     install.set_defaults(func=cmd_install)
+    imported = models_sub.add_parser("import-pad", help="copy the passive anti-spoofing models from a folder (SHA-256 checked)")
+    imported.add_argument("source", help="folder holding MiniFASNetV2.onnx and MiniFASNetV1SE.onnx")
+    imported.add_argument("--dest", help="folder to put them in (default: PAD_MODEL_DIR, else pad/ in the models folder)")
+    imported.set_defaults(func=cmd_pad)
+    fetched = models_sub.add_parser("fetch-pad", help="download the passive anti-spoofing models from their source repository at the pinned commit")
+    fetched.add_argument("--dest", help="folder to put them in (default: PAD_MODEL_DIR, else pad/ in the models folder)")
+    fetched.set_defaults(func=cmd_pad)

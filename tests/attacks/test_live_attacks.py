@@ -108,7 +108,7 @@ class Peak:
 async def test_concurrent_offers_on_one_session_start_exactly_one_check(http, server, services, sandbox_key, blink_clip):
     created, _customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     config = await live_config(http, server)
-    pcs = [pc for pc, _ in await asyncio.gather(*(peer_offer(ClipTrack(*blink_clip)) for _ in range(20)))]
+    pcs = [pc for pc, _ in await asyncio.gather(*(peer_offer(ClipTrack(*blink_clip)) for _ in range(30)))]
     try:
         with Peak(services) as peak:
             answers = await asyncio.gather(*(post_offer(http, server, config, offer_body(pc)) for pc in pcs))
