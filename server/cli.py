@@ -288,7 +288,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 def cmd_settings(args: argparse.Namespace) -> int:
     for env, default, doc in describe_settings():
-        print(f"{env}={default}\n    {doc}")
+        if args.markdown:
+            print(f"| `{env}` | `{default}` | {doc} |")
+        else:
+            print(f"{env}={default}\n    {doc}")
     return 0
 
 
@@ -366,6 +369,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys.set_defaults(func=cmd_keys)
 
     settings = sub.add_parser("settings", help="list every setting with its environment variable and default")
+    settings.add_argument("--markdown", action="store_true", help="as the rows of the README's configuration table")
     settings.set_defaults(func=cmd_settings)
     add_bench_parser(sub)
     add_models_parser(sub)

@@ -62,7 +62,9 @@ class Settings:
     challenge_timeout_s: float = _setting(8.0, "Seconds a customer has to perform one challenge.")
     start_timeout_s: float = _setting(20.0, "Seconds a customer has to show a neutral, frontal face before the first challenge.")
     busy_analysis_fps: float = _setting(20.0, "When every analysis worker is busy, analyse each stream at most this often (fair share, low latency); 0 analyses every frame it can.")
-    max_live_sessions: int = _setting(10, "Live checks analysed at once; more get a 'server busy' page.")
+    live_analysis_fps: float = _setting(15.0, "Analysed frames per second every live check is sure to get (a blink needs about 15): checks are admitted only while the measured capacity carries them all at this rate; later ones wait in line.")
+    live_frame_rate_cut: bool = _setting(True, "Analyse each live check only as often as its current step needs (a blink 15 frames a second, waiting for a head movement 10, a movement under way every frame).")
+    max_live_sessions: int = _setting(0, "Upper bound on live checks at once, below the measured capacity; 0: the measured capacity alone decides.")
 
     # WebRTC
     ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')
@@ -82,9 +84,9 @@ class Settings:
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
     page_rate_per_minute: int = _setting(600, "Hosted-page requests per minute per client address (mobile carriers put many customers behind one address).")
-    failures_per_window: int = _setting(10, "Failed live checks allowed per client address within FAILURE_WINDOW_S before a pause.")
+    failures_per_window: int = _setting(5, "Failed live checks allowed per customer (the merchant, the client address and the browser together) within FAILURE_WINDOW_S before a pause. Leaving a check is not a failure.")
     failure_window_s: float = _setting(180.0, "Window for FAILURES_PER_WINDOW.")
-    failure_pause_s: float = _setting(1800.0, "Pause imposed on a client address after too many failed live checks.")
+    failure_pause_s: float = _setting(300.0, "Pause imposed on that customer after too many failed live checks (never on others behind the same address).")
 
     # Webhooks
     webhook_timeout_s: float = _setting(10.0, "Timeout of one webhook delivery attempt.")

@@ -3,6 +3,11 @@
 Each event is POSTed as JSON with headers
     Realname-Event-Id: evt_...            (the idempotency id: the same on every retry)
     Realname-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with the webhook secret>
+
+Against hostile or broken endpoints: the callback host is resolved once per attempt, every address is
+checked (public only, also through NAT64/6to4/Teredo/IPv4-mapped forms) and the connection goes to exactly
+those addresses; only the first few KB of an answer are read; one merchant holds at most `per_merchant`
+of the delivery slots.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import socket
 import time
 from collections import Counter, deque
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -56,7 +61,7 @@ def verify_signature(secret: bytes, header: str, body: bytes, now: float | None 
 
 
 def iso(ts: float | None) -> str | None:
-    return None if ts is None else datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return None if ts is None else datetime.fromtimestamp(ts, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def event_for(session: Session, type_: str) -> tuple[str, str]:
@@ -109,7 +114,7 @@ def check_destination(url: str, allow_private: bool) -> None:
     """Refuse callback URLs that would make us call into the operator's own network (SSRF)."""
     try:
         parts = urlsplit(url)
-        parts.port  # raises for a port that is not a number from 0 to 65535
+        _ = parts.port  # raises for a port that is not a number from 0 to 65535
     except ValueError:
         raise DestinationError("callback_url must be an absolute http(s) URL") from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -304,6 +309,7 @@ class Outbox:
         self.max_in_flight = max_in_flight
         self.window = window  # due rows looked at per round, beyond those in flight
         self._wake = asyncio.Event()
+        self._stopping = False
         self._in_flight: dict[str, tuple[str, object]] = {}  # event id -> merchant
         self._deliveries: set[asyncio.Task] = set()
         self._task: asyncio.Task | None = None
@@ -315,13 +321,14 @@ class Outbox:
         self._task = asyncio.create_task(self._run(), name="webhook-outbox")
 
     async def stop(self) -> None:
+        self._stopping = True
         tasks = [t for t in (self._task, *self._deliveries) if t is not None]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
                 for event in self._due():
                     self._in_flight[event["id"]] = merchant_of(event)
@@ -335,8 +342,11 @@ class Outbox:
             wait = 5.0 if due is None else min(5.0, max(floor, due - time.time()))
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except asyncio.TimeoutError:
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
+                # arrives as the wake-up does, and then stop() would wait for this loop forever.
+                async with asyncio.timeout(wait):
+                    await self._wake.wait()
+            except TimeoutError:
                 pass
 
     def _due(self) -> list[dict]:
@@ -375,9 +385,7 @@ class Outbox:
         next_at = None if delivered else self._retry_at(event["attempts"] + 1, event["created_at"])
         if error is None and not delivered:
             error = f"HTTP {status_code}"
-        self.store.record_webhook_attempt(
-            event["id"], status_code, error, (time.perf_counter() - started) * 1000, delivered, next_at
-        )
+        self.store.record_webhook_attempt(event["id"], status_code, error, (time.perf_counter() - started) * 1000, delivered, next_at)
         if delivered:
             self.store.audit("system", "webhook.delivered", event["session_id"], {"event": event["id"]})
         elif next_at is None:

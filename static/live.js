@@ -12,6 +12,7 @@ let stream = null;
 let pc = null;
 let channel = null;
 let finished = false;
+let waitTimer = null;
 
 function show(problemKey, shownText) {
   $("problem-text").textContent = shownText || text(problemKey);
@@ -22,7 +23,17 @@ function show(problemKey, shownText) {
   $("problem").scrollIntoView({ block: "nearest" });
 }
 
+function stopPeer() {
+  if (channel && channel.readyState === "open") {
+    try { channel.send(JSON.stringify({ type: "bye" })); } catch (e) { /* closing anyway */ }
+  }
+  if (pc) pc.close();
+  pc = null;
+  channel = null;
+}
+
 function stop() {
+  clearTimeout(waitTimer);
   if (channel && channel.readyState === "open") {
     try { channel.send(JSON.stringify({ type: "bye" })); } catch (e) { /* closing anyway */ }
   }
@@ -82,7 +93,12 @@ async function sendOffer(body, attemptsLeft = 5) {
   });
   if (response.ok) return response.json();
   let code = "generic";
-  try { code = (await response.json()).error.code; } catch (e) { /* keep generic */ }
+  let queue = null;
+  try {
+    const error = (await response.json()).error;
+    code = error.code;
+    queue = error.queue || null;
+  } catch (e) { /* keep generic */ }
   if (config.retryCodes.includes(code) && attemptsLeft > 0) {
     await new Promise((resolve) => setTimeout(resolve, 1500));
     return sendOffer(body, attemptsLeft - 1);
@@ -91,17 +107,28 @@ async function sendOffer(body, attemptsLeft = 5) {
     window.location.assign(config.restartUrl);
     return null;
   }
-  throw Object.assign(new Error(code), { code });
+  throw Object.assign(new Error(code), { code, queue });
+}
+
+function wait(queue) {
+  // The server is full: keep the camera and the place in line, say where we are, ask again by ourselves.
+  stopPeer();
+  const minutes = Math.max(1, Math.round(queue.wait_s / 60));
+  $("instruction").textContent = text("live.waiting", { position: queue.position, minutes });
+  $("hint").textContent = "";
+  document.body.dataset.liveWaiting = String(queue.position);
+  waitTimer = setTimeout(start, Math.max(1, queue.retry_after_s) * 1000);
 }
 
 async function start() {
   $("start").disabled = true;
   $("problem").hidden = true;
-  $("instruction").textContent = text("live.connecting");
+  if (!stream) $("instruction").textContent = text("live.connecting");
   try {
-    stream = await navigator.mediaDevices.getUserMedia({
+    // The frame rate the analysis uses (see CAPTURE_FPS in server/web/pages.py), not more.
+    stream = stream || await navigator.mediaDevices.getUserMedia({
       audio: false,
-      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: 30 } },
+      video: { facingMode: "user", width: { ideal: 640 }, height: { ideal: 480 }, frameRate: { ideal: config.captureFps } },
     });
   } catch (error) {
     $("start").disabled = false;
@@ -119,7 +146,11 @@ async function start() {
 
   const track = stream.getVideoTracks()[0];
   pc = new RTCPeerConnection({ iceServers: config.iceServers });
-  preferVp8(pc.addTransceiver(track, { direction: "sendonly", streams: [stream] }));
+  preferVp8(pc.addTransceiver(track, {
+    direction: "sendonly",
+    streams: [stream],
+    sendEncodings: [{ maxFramerate: config.captureFps }],
+  }));
   channel = pc.createDataChannel("control");
   channel.addEventListener("message", onMessage);
   pc.addEventListener("connectionstatechange", () => {
@@ -140,8 +171,13 @@ async function start() {
       camera: { width: settings.width, height: settings.height, frame_rate: settings.frameRate },
     });
     if (!answer || !pc) return;
+    delete document.body.dataset.liveWaiting;
     await pc.setRemoteDescription(answer);
   } catch (error) {
+    if (error.queue) {
+      wait(error.queue);
+      return;
+    }
     stop();
     $("intro").hidden = false;
     $("stage").hidden = true;

@@ -42,3 +42,41 @@ def test_bench_reports_per_session_and_total_figures():
     assert totals["server_rss_peak_mb"] > 0
     assert report["decision"]["error"] is None and report["decision_ms"] is not None
     assert {"fps", "latency", "memory", "no_growing_backlog", "all"} <= set(report["targets_met"])
+    # The ratios: the bare cost measured in the same run, the efficiency against it, the server's capacity.
+    assert totals["admitted"] == 1 and totals["queued"] == 0
+    assert totals["bare_landmarker_ms"] > 0 and totals["efficiency"] > 0
+    assert totals["capacity_sessions"] >= 1 and totals["min_admitted_analysed_fps"] > 0
+
+
+def test_bench_above_capacity_reports_admitted_and_queued_checks_and_releases_the_line():
+    clip = video(CLIP)
+    command = [
+        sys.executable, "-m", "server", "bench", "--sessions", "2", "--seconds", "3", "--warmup-s", "0.5", "--no-decision",
+        "--video", str(clip), "--server-env", "REALNAME_MAX_LIVE_SESSIONS=1", "--json",
+    ]
+    done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=180, env={**os.environ, "GLOG_minloglevel": "2"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    totals = report["totals"]
+    assert totals["admitted"] == 1 and totals["queued"] == 1 and totals["sessions_failed"] == 0
+    assert totals["capacity_sessions"] == 1
+    waiting = [r for r in report["per_session"] if not r["admitted_in_window"]]
+    assert len(waiting) == 1 and waiting[0]["queue_positions"][0] == 1
+    # Once the measured check said bye, the one in line got its place, streamed, and said bye too.
+    assert report["queue_release"]["admitted"] == 1 and report["queue_release"]["never_admitted"] == []
+    assert totals["queued_admitted_later"] == 1 and report["targets_met"]["queue_released"] is True
+
+
+def test_the_frame_rate_cut_keeps_verdicts_and_analyses_fewer_frames():
+    from realname_tools.bench.frame_rate_cut import frame_rate_cut
+
+    cases = [
+        ("lp_d12_talking_glasses_man_headturns_7s.mp4", "turn_right,turn_left", "wrong_action"),
+        ("lp_d7_winks_blinks_woman_6s.mp4", "blink", "pass"),
+    ]
+    for clip, _, _ in cases:
+        video(clip)
+    data = frame_rate_cut(video(cases[0][0]).parent, cases)
+    totals = data["totals"]
+    assert totals["cases"] == 2 and totals["verdicts_unchanged"] and totals["all_as_expected"]
+    assert totals["frames_analysed_paced"] < totals["frames_analysed_every"]

@@ -115,7 +115,7 @@ async def test_no_frames_watchdog_frees_a_silent_peer(http, server, services, sa
     assert services.store.session(created["id"]).failure_reason == "connection_lost"
 
 
-async def test_a_second_check_is_refused_when_the_server_is_full(http, server, services, sandbox_key, blink_clip):
+async def test_a_second_check_waits_in_line_and_is_admitted_when_the_first_ends(http, server, services, sandbox_key, blink_clip):
     services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1)
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await one.start_live(ClipTrack(*blink_clip))
@@ -123,12 +123,33 @@ async def test_a_second_check_is_refused_when_the_server_is_full(http, server, s
     import aiohttp
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other_browser:
-        _, two = await ready_for_live(other_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
-        busy = await two.start_live(ClipTrack(*blink_clip))
-    assert busy.offer_error["status"] == 503 and busy.offer_error["code"] == "busy"
-    await one.bye()
-    await one.close()
+        second, two = await ready_for_live(other_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
+        waiting = await two.start_live(ClipTrack(*blink_clip))
+        assert waiting.offer_error["status"] == 503 and waiting.offer_error["code"] == "busy"
+        queue = waiting.offer_error["queue"]
+        assert queue["position"] == 1 and queue["wait_s"] > 0 and queue["retry_after_s"] > 0
+        async with http.get(server.make_url("/healthz")) as response:
+            capacity = (await response.json())["capacity"]
+        assert capacity["live_checks"] == 1 and capacity["waiting"] == 1 and capacity["capacity_sessions"] == 1
+        assert capacity["cpu_ms_per_frame"] > 0 and capacity["cost_source"] in ("synthetic", "live")
+        # Still full: asking again keeps the place and costs no attempt.
+        again = await two.start_live(ClipTrack(*blink_clip))
+        assert again.offer_error["queue"]["position"] == 1
+        assert services.store.session(second["id"]).attempts == 0
+        await one.bye()
+        await one.close()
+        assert await eventually(lambda: first["id"] not in services.attempts.live)
+        admitted = await two.start_live(ClipTrack(*blink_clip))
+        assert admitted.offer_error is None
+        assert await eventually(lambda: second["id"] in services.attempts.live)
+        await two.bye()
+        await two.close()
     assert await eventually(lambda: not services.attempts.live)
+    data = await session_json(http, server, sandbox_key, second["id"])
+    actions = [e["action"] for e in data["events"]]
+    assert actions.count("live.queued") == 1 and "live.admitted" in actions
+    assert actions.index("live.queued") < actions.index("live.admitted") < actions.index("live.started")
+    assert data["attempts"]["used"] == 1  # the waiting cost nothing: one attempt, the admitted one
 
 
 async def test_failed_attempts_run_out(http, server, services, sandbox_key, blink_clip):

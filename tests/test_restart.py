@@ -74,8 +74,9 @@ async def test_pending_webhook_survives_a_crash(tmp_path):
 
     port = free_port()
     env = environment(tmp_path / "data", port)
+    subprocess.run([sys.executable, "-m", "server", "merchants", "create", "restart-test"], cwd=ROOT, env=env, capture_output=True, check=True)
     created = subprocess.run(
-        [sys.executable, "-m", "server", "keys", "create", "restart-test", "--sandbox", "--json"],
+        [sys.executable, "-m", "server", "keys", "create", "--merchant", "restart-test", "--sandbox", "--json"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True,
     )
     keys = json.loads(created.stdout)

@@ -148,7 +148,8 @@ def test_webhook_events_are_sealed(store, tmp_path):
     store.add_webhook_event("evt_1", "ses_1", 1, "session.approved", "https://shop.example/hook", '{"data":{"session":{"reference_id":"order-77"}}}')
     [event] = store.due_webhook_events(time.time() + 1)
     assert event["url"] == "https://shop.example/hook" and "order-77" in event["body"]
-    assert set(event) == {"id", "session_id", "api_key_id", "type", "url", "body", "created_at", "attempts"}
+    assert set(event) == {"id", "session_id", "api_key_id", "merchant_id", "type", "url", "body", "created_at", "attempts"}
+    assert event["merchant_id"] == 1
     url, body = sqlite3.connect(tmp_path / "db.sqlite3").execute("SELECT url, body FROM webhook_events").fetchone()
     assert b"shop.example" not in url and b"order-77" not in body
     store.scrub_webhook_events("ses_1")

@@ -29,12 +29,16 @@ def add_parser(sub) -> None:
             bench.add_argument(name, dest=item.name, action="append", metavar="NAME=VALUE", help=help_text)
         else:
             kind = {"int | None": int, "float": float, "int": int}.get(str(item.type), type(default) if default is not None else str)
-            bench.add_argument(name, dest=item.name, type=kind, default=default, required=item.name == "video", help=help_text)
+            bench.add_argument(name, dest=item.name, type=kind, default=default, help=help_text)
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--analysis-threads", dest="analysis_threads", type=int, help="REALNAME_ANALYSIS_THREADS of a started server")
     bench.add_argument("--frame-cost", dest="frame_cost", action="store_true", help="measure the per-frame analysis cost offline instead")
     bench.add_argument("--frames", type=int, default=300, help="with --frame-cost: frames to measure")
     bench.add_argument("--size", default="640x480", help="with --frame-cost: WIDTHxHEIGHT to scale frames to, or 'native'")
+    bench.add_argument(
+        "--frame-rate-cut", dest="frame_rate_cut", metavar="VIDEOS_DIR",
+        help="replay the shared clip cases in VIDEOS_DIR with every frame and at the rate each step needs: verdicts and CPU",
+    )
     bench.set_defaults(func=run)
 
 
@@ -62,6 +66,15 @@ def run(args: argparse.Namespace) -> int:
     from .report import render_report
     from .run import render_sweep, run_bench, run_sweep
 
+    if args.frame_rate_cut:
+        from .frame_rate_cut import frame_rate_cut, render_frame_rate_cut
+
+        data = frame_rate_cut(args.frame_rate_cut)
+        print(json.dumps(data) if args.json else render_frame_rate_cut(data))
+        return 0 if data["totals"]["verdicts_unchanged"] else 1
+    if not args.video:
+        print(json.dumps({"error": {"code": "bad_arguments", "message": "--video is required"}}) if args.json else "error (bad_arguments): --video is required")
+        return 2
     if args.frame_cost:
         data = frame_cost(args.video, frames=args.frames, size=parse_size(args.size))
         print(json.dumps(data) if args.json else render_frame_cost(data))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .options import BenchError
@@ -25,12 +25,37 @@ class Customer:
     streaming_at: float | None = None  # the first prompt came back: frames are being analysed
     sent_at_window_start: int = 0
     sent_at_window_end: int = 0
+    positions: list[int] = field(default_factory=list)  # places in line the server gave, one per refused offer
+    admitted_at: float | None = None
 
     async def close(self) -> None:
         with contextlib.suppress(Exception):
             await self.flow.close()
         with contextlib.suppress(Exception):
             await self.http.close()
+
+
+async def join(c: Customer, make_track, stop: asyncio.Event) -> None:
+    """Offer until admitted, waiting in line as the page does: a full server answers 503 `busy` with a
+    place in line and when to ask again."""
+    while not stop.is_set():
+        c.track = make_track()
+        try:
+            c.run = await c.flow.start_live(c.track)
+        except Exception as error:  # one customer's failure is reported, not fatal
+            c.error = f"could not start: {error!r}"
+            return
+        refused = c.run.offer_error
+        if refused is None:
+            c.admitted_at = time.monotonic()
+            return
+        queue = refused.get("queue")
+        if refused.get("code") != "busy" or not queue:
+            c.error = f"offer refused: {refused}"
+            return
+        c.positions.append(queue["position"])
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), queue["retry_after_s"])
 
 
 def api_headers(api_key: str) -> dict[str, str]:

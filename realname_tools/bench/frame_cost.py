@@ -107,6 +107,30 @@ def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (64
 
 
 
+def bare_landmarker_ms(clip: list[Any], fps: float, frames: int = 150) -> float:
+    """Median time of the bare MediaPipe call on the clip's frames (ready RGB images, one landmarker, this
+    thread): the per-frame cost that `bench`'s efficiency is measured against."""
+    import mediapipe as mp
+    import numpy as np
+
+    from server.config import load_settings
+    from server.liveness.analyzer import frame_to_arrays
+    from server.models.loader import landmarker_file, new_landmarker
+
+    settings = load_settings()
+    bare = new_landmarker(landmarker_file(settings.landmarker_model, settings.models_dir))
+    images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_to_arrays(f)[0])) for f in clip[: min(len(clip), 60)]]
+    timings = []
+    try:
+        for index in range(frames):
+            started = time.perf_counter()
+            bare._task.detect_for_video(images[index % len(images)], int(index * 1000 / fps) + 1)  # noqa: SLF001 - the bare call
+            timings.append((time.perf_counter() - started) * 1000)
+    finally:
+        bare.close()
+    return _round(statistics.median(timings[min(20, frames // 5) :]))
+
+
 def _capacity(analysis_ms: float | None, decode_ms: float | None, encode_ms: float) -> float | None:
     if not analysis_ms or decode_ms is None:
         return None

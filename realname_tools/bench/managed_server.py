@@ -43,6 +43,10 @@ class ManagedServer:
             "REALNAME_ICE_SERVERS": "[]",
             "REALNAME_WEBHOOK_ALLOW_PRIVATE": "1",
             "REALNAME_MAX_LIVE_SESSIONS": str(max(64, 4 * sessions)),
+            # The measured sessions are analysed at the full rate a check may need (their challenge is never
+            # performed, so without this they would mostly wait at the lower rate); the cut is measured
+            # offline on the clips by --frame-rate-cut.
+            "REALNAME_LIVE_FRAME_RATE_CUT": "0",
             # Sessions must stay live for the whole measurement, however long it is.
             "REALNAME_CHALLENGE_TIMEOUT_S": "36000",
             "REALNAME_START_TIMEOUT_S": "36000",
@@ -66,9 +70,7 @@ class ManagedServer:
 
     async def start(self, timeout_s: float = 180.0) -> None:
         for command in (("merchants", "create", "bench", "--json"), ("keys", "create", "--merchant", "bench", "--sandbox", "--json")):
-            created = await asyncio.to_thread(
-                subprocess.run, self._command(*command), env=self.env, cwd=PROJECT, capture_output=True, text=True, timeout=120
-            )
+            created = await asyncio.to_thread(subprocess.run, self._command(*command), env=self.env, cwd=PROJECT, capture_output=True, text=True, timeout=120)
             if created.returncode != 0:
                 raise BenchError(f"could not create an API key: {created.stderr.strip() or created.stdout.strip()}")
         self.api_key = json.loads(created.stdout.strip().splitlines()[-1])["api_key"]

@@ -59,8 +59,6 @@ class BenchOptions:
     quiet_wait_s: float = _option(0.0, "wait up to this many seconds for other processes to go idle", flag="--quiet-wait")
     max_side: int = _option(640, "long side the clip is scaled to")
     server_env: dict[str, str] = _option({}, "another setting of a started server (NAME=VALUE, repeatable)")
-    upload_loop: bool = _option(
-        False, "measure one live check alone, then while another customer uploads ID photos in a loop: the analysed fps ratio"
-    )
+    upload_loop: bool = _option(False, "measure one live check alone, then while another customer uploads ID photos in a loop: the analysed fps ratio")
     upload_photo: str | None = _option(None, "with --upload-loop: the photo uploaded in the loop (default: --id-photo, else the clip's frame)")
     progress: bool = field(default=False, metadata={"help": None, "flag": None})  # set by the command, not a flag

@@ -51,6 +51,16 @@ def render_report(report: dict[str, Any]) -> str:
         f"{fmt(totals['rss_per_session_mb'])} MB per session; threads idle {fmt(totals.get('server_threads_idle'))}, "
         f"live {fmt(totals.get('server_threads_live'))}",
     ]
+    lines.append(
+        f"admitted {fmt(totals.get('admitted'))}, queued {fmt(totals.get('queued'))} (admitted once places freed: "
+        f"{fmt(totals.get('queued_admitted_later'))}); lowest admitted session {fmt(totals.get('min_admitted_analysed_fps'))} fps; "
+        f"server capacity {fmt(totals.get('capacity_sessions'))} checks at {fmt((report.get('server_capacity') or {}).get('required_fps'))} fps "
+        f"({fmt(totals.get('server_cpu_ms_per_frame'), 2)} CPU ms per analysed frame)"
+    )
+    lines.append(
+        f"bare landmarker {fmt(totals.get('bare_landmarker_ms'), 2)} ms/frame -> {fmt(totals.get('bare_bound_fps'))} fps on "
+        f"{report['machine']['cores']} cores; efficiency {fmt(totals.get('efficiency'), 3)} (analysed fps sum / that bound)"
+    )
     decision = report.get("decision") or {}
     if decision.get("decision_ms") is not None:
         lines.append(f"last challenge -> decision: {decision['decision_ms']} ms ({decision.get('status')}, one session, idle server)")

@@ -26,11 +26,14 @@ from typing import Any
 from .customers import (
     Customer,
     id_photo_from_clip,
+    join,
     measure_decision,
     new_customer,
     percentile,
+    session_json,
     wait_not_live,
 )
+from .frame_cost import bare_landmarker_ms
 from .managed_server import ManagedServer, wait_healthy
 from .options import (
     BACKLOG_MS,
@@ -111,6 +114,9 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         else:
             report["decision"] = {"decision_ms": None, "error": "skipped"}
         report["decision_ms"] = report["decision"].get("decision_ms")
+        # The bare per-frame cost on this machine, now, in this process (the server is idle meanwhile).
+        _progress(options, "measuring the bare per-frame cost")
+        report["bare_landmarker_ms"] = await asyncio.to_thread(bare_landmarker_ms, frames, fps)
 
         pids = {"client": os.getpid()}
         if server_pid:
@@ -130,10 +136,14 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
                 raise BenchError(f"session {i} could not be prepared: {item}")
             customers.append(item)
         sampler.start()
-        await _start_streams(customers, frames, fps, packets)
+        from ..client import ClipTrack
+
+        released = asyncio.Event()  # set when the bench stops asking for places
+        joining = [asyncio.create_task(join(c, lambda: ClipTrack(frames, fps, packets=packets), released)) for c in customers]
         await _wait_streaming(customers, timeout_s=60.0)
         streaming = [c for c in customers if c.streaming_at is not None]
-        _progress(options, f"{len(streaming)}/{len(customers)} sessions streaming; warming up {options.warmup_s} s")
+        admitted = [c for c in customers if c.admitted_at is not None]
+        _progress(options, f"{len(streaming)}/{len(customers)} sessions streaming, {len(customers) - len(admitted)} waiting in line; warming up {options.warmup_s} s")
         await asyncio.sleep(options.warmup_s)
         if options.quiet_wait_s > 0:
             report["machine"]["waited_for_quiet_s"] = await _wait_for_quiet(sampler, options.quiet_wait_s)
@@ -151,21 +161,35 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         busy_threads = process_threads(server_pid) if server_pid else None
         for c in customers:
             c.sent_at_window_end = c.track.sent if c.track else 0
+        report["server_capacity"] = await _server_capacity(customers[0].http, base_url)
         await sampler.stop()
         if profile_task is not None:
             report["profile"] = await profile_task
 
-        # 4. Bye, and what the server measured of each stream.
-        await asyncio.gather(*(c.flow.bye() for c in customers if c.run is not None), return_exceptions=True)
-        finals = await asyncio.gather(*(wait_not_live(c.http, base_url, api_key, c.session_id) for c in customers), return_exceptions=True)
+        # 4. Bye, and what the server measured of each stream; then those in line get the freed places.
+        in_window = [c for c in customers if c.admitted_at is not None]
+        await asyncio.gather(*(c.flow.bye() for c in in_window), return_exceptions=True)
+        finals = dict(zip((c.index for c in in_window), await asyncio.gather(
+            *(wait_not_live(c.http, base_url, api_key, c.session_id) for c in in_window), return_exceptions=True
+        )))
+        waiting = [c for c in customers if c.admitted_at is None and not c.error]
+        if waiting:
+            _progress(options, f"{len(in_window)} sessions said bye; waiting for the {len(waiting)} in line to be admitted")
+            report["queue_release"] = await _release_queue(waiting, started=time.monotonic(), timeout_s=max(60.0, 10.0 * len(waiting)))
+            for c in waiting:
+                finals[c.index] = await session_json(c.http, base_url, api_key, c.session_id)
+        released.set()
+        await asyncio.gather(*joining, return_exceptions=True)
+        finals_in_order = [finals.get(c.index, {}) for c in customers]
         window_s = end["t"] - start["t"]
         between = [row for row in sampler.samples if start["t"] < row["t"] < end["t"]]
         server_window = Sampler.window(start, end, between, "server") if server_pid else {"cpu_percent": None, "rss_peak_mb": None}
         client_window = Sampler.window(start, end, between, "client")
         machine_cpu = (end["machine_busy_s"] - start["machine_busy_s"]) / max(1e-9, end["machine_total_s"] - start["machine_total_s"]) * 100
         idle_rss = idle["server"][1] if server_pid and idle.get("server") else None
-        report["per_session"] = [_session_row(c, data, window_s) for c, data in zip(customers, finals)]
+        report["per_session"] = [_session_row(c, data, window_s) for c, data in zip(customers, finals_in_order)]
         report["totals"] = _totals(report["per_session"], options.sessions, server_window, client_window, idle_rss, machine_cpu)
+        report["totals"].update(_ratios(report))
         report["totals"]["server_threads_idle"] = idle_threads
         report["totals"]["server_threads_live"] = busy_threads
         report["cpu_series"] = _cpu_series(sampler.samples, start["t"], end["t"])
@@ -193,37 +217,73 @@ async def _wait_for_quiet(sampler: Sampler, limit_s: float, other_below: float =
     return round(time.monotonic() - started, 1)
 
 
-async def _start_streams(customers: list[Customer], frames: list[Any], fps: float, packets: list[bytes] | None) -> None:
-    from ..client import ClipTrack
-
-    async def start(c: Customer) -> None:
-        c.track = ClipTrack(frames, fps, packets=packets)
-        try:
-            c.run = await c.flow.start_live(c.track)
-            if c.run.offer_error is not None:
-                c.error = f"offer refused: {c.run.offer_error}"
-        except Exception as error:  # one customer's failure is reported, not fatal
-            c.error = f"could not start: {error!r}"
-
-    await asyncio.gather(*(start(c) for c in customers))
-
-
-async def _wait_streaming(customers: list[Customer], timeout_s: float) -> None:
+async def _wait_streaming(customers: list[Customer], timeout_s: float, queued_ok: bool = True) -> None:
+    """Until each customer streams (a first prompt came back), waits in line, or failed."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for c in customers:
-            if c.streaming_at is None and c.run is not None and c.run.messages:
+            if c.streaming_at is None and c.admitted_at is not None and c.run is not None and c.run.messages:
                 c.streaming_at = time.monotonic()
-        if all(c.streaming_at is not None or c.error for c in customers):
+        if all(c.streaming_at is not None or c.error or (queued_ok and c.positions and c.admitted_at is None) for c in customers):
             return
         await asyncio.sleep(0.05)
     for c in customers:
-        if c.streaming_at is None and not c.error:
+        if c.streaming_at is None and not c.error and (c.admitted_at is not None or not queued_ok):
             c.error = f"no prompt from the server within {timeout_s:.0f} s"
 
 
+async def _release_queue(waiting: list[Customer], started: float, timeout_s: float) -> dict[str, Any]:
+    """The customers in line, once the measured sessions said bye: each admitted and streaming, then bye."""
+    await _wait_streaming(waiting, timeout_s, queued_ok=False)
+    admitted = [c for c in waiting if c.streaming_at is not None]
+    await asyncio.gather(*(c.flow.bye() for c in admitted), return_exceptions=True)
+    await asyncio.sleep(1.0)  # the byes reach the server and are stored
+    return {
+        "waiting": len(waiting),
+        "admitted": len(admitted),
+        "seconds_to_admit_all": round(max(c.admitted_at - started for c in admitted), 1) if admitted else None,
+        "never_admitted": [c.index for c in waiting if c.streaming_at is None],
+    }
+
+
+async def _server_capacity(http, base_url: str) -> dict[str, Any] | None:
+    try:
+        async with http.get(base_url + "/healthz") as response:
+            return (await response.json()).get("capacity")
+    except Exception:  # an older server without it
+        return None
+
+
+def _ratios(report: dict[str, Any]) -> dict[str, Any]:
+    """Efficiency: analysed frames a second in all over what the cores would analyse with the bare
+    landmarker alone; the capacity the server measured; admitted and queued checks apart."""
+    rows = report["per_session"]
+    admitted = [r for r in rows if r.get("admitted_in_window")]
+    analysed = [r["analysed_fps"] for r in admitted if r.get("analysed_fps") is not None]
+    bare = report.get("bare_landmarker_ms")
+    bound = CORES * 1000 / bare if bare else None
+    release = report.get("queue_release") or {}
+    capacity = report.get("server_capacity") or {}
+    return {
+        "admitted": len(admitted),
+        "queued": len(rows) - len(admitted),
+        "queued_admitted_later": release.get("admitted", 0),
+        "min_admitted_analysed_fps": min(analysed) if analysed else None,
+        "bare_landmarker_ms": bare,
+        "bare_bound_fps": round(bound, 1) if bound else None,
+        "efficiency": round(sum(analysed) / bound, 3) if bound and analysed else None,
+        "capacity_sessions": capacity.get("capacity_sessions"),
+        "server_cpu_ms_per_frame": capacity.get("cpu_ms_per_frame"),
+    }
+
+
 def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
-    row: dict[str, Any] = {"index": c.index, "session_id": c.session_id}
+    row: dict[str, Any] = {
+        "index": c.index,
+        "session_id": c.session_id,
+        "admitted_in_window": c.admitted_at is not None and c.sent_at_window_end > 0,
+        "queue_positions": [c.positions[0], c.positions[-1]] if c.positions else None,
+    }
     if isinstance(data, BaseException):
         row["error"] = f"reading the session failed: {data!r}"
         return row
@@ -260,13 +320,14 @@ def _ended_by_bye(data: dict[str, Any]) -> bool:
 
 
 def _totals(rows: list[dict[str, Any]], sessions: int, server: dict, client: dict, idle_rss: float | None, machine_cpu: float) -> dict[str, Any]:
-    measured = [r for r in rows if r.get("analysed_fps") is not None]
+    in_window = [r for r in rows if r.get("admitted_in_window")]
+    measured = [r for r in in_window if r.get("analysed_fps") is not None]
     analysed = [r["analysed_fps"] for r in measured]
     p95s = [r["latency_ms"]["p95"] for r in measured if r.get("latency_ms") and r["latency_ms"].get("p95") is not None]
     peak = server.get("rss_peak_mb")
     return {
         "sessions_measured": len(measured),
-        "sessions_failed": sessions - len(measured),
+        "sessions_failed": len(in_window) - len(measured) + sum(1 for r in rows if r.get("error")),
         "analysed_fps_sum": round(sum(analysed), 1),
         "min_session_analysed_fps": min(analysed) if analysed else None,
         "mean_session_analysed_fps": round(statistics.fmean(analysed), 2) if analysed else None,
@@ -278,7 +339,7 @@ def _totals(rows: list[dict[str, Any]], sessions: int, server: dict, client: dic
         "server_cpu_percent": server.get("cpu_percent"),
         "server_rss_idle_mb": round(idle_rss, 1) if idle_rss is not None else None,
         "server_rss_peak_mb": peak,
-        "rss_per_session_mb": round((peak - idle_rss) / sessions, 1) if peak is not None and idle_rss is not None else None,
+        "rss_per_session_mb": round((peak - idle_rss) / max(1, len(in_window)), 1) if peak is not None and idle_rss is not None else None,
         "client_cpu_percent": client.get("cpu_percent"),
         "client_rss_peak_mb": client.get("rss_peak_mb"),
         "machine_cpu_percent": round(machine_cpu, 1),
@@ -306,9 +367,10 @@ def _cpu_series(samples: list[dict[str, Any]], start: float, end: float) -> list
 
 
 def _targets(report: dict[str, Any]) -> dict[str, Any]:
-    rows = [r for r in report["per_session"] if r.get("analysed_fps") is not None]
+    admitted = [r for r in report["per_session"] if r.get("admitted_in_window")]
+    rows = [r for r in admitted if r.get("analysed_fps") is not None]
     totals = report["totals"]
-    complete = len(rows) == report["sessions"] and not any(r.get("ended_before_bye") or r.get("error") for r in report["per_session"])
+    complete = bool(rows) and len(rows) == len(admitted) and not any(r.get("ended_before_bye") or r.get("error") for r in report["per_session"])
 
     def backlog(r: dict[str, Any]) -> bool:
         thirds = r.get("latency_p50_ms_by_third") or []
@@ -322,7 +384,9 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
     per_session = totals.get("rss_per_session_mb")
     memory_ok = per_session is not None and per_session < TARGET_MB_PER_SESSION
     backlog_ok = complete and not any(backlog(r) for r in rows)
+    release = report.get("queue_release")
     return {
+        "queue_released": None if release is None else release["admitted"] == release["waiting"],
         "analysed_fps_at_least": TARGET_FPS,
         "p95_latency_below_ms": TARGET_P95_MS,
         "rss_per_session_below_mb": TARGET_MB_PER_SESSION,
@@ -331,7 +395,7 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
         "latency": p95_ok,
         "memory": memory_ok if per_session is not None else None,
         "no_growing_backlog": backlog_ok,
-        "all": bool(fps_ok and p95_ok and backlog_ok and memory_ok is not False),
+        "all": bool(fps_ok and p95_ok and backlog_ok and memory_ok is not False and (release is None or release["admitted"] == release["waiting"])),
     }
 
 

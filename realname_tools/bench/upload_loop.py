@@ -89,7 +89,9 @@ async def upload_forever(base_url: str, api_key: str, photo: bytes, counts: Uplo
                     break
 
 
-async def _live_phase(customer: Customer, options: BenchOptions, base_url: str, api_key: str, frames, fps, packets, sampler: Sampler, server_pid: int | None) -> Phase:
+async def _live_phase(
+    customer: Customer, options: BenchOptions, base_url: str, api_key: str, frames, fps, packets, sampler: Sampler, server_pid: int | None
+) -> Phase:
     from ..client import ClipTrack
 
     track = ClipTrack(frames, fps, packets=packets)

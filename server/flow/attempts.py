@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from ..errors import FlowError
 from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher
+from ..models.landmarker import time_on_synthetic_face
 from ..models.loader import new_landmarker
 from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
@@ -33,6 +35,7 @@ from ..sessions import Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.store import ConflictError, Store
+from .admission import Admission
 from .lifecycle import Lifecycle, jpeg
 from .registry import LiveRegistry
 
@@ -46,8 +49,9 @@ PERSON_SIGNALS = frozenset({SignalCode.PAD_ATTACK, SignalCode.PAD_UNCERTAIN, Sig
 class LivenessStep:
     """The per-frame analysis of a live check: the liveness engine, translated into messages for the page."""
 
-    def __init__(self, analyzer: LivenessAnalyzer) -> None:
+    def __init__(self, analyzer: LivenessAnalyzer, paced: bool = True) -> None:
         self.analyzer = analyzer
+        self.paced = paced  # analyse only as often as the engine's current step needs
         self._last_message: dict[str, Any] | None = None
 
     def analyse(self, frame: Any, t: float) -> StepResult:
@@ -55,7 +59,7 @@ class LivenessStep:
         message = protocol.prompt_message(verdict)
         changed = message != self._last_message
         self._last_message = message
-        return StepResult(message if changed else None, done=verdict.result is not None)
+        return StepResult(message if changed else None, done=verdict.result is not None, needed_fps=self.analyzer.engine.needed_fps() if self.paced else None)
 
     def close(self) -> None:
         self.analyzer.close()
@@ -101,6 +105,8 @@ class LiveAttempts:
         self.rtc_config = rtc_configuration(settings.ice_servers)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
+        self.admission = Admission(cores=os.cpu_count() or 1, workers=settings.analysis_threads)
+        self._estimating: asyncio.Future | None = None
 
     async def start(
         self,
@@ -125,8 +131,17 @@ class LiveAttempts:
             raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
         if session.id in self.live:
             raise FlowError("already_live", "a live check is already running for this session")
-        if len(self.live) >= self.settings.max_live_sessions:
-            raise FlowError("busy", "the service is busy; try again in a minute", 503)
+        if self.admission.cost.source == "none":
+            await self.estimate_cost()
+            if session.id in self.live:
+                raise FlowError("already_live", "a live check is already running for this session")
+        admit = self.admission.ask(session.id, len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        if not admit.admitted:
+            if admit.joined:
+                self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
+            raise FlowError("busy", "the service is busy; your place in line is kept", 503, queue=admit.to_dict())
+        if admit.waited_s is not None:
+            self.store.audit("customer", "live.admitted", session.id, {"waited_s": admit.waited_s})
         self.live.reserve(session.id)  # no await since the checks above: nobody else got in meanwhile
         connection: LiveConnection | None = None
         try:
@@ -137,7 +152,9 @@ class LiveAttempts:
             )
             loop = asyncio.get_running_loop()
             landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
-            step = LivenessStep(LivenessAnalyzer(landmarker, engine, pad_policy=PadFramePolicy() if self.pad else None))
+            step = LivenessStep(
+                LivenessAnalyzer(landmarker, engine, pad_policy=PadFramePolicy() if self.pad else None), self.settings.live_frame_rate_cut
+            )
 
             async def on_end(reason: str) -> None:
                 await self._ended(attempt, reason)
@@ -150,6 +167,7 @@ class LiveAttempts:
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
+                on_frame=self._frame_analysed,
             )
             attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera)
             self.live.register(attempt)
@@ -173,6 +191,32 @@ class LiveAttempts:
             {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
         )
         return {"sdp": answer.sdp, "type": answer.type}
+
+    async def estimate_cost(self) -> None:
+        """The first per-frame cost estimate, on the built-in synthetic face (once; call it at start-up to
+        spare the first customer the half second it takes)."""
+        if self._estimating is None:
+            self._estimating = asyncio.ensure_future(self._time_synthetic_face())
+        await asyncio.shield(self._estimating)
+
+    async def _time_synthetic_face(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
+            try:
+                self.admission.cost.estimate(await loop.run_in_executor(self.executor, time_on_synthetic_face, landmarker))
+            finally:
+                await loop.run_in_executor(self.executor, landmarker.close)
+        except Exception:
+            log.exception("the per-frame cost could not be estimated; admitting by MAX_LIVE_SESSIONS until live frames are timed")
+            self.admission.cost.source = "unmeasured"
+
+    def _frame_analysed(self, analysis_ms: float) -> None:
+        self.admission.cost.frame(analysis_ms, time.process_time(), time.monotonic())
+
+    def capacity(self) -> dict[str, Any]:
+        """What /healthz reports: capacity, load and the measured cost."""
+        return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
         attempt = self.live.get(session.id)
@@ -243,6 +287,7 @@ class LiveAttempts:
             await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
         finally:
             self.live.release(attempt.session_id, attempt)
+            self.admission.check_ended(connection.stats.elapsed())
 
     async def _score_pad(self, analyzer: LivenessAnalyzer) -> PadResult:
         if self.pad is None:

@@ -9,7 +9,6 @@ from aiohttp import web
 
 from .services import SERVICES
 
-
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_FORWARDED_HOPS = 16
 

@@ -17,7 +17,7 @@ from ..models.landmarker import FaceLandmarker
 from ..models.pad import PadEnsemble
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.signals import frame_fingerprint
-from .engine import LivenessEngine, Verdict
+from .engine import LivenessEngine, Verdict, frame_due
 from .signals import FrameSignals, frame_signals
 
 log = logging.getLogger(__name__)
@@ -113,6 +113,12 @@ class LivenessAnalyzer:
         self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
         self.analysed_pairs = 0
         self._last_fingerprint: bytes | None = None
+        self._last_t: float | None = None
+
+    def wants(self, t: float) -> bool:
+        """Whether a frame at t is needed by the engine's current step (the live connection skips the
+        others the same way, by `frame_due`)."""
+        return frame_due(t, self._last_t, self.engine.needed_fps())
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -124,6 +130,7 @@ class LivenessAnalyzer:
 
     def _analyse(self, rgb: np.ndarray, gray: np.ndarray, t: float) -> Verdict:
         start = time.perf_counter()
+        self._last_t = t
         faces = self.landmarker.get(rgb, int(t * 1000))
         mid = time.perf_counter()
         signals = frame_signals(t, faces, gray)

@@ -3,7 +3,9 @@
 The track is drained continuously by one task, which keeps just the latest decoded frame; a second task
 hands that frame to the analysis in a worker thread and, when it is done, takes whatever frame is newest
 then. Frames that arrive while analysis runs replace each other and are counted as dropped, so a slow
-analysis never builds a backlog and the customer never sees a growing delay.
+analysis never builds a backlog and the customer never sees a growing delay. The analysis says how many
+frames a second its current step needs; frames arriving sooner than that after the last analysed one
+are skipped unanalysed (counted apart from frames dropped for want of time).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
+from ..liveness.engine import frame_due
 from . import protocol
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ BUSY_HOLD_S = 2.0  # pacing lasts this long after the last such wait
 class StepResult:
     message: dict[str, Any] | None = None  # sent to the page when not None
     done: bool = False
+    needed_fps: float | None = None  # analysed frames a second the next step needs; None: every frame
 
 
 class FrameAnalysis(Protocol):
@@ -61,6 +65,7 @@ class StreamStats:
     transit_s: deque = field(default_factory=lambda: deque(maxlen=2000))
     queue_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # waiting for a free analysis worker
     frames_paced: int = 0  # analyses held back to the busy rate (see LiveConnection.busy_analysis_fps)
+    frames_not_needed: int = 0  # skipped: sooner after the last analysed frame than the step needs
     # For the stream's risk signals (server/spoof/signals.py): each received frame's own timestamp, its
     # arrival, and its size when that changes.
     capture_s: deque = field(default_factory=lambda: deque(maxlen=2000))
@@ -101,6 +106,7 @@ class StreamStats:
             "analysis_ms": {"p50": pct(self.analysis_ms, 0.5), "p95": pct(self.analysis_ms, 0.95)},
             "queue_wait_ms": {"p50": pct(self.queue_ms, 0.5), "p95": pct(self.queue_ms, 0.95)},
             "frames_paced": self.frames_paced,
+            "frames_not_needed": self.frames_not_needed,
             "arrival_lag_ms": {"p50": pct(lag_ms, 0.5), "p95": pct(lag_ms, 0.95), "max": pct(lag_ms, 1.0)},
             "arrival_lag_p50_ms_by_third": thirds(lag_ms),
             "resolution": f"{self.width}x{self.height}" if self.width else None,
@@ -117,6 +123,7 @@ class LiveConnection:
         connect_timeout_s: float = 15.0,
         no_frames_timeout_s: float = 4.0,
         busy_analysis_fps: float = 20.0,
+        on_frame: Callable[[float], None] | None = None,
     ) -> None:
         # When analyses wait for a free worker (on average over the last few frames more than
         # BUSY_WAIT_MS: every worker is busy, the machine is saturated), this stream is analysed at most
@@ -125,6 +132,7 @@ class LiveConnection:
         # receive loops and decoders keep CPU to spare. The liveness engine works on frame timestamps and
         # tolerates the lower rate. With workers free, every frame that can be analysed is. 0 turns it off.
         self.busy_analysis_fps = busy_analysis_fps or None
+        self.on_frame = on_frame  # told each analysed frame's analysis time (ms), for the capacity model
         self.analysis = analysis
         self.executor = executor
         self.on_end = on_end
@@ -143,6 +151,8 @@ class LiveConnection:
         self._connected = False
         self._busy_until = 0.0
         self._queue_avg_ms = 0.0
+        self._needed_fps: float | None = None
+        self._last_analysed_t: float | None = None  # stream time of the last analysed frame
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -226,6 +236,10 @@ class LiveConnection:
             self._frame_ready.clear()
             if self._latest is None:
                 continue
+            if not frame_due(self._latest[1] - stats.started_at, self._last_analysed_t, self._needed_fps):
+                self._latest = None
+                stats.frames_not_needed += 1
+                continue
             if self.busy_analysis_fps and time.monotonic() < self._busy_until:
                 pause = next_start - time.monotonic()
                 if pause > 0:
@@ -233,6 +247,7 @@ class LiveConnection:
                     await asyncio.sleep(pause)  # newer frames replace the waiting one meanwhile
             frame, arrived = self._latest
             self._latest = None
+            self._last_analysed_t = arrived - stats.started_at
             started = time.monotonic()
             next_start = started + 1 / self.busy_analysis_fps if self.busy_analysis_fps else 0.0
             self._in_flight = loop.run_in_executor(self.executor, _timed, self.analysis.analyse, frame, arrived - stats.started_at)
@@ -258,6 +273,9 @@ class LiveConnection:
             stats.last_analysed_at = done_at
             stats.latencies_ms.append((done_at - arrived) * 1000)
             stats.analysis_ms.append((done_at - started) * 1000)
+            self._needed_fps = result.needed_fps
+            if self.on_frame is not None:
+                self.on_frame((done_at - began) * 1000)
             if result.message is not None:
                 self.send(result.message)
             if result.done:

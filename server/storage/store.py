@@ -29,6 +29,8 @@ from .schema import MIGRATIONS, Rewrite
 log = logging.getLogger(__name__)
 SEALED_SESSION_FIELDS = ("reference_id", "callback_url", "redirect_url")
 JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
+BUSY_TIMEOUT_S = 10
+CHECKPOINT_WAIT_MS = 500
 SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
 
@@ -69,7 +71,7 @@ class Store:
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm the same mode
         self._lock = threading.RLock()
         self._forget_pending = False
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=10)
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -117,6 +119,7 @@ class Store:
                 "UPDATE webhook_events SET url = ?, body = ? WHERE id = ?",
                 (*self._seal_event(row["id"], row["url"], row["body"]), row["id"]),
             )
+        self._db.execute("UPDATE webhook_events SET url = x'', body = x'' WHERE delivered_at IS NOT NULL OR gave_up_at IS NOT NULL")
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
         with self._lock:
@@ -133,7 +136,11 @@ class Store:
             if self._db.in_transaction:
                 self._forget_pending = True
                 return
-            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            self._db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")  # a reader must not stall the event loop for long
+            try:
+                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+            finally:
+                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             self._forget_pending = bool(busy)
             if busy:
                 log.warning("the write-ahead log could not be truncated yet (another connection is reading); retrying on the next write")
@@ -413,9 +420,10 @@ class Store:
 
     def due_webhook_events(self, now: float, limit: int = 20) -> list[dict[str, Any]]:
         rows = self._all(
-            """SELECT id, session_id, api_key_id, type, url, body, created_at, attempts FROM webhook_events
-               WHERE delivered_at IS NULL AND gave_up_at IS NULL AND next_attempt_at <= ?
-               ORDER BY next_attempt_at LIMIT ?""",
+            """SELECT e.id, e.session_id, e.api_key_id, k.merchant_id, e.type, e.url, e.body, e.created_at, e.attempts
+               FROM webhook_events e LEFT JOIN api_keys k ON k.id = e.api_key_id
+               WHERE e.delivered_at IS NULL AND e.gave_up_at IS NULL AND e.next_attempt_at <= ?
+               ORDER BY e.next_attempt_at LIMIT ?""",
             (now, limit),
         )
         return [self._open_event(row) for row in rows]

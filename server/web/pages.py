@@ -19,6 +19,10 @@ from .security import read_form
 routes = web.RouteTableDef()
 
 DEVICE_COOKIE_DAYS = 30
+MAX_OFFER_BODY = 128 * 1024  # an SDP offer is a few KB; parse nothing larger
+# Frames a second the page asks the camera and its encoder for: the fastest step's analysis rate (a blink,
+# 15) with room for jitter, so the server does not receive and decode frames it would skip.
+CAPTURE_FPS = 20
 # What the live page does with an error code from the offer (its texts come from the locale).
 LIVE_ERROR_TEXTS = {
     "busy": "live.error.busy",
@@ -86,7 +90,7 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live)})
+    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()})
 
 
 @routes.get("/privacy")
@@ -210,6 +214,7 @@ async def live_page(request: web.Request) -> web.Response:
         "csrfField": CSRF_FIELD,
         "iceServers": services.settings.ice_servers,
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
+        "captureFps": CAPTURE_FPS,
         "retryCodes": ["already_live"],  # a previous page of this check is still being closed
         "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
@@ -226,6 +231,8 @@ async def live_offer(request: web.Request) -> web.Response:
         return _json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
         return _json_error(403, "csrf", "missing or wrong CSRF token")
+    if request.content_length is None or request.content_length > MAX_OFFER_BODY:
+        return _json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
     try:
         body = await request.json()
         if not isinstance(body, dict):
@@ -238,7 +245,10 @@ async def live_offer(request: web.Request) -> web.Response:
     try:
         answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera)
     except RealnameError as error:
-        return _json_error(error.status, error.code, error.message)
+        response = _json_error(error.status, error.code, error.message, **error.extra)
+        if "queue" in error.extra:
+            response.headers["Retry-After"] = str(int(error.extra["queue"]["retry_after_s"]))
+        return response
     return web.json_response(answer)
 
 
@@ -297,5 +307,5 @@ def _camera_settings(value) -> dict[str, float]:
     return out
 
 
-def _json_error(status: int, code: str, message: str) -> web.Response:
-    return web.json_response({"error": {"code": code, "message": message}}, status=status)
+def _json_error(status: int, code: str, message: str, **extra) -> web.Response:
+    return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)

@@ -163,7 +163,11 @@ class RedactSecrets(logging.Filter):
             record.exc_info, record.exc_text = None, None
             record.levelno, record.levelname = logging.INFO, "INFO"  # the client's fault, not ours
             return True
-        record.msg, record.args = redact_secrets(record.getMessage()), None
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # bad arguments: a filter must never raise into the caller
+            message = str(record.msg)
+        record.msg, record.args = redact_secrets(message), None
         if record.exc_info:
             record.exc_text = redact_secrets(logging.Formatter().formatException(record.exc_info))
             record.exc_info = None

@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import time
+from collections import Counter
 
 import pytest
 from aiohttp import web
@@ -19,9 +20,12 @@ from server.api.auth import create_api_key
 from server.http.client import forwarded_client, trusted_networks
 from server.http.services import SERVICES
 from server.webhooks import DestinationError, check_destination, is_public, pick_fairly
+from tests import test_webhooks
 from tests.support.api import auth
-from tests.test_webhooks import Answers, create, detail, merchant, receiver, settled, wait_for  # noqa: F401 (fixtures)
+from tests.test_webhooks import Answers, create, detail, settled, wait_for
 
+receiver = test_webhooks.receiver  # fixtures: the merchant's endpoint, and an API key with its webhook secret
+merchant = test_webhooks.merchant
 PUBLIC = "93.184.216.34"
 
 
@@ -269,8 +273,6 @@ async def test_a_hanging_merchant_does_not_delay_another(http, server, services,
 
 def test_fair_picking_interleaves_merchants_and_respects_the_caps():
     due = [{"id": f"a{i}", "api_key_id": 1} for i in range(5)] + [{"id": "b0", "api_key_id": 2}, {"id": "c0", "merchant_id": 7, "api_key_id": 3}]
-    from collections import Counter
-
     assert [e["id"] for e in pick_fairly(due, Counter(), per_merchant=2, free=10)] == ["a0", "b0", "c0", "a1"]
     assert [e["id"] for e in pick_fairly(due, Counter({("key", 1): 2}), per_merchant=2, free=10)] == ["b0", "c0"]
     assert [e["id"] for e in pick_fairly(due, Counter(), per_merchant=2, free=2)] == ["a0", "b0"]

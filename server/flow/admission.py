@@ -1,0 +1,159 @@
+"""Admission of live checks by measured capacity, and the waiting line of those who arrive when it is full.
+
+The service measures what one analysed frame costs it: CPU milliseconds of the whole process (analysis,
+VP8 decoding, the WebRTC stack, the event loop) per analysed frame, kept current from live checks, and at
+first from a synthetic face before any check ran (landmarker time times a typical whole-process factor).
+From that, its cores and the rate every check needs, it knows how many checks it carries at once; a new
+check is admitted only while there is room for it at that rate. Those who find it full get a place in
+line and an estimated wait; their page asks again and the first in line get the places that free up.
+
+Pure bookkeeping: no clock or I/O of its own (callers pass `now` and the CPU time they read).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+# Share of all cores the live checks may plan to use: the rest absorbs jitter, uploads and API calls.
+HEADROOM = 0.85
+# Whole-process CPU per analysed frame over the landmarker's own time, for the estimate made before any
+# check ran (measured: about 1.8 at 15-20 analysed of 30 received fps; see docs/benchmarks.md).
+PROCESS_FACTOR = 1.8
+COST_WINDOW_FRAMES = 60  # a new cost reading every this many analysed frames...
+COST_WINDOW_MIN_S = 1.0  # ...over at least this long
+COST_GAP_S = 5.0  # a window this long without frames measured idle time, not frames: start anew
+COST_WEIGHT = 0.3  # weight of each new reading in the running cost
+DEFAULT_CHECK_S = 20.0  # a live check's length before any ended (for wait estimates)
+CHECK_WEIGHT = 0.2
+KEEP_PLACE_S = 20.0  # a place in line is kept this long after the page last asked
+RETRY_AFTER_S = 3.0  # how soon a waiting page asks again
+
+
+@dataclass
+class FrameCost:
+    """CPU milliseconds of the whole process per analysed frame: an estimate, then live readings."""
+
+    ms: float | None = None
+    source: str = "none"  # none | synthetic | live
+    analysis_ms: float | None = None  # a frame's analysis alone, in its worker (wall time)
+    _window_cpu_s: float | None = None
+    _window_at: float = 0.0
+    _window_frames: int = 0
+
+    def estimate(self, landmarker_ms: float) -> None:
+        """Before any live frame: the synthetic face's landmarker time, scaled to the whole process."""
+        if self.source != "live":
+            self.ms, self.source = landmarker_ms * PROCESS_FACTOR, "synthetic"
+            self.analysis_ms = landmarker_ms
+
+    def frame(self, analysis_ms: float, cpu_s: float, now: float) -> None:
+        """One analysed frame: its analysis time, and the process's CPU seconds and the time now."""
+        self.analysis_ms = analysis_ms if self.analysis_ms is None else self.analysis_ms + 0.02 * (analysis_ms - self.analysis_ms)
+        if self._window_cpu_s is None or now - self._window_at > COST_GAP_S:
+            self._window_cpu_s, self._window_at, self._window_frames = cpu_s, now, 0
+            return
+        self._window_frames += 1
+        if self._window_frames < COST_WINDOW_FRAMES or now - self._window_at < COST_WINDOW_MIN_S:
+            return
+        reading = (cpu_s - self._window_cpu_s) * 1000 / self._window_frames
+        self.ms = reading if self.source != "live" or self.ms is None else self.ms + COST_WEIGHT * (reading - self.ms)
+        self.source = "live"
+        self._window_cpu_s, self._window_at, self._window_frames = cpu_s, now, 0
+
+
+def capacity_sessions(
+    cost_ms: float | None, cores: int, fps: float, bound: int = 0, analysis_ms: float | None = None, workers: int = 0
+) -> int:
+    """Checks the machine carries at `fps` analysed frames a second each: what its cores have time for
+    and, with fewer analysis workers than cores, what the workers have time for; at least one, at most
+    `bound` (0: no bound). Without a measured cost only the bound counts."""
+    if cost_ms is None or cost_ms <= 0 or fps <= 0:
+        room = bound or 1
+    else:
+        room = math.floor(cores * 1000 * HEADROOM / (cost_ms * fps))
+        if workers and analysis_ms:
+            room = min(room, math.floor(workers * 1000 * HEADROOM / (analysis_ms * fps)))
+        room = max(1, room)
+    return min(room, bound) if bound else room
+
+
+@dataclass
+class Place:
+    session_id: str
+    joined_at: float
+    asked_at: float
+
+
+@dataclass(frozen=True)
+class Admit:
+    """The answer to one offer: in, or a place in line (1 = next) with an estimated wait."""
+
+    admitted: bool
+    position: int = 0
+    wait_s: float = 0.0
+    retry_after_s: float = RETRY_AFTER_S
+    joined: bool = False  # it has just joined the line (the session's timeline says so once)
+    waited_s: float | None = None  # admitted after waiting this long in line
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"position": self.position, "wait_s": round(self.wait_s), "retry_after_s": self.retry_after_s}
+
+
+@dataclass
+class Admission:
+    cores: int
+    workers: int = 0  # analysis threads (0: as many as cores)
+    cost: FrameCost = field(default_factory=FrameCost)
+    check_s: float = DEFAULT_CHECK_S
+    line: list[Place] = field(default_factory=list)
+
+    def capacity(self, fps: float, bound: int = 0) -> int:
+        return capacity_sessions(self.cost.ms, self.cores, fps, bound, self.cost.analysis_ms, self.workers)
+
+    def ask(self, session_id: str, live: int, now: float, fps: float, bound: int = 0) -> Admit:
+        """Synchronous, so the caller can reserve the place before anyone else asks."""
+        self._forget_stale(now)
+        free = self.capacity(fps, bound) - live
+        index = next((i for i, p in enumerate(self.line) if p.session_id == session_id), None)
+        ahead = index if index is not None else len(self.line)
+        if ahead < free:
+            place = self.line.pop(index) if index is not None else None
+            return Admit(True, waited_s=round(now - place.joined_at, 1) if place is not None else None)
+        joined = index is None
+        if joined:
+            self.line.append(Place(session_id, now, now))
+        else:
+            self.line[index].asked_at = now
+        position = ahead + 1
+        # Places free up at about capacity / check length a second; those ahead take the first ones.
+        rate = max(1, self.capacity(fps, bound)) / max(1.0, self.check_s)
+        return Admit(False, position=position, wait_s=max(RETRY_AFTER_S, (position - max(0, free)) / rate), joined=joined)
+
+    def leave(self, session_id: str) -> None:
+        self.line = [p for p in self.line if p.session_id != session_id]
+
+    def check_ended(self, seconds: float) -> None:
+        if seconds > 0:
+            self.check_s += CHECK_WEIGHT * (seconds - self.check_s)
+
+    def snapshot(self, live: int, now: float, fps: float, bound: int = 0) -> dict[str, Any]:
+        self._forget_stale(now)
+        cost = self.cost
+        return {
+            "capacity_sessions": self.capacity(fps, bound),
+            "live_checks": live,
+            "waiting": len(self.line),
+            "required_fps": fps,
+            "max_live_sessions": bound or None,
+            "cores": self.cores,
+            "analysis_workers": self.workers or self.cores,
+            "cpu_ms_per_frame": round(cost.ms, 2) if cost.ms is not None else None,
+            "analysis_ms_per_frame": round(cost.analysis_ms, 2) if cost.analysis_ms is not None else None,
+            "cost_source": cost.source,
+            "mean_check_s": round(self.check_s, 1),
+        }
+
+    def _forget_stale(self, now: float) -> None:
+        self.line = [p for p in self.line if now - p.asked_at <= KEEP_PLACE_S]
