@@ -46,3 +46,43 @@ async def test_bye_while_a_frame_is_being_analysed_still_ends_the_check():
         await asyncio.wait_for(connection.closed.wait(), timeout=5)
     assert ended == ["bye"]
     assert analysis.log == ["analyse", "analysed", "close"]
+
+
+class PacedAnalysis:
+    """Says it needs `fps` frames a second, and records the stream times it analysed."""
+
+    def __init__(self, fps: float) -> None:
+        self.fps = fps
+        self.times: list[float] = []
+
+    def analyse(self, frame, t: float) -> StepResult:
+        self.times.append(t)
+        return StepResult(needed_fps=self.fps)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_frames_sooner_than_the_step_needs_are_skipped_and_each_analysis_is_reported():
+    from aiortc import RTCConfiguration
+
+    analysis, costs = PacedAnalysis(10.0), []
+
+    async def on_end(reason: str) -> None:
+        pass
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        connection = LiveConnection(analysis, executor, RTCConfiguration(), on_end=on_end, on_frame=costs.append)
+        connection._spawn(connection._analyse(), "analyse")
+        start = connection.stats.started_at
+        for index in range(31):  # one second of a 30 fps camera, each frame handled before the next
+            connection._latest = (object(), start + index / 30)
+            connection._frame_ready.set()
+            for _ in range(500):
+                await asyncio.sleep(0.002)
+                if connection._latest is None and connection._in_flight is None:
+                    break
+        await asyncio.wait_for(connection.end("bye"), timeout=5)
+    assert len(analysis.times) == 11  # the first frame, then one every 0.1 s
+    assert connection.stats.frames_not_needed == 20 and connection.stats.frames_dropped == 0
+    assert len(costs) == 11 and all(ms >= 0 for ms in costs)

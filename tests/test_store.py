@@ -9,8 +9,9 @@ import time
 
 import pytest
 
+from server.config import ConfigError
 from server.sessions import Session, Status, TransitionError
-from server.storage.crypto import Cipher, CryptoKeyError, load_or_create_key
+from server.storage.crypto import Cipher, CryptoKeyError, WrongKeyError, load_or_create_key
 from server.storage.schema import MIGRATIONS
 from server.storage.store import ConflictError, DuplicateError, Store
 
@@ -39,8 +40,9 @@ def new_session(store: Store, session_id: str = "ses_1", **changes) -> Session:
 
 def test_schema_is_migrated_once_in_wal_mode(tmp_path):
     path = tmp_path / "db.sqlite3"
-    Store(path, Cipher(os.urandom(32))).close()
-    again = Store(path, Cipher(os.urandom(32)))
+    key = os.urandom(32)
+    Store(path, Cipher(key)).close()
+    again = Store(path, Cipher(key))
     again.close()
     db = sqlite3.connect(path)
     assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -64,14 +66,22 @@ def test_evidence_is_encrypted_and_bound_to_its_row(store, tmp_path):
 
 def test_wrong_key_cannot_read_evidence(tmp_path):
     path = tmp_path / "db.sqlite3"
-    first = Store(path, Cipher(os.urandom(32)))
+    key = os.urandom(32)
+    first = Store(path, Cipher(key))
     new_session(first)
     first.put_evidence("ses_1", "reference_embedding", b"\x00" * 2048)
+    sealed = first._one("SELECT sealed FROM evidence")["sealed"]
     first.close()
-    second = Store(path, Cipher(os.urandom(32)))
     with pytest.raises(CryptoKeyError):
-        second.evidence("ses_1", "reference_embedding")
-    second.close()
+        Cipher(os.urandom(32)).open(sealed, "evidence:ses_1:reference_embedding")
+    # A service started with another key (a mistyped key file) stops at once with a clear message,
+    # a configuration error the CLI reports without a stack trace.
+    with pytest.raises(WrongKeyError, match="does not open") as refused:
+        Store(path, Cipher(os.urandom(32)))
+    assert isinstance(refused.value, ConfigError)
+    again = Store(path, Cipher(key))
+    assert again.evidence("ses_1", "reference_embedding") == b"\x00" * 2048
+    again.close()
 
 
 def test_generated_keys_are_private(tmp_path):
@@ -219,3 +229,18 @@ def test_old_databases_are_migrated_to_merchants_and_sealed(tmp_path):
         store.close()
     raw = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("db.sqlite3"))
     assert b"order-legacy" not in raw and b"acme.example" not in raw and b"Evil Corp" not in raw
+
+
+def test_a_reader_holding_the_log_delays_its_truncation_to_the_next_write(store, tmp_path, caplog):
+    new_session(store)
+    store.put_evidence("ses_1", "reference_face", os.urandom(3000))
+    wal = tmp_path / "db.sqlite3-wal"
+    reader = sqlite3.connect(tmp_path / "db.sqlite3")
+    reader.execute("BEGIN")
+    reader.execute("SELECT COUNT(*) FROM sessions").fetchone()  # a read transaction pins the log
+    store.delete_evidence("ses_1")
+    assert wal.stat().st_size > 0 and "could not be truncated yet" in caplog.text
+    reader.rollback()
+    reader.close()
+    store.audit("system", "anything")
+    assert wal.stat().st_size == 0

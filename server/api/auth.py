@@ -9,10 +9,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from ..storage.store import ApiKey, Merchant, Store
 from ..http.client import client_address
 from ..http.problems import Problem
 from ..http.services import SERVICES
+from ..storage.store import ApiKey, Merchant, Store
 
 LIVE_PREFIX = "rn_live_"
 SANDBOX_PREFIX = "rn_test_"

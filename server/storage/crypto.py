@@ -15,12 +15,18 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..config import ConfigError
+
 NONCE_BYTES = 12
 log = logging.getLogger(__name__)
 
 
 class CryptoKeyError(ValueError):
     pass
+
+
+class WrongKeyError(CryptoKeyError, ConfigError):
+    """The configured evidence key is not the one the database was written with."""
 
 
 class Cipher:
@@ -52,7 +58,7 @@ class Cipher:
 
     def lookup_hash(self, text: str, purpose: str) -> str:
         """HMAC-SHA256 for exact-match lookups of a sealed value; useless without the key."""
-        return hmac.new(self._mac_key, f"{purpose}\0{text}".encode("utf-8"), hashlib.sha256).hexdigest()
+        return hmac.new(self._mac_key, f"{purpose}\0{text}".encode(), hashlib.sha256).hexdigest()
 
 
 def ensure_private_dir(path: Path) -> Path:

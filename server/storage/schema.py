@@ -138,4 +138,11 @@ MIGRATIONS: list[str | Rewrite] = [
     CREATE INDEX sessions_reference ON sessions(merchant_id, reference_hash);
     """,
     Rewrite("seal_customer_data"),
+    # 5: a value sealed with the key in use, so another key is refused at start-up rather than at the first read
+    """
+    CREATE TABLE key_check (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        sealed BLOB NOT NULL
+    );
+    """,
 ]

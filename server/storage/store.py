@@ -18,12 +18,13 @@ import os
 import sqlite3
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from ..sessions import FINAL, Session, Status, check_transition
-from .crypto import Cipher
+from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .schema import MIGRATIONS, Rewrite
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ SEALED_SESSION_FIELDS = ("reference_id", "callback_url", "redirect_url")
 JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
 BUSY_TIMEOUT_S = 10
 CHECKPOINT_WAIT_MS = 500
+KEY_CHECK = b"realname evidence key"
 SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
 
@@ -79,6 +81,7 @@ class Store:
         self._db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten with zeros, not just unlinked
         self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
         self._migrate()
+        self._check_key()
 
     def close(self) -> None:
         with self._lock:
@@ -107,6 +110,19 @@ class Store:
                     raise
                 if isinstance(step, Rewrite):
                     self._forget()  # the plaintext the rewrite replaced
+
+    def _check_key(self) -> None:
+        row = self._one("SELECT sealed FROM key_check")
+        if row is None:
+            self._write("INSERT INTO key_check (id, sealed) VALUES (1, ?)", (self.cipher.seal(KEY_CHECK, "key_check"),))
+            return
+        try:
+            self.cipher.open(row["sealed"], "key_check")
+        except CryptoKeyError:
+            self.close()
+            raise WrongKeyError(
+                f"the evidence key does not open {self.path}: set REALNAME_EVIDENCE_KEY or REALNAME_EVIDENCE_KEY_FILE to the key it was written with"
+            ) from None
 
     def _rewrite_seal_customer_data(self) -> None:
         for row in self._db.execute("SELECT id, merchant_id, reference_id, callback_url, redirect_url FROM sessions").fetchall():
@@ -161,12 +177,11 @@ class Store:
 
     def create_merchant(self, name: str, display_name: str | None = None) -> Merchant:
         try:
-            cursor = self._write(
-                "INSERT INTO merchants (name, display_name, created_at) VALUES (?, ?, ?)", (name, display_name or name, time.time())
-            )
+            now = time.time()
+            cursor = self._write("INSERT INTO merchants (name, display_name, created_at) VALUES (?, ?, ?)", (name, display_name or name, now))
         except sqlite3.IntegrityError:
             raise DuplicateError(f"a merchant named {name!r} exists") from None
-        return self.merchant(int(cursor.lastrowid))  # type: ignore[return-value]
+        return Merchant(_inserted_id(cursor), name, display_name or name, now)
 
     def merchant(self, merchant_id: int) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
@@ -195,7 +210,7 @@ class Store:
             )
         except sqlite3.IntegrityError:
             raise DuplicateError(f"the merchant already has a key named {name!r}") from None
-        return int(cursor.lastrowid)
+        return _inserted_id(cursor)
 
     def api_key_by_hash(self, key_hash: str) -> ApiKey | None:
         row = self._one(f"{API_KEY_SELECT} WHERE k.key_hash = ? AND k.revoked_at IS NULL", (key_hash,))
@@ -212,10 +227,9 @@ class Store:
 
     def open_sessions_of_key(self, api_key_id: int) -> int:
         """Sessions the key created that have not reached a final state."""
-        row = self._one(
-            "SELECT COUNT(*) AS n FROM sessions WHERE api_key_id = ? AND status IN ('created', 'consented', 'id_uploaded', 'live', 'processing')",
-            (api_key_id,),
-        )
+        final = [status.value for status in FINAL]
+        marks = ", ".join("?" for _ in final)
+        row = self._one(f"SELECT COUNT(*) AS n FROM sessions WHERE api_key_id = ? AND status NOT IN ({marks})", (api_key_id, *final))
         return int(row["n"]) if row else 0
 
     def webhook_secret(self, api_key_id: int) -> bytes:
@@ -519,6 +533,11 @@ def _statements(script: str) -> list[str]:
 
 
 API_KEY_SELECT = "SELECT k.*, m.name AS merchant FROM api_keys k JOIN merchants m ON m.id = k.merchant_id"
+
+
+def _inserted_id(cursor: sqlite3.Cursor) -> int:
+    assert cursor.lastrowid is not None  # set by every INSERT
+    return cursor.lastrowid
 
 
 def _api_key(row: dict[str, Any]) -> ApiKey:
