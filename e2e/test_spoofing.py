@@ -19,8 +19,8 @@ def codes(signals: list[dict]) -> set[str]:
     return {s["code"] for s in signals}
 
 
-async def run_check(launch, camera, merchant, challenges: list[str], id_photo: str) -> dict:
-    created = await merchant.create_session(fixed_challenges=challenges)
+async def run_check(launch, camera, merchant, challenges: list[str], id_photo: str, **session) -> dict:
+    created = await merchant.create_session(fixed_challenges=challenges, **session)
     browser = await launch(camera)
     page = await (await phone_context(browser)).new_page()
     await walk_to_live(page, created["url"], photo(id_photo))
@@ -29,9 +29,9 @@ async def run_check(launch, camera, merchant, challenges: list[str], id_photo: s
     return await merchant.session(created["id"])
 
 
-async def test_a_genuine_face_is_approved_and_the_result_carries_the_signals(launch, blink_camera, merchant):
+async def test_a_genuine_face_is_approved_and_the_result_carries_the_signals(launch, blink_camera, merchant, receiver):
     pad_model_dir()  # skips with a clear message when the PAD models are absent
-    data = await run_check(launch, blink_camera, merchant, ["blink"], BLINK_ID)
+    data = await run_check(launch, blink_camera, merchant, ["blink"], BLINK_ID, callback_url=receiver.base + "/hook")
     assert data["status"] == "approved", (data["failure_reason"], data["liveness"])
     liveness = data["liveness"]
     assert liveness["pad"]["verdict"] == "pass" and liveness["pad"]["frames_scored"] > 0
@@ -39,6 +39,10 @@ async def test_a_genuine_face_is_approved_and_the_result_carries_the_signals(lau
     assert "pad_passed" in signals
     # Chromium's fake camera is an injection tool: it is named as one (a sandbox key lets it through).
     assert "virtual_camera" in signals
+    # The merchant's webhook carries them too, each with the action taken.
+    delivery = await receiver.event("session.approved")
+    sent = delivery.event["data"]["session"]["signals"]
+    assert codes(sent) == signals and all({"code", "level", "detail", "action"} <= set(s) for s in sent)
 
 
 async def test_a_replayed_video_is_refused_as_a_presentation_attack(launch, replay_camera, merchant):

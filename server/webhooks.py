@@ -79,6 +79,8 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 "decision": session.decision,
                 "failure_reason": session.failure_reason,
                 "sandbox": session.sandbox,
+                # The last check's risk signals, each with the action taken (see the API's RiskSignal).
+                "signals": (session.liveness or {}).get("signals", []),
             }
         },
     }

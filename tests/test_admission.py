@@ -10,7 +10,8 @@ import pytest
 
 from server.flow.admission import KEEP_PLACE_S, PROCESS_FACTOR, Admission, FrameCost, capacity_sessions
 from server.liveness.challenges import parse_challenges
-from server.liveness.engine import LivenessEngine, Thresholds, frame_due
+from server.liveness.analyzer import frame_due
+from server.liveness.engine import LivenessEngine, Thresholds
 from server.liveness.signals import FrameSignals
 from server.models.landmarker import synthetic_face, time_on_synthetic_face
 from server.models.loader import landmarker_file, new_landmarker

@@ -17,7 +17,7 @@ from ..models.landmarker import FaceLandmarker
 from ..models.pad import PadEnsemble
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.signals import frame_fingerprint
-from .engine import LivenessEngine, Verdict, frame_due
+from .engine import LivenessEngine, Verdict
 from .signals import FrameSignals, frame_signals
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,12 @@ log = logging.getLogger(__name__)
 # larger frames only cost conversion time; the kept face crops stay well above the 112 px ArcFace input.
 MAX_ANALYSIS_SIDE = 640
 CROP_MARGIN = 0.6  # kept face crops extend this many face-widths beyond the landmarks on each side
+
+
+def frame_due(t: float, last_t: float | None, fps: float | None) -> bool:
+    """Whether a frame at t (seconds) is worth analysing when the last analysed one was at last_t and the
+    step needs fps frames a second (0 or None: every frame). A little early is on time: cameras jitter."""
+    return last_t is None or not fps or t - last_t >= 0.9 / fps
 
 
 @dataclass

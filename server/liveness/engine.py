@@ -66,12 +66,6 @@ class Thresholds:
     slow_fps: float = 10.0  # ... and every other step: head movements and holds last 150 ms and more
 
 
-def frame_due(t: float, last_t: float | None, fps: float | None) -> bool:
-    """Whether a frame at t (seconds) is worth analysing when the last analysed one was at last_t and the
-    step needs fps frames a second. A frame a little early is on time: cameras deliver with jitter."""
-    return last_t is None or not fps or t - last_t >= 0.9 / fps
-
-
 class Phase(StrEnum):
     START = "start"
     CHALLENGE = "challenge"
@@ -245,7 +239,7 @@ class LivenessEngine:
         self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames)
         self._wrong_hold = _Hold(self.th.wrong_hold_s, 2)
         self._eyes_were_closed = False
-        self._moving = False  # a movement has begun in the current challenge (see needed_fps)
+        self._moving = False  # a movement is under way: every frame, so holds (a wrong turn's 0.4 s) are timed finely
         self._tracking = _Tracking()
         self._slot_scores: dict[str, float] = {}
         self._hint_counts: dict[Hint, int] = {}
@@ -258,13 +252,8 @@ class LivenessEngine:
         return Prompt(self.phase, challenge, done, len(self.records), self.hint)
 
     def needed_fps(self) -> float:
-        """Analysed frames a second the current step needs (0: every frame).
-
-        Every frame at the start, whose short neutral hold makes the baseline (sampled coarsely it ends
-        later, at another pose), and once a movement has begun in a challenge, so that holds (a wrong
-        turn held 0.4 s fails) are timed as finely as the camera allows. Waiting for the customer to
-        react, a blink's onset needs about 15 frames a second (a blink lasts 100-400 ms), the rest less.
-        """
+        """Analysed frames a second the current step needs (0: every frame). The start takes every frame:
+        its short neutral hold makes the baseline (sampled coarsely it ends later, at another pose)."""
         if self.phase == Phase.START or self._moving:
             return 0.0
         if self.phase == Phase.CHALLENGE and self.records[self.index].type == Challenge.BLINK:
@@ -336,7 +325,9 @@ class LivenessEngine:
     def _on_challenge(self, s: FrameSignals) -> tuple[Reason, str | None] | None:
         record = self.records[self.index]
         amount = self._action_amount(record.type, s)
-        self._moving = self._movement_begun(record.type, amount, s)
+        onset, pose = self.th.onset_fraction, (Challenge.TURN_LEFT, Challenge.LOOK_UP)
+        self._moving = any(abs(self._pose_delta(c, s)) >= onset * self._pose_threshold(c) for c in pose) or (
+            not record.type.is_head_pose and amount >= onset * self._onset_threshold(record.type))
         record.peak = max(record.peak, amount)
         if record.onset_at is None and amount >= self.th.onset_fraction * self._onset_threshold(record.type):
             record.onset_at = s.t
@@ -352,13 +343,6 @@ class LivenessEngine:
             if self._wrong_hold.update(wrong is not None, s.t):
                 return Reason.WRONG_ACTION, wrong.value if wrong else None
         return None
-
-    def _movement_begun(self, asked: Challenge, amount: float, s: FrameSignals) -> bool:
-        """Any head movement, or the asked expression, past its onset."""
-        onset = self.th.onset_fraction
-        if any(abs(self._pose_delta(c, s)) >= onset * self._pose_threshold(c) for c in (Challenge.TURN_LEFT, Challenge.LOOK_UP)):
-            return True
-        return not asked.is_head_pose and amount >= onset * self._onset_threshold(asked)
 
     def _wrong_pose(self, asked: Challenge, s: FrameSignals) -> Challenge | None:
         """The opposite movement, or another head movement well beyond its threshold."""
@@ -554,6 +538,7 @@ class LivenessEngine:
 
     def _reset_holds(self) -> None:
         self._neutral_frames.clear()
+        self._moving = False
         for hold in (self._neutral_hold, self._action_hold, self._wrong_hold):
             hold.reset()
 
@@ -588,7 +573,6 @@ class LivenessEngine:
         self.records[self.index].asked_at = t
         self._reset_holds()
         self._eyes_were_closed = False
-        self._moving = False
 
     def _complete(self, t: float) -> None:
         record = self.records[self.index]
@@ -599,7 +583,6 @@ class LivenessEngine:
             return
         self.phase = Phase.RETURN
         self.phase_since = t
-        self._moving = False
         self._reset_holds()
 
     def _finish(self, t: float, reason: Reason | None, detail: str | None) -> Verdict:

@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Protocol
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
-from ..liveness.engine import frame_due
+from ..liveness.analyzer import frame_due
 from . import protocol
 
 log = logging.getLogger(__name__)
