@@ -217,6 +217,7 @@ async def test_a_final_state_is_delivered_signed(http, server, services, receive
         "decision": None,
         "failure_reason": None,
         "sandbox": True,
+        "signals": [],
     }
 
     data = await detail(http, server, key, created["id"])

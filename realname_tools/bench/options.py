@@ -9,7 +9,7 @@ from fractions import Fraction
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-CORES = os.cpu_count() or 1
+CORES = len(os.sched_getaffinity(0)) or 1  # the cores this run may use (taskset), as the server counts them
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 # What "the machine copes" means (see docs/benchmarks.md).
@@ -58,6 +58,7 @@ class BenchOptions:
     bitrate: int = _option(1_000_000, "bit rate of the packets encoded once")
     quiet_wait_s: float = _option(0.0, "wait up to this many seconds for other processes to go idle", flag="--quiet-wait")
     max_side: int = _option(640, "long side the clip is scaled to")
+    send_fps: float = _option(20.0, "frames a second each customer sends, as the live page asks the camera for (0: the clip's own rate)")
     server_env: dict[str, str] = _option({}, "another setting of a started server (NAME=VALUE, repeatable)")
     upload_loop: bool = _option(False, "measure one live check alone, then while another customer uploads ID photos in a loop: the analysed fps ratio")
     upload_photo: str | None = _option(None, "with --upload-loop: the photo uploaded in the loop (default: --id-photo, else the clip's frame)")

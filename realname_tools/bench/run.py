@@ -51,6 +51,15 @@ from .sampling import Sampler, process_threads
 # -- the run --------------------------------------------------------------------------------------
 
 
+def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], float]:
+    """The clip as a camera asked for `wanted` frames a second would deliver it (0 or more than the clip
+    has: unchanged), as the live page asks the browser for (CAPTURE_FPS in server/web/pages.py)."""
+    if not wanted or wanted >= fps:
+        return frames, fps
+    count = int(len(frames) * wanted / fps)
+    return [frames[int(i * fps / wanted)] for i in range(count)], wanted
+
+
 def _progress(options: BenchOptions, message: str) -> None:
     if options.progress:
         print(f"[bench] {message}", file=sys.stderr, flush=True)
@@ -66,7 +75,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     if options.sessions < 1 or options.seconds <= 0:
         raise BenchError("--sessions must be at least 1 and --seconds above 0")
     use_loopback_candidates()  # every peer is on this machine: offer 127.0.0.1 only
-    frames, fps = load_clip(options.video, max_side=options.max_side)
+    frames, fps = at_rate(*load_clip(options.video, max_side=options.max_side), options.send_fps)
     packets = None if options.encode_live else encode_clip(frames, fps, options.bitrate)
     photo = Path(options.id_photo).read_bytes() if options.id_photo else id_photo_from_clip(frames, fps)
     decision_clip = (frames, fps)
@@ -98,7 +107,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         "stream": {
             "width": frames[0].width,
             "height": frames[0].height,
-            "fps": round(fps, 2),
+            "fps": round(fps, 2),  # as sent: the page asks the camera and encoder for --send-fps
             "sender": "an aiortc VP8 encoder per sender" if packets is None else f"VP8 encoded once at {options.bitrate // 1000} kbps, replayed by every sender",
         },
         "challenges": options.challenges,

@@ -105,7 +105,8 @@ class LiveAttempts:
         self.rtc_config = rtc_configuration(settings.ice_servers)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
-        self.admission = Admission(cores=os.cpu_count() or 1, workers=settings.analysis_threads)
+        # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
+        self.admission = Admission(cores=len(os.sched_getaffinity(0)) or 1, workers=settings.analysis_threads)
         self._estimating: asyncio.Future | None = None
 
     async def start(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -140,8 +140,6 @@ class LivenessAnalyzer:
         faces = self.landmarker.get(rgb, int(t * 1000))
         mid = time.perf_counter()
         signals = frame_signals(t, faces, gray)
-        if self.landmarker.faces_in_view > signals.face_count:  # another face the landmarker does not track
-            signals = replace(signals, face_count=self.landmarker.faces_in_view)
         verdict = self.engine.update(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)

@@ -42,10 +42,16 @@ class DecoderLimits:
 
 def _limit_child(memory_bytes: int) -> None:
     """Runs first in each child: a lower CPU priority than live analysis (like the upload thread), an
-    address-space cap, never a core file."""
+    address-space cap, never a core file, and an end when the server ends, however it ends (an idle
+    worker would otherwise wait forever on its queue, and keep the fork server alive)."""
     import os
     import resource
+    import threading
+    from multiprocessing.connection import wait
 
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (wait([parent.sentinel]), os._exit(0)), daemon=True).start()
     os.nice(10)
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
     _, hard = resource.getrlimit(resource.RLIMIT_AS)

@@ -1,8 +1,12 @@
 """MediaPipe Face Landmarker (Tasks API, VIDEO mode): 478 landmarks, blendshapes and head pose matrix.
 
-It tracks one face. Asked for two, MediaPipe runs its face detector on every frame even while it tracks
-the one face in view (measured: 9.0 ms a frame against 7.7 ms with one, same clip, same machine), so a
-second face is looked for apart, with the face detector of the same model bundle, a few times a second.
+It asks for two faces, so a second face is seen. With one face in view MediaPipe then runs its face
+detector on every frame (measured: 9.0 ms a frame against 7.7 ms asking for one face, same clip and
+machine). Asking for one face and looking for a second with the bundle's detector a few times a second
+was tried and measured: it saves that time, but tracking a single face MediaPipe smooths the landmarks
+over time, and at the uneven rates of analysis by step (LivenessEngine.needed_fps) that changed the
+verdicts of 2 of the 18 shared clip cases (docs/benchmarks.md). The detector on every frame also
+re-finds a face that moved far between two analysed frames.
 """
 
 from __future__ import annotations
@@ -41,54 +45,12 @@ def _model_bytes(path: Path) -> bytes:
     return path.read_bytes()
 
 
-SECOND_FACE_EVERY_S = 0.2  # a second face is looked for this often (the engine fails two faces held 0.5 s)
-
-
-class _FaceDetector:
-    """The bundle's own face detector (BlazeFace short range, as the landmarker uses), IMAGE mode: no state
-    between calls, so one per model file serves every live check."""
-
-    def __init__(self, model_path: Path) -> None:
-        import io
-        import zipfile
-
-        from mediapipe.tasks.python import vision
-        from mediapipe.tasks.python.core.base_options import BaseOptions
-
-        with zipfile.ZipFile(io.BytesIO(_model_bytes(model_path))) as bundle:
-            model = bundle.read("face_detector.tflite")
-        options = vision.FaceDetectorOptions(base_options=BaseOptions(model_asset_buffer=model), running_mode=vision.RunningMode.IMAGE)
-        self._task = vision.FaceDetector.create_from_options(options)
-        self._lock = threading.Lock()
-
-    def count(self, image) -> int:
-        with self._lock:
-            return len(self._task.detect(image).detections)
-
-
-_detectors: dict[Path, _FaceDetector] = {}
-_detectors_lock = threading.Lock()
-
-
-def _shared_detector(model_path: Path) -> _FaceDetector:
-    with _detectors_lock:
-        if model_path not in _detectors:
-            _detectors[model_path] = _FaceDetector(model_path)
-        return _detectors[model_path]
-
-
 class FaceLandmarker:
     """One per video stream: VIDEO mode tracks the face from frame to frame and needs rising timestamps."""
 
-    def __init__(self, model_path: Path, max_faces: int = 1, second_face_every_s: float | None = SECOND_FACE_EVERY_S) -> None:
+    def __init__(self, model_path: Path, max_faces: int = 2) -> None:
         self.model_path = Path(model_path)
         self.max_faces = max_faces
-        # With one face tracked, how often the detector looks for another (None: never).
-        self.second_face_every_s = second_face_every_s if max_faces == 1 else None
-        self.faces_in_view = 0  # after each get(): faces landmarked, or more when the detector saw more
-        self._detector: _FaceDetector | None = None
-        self._detected = 0
-        self._detected_at_ms: int | None = None
         self._task = None
         self._direct: _DirectCalls | None = None
         self._lock = threading.Lock()  # one call at a time: MediaPipe's graph is not re-entrant
@@ -107,8 +69,6 @@ class FaceLandmarker:
         )
         self._task = vision.FaceLandmarker.create_from_options(options)
         self._direct = _DirectCalls.of(self._task)
-        if self.second_face_every_s is not None:
-            self._detector = _shared_detector(self.model_path)
         return self
 
     def get(self, rgb: np.ndarray, timestamp_ms: int) -> list[FaceLandmarks]:
@@ -121,26 +81,9 @@ class FaceLandmarker:
         self._last_ms = timestamp_ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         with self._lock:
-            faces = self._direct.detect(self._task, image, timestamp_ms) if self._direct is not None else self._public(image, timestamp_ms)
-        self.faces_in_view = self._count_in_view(image, timestamp_ms, len(faces))
-        return faces
-
-    def _count_in_view(self, image, timestamp_ms: int, tracked: int) -> int:
-        """The faces landmarked, or the detector's count when it sees more (its last look stands between
-        looks). Without a tracked face the landmarker's own detector has just looked: none is in view."""
-        if self._detector is None or self.second_face_every_s is None:
-            return tracked
-        if tracked == 0:
-            self._detected, self._detected_at_ms = 0, None
-            return 0
-        due = self._detected_at_ms is None or timestamp_ms - self._detected_at_ms >= self.second_face_every_s * 1000
-        if due:
-            self._detected, self._detected_at_ms = self._detector.count(image), timestamp_ms
-        return max(tracked, self._detected)
-
-    def _public(self, image, timestamp_ms: int) -> list[FaceLandmarks]:
-        """The Tasks API's own call and result objects (when the direct calls are unavailable)."""
-        result = self._task.detect_for_video(image, timestamp_ms)
+            if self._direct is not None:
+                return self._direct.detect(self._task, image, timestamp_ms)
+            result = self._task.detect_for_video(image, timestamp_ms)
         faces = []
         for index, landmarks in enumerate(result.face_landmarks):
             points = np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float32)
