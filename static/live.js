@@ -145,12 +145,13 @@ async function start() {
   $("preview").srcObject = stream;
 
   const track = stream.getVideoTracks()[0];
+  const settings = track.getSettings ? track.getSettings() : {};
+  // Send what the analysis uses, no more: its frame rate, and its size when the camera gives more.
+  const encoding = { maxFramerate: config.captureFps };
+  const longSide = Math.max(settings.width || 0, settings.height || 0);
+  if (longSide > config.analysisSide) encoding.scaleResolutionDownBy = longSide / config.analysisSide;
   pc = new RTCPeerConnection({ iceServers: config.iceServers });
-  preferVp8(pc.addTransceiver(track, {
-    direction: "sendonly",
-    streams: [stream],
-    sendEncodings: [{ maxFramerate: config.captureFps }],
-  }));
+  preferVp8(pc.addTransceiver(track, { direction: "sendonly", streams: [stream], sendEncodings: [encoding] }));
   channel = pc.createDataChannel("control");
   channel.addEventListener("message", onMessage);
   pc.addEventListener("connectionstatechange", () => {
@@ -163,7 +164,6 @@ async function start() {
   try {
     await pc.setLocalDescription(await pc.createOffer());
     await iceGatheringDone(pc, 4000);
-    const settings = track.getSettings ? track.getSettings() : {};
     const answer = await sendOffer({
       sdp: pc.localDescription.sdp,
       type: "offer",

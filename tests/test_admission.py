@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from server.flow.admission import KEEP_PLACE_S, PROCESS_FACTOR, Admission, FrameCost, capacity_sessions
-from server.liveness.challenges import parse_challenges
 from server.liveness.analyzer import frame_due
+from server.liveness.challenges import parse_challenges
 from server.liveness.engine import LivenessEngine, Thresholds
 from server.liveness.signals import FrameSignals
 from server.models.landmarker import synthetic_face, time_on_synthetic_face

@@ -80,3 +80,13 @@ def test_the_frame_rate_cut_keeps_verdicts_and_analyses_fewer_frames():
     totals = data["totals"]
     assert totals["cases"] == 2 and totals["verdicts_unchanged"] and totals["all_as_expected"]
     assert totals["frames_analysed_paced"] < totals["frames_analysed_every"]
+
+
+def test_the_senders_send_at_the_rate_the_page_asks_the_camera_for():
+    from realname_tools.bench.run import at_rate
+
+    frames = list(range(90))  # 3 s at 30 fps
+    sent, fps = at_rate(frames, 30.0, 20.0)
+    assert fps == 20.0 and len(sent) == 60 and sent[:4] == [0, 1, 3, 4] and sent[-1] == 88
+    assert at_rate(frames, 30.0, 0) == (frames, 30.0)  # 0: the clip's own rate
+    assert at_rate(frames, 15.0, 20.0) == (frames, 15.0)  # never more frames than the clip has

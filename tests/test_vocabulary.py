@@ -19,6 +19,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -253,21 +254,38 @@ def test_the_reason_schema_lists_exactly_the_reasons():
 def test_pad_and_signal_schemas_follow_their_enums():
     assert SCHEMAS["PadResult"]["properties"]["verdict"]["enum"] == [v.value for v in PadVerdict]
     signal = SCHEMAS["RiskSignal"]["properties"]
-    assert signal["code"]["enum"] == [c.value for c in SignalCode]
+    assert SCHEMAS["RiskSignalCode"]["enum"] == [c.value for c in SignalCode]
+    assert signal["code"] == {"$ref": "#/components/schemas/RiskSignalCode"}
     assert signal["level"]["enum"] == [level.value for level in Level]
     assert signal["action"]["enum"] == [a.value for a in Action]
     assert set(SCHEMAS["RiskSignal"]["required"]) == set(signal)
     liveness = SCHEMAS["Liveness"]["properties"]
-    assert liveness["pad"] == {"$ref": "#/components/schemas/PadResult"}
+    assert "#/components/schemas/PadResult" in _refs(liveness["pad"])
+    assert liveness["review_because"]["items"] == {"$ref": "#/components/schemas/RiskSignalCode"}
     assert liveness["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
     event_session = SCHEMAS["WebhookEvent"]["properties"]["data"]["properties"]["session"]["properties"]
     assert event_session["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
 
 
+def test_the_webhook_event_is_documented_as_it_is_sent():
+    from server.sessions import Session, Status
+    from server.webhooks import event_for
+
+    session = Session("ses_" + "0" * 24, 1, False, "order-1", Status.FAILED, 0.0, 0.0, 0.0, 3, 3, failure_reason="timeout")
+    body = json.loads(event_for(session, "session.failed")[1])
+    schema = SCHEMAS["WebhookEvent"]
+    assert set(body) == set(schema["properties"]) == set(schema["required"])
+    sent, documented = body["data"]["session"], schema["properties"]["data"]["properties"]["session"]
+    assert set(sent) == set(documented["properties"]) == set(documented["required"])
+    for example in schema["examples"]:
+        assert set(example["data"]["session"]) == set(sent)
+
+
 def test_documented_records_have_the_fields_the_code_writes():
     """The dictionaries the session detail shows, as the code makes them."""
+    from server.flow.attempts import _liveness_record
     from server.liveness.challenges import Challenge
-    from server.liveness.engine import ChallengeRecord
+    from server.liveness.engine import ChallengeRecord, LivenessResult
     from server.spoof.pad import PadResult, PadThresholds
     from server.spoof.signals import RiskSignal
 
@@ -278,6 +296,10 @@ def test_documented_records_have_the_fields_the_code_writes():
     assert set(PadThresholds().to_dict()) <= set(SCHEMAS["PadResult"]["properties"]["thresholds"]["properties"])
     signal = RiskSignal(SignalCode.PAD_PASSED, Level.LOW).to_dict()
     assert set(signal) == set(SCHEMAS["RiskSignal"]["properties"])
+    result = LivenessResult(True, None, None, (ChallengeRecord(Challenge.BLINK),), 0.0, 3.0, ())
+    session = SimpleNamespace(attempts=1)
+    liveness = _liveness_record(result, session, PadResult.unavailable(), [RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED)])
+    assert set(liveness) | {"review_because"} <= set(SCHEMAS["Liveness"]["properties"])
 
 
 @pytest.mark.parametrize(

@@ -178,9 +178,8 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         # 4. Bye, and what the server measured of each stream; then those in line get the freed places.
         in_window = [c for c in customers if c.admitted_at is not None]
         await asyncio.gather(*(c.flow.bye() for c in in_window), return_exceptions=True)
-        finals = dict(zip((c.index for c in in_window), await asyncio.gather(
-            *(wait_not_live(c.http, base_url, api_key, c.session_id) for c in in_window), return_exceptions=True
-        )))
+        read = await asyncio.gather(*(wait_not_live(c.http, base_url, api_key, c.session_id) for c in in_window), return_exceptions=True)
+        finals: dict[int, Any] = {c.index: data for c, data in zip(in_window, read, strict=True)}
         waiting = [c for c in customers if c.admitted_at is None and not c.error]
         if waiting:
             _progress(options, f"{len(in_window)} sessions said bye; waiting for the {len(waiting)} in line to be admitted")
@@ -196,7 +195,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         client_window = Sampler.window(start, end, between, "client")
         machine_cpu = (end["machine_busy_s"] - start["machine_busy_s"]) / max(1e-9, end["machine_total_s"] - start["machine_total_s"]) * 100
         idle_rss = idle["server"][1] if server_pid and idle.get("server") else None
-        report["per_session"] = [_session_row(c, data, window_s) for c, data in zip(customers, finals_in_order)]
+        report["per_session"] = [_session_row(c, data, window_s) for c, data in zip(customers, finals_in_order, strict=True)]
         report["totals"] = _totals(report["per_session"], options.sessions, server_window, client_window, idle_rss, machine_cpu)
         report["totals"].update(_ratios(report))
         report["totals"]["server_threads_idle"] = idle_threads
@@ -310,6 +309,7 @@ def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
             "analysis_ms": stats.get("analysis_ms"),
             "queue_wait_ms": stats.get("queue_wait_ms"),
             "frames_paced": stats.get("frames_paced"),
+            "frames_not_needed": stats.get("frames_not_needed"),
             "arrival_lag_ms": stats.get("arrival_lag_ms"),
             "arrival_lag_p50_ms_by_third": stats.get("arrival_lag_p50_ms_by_third"),
             "frames_received": stats.get("frames_received"),

@@ -63,9 +63,7 @@ class FrameCost:
         self._window_cpu_s, self._window_at, self._window_frames = cpu_s, now, 0
 
 
-def capacity_sessions(
-    cost_ms: float | None, cores: int, fps: float, bound: int = 0, analysis_ms: float | None = None, workers: int = 0
-) -> int:
+def capacity_sessions(cost_ms: float | None, cores: int, fps: float, bound: int = 0, analysis_ms: float | None = None, workers: int = 0) -> int:
     """Checks the machine carries at `fps` analysed frames a second each: what its cores have time for
     and, with fewer analysis workers than cores, what the workers have time for; at least one, at most
     `bound` (0: no bound). Without a measured cost only the bound counts."""

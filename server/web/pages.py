@@ -11,6 +11,7 @@ from ..flow.attempts import customer_key
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
+from ..liveness.analyzer import MAX_ANALYSIS_SIDE
 from ..sessions import Session, Status
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
@@ -215,6 +216,7 @@ async def live_page(request: web.Request) -> web.Response:
         "iceServers": services.settings.ice_servers,
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
+        "analysisSide": MAX_ANALYSIS_SIDE,
         "retryCodes": ["already_live"],  # a previous page of this check is still being closed
         "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
