@@ -11,10 +11,10 @@ import pytest
 os.environ.setdefault("GLOG_minloglevel", "2")
 
 from server.api.auth import create_api_key  # noqa: E402
-from server.config import Settings  # noqa: E402
-from server.rtc.ice import use_loopback_candidates  # noqa: E402
 from server.app import Models, create_app, load_models  # noqa: E402
+from server.config import Settings  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
+from server.rtc.ice import use_loopback_candidates  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 
 # Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).

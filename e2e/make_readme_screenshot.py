@@ -30,8 +30,8 @@ from aiohttp import web
 from e2e.support.browser import CHROMIUM, PHONE, chromium_args
 from e2e.support.flow import consent, open_link
 from server.api.auth import create_api_key
-from server.config import Settings
 from server.app import create_app
+from server.config import Settings
 from server.http.services import SERVICES
 from tests.support.media import PHOTOS
 

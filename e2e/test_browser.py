@@ -13,9 +13,9 @@ import pytest
 from e2e.conftest import BLINK_ID, HEADTURN_ID, OTHER_ID, phone_context
 from e2e.support.a11y import assert_accessible, assert_in_view
 from e2e.support.flow import (
-    open_link,
     at,
     consent,
+    open_link,
     upload_id,
     walk_to_live,
     watch_live_text,

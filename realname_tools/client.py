@@ -212,7 +212,7 @@ class HostedFlowClient:
     async def wait_result(self, run: LiveRun, timeout: float) -> dict[str, Any] | None:
         try:
             await asyncio.wait_for(run.done.wait(), timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return None
         return run.result
 

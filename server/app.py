@@ -19,8 +19,8 @@ from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
 from .flow.registry import LiveRegistry
-from .liveness.analyzer import PadModels, pad_models_for_service
 from .http.services import SERVICES, Services
+from .liveness.analyzer import PadModels, pad_models_for_service
 from .matching.calibration import calibration_for
 from .matching.decoding import ImageDecoder
 from .matching.matcher import FaceMatcher

@@ -112,9 +112,9 @@ def cmd_match(args: argparse.Namespace) -> int:
 
 
 def cmd_eval_match(args: argparse.Namespace) -> int:
-    from .matching.calibration import CalibrationError
     from realname_tools.plots import plot_match_scores
 
+    from .matching.calibration import CalibrationError
     from .matching.evaluation import PairsError, evaluate, read_pairs, stderr_progress
     from .models.files import ModelFileError
 

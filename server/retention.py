@@ -8,8 +8,8 @@ import logging
 import time
 
 from .config import Settings
-from .storage.store import Store
 from .flow.lifecycle import Lifecycle
+from .storage.store import Store
 
 log = logging.getLogger(__name__)
 DAY = 86400.0

@@ -88,7 +88,7 @@ class Session:
         return {Status.APPROVED: "approved", Status.REJECTED: "rejected", Status.REVIEW: "review"}.get(self.status)
 
     @classmethod
-    def from_row(cls, row: dict[str, Any]) -> "Session":
+    def from_row(cls, row: dict[str, Any]) -> Session:
         data = dict(row)
         for name in cls.JSON_FIELDS:
             if data.get(name) is not None:

@@ -10,9 +10,9 @@ import time
 import aiohttp
 from PIL import Image
 
+from realname_tools.client import HostedFlowClient
 from server.api import auth as api_auth
 from server.ratelimit import RateLimiter
-from realname_tools.client import HostedFlowClient
 from server.web.i18n import messages
 from tests.support.api import auth
 from tests.support.media import photo

@@ -11,14 +11,14 @@ import json
 import os
 import struct
 import zlib
-from functools import lru_cache
+from functools import cache
 
 import aiohttp
 import pytest
 from PIL import Image
 
-from server.ratelimit import RateLimiter
 from realname_tools.client import HostedFlowClient
+from server.ratelimit import RateLimiter
 from tests.support.api import auth
 from tests.support.media import photo
 
@@ -469,7 +469,7 @@ OFFERS = [
 # -- 10. uploads ----------------------------------------------------------------------------------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def id_jpeg() -> bytes:
     return photo(ID_PHOTO).read_bytes()
 
@@ -484,7 +484,7 @@ def png_chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-@lru_cache(maxsize=None)
+@cache
 def png_bomb(side: int) -> bytes:
     """A 1-bit `side` x `side` PNG of zeros: a few kB on the wire, gigapixels when decoded."""
     row = b"\0" * (1 + (side + 7) // 8)

@@ -1,5 +1,6 @@
 import secrets
 from collections import Counter
+from itertools import pairwise
 
 import pytest
 
@@ -11,7 +12,7 @@ def test_random_sequences_have_no_immediate_repeat_and_use_every_challenge():
     seen = Counter()
     for _ in range(2000):
         sequence = random_challenges(3, secrets.SystemRandom())
-        assert len(sequence) == 3 and all(a != b for a, b in zip(sequence, sequence[1:]))
+        assert len(sequence) == 3 and all(a != b for a, b in pairwise(sequence))
         assert any(c.is_head_pose for c in sequence)
         seen.update(sequence)
     assert set(seen) == set(Challenge)

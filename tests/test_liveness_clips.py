@@ -92,7 +92,7 @@ def two_people_clip(tmp_path_factory):
     with av.open(str(out), "w") as sink:
         stream = sink.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 640, 480, "yuv420p"
-        for index, (a, b) in enumerate(zip(sources[0].decode(video=0), sources[1].decode(video=0))):
+        for index, (a, b) in enumerate(zip(sources[0].decode(video=0), sources[1].decode(video=0), strict=False)):
             left = a.reformat(width=240, height=428, format="rgb24").to_ndarray()
             right = b.reformat(width=240, height=428, format="rgb24").to_ndarray()
             canvas = np.full((480, 640, 3), 90, dtype=np.uint8)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from itertools import pairwise
 
 import pytest
 from aiohttp import web
@@ -259,7 +260,7 @@ async def test_retries_with_backoff_until_delivered(http, server, services, rece
     assert len({r["body"] for r in receiver.requests}) == 1
     for request in receiver.requests:
         assert verify_signature(secret, request["headers"]["Realname-Signature"], request["body"])
-    gaps = [b["at"] - a["at"] for a, b in zip(receiver.requests, receiver.requests[1:])]
+    gaps = [b["at"] - a["at"] for a, b in pairwise(receiver.requests)]
     assert all(gap >= 0.15 for gap in gaps), gaps  # settings.webhook_retry_base_s is 0.2 in tests
 
     [delivery] = (await detail(http, server, key, created["id"]))["webhooks"]

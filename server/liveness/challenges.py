@@ -20,7 +20,7 @@ class Challenge(StrEnum):
         return self in HEAD_POSE
 
     @property
-    def opposite(self) -> "Challenge | None":
+    def opposite(self) -> Challenge | None:
         return OPPOSITES.get(self)
 
 

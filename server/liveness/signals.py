@@ -74,7 +74,7 @@ class FrameSignals:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "FrameSignals":
+    def from_dict(cls, data: dict) -> FrameSignals:
         data = dict(data)
         if data.get("box") is not None:
             data["box"] = tuple(data["box"])

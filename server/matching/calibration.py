@@ -51,7 +51,7 @@ class Calibration:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n")
 
     @classmethod
-    def from_dict(cls, data: dict) -> "Calibration":
+    def from_dict(cls, data: dict) -> Calibration:
         try:
             points = tuple(sorted((OperatingPoint(**p) for p in data["points"]), key=lambda p: p.threshold))
             return cls(
@@ -66,7 +66,7 @@ class Calibration:
             raise CalibrationError(f"malformed calibration: {error}") from error
 
     @classmethod
-    def load(cls, path: str | Path) -> "Calibration":
+    def load(cls, path: str | Path) -> Calibration:
         try:
             return cls.from_dict(json.loads(Path(path).read_text()))
         except (OSError, json.JSONDecodeError) as error:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 LOCALES = ("en", "zh-CN")
@@ -11,7 +11,7 @@ DEFAULT = "en"
 _FOLDER = Path(__file__).parent / "locales"
 
 
-@lru_cache(maxsize=None)
+@cache
 def messages(locale: str) -> dict[str, str]:
     return json.loads((_FOLDER / f"{locale}.json").read_text(encoding="utf-8"))
 

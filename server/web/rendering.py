@@ -7,7 +7,7 @@ from aiohttp import web
 
 from ..http.services import SERVICES
 from ..sessions import Session
-from .cookies import BROWSER_COOKIE, LANG_COOKIE, browser_cookie, csrf_token
+from .cookies import LANG_COOKIE, browser_cookie, csrf_token
 from .i18n import LOCALES, Translator, from_accept_language, normalise
 
 CSRF_FIELD = "csrf_token"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Callable
+from collections.abc import Callable
 
 
 async def eventually(condition: Callable[[], bool], timeout: float = 10.0, step: float = 0.05) -> bool:
