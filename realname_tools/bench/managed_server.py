@@ -118,3 +118,19 @@ async def wait_healthy(url: str, timeout_s: float, process: subprocess.Popen | N
     raise BenchError(f"{url} did not become healthy within {timeout_s:.0f} s")
 
 
+async def server_for(options, sessions: int, progress) -> tuple[ManagedServer | None, str, str, int | None]:
+    """The server to measure: the one at --url, or one started here. (server we started, url, key, pid)."""
+    if options.url:
+        if not options.api_key:
+            raise BenchError("--url needs --api-key (a sandbox key of that server)")
+        await wait_healthy(options.url.rstrip("/"), 10)
+        return None, options.url.rstrip("/"), options.api_key, options.server_pid
+    server = ManagedServer(sessions, options.server_env)
+    progress(options, f"starting a server on {server.url}")
+    try:
+        await server.start()
+    except BaseException:
+        await server.stop()
+        raise
+    assert server.api_key is not None
+    return server, server.url, server.api_key, server.pid

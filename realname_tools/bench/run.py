@@ -20,6 +20,7 @@ import os
 import statistics
 import sys
 import time
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from .customers import (
     wait_not_live,
 )
 from .frame_cost import bare_landmarker_ms
-from .managed_server import ManagedServer, wait_healthy
+from .managed_server import server_for
 from .options import (
     BACKLOG_MS,
     CORES,
@@ -83,22 +84,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         decision_clip = load_clip(options.decision_video, max_side=options.max_side)
     decision_photo = photo if options.id_photo else id_photo_from_clip(*decision_clip)
 
-    server: ManagedServer | None = None
-    if options.url:
-        base_url, api_key, server_pid = options.url.rstrip("/"), options.api_key, options.server_pid
-        if not api_key:
-            raise BenchError("--url needs --api-key (a sandbox key of that server)")
-        await wait_healthy(base_url, 10)
-    else:
-        server = ManagedServer(options.sessions, options.server_env)
-        _progress(options, f"starting a server on {server.url}")
-        try:
-            await server.start()
-        except BaseException:
-            await server.stop()
-            raise
-        base_url, api_key, server_pid = server.url, server.api_key, server.pid
-    assert api_key is not None
+    server, base_url, api_key, server_pid = await server_for(options, options.sessions, _progress)
 
     report: dict[str, Any] = {
         "sessions": options.sessions,
@@ -241,10 +227,19 @@ async def _wait_streaming(customers: list[Customer], timeout_s: float, queued_ok
 
 
 async def _release_queue(waiting: list[Customer], started: float, timeout_s: float) -> dict[str, Any]:
-    """The customers in line, once the measured sessions said bye: each admitted and streaming, then bye."""
-    await _wait_streaming(waiting, timeout_s, queued_ok=False)
-    admitted = [c for c in waiting if c.streaming_at is not None]
-    await asyncio.gather(*(c.flow.bye() for c in admitted), return_exceptions=True)
+    """The customers in line, once the measured sessions said bye: each says bye as soon as it streams,
+    so places keep freeing up for the next in line."""
+    deadline = time.monotonic() + timeout_s
+    gone: set[int] = set()
+    while time.monotonic() < deadline and len(gone) < len(waiting):
+        for c in waiting:
+            if c.index not in gone and (c.error or (c.admitted_at is not None and c.run is not None and c.run.messages)):
+                c.streaming_at = c.streaming_at or time.monotonic()
+                gone.add(c.index)
+                if not c.error:
+                    await c.flow.bye()
+        await asyncio.sleep(0.05)
+    admitted = [c for c in waiting if c.streaming_at is not None and not c.error]
     await asyncio.sleep(1.0)  # the byes reach the server and are stored
     return {
         "waiting": len(waiting),
@@ -362,7 +357,7 @@ def _cpu_series(samples: list[dict[str, Any]], start: float, end: float) -> list
     """Per-interval CPU % of the server and the client over the window (for spotting a trend)."""
     rows = [s for s in samples if start <= s["t"] <= end]
     series = []
-    for a, b in zip(rows, rows[1:]):
+    for a, b in pairwise(rows):
         dt = b["t"] - a["t"]
         if dt <= 0:
             continue

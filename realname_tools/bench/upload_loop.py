@@ -20,7 +20,7 @@ from typing import Any
 from server.flow.lifecycle import MAX_REFERENCE_UPLOADS
 
 from .customers import Customer, api_headers, id_photo_from_clip, new_customer, wait_not_live
-from .managed_server import ManagedServer, wait_healthy
+from .managed_server import server_for
 from .options import CORES, BenchError, BenchOptions
 from .report import fmt
 from .sampling import Sampler, machine_cpu_s, process_cpu_s
@@ -180,22 +180,7 @@ async def run_upload_loop(options: BenchOptions) -> dict[str, Any]:
     loop_source = options.upload_photo or options.id_photo
     loop_photo = Path(loop_source).read_bytes() if loop_source else native_photo(options.video)
 
-    server: ManagedServer | None = None
-    if options.url:
-        base_url, api_key, server_pid = options.url.rstrip("/"), options.api_key, options.server_pid
-        if not api_key:
-            raise BenchError("--url needs --api-key (a sandbox key of that server)")
-        await wait_healthy(base_url, 10)
-    else:
-        server = ManagedServer(1, options.server_env)
-        _progress(options, f"starting a server on {server.url}")
-        try:
-            await server.start()
-        except BaseException:
-            await server.stop()
-            raise
-        base_url, api_key, server_pid = server.url, server.api_key, server.pid
-    assert api_key is not None
+    server, base_url, api_key, server_pid = await server_for(options, 1, _progress)
 
     pids = {"client": os.getpid(), **({"server": server_pid} if server_pid else {})}
     sampler = Sampler(pids)

@@ -18,9 +18,9 @@ from typing import Any
 
 # Share of all cores the live checks may plan to use: the rest absorbs jitter, uploads and API calls.
 HEADROOM = 0.85
-# Whole-process CPU per analysed frame over the landmarker's own time, for the estimate made before any
-# check ran (measured: about 1.8 at 15-20 analysed of 30 received fps; see docs/benchmarks.md).
-PROCESS_FACTOR = 1.8
+# Whole-process CPU per analysed frame over the landmarker's time on the synthetic face, for the estimate
+# made before any check ran. 1.8 admitted 9 checks where live timings then carried 7 (docs/benchmarks.md).
+PROCESS_FACTOR = 2.2
 COST_WINDOW_FRAMES = 60  # a new cost reading every this many analysed frames...
 COST_WINDOW_MIN_S = 1.0  # ...over at least this long
 COST_GAP_S = 5.0  # a window this long without frames measured idle time, not frames: start anew

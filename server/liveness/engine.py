@@ -77,7 +77,7 @@ class Baseline:
     jaw_open: float
 
     @classmethod
-    def of(cls, frames: list[FrameSignals]) -> "Baseline":
+    def of(cls, frames: list[FrameSignals]) -> Baseline:
         return cls(
             yaw=median(f.yaw for f in frames),
             pitch=median(f.pitch for f in frames),
@@ -87,7 +87,7 @@ class Baseline:
             jaw_open=median(f.jaw_open for f in frames),
         )
 
-    def with_pose_of(self, frames: list[FrameSignals]) -> "Baseline":
+    def with_pose_of(self, frames: list[FrameSignals]) -> Baseline:
         return replace(self, yaw=median(f.yaw for f in frames), pitch=median(f.pitch for f in frames))
 
 

@@ -56,7 +56,7 @@ class FaceLandmarker:
         self._lock = threading.Lock()  # one call at a time: MediaPipe's graph is not re-entrant
         self._last_ms = -1
 
-    def prepare(self) -> "FaceLandmarker":
+    def prepare(self) -> FaceLandmarker:
         from mediapipe.tasks.python import vision
         from mediapipe.tasks.python.core.base_options import BaseOptions
 
@@ -132,7 +132,7 @@ class _DirectCalls:
         self.blendshape_index: dict[str, int] = {}
 
     @classmethod
-    def of(cls, task) -> "_DirectCalls | None":
+    def of(cls, task) -> _DirectCalls | None:
         try:
             from mediapipe.tasks.python.components.containers.landmark_c import MpNormalizedLandmarkC
             from mediapipe.tasks.python.vision.face_landmarker import MpFaceLandmarkerResultC
