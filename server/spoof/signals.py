@@ -231,10 +231,6 @@ def reaction_signals(reactions: list[tuple[str, float | None]], limits: SignalLi
     return out
 
 
-def reaction_summary(reactions: list[tuple[str, float | None]]) -> dict[str, Any]:
-    measured = [r for _, r in reactions if r is not None]
-    return {"median_s": round(median(measured), 3) if measured else None, "measured": len(measured)}
-
 
 # -- one check ----------------------------------------------------------------------------------------
 
