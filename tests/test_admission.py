@@ -24,6 +24,7 @@ def admission_for(sessions: int) -> Admission:
     admission = Admission(cores=2)
     admission.cost.ms = 2 * 1000 * 0.85 / (15 * sessions) - 1e-6
     admission.cost.source = "live"
+    admission.cost.proven_load = sessions  # it has carried them before: no climb
     return admission
 
 
@@ -59,6 +60,36 @@ def test_the_cost_is_estimated_first_then_measured_on_live_frames():
         cpu, now = cpu + 0.012, now + 0.01
         cost.frame(8.0, cpu, now)
     assert abs(cost.ms - 12.0) < 0.01
+
+
+def feed_readings(cost: FrameCost, load: int, readings: int = 1, now: float = 1000.0) -> float:
+    """Analysed frames at 12 ms of process CPU each, 100 a second, with `load` checks live throughout."""
+    cpu = 50.0
+    for _ in range(readings * 120 + 1):
+        cpu, now = cpu + 0.012, now + 0.01
+        cost.frame(8.0, cpu, now, load)
+    return now
+
+
+def test_the_service_climbs_to_its_capacity_one_check_at_a_time():
+    admission = Admission(cores=2)
+    admission.cost.estimate(2.0)  # a synthetic estimate that would carry far too many at once
+    assert admission.capacity(15) > 10 and admission.room(15) == 1
+    assert admission.ask("a", live=0, now=0, fps=15).admitted
+    waiting = admission.ask("b", live=1, now=0, fps=15)
+    assert not waiting.admitted and waiting.retry_after_s < 3  # climbing: ask again soon
+    now = feed_readings(admission.cost, load=1)
+    assert admission.cost.proven_load == 1 and admission.room(15) == 2
+    assert admission.ask("b", live=1, now=1, fps=15).admitted
+    # A window the load dropped in proves only the lower load.
+    cost = FrameCost()
+    feed_readings(cost, load=3)
+    cost.frame(8.0, 100.0, now + 1, 1)
+    assert cost.proven_load == 3
+    # At the measured capacity the climb stops: room is the capacity.
+    admission.cost.proven_load = 50
+    assert admission.room(15) == admission.capacity(15) == capacity_sessions(12.0, cores=2, fps=15)
+    assert admission.ask("z", live=admission.capacity(15), now=2, fps=15).retry_after_s == 3
 
 
 def test_checks_beyond_capacity_wait_in_line_and_get_in_first_come_first_served():

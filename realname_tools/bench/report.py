@@ -58,8 +58,10 @@ def render_report(report: dict[str, Any]) -> str:
         f"({fmt(totals.get('server_cpu_ms_per_frame'), 2)} CPU ms per analysed frame)"
     )
     lines.append(
-        f"bare landmarker {fmt(totals.get('bare_landmarker_ms'), 2)} ms/frame -> {fmt(totals.get('bare_bound_fps'))} fps on "
-        f"{report['machine']['cores']} cores; efficiency {fmt(totals.get('efficiency'), 3)} (analysed fps sum / that bound)"
+        f"bare landmarker {fmt(totals.get('bare_landmarker_ms'), 2)} ms/frame per core with every core busy "
+        f"({fmt(totals.get('bare_landmarker_one_core_ms'), 2)} ms alone) -> {fmt(totals.get('bare_bound_fps'))} fps on the "
+        f"{report['machine']['cores']} cores less the bench's own customers; efficiency {fmt(totals.get('efficiency'), 3)} "
+        f"(analysed fps sum / that bound; over all cores: {fmt(totals.get('efficiency_all_cores'), 3)})"
     )
     decision = report.get("decision") or {}
     if decision.get("decision_ms") is not None:

@@ -4,7 +4,9 @@ The service measures what one analysed frame costs it: CPU milliseconds of the w
 VP8 decoding, the WebRTC stack, the event loop) per analysed frame, kept current from live checks, and at
 first from a synthetic face before any check ran (landmarker time times a typical whole-process factor).
 From that, its cores and the rate every check needs, it knows how many checks it carries at once; a new
-check is admitted only while there is room for it at that rate. Those who find it full get a place in
+check is admitted only while there is room for it at that rate. The cost grows with the load (cores that
+share caches run slower when all are busy), so the service climbs one check at a time: it admits at most
+one more check than were live through a whole cost reading. Those who find it full get a place in
 line and an estimated wait; their page asks again and the first in line get the places that free up.
 
 Pure bookkeeping: no clock or I/O of its own (callers pass `now` and the CPU time they read).
@@ -29,6 +31,7 @@ DEFAULT_CHECK_S = 20.0  # a live check's length before any ended (for wait estim
 CHECK_WEIGHT = 0.2
 KEEP_PLACE_S = 20.0  # a place in line is kept this long after the page last asked
 RETRY_AFTER_S = 3.0  # how soon a waiting page asks again
+CLIMB_RETRY_S = 1.0  # ...while the service climbs to its capacity, places open every cost reading
 
 
 @dataclass
@@ -41,6 +44,8 @@ class FrameCost:
     _window_cpu_s: float | None = None
     _window_at: float = 0.0
     _window_frames: int = 0
+    proven_load: int = 0  # the most checks that were live through a whole reading
+    _window_load: int = 0  # the fewest checks live during the current window
 
     def estimate(self, landmarker_ms: float) -> None:
         """Before any live frame: the synthetic face's landmarker time, scaled to the whole process."""
@@ -48,19 +53,21 @@ class FrameCost:
             self.ms, self.source = landmarker_ms * PROCESS_FACTOR, "synthetic"
             self.analysis_ms = landmarker_ms
 
-    def frame(self, analysis_ms: float, cpu_s: float, now: float) -> None:
-        """One analysed frame: its analysis time, and the process's CPU seconds and the time now."""
+    def frame(self, analysis_ms: float, cpu_s: float, now: float, load: int = 1) -> None:
+        """One analysed frame: its analysis time, the process's CPU seconds, the time now and the checks live."""
         self.analysis_ms = analysis_ms if self.analysis_ms is None else self.analysis_ms + 0.02 * (analysis_ms - self.analysis_ms)
         if self._window_cpu_s is None or now - self._window_at > COST_GAP_S:
-            self._window_cpu_s, self._window_at, self._window_frames = cpu_s, now, 0
+            self._window_cpu_s, self._window_at, self._window_frames, self._window_load = cpu_s, now, 0, load
             return
         self._window_frames += 1
+        self._window_load = min(self._window_load, load)
         if self._window_frames < COST_WINDOW_FRAMES or now - self._window_at < COST_WINDOW_MIN_S:
             return
         reading = (cpu_s - self._window_cpu_s) * 1000 / self._window_frames
         self.ms = reading if self.source != "live" or self.ms is None else self.ms + COST_WEIGHT * (reading - self.ms)
         self.source = "live"
-        self._window_cpu_s, self._window_at, self._window_frames = cpu_s, now, 0
+        self.proven_load = max(self.proven_load, self._window_load)
+        self._window_cpu_s, self._window_at, self._window_frames, self._window_load = cpu_s, now, 0, load
 
 
 def capacity_sessions(cost_ms: float | None, cores: int, fps: float, bound: int = 0, analysis_ms: float | None = None, workers: int = 0) -> int:
@@ -110,10 +117,15 @@ class Admission:
     def capacity(self, fps: float, bound: int = 0) -> int:
         return capacity_sessions(self.cost.ms, self.cores, fps, bound, self.cost.analysis_ms, self.workers)
 
+    def room(self, fps: float, bound: int = 0) -> int:
+        """Checks that may be live now: the capacity, climbed to one check at a time."""
+        return min(self.capacity(fps, bound), self.cost.proven_load + 1)
+
     def ask(self, session_id: str, live: int, now: float, fps: float, bound: int = 0) -> Admit:
         """Synchronous, so the caller can reserve the place before anyone else asks."""
         self._forget_stale(now)
-        free = self.capacity(fps, bound) - live
+        room = self.room(fps, bound)
+        free = room - live
         index = next((i for i, p in enumerate(self.line) if p.session_id == session_id), None)
         ahead = index if index is not None else len(self.line)
         if ahead < free:
@@ -127,7 +139,8 @@ class Admission:
         position = ahead + 1
         # Places free up at about capacity / check length a second; those ahead take the first ones.
         rate = max(1, self.capacity(fps, bound)) / max(1.0, self.check_s)
-        return Admit(False, position=position, wait_s=max(RETRY_AFTER_S, (position - max(0, free)) / rate), joined=joined)
+        retry_s = CLIMB_RETRY_S if room < self.capacity(fps, bound) else RETRY_AFTER_S
+        return Admit(False, position=position, wait_s=max(retry_s, (position - max(0, free)) / rate), retry_after_s=retry_s, joined=joined)
 
     def leave(self, session_id: str) -> None:
         self.line = [p for p in self.line if p.session_id != session_id]
@@ -141,6 +154,7 @@ class Admission:
         cost = self.cost
         return {
             "capacity_sessions": self.capacity(fps, bound),
+            "admitting_up_to": self.room(fps, bound),
             "live_checks": live,
             "waiting": len(self.line),
             "required_fps": fps,

@@ -213,7 +213,7 @@ class LiveAttempts:
             self.admission.cost.source = "unmeasured"
 
     def _frame_analysed(self, analysis_ms: float) -> None:
-        self.admission.cost.frame(analysis_ms, time.process_time(), time.monotonic())
+        self.admission.cost.frame(analysis_ms, time.process_time(), time.monotonic(), len(self.live))
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz reports: capacity, load and the measured cost."""
