@@ -319,3 +319,14 @@ def test_cli_creates_operators_without_a_password_on_the_command_line(tmp_path, 
     assert json.loads(capsys.readouterr().out) == [{"merchant": "acme", "name": "alice", "role": "admin", "totp": True, "disabled": False}]
     # There is no way to give the password itself as an argument: what follows is a file's path.
     assert cli(["operators", "create", "--merchant", "acme", "--name", "carol", "--password-file", "a long enough password"]) == 2
+
+
+async def test_the_console_speaks_chinese(http, server, services):
+    make_operator(services, "acme", "alice")
+    async with http.get(server.make_url("/console/signin?lang=zh-CN")) as response:
+        page = await response.text()
+    assert '<html lang="zh-Hans">' in page and "商户账号" in page and "登录" in page
+    assert await sign_in(http, server, "acme", "alice") == 303
+    async with http.get(server.make_url("/console/dashboard")) as response:
+        page = await response.text()
+    assert "验证情况" in page and "转化漏斗" in page

@@ -17,7 +17,7 @@ from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
 from ..storage.operators import Operator
 from .cookies import BROWSER_KEY, csrf_token, csrf_valid
-from .rendering import CSRF_FIELD, EndWith, error_page, translator_for
+from .rendering import CSRF_FIELD, EndWith, error_page, remember_language, translator_for
 from .security import read_form
 
 routes = web.RouteTableDef()
@@ -80,6 +80,7 @@ def render_console(request: web.Request, template: str, operator: Operator | Non
     )
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
     response.headers["Cache-Control"] = "no-store"
+    remember_language(request, response, t)
     return response
 
 
