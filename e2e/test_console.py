@@ -29,6 +29,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.media]
 
 RESULT_TIMEOUT_MS = 60_000
 LAPTOP = {"viewport": {"width": 1280, "height": 800}}
+TABLET = {"width": 768, "height": 1024}
 
 
 @pytest.fixture
@@ -118,6 +119,12 @@ async def test_an_operator_approves_a_review_and_the_merchant_is_told(launch, bl
     # The dashboard's funnel is what the database holds for this merchant.
     await page.goto(base + "/console/dashboard")
     await shot(page, "console-dashboard")
+    # Usable on a tablet too: labelled controls, no sideways scrolling.
+    await page.set_viewport_size(TABLET)
+    await shot(page, "console-dashboard-tablet")
+    await page.goto(base + f"/console/sessions/{created['id']}")
+    await shot(page, "console-session-tablet")
+    await page.goto(base + "/console/dashboard")
     shown = {step: int(await page.locator(f"td[data-total='{step}']").text_content()) for step in ("created", "link_opened", "consented", "id_uploaded", "live_started", "finished", "approved")}
     rows = services.store._all("SELECT id, status FROM sessions WHERE merchant_id = ?", (shop.id,))
     actions = {(r["session_id"], r["action"]) for r in services.store._all("SELECT session_id, action FROM audit_log")}
@@ -132,3 +139,38 @@ async def test_an_operator_approves_a_review_and_the_merchant_is_told(launch, bl
         "approved": sum(r["status"] == "approved" for r in rows),
     }
     assert shown["approved"] == 1 and shown["created"] == 1
+
+
+async def test_wrong_passwords_lock_out_and_a_reviewer_cannot_redact(launch, merchant, services, server, shot):
+    created = await merchant.create_session()
+    make_operator(services, "Test Shop", "alice")
+    base = str(server.make_url("")).rstrip("/")
+    browser = await launch()
+    page = await (await browser.new_context(**LAPTOP)).new_page()
+    await sign_in(page, base, "Test Shop", "alice")
+
+    # A reviewer is offered no redaction, and a forged form is refused (with a valid CSRF token).
+    await page.goto(base + f"/console/sessions/{created['id']}")
+    await shot(page, "console-reviewer-session")
+    assert await page.locator("form.redact").count() == 0
+    token = await page.locator("input[name=csrf_token]").first.input_value()
+    refused = await page.request.post(base + f"/console/sessions/{created['id']}/redact", form={"csrf_token": token, "confirm": "yes"})
+    assert refused.status == 403
+    assert services.store.session(created["id"]).redacted_at is None
+
+    # Someone guessing alice's password locks the account: then even the right password is refused.
+    guesser = await (await browser.new_context(**LAPTOP)).new_page()
+    for attempt in range(services.settings.console_max_failures):
+        await guesser.goto(base + "/console/signin")
+        await guesser.get_by_label("Merchant account").fill("Test Shop")
+        await guesser.get_by_label("User name").fill("alice")
+        await guesser.get_by_label("Password").fill(f"guess number {attempt}")
+        await guesser.locator("form.signin button[type=submit]").click()
+        await guesser.locator("#signin-error").wait_for()
+    assert "Too many wrong attempts" in await guesser.locator("#signin-error").text_content()
+    await shot(guesser, "console-locked")
+    await guesser.get_by_label("Password").fill(PASSWORD)
+    await guesser.locator("form.signin button[type=submit]").click()
+    await guesser.locator("#signin-error").wait_for()
+    assert guesser.url.endswith("/console/signin")
+    assert "Too many wrong attempts" in await guesser.locator("#signin-error").text_content()

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..sessions import Session, Status
-from .store import DuplicateError, Store
+from .store import SESSION_SELECT, DuplicateError, Store, _inserted_id
 
 OPERATOR_SELECT = "SELECT o.*, m.name AS merchant FROM operators o JOIN merchants m ON m.id = o.merchant_id"
-SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class OperatorStore:
             )
         except sqlite3.IntegrityError:
             raise DuplicateError(f"the merchant already has an operator named {name!r}") from None
-        operator = self.get(int(cursor.lastrowid or 0))
+        operator = self.get(_inserted_id(cursor))
         assert operator is not None
         return operator
 
