@@ -26,12 +26,14 @@ from .matching.decoding import ImageDecoder
 from .matching.matcher import FaceMatcher
 from .models.commands import pad_folder
 from .models.loader import landmarker_file, load_face_models
+from .operators.signin import Policy, SignIn
 from .ratelimit import RateLimiter
 from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
 from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key, load_or_create_key
+from .storage.operators import OperatorStore
 from .storage.store import Store
-from .web import pages
+from .web import console_dashboard, console_pages, pages
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -74,6 +76,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     secret = load_or_create_key(data / "secret.key")
     evidence_key = load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)
     store = Store(settings.database_path, Cipher(evidence_key))
+    operators = OperatorStore(store)
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)
@@ -112,11 +115,15 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         api_limiter=RateLimiter(settings.api_rate_per_minute),
         page_limiter=RateLimiter(settings.page_rate_per_minute),
         bad_key_limiter=RateLimiter(per_minute=30, burst=10),
+        operators=operators,
+        signin=SignIn(store, operators, Policy(settings.console_max_failures, settings.console_lockout_s, settings.console_session_ttl_s)),
     )
     conceal_http_internals()
     app.on_response_prepare.append(hide_server_software)
     app.add_routes(pages.routes)
     app.add_routes(api_views.routes)
+    app.add_routes(console_pages.routes)
+    app.add_routes(console_dashboard.routes)
     app.router.add_static("/static", static_dir(), append_version=False)
 
     background: list[asyncio.Task] = []

@@ -300,6 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
 
     from .models.commands import add_parser as add_models_parser
+    from .operators.commands import add_parser as add_operators_parser
 
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
     parser.add_argument("--config", help="TOML config file (default: $REALNAME_CONFIG)")
@@ -373,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.set_defaults(func=cmd_settings)
     add_bench_parser(sub)
     add_models_parser(sub)
+    add_operators_parser(sub, _store)
     add_eval_pad_parser(sub)
     return parser
 

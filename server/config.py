@@ -96,6 +96,12 @@ class Settings:
     webhook_per_merchant: int = _setting(2, "Webhook deliveries in flight at once per merchant, so one slow endpoint cannot hold up the others.")
     webhook_max_in_flight: int = _setting(32, "Webhook deliveries in flight at once in all, shared round-robin between merchants.")
 
+    # Operator console
+    console_four_eyes: bool = _setting(False, "A review decision in the operator console needs a second operator who agrees (four-eyes).")
+    console_max_failures: int = _setting(5, "Wrong sign-ins in a row that lock an operator account (twice as many lock a client address).")
+    console_lockout_s: float = _setting(900.0, "How long a locked operator account or client address must wait.")
+    console_session_ttl_s: float = _setting(28800.0, "How long an operator stays signed in.")
+
     log_level: str = _setting("INFO", "Logging level.")
 
     @property
@@ -182,6 +188,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("max_attempts must be at least 1")
     if not 0 < settings.match_far <= settings.review_far < 1:
         raise ConfigError("need 0 < match_far <= review_far < 1")
+    if settings.console_max_failures < 1 or settings.console_lockout_s <= 0 or settings.console_session_ttl_s <= 0:
+        raise ConfigError("console_max_failures, console_lockout_s and console_session_ttl_s must be positive")
     if settings.webhook_per_merchant < 1 or settings.webhook_max_in_flight < 1:
         raise ConfigError("webhook_per_merchant and webhook_max_in_flight must be at least 1")
     for proxy in settings.trusted_proxies:

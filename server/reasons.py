@@ -31,6 +31,8 @@ class Reason(StrEnum):
     # The decision after a passed liveness check.
     FACE_MISMATCH = "face_mismatch"
     REFERENCE_MISSING = "reference_missing"
+    # An operator looked at a session in review and rejected it (their reason is in the session's review).
+    REJECTED_IN_REVIEW = "rejected_in_review"
     # The merchant erased the session.
     REDACTED = "redacted"
 

@@ -35,6 +35,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     # A failed or interrupted live attempt goes back to id_uploaded while attempts remain.
     Status.LIVE: frozenset({Status.PROCESSING, Status.ID_UPLOADED, *_ENDINGS}),
     Status.PROCESSING: frozenset({Status.APPROVED, Status.REJECTED, Status.REVIEW, Status.ID_UPLOADED, *_ENDINGS}),
+    # An operator settles a session in review from the console (the only move out of a final state).
+    Status.REVIEW: frozenset({Status.APPROVED, Status.REJECTED}),
 }
 
 
@@ -76,8 +78,9 @@ class Session:
     live_stats: dict[str, Any] | None = None
     redacted_at: float | None = None
     evidence_purged_at: float | None = None
+    review: dict[str, Any] | None = None  # an operator's decision on a session in review (see server/operators)
 
-    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats")
+    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats", "review")
 
     @property
     def attempts_left(self) -> int:

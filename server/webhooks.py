@@ -81,6 +81,8 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 "sandbox": session.sandbox,
                 # The last check's risk signals, each with the action taken (see the API's RiskSignal).
                 "signals": (session.liveness or {}).get("signals", []),
+                # Who settled a session in review from the console, and why (null otherwise).
+                "review": session.review,
             }
         },
     }

@@ -127,6 +127,7 @@ def session_json(services, session: Session, detail: bool) -> dict[str, Any]:
         return data
     data["liveness"] = session.liveness
     data["match"] = session.match
+    data["review"] = session.review
     data["live_stats"] = session.live_stats
     data["consent"] = (
         {k: session.consent.get(k) for k in ("version", "locale", "text_sha256")} | {"at": iso(session.consent.get("at"))}

@@ -229,6 +229,14 @@ class Lifecycle:
             self._notify(moved, f"session.{target.value}")
         return moved
 
+    def settle_review(self, session: Session, target: Status, actor: str, review: dict[str, Any]) -> Session:
+        """An operator's decision on a session in review: approved or rejected, with a new webhook. The
+        customer's finishing time is kept (the dashboard's time to complete is the customer's)."""
+        if session.status != Status.REVIEW or target not in (Status.APPROVED, Status.REJECTED):
+            raise FlowError("wrong_state", f"the session is {session.status.value}; only a session in review can be decided")
+        reason = Reason.REJECTED_IN_REVIEW.value if target == Status.REJECTED else None
+        return self.move(session, target, actor, review=review, failure_reason=reason, finished_at=session.finished_at)
+
     def retry_or_fail(self, session: Session, reason: str, stats: dict | None, **fields: Any) -> Session:
         """A failed attempt: back to the live step while attempts remain, else the session fails."""
         target = Status.ID_UPLOADED if session.attempts < session.max_attempts else Status.FAILED

@@ -11,7 +11,9 @@ from ..config import Settings
 from ..flow.attempts import LiveAttempts
 from ..flow.lifecycle import Lifecycle
 from ..flow.links import Links
+from ..operators.signin import SignIn
 from ..ratelimit import RateLimiter
+from ..storage.operators import OperatorStore
 from ..storage.store import Store
 from ..webhooks import Outbox
 
@@ -29,6 +31,8 @@ class Services:
     api_limiter: RateLimiter
     page_limiter: RateLimiter
     bad_key_limiter: RateLimiter  # requests with a wrong API key, per client address
+    operators: OperatorStore
+    signin: SignIn  # the operator console's sign-in, with its lockouts
 
 
 SERVICES = web.AppKey("services", Services)

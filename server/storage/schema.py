@@ -145,4 +145,40 @@ MIGRATIONS: list[str | Rewrite] = [
         sealed BLOB NOT NULL
     );
     """,
+    # 6: the operator console: operator accounts of a merchant, their signed-in sessions (only a hash of the
+    # cookie's token), review votes (four-eyes) and the decision recorded on the session.
+    """
+    ALTER TABLE sessions ADD COLUMN review TEXT;
+    CREATE TABLE operators (
+        id INTEGER PRIMARY KEY,
+        merchant_id INTEGER NOT NULL REFERENCES merchants(id),
+        name TEXT NOT NULL,
+        role TEXT NOT NULL,
+        password_hash TEXT NOT NULL,  -- scrypt$n$r$p$salt$hash
+        totp_secret BLOB,  -- AES-GCM sealed; NULL without TOTP
+        totp_last_step INTEGER NOT NULL DEFAULT 0,  -- a code is accepted once
+        failed_signins INTEGER NOT NULL DEFAULT 0,
+        locked_until REAL,
+        created_at REAL NOT NULL,
+        disabled_at REAL
+    );
+    CREATE UNIQUE INDEX operators_merchant_name ON operators(merchant_id, name);
+    CREATE TABLE operator_sessions (
+        token_hash TEXT PRIMARY KEY,
+        operator_id INTEGER NOT NULL REFERENCES operators(id) ON DELETE CASCADE,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL
+    );
+    CREATE INDEX operator_sessions_expiry ON operator_sessions(expires_at);
+    CREATE TABLE review_votes (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        operator_id INTEGER NOT NULL REFERENCES operators(id),
+        decision TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        at REAL NOT NULL
+    );
+    CREATE INDEX review_votes_session ON review_votes(session_id);
+    CREATE INDEX audit_action ON audit_log(action, at);
+    """,
 ]

@@ -49,9 +49,14 @@ def render(request: web.Request, template: str, status: int = 200, session: Sess
         **context,
     )
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
-    if normalise(request.query.get("lang")):
-        response.set_cookie(LANG_COOKIE, t.locale, max_age=30 * 86400, httponly=True, samesite="Lax", secure=services.settings.secure_cookies)
+    remember_language(request, response, t)
     return response
+
+
+def remember_language(request: web.Request, response: web.StreamResponse, t: Translator) -> None:
+    """A language chosen with ?lang= is kept in a cookie for the next pages."""
+    if normalise(request.query.get("lang")):
+        response.set_cookie(LANG_COOKIE, t.locale, max_age=30 * 86400, httponly=True, samesite="Lax", secure=request.app[SERVICES].settings.secure_cookies)
 
 
 def error_page(request: web.Request, status: int, code: str, **values) -> web.Response:
