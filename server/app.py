@@ -73,7 +73,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     data = ensure_private_dir(settings.data_path)
     secret = load_or_create_key(data / "secret.key")
     evidence_key = load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)
-    store = Store(settings.database_path, Cipher(evidence_key))
+    store = Store(settings.database_location, Cipher(evidence_key))
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)

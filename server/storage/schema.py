@@ -145,4 +145,28 @@ MIGRATIONS: list[str | Rewrite] = [
         sealed BLOB NOT NULL
     );
     """,
+    # 6: several instances on one database: who is alive, who holds a live check, who is delivering a
+    # webhook (until when), shared rate limits, and digests proving every instance has the same secrets.
+    """
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL
+    );
+    ALTER TABLE sessions ADD COLUMN owner TEXT;  -- the instance holding its live check
+    ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_events ADD COLUMN claimed_until REAL;
+    CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        allowed INTEGER NOT NULL,  -- whether the last request was let through
+        updated_at REAL NOT NULL,
+        full_at REAL NOT NULL  -- when the bucket is full again and the row can go
+    );
+    CREATE INDEX rate_buckets_full ON rate_buckets(full_at);
+    CREATE TABLE shared_secrets (
+        name TEXT PRIMARY KEY,
+        digest TEXT NOT NULL  -- keyed hash of the secret every instance must share
+    );
+    """,
 ]

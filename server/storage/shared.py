@@ -1,0 +1,116 @@
+"""What instances sharing one database agree on through it: who is alive, which live checks are whose,
+who delivers which webhook (a lease), rate limits, and that they all hold the same secrets.
+
+The SQL is the portable dialect of server/storage/database.py; on SQLite (one writer at a time) every
+statement here is atomic by itself, on PostgreSQL the webhook claim skips rows another instance has locked.
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+from ..config import ConfigError
+from .store import Store
+
+MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
+
+
+class SharedState:
+    def __init__(self, store: Store, instance_id: str, heartbeat_s: float = 10.0) -> None:
+        self.store = store
+        self.instance_id = instance_id
+        self.heartbeat_s = heartbeat_s
+
+    # -- instances --------------------------------------------------------------------------------
+
+    def heartbeat(self, now: float | None = None) -> None:
+        now = time.time() if now is None else now
+        self.store._write(
+            """INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at""",
+            (self.instance_id, now, now),
+        )
+
+    def alive_instances(self, now: float | None = None) -> set[str]:
+        now = time.time() if now is None else now
+        rows = self.store._all("SELECT id FROM instances WHERE heartbeat_at >= ?", (now - MISSED_BEATS * self.heartbeat_s,))
+        return {row["id"] for row in rows}
+
+    def orphaned_checks(self, include_own: bool, now: float | None = None) -> set[str]:
+        """Live or processing sessions nobody alive holds: no owner recorded, an owner that stopped
+        beating, and (`include_own`, at start-up) this instance's from before its restart."""
+        now = time.time() if now is None else now
+        rows = self.store._all(
+            """SELECT id FROM sessions WHERE status IN ('live', 'processing') AND (
+                   owner IS NULL OR (owner = ? AND ? = 1)
+                   OR (owner != ? AND owner NOT IN (SELECT id FROM instances WHERE heartbeat_at >= ?)))""",
+            (self.instance_id, int(include_own), self.instance_id, now - MISSED_BEATS * self.heartbeat_s),
+        )
+        return {row["id"] for row in rows}
+
+    def owner_of(self, session_id: str) -> str | None:
+        row = self.store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))
+        return row["owner"] if row else None
+
+    # -- webhook leases ---------------------------------------------------------------------------
+
+    def claim_webhook_events(self, event_ids: list[str], lease_s: float, now: float | None = None) -> set[str]:
+        """Of `event_ids`, those this instance now holds for `lease_s`: undelivered and not held by
+        another instance whose lease still runs. A crashed instance's claims come back when theirs end."""
+        if not event_ids:
+            return set()
+        now = time.time() if now is None else now
+        marks = ", ".join("?" for _ in event_ids)
+        rows = self.store._all(
+            f"""UPDATE webhook_events SET claimed_by = ?, claimed_until = ?
+                WHERE id IN (SELECT id FROM webhook_events WHERE id IN ({marks})
+                             AND delivered_at IS NULL AND gave_up_at IS NULL
+                             AND (claimed_until IS NULL OR claimed_until < ? OR claimed_by = ?){self.store._db.skip_locked})
+                RETURNING id""",
+            (self.instance_id, now + lease_s, *event_ids, now, self.instance_id),
+        )
+        return {row["id"] for row in rows}
+
+    def release_webhook_event(self, event_id: str) -> None:
+        self.store._write("UPDATE webhook_events SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?", (event_id, self.instance_id))
+
+    # -- rate limits ------------------------------------------------------------------------------
+
+    def take_token(self, key: str, per_minute: float, burst: float, now: float | None = None) -> float:
+        """A token bucket in one statement: 0 if allowed (and counted), else the seconds to wait."""
+        now = time.time() if now is None else now
+        rate = per_minute / 60.0
+        refill = "(rate_buckets.tokens + (? - rate_buckets.updated_at) * ?)"  # now, rate
+        level = f"(CASE WHEN {refill} > ? THEN ? ELSE {refill} END)"  # capped at burst
+        level_params = (now, rate, burst, burst, now, rate)
+        row = self.store._one(
+            f"""INSERT INTO rate_buckets (key, tokens, allowed, updated_at, full_at) VALUES (?, ?, 1, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET
+                    tokens = CASE WHEN {level} >= 1 THEN {level} - 1 ELSE {level} END,
+                    allowed = CASE WHEN {level} >= 1 THEN 1 ELSE 0 END,
+                    updated_at = excluded.updated_at, full_at = ?
+                RETURNING tokens, allowed""",
+            (key, burst - 1, now, _full_at(now, 1, rate), *level_params * 4, _full_at(now, burst, rate)),
+        )
+        assert row is not None  # RETURNING gives the row
+        if row["allowed"]:
+            return 0.0
+        return (1.0 - row["tokens"]) / rate if rate > 0 else 60.0
+
+    def forget_full_buckets(self, now: float | None = None) -> int:
+        return self.store._write("DELETE FROM rate_buckets WHERE full_at < ?", (time.time() if now is None else now,)).rowcount
+
+    # -- secrets every instance must share --------------------------------------------------------
+
+    def check_same_secret(self, name: str, secret: bytes, hint: str) -> None:
+        """The first instance records a keyed hash of `secret`; one started with another is refused."""
+        digest = self.store.cipher.lookup_hash(base64.b64encode(secret).decode(), f"shared_secret:{name}")
+        self.store._write("INSERT INTO shared_secrets (name, digest) VALUES (?, ?) ON CONFLICT (name) DO NOTHING", (name, digest))
+        row = self.store._one("SELECT digest FROM shared_secrets WHERE name = ?", (name,))
+        if row is None or row["digest"] != digest:
+            raise ConfigError(f"this instance's {name} differs from the one the other instances use: {hint}")
+
+
+def _full_at(now: float, missing: float, rate: float) -> float:
+    """When a bucket `missing` tokens short is full again (an upper bound: it may have had more)."""
+    return now + missing / rate if rate > 0 else now + 60.0
