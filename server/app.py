@@ -14,6 +14,7 @@ import jinja2
 from aiohttp import web
 
 from .api import views as api_views
+from .cluster import SharedRateLimiter, check_shared_secrets, instance_id, keep_alive
 from .config import Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
@@ -26,10 +27,11 @@ from .matching.decoding import ImageDecoder
 from .matching.matcher import FaceMatcher
 from .models.commands import pad_folder
 from .models.loader import landmarker_file, load_face_models
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
-from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key, load_or_create_key
+from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
+from .storage.shared import SharedState
 from .storage.store import Store
 from .web import pages
 from .web.assets import static_dir, templates_dir
@@ -71,9 +73,12 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     if settings.ice_loopback:
         use_loopback_candidates()
     data = ensure_private_dir(settings.data_path)
-    secret = load_or_create_key(data / "secret.key")
+    secret = decode_key(settings.cookie_secret) if settings.cookie_secret else load_or_create_key(data / "secret.key")
     evidence_key = load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)
     store = Store(settings.database_location, Cipher(evidence_key))
+    shared = SharedState(store, instance_id(settings), settings.instance_heartbeat_s) if store.shared else None
+    if shared is not None:
+        check_shared_secrets(shared, secret)
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)
@@ -85,10 +90,11 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         allow_private=settings.webhook_allow_private,
         per_merchant=settings.webhook_per_merchant,
         max_in_flight=settings.webhook_max_in_flight,
+        shared=shared,
     )
     live = LiveRegistry()
     decoder = ImageDecoder.from_settings(settings)
-    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox)
+    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared)
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     templates = jinja2.Environment(
@@ -109,9 +115,9 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         outbox=outbox,
         templates=templates,
         secret=secret,
-        api_limiter=RateLimiter(settings.api_rate_per_minute),
-        page_limiter=RateLimiter(settings.page_rate_per_minute),
-        bad_key_limiter=RateLimiter(per_minute=30, burst=10),
+        api_limiter=_limiter(shared, "api", settings.api_rate_per_minute),
+        page_limiter=_limiter(shared, "page", settings.page_rate_per_minute),
+        bad_key_limiter=_limiter(shared, "bad_key", per_minute=30, burst=10),
     )
     conceal_http_internals()
     app.on_response_prepare.append(hide_server_software)
@@ -122,11 +128,15 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     background: list[asyncio.Task] = []
 
     async def start(app: web.Application) -> None:
+        if shared is not None:
+            shared.heartbeat()  # before recovering: this instance's checks are its own to end
         recovered = lifecycle.recover_interrupted()
         if recovered:
             log.warning("%d live checks were interrupted by a restart", recovered)
         outbox.start()
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
+        if shared is not None:
+            background.append(asyncio.create_task(keep_alive(shared, lifecycle), name="heartbeat"))
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()
@@ -142,6 +152,13 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return app
+
+
+def _limiter(shared: SharedState | None, name: str, per_minute: int, burst: int | None = None) -> Limiter:
+    """In memory for one instance; in the database when several share it."""
+    if shared is None:
+        return RateLimiter(per_minute, burst)
+    return SharedRateLimiter(shared, name, per_minute, burst)
 
 
 def _lower_priority() -> None:

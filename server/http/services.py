@@ -11,7 +11,7 @@ from ..config import Settings
 from ..flow.attempts import LiveAttempts
 from ..flow.lifecycle import Lifecycle
 from ..flow.links import Links
-from ..ratelimit import RateLimiter
+from ..ratelimit import Limiter
 from ..storage.store import Store
 from ..webhooks import Outbox
 
@@ -26,9 +26,9 @@ class Services:
     outbox: Outbox
     templates: jinja2.Environment
     secret: bytes  # signs CSRF tokens
-    api_limiter: RateLimiter
-    page_limiter: RateLimiter
-    bad_key_limiter: RateLimiter  # requests with a wrong API key, per client address
+    api_limiter: Limiter
+    page_limiter: Limiter
+    bad_key_limiter: Limiter  # requests with a wrong API key, per client address
 
 
 SERVICES = web.AppKey("services", Services)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import time
+
 from ..config import ConfigError
 from .store import Store
 

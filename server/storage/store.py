@@ -429,8 +429,9 @@ class Store:
             """SELECT e.id, e.session_id, e.api_key_id, k.merchant_id, e.type, e.url, e.body, e.created_at, e.attempts
                FROM webhook_events e LEFT JOIN api_keys k ON k.id = e.api_key_id
                WHERE e.delivered_at IS NULL AND e.gave_up_at IS NULL AND e.next_attempt_at <= ?
+                 AND (e.claimed_until IS NULL OR e.claimed_until < ?)
                ORDER BY e.next_attempt_at LIMIT ?""",
-            (now, limit),
+            (now, now, limit),
         )
         return [self._open_event(row) for row in rows]
 
@@ -446,7 +447,10 @@ class Store:
         return event
 
     def next_webhook_due(self) -> float | None:
-        row = self._one("SELECT MIN(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL")
+        row = self._one(
+            """SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) AS due
+               FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL"""
+        )  # an event another instance holds is due again when its lease ends
         return row["due"] if row else None
 
     def record_webhook_attempt(
@@ -465,7 +469,8 @@ class Store:
                 (event_id, now, status_code, error, duration_ms),
             )
             self._write(
-                """UPDATE webhook_events SET attempts = attempts + 1, delivered_at = ?, next_attempt_at = ?, gave_up_at = ?
+                """UPDATE webhook_events SET attempts = attempts + 1, delivered_at = ?, next_attempt_at = ?, gave_up_at = ?,
+                       claimed_by = NULL, claimed_until = NULL
                    WHERE id = ?""",
                 (now if delivered else None, next_attempt_at, None if delivered or next_attempt_at else now, event_id),
             )
@@ -547,7 +552,7 @@ def _erases(fields: dict[str, Any]) -> bool:
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in fields.items():
-        if name not in Session.__dataclass_fields__ and name not in {"token_hash", "browser_key_hash"}:
+        if name not in Session.__dataclass_fields__ and name not in {"token_hash", "browser_key_hash", "owner"}:
             raise ValueError(f"unknown session field {name}")
         if name in Session.JSON_FIELDS and value is not None:
             value = json.dumps(value, sort_keys=True)
