@@ -130,6 +130,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     async def start(app: web.Application) -> None:
         if shared is not None:
             shared.heartbeat()  # before recovering: this instance's checks are its own to end
+            shared.release_own_claims()
         recovered = lifecycle.recover_interrupted()
         if recovered:
             log.warning("%d live checks were interrupted by a restart", recovered)

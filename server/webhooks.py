@@ -315,7 +315,7 @@ class Outbox:
         # Other instances deliver from the same outbox: an event is sent by whoever claims it, for a lease
         # longer than any attempt; a crashed instance's claims are free again when their lease ends.
         self.shared = shared
-        self.lease_s = max(60.0, 3 * timeout_s)
+        self.lease_s = 3 * timeout_s
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: dict[str, tuple[str, object]] = {}  # event id -> merchant

@@ -72,8 +72,11 @@ class SharedState:
         )
         return {row["id"] for row in rows}
 
-    def release_webhook_event(self, event_id: str) -> None:
-        self.store._write("UPDATE webhook_events SET claimed_by = NULL, claimed_until = NULL WHERE id = ? AND claimed_by = ?", (event_id, self.instance_id))
+    def release_own_claims(self) -> int:
+        """At start-up: what this instance held before it stopped is free at once (instance ids are unique)."""
+        return self.store._write(
+            "UPDATE webhook_events SET claimed_by = NULL, claimed_until = NULL WHERE claimed_by = ? AND delivered_at IS NULL", (self.instance_id,)
+        ).rowcount
 
     # -- rate limits ------------------------------------------------------------------------------
 
