@@ -15,7 +15,7 @@ from aiohttp import web
 
 from .api import views as api_views
 from .cluster import SharedRateLimiter, check_shared_secrets, instance_id, keep_alive
-from .config import Settings
+from .config import ConfigError, Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
@@ -78,7 +78,11 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     store = Store(settings.database_location, Cipher(evidence_key))
     shared = SharedState(store, instance_id(settings), settings.instance_heartbeat_s) if store.shared else None
     if shared is not None:
-        check_shared_secrets(shared, secret)
+        try:
+            check_shared_secrets(shared, secret)
+        except ConfigError:
+            store.close()
+            raise
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)

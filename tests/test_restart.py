@@ -5,46 +5,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import aiohttp
-import pytest
 from aiohttp import web
 
 from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from tests.support.instances import environment, free_port
 from tests.support.media import ROOT
-from tests.support.postgres import BACKENDS, database_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(params=BACKENDS)
 def database_url(request):
     """The crash and the restart on SQLite and on PostgreSQL."""
     return database_for(request)
-
-
-def environment(data_dir, port: int, database_url: str = "") -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        REALNAME_DATA_DIR=str(data_dir),
-        REALNAME_DATABASE_URL=database_url,
-        REALNAME_PORT=str(port),
-        REALNAME_WEBHOOK_ALLOW_PRIVATE="1",
-        REALNAME_WEBHOOK_RETRY_BASE_S="0.5",
-        REALNAME_WEBHOOK_TIMEOUT_S="30",
-        REALNAME_ICE_LOOPBACK="1",
-    )
-    return env
 
 
 async def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
