@@ -11,11 +11,13 @@ import sys
 import time
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.support.instances import environment, free_port
 from tests.support.media import ROOT
+from tests.support.postgres import BACKENDS, database_for
 
 
 @pytest.fixture(params=BACKENDS)
