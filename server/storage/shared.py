@@ -83,6 +83,7 @@ class SharedState:
     def take_token(self, key: str, per_minute: float, burst: float, now: float | None = None) -> float:
         """A token bucket in one statement: 0 if allowed (and counted), else the seconds to wait."""
         now = time.time() if now is None else now
+        key = self.store.cipher.lookup_hash(key, "rate_bucket")  # client addresses are not kept in clear
         rate = per_minute / 60.0
         refill = "(rate_buckets.tokens + (? - rate_buckets.updated_at) * ?)"  # now, rate
         level = f"(CASE WHEN {refill} > ? THEN ? ELSE {refill} END)"  # capped at burst
