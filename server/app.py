@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 
 from .api import views as api_views
-from .cluster import SharedRateLimiter, check_shared_secrets, instance_id, keep_alive
+from .cluster import SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
@@ -142,6 +142,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
         if shared is not None:
             background.append(asyncio.create_task(keep_alive(shared, lifecycle), name="heartbeat"))
+            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live), name="notices"))
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()

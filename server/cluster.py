@@ -1,5 +1,6 @@
 """Running as one of several instances on one PostgreSQL database: a name, a heartbeat, taking over the
-live checks of an instance that stopped, rate limits counted in the database, the same secrets everywhere."""
+live checks of an instance that stopped, rate limits counted in the database, the same secrets everywhere,
+and notices from the others (LISTEN/NOTIFY): end a live check held here that was deleted there."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import socket
 
 from .config import Settings
 from .flow.lifecycle import Lifecycle
-from .storage.shared import SharedState
+from .flow.registry import LiveRegistry
+from .storage.shared import END_CHANNEL, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -50,3 +52,21 @@ async def keep_alive(shared: SharedState, lifecycle: Lifecycle) -> None:
         except Exception:
             log.exception("heartbeat round failed")
         await asyncio.sleep(shared.heartbeat_s)
+
+
+async def follow_notices(database_url: str, shared: SharedState, live: LiveRegistry) -> None:
+    """End the live checks other instances ask this one to end (a DELETE that reached them)."""
+    import psycopg
+
+    while True:
+        try:
+            async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
+                await connection.execute(f"LISTEN {END_CHANNEL}")
+                async for notice in connection.notifies():
+                    owner, _, session_id = notice.payload.partition(" ")
+                    attempt = live.get(session_id) if owner == shared.instance_id else None
+                    if attempt is not None:
+                        await attempt.connection.end("redacted")
+        except psycopg.OperationalError:
+            log.warning("lost the PostgreSQL connection that receives notices; reconnecting")
+            await asyncio.sleep(1.0)

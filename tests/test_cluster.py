@@ -1,6 +1,7 @@
 """Two Realname instances (real processes) on one real PostgreSQL database: a rate limit counted once, a
-live check on one untouched by the other's restart, each of 200 webhooks delivered once even when an
-instance is killed mid-delivery. And the refusals: another cookie secret or evidence key does not start."""
+live check on one untouched by the other's restart, a DELETE on one ending a check on the other, each of
+200 webhooks delivered once even when an instance is killed mid-delivery. And the refusals: another
+cookie secret or evidence key does not start."""
 
 from __future__ import annotations
 
@@ -129,6 +130,30 @@ async def test_restarting_one_instance_does_not_disturb_a_check_on_the_other(clu
     for instance in (cluster.a, cluster.b):  # the merchant reads the result from either
         async with http.get(f"{instance.url}/api/v1/sessions/{created['id']}", headers=auth(key)) as response:
             assert (await response.json())["status"] == "approved"
+
+
+async def test_deleting_a_session_on_one_instance_ends_its_check_on_the_other(cluster, http):
+    key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+    created, on_b = await ready_on(cluster.b, http, key)
+    run = await on_b.start_live(HeldTrack(*load_clip(video(BLINK_CLIP))))  # never released: the check runs on
+    assert await eventually(lambda: cluster.store.session(created["id"]).status.value == "live", timeout=15)
+    async with http.delete(f"{cluster.a.url}/api/v1/sessions/{created['id']}", headers=auth(key)) as response:
+        tombstone = await response.json()
+    assert tombstone["redacted"] and tombstone["status"] == "failed"
+    assert await eventually(lambda: run.done.is_set(), timeout=10)  # b ended the check and told the customer
+    await on_b.close()
+    assert cluster.store.evidence_kinds(created["id"]) == []
+    assert "session.redacted" in [row["action"] for row in cluster.store.audit_for(created["id"])]
+    assert cluster.store.session(created["id"]).status.value == "failed"
+
+
+async def ready_on(instance: Instance, http, key: str) -> tuple[dict, HostedFlowClient]:
+    async with http.post(f"{instance.url}/api/v1/sessions", json={"reference_id": "c-2", "fixed_challenges": ["blink"]}, headers=auth(key)) as response:
+        created = await response.json()
+    customer = HostedFlowClient(http, instance.url)
+    assert await customer.open(created["url"]) == 303 and await customer.consent() == 303
+    assert (await customer.upload_document(photo(BLINK_ID).read_bytes()))[0] == 303
+    return created, customer
 
 
 async def test_each_webhook_is_delivered_once_by_two_instances_even_when_one_is_killed(postgres, tmp_path):

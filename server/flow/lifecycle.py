@@ -35,6 +35,7 @@ from .tokens import new_token, token_hash
 log = logging.getLogger(__name__)
 
 LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
+END_ELSEWHERE_WAIT_S = 5.0  # for another instance to end a live check it was asked to end
 MAX_REFERENCE_UPLOADS = 10  # per session: a customer retakes a photo a few times, an attacker loops
 _TRACKED_UPLOADS = 10_000
 
@@ -137,6 +138,8 @@ class Lifecycle:
         if attempt is not None:
             await attempt.connection.end("redacted")
             session = self.store.session(session.id) or session
+        elif self.shared is not None and session.status in (Status.LIVE, Status.PROCESSING):
+            session = await self._end_elsewhere(session)
         if not session.status.is_final:
             session = self.move(session, Status.FAILED, actor, failure_reason=Reason.REDACTED.value, notify=False)
         first_time, callback_url = session.redacted_at is None, session.callback_url
@@ -158,6 +161,21 @@ class Lifecycle:
             # Confirms the erasure to the merchant, like every final state.
             self._notify(replace(session, callback_url=callback_url), "session.redacted")
         return session
+
+    async def _end_elsewhere(self, session: Session) -> Session:
+        """A check another running instance holds: that instance ends it (a notice) before the evidence
+        is erased here, so it cannot store more afterwards."""
+        assert self.shared is not None
+        owner = self.shared.owner_of(session.id)
+        if owner and owner != self.shared.instance_id and owner in self.shared.alive_instances():
+            self.shared.ask_owner_to_end(owner, session.id)
+            deadline = time.monotonic() + END_ELSEWHERE_WAIT_S
+            while time.monotonic() < deadline:
+                current = self.store.session(session.id)
+                if current is None or current.status not in (Status.LIVE, Status.PROCESSING):
+                    break
+                await asyncio.sleep(0.05)
+        return self.store.session(session.id) or session
 
     # -- the customer's side ----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from ..config import ConfigError
 from .store import Store
 
 MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
+END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id>", end that live check
 
 
 class SharedState:
@@ -52,6 +53,10 @@ class SharedState:
     def owner_of(self, session_id: str) -> str | None:
         row = self.store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))
         return row["owner"] if row else None
+
+    def ask_owner_to_end(self, owner: str, session_id: str) -> None:
+        """A notice to the instance running the session's live check (PostgreSQL only)."""
+        self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id}"))
 
     # -- webhook leases ---------------------------------------------------------------------------
 
