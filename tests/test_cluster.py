@@ -20,45 +20,16 @@ from server.app import create_app
 from server.cluster import instance_id
 from server.config import ConfigError, Settings
 from server.http.services import SERVICES
-from server.storage.crypto import Cipher, WrongKeyError
+from server.storage.crypto import WrongKeyError
 from server.storage.shared import SharedState
-from server.storage.store import Store
 from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
 from tests.support.api import auth
-from tests.support.instances import Instance, environment, free_port
+from tests.support.instances import Cluster, Instance, free_port
 from tests.support.media import photo, video
 from tests.support.waiting import eventually
 
 BLINK_CLIP = "blink_frontal_man_phone_portrait_14s.mp4"
 BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
-
-
-class Cluster:
-    """Instances `a` and `b` sharing a database, its evidence key and cookie secret."""
-
-    def __init__(self, database_url: str, folder, **settings: str) -> None:
-        self.database_url = database_url
-        self.evidence_key = os.urandom(32)
-        shared = dict(
-            evidence_key=base64.b64encode(self.evidence_key).decode(),
-            cookie_secret=base64.b64encode(os.urandom(32)).decode(),
-            instance_heartbeat_s="0.5",
-            **settings,
-        )
-        self.store = Store(database_url, Cipher(self.evidence_key))  # the operator's view, e.g. the CLI
-        self.a, self.b = (
-            Instance(environment(folder / name, free_port(), database_url, instance_id=name, **shared)) for name in ("a", "b")
-        )
-
-    def start(self) -> Cluster:
-        for instance in (self.a, self.b):
-            instance.start()
-        return self
-
-    def stop(self) -> None:
-        for instance in (self.a, self.b):
-            instance.kill()
-        self.store.close()
 
 
 @pytest.fixture

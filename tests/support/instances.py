@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -12,6 +14,8 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from server.storage.crypto import Cipher
+from server.storage.store import Store
 from tests.support.media import ROOT
 
 
@@ -75,5 +79,76 @@ class Instance:
         """SIGKILL: no shutdown hook runs, as when a machine is lost."""
         if self.process is not None and self.process.poll() is None:
             self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+        self.process = None
+
+
+class Cluster:
+    """Instances `a` and `b` sharing a database, its evidence key and cookie secret."""
+
+    def __init__(self, database_url: str, folder, **settings: str) -> None:
+        self.database_url = database_url
+        self.evidence_key = os.urandom(32)
+        shared = dict(
+            evidence_key=base64.b64encode(self.evidence_key).decode(),
+            cookie_secret=base64.b64encode(os.urandom(32)).decode(),
+            instance_heartbeat_s="0.5",
+            **settings,
+        )
+        self.store = Store(database_url, Cipher(self.evidence_key))  # the operator's view, e.g. the CLI
+        self.a, self.b = (
+            Instance(environment(folder / name, free_port(), database_url, instance_id=name, **shared)) for name in ("a", "b")
+        )
+
+    def start(self) -> Cluster:
+        for instance in (self.a, self.b):
+            instance.start()
+        return self
+
+    def stop(self) -> None:
+        for instance in (self.a, self.b):
+            instance.kill()
+        self.store.close()
+
+
+def haproxy_binary() -> str | None:
+    return shutil.which("haproxy") or next((p for p in ("/usr/sbin/haproxy",) if os.path.exists(p)), None)
+
+
+@dataclass
+class Proxy:
+    """Debian's haproxy with the shipped deploy/haproxy.cfg in front of a cluster's two instances."""
+
+    cluster: Cluster
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 20.0) -> Proxy:
+        binary = haproxy_binary()
+        assert binary is not None
+        env = dict(
+            os.environ,
+            REALNAME_PROXY_BIND=f"127.0.0.1:{self.port}",
+            REALNAME_INSTANCE_A=f"127.0.0.1:{self.cluster.a.port}",
+            REALNAME_INSTANCE_B=f"127.0.0.1:{self.cluster.b.port}",
+        )
+        self.process = subprocess.Popen([binary, "-db", "-f", str(ROOT / "deploy" / "haproxy.cfg")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"haproxy exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+            if is_healthy(self.port):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("haproxy did not start")
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
