@@ -14,7 +14,7 @@ import jinja2
 from aiohttp import web
 
 from .api import views as api_views
-from .cluster import SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
+from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
@@ -101,6 +101,8 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared)
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
+    if shared is not None:  # a customer paused on one instance is paused on all
+        attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html"]),

@@ -1,5 +1,5 @@
 """Running as one of several instances on one PostgreSQL database: a name, a heartbeat, taking over the
-live checks of an instance that stopped, rate limits counted in the database, the same secrets everywhere,
+live checks of an instance that stopped, rate and failure limits counted in the database, the same secrets everywhere,
 and notices from the others (LISTEN/NOTIFY): end a live check held here that was deleted there."""
 
 from __future__ import annotations
@@ -32,6 +32,21 @@ class SharedRateLimiter:
 
     def check(self, key: str) -> float:
         return self.shared.take_token(f"{self.name}:{key}", self.per_minute, self.burst)
+
+
+class SharedFailureLimiter:
+    """FailureLimiter's contract with the counts in the database: a customer paused on one instance is
+    paused on all."""
+
+    def __init__(self, shared: SharedState, limit: int, window_s: float, pause_s: float) -> None:
+        self.shared = shared
+        self.limit, self.window_s, self.pause_s = limit, window_s, pause_s
+
+    def record(self, key: str) -> None:
+        self.shared.record_failure(key, self.limit, self.window_s, self.pause_s)
+
+    def paused_for(self, key: str) -> float:
+        return self.shared.paused_for(key)
 
 
 def check_shared_secrets(shared: SharedState, cookie_secret: bytes) -> None:

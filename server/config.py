@@ -37,10 +37,10 @@ class Settings:
     # Storage
     data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
     database: str = _setting("", "SQLite database file. Defaults to DATA_DIR/realname.sqlite3.")
-    database_url: str = _setting("", "postgresql://user:password@host/dbname (or ?host=/socket/dir): store everything in PostgreSQL, shared by several instances, instead of the SQLite file.")
+    database_url: str = _setting("", "postgresql://user:password@host/dbname (or ?host=/socket/dir): keep everything in PostgreSQL instead of the SQLite file, so that several instances share it (docs/deployment.md).")
     cookie_secret: str = _setting("", "Base64 of 32 random bytes signing cookies and CSRF tokens. Every instance behind one address needs the same; defaults to DATA_DIR/secret.key (created on first start).")
-    instance_id: str = _setting("", "This instance's name among several sharing one database (owner of its live checks). Defaults to the host name and process id.")
-    instance_heartbeat_s: float = _setting(10.0, "How often an instance marks itself alive; another instance takes over its live checks and webhook claims after 3 missed beats.")
+    instance_id: str = _setting("", "This instance's name among several sharing one database (the owner of its live checks and webhook claims); unique, and the same across its restarts. Defaults to the host name and PORT.")
+    instance_heartbeat_s: float = _setting(10.0, "How often an instance on PostgreSQL marks itself alive; after 3 missed beats the others end the live checks it held.")
     evidence_key: str = _setting("", "Base64 AES-256 key for evidence and customer data at rest (e.g. from a secret store). Overrides EVIDENCE_KEY_FILE.")
     evidence_key_file: str = _setting("", "File holding the evidence key (created on first start). Keep it outside DATA_DIR, on another volume; defaults to DATA_DIR/evidence.key, with a warning at start-up.")
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")

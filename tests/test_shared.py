@@ -90,3 +90,22 @@ def test_every_instance_must_have_the_same_secret(store):
     b.check_same_secret("cookie_secret", b"s" * 32, "set it")
     with pytest.raises(ConfigError, match="differs"):
         b.check_same_secret("cookie_secret", b"t" * 32, "set it")
+
+
+def test_failures_pause_a_customer_on_every_instance(store):
+    a, b = SharedState(store, "a"), SharedState(store, "b")
+    for t, instance in ((0, a), (10, b), (20, a)):
+        assert instance.paused_for("customer", now=1000 + t) == 0
+        instance.record_failure("customer", limit=3, window_s=180, pause_s=1800, now=1000 + t)
+    assert b.paused_for("customer", now=1021) > 1700 and a.paused_for("customer", now=1021) > 1700
+    assert a.paused_for("customer", now=2821) == 0 and b.paused_for("someone else", now=1021) == 0
+    [row] = store._all("SELECT key FROM failure_counts")
+    assert "customer" not in row["key"]
+
+
+def test_failures_outside_the_window_do_not_add_up(store):
+    a = SharedState(store, "a")
+    for t in (0, 200, 400):
+        a.record_failure("customer", limit=3, window_s=180, pause_s=1800, now=1000 + t)
+    assert a.paused_for("customer", now=1401) == 0
+    assert a.forget_full_buckets(now=1400 + 180 + 1800 + 1) == 1

@@ -146,7 +146,8 @@ MIGRATIONS: list[str | Rewrite] = [
     );
     """,
     # 6: several instances on one database: who is alive, who holds a live check, who is delivering a
-    # webhook (until when), shared rate limits, and digests proving every instance has the same secrets.
+    # webhook (until when), shared rate and failure limits, and digests proving every instance has the
+    # same secrets.
     """
     CREATE TABLE instances (
         id TEXT PRIMARY KEY,
@@ -164,6 +165,13 @@ MIGRATIONS: list[str | Rewrite] = [
         full_at REAL NOT NULL  -- when the bucket is full again and the row can go
     );
     CREATE INDEX rate_buckets_full ON rate_buckets(full_at);
+    CREATE TABLE failure_counts (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,  -- since window_start
+        window_start REAL NOT NULL,
+        paused_until REAL NOT NULL,
+        forget_at REAL NOT NULL  -- when the row no longer matters
+    );
     CREATE TABLE shared_secrets (
         name TEXT PRIMARY KEY,
         digest TEXT NOT NULL  -- keyed hash of the secret every instance must share

@@ -88,7 +88,7 @@ class SharedState:
     def take_token(self, key: str, per_minute: float, burst: float, now: float | None = None) -> float:
         """A token bucket in one statement: 0 if allowed (and counted), else the seconds to wait."""
         now = time.time() if now is None else now
-        key = self.store.cipher.lookup_hash(key, "rate_bucket")  # client addresses are not kept in clear
+        key = self._bucket_key(key)
         rate = per_minute / 60.0
         refill = "(rate_buckets.tokens + (? - rate_buckets.updated_at) * ?)"  # now, rate
         level = f"(CASE WHEN {refill} > ? THEN ? ELSE {refill} END)"  # capped at burst
@@ -108,7 +108,42 @@ class SharedState:
         return (1.0 - row["tokens"]) / rate if rate > 0 else 60.0
 
     def forget_full_buckets(self, now: float | None = None) -> int:
-        return self.store._write("DELETE FROM rate_buckets WHERE full_at < ?", (time.time() if now is None else now,)).rowcount
+        """Rate buckets full again and failure counts past their window and pause: they change nothing."""
+        now = time.time() if now is None else now
+        buckets = self.store._write("DELETE FROM rate_buckets WHERE full_at < ?", (now,)).rowcount
+        return buckets + self.store._write("DELETE FROM failure_counts WHERE forget_at < ?", (now,)).rowcount
+
+    def record_failure(self, key: str, limit: int, window_s: float, pause_s: float, now: float | None = None) -> None:
+        """One more failure of `key`; the `limit`-th within `window_s` of the first pauses it for `pause_s`.
+        (A window that starts at its first failure: the in-memory FailureLimiter's is sliding.)"""
+        now = time.time() if now is None else now
+        fresh = "(failure_counts.window_start < ?)"  # since
+        count = f"(CASE WHEN {fresh} THEN 1 ELSE failure_counts.failures + 1 END)"
+        reached = f"({count} >= ?)"  # limit
+        since = now - window_s
+        reached_params = (since, limit)
+        self.store._write(
+            f"""INSERT INTO failure_counts (key, failures, window_start, paused_until, forget_at) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (key) DO UPDATE SET
+                    failures = CASE WHEN {reached} THEN 0 ELSE {count} END,
+                    window_start = CASE WHEN {fresh} OR {reached} THEN excluded.window_start ELSE failure_counts.window_start END,
+                    paused_until = CASE WHEN {reached} THEN ? ELSE failure_counts.paused_until END,
+                    forget_at = excluded.forget_at""",
+            (
+                self._bucket_key(key), 0 if limit <= 1 else 1, now, now + pause_s if limit <= 1 else 0.0, now + window_s + pause_s,
+                *reached_params, since,  # failures
+                since, *reached_params,  # window_start
+                *reached_params, now + pause_s,  # paused_until
+            ),
+        )  # fmt: skip
+
+    def paused_for(self, key: str, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        row = self.store._one("SELECT paused_until FROM failure_counts WHERE key = ?", (self._bucket_key(key),))
+        return max(0.0, row["paused_until"] - now) if row else 0.0
+
+    def _bucket_key(self, key: str) -> str:
+        return self.store.cipher.lookup_hash(key, "rate_bucket")  # client addresses are not kept in clear
 
     # -- secrets every instance must share --------------------------------------------------------
 
