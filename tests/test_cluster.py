@@ -17,7 +17,7 @@ from aiohttp import web
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
 from server.api.auth import create_api_key
 from server.app import create_app
-from server.cluster import instance_id
+from server.cluster import SharedFailureLimiter, SharedRateLimiter, instance_id
 from server.config import ConfigError, Settings
 from server.http.services import SERVICES
 from server.storage.crypto import WrongKeyError
@@ -190,7 +190,9 @@ def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postg
         return Settings(**{**values, **changes})  # type: ignore[arg-type]
 
     first = settings("a")
-    create_app(first, models)[SERVICES].store.close()
+    services = create_app(first, models)[SERVICES]
+    assert isinstance(services.api_limiter, SharedRateLimiter) and isinstance(services.attempts.failures, SharedFailureLimiter)
+    services.store.close()
     with pytest.raises(ConfigError, match="REALNAME_COOKIE_SECRET"):
         create_app(settings("b"), models)
     with pytest.raises(WrongKeyError):
