@@ -36,7 +36,7 @@ class Settings:
 
     # Storage
     data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
-    database: str = _setting("", "SQLite database file. Defaults to DATA_DIR/realname.sqlite3.")
+    database: str = _setting("", "SQLite database file, unless DATABASE_URL is set. Defaults to DATA_DIR/realname.sqlite3.")
     database_url: str = _setting("", "postgresql://user:password@host/dbname (or ?host=/socket/dir): keep everything in PostgreSQL instead of the SQLite file, so that several instances share it (docs/deployment.md).")
     cookie_secret: str = _setting("", "Base64 of 32 random bytes signing cookies and CSRF tokens. Every instance behind one address needs the same; defaults to DATA_DIR/secret.key (created on first start).")
     instance_id: str = _setting("", "This instance's name among several sharing one database (the owner of its live checks and webhook claims); unique, and the same across its restarts. Defaults to the host name and PORT.")

@@ -92,7 +92,7 @@ class Cluster:
         shared = dict(
             evidence_key=base64.b64encode(self.evidence_key).decode(),
             cookie_secret=base64.b64encode(os.urandom(32)).decode(),
-            instance_heartbeat_s="0.5",
+            instance_heartbeat_s="2",  # a busy test machine must not make a running instance look gone
             **settings,
         )
         self.store = Store(database_url, Cipher(self.evidence_key))  # the operator's view, e.g. the CLI
