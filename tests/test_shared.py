@@ -109,3 +109,12 @@ def test_failures_outside_the_window_do_not_add_up(store):
         a.record_failure("customer", limit=3, window_s=180, pause_s=1800, now=1000 + t)
     assert a.paused_for("customer", now=1401) == 0
     assert a.forget_full_buckets(now=1400 + 180 + 1800 + 1) == 1
+
+
+def test_two_processes_under_one_instance_id_are_reported(store, caplog):
+    first, second = SharedState(store, "a"), SharedState(store, "a")
+    assert first.heartbeat(now=1000) and second.heartbeat(now=1001)  # a restart looks like this: fine
+    assert not first.heartbeat(now=1002)  # but the first is still beating
+    assert "another process runs as instance 'a'" in caplog.text
+    restarted = SharedState(store, "b")
+    assert restarted.heartbeat(now=1003) and restarted.heartbeat(now=1004)

@@ -152,7 +152,8 @@ MIGRATIONS: list[str | Rewrite] = [
     CREATE TABLE instances (
         id TEXT PRIMARY KEY,
         started_at REAL NOT NULL,
-        heartbeat_at REAL NOT NULL
+        heartbeat_at REAL NOT NULL,
+        incarnation TEXT NOT NULL  -- random per process: two processes under one id show up
     );
     ALTER TABLE sessions ADD COLUMN owner TEXT;  -- the instance holding its live check
     ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;

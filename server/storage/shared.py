@@ -8,11 +8,14 @@ statement here is atomic by itself, on PostgreSQL the webhook claim skips rows a
 from __future__ import annotations
 
 import base64
+import logging
+import secrets
 import time
 
 from ..config import ConfigError
 from .store import Store
 
+log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
 END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id>", end that live check
 
@@ -22,16 +25,26 @@ class SharedState:
         self.store = store
         self.instance_id = instance_id
         self.heartbeat_s = heartbeat_s
+        self.incarnation = secrets.token_hex(8)
+        self._last_beat: float | None = None
 
     # -- instances --------------------------------------------------------------------------------
 
-    def heartbeat(self, now: float | None = None) -> None:
+    def heartbeat(self, now: float | None = None) -> bool:
+        """Mark this instance alive. False (and an error logged) when another process beat under the same
+        id since this one last did: both would take the other's live checks and webhook claims for their own."""
         now = time.time() if now is None else now
+        row = self.store._one("SELECT incarnation, heartbeat_at FROM instances WHERE id = ?", (self.instance_id,))
+        alone = row is None or self._last_beat is None or row["incarnation"] == self.incarnation or row["heartbeat_at"] <= self._last_beat
+        if not alone:
+            log.error("another process runs as instance %r: give every instance its own REALNAME_INSTANCE_ID", self.instance_id)
         self.store._write(
-            """INSERT INTO instances (id, started_at, heartbeat_at) VALUES (?, ?, ?)
-               ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at""",
-            (self.instance_id, now, now),
+            """INSERT INTO instances (id, started_at, heartbeat_at, incarnation) VALUES (?, ?, ?, ?)
+               ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at, incarnation = excluded.incarnation""",
+            (self.instance_id, now, now, self.incarnation),
         )
+        self._last_beat = now
+        return alone
 
     def alive_instances(self, now: float | None = None) -> set[str]:
         now = time.time() if now is None else now
