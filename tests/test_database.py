@@ -3,10 +3,15 @@ translated for PostgreSQL, text in quotes left alone; a broken PostgreSQL connec
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import psycopg
 import pytest
 
+from server.storage.crypto import Cipher
 from server.storage.database import PostgresDatabase, _postgres_types, _translate, _without_password, is_postgres_url, open_database
+from server.storage.store import Store
 
 
 def test_placeholders_and_empty_blobs_are_translated_outside_quotes():
@@ -40,3 +45,14 @@ def test_postgresql_reconnects_after_losing_its_connection(postgres):
         database.execute("SELECT 1")
     assert database.execute("SELECT ? AS one", (1,)).fetchone()["one"] == 1  # the next one reconnects
     database.close()
+
+
+def test_a_transaction_that_cannot_begin_leaves_the_store_usable_from_other_threads(postgres):
+    store = Store(postgres.new_database(), Cipher(os.urandom(32)))
+    pid = store._one("SELECT pg_backend_pid() AS pid")["pid"]
+    postgres.admin(f"SELECT pg_terminate_backend({pid})")
+    with pytest.raises(psycopg.OperationalError), store.transaction():
+        pass
+    with ThreadPoolExecutor(1) as other:  # the store's lock was not kept by the failed transaction
+        assert other.submit(store.merchants).result(timeout=10) == []
+    store.close()

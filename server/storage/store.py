@@ -513,7 +513,11 @@ class _Transaction:
 
     def __enter__(self) -> None:
         self.store._lock.acquire()
-        self.store._db.begin()
+        try:
+            self.store._db.begin()
+        except BaseException:  # e.g. the database went away: the lock must not stay held
+            self.store._lock.release()
+            raise
 
     def __exit__(self, kind, value, traceback) -> None:
         try:
