@@ -122,13 +122,17 @@ class PostgresDatabase(Database):
 
     def __init__(self, url: str) -> None:
         import psycopg
-        from psycopg.rows import dict_row
 
         self._psycopg = psycopg
         self.integrity_error = psycopg.IntegrityError
         self.name = _without_password(url)
         self._url = url
-        self._db = psycopg.connect(url, autocommit=True, row_factory=dict_row)
+        self._db = self._connect()
+
+    def _connect(self) -> Any:
+        from psycopg.rows import dict_row
+
+        return self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
         if self._db.broken:
@@ -137,9 +141,7 @@ class PostgresDatabase(Database):
 
     def _reconnect(self) -> None:
         log.warning("the connection to PostgreSQL was lost; reconnecting")
-        from psycopg.rows import dict_row
-
-        self._db = self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
+        self._db = self._connect()
 
     def begin(self) -> None:
         self.execute("BEGIN")
@@ -162,12 +164,6 @@ class PostgresDatabase(Database):
             yield
         finally:
             self.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
-
-    def listen(self, channel: str) -> Any:
-        """A second connection that receives NOTIFY on `channel` (its notifies() generator blocks)."""
-        connection = self._psycopg.connect(self._url, autocommit=True)
-        connection.execute(f"LISTEN {channel}")
-        return connection
 
     def close(self) -> None:
         self._db.close()
