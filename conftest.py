@@ -16,6 +16,7 @@ from server.config import Settings  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
 from server.rtc.ice import use_loopback_candidates  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
+from tests.support.postgres import Cluster, start_cluster  # noqa: E402
 
 # Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).
 use_loopback_candidates()
@@ -27,10 +28,26 @@ def models() -> Models:
     return load_models(Settings(pad_model_dir=str(PAD_MODELS) if pad_models_present() else ""))
 
 
+@pytest.fixture(scope="session")
+def postgres():
+    """A throwaway PostgreSQL cluster for the run (skips when its binaries are missing)."""
+    cluster: Cluster = start_cluster()
+    yield cluster
+    cluster.stop()
+
+
 @pytest.fixture
-def settings(tmp_path) -> Settings:
+def database_url() -> str:
+    """SQLite in the data folder; a module runs on both engines by overriding this with
+    `params=BACKENDS` and `database_for` from tests/support/postgres.py."""
+    return ""
+
+
+@pytest.fixture
+def settings(tmp_path, database_url) -> Settings:
     return Settings(
         data_dir=str(tmp_path / "data"),
+        database_url=database_url,
         ice_loopback=True,
         webhook_allow_private=True,
         webhook_retry_base_s=0.2,

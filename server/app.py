@@ -14,7 +14,8 @@ import jinja2
 from aiohttp import web
 
 from .api import views as api_views
-from .config import Settings
+from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
+from .config import ConfigError, Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
@@ -27,11 +28,12 @@ from .matching.matcher import FaceMatcher
 from .models.commands import pad_folder
 from .models.loader import landmarker_file, load_face_models
 from .operators.signin import Policy, SignIn
-from .ratelimit import RateLimiter
+from .ratelimit import Limiter, RateLimiter
 from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
-from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key, load_or_create_key
+from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
 from .storage.operators import OperatorStore
+from .storage.shared import SharedState
 from .storage.store import Store
 from .web import console_dashboard, console_pages, pages
 from .web.assets import static_dir, templates_dir
@@ -73,10 +75,17 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     if settings.ice_loopback:
         use_loopback_candidates()
     data = ensure_private_dir(settings.data_path)
-    secret = load_or_create_key(data / "secret.key")
+    secret = decode_key(settings.cookie_secret) if settings.cookie_secret else load_or_create_key(data / "secret.key")
     evidence_key = load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)
-    store = Store(settings.database_path, Cipher(evidence_key))
+    store = Store(settings.database_location, Cipher(evidence_key))
     operators = OperatorStore(store)
+    shared = SharedState(store, instance_id(settings), settings.instance_heartbeat_s) if store.shared else None
+    if shared is not None:
+        try:
+            check_shared_secrets(shared, secret)
+        except ConfigError:
+            store.close()
+            raise
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)
@@ -88,12 +97,15 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         allow_private=settings.webhook_allow_private,
         per_merchant=settings.webhook_per_merchant,
         max_in_flight=settings.webhook_max_in_flight,
+        shared=shared,
     )
     live = LiveRegistry()
     decoder = ImageDecoder.from_settings(settings)
-    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox)
+    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared)
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
+    if shared is not None:  # a customer paused on one instance is paused on all
+        attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -112,9 +124,9 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         outbox=outbox,
         templates=templates,
         secret=secret,
-        api_limiter=RateLimiter(settings.api_rate_per_minute),
-        page_limiter=RateLimiter(settings.page_rate_per_minute),
-        bad_key_limiter=RateLimiter(per_minute=30, burst=10),
+        api_limiter=_limiter(shared, "api", settings.api_rate_per_minute),
+        page_limiter=_limiter(shared, "page", settings.page_rate_per_minute),
+        bad_key_limiter=_limiter(shared, "bad_key", per_minute=30, burst=10),
         operators=operators,
         signin=SignIn(store, operators, Policy(settings.console_max_failures, settings.console_lockout_s, settings.console_session_ttl_s)),
     )
@@ -129,11 +141,17 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     background: list[asyncio.Task] = []
 
     async def start(app: web.Application) -> None:
+        if shared is not None:
+            shared.heartbeat()  # before recovering: this instance's checks are its own to end
+            shared.release_own_claims()
         recovered = lifecycle.recover_interrupted()
         if recovered:
             log.warning("%d live checks were interrupted by a restart", recovered)
         outbox.start()
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
+        if shared is not None:
+            background.append(asyncio.create_task(keep_alive(shared, lifecycle), name="heartbeat"))
+            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live), name="notices"))
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()
@@ -149,6 +167,13 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     app.on_startup.append(start)
     app.on_shutdown.append(stop)
     return app
+
+
+def _limiter(shared: SharedState | None, name: str, per_minute: int, burst: int | None = None) -> Limiter:
+    """In memory for one instance; in the database when several share it."""
+    if shared is None:
+        return RateLimiter(per_minute, burst)
+    return SharedRateLimiter(shared, name, per_minute, burst)
 
 
 def _lower_priority() -> None:

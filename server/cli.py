@@ -178,7 +178,7 @@ def _store(settings):
     from .storage.store import Store
 
     data = ensure_private_dir(settings.data_path)
-    return Store(settings.database_path, Cipher(load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)))
+    return Store(settings.database_location, Cipher(load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)))
 
 
 def cmd_merchants(args: argparse.Namespace) -> int:

@@ -36,7 +36,11 @@ class Settings:
 
     # Storage
     data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
-    database: str = _setting("", "SQLite database file. Defaults to DATA_DIR/realname.sqlite3.")
+    database: str = _setting("", "SQLite database file, unless DATABASE_URL is set. Defaults to DATA_DIR/realname.sqlite3.")
+    database_url: str = _setting("", "postgresql://user:password@host/dbname (or ?host=/socket/dir): keep everything in PostgreSQL instead of the SQLite file, so that several instances share it (docs/deployment.md).")
+    cookie_secret: str = _setting("", "Base64 of 32 random bytes signing cookies and CSRF tokens. Every instance behind one address needs the same; defaults to DATA_DIR/secret.key (created on first start).")
+    instance_id: str = _setting("", "This instance's name among several sharing one database (the owner of its live checks and webhook claims); unique, and the same across its restarts. Defaults to the host name and PORT.")
+    instance_heartbeat_s: float = _setting(10.0, "How often an instance on PostgreSQL marks itself alive; after 3 missed beats the others end the live checks it held.")
     evidence_key: str = _setting("", "Base64 AES-256 key for evidence and customer data at rest (e.g. from a secret store). Overrides EVIDENCE_KEY_FILE.")
     evidence_key_file: str = _setting("", "File holding the evidence key (created on first start). Keep it outside DATA_DIR, on another volume; defaults to DATA_DIR/evidence.key, with a warning at start-up.")
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
@@ -117,6 +121,11 @@ class Settings:
         return Path(self.database).expanduser() if self.database else self.data_path / "realname.sqlite3"
 
     @property
+    def database_location(self) -> str | Path:
+        """The PostgreSQL URL, else the SQLite file."""
+        return self.database_url or self.database_path
+
+    @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 
@@ -192,6 +201,10 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("console_max_failures, console_lockout_s and console_session_ttl_s must be positive")
     if settings.webhook_per_merchant < 1 or settings.webhook_max_in_flight < 1:
         raise ConfigError("webhook_per_merchant and webhook_max_in_flight must be at least 1")
+    if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
+        raise ConfigError("database_url must be a postgresql:// URL")
+    if settings.instance_heartbeat_s <= 0:
+        raise ConfigError("instance_heartbeat_s must be positive")
     for proxy in settings.trusted_proxies:
         try:
             ipaddress.ip_network(str(proxy), strict=False)

@@ -1,11 +1,19 @@
-"""In-memory abuse limits (per process): request rates, and pauses after repeated failed live checks."""
+"""In-memory abuse limits (per process): request rates, and pauses after repeated failed live checks.
+Several instances on one database count request rates there instead (server/cluster.py)."""
 
 from __future__ import annotations
 
 import time
 from collections import OrderedDict, deque
+from typing import Protocol
 
 MAX_TRACKED = 100_000  # oldest keys are forgotten beyond this, so memory stays bounded under a flood
+
+
+class Limiter(Protocol):
+    def check(self, key: str) -> float:
+        """0 if allowed (and counted), else the seconds to wait."""
+        ...
 
 
 class RateLimiter:

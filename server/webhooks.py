@@ -33,6 +33,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .sessions import Session
+from .storage.shared import SharedState
 from .storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -301,6 +302,7 @@ class Outbox:
         per_merchant: int = 2,
         max_in_flight: int = 32,
         window: int = 500,
+        shared: SharedState | None = None,
     ) -> None:
         self.store = store
         self.timeout_s = timeout_s
@@ -312,6 +314,10 @@ class Outbox:
         self.per_merchant = per_merchant
         self.max_in_flight = max_in_flight
         self.window = window  # due rows looked at per round, beyond those in flight
+        # Other instances deliver from the same outbox: an event is sent by whoever claims it, for a lease
+        # longer than any attempt; a crashed instance's claims are free again when their lease ends.
+        self.shared = shared
+        self.lease_s = 3 * timeout_s
         self._wake = asyncio.Event()
         self._stopping = False
         self._in_flight: dict[str, tuple[str, object]] = {}  # event id -> merchant
@@ -359,7 +365,11 @@ class Outbox:
             return []
         rows = self.store.due_webhook_events(time.time(), limit=len(self._in_flight) + self.window)
         waiting = [e for e in rows if e["id"] not in self._in_flight]
-        return pick_fairly(waiting, Counter(self._in_flight.values()), self.per_merchant, free)
+        picked = pick_fairly(waiting, Counter(self._in_flight.values()), self.per_merchant, free)
+        if self.shared is None:
+            return picked
+        claimed = self.shared.claim_webhook_events([e["id"] for e in picked], self.lease_s)
+        return [e for e in picked if e["id"] in claimed]
 
     def _retry_at(self, attempts: int, created_at: float) -> float | None:
         delay = min(self.retry_cap_s, self.retry_base_s * 2 ** max(0, attempts - 1))

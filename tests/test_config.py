@@ -30,6 +30,8 @@ def test_file_then_environment(tmp_path):
         ({"REALNAME_ICE_SERVERS": '[{"username": "x"}]'}, "urls"),
         ({"REALNAME_CHALLENGE_COUNT": "9"}, "between 1 and 5"),
         ({"REALNAME_MATCH_FAR": "0.5", "REALNAME_REVIEW_FAR": "0.01"}, "match_far"),
+        ({"REALNAME_DATABASE_URL": "mysql://db/realname"}, "postgresql://"),
+        ({"REALNAME_INSTANCE_HEARTBEAT_S": "0"}, "positive"),
     ],
 )
 def test_bad_values_are_clear_errors(environ, message):

@@ -1,4 +1,4 @@
-"""A session's life on a real SQLite file through the real `Lifecycle`: creation, consent, the ID photo,
+"""A session's life on a real SQLite file and a real PostgreSQL database through the real `Lifecycle`: creation, consent, the ID photo,
 the one place a status moves, retries, redaction, expiry and restarts."""
 
 from __future__ import annotations
@@ -17,20 +17,28 @@ from server.sessions import Status
 from server.storage.store import ConflictError
 from tests.support.flow import BASE_URL, make_flow
 from tests.support.media import photo
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_for(request)
+
 
 CALLBACK = "https://shop.example/hooks"
 
 
 @pytest.fixture
-async def flow(tmp_path):
-    flow = make_flow(tmp_path)
+async def flow(tmp_path, database_url):
+    flow = make_flow(tmp_path, database_url=database_url)
     yield flow
     await flow.close()
 
 
 @pytest.fixture
-async def flow_with_models(tmp_path, models):
-    flow = make_flow(tmp_path, models.matcher)
+async def flow_with_models(tmp_path, models, database_url):
+    flow = make_flow(tmp_path, models.matcher, database_url=database_url)
     yield flow
     await flow.close()
 

@@ -5,37 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 
 import aiohttp
+import pytest
 from aiohttp import web
 
 from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
+from tests.support.instances import environment, free_port
 from tests.support.media import ROOT
+from tests.support.postgres import BACKENDS, database_for
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def environment(data_dir, port: int) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        REALNAME_DATA_DIR=str(data_dir),
-        REALNAME_PORT=str(port),
-        REALNAME_WEBHOOK_ALLOW_PRIVATE="1",
-        REALNAME_WEBHOOK_RETRY_BASE_S="0.5",
-        REALNAME_WEBHOOK_TIMEOUT_S="30",
-        REALNAME_ICE_LOOPBACK="1",
-    )
-    return env
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """The crash and the restart on SQLite and on PostgreSQL."""
+    return database_for(request)
 
 
 async def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
@@ -53,7 +41,7 @@ async def start_server(env: dict[str, str], port: int) -> subprocess.Popen:
     raise RuntimeError("server did not start")
 
 
-async def test_pending_webhook_survives_a_crash(tmp_path):
+async def test_pending_webhook_survives_a_crash(tmp_path, database_url):
     received: list[tuple[dict, bytes]] = []
     first_arrived = asyncio.Event()
     release = asyncio.Event()
@@ -73,7 +61,7 @@ async def test_pending_webhook_survives_a_crash(tmp_path):
     await web.TCPSite(runner, "127.0.0.1", hook_port).start()
 
     port = free_port()
-    env = environment(tmp_path / "data", port)
+    env = environment(tmp_path / "data", port, database_url)
     subprocess.run([sys.executable, "-m", "server", "merchants", "create", "restart-test"], cwd=ROOT, env=env, capture_output=True, check=True)
     created = subprocess.run(
         [sys.executable, "-m", "server", "keys", "create", "--merchant", "restart-test", "--sandbox", "--json"],

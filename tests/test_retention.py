@@ -5,10 +5,19 @@ from __future__ import annotations
 import time
 
 import numpy as np
+import pytest
 
 from server.retention import DAY, run_once
 from server.sessions import Status
 from tests.support.api import auth
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_for(request)
+
 
 
 async def create(http, server, key, **body):

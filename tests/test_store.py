@@ -1,4 +1,5 @@
-"""The storage layer on a real SQLite file: migrations, WAL, encryption at rest, atomic status moves."""
+"""The storage layer on a real SQLite file and a real PostgreSQL database: migrations, WAL, encryption at
+rest, atomic status moves."""
 
 from __future__ import annotations
 
@@ -14,11 +15,18 @@ from server.sessions import Session, Status, TransitionError
 from server.storage.crypto import Cipher, CryptoKeyError, WrongKeyError, load_or_create_key
 from server.storage.schema import MIGRATIONS
 from server.storage.store import ConflictError, DuplicateError, Store
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def location(request, tmp_path):
+    """A SQLite file, or a new PostgreSQL database's URL."""
+    return database_for(request) or tmp_path / "db.sqlite3"
 
 
 @pytest.fixture
-def store(tmp_path):
-    store = Store(tmp_path / "db.sqlite3", Cipher(os.urandom(32)))
+def store(location):
+    store = Store(location, Cipher(os.urandom(32)))
     yield store
     store.close()
 
@@ -54,18 +62,20 @@ def test_evidence_is_encrypted_and_bound_to_its_row(store, tmp_path):
     new_session(store)
     secret = b"\xff\xd8\xff face crop bytes " * 20
     store.put_evidence("ses_1", "reference_face", secret)
-    assert store.evidence("ses_1", "reference_face") == secret
-    raw = (tmp_path / "db.sqlite3").read_bytes() + (tmp_path / "db.sqlite3-wal").read_bytes()
-    assert b"face crop bytes" not in raw
+    store.put_evidence("ses_1", "reference_face", secret)  # replaced, not duplicated
+    assert store.evidence("ses_1", "reference_face") == secret and store.evidence_kinds("ses_1") == ["reference_face"]
+    if not store.shared:
+        raw = (tmp_path / "db.sqlite3").read_bytes() + (tmp_path / "db.sqlite3-wal").read_bytes()
+        assert b"face crop bytes" not in raw
     # A sealed blob moved to another session or kind does not open.
-    db = sqlite3.connect(tmp_path / "db.sqlite3")
-    sealed = db.execute("SELECT sealed FROM evidence").fetchone()[0]
+    sealed = store._one("SELECT sealed FROM evidence")["sealed"]
+    assert b"face crop bytes" not in sealed
     with pytest.raises(CryptoKeyError):
         store.cipher.open(sealed, "evidence:ses_2:reference_face")
 
 
-def test_wrong_key_cannot_read_evidence(tmp_path):
-    path = tmp_path / "db.sqlite3"
+def test_wrong_key_cannot_read_evidence(location):
+    path = location
     key = os.urandom(32)
     first = Store(path, Cipher(key))
     new_session(first)
@@ -136,12 +146,12 @@ def test_webhook_outbox_rows(store):
     assert event["url"] is None and event["body"] is None  # settled: not kept
 
 
-def test_customer_fields_are_sealed_and_read_back_in_plaintext(store, tmp_path):
+def test_customer_fields_are_sealed_and_read_back_in_plaintext(store):
     new_session(store, reference_id="order-77", callback_url="https://shop.example/hook", redirect_url="https://shop.example/done")
     session = store.session("ses_1")
     assert (session.reference_id, session.callback_url, session.redirect_url) == ("order-77", "https://shop.example/hook", "https://shop.example/done")
     assert session.merchant_name == "Shop Ltd"  # the account's display name
-    raw = sqlite3.connect(tmp_path / "db.sqlite3").execute("SELECT reference_id, callback_url FROM sessions").fetchone()
+    raw = tuple(store._one("SELECT reference_id, callback_url FROM sessions").values())
     assert all(isinstance(value, bytes) and b"order-77" not in value and b"shop.example" not in value for value in raw)
     # A sealed value copied to another session does not open there.
     with pytest.raises(CryptoKeyError):
@@ -153,14 +163,14 @@ def test_customer_fields_are_sealed_and_read_back_in_plaintext(store, tmp_path):
     assert store.sessions_by_reference(1, "order-77") == [] and store.session("ses_1").reference_id is None
 
 
-def test_webhook_events_are_sealed(store, tmp_path):
+def test_webhook_events_are_sealed(store):
     new_session(store)
     store.add_webhook_event("evt_1", "ses_1", 1, "session.approved", "https://shop.example/hook", '{"data":{"session":{"reference_id":"order-77"}}}')
     [event] = store.due_webhook_events(time.time() + 1)
     assert event["url"] == "https://shop.example/hook" and "order-77" in event["body"]
     assert set(event) == {"id", "session_id", "api_key_id", "merchant_id", "type", "url", "body", "created_at", "attempts"}
     assert event["merchant_id"] == 1
-    url, body = sqlite3.connect(tmp_path / "db.sqlite3").execute("SELECT url, body FROM webhook_events").fetchone()
+    url, body = store._one("SELECT url, body FROM webhook_events").values()
     assert b"shop.example" not in url and b"order-77" not in body
     store.scrub_webhook_events("ses_1")
     assert '"reference_id":null' in store.webhook_events_for("ses_1")[0]["body"]
@@ -231,7 +241,8 @@ def test_old_databases_are_migrated_to_merchants_and_sealed(tmp_path):
     assert b"order-legacy" not in raw and b"acme.example" not in raw and b"Evil Corp" not in raw
 
 
-def test_a_reader_holding_the_log_delays_its_truncation_to_the_next_write(store, tmp_path, caplog):
+def test_a_reader_holding_the_log_delays_its_truncation_to_the_next_write(tmp_path, caplog):
+    store = Store(tmp_path / "db.sqlite3", Cipher(os.urandom(32)))
     new_session(store)
     store.put_evidence("ses_1", "reference_face", os.urandom(3000))
     wal = tmp_path / "db.sqlite3-wal"
@@ -244,3 +255,4 @@ def test_a_reader_holding_the_log_delays_its_truncation_to_the_next_write(store,
     reader.close()
     store.audit("system", "anything")
     assert wal.stat().st_size == 0
+    store.close()

@@ -14,6 +14,14 @@ from aiohttp import web
 from server.api.auth import create_api_key
 from server.webhooks import DestinationError, check_destination, sign, verify_signature
 from tests.support.api import auth
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_for(request)
+
 
 SECRET = b"whsec_test-secret"
 

@@ -27,6 +27,7 @@ from ..matching.faces import FaceError
 from ..matching.matcher import FaceMatcher
 from ..reasons import Reason
 from ..sessions import FINAL, Session, Status
+from ..storage.shared import SharedState
 from ..storage.store import ConflictError, Store
 from .registry import LiveRegistry
 from .tokens import new_token, token_hash
@@ -34,6 +35,7 @@ from .tokens import new_token, token_hash
 log = logging.getLogger(__name__)
 
 LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
+END_ELSEWHERE_WAIT_S = 5.0  # for another instance to end a live check it was asked to end
 MAX_REFERENCE_UPLOADS = 10  # per session: a customer retakes a photo a few times, an attacker loops
 _TRACKED_UPLOADS = 10_000
 
@@ -48,6 +50,7 @@ class Lifecycle:
         uploads: Executor,
         live: LiveRegistry,
         outbox: webhooks.Outbox | None = None,
+        shared: SharedState | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -56,6 +59,7 @@ class Lifecycle:
         self.uploads = uploads  # embedding the ID photo: never the live analysis workers
         self.live = live
         self.outbox = outbox
+        self.shared = shared  # other instances use the same database: their live checks are not ours
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
 
     # -- the merchant's side ----------------------------------------------------------------------
@@ -134,6 +138,8 @@ class Lifecycle:
         if attempt is not None:
             await attempt.connection.end("redacted")
             session = self.store.session(session.id) or session
+        elif self.shared is not None and session.status in (Status.LIVE, Status.PROCESSING):
+            session = await self._end_elsewhere(session)
         if not session.status.is_final:
             session = self.move(session, Status.FAILED, actor, failure_reason=Reason.REDACTED.value, notify=False)
         first_time, callback_url = session.redacted_at is None, session.callback_url
@@ -155,6 +161,21 @@ class Lifecycle:
             # Confirms the erasure to the merchant, like every final state.
             self._notify(replace(session, callback_url=callback_url), "session.redacted")
         return session
+
+    async def _end_elsewhere(self, session: Session) -> Session:
+        """A check another running instance holds: that instance ends it (a notice) before the evidence
+        is erased here, so it cannot store more afterwards."""
+        assert self.shared is not None
+        owner = self.shared.owner_of(session.id)
+        if owner and owner != self.shared.instance_id and owner in self.shared.alive_instances():
+            self.shared.ask_owner_to_end(owner, session.id)
+            deadline = time.monotonic() + END_ELSEWHERE_WAIT_S
+            while time.monotonic() < deadline:
+                current = self.store.session(session.id)
+                if current is None or current.status not in (Status.LIVE, Status.PROCESSING):
+                    break
+                await asyncio.sleep(0.05)
+        return self.store.session(session.id) or session
 
     # -- the customer's side ----------------------------------------------------------------------
 
@@ -193,8 +214,10 @@ class Lifecycle:
 
     def expire_due(self) -> int:
         count = 0
-        for session in self.store.sessions_to_expire(time.time(), LIVE_GRACE_S):
-            if session.id in self.live:
+        due = self.store.sessions_to_expire(time.time(), LIVE_GRACE_S)
+        held = self._held_elsewhere([s for s in due if s.status in (Status.LIVE, Status.PROCESSING)], include_own=True)
+        for session in due:
+            if session.id in self.live or session.id in held:
                 continue
             try:
                 self.move(session, Status.EXPIRED, "system")
@@ -203,11 +226,15 @@ class Lifecycle:
                 pass
         return count
 
-    def recover_interrupted(self) -> int:
-        """After a restart: checks that were under way can never finish; give the attempt back or fail."""
+    def recover_interrupted(self, include_own: bool = True) -> int:
+        """Checks that were under way can never finish; give the attempt back or fail. At start-up
+        (`include_own`) this instance's from before its restart; later, those of instances that stopped.
+        Checks another running instance holds are never touched."""
         count = 0
-        for session in self.store.sessions_with_status([Status.LIVE, Status.PROCESSING]):
-            if session.id in self.live:
+        interrupted = self.store.sessions_with_status([Status.LIVE, Status.PROCESSING])
+        held = self._held_elsewhere(interrupted, include_own)
+        for session in interrupted:
+            if session.id in self.live or session.id in held:
                 continue
             try:
                 self.retry_or_fail(session, Reason.INTERRUPTED.value, None)
@@ -216,10 +243,19 @@ class Lifecycle:
                 pass
         return count
 
+    def _held_elsewhere(self, checks: list[Session], include_own: bool) -> set[str]:
+        """Of these live or processing sessions, those a running instance holds (not ours unless `include_own` is off)."""
+        if self.shared is None or not checks:
+            return set() if include_own else {s.id for s in checks}
+        orphaned = self.shared.orphaned_checks(include_own)
+        return {s.id for s in checks if s.id not in orphaned}
+
     # -- the one place a status changes -----------------------------------------------------------
 
     def move(self, session: Session, target: Status, actor: str, notify: bool = True, **fields: Any) -> Session:
         """From the status `session` has to `target`; ConflictError if the stored status moved on."""
+        if target == Status.LIVE and self.shared is not None:
+            fields["owner"] = self.shared.instance_id  # the peer connection is in this process
         moved = self.store.move_session(session.id, session.status, target, **fields)
         detail = {"from": session.status.value}
         if moved.failure_reason and target in (Status.FAILED, Status.ID_UPLOADED, Status.REJECTED, Status.REVIEW):

@@ -12,7 +12,7 @@ from ..flow.attempts import LiveAttempts
 from ..flow.lifecycle import Lifecycle
 from ..flow.links import Links
 from ..operators.signin import SignIn
-from ..ratelimit import RateLimiter
+from ..ratelimit import Limiter
 from ..storage.operators import OperatorStore
 from ..storage.store import Store
 from ..webhooks import Outbox
@@ -28,9 +28,9 @@ class Services:
     outbox: Outbox
     templates: jinja2.Environment
     secret: bytes  # signs CSRF tokens
-    api_limiter: RateLimiter
-    page_limiter: RateLimiter
-    bad_key_limiter: RateLimiter  # requests with a wrong API key, per client address
+    api_limiter: Limiter
+    page_limiter: Limiter
+    bad_key_limiter: Limiter  # requests with a wrong API key, per client address
     operators: OperatorStore
     signin: SignIn  # the operator console's sign-in, with its lockouts
 

@@ -6,7 +6,6 @@ Kept beside Store (whose connection, lock and cipher it uses) so the Store stays
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +54,10 @@ class OperatorStore:
     def create(self, merchant_id: int, name: str, role: str, password_hash: str) -> Operator:
         try:
             cursor = self.store._write(
-                "INSERT INTO operators (merchant_id, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO operators (merchant_id, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?) RETURNING id",
                 (merchant_id, name, role, password_hash, time.time()),
             )
-        except sqlite3.IntegrityError:
+        except self.store._db.integrity_error:
             raise DuplicateError(f"the merchant already has an operator named {name!r}") from None
         operator = self.get(_inserted_id(cursor))
         assert operator is not None

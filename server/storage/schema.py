@@ -145,7 +145,40 @@ MIGRATIONS: list[str | Rewrite] = [
         sealed BLOB NOT NULL
     );
     """,
-    # 6: the operator console: operator accounts of a merchant, their signed-in sessions (only a hash of the
+    # 6: several instances on one database: who is alive, who holds a live check, who is delivering a
+    # webhook (until when), shared rate and failure limits, and digests proving every instance has the
+    # same secrets.
+    """
+    CREATE TABLE instances (
+        id TEXT PRIMARY KEY,
+        started_at REAL NOT NULL,
+        heartbeat_at REAL NOT NULL,
+        incarnation TEXT NOT NULL  -- random per process: two processes under one id show up
+    );
+    ALTER TABLE sessions ADD COLUMN owner TEXT;  -- the instance holding its live check
+    ALTER TABLE webhook_events ADD COLUMN claimed_by TEXT;
+    ALTER TABLE webhook_events ADD COLUMN claimed_until REAL;
+    CREATE TABLE rate_buckets (
+        key TEXT PRIMARY KEY,
+        tokens REAL NOT NULL,
+        allowed INTEGER NOT NULL,  -- whether the last request was let through
+        updated_at REAL NOT NULL,
+        full_at REAL NOT NULL  -- when the bucket is full again and the row can go
+    );
+    CREATE INDEX rate_buckets_full ON rate_buckets(full_at);
+    CREATE TABLE failure_counts (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,  -- since window_start
+        window_start REAL NOT NULL,
+        paused_until REAL NOT NULL,
+        forget_at REAL NOT NULL  -- when the row no longer matters
+    );
+    CREATE TABLE shared_secrets (
+        name TEXT PRIMARY KEY,
+        digest TEXT NOT NULL  -- keyed hash of the secret every instance must share
+    );
+    """,
+    # 7: the operator console: operator accounts of a merchant, their signed-in sessions (only a hash of the
     # cookie's token), review votes (four-eyes) and the decision recorded on the session.
     """
     ALTER TABLE sessions ADD COLUMN review TEXT;

@@ -1,21 +1,18 @@
-"""The one place that speaks SQL. SQLite (WAL) by default; the methods are the contract another backend
-(PostgreSQL, for several instances) would implement.
+"""The one place that speaks SQL: SQLite (WAL) by default, PostgreSQL when several instances share one
+database (server/storage/database.py holds both engines and the one portable dialect written here).
 
-Calls are short (indexed lookups and single-row writes) and run on the event loop's thread; WAL with
-synchronous=NORMAL makes a commit a write to the log without an fsync.
+Calls are short (indexed lookups and single-row writes) and run on the event loop's thread.
 
 What identifies a customer (reference_id, callback and redirect URLs, webhook URLs and bodies) is sealed
 here with the evidence key, bound to its row and field; callers see plaintext. Every write that erases
-something (redaction, purges) ends with the write-ahead log checkpointed and truncated, so the erased
-bytes are neither in the log nor, thanks to secure_delete, in the database file's free space.
-"""
+something (redaction, purges) ends with the engine's traces erased (SQLite: the write-ahead log
+checkpointed and truncated, so the erased bytes are neither in the log nor, thanks to secure_delete, in
+the database file's free space)."""
 
 from __future__ import annotations
 
 import json
 import logging
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Iterable
@@ -25,13 +22,11 @@ from typing import Any
 
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
+from .database import open_database
 from .schema import MIGRATIONS, Rewrite
 
 log = logging.getLogger(__name__)
 SEALED_SESSION_FIELDS = ("reference_id", "callback_url", "redirect_url")
-JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
-BUSY_TIMEOUT_S = 10
-CHECKPOINT_WAIT_MS = 500
 KEY_CHECK = b"realname evidence key"
 SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
@@ -65,23 +60,19 @@ class ApiKey:
 
 
 class Store:
-    def __init__(self, path: Path, cipher: Cipher) -> None:
-        self.path = Path(path)
+    def __init__(self, location: str | Path, cipher: Cipher) -> None:
+        """`location`: a SQLite file, or a postgresql:// URL (several instances share that database)."""
         self.cipher = cipher
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        if not self.path.exists():
-            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm the same mode
         self._lock = threading.RLock()
         self._forget_pending = False
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
-        self._db.row_factory = sqlite3.Row
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten with zeros, not just unlinked
-        self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+        self._db = open_database(location)
         self._migrate()
         self._check_key()
+
+    @property
+    def shared(self) -> bool:
+        """Other instances may be using the same database."""
+        return self._db.shared
 
     def close(self) -> None:
         with self._lock:
@@ -90,19 +81,19 @@ class Store:
     # -- plumbing ---------------------------------------------------------------------------------
 
     def _migrate(self) -> None:
-        with self._lock:
-            self._db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-            done = {row[0] for row in self._db.execute("SELECT version FROM schema_migrations")}
+        with self._lock, self._db.schema_lock():
+            self._db.execute(self._db.schema("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"))
+            done = {row["version"] for row in self._db.execute("SELECT version FROM schema_migrations").fetchall()}
             for version, step in enumerate(MIGRATIONS, start=1):
                 if version in done:
                     continue
-                self._db.execute("BEGIN IMMEDIATE")
+                self._db.begin()
                 try:
                     if isinstance(step, Rewrite):
                         getattr(self, f"_rewrite_{step.name}")()
                     else:
                         for statement in _statements(step):
-                            self._db.execute(statement)
+                            self._db.execute(self._db.schema(statement))
                     self._db.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
                     self._db.execute("COMMIT")
                 except BaseException:
@@ -121,10 +112,14 @@ class Store:
         except CryptoKeyError:
             self.close()
             raise WrongKeyError(
-                f"the evidence key does not open {self.path}: set REALNAME_EVIDENCE_KEY or REALNAME_EVIDENCE_KEY_FILE to the key it was written with"
+                f"the evidence key does not open {self._db.name}: set REALNAME_EVIDENCE_KEY or REALNAME_EVIDENCE_KEY_FILE to the key it was written with"
             ) from None
 
     def _rewrite_seal_customer_data(self) -> None:
+        for column in SEALED_SESSION_FIELDS:
+            self._db.make_blob("sessions", column)
+        for column in ("url", "body"):
+            self._db.make_blob("webhook_events", column)
         for row in self._db.execute("SELECT id, merchant_id, reference_id, callback_url, redirect_url FROM sessions").fetchall():
             values = {name: row[name] for name in SEALED_SESSION_FIELDS}
             sealed = self._seal_session_fields(row["id"], row["merchant_id"], values)
@@ -137,7 +132,7 @@ class Store:
             )
         self._db.execute("UPDATE webhook_events SET url = x'', body = x'' WHERE delivered_at IS NOT NULL OR gave_up_at IS NOT NULL")
 
-    def _write(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, params: Iterable[Any] = ()) -> Any:
         with self._lock:
             cursor = self._db.execute(sql, tuple(params))
             if self._forget_pending:
@@ -145,20 +140,14 @@ class Store:
             return cursor
 
     def _forget(self) -> None:
-        """Copy the log into the database and truncate it: what was just erased must not survive in the
-        -wal file (secure_delete already zeroed it in the pages). Deferred to the end of a transaction;
-        retried on the next write if a reader (e.g. the CLI) held the log."""
+        """Erased rows must not survive in the engine's files (see `Database.erase_traces`). Deferred to
+        the end of a transaction; retried on the next write if a reader (e.g. the CLI) held the SQLite log."""
         with self._lock:
             if self._db.in_transaction:
                 self._forget_pending = True
                 return
-            self._db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")  # a reader must not stall the event loop for long
-            try:
-                busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            finally:
-                self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
-            self._forget_pending = bool(busy)
-            if busy:
+            self._forget_pending = not self._db.erase_traces()
+            if self._forget_pending:
                 log.warning("the write-ahead log could not be truncated yet (another connection is reading); retrying on the next write")
 
     def _one(self, sql: str, params: Iterable[Any] = ()) -> dict[str, Any] | None:
@@ -178,8 +167,10 @@ class Store:
     def create_merchant(self, name: str, display_name: str | None = None) -> Merchant:
         try:
             now = time.time()
-            cursor = self._write("INSERT INTO merchants (name, display_name, created_at) VALUES (?, ?, ?)", (name, display_name or name, now))
-        except sqlite3.IntegrityError:
+            cursor = self._write(
+                "INSERT INTO merchants (name, display_name, created_at) VALUES (?, ?, ?) RETURNING id", (name, display_name or name, now)
+            )
+        except self._db.integrity_error:
             raise DuplicateError(f"a merchant named {name!r} exists") from None
         return Merchant(_inserted_id(cursor), name, display_name or name, now)
 
@@ -205,10 +196,10 @@ class Store:
         try:
             cursor = self._write(
                 """INSERT INTO api_keys (merchant_id, name, prefix, key_hash, sandbox, webhook_secret, created_at)
-                   VALUES (?, ?, ?, ?, ?, ?, ?)""",
+                   VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id""",
                 (merchant_id, name, prefix, key_hash, int(sandbox), sealed, time.time()),
             )
-        except sqlite3.IntegrityError:
+        except self._db.integrity_error:
             raise DuplicateError(f"the merchant already has a key named {name!r}") from None
         return _inserted_id(cursor)
 
@@ -383,7 +374,8 @@ class Store:
     def put_evidence(self, session_id: str, kind: str, data: bytes) -> None:
         sealed = self.cipher.seal(data, f"evidence:{session_id}:{kind}")
         self._write(
-            "INSERT OR REPLACE INTO evidence (session_id, kind, sealed, created_at) VALUES (?, ?, ?, ?)",
+            """INSERT INTO evidence (session_id, kind, sealed, created_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (session_id, kind) DO UPDATE SET sealed = excluded.sealed, created_at = excluded.created_at""",
             (session_id, kind, sealed, time.time()),
         )
 
@@ -437,8 +429,9 @@ class Store:
             """SELECT e.id, e.session_id, e.api_key_id, k.merchant_id, e.type, e.url, e.body, e.created_at, e.attempts
                FROM webhook_events e LEFT JOIN api_keys k ON k.id = e.api_key_id
                WHERE e.delivered_at IS NULL AND e.gave_up_at IS NULL AND e.next_attempt_at <= ?
+                 AND (e.claimed_until IS NULL OR e.claimed_until < ?)
                ORDER BY e.next_attempt_at LIMIT ?""",
-            (now, limit),
+            (now, now, limit),
         )
         return [self._open_event(row) for row in rows]
 
@@ -454,7 +447,10 @@ class Store:
         return event
 
     def next_webhook_due(self) -> float | None:
-        row = self._one("SELECT MIN(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL")
+        row = self._one(
+            """SELECT MIN(CASE WHEN claimed_until > next_attempt_at THEN claimed_until ELSE next_attempt_at END) AS due
+               FROM webhook_events WHERE delivered_at IS NULL AND gave_up_at IS NULL"""
+        )  # an event another instance holds is due again when its lease ends
         return row["due"] if row else None
 
     def record_webhook_attempt(
@@ -473,7 +469,8 @@ class Store:
                 (event_id, now, status_code, error, duration_ms),
             )
             self._write(
-                """UPDATE webhook_events SET attempts = attempts + 1, delivered_at = ?, next_attempt_at = ?, gave_up_at = ?
+                """UPDATE webhook_events SET attempts = attempts + 1, delivered_at = ?, next_attempt_at = ?, gave_up_at = ?,
+                       claimed_by = NULL, claimed_until = NULL
                    WHERE id = ?""",
                 (now if delivered else None, next_attempt_at, None if delivered or next_attempt_at else now, event_id),
             )
@@ -516,7 +513,11 @@ class _Transaction:
 
     def __enter__(self) -> None:
         self.store._lock.acquire()
-        self.store._db.execute("BEGIN IMMEDIATE")
+        try:
+            self.store._db.begin()
+        except BaseException:  # e.g. the database went away: the lock must not stay held
+            self.store._lock.release()
+            raise
 
     def __exit__(self, kind, value, traceback) -> None:
         try:
@@ -535,9 +536,9 @@ def _statements(script: str) -> list[str]:
 API_KEY_SELECT = "SELECT k.*, m.name AS merchant FROM api_keys k JOIN merchants m ON m.id = k.merchant_id"
 
 
-def _inserted_id(cursor: sqlite3.Cursor) -> int:
-    assert cursor.lastrowid is not None  # set by every INSERT
-    return cursor.lastrowid
+def _inserted_id(cursor: Any) -> int:
+    """The id an `INSERT ... RETURNING id` made."""
+    return int(cursor.fetchone()["id"])
 
 
 def _api_key(row: dict[str, Any]) -> ApiKey:
@@ -555,7 +556,7 @@ def _erases(fields: dict[str, Any]) -> bool:
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, value in fields.items():
-        if name not in Session.__dataclass_fields__ and name not in {"token_hash", "browser_key_hash"}:
+        if name not in Session.__dataclass_fields__ and name not in {"token_hash", "browser_key_hash", "owner"}:
             raise ValueError(f"unknown session field {name}")
         if name in Session.JSON_FIELDS and value is not None:
             value = json.dumps(value, sort_keys=True)

@@ -1,4 +1,4 @@
-"""The verification flow without HTTP: a real SQLite store in a temp folder, the real `Lifecycle` and
+"""The verification flow without HTTP: a real SQLite store in a temp folder (or a PostgreSQL database), the real `Lifecycle` and
 `Links`, wired as server/app.py wires them (no outbox task: queued webhooks are read from the store)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server.api.auth import create_api_key
+from server.cluster import instance_id
 from server.config import Settings
 from server.flow.lifecycle import Lifecycle
 from server.flow.links import Links
@@ -18,6 +19,7 @@ from server.matching.decoding import ImageDecoder
 from server.matching.matcher import FaceMatcher
 from server.sessions import Session, Status
 from server.storage.crypto import Cipher
+from server.storage.shared import SharedState
 from server.storage.store import Store
 
 BASE_URL = "https://realname.example"
@@ -61,13 +63,17 @@ class Flow:
 
 
 def make_flow(tmp_path: Path, matcher: FaceMatcher | None = None, **settings: object) -> Flow:
+    """`database_url` among `settings` runs it on PostgreSQL, as one instance of several."""
     config = Settings(data_dir=str(tmp_path / "data"), **settings)  # type: ignore[arg-type]
     config.data_path.mkdir(parents=True, exist_ok=True)
-    store = Store(config.database_path, Cipher(os.urandom(32)))
+    store = Store(config.database_location, Cipher(os.urandom(32)))
+    shared = SharedState(store, instance_id(config), config.instance_heartbeat_s) if store.shared else None
+    if shared is not None:
+        shared.heartbeat()
     live = LiveRegistry()
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads")
     # The matcher embeds ID photos only: flows that never store one do without the models.
-    lifecycle = Lifecycle(config, store, matcher, ImageDecoder.from_settings(config), uploads, live)  # type: ignore[arg-type]
+    lifecycle = Lifecycle(config, store, matcher, ImageDecoder.from_settings(config), uploads, live, shared=shared)  # type: ignore[arg-type]
     flow = Flow(config, store, live, lifecycle, Links(store, lifecycle))
     for sandbox in (True, False):
         create_api_key(store, "Test Shop", sandbox=sandbox)

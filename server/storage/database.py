@@ -1,0 +1,210 @@
+"""The SQL engines behind Store: SQLite (one machine, the default) and PostgreSQL (several instances).
+
+Store and migrations speak one portable dialect: `?` placeholders, INTEGER / TEXT / REAL / BLOB columns,
+`INTEGER PRIMARY KEY` ids, `x''` for an empty blob, `INSERT ... ON CONFLICT`, `RETURNING`. SQLite runs it
+as written; PostgreSQL gets it translated here (placeholders, the empty blob, and in migrations the column
+types: REAL is a 4-byte float in PostgreSQL, so it becomes DOUBLE PRECISION). A column that holds sealed
+bytes is declared BLOB (or, if it held text before, passed to `make_blob` in the migration that seals it).
+
+PostgreSQL is reached with psycopg 3: its synchronous API fits Store, whose calls are short and run on the
+event loop's thread (asyncpg would mean an async Store and an async caller at every one of its uses).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoint resets it
+BUSY_TIMEOUT_S = 10
+CHECKPOINT_WAIT_MS = 500
+SCHEMA_LOCK = 0x7265616C6E616D65  # "realname": the advisory lock instances take while migrating
+
+
+def is_postgres_url(location: str | Path) -> bool:
+    return str(location).startswith(("postgresql://", "postgres://"))
+
+
+class Database:
+    """One connection. `shared`: other instances may use the same database at the same time."""
+
+    shared = False
+    integrity_error: type[Exception] = sqlite3.IntegrityError
+    name = ""  # for messages: where the data is
+    skip_locked = ""  # after a SELECT that claims rows: how to pass over rows another connection holds
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        raise NotImplementedError
+
+    def begin(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def in_transaction(self) -> bool:
+        raise NotImplementedError
+
+    def schema(self, statement: str) -> str:
+        """A migration statement in this engine's column types."""
+        return statement
+
+    def make_blob(self, table: str, column: str) -> None:
+        """A TEXT column that now holds sealed bytes (SQLite stores either in any column)."""
+
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        yield
+
+    def erase_traces(self) -> bool:
+        """Make erased rows unrecoverable from the engine's files; False if it must be retried later."""
+        return True
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class SQLiteDatabase(Database):
+    """WAL with synchronous=NORMAL: a commit is a write to the log without an fsync."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))  # SQLite gives -wal/-shm the same mode
+        self.name = str(path)
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=BUSY_TIMEOUT_S)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA secure_delete=ON")  # erased rows are overwritten with zeros, not just unlinked
+        self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self._db.execute(sql, tuple(params))
+
+    def begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")  # the write lock now, so a transaction never fails to upgrade
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.in_transaction
+
+    def erase_traces(self) -> bool:
+        """Copy the log into the database and truncate it: what was just erased must not survive in the
+        -wal file (secure_delete already zeroed it in the pages)."""
+        self._db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")  # a reader must not stall the event loop for long
+        try:
+            busy, _, _ = self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+        return not busy
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class PostgresDatabase(Database):
+    """Autocommit, with explicit BEGIN/COMMIT for Store's transactions, rows as dicts.
+
+    Erased rows: what identifies a customer and all evidence is sealed with the evidence key before it
+    reaches PostgreSQL, so what a dead tuple or an old WAL segment keeps until (auto)vacuum is ciphertext.
+    """
+
+    shared = True
+    skip_locked = " FOR UPDATE SKIP LOCKED"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._psycopg = psycopg
+        self.integrity_error = psycopg.IntegrityError
+        self.name = _without_password(url)
+        self._url = url
+        self._db = self._connect()
+
+    def _connect(self) -> Any:
+        from psycopg.rows import dict_row
+
+        return self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
+
+    def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        if self._db.broken:
+            self._reconnect()
+        return self._db.execute(_translate(sql), tuple(params))
+
+    def _reconnect(self) -> None:
+        log.warning("the connection to PostgreSQL was lost; reconnecting")
+        self._db = self._connect()
+
+    def begin(self) -> None:
+        self.execute("BEGIN")
+
+    @property
+    def in_transaction(self) -> bool:
+        return self._db.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE
+
+    def schema(self, statement: str) -> str:
+        return _postgres_types(statement)
+
+    def make_blob(self, table: str, column: str) -> None:
+        self.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BYTEA USING convert_to({column}, 'UTF8')")
+
+    @contextlib.contextmanager
+    def schema_lock(self) -> Iterator[None]:
+        """Instances starting together migrate one after the other."""
+        self.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+        try:
+            yield
+        finally:
+            self.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+
+    def close(self) -> None:
+        self._db.close()
+
+
+_LITERAL = re.compile(r"('(?:[^']|'')*')")
+_EMPTY_BLOB = re.compile(r"\bx''")
+
+
+@functools.lru_cache(maxsize=512)
+def _translate(sql: str) -> str:
+    """`?` placeholders to psycopg's `%s` (a literal `%` doubled), `x''` to an empty bytea; text inside
+    quotes stays as it is."""
+    parts = _LITERAL.split(_EMPTY_BLOB.sub("''::bytea", sql))
+    for index in range(0, len(parts), 2):  # the even parts are outside quotes
+        parts[index] = parts[index].replace("%", "%%").replace("?", "%s")
+    return "".join(parts)
+
+
+_TYPES = [
+    (re.compile(r"\bINTEGER PRIMARY KEY\b"), "BIGINT GENERATED BY DEFAULT AS IDENTITY PRIMARY KEY"),
+    (re.compile(r"\bINTEGER\b"), "BIGINT"),
+    (re.compile(r"\bREAL\b"), "DOUBLE PRECISION"),
+    (re.compile(r"\bBLOB\b"), "BYTEA"),
+]
+
+
+def _postgres_types(statement: str) -> str:
+    parts = _LITERAL.split(statement)
+    for index in range(0, len(parts), 2):
+        for pattern, replacement in _TYPES:
+            parts[index] = pattern.sub(replacement, parts[index])
+    return "".join(parts)
+
+
+def _without_password(url: str) -> str:
+    return re.sub(r"//([^:/@]+):[^@]*@", r"//\1:***@", url)
+
+
+def open_database(location: str | Path) -> Database:
+    """PostgreSQL for a postgresql:// URL, else the SQLite file at `location`."""
+    if is_postgres_url(location):
+        return PostgresDatabase(str(location))
+    return SQLiteDatabase(Path(location))
