@@ -5,10 +5,19 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from server.operators.review import Verdict, decide
 from server.sessions import Status
 from tests.support.console import bring_to_review, make_operator
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_for(request)
+
 
 FACE = cv2.imencode(".jpg", np.zeros((112, 112, 3), np.uint8))[1].tobytes()
 

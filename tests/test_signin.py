@@ -5,9 +5,18 @@ from __future__ import annotations
 
 import time
 
+import pytest
+
 from server.flow.tokens import token_hash
 from server.operators.signin import Outcome, Policy, SignIn
 from tests.support.console import PASSWORD, make_operator
+from tests.support.postgres import BACKENDS, database_for
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request):
+    """Every test here runs on SQLite and on PostgreSQL."""
+    return database_for(request)
 
 
 def signin_for(services, **policy) -> SignIn:
