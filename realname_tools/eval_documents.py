@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from server.config import ConfigError
 from server.console import fail, print_json
 from server.documents.reader import DocumentReader
 from server.errors import RealnameError
@@ -76,12 +77,9 @@ def evaluate(count: int, seed: int, reader: DocumentReader, portrait: np.ndarray
         tally = tallies[kind]
         tally.documents += 1
         started = time.perf_counter()
-        try:
-            reading = reader.read_image(document.image, today)
-            values = {name: f.value for name, f in reading.fields.items()}
-            kind_read, passed, failed = reading.type, reading.checks_passed, bool(reading.checks_failed)
-        except RealnameError:
-            values, kind_read, passed, failed = {}, "unreadable", False, False
+        reading = reader.read_image(document.image, today)
+        values = {name: f.value for name, f in reading.fields.items()}
+        kind_read, passed, failed = reading.type, reading.checks_passed, bool(reading.checks_failed)
         tally.seconds.append(time.perf_counter() - started)
         tally.classified += kind_read == kind
         right = [name for name, value in document.truth.items() if values.get(name) == value]
@@ -121,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         portrait = _portrait(args.photo)
         reader = DocumentReader(args.models_dir or "")
         reader.engine()
-    except (OSError, RealnameError) as error:
+    except (OSError, ConfigError, RealnameError) as error:
         return fail("configuration", str(error), args.json)
     report = evaluate(args.count, args.seed, reader, portrait, out=Path(args.out) if args.out else None,
                       progress=lambda done, total: print(f"\r{done}/{total}", end="", file=sys.stderr, flush=True))

@@ -124,6 +124,8 @@ def cmd_read_document(args: argparse.Namespace) -> int:
             data = stream.read(settings.max_upload_bytes + 1)
         image = decode_image(data, settings.max_upload_bytes, settings.max_image_pixels)
         reading = DocumentReader(args.models_dir or settings.models_dir).read_image(image, dt.date.today())
+        if reading.lines_read == 0:
+            return _fail("no_text", f"{args.image}: no text could be read; photograph the document flat, sharp and without glare", args.json)
     except OSError as error:
         return _fail("unreadable_image", f"{args.image}: {error.strerror}", args.json)
     except RealnameError as error:

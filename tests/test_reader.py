@@ -7,7 +7,6 @@ import asyncio
 import numpy as np
 import pytest
 
-from server.errors import RealnameError
 from server.matching.decoding import ImageDecoder
 from server.matching.images import ImageError, ImageLimits
 from tests.support.documents import TODAY, document, jpeg, reader
@@ -53,10 +52,9 @@ async def test_uploads_outside_the_limits_are_refused_before_any_ocr(decoder):
     assert caught.value.code == "too_large"
 
 
-async def test_a_photo_without_text_says_so(decoder):
-    with pytest.raises(RealnameError) as caught:
-        await reader().read_upload(decoder, jpeg(np.full((480, 640, 3), 180, np.uint8)), "image/jpeg", TODAY)
-    assert caught.value.code == "no_text" and caught.value.status == 422
+async def test_a_photo_without_text_is_an_unrecognised_document(decoder):
+    reading = await reader().read_upload(decoder, jpeg(np.full((480, 640, 3), 180, np.uint8)), "image/jpeg", TODAY)
+    assert reading.type == "unrecognised" and reading.lines_read == 0 and reading.fields == {} and not reading.checks_passed
 
 
 async def test_a_card_whose_number_fails_its_check_is_caught():

@@ -13,7 +13,6 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from ..errors import RealnameError
 from .reading import read_lines
 from .results import DocumentReading
 
@@ -22,9 +21,6 @@ if TYPE_CHECKING:
 
     from ..matching.decoding import ImageDecoder
     from .ocr import TextReader
-
-NO_TEXT = ("no_text", "no text could be read on the photo; take it again, flat, sharp and without glare", 422)
-
 
 class DocumentReader:
     def __init__(self, models_dir: str = "") -> None:
@@ -42,11 +38,8 @@ class DocumentReader:
             return self._engine
 
     def read_image(self, bgr: np.ndarray, today: dt.date) -> DocumentReading:
-        """Blocking: the reading of a decoded photo. RealnameError `no_text` when nothing was read."""
-        lines = self.engine().read(bgr)
-        if not lines:
-            raise RealnameError(*NO_TEXT)
-        return read_lines(lines, today)
+        """Blocking: the reading of a decoded photo (`unrecognised` with `lines_read` 0 when it has no text)."""
+        return read_lines(self.engine().read(bgr), today)
 
     async def read_decoded(self, bgr: np.ndarray, today: dt.date) -> DocumentReading:
         loop = asyncio.get_running_loop()

@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from . import resident_card
 from .mrz import MrzReading, find_mrz, looks_like_mrz
@@ -35,15 +35,17 @@ def read_lines(lines: list[OcrLine], today: dt.date) -> DocumentReading:
     kind = classify(lines, today)
     if kind == CN_FRONT:
         fields, checks = resident_card.parse_front(lines)
-        return DocumentReading(kind, fields, checks, None, age_on(parse_iso_date(_value(fields, "date_of_birth")), today))
-    if kind == CN_BACK:
+        reading = DocumentReading(kind, fields, checks, None, age_on(parse_iso_date(_value(fields, "date_of_birth")), today))
+    elif kind == CN_BACK:
         fields, checks, expiry = resident_card.parse_back(lines)
-        return DocumentReading(kind, fields, checks, None if expiry is None else expiry < today, None)
-    if kind == UNRECOGNISED:
-        return DocumentReading(kind)
-    mrz = find_mrz([line.text for line in lines], today)
-    assert mrz is not None
-    return _from_mrz(mrz, _mrz_confidence(lines), today)
+        reading = DocumentReading(kind, fields, checks, None if expiry is None else expiry < today, None)
+    elif kind == UNRECOGNISED:
+        reading = DocumentReading(kind)
+    else:
+        mrz = find_mrz([line.text for line in lines], today)
+        assert mrz is not None
+        reading = _from_mrz(mrz, _mrz_confidence(lines), today)
+    return replace(reading, lines_read=len(lines))
 
 
 def _value(fields: dict[str, Field], name: str) -> str | None:

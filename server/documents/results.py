@@ -56,7 +56,8 @@ class DocumentReading:
     fields: dict[str, Field] = field(default_factory=dict)
     checks: tuple[Check, ...] = ()
     expired: bool | None = None  # None: no expiry date on this side, or it could not be read
-    age: int | None = None  # whole years at `checked_on`
+    age: int | None = None  # whole years on the day of the check
+    lines_read: int = 0  # lines of text the OCR found (0: a photo without text)
 
     @property
     def checks_failed(self) -> list[str]:
