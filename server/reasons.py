@@ -31,6 +31,10 @@ class Reason(StrEnum):
     # The decision after a passed liveness check.
     FACE_MISMATCH = "face_mismatch"
     REFERENCE_MISSING = "reference_missing"
+    # The ID document read from the reference photo (the merchant's DOCUMENT_OUTCOME applies).
+    DOCUMENT_CHECKSUM_FAILED = "document_checksum_failed"
+    DOCUMENT_MISMATCH = "document_mismatch"
+    DOCUMENT_EXPIRED = "document_expired"
     # The merchant erased the session.
     REDACTED = "redacted"
 

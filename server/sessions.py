@@ -76,8 +76,10 @@ class Session:
     live_stats: dict[str, Any] | None = None
     redacted_at: float | None = None
     evidence_purged_at: float | None = None
+    expected: dict[str, Any] | None = None  # what the merchant expects the document to say
+    document: dict[str, Any] | None = None  # the document read from the reference photo (minimal fields)
 
-    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats")
+    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats", "expected", "document")
 
     @property
     def attempts_left(self) -> int:

@@ -7,6 +7,7 @@ the webhook of a final state.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import secrets
@@ -20,6 +21,9 @@ import numpy as np
 
 from .. import webhooks
 from ..config import Settings
+from ..documents.outcome import session_document
+from ..documents.reader import DocumentReader
+from ..documents.reading import Expected
 from ..errors import FlowError
 from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
@@ -48,6 +52,7 @@ class Lifecycle:
         uploads: Executor,
         live: LiveRegistry,
         outbox: webhooks.Outbox | None = None,
+        documents: DocumentReader | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -56,6 +61,7 @@ class Lifecycle:
         self.uploads = uploads  # embedding the ID photo: never the live analysis workers
         self.live = live
         self.outbox = outbox
+        self.documents = documents  # None: reference photos are used for the face only
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
 
     # -- the merchant's side ----------------------------------------------------------------------
@@ -74,6 +80,7 @@ class Lifecycle:
         challenge_count: int | None = None,
         fixed_challenges: list[str] | None = None,
         ttl_s: int | None = None,
+        expected: dict[str, str] | None = None,
     ) -> tuple[Session, str]:
         """A new session and its hosted-page link (the token is shown once; only its hash is kept)."""
         if fixed_challenges is not None:
@@ -98,6 +105,7 @@ class Lifecycle:
             callback_url=callback_url,
             redirect_url=redirect_url,
             fixed_challenges=fixed_challenges,
+            expected=Expected.from_dict(expected).to_dict() or None if expected else None,
         )
         self.store.insert_session(session, token_hash(token))
         self.store.audit(actor, "session.created", session.id, {"sandbox": sandbox})
@@ -112,13 +120,23 @@ class Lifecycle:
         loop = asyncio.get_running_loop()
         image = await self.decoder.decode_upload(data, content_type)
         face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        document = await self._read_document(session, image)
         self.store.put_evidence(session.id, "reference_face", jpeg(face.aligned))
         self.store.put_evidence(session.id, "reference_embedding", face.embedding.astype(np.float32).tobytes())
-        session = self.store.update_session(session.id, has_reference=True, reference_source=source)
+        session = self.store.update_session(session.id, has_reference=True, reference_source=source, document=document)
         self.store.audit(actor, "reference.stored", session.id, {"source": source, "quality": {k: round(v, 1) for k, v in face.quality.items()}})
+        if document is not None:  # what was read stays sealed in the session; the log says only how it went
+            self.store.audit(actor, "reference.document_read", session.id, {"type": document["type"], "checks_passed": document["checks_passed"]})
         if session.status == Status.CONSENTED:
             session = self.move(session, Status.ID_UPLOADED, actor)
         return session
+
+    async def _read_document(self, session: Session, image: np.ndarray) -> dict[str, Any] | None:
+        """The document on the reference photo, once its face is found (OCR costs about a second)."""
+        if self.documents is None:
+            return None
+        reading = await self.documents.read_decoded(image, dt.datetime.now(dt.UTC).date())
+        return session_document(reading, Expected.from_dict(session.expected) if session.expected else None)
 
     def _count_upload(self, session_id: str) -> None:
         count = self._uploads_per_session.pop(session_id, 0) + 1
@@ -146,6 +164,8 @@ class Lifecycle:
             callback_url=None,
             redirect_url=None,
             has_reference=False,
+            expected=None,
+            document=None,
             liveness=None,
             match=None,
             live_stats=None,

@@ -145,4 +145,10 @@ MIGRATIONS: list[str | Rewrite] = [
         sealed BLOB NOT NULL
     );
     """,
+    # 6: the ID document read from the reference photo, and what the merchant expected it to say (both
+    # sealed JSON, like the other customer data)
+    """
+    ALTER TABLE sessions ADD COLUMN expected BLOB;
+    ALTER TABLE sessions ADD COLUMN document BLOB;
+    """,
 ]
