@@ -40,8 +40,9 @@ def clean_line(text: str) -> str:
 
 
 def looks_like_mrz(text: str) -> bool:
+    """Only MRZ characters, with filler (OCR often drops part of a long run of `<`, so short lines count)."""
     line = clean_line(text)
-    return len(line) >= 26 and line.count("<") >= 2 and MRZ_CHARS.match(line) is not None
+    return len(line) >= 15 and MRZ_CHARS.match(line) is not None and ("<<" in line or len(line) >= 40)
 
 
 def _fit(line: str, length: int, head: int, tail: int) -> str:
@@ -165,11 +166,11 @@ def parse_td1(first: str, second: str, third: str, today: dt.date) -> MrzReading
 def find_mrz(texts: list[str], today: dt.date) -> MrzReading | None:
     """The MRZ among OCR lines (top to bottom), TD3 or TD1, or None."""
     lines = [clean_line(t) for t in texts if looks_like_mrz(t)]
-    for i in range(len(lines) - 1):
-        if lines[i].startswith("P") and len(lines[i]) >= 36 and len(lines[i + 1]) >= 36:
+    for i in range(len(lines) - 1):  # the names line may have lost much of its filler; the data line less so
+        if lines[i].startswith("P") and "<<" in lines[i] and len(lines[i + 1]) >= 38:
             return parse_td3(lines[i], lines[i + 1], today)
     for i in range(len(lines) - 2):
-        if lines[i][:1] in "ACI" and all(24 <= len(line) <= 36 for line in lines[i : i + 3]):
+        if lines[i][:1] in "ACI" and all(24 <= len(line) <= 36 for line in lines[i : i + 2]):
             return parse_td1(lines[i], lines[i + 1], lines[i + 2], today)
     return None
 
