@@ -165,7 +165,8 @@ def parse_td1(first: str, second: str, third: str, today: dt.date) -> MrzReading
 
 def find_mrz(texts: list[str], today: dt.date) -> MrzReading | None:
     """The MRZ among OCR lines (top to bottom), TD3 or TD1, or None."""
-    lines = [clean_line(t) for t in texts if looks_like_mrz(t)]
+    # A run of filler read as a line of its own is the end of the line before it, which is padded anyway.
+    lines = [line for line in (clean_line(t) for t in texts if looks_like_mrz(t)) if line.strip("<")]
     for i in range(len(lines) - 1):  # the names line may have lost much of its filler; the data line less so
         if lines[i].startswith("P") and "<<" in lines[i] and len(lines[i + 1]) >= 38:
             return parse_td3(lines[i], lines[i + 1], today)
