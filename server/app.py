@@ -59,7 +59,7 @@ def load_models(settings: Settings) -> Models:
     pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
     documents = None
     if settings.read_documents:
-        documents = DocumentReader(settings.models_dir)
+        documents = DocumentReader(settings.models_dir, thread_initializer=_lower_priority)
         documents.engine()  # a missing or altered OCR model stops the start, as the face models do
     return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad, documents=documents)
 

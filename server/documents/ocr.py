@@ -15,9 +15,9 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import onnxruntime as ort
 
 from ..models import files
-from ..models.detector import cpu_session
 from .results import OcrLine
 
 
@@ -31,6 +31,7 @@ class OcrSettings:
     text_score: float = 0.5
     line_height: int = 48
     batch: int = 6
+    threads: int = 1  # one core: a reading waits rather than slow down live checks
 
 
 def ocr_model_files(models_dir: str = "") -> tuple[Path, Path]:
@@ -44,8 +45,8 @@ class TextReader:
 
     def __init__(self, detector_file: Path, recognizer_file: Path, settings: OcrSettings | None = None) -> None:
         self.settings = settings or OcrSettings()
-        self.detector = cpu_session(detector_file)
-        self.recognizer = cpu_session(recognizer_file)
+        self.detector = _session(detector_file, self.settings.threads)
+        self.recognizer = _session(recognizer_file, self.settings.threads)
         characters = self.recognizer.get_modelmeta().custom_metadata_map["character"].splitlines()
         self.characters = ["", *characters, " "]  # CTC blank first; the space the dictionary leaves out last
 
@@ -119,6 +120,13 @@ class TextReader:
         keep &= best != 0
         text = "".join(self.characters[i] for i in best[keep] if i < len(self.characters))
         return text, float(probability[keep].mean()) if keep.any() else 0.0
+
+
+def _session(model_file: Path, threads: int) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    return ort.InferenceSession(str(model_file), options, providers=["CPUExecutionProvider"])
 
 
 def _mean_inside(probability: np.ndarray, points: np.ndarray) -> float:

@@ -1,8 +1,8 @@
 """Reading an uploaded document photo for the service: decoded under the image limits in a child process
 (as every upload is), then OCR on one thread of its own, off the event loop.
 
-The OCR models load once, on the first document (about 0.2 s; 31 MB of ONNX). One thread: a reading takes
-about a second of CPU on a 2-core machine, and live checks must keep the rest.
+The OCR models load once (about 0.2 s; 31 MB of ONNX). One thread, and one core for the models: a reading
+takes one to two seconds of CPU, and live checks must keep the rest.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
@@ -23,11 +24,11 @@ if TYPE_CHECKING:
     from .ocr import TextReader
 
 class DocumentReader:
-    def __init__(self, models_dir: str = "") -> None:
+    def __init__(self, models_dir: str = "", thread_initializer: Callable[[], None] | None = None) -> None:
         self.models_dir = models_dir
         self._engine: TextReader | None = None
         self._lock = threading.Lock()
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr", initializer=thread_initializer)
 
     def engine(self) -> TextReader:
         with self._lock:
