@@ -24,7 +24,7 @@ from ..config import Settings
 from ..documents.outcome import session_document
 from ..documents.reader import DocumentReader
 from ..documents.reading import Expected
-from ..errors import FlowError
+from ..errors import FlowError, RealnameError
 from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
@@ -40,6 +40,11 @@ log = logging.getLogger(__name__)
 LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
 MAX_REFERENCE_UPLOADS = 10  # per session: a customer retakes a photo a few times, an attacker loops
 _TRACKED_UPLOADS = 10_000
+# Documents a customer is asked to photograph again when the merchant expects values read from them.
+UNREADABLE = {
+    "unrecognised": ("document_unreadable", "the document could not be read; photograph the whole front of the ID card or the passport's photo page, sharp and without glare", 422),
+    "cn_resident_card_back": ("document_back_side", "this is the back of the card; photograph the front, with the photo", 422),
+}
 
 
 class Lifecycle:
@@ -111,16 +116,27 @@ class Lifecycle:
         self.store.audit(actor, "session.created", session.id, {"sandbox": sandbox})
         return session, f"{base_url.rstrip('/')}/v/{token}"
 
-    async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str) -> Session:
-        """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo."""
+    async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str, require_document: bool = False) -> Session:
+        """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo.
+        With `require_document` (a customer whose merchant sent expected values) a photo whose document
+        cannot be read, or shows the back of the card, is refused so that the customer can retake it."""
         allowed = {Status.CREATED, Status.CONSENTED, Status.ID_UPLOADED}
         if session.status not in allowed:
             raise FlowError("wrong_state", f"the session is {session.status.value}; the ID photo can no longer change")
         self._count_upload(session.id)
         loop = asyncio.get_running_loop()
         image = await self.decoder.decode_upload(data, content_type)
-        face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        try:
+            face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        except FaceError as error:
+            if require_document and error.code == "no_face":  # the back of a card has no face: say so
+                missed = await self._read_document(session, image)
+                if missed is not None and missed["type"] == "cn_resident_card_back":
+                    raise RealnameError(*UNREADABLE["cn_resident_card_back"]) from None
+            raise
         document = await self._read_document(session, image)
+        if require_document and document is not None and document["type"] in UNREADABLE:
+            raise RealnameError(*UNREADABLE[document["type"]])
         self.store.put_evidence(session.id, "reference_face", jpeg(face.aligned))
         self.store.put_evidence(session.id, "reference_embedding", face.embedding.astype(np.float32).tobytes())
         session = self.store.update_session(session.id, has_reference=True, reference_source=source, document=document)

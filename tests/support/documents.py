@@ -41,10 +41,14 @@ def jpeg(image) -> bytes:
 
 def card_with_face(models, photo_path, kind: str = "cn_resident_card_front", seed: int = 1, bad_checksum: bool = False) -> GeneratedDocument:
     """A generated document carrying the face of a shared photo (an ID-style crop of it)."""
+    if not FONT.is_file():
+        pytest.skip(f"{FONT} is missing (apt-get install fonts-wqy-microhei; scripts/test does)")
+    return make_document(kind, seed, portrait_of(models, photo_path), today=dt.datetime.now(dt.UTC).date(), bad_checksum=bad_checksum)
+
+
+def portrait_of(models, photo_path):
+    """An ID-style crop of the face in a shared photo."""
     from realname_tools.cards import portrait_crop
     from server.matching.images import decode_image
 
-    if not FONT.is_file():
-        pytest.skip(f"{FONT} is missing (apt-get install fonts-wqy-microhei; scripts/test does)")
-    portrait = portrait_crop(decode_image(photo_path.read_bytes()), models.matcher.models.detector)
-    return make_document(kind, seed, portrait, today=dt.datetime.now(dt.UTC).date(), bad_checksum=bad_checksum)
+    return portrait_crop(decode_image(photo_path.read_bytes()), models.matcher.models.detector)
