@@ -35,6 +35,7 @@ def test_problems_most_serious_first():
     expired = {"type": "td3_mrz", "checks": [{"code": "x", "passed": True}], "expired": True, "expected_matches": None}
     assert document_problem(expired) == Reason.DOCUMENT_EXPIRED
     assert document_problem(None) is None
+    assert document_problem(None, {"name": "张三"}) == Reason.DOCUMENT_MISMATCH  # expected, but nothing was read
 
 
 def test_an_expected_value_the_document_does_not_show_is_a_mismatch():

@@ -22,14 +22,14 @@ def session_document(reading: DocumentReading, expected: Expected | None) -> dic
     return data
 
 
-def document_problem(document: dict[str, Any] | None) -> Reason | None:
+def document_problem(document: dict[str, Any] | None, expected: dict[str, Any] | None = None) -> Reason | None:
     """Why the document stands in the way, most serious first; None when it does not.
 
     A failed checksum is a misread or a forgery; an expected value the document contradicts, or does not
-    show at all (a face pasted on another document, or the wrong side), is a mismatch; then expiry.
-    An unrecognised document without expected values is the face only, as before documents were read."""
+    show at all (a face pasted on another document, the wrong side, or no document read), is a mismatch;
+    then expiry. An unrecognised document without expected values is the face only."""
     if not document:
-        return None
+        return Reason.DOCUMENT_MISMATCH if expected else None
     if any(check.get("passed") is False for check in document.get("checks", [])):
         return Reason.DOCUMENT_CHECKSUM_FAILED
     matches = document.get("expected_matches") or {}

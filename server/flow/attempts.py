@@ -349,7 +349,7 @@ class LiveAttempts:
             record["review_because"] = wanting_review
             session = self.store.update_session(session.id, liveness=record)
         failure_reason = Reason.FACE_MISMATCH.value if target == Status.REJECTED else None
-        problem = document_problem(session.document)
+        problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
