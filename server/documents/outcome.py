@@ -2,6 +2,7 @@
 
 Only what identifies the person and the document is kept (name, numbers, dates, sex, nationality), with
 the checks and how the merchant's expected values compared; never the address or the issuing office.
+The fields go when the evidence is purged (RETENTION_DAYS); the type, checks and matches stay.
 """
 
 from __future__ import annotations
@@ -20,6 +21,11 @@ def session_document(reading: DocumentReading, expected: Expected | None) -> dic
     data["fields"] = {name: value for name, value in data["fields"].items() if name in KEPT_FIELDS}
     data["expected_matches"] = expected.matches(reading) if expected is not None and expected.to_dict() else None
     return data
+
+
+def without_personal_data(document: dict[str, Any]) -> dict[str, Any]:
+    """What stays of a document once evidence is purged: its type, checks and outcome, not what it said."""
+    return {**document, "fields": {}}
 
 
 def document_problem(document: dict[str, Any] | None, expected: dict[str, Any] | None = None) -> Reason | None:
