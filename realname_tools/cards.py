@@ -1,4 +1,5 @@
 """Synthetic photographed ID cards, to measure the matcher on ID-like references (a calibration aid).
+(`id_documents` prints readable documents on cards and photographs them the same way.)
 
 A portrait is printed small on a card layout with text and a security pattern (plus a faint "ghost"
 copy, as on many national cards), the card is photographed at an angle on a table, with glare,
@@ -28,6 +29,8 @@ class CardStyle:
     perspective: float = 0.07  # largest corner displacement, as a fraction of the card
     jpeg_quality: tuple[int, int] = (55, 85)
     photo_width: int = 1280
+    glare_strength: tuple[float, float] = (90, 170)  # added brightness at the glare's centre
+    blur_sigma: tuple[float, float] = (0.6, 1.3)
 
 
 def portrait_crop(bgr: np.ndarray, detector: FaceDetector) -> np.ndarray:
@@ -65,19 +68,28 @@ def card_photo(portrait: np.ndarray, seed: int, style: CardStyle | None = None) 
     region = card[gy : gy + ghost.shape[0], gx : gx + ghost.shape[1]].astype(np.float32)
     card[gy : gy + ghost.shape[0], gx : gx + ghost.shape[1]] = (0.7 * region + 0.3 * ghost).astype(np.uint8)
 
+    return photographed(card, rng, nrng, style)
+
+
+def photographed(card: np.ndarray, rng: random.Random, nrng: np.random.Generator, style: CardStyle) -> np.ndarray:
+    """A flat card image as a phone photographs it on a table: at an angle, in perspective, with uneven
+    exposure, glare, blur, sensor noise and JPEG compression."""
+    import cv2
+
+    card_h, card_w = card.shape[:2]
     out_w = style.photo_width
     out_h = out_w * 3 // 4
     table = _table(out_w, out_h, nrng)
-    scale = rng.uniform(0.6, 0.85) * out_w / CARD_W
-    corners = np.float32([[0, 0], [CARD_W, 0], [CARD_W, CARD_H], [0, CARD_H]])
+    scale = rng.uniform(0.6, 0.85) * out_w / card_w
+    corners = np.float32([[0, 0], [card_w, 0], [card_w, card_h], [0, card_h]])
     angle = np.radians(rng.uniform(-style.angle_deg, style.angle_deg))
     rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
-    centred = (corners - [CARD_W / 2, CARD_H / 2]) * scale
-    jitter = np.array([[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(4)]) * style.perspective * CARD_W * scale
+    centred = (corners - [card_w / 2, card_h / 2]) * scale
+    jitter = np.array([[rng.uniform(-1, 1), rng.uniform(-1, 1)] for _ in range(4)]) * style.perspective * card_w * scale
     placed = (centred @ rotation.T + jitter + [out_w / 2, out_h / 2]).astype(np.float32)
     matrix = cv2.getPerspectiveTransform(corners, placed)
     warped = cv2.warpPerspective(card, matrix, (out_w, out_h), flags=cv2.INTER_LINEAR)
-    mask = cv2.warpPerspective(np.full((CARD_H, CARD_W), 255, np.uint8), matrix, (out_w, out_h))
+    mask = cv2.warpPerspective(np.full((card_h, card_w), 255, np.uint8), matrix, (out_w, out_h))
     photo = np.where(mask[..., None] > 0, warped, table).astype(np.float32)
 
     photo *= rng.uniform(0.75, 1.1)  # exposure
@@ -86,8 +98,8 @@ def card_photo(portrait: np.ndarray, seed: int, style: CardStyle | None = None) 
         yy, xx = np.mgrid[0:out_h, 0:out_w]
         sx, sy = rng.uniform(0.08, 0.2) * out_w, rng.uniform(0.05, 0.15) * out_h
         glare = np.exp(-(((xx - gx) / sx) ** 2 + ((yy - gy) / sy) ** 2))
-        photo += (glare * rng.uniform(90, 170))[..., None]
-    photo = cv2.GaussianBlur(photo, (0, 0), rng.uniform(0.6, 1.3))
+        photo += (glare * rng.uniform(*style.glare_strength))[..., None]
+    photo = cv2.GaussianBlur(photo, (0, 0), rng.uniform(*style.blur_sigma))
     photo += nrng.normal(0, rng.uniform(2, 6), photo.shape)
     photo = np.clip(photo, 0, 255).astype(np.uint8)
     ok, encoded = cv2.imencode(".jpg", photo, [cv2.IMWRITE_JPEG_QUALITY, rng.randint(*style.jpeg_quality)])

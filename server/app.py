@@ -16,6 +16,7 @@ from aiohttp import web
 from .api import views as api_views
 from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
+from .documents.reader import DocumentReader
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
@@ -48,6 +49,7 @@ class Models:
     matcher: FaceMatcher
     landmarker_file: Path
     pad: PadModels | None = None  # passive anti-spoofing, when configured
+    documents: DocumentReader | None = None  # OCR of the ID document, when READ_DOCUMENTS is on
 
 
 def load_models(settings: Settings) -> Models:
@@ -59,7 +61,11 @@ def load_models(settings: Settings) -> Models:
         settings.review_far,
     )
     pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
-    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad)
+    documents = None
+    if settings.read_documents:
+        documents = DocumentReader(settings.models_dir, thread_initializer=_lower_priority)
+        documents.engine()  # a missing or altered OCR model stops the start, as the face models do
+    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad, documents=documents)
 
 
 def _pad_folder(settings: Settings) -> str:
@@ -101,7 +107,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     )
     live = LiveRegistry()
     decoder = ImageDecoder.from_settings(settings)
-    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared)
+    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None)
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all

@@ -111,6 +111,37 @@ def cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_read_document(args: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from .documents.reader import DocumentReader
+    from .errors import RealnameError
+    from .matching.images import decode_image
+
+    settings = load_settings(args.config)
+    try:
+        with open(args.image, "rb") as stream:
+            data = stream.read(settings.max_upload_bytes + 1)
+        image = decode_image(data, settings.max_upload_bytes, settings.max_image_pixels)
+        reading = DocumentReader(args.models_dir or settings.models_dir).read_image(image, dt.date.today())
+        if reading.lines_read == 0:
+            return _fail("no_text", f"{args.image}: no text could be read; photograph the document flat, sharp and without glare", args.json)
+    except OSError as error:
+        return _fail("unreadable_image", f"{args.image}: {error.strerror}", args.json)
+    except RealnameError as error:
+        return _fail(error.code, f"{args.image}: {error.message}", args.json)
+    data = reading.to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    print(f"{data['type']}: checks {'passed' if data['checks_passed'] else 'FAILED'}; expired: {data['expired']}; age: {data['age']}")
+    for name, value in data["fields"].items():
+        print(f"  {name:<18} {value['value']}  ({value['confidence']:.2f})")
+    for check in data["checks"]:
+        print(f"  check {check['code']}: {({True: 'passed', False: 'FAILED', None: 'not made'})[check['passed']]}")
+    return 0
+
+
 def cmd_eval_match(args: argparse.Namespace) -> int:
     from realname_tools.plots import plot_match_scores
 
@@ -297,6 +328,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
+    from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
 
     from .models.commands import add_parser as add_models_parser
@@ -340,6 +372,12 @@ def build_parser() -> argparse.ArgumentParser:
     cards.add_argument("--keep-photo-pairs", action="store_true", help="also list the original photo pairs")
     cards.set_defaults(func=cmd_make_cards)
 
+    document = sub.add_parser("read-document", help="read an ID document photo (resident card, MRZ) and check it")
+    document.add_argument("image")
+    document.add_argument("--models-dir", dest="models_dir", help="folder `models install` put the OCR models in (default: MODELS_DIR)")
+    document.add_argument("--json", action="store_true")
+    document.set_defaults(func=cmd_read_document)
+
     merchants = sub.add_parser("merchants", help="create or list merchant accounts (they own sessions and API keys)")
     merchants_sub = merchants.add_subparsers(dest="merchants_command", required=True)
     m_create = merchants_sub.add_parser("create", help="create a merchant account")
@@ -376,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(sub)
     add_operators_parser(sub, _store)
     add_eval_pad_parser(sub)
+    add_eval_documents_parser(sub)
     return parser
 
 

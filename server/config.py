@@ -85,6 +85,10 @@ class Settings:
     decode_memory_mb: int = _setting(1024, "Address-space limit of each photo-decoding process, in MiB.")
     decode_timeout_s: float = _setting(10.0, "Seconds one photo may take to decode before its process is ended and the photo refused.")
 
+    # ID documents
+    read_documents: bool = _setting(True, "Read the ID document on each reference photo (resident card, passport or ID card with a machine-readable zone) and check it; needs the OCR models from `python -m server models install`.")
+    document_outcome: str = _setting("review", "Outcome of a passed check whose document fails its checksum, disagrees with the expected values or has expired: `rejected` or `review`.")
+
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
     page_rate_per_minute: int = _setting(600, "Hosted-page requests per minute per client address (mobile carriers put many customers behind one address).")
@@ -195,6 +199,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("challenge_count must be between 1 and 5")
     if settings.max_attempts < 1:
         raise ConfigError("max_attempts must be at least 1")
+    if settings.document_outcome not in ("rejected", "review"):
+        raise ConfigError("document_outcome must be 'rejected' or 'review'")
     if not 0 < settings.match_far <= settings.review_far < 1:
         raise ConfigError("need 0 < match_far <= review_far < 1")
     if settings.console_max_failures < 1 or settings.console_lockout_s <= 0 or settings.console_session_ttl_s <= 0:

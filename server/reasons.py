@@ -33,6 +33,10 @@ class Reason(StrEnum):
     REFERENCE_MISSING = "reference_missing"
     # An operator looked at a session in review and rejected it (their reason is in the session's review).
     REJECTED_IN_REVIEW = "rejected_in_review"
+    # The ID document read from the reference photo (the merchant's DOCUMENT_OUTCOME applies).
+    DOCUMENT_CHECKSUM_FAILED = "document_checksum_failed"
+    DOCUMENT_MISMATCH = "document_mismatch"
+    DOCUMENT_EXPIRED = "document_expired"
     # The merchant erased the session.
     REDACTED = "redacted"
 

@@ -8,6 +8,7 @@ import logging
 import time
 
 from .config import Settings
+from .documents.outcome import without_personal_data
 from .flow.lifecycle import Lifecycle
 from .storage.store import Store
 
@@ -20,6 +21,9 @@ def run_once(settings: Settings, store: Store, lifecycle: Lifecycle, now: float 
     expired = lifecycle.expire_due()
     purged = store.purge_evidence_before(now - settings.retention_days * DAY)
     for session_id in purged:
+        session = store.session(session_id)
+        if session is not None and (session.document or session.expected):  # what the document said goes with it
+            store.update_session(session_id, document=session.document and without_personal_data(session.document), expected=None)
         store.audit("system", "evidence.purged", session_id, {"retention_days": settings.retention_days})
     deleted = store.delete_finished_sessions_before(now - settings.result_retention_days * DAY)
     return {"expired": expired, "evidence_purged": len(purged), "results_deleted": deleted}

@@ -79,8 +79,10 @@ class Session:
     redacted_at: float | None = None
     evidence_purged_at: float | None = None
     review: dict[str, Any] | None = None  # an operator's decision on a session in review (see server/operators)
+    expected: dict[str, Any] | None = None  # what the merchant expects the document to say
+    document: dict[str, Any] | None = None  # the document read from the reference photo (minimal fields)
 
-    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats", "review")
+    JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats", "review", "expected", "document")
 
     @property
     def attempts_left(self) -> int:

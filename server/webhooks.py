@@ -84,6 +84,8 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 "signals": (session.liveness or {}).get("signals", []),
                 # Who settled a session in review from the console, and why (null otherwise).
                 "review": session.review,
+                # The ID document read from the reference photo, with its checks and the expected values' matches.
+                "document": session.document,
             }
         },
     }

@@ -15,6 +15,7 @@ from server.api import auth as api_auth
 from server.ratelimit import RateLimiter
 from server.web.i18n import messages
 from tests.support.api import auth
+from tests.support.documents import card_with_face, jpeg
 from tests.support.media import photo
 
 ID_PHOTO = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
@@ -418,3 +419,40 @@ async def test_evidence_is_encrypted_at_rest(http, server, services, settings, s
     assert len(blobs) == 2
     for blob in blobs:
         assert b"\xff\xd8\xff" not in blob
+
+
+# -- the ID document ---------------------------------------------------------------------------------
+
+
+async def test_422_malformed_expected_values(http, server, sandbox_key):
+    for expected in ("张三", {}, {"name": ""}, {"nickname": "x"}, {"date_of_birth": "1990-13-01"}, {"date_of_birth": "19900101"}, {"id_number": 42}, {"name": "x" * 101}):
+        status, headers, body = await call(http, server, "POST", "/api/v1/sessions", sandbox_key, json={"reference_id": "r", "expected": expected})
+        assert_problem(status, headers, body, 422, "invalid_fields")
+        assert [e["field"] for e in body["errors"]] == ["expected"]
+
+
+async def test_the_reference_documents_fields_and_expected_matches_are_kept_sealed_and_redacted(http, server, services, settings, models, sandbox_key):
+    card = card_with_face(models, photo(ID_PHOTO))
+    truth = card.truth
+    expected = {"name": " ".join(truth["name"]), "id_number": truth["id_number"].lower(), "date_of_birth": "2000-01-01"}
+    created = await create(http, server, sandbox_key, expected=expected)
+    status, _, data = await put_photo(http, server, sandbox_key, created["id"], jpeg(card.image))
+    assert status == 200, data
+    status, _, data = await call(http, server, "GET", f"/api/v1/sessions/{created['id']}", sandbox_key)
+    document = data["document"]
+    assert document["type"] == "cn_resident_card_front" and document["checks_passed"] is True
+    assert {name: f["value"] for name, f in document["fields"].items()} == {k: truth[k] for k in ("name", "sex", "date_of_birth", "id_number")}
+    assert all(0.5 <= f["confidence"] <= 1 for f in document["fields"].values())
+    assert document["expected_matches"] == {"name": True, "id_number": True, "date_of_birth": False}
+    assert document["expired"] is None and document["age"] >= 18
+    assert "expected" not in data and "address" not in json.dumps(data)
+    read = [e for e in data["events"] if e["action"] == "reference.document_read"]
+    assert read and read[0]["detail"] == {"type": "cn_resident_card_front", "checks_passed": True}
+    services.store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    database = settings.database_path.read_bytes()
+    for secret in (truth["id_number"], truth["name"], expected["name"]):
+        assert secret.encode() not in database
+    status, _, data = await call(http, server, "DELETE", f"/api/v1/sessions/{created['id']}", sandbox_key)
+    assert status == 200
+    session = services.store.session(created["id"])
+    assert session.document is None and session.expected is None

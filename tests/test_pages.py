@@ -9,9 +9,13 @@ import aiohttp
 import pytest
 
 from realname_tools.client import HostedFlowClient
+from realname_tools.id_documents import make_document
 from server.sessions import Status
 from tests.support.api import auth
+from tests.support.documents import card_with_face, jpeg, portrait_of
 from tests.support.media import photo
+
+FACE = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
 
 
 async def create(http, server, key, **body):
@@ -171,3 +175,31 @@ async def test_pages_have_no_inline_script(http, server, sandbox_key):
             html = await response.text()
         for tag in re.findall(r"<script[^>]*>", html):
             assert "src=" in tag or 'type="application/json"' in tag
+
+
+async def test_with_expected_values_the_customer_retakes_a_photo_whose_document_cannot_be_read(http, server, services, models, sandbox_key):
+    front = card_with_face(models, photo(FACE), seed=21)
+    created = await create(http, server, sandbox_key, expected={"name": front.truth["name"]})
+    flow = customer(http, server)
+    await flow.open(created["url"])
+    await flow.consent()
+    code, page = await flow.upload_document(photo(FACE).read_bytes())  # a face, but no document
+    assert code == 422 and "could not read your ID document" in page and 'accept="image/*"' in page
+    back = make_document("cn_resident_card_back", 3, portrait_of(models, photo(FACE)))
+    code, page = await flow.upload_document(jpeg(back.image))
+    assert code == 422 and "back of your ID card" in page
+    assert services.store.session(created["id"]).status == Status.CONSENTED and not services.store.evidence_kinds(created["id"])
+    code, _ = await flow.upload_document(jpeg(front.image))
+    assert code == 303
+    session = services.store.session(created["id"])
+    assert session.status == Status.ID_UPLOADED and session.document["expected_matches"] == {"name": True}
+
+
+async def test_without_expected_values_any_photo_with_a_face_will_do(http, server, services, sandbox_key):
+    created = await create(http, server, sandbox_key)
+    flow = customer(http, server)
+    await flow.open(created["url"])
+    await flow.consent()
+    code, _ = await flow.upload_document(photo(FACE).read_bytes())
+    assert code == 303
+    assert services.store.session(created["id"]).document["type"] == "unrecognised"

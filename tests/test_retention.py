@@ -32,6 +32,8 @@ async def test_expiry_evidence_purge_and_result_deletion(http, server, services,
     kept = await create(http, server, sandbox_key)
     store.update_session(stale["id"], expires_at=time.time() - 5)
     store.put_evidence(kept["id"], "reference_face", b"face")
+    document = {"type": "td3_mrz", "fields": {"name": {"value": "ZHANG SAN", "confidence": 0.9}}, "checks": [], "expected_matches": {"name": True}}
+    store.update_session(kept["id"], document=document, expected={"name": "Zhang San"})
 
     counts = run_once(settings, store, services.lifecycle)
     assert counts["expired"] == 1 and store.session(stale["id"]).status == Status.EXPIRED
@@ -41,6 +43,8 @@ async def test_expiry_evidence_purge_and_result_deletion(http, server, services,
     counts = run_once(settings, store, services.lifecycle, now=later)
     assert counts["evidence_purged"] == 1 and store.evidence_kinds(kept["id"]) == []
     assert store.session(kept["id"]).evidence_purged_at is not None
+    purged = store.session(kept["id"])  # what the document said goes with the evidence; its outcome stays
+    assert purged.document == {**document, "fields": {}} and purged.expected is None
     assert any(e["action"] == "evidence.purged" for e in store.audit_for(kept["id"]))
 
     much_later = time.time() + settings.result_retention_days * DAY + 60

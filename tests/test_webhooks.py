@@ -228,6 +228,7 @@ async def test_a_final_state_is_delivered_signed(http, server, services, receive
         "sandbox": True,
         "signals": [],
         "review": None,
+        "document": None,
     }
 
     data = await detail(http, server, key, created["id"])

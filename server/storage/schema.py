@@ -214,4 +214,10 @@ MIGRATIONS: list[str | Rewrite] = [
     CREATE INDEX review_votes_session ON review_votes(session_id);
     CREATE INDEX audit_action ON audit_log(action, at);
     """,
+    # 8: the ID document read from the reference photo, and what the merchant expected it to say (both
+    # sealed JSON, like the other customer data)
+    """
+    ALTER TABLE sessions ADD COLUMN expected BLOB;
+    ALTER TABLE sessions ADD COLUMN document BLOB;
+    """,
 ]

@@ -27,6 +27,8 @@ from .schema import MIGRATIONS, Rewrite
 
 log = logging.getLogger(__name__)
 SEALED_SESSION_FIELDS = ("reference_id", "callback_url", "redirect_url")
+# Sealed too, added after the rewrite that sealed the fields above (migration 4).
+SEALED_DOCUMENT_FIELDS = ("expected", "document")
 KEY_CHECK = b"realname evidence key"
 SESSION_SELECT = "SELECT s.*, m.display_name AS merchant_display FROM sessions s LEFT JOIN merchants m ON m.id = s.merchant_id"
 
@@ -349,7 +351,7 @@ class Store:
         values = _encode_fields(fields)
         if "reference_id" in values and merchant_id is None:
             merchant_id = self._merchant_of(session_id)  # its keyed hash is per merchant
-        values.update(self._seal_session_fields(session_id, merchant_id, {k: v for k, v in values.items() if k in SEALED_SESSION_FIELDS}))
+        values.update(self._seal_session_fields(session_id, merchant_id, {k: v for k, v in values.items() if k in SEALED_SESSION_FIELDS + SEALED_DOCUMENT_FIELDS}))
         return values
 
     def _seal_session_fields(self, session_id: str, merchant_id: int | None, values: dict[str, str | None]) -> dict[str, Any]:
@@ -364,7 +366,7 @@ class Store:
 
     def _session(self, row: dict[str, Any]) -> Session:
         data = dict(row)
-        for name in SEALED_SESSION_FIELDS:
+        for name in SEALED_SESSION_FIELDS + SEALED_DOCUMENT_FIELDS:
             data[name] = self.cipher.open_text(data[name], f"session:{data['id']}:{name}")
         data["merchant_name"] = data.pop("merchant_display")
         return Session.from_row(data)
@@ -419,7 +421,10 @@ class Store:
             for row in self._all("SELECT id, url, body FROM webhook_events WHERE session_id = ? AND body != x''", (session_id,)):
                 event = self._open_event(row)
                 body = json.loads(event["body"])
-                body.get("data", {}).get("session", {})["reference_id"] = None
+                session = body.get("data", {}).get("session", {})
+                session["reference_id"] = None
+                if session.get("document") is not None:
+                    session["document"] = None
                 _, sealed = self._seal_event(row["id"], None, json.dumps(body, separators=(",", ":"), sort_keys=True))
                 self._write("UPDATE webhook_events SET body = ? WHERE id = ?", (sealed, row["id"]))
         self._forget()
@@ -550,7 +555,7 @@ def _api_key(row: dict[str, Any]) -> ApiKey:
 def _erases(fields: dict[str, Any]) -> bool:
     """A redaction or purge mark, or a customer field cleared."""
     marked = any(fields.get(name) is not None for name in ("redacted_at", "evidence_purged_at"))
-    return marked or any(name in fields and fields[name] is None for name in SEALED_SESSION_FIELDS)
+    return marked or any(name in fields and fields[name] is None for name in SEALED_SESSION_FIELDS + SEALED_DOCUMENT_FIELDS)
 
 
 def _encode_fields(fields: dict[str, Any]) -> dict[str, Any]:

@@ -190,7 +190,7 @@ async def document_submit(request: web.Request) -> web.Response:
         return again(400, "no_file")
     data = upload.file.read(services.settings.max_upload_bytes + 1)
     try:
-        await services.lifecycle.set_reference(session, data, upload.content_type, "customer", "customer")
+        await services.lifecycle.set_reference(session, data, upload.content_type, "customer", "customer", require_document=session.expected is not None)
     except RealnameError as error:
         if error.code == "wrong_state":
             raise web.HTTPSeeOther(step_url(current(request))) from None
