@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .rtc.turn import is_turn_url
+
 ENV_PREFIX = "REALNAME_"
 
 
@@ -69,6 +71,10 @@ class Settings:
     # WebRTC
     ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')
     ice_loopback: bool = _setting(False, "Gather only 127.0.0.1 ICE candidates (tests and single-machine setups).")
+    turn_urls: list = _setting([], 'JSON list of TURN URLs handed to the page with short-lived per-session credentials, e.g. ["turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp", "turns:turn.example.com:443?transport=tcp"]. Needs TURN_SECRET.')
+    turn_secret: str = _setting("", "Secret shared with the TURN server (coturn `static-auth-secret`); per-session TURN credentials are derived from it.")
+    turn_credential_ttl_s: int = _setting(1800, "Lifetime of the TURN credentials handed to a page, in seconds.")
+    turn_server_url: str = _setting("", "One TURN URL the service's own peer connection relays through too (aiortc uses a single TURN server, and gathers its candidates before it answers: an unreachable one delays every answer). Empty: the service is reached on its own address.")
     connect_timeout_s: float = _setting(15.0, "Seconds for a peer connection to connect before it is closed.")
     no_frames_timeout_s: float = _setting(4.0, "Seconds without a video frame before a live check is abandoned.")
 
@@ -189,6 +195,12 @@ def _validate(settings: Settings) -> None:
             ipaddress.ip_network(str(proxy), strict=False)
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an address or CIDR range") from None
+    if (settings.turn_urls or settings.turn_server_url) and not settings.turn_secret:
+        raise ConfigError("turn_urls and turn_server_url need turn_secret")
+    if not all(is_turn_url(url) for url in settings.turn_urls) or (settings.turn_server_url and not is_turn_url(settings.turn_server_url)):
+        raise ConfigError("TURN URLs start with turn: or turns:")
+    if settings.turn_credential_ttl_s < 60:
+        raise ConfigError("turn_credential_ttl_s must be at least 60")
     for server in settings.ice_servers:
         if not isinstance(server, dict) or "urls" not in server:
             raise ConfigError('each ICE server needs "urls"')

@@ -81,6 +81,7 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 "sandbox": session.sandbox,
                 # The last check's risk signals, each with the action taken (see the API's RiskSignal).
                 "signals": (session.liveness or {}).get("signals", []),
+                "path": (session.liveness or {}).get("path"),
             }
         },
     }

@@ -24,6 +24,7 @@ from types import SimpleNamespace
 import pytest
 
 from server.errors import HTTP_CODES
+from server.sessions import CheckPath
 from server.reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from server.spoof.pad import PadVerdict
 from server.spoof.signals import Action, Level, SignalCode
@@ -265,6 +266,9 @@ def test_pad_and_signal_schemas_follow_their_enums():
     assert liveness["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
     event_session = SCHEMAS["WebhookEvent"]["properties"]["data"]["properties"]["session"]["properties"]
     assert event_session["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
+    assert SCHEMAS["CheckPath"]["enum"] == [p.value for p in CheckPath]
+    assert liveness["path"] == {"$ref": "#/components/schemas/CheckPath"}
+    assert "#/components/schemas/CheckPath" in _refs(event_session["path"])
 
 
 def test_the_webhook_event_is_documented_as_it_is_sent():
@@ -298,7 +302,7 @@ def test_documented_records_have_the_fields_the_code_writes():
     assert set(signal) == set(SCHEMAS["RiskSignal"]["properties"])
     result = LivenessResult(True, None, None, (ChallengeRecord(Challenge.BLINK),), 0.0, 3.0, ())
     session = SimpleNamespace(attempts=1)
-    liveness = _liveness_record(result, session, PadResult.unavailable(), [RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED)])
+    liveness = _liveness_record(result, session, PadResult.unavailable(), [RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED)], CheckPath.WEBRTC)
     assert set(liveness) | {"review_because"} <= set(SCHEMAS["Liveness"]["properties"])
 
 

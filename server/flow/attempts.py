@@ -29,9 +29,9 @@ from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
-from ..rtc.ice import rtc_configuration
+from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
-from ..sessions import Session, Status
+from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.store import ConflictError, Store
@@ -102,7 +102,6 @@ class LiveAttempts:
         self.executor = executor  # live frame analysis only
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
-        self.rtc_config = rtc_configuration(settings.ice_servers)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
@@ -163,7 +162,7 @@ class LiveAttempts:
             connection = LiveConnection(
                 step,
                 self.executor,
-                self.rtc_config,
+                server_rtc_configuration(self.settings, time.time()),
                 on_end=on_end,
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
@@ -254,14 +253,16 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
+            path = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
+            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value})
             if reason == "completed" and engine.result is not None and engine.result.passed:
                 pad = await self._score_pad(attempt.step.analyzer)
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    session = await self._decide(session, attempt.step.analyzer, result, connection, stats, pad, signals)
+                    session = await self._decide(session, attempt.step.analyzer, result, connection, stats, pad, signals, path)
                 else:
-                    record = _liveness_record(result, session, pad, signals)
+                    record = _liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
@@ -271,7 +272,7 @@ class LiveAttempts:
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
                 signals = self._signals(attempt, session, result, None) if result is not None else []
-                session = self.store.update_session(session.id, liveness=_liveness_record(result, session, None, signals))
+                session = self.store.update_session(session.id, liveness=_liveness_record(result, session, None, signals, path))
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
             if session.failure_reason and reason not in NOT_THE_CUSTOMERS_DOING and session.failure_reason not in _NOT_COUNTED:
                 self.failures.record(attempt.customer)
@@ -319,8 +320,9 @@ class LiveAttempts:
         stats: dict,
         pad: PadResult,
         signals: list[RiskSignal],
+        path: CheckPath,
     ) -> Session:
-        record = _liveness_record(result, session, pad, signals)
+        record = _liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
         if reference is None:
@@ -361,10 +363,13 @@ class LiveAttempts:
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
 
 
-def _liveness_record(result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal]) -> dict[str, Any] | None:
+def _liveness_record(
+    result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal], path: CheckPath
+) -> dict[str, Any] | None:
     if result is None:
         return None
     data = result.to_dict()
+    data["path"] = path.value
     data["attempt"] = session.attempts
     data["pad"] = pad.to_dict() if pad is not None else None
     data["signals"] = [s.to_dict() for s in signals]

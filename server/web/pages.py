@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -12,6 +13,7 @@ from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
@@ -213,7 +215,7 @@ async def live_page(request: web.Request) -> web.Response:
         "csrf": csrf_token(services.secret, (browser_cookie(request) or "")),
         "csrfHeader": CSRF_HEADER,
         "csrfField": CSRF_FIELD,
-        "iceServers": services.settings.ice_servers,
+        "iceServers": page_ice_servers(services.settings, session.id, time.time()),
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
         "analysisSide": MAX_ANALYSIS_SIDE,
