@@ -24,8 +24,8 @@ from types import SimpleNamespace
 import pytest
 
 from server.errors import HTTP_CODES
-from server.sessions import CheckPath
 from server.reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
+from server.sessions import CheckPath
 from server.spoof.pad import PadVerdict
 from server.spoof.signals import Action, Level, SignalCode
 from server.web.pages import LIVE_ERROR_TEXTS

@@ -67,7 +67,8 @@ def run_coturn(folder: Path) -> Iterator[Coturn]:
         f"--min-port={relay_low}", f"--max-port={min(65535, relay_low + 200)}",
         "--use-auth-secret", f"--static-auth-secret={secret}", f"--realm={REALM}",
         "--allow-loopback-peers", "--no-cli", "--no-tls", "--no-dtls", "--no-stdout-log", "--simple-log",
-        f"--log-file={log}", f"--pidfile={folder / 'turnserver.pid'}", "--no-multicast-peers",
+        f"--log-file={log}", f"--pidfile={folder / 'turnserver.pid'}", f"--db={folder / 'turndb'}",
+        "--no-multicast-peers", "--verbose",
     ]  # fmt: skip
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
