@@ -38,7 +38,7 @@ async def test_a_check_through_the_turn_relay_is_approved_and_says_so(launch, bl
     assert data["status"] == "approved", (data["failure_reason"], data["liveness"])
     assert data["liveness"]["path"] == "webrtc_relay"
     ended = [row["detail"] for row in services.store.audit_for(data["id"]) if row["action"] == "live.ended"]
-    assert ended == [{"reason": "completed", "path": "webrtc_relay"}]
+    assert ended == [{"reason": "completed", "path": "webrtc_relay", "connection": "webrtc_relay"}]
     delivery = await receiver.event("session.approved")
     assert delivery.event["data"]["session"]["path"] == "webrtc_relay"
     # The TURN server saw this session's own credential, never the shared secret.

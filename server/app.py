@@ -31,7 +31,7 @@ from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
 from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key, load_or_create_key
 from .storage.store import Store
-from .web import pages
+from .web import handoff, pages
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -116,6 +116,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     conceal_http_internals()
     app.on_response_prepare.append(hide_server_software)
     app.add_routes(pages.routes)
+    app.add_routes(handoff.routes)
     app.add_routes(api_views.routes)
     app.router.add_static("/static", static_dir(), append_version=False)
 

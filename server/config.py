@@ -59,6 +59,7 @@ class Settings:
 
     # Sessions and liveness
     session_ttl_s: int = _setting(900, "Lifetime of a hosted-page link and its session, in seconds.")
+    handoff_ttl_s: int = _setting(300, "Lifetime of a desktop-to-phone handoff link (QR code and short link), in seconds; it is used once.")
     max_attempts: int = _setting(3, "Live-check attempts per session.")
     challenge_count: int = _setting(3, "Challenges per live check unless the merchant asks for another count (1-5).")
     challenge_timeout_s: float = _setting(8.0, "Seconds a customer has to perform one challenge.")

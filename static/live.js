@@ -6,6 +6,10 @@ const $ = (id) => document.getElementById(id);
 const text = (key, values = {}) =>
   (config.messages[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : `{${name}}`));
 
+// A phone has the camera the check needs: the offer to continue on a phone is for desktops, and for a
+// device where no camera was found.
+const ON_PHONE = navigator.maxTouchPoints > 0 && window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
+
 const IN_APP = /FBAN|FBAV|Instagram|Line\/|MicroMessenger|WeChat|Weibo|QQ\/|baiduboxapp|UCBrowser|; wv\)/i;
 
 let stream = null;
@@ -135,6 +139,7 @@ async function start() {
     const denied = ["NotAllowedError", "SecurityError", "PermissionDeniedError"].includes(error.name);
     show(denied ? "live.error.camera_denied" : "live.error.no_camera");
     document.body.dataset.liveError = denied ? "camera_denied" : "no_camera";
+    if (!denied) $("handoff-offer").hidden = false;
     return;
   }
   $("intro").hidden = true;
@@ -195,6 +200,7 @@ function init() {
     document.body.dataset.liveError = "unsupported";
     return;
   }
+  if (ON_PHONE) $("handoff-offer").hidden = true;
   if (IN_APP.test(navigator.userAgent)) $("in-app").hidden = false;
   $("start").addEventListener("click", start);
   $("retry").addEventListener("click", () => {

@@ -219,6 +219,7 @@ async def test_a_final_state_is_delivered_signed(http, server, services, receive
         "failure_reason": None,
         "sandbox": True,
         "signals": [],
+        "path": None,
     }
 
     data = await detail(http, server, key, created["id"])

@@ -34,6 +34,7 @@ from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
+from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
 from .lifecycle import Lifecycle, jpeg
@@ -253,8 +254,9 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
-            path = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
-            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value})
+            connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
+            path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
+            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
             if reason == "completed" and engine.result is not None and engine.result.passed:
                 pad = await self._score_pad(attempt.step.analyzer)
                 result = apply_pad(engine.result, pad)

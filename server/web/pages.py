@@ -9,6 +9,7 @@ from aiohttp import web
 
 from ..errors import RealnameError
 from ..flow.attempts import customer_key
+from ..flow.links import Claim
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
@@ -120,14 +121,20 @@ async def claim_link(request: web.Request) -> web.Response:
     claim = services.links.claim(request.match_info["token"], browser_cookie(request))
     if claim.problem:
         return link_problem_page(request, claim.problem, claim.session)
+    raise bound_to_this_browser(request, claim)
+
+
+def bound_to_this_browser(request: web.Request, claim: Claim) -> web.HTTPSeeOther:
+    """On to the check, with the cookie that binds this browser to the session it claimed (and the
+    device cookie the failure limiter tells browsers apart by)."""
     response = web.HTTPSeeOther("/verify")
-    secure = services.settings.secure_cookies
+    secure = request.app[SERVICES].settings.secure_cookies
     if claim.browser_key and claim.session is not None:
         lifetime = int(max(60, claim.session.expires_at - claim.session.created_at + 600))
         response.set_cookie(BROWSER_COOKIE, claim.browser_key, max_age=lifetime, httponly=True, samesite="Lax", secure=secure, path="/")
     if device_cookie(request) is None:
         response.set_cookie(DEVICE_COOKIE, new_token(), max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax", secure=secure, path="/")
-    raise response
+    return response
 
 
 @routes.get("/verify")
