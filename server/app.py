@@ -18,6 +18,7 @@ from .config import Settings
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
+from .flow.recorded import RecordedChecks
 from .flow.registry import LiveRegistry
 from .http.services import SERVICES, Services
 from .liveness.analyzer import PadModels, pad_models_for_service
@@ -31,7 +32,7 @@ from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
 from .storage.crypto import Cipher, ensure_private_dir, load_evidence_key, load_or_create_key
 from .storage.store import Store
-from .web import handoff, pages
+from .web import handoff, pages, recorded
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -106,6 +107,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         lifecycle=lifecycle,
         links=links,
         attempts=attempts,
+        recorded=RecordedChecks(attempts),
         outbox=outbox,
         templates=templates,
         secret=secret,
@@ -117,6 +119,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     app.on_response_prepare.append(hide_server_software)
     app.add_routes(pages.routes)
     app.add_routes(handoff.routes)
+    app.add_routes(recorded.routes)
     app.add_routes(api_views.routes)
     app.router.add_static("/static", static_dir(), append_version=False)
 

@@ -81,6 +81,7 @@ class Settings:
 
     # Uploads
     max_upload_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted ID photo upload, in bytes.")
+    max_recording_bytes: int = _setting(8 * 1024 * 1024, "Largest accepted recorded check (the fallback without a live connection), in bytes; its frames are held to MAX_IMAGE_PIXELS and its length to the timetable.")
     max_image_pixels: int = _setting(40_000_000, "Largest accepted ID photo, in pixels (guards against decompression bombs).")
     max_image_aspect: float = _setting(4.0, "Largest accepted ratio of an ID photo's long side to its short side (phone photos are up to 20:9).")
     max_jpeg_scans: int = _setting(100, "Most scans accepted in a progressive JPEG (real ones have about 10; each scan costs a pass over the whole image).")

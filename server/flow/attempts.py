@@ -120,13 +120,7 @@ class LiveAttempts:
     ) -> dict[str, str]:
         """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
-        if session.status != Status.ID_UPLOADED:
-            raise FlowError("wrong_state", f"the session is {session.status.value}")
-        if session.attempts >= session.max_attempts:
-            raise FlowError("no_attempts_left", "no attempts are left", 403)
-        pause = self.failures.paused_for(customer)
-        if pause:
-            raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
+        self.check_may_start(session, customer)
         if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
             self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
             raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
@@ -192,6 +186,22 @@ class LiveAttempts:
             {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
         )
         return {"sdp": answer.sdp, "type": answer.type}
+
+    def check_may_start(self, session: Session, customer: str) -> None:
+        """FlowError unless the session is at the live step with an attempt left, and this customer is
+        not paused for too many failures (a live or a recorded check alike)."""
+        if session.status != Status.ID_UPLOADED:
+            raise FlowError("wrong_state", f"the session is {session.status.value}")
+        if session.attempts >= session.max_attempts:
+            raise FlowError("no_attempts_left", "no attempts are left", 403)
+        pause = self.failures.paused_for(customer)
+        if pause:
+            raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
+
+    def count_failure(self, session: Session, customer: str) -> None:
+        """A failed attempt counts toward the customer's pause unless it was not evidence of an attack."""
+        if session.failure_reason and session.failure_reason not in _NOT_COUNTED:
+            self.failures.record(customer)
 
     async def estimate_cost(self) -> None:
         """The first per-frame cost estimate, on the built-in synthetic face (once; call it at start-up to
@@ -262,9 +272,14 @@ class LiveAttempts:
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    session = await self._decide(session, attempt.step.analyzer, result, connection, stats, pad, signals, path)
+                    last = connection.stats
+                    if last.last_analysed_at is not None and last.latencies_ms:
+                        # From the arrival of the frame that completed the check to the decision.
+                        stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
+                    crops = attempt.step.analyzer.faces_for_matching()
+                    session = await self.decide(session, crops, result, stats, pad, signals, path)
                 else:
-                    record = _liveness_record(result, session, pad, signals, path)
+                    record = liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
@@ -274,10 +289,10 @@ class LiveAttempts:
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
                 signals = self._signals(attempt, session, result, None) if result is not None else []
-                session = self.store.update_session(session.id, liveness=_liveness_record(result, session, None, signals, path))
+                session = self.store.update_session(session.id, liveness=liveness_record(result, session, None, signals, path))
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if session.failure_reason and reason not in NOT_THE_CUSTOMERS_DOING and session.failure_reason not in _NOT_COUNTED:
-                self.failures.record(attempt.customer)
+            if reason not in NOT_THE_CUSTOMERS_DOING:
+                self.count_failure(session, attempt.customer)
             log.info(
                 "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
                 "%d dropped, latency p50 %s ms p95 %s ms; status %s",
@@ -313,28 +328,28 @@ class LiveAttempts:
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
-    async def _decide(
+    async def decide(
         self,
         session: Session,
-        analyzer: LivenessAnalyzer,
+        crops: list[np.ndarray],
         result: LivenessResult,
-        connection: LiveConnection,
         stats: dict,
         pad: PadResult,
         signals: list[RiskSignal],
         path: CheckPath,
     ) -> Session:
-        record = _liveness_record(result, session, pad, signals, path)
+        """Match the passed check's faces against the reference and decide the session. `stats` may
+        hold `decision_started_at` (monotonic), from when the decision's time is measured."""
+        started = stats.pop("decision_started_at", None)
+        record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
         if reference is None:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
-        crops = analyzer.faces_for_matching()
         live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        last = connection.stats
-        if last.last_analysed_at is not None and last.latencies_ms:
-            stats["decision_ms"] = round((time.monotonic() - (last.last_analysed_at - last.latencies_ms[-1] / 1000)) * 1000, 1)
+        if started is not None:
+            stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
         if not live_faces:
             return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
         if not self.matcher.same_person_throughout(live_faces):
@@ -365,7 +380,7 @@ class LiveAttempts:
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
 
 
-def _liveness_record(
+def liveness_record(
     result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal], path: CheckPath
 ) -> dict[str, Any] | None:
     if result is None:

@@ -33,7 +33,11 @@ LIVE_ERROR_TEXTS = {
     "virtual_camera": "live.error.virtual_camera",
     "too_many_failures": "live.error.too_many_failures",
     "no_attempts_left": "live.error.too_many_failures",
+    "recording_stale": "live.error.recording_stale",
 }
+# Seconds the page waits for its peer connection to connect before it offers to record the check instead.
+CONNECT_WAIT_S = 10
+NONCE_HEADER = "Realname-Recording-Nonce"
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -226,6 +230,10 @@ async def live_page(request: web.Request) -> web.Response:
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
         "analysisSide": MAX_ANALYSIS_SIDE,
+        "planUrl": "/verify/recorded/plan",
+        "recordUrl": "/verify/recorded",
+        "nonceHeader": NONCE_HEADER,
+        "connectWaitMs": int(CONNECT_WAIT_S * 1000),
         "retryCodes": ["already_live"],  # a previous page of this check is still being closed
         "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
@@ -239,11 +247,11 @@ async def live_offer(request: web.Request) -> web.Response:
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
     if session is None:
-        return _json_error(403, "unknown_session", "this browser has no identity check")
+        return json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
-        return _json_error(403, "csrf", "missing or wrong CSRF token")
+        return json_error(403, "csrf", "missing or wrong CSRF token")
     if request.content_length is None or request.content_length > MAX_OFFER_BODY:
-        return _json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
+        return json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
     try:
         body = await request.json()
         if not isinstance(body, dict):
@@ -251,12 +259,12 @@ async def live_offer(request: web.Request) -> web.Response:
         label = str(body.get("camera_label", ""))[:200]
         camera = _camera_settings(body.get("camera"))
     except (ValueError, LookupError, TypeError, RecursionError):  # LookupError: an unknown charset
-        return _json_error(400, "bad_offer", "expected JSON with an SDP offer")
+        return json_error(400, "bad_offer", "expected JSON with an SDP offer")
     customer = customer_key(session, client_address(request), device_cookie(request))
     try:
         answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera)
     except RealnameError as error:
-        response = _json_error(error.status, error.code, error.message, **error.extra)
+        response = json_error(error.status, error.code, error.message, **error.extra)
         if "queue" in error.extra:
             response.headers["Retry-After"] = str(int(error.extra["queue"]["retry_after_s"]))
         return response
@@ -318,5 +326,5 @@ def _camera_settings(value) -> dict[str, float]:
     return out
 
 
-def _json_error(status: int, code: str, message: str, **extra) -> web.Response:
+def json_error(status: int, code: str, message: str, **extra) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)
