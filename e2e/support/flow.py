@@ -46,6 +46,17 @@ FORCE_RELAY = """
 """
 
 
+# A browser without WebRTC (some in-app browsers, locked-down builds): the page must record instead.
+NO_WEBRTC = """
+(() => {
+  for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel"]) {
+    try { delete window[name]; } catch (e) { /* not configurable */ }
+    window[name] = undefined;
+  }
+})();
+"""
+
+
 class LiveText:
     """What the live page said, in order: [("instruction", "Blink your eyes"), ("hint", ...), ...]."""
 

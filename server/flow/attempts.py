@@ -264,6 +264,7 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
+            never_connected = reason != "completed" and not connection.ever_connected and connection.stats.first_frame_at is None
             connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
@@ -289,9 +290,14 @@ class LiveAttempts:
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
                 signals = self._signals(attempt, session, result, None) if result is not None else []
-                session = self.store.update_session(session.id, liveness=liveness_record(result, session, None, signals, path))
+                fields: dict[str, Any] = {"liveness": liveness_record(result, session, None, signals, path)}
+                if never_connected:
+                    # The network failed, not the customer (the page then offers to record instead): the
+                    # attempt is given back and counts toward no pause.
+                    fields["attempts"] = session.attempts - 1
+                session = self.store.update_session(session.id, **fields)
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if reason not in NOT_THE_CUSTOMERS_DOING:
+            if reason not in NOT_THE_CUSTOMERS_DOING and not never_connected:
                 self.count_failure(session, attempt.customer)
             log.info(
                 "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "

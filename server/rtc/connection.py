@@ -158,6 +158,10 @@ class LiveConnection:
 
     # -- setup ------------------------------------------------------------------------------------
 
+    @property
+    def ever_connected(self) -> bool:
+        return self._connected
+
     def relayed(self) -> bool | None:
         """Whether the media went through a TURN relay (None: no candidate pair was chosen)."""
         return uses_relay(self.pc)
