@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import io
+import logging
 import time
 from dataclasses import dataclass
 
@@ -24,8 +25,11 @@ from ..reasons import Reason
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult
 from ..storage.handoffs import HandoffRecords
+from ..storage.store import ConflictError
 from .attempts import LiveAttempts, liveness_record
 from .tokens import new_token, token_hash
+
+log = logging.getLogger(__name__)
 
 UPLOAD_GRACE_S = 60.0  # after the clip's end, for stopping the recorder and uploading
 MAX_EXTRA_S = 10.0  # decoded at most this far beyond the timetable, then refused as too long
@@ -80,6 +84,8 @@ class RecordedChecks:
             session = self.attempts.lifecycle.move(session, Status.LIVE, "customer", attempts=session.attempts + 1, failure_reason=None)
             self.attempts.store.audit("customer", "live.started", session.id, {"attempt": session.attempts, "path": CheckPath.RECORDED.value})
             session = await self._analyse(session, plan, clip)
+        except ConflictError:  # the session changed meanwhile (the merchant erased it)
+            raise FlowError("wrong_state", "the session changed meanwhile") from None
         finally:
             live.release(session.id)
         self.attempts.count_failure(session, customer)
@@ -97,6 +103,9 @@ class RecordedChecks:
             return self._failed(session, Reason.RECORDING_LENGTH, "too long", stats, path)
         except VideoError as error:
             return self._failed(session, Reason.RECORDING_UNREADABLE, str(error)[:200], stats, path)
+        except Exception:
+            log.exception("recorded check analysis failed")
+            return self._failed(session, Reason.INTERNAL_ERROR, "analysis failed", stats, path)
         stats.update({"duration_s": round(report.duration_s, 2), "frames_analysed": report.frames})
         if not plan.schedule.length_ok(report.duration_s):
             return self._failed(session, Reason.RECORDING_LENGTH, f"{report.duration_s:.1f} s for {plan.schedule.duration_s:.1f} s", stats, path)

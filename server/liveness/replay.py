@@ -31,6 +31,7 @@ class ClipLimits:
 
     max_seconds: float
     max_pixels: int
+    max_fps: float = 60.0  # on average over the clip: more frames would only cost analysis time
     formats: frozenset[str] = frozenset({"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"})  # MediaRecorder's
 
 
@@ -110,6 +111,8 @@ def replay_video(
                     raise VideoError(f"frames of {frame.width}x{frame.height} are too large")
                 if last_t - first_t > limits.max_seconds:
                     raise ClipTooLong(f"longer than {limits.max_seconds:.0f} s")
+                if index > limits.max_seconds * limits.max_fps:
+                    raise VideoError("too many frames")
             if engine.result is not None:
                 continue  # decoded only to learn the clip's length
             sizes.append((t, frame.width, frame.height))
