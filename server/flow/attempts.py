@@ -264,7 +264,8 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
-            never_connected = reason != "completed" and not connection.ever_connected and connection.stats.first_frame_at is None
+            # The page gave up on a peer that never connected (it offers to record instead).
+            never_connected = reason == "bye" and not connection.ever_connected and connection.stats.first_frame_at is None
             connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
@@ -292,8 +293,7 @@ class LiveAttempts:
                 signals = self._signals(attempt, session, result, None) if result is not None else []
                 fields: dict[str, Any] = {"liveness": liveness_record(result, session, None, signals, path)}
                 if never_connected:
-                    # The network failed, not the customer (the page then offers to record instead): the
-                    # attempt is given back and counts toward no pause.
+                    # The network failed, not the customer: the attempt is given back.
                     fields["attempts"] = session.attempts - 1
                 session = self.store.update_session(session.id, **fields)
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
