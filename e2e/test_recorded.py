@@ -44,7 +44,7 @@ async def test_when_the_peer_cannot_connect_the_page_offers_to_record(launch, bl
     data, _said = await recorded_check(launch, blink_camera, merchant, ["blink"], BLINK_ID, FORCE_RELAY, shot)
     assert data["status"] == "approved", (data["failure_reason"], data["liveness"])
     assert data["liveness"]["path"] == "recorded"
-    assert data["attempts"]["used"] == 1  # the live attempt that never connected was given back
+    assert data["attempts"]["used"] == 1, [e["detail"] for e in data["events"] if e["action"] == "live.ended"]  # the live attempt that never connected was given back
 
 
 async def test_a_recorded_replay_is_not_approved(launch, replay_camera, merchant):

@@ -264,8 +264,8 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
-            # The page gave up on a peer that never connected (it offers to record instead).
-            never_connected = reason == "bye" and not connection.ever_connected and connection.stats.first_frame_at is None
+            # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
+            never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
             connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
@@ -381,6 +381,10 @@ class LiveAttempts:
             failure_reason=Reason.FACE_MISMATCH.value if target == Status.REJECTED else None,
         )
 
+
+# Endings of a peer that never connected after which the attempt is given back (a silent page's
+# connect_timeout still costs one).
+NEVER_CONNECTED_ENDINGS = frozenset({"bye", "connection_failed"})
 
 # Failures that are not evidence of an attack on this customer's side.
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})

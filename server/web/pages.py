@@ -233,7 +233,8 @@ async def live_page(request: web.Request) -> web.Response:
         "planUrl": "/verify/recorded/plan",
         "recordUrl": "/verify/recorded",
         "nonceHeader": NONCE_HEADER,
-        "connectWaitMs": int(CONNECT_WAIT_S * 1000),
+        # The page gives up before the server would (its bye then gives the attempt back).
+        "connectWaitMs": int(max(1.0, min(CONNECT_WAIT_S, services.settings.connect_timeout_s - 3)) * 1000),
         "retryCodes": ["already_live"],  # a previous page of this check is still being closed
         "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
