@@ -14,7 +14,7 @@ async function poll() {
     $("handoff-status").textContent = progress.text;
     document.body.dataset.handoffState = progress.state;
     document.body.dataset.handoffStatus = progress.status;
-    if (progress.state !== "waiting") $("handoff-link").hidden = true;
+    if (progress.state !== "waiting" && $("handoff-link")) $("handoff-link").hidden = true;
     if (progress.state === "done") {
       if (progress.return_url) {
         $("continue").href = progress.return_url;

@@ -3,6 +3,7 @@ only it), the desktop that can only follow the check, and the result that says i
 
 from __future__ import annotations
 
+import json
 import re
 
 import aiohttp
@@ -33,6 +34,12 @@ async def hand_off(http, server) -> tuple[int, str, str | None]:
         return response.status, page, found.group(1) if found else None
 
 
+async def live_config_of(http, server) -> dict | None:
+    async with http.get(server.make_url("/verify/live")) as response:
+        found = re.search(r'id="live-config">(.*?)</script>', await response.text(), re.S)
+    return json.loads(found.group(1)) if found else None
+
+
 async def status(http, server) -> tuple[int, dict]:
     async with http.get(server.make_url("/verify/handoff/status")) as response:
         return response.status, await response.json()
@@ -60,7 +67,13 @@ async def test_the_phone_takes_over_and_the_desktop_follows_to_the_result(http, 
             assert response.status == 410
         # The desktop no longer acts on the session; it only follows it.
         async with http.get(server.make_url("/verify/live"), allow_redirects=False) as response:
-            assert response.status == 403
+            assert response.status == 303 and response.headers["Location"] == "/verify/handoff"
+        async with http.get(server.make_url("/verify/handoff")) as response:
+            page = await response.text()
+            assert response.status == 200 and 'id="handoff-status"' in page and "short-link" not in page
+        assert await live_config_of(http, server) is None  # no live page for the desktop any more
+        async with http.post(server.make_url("/verify/live/offer"), json={"type": "offer", "sdp": "v=0"}) as response:
+            assert response.status == 403 and (await response.json())["error"]["code"] == "unknown_session"
         assert (await status(http, server))[1]["state"] == "claimed"
 
         frames, fps = blink_clip

@@ -48,9 +48,25 @@ async def offer_handoff(request: web.Request) -> web.Response:
     t = translator_for(request, session)
     config = {"statusUrl": "/verify/handoff/status", "pollMs": POLL_MS, "messages": t.subset("handoff.")}
     minutes = max(1, round(services.settings.handoff_ttl_s / 60))
-    response = render(request, "handoff.html", session=session, t=t, url=url, qr=qr_svg(url), minutes=minutes, handoff_config=config)
+    response = render(
+        request, "handoff.html", session=session, t=t, url=url, qr=qr_svg(url), minutes=minutes, status_text=t("handoff.waiting"), handoff_config=config
+    )
     response.headers["Cache-Control"] = "no-store"  # the page holds a live link
     return response
+
+
+@routes.get("/verify/handoff")
+async def follow_handoff(request: web.Request) -> web.Response:
+    """The desktop's page again (a reload, a return): it follows the check, without a usable link."""
+    services = request.app[SERVICES]
+    desktop_key = browser_cookie(request)
+    session = services.links.watched_session(desktop_key) if desktop_key else None
+    if session is None or session.redacted_at or services.links.session_for_browser(desktop_key or "") is not None:
+        raise web.HTTPSeeOther("/verify")  # nothing handed off, or not yet claimed: still this browser's check
+    t = translator_for(request, session)
+    config = {"statusUrl": "/verify/handoff/status", "pollMs": POLL_MS, "messages": t.subset("handoff.")}
+    progress = _progress(request, session, claimed=True)
+    return render(request, "handoff.html", session=session, t=t, url=None, qr=None, minutes=0, status_text=progress["text"], handoff_config=config)
 
 
 @routes.get("/verify/handoff/status")

@@ -48,6 +48,8 @@ def current(request: web.Request) -> Session:
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
+    if session is None and browser_key and services.links.watched_session(browser_key) is not None:
+        raise web.HTTPSeeOther("/verify/handoff")  # a desktop that handed its check to a phone follows it
     if session is None or session.redacted_at:
         raise EndWith(message_page(request, 403, "link.unknown"))
     if services.lifecycle.expire_if_due(session):
