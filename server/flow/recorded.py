@@ -14,6 +14,7 @@ import asyncio
 import hmac
 import io
 import logging
+import os
 import time
 from dataclasses import dataclass
 
@@ -51,6 +52,9 @@ class RecordedChecks:
     def __init__(self, attempts: LiveAttempts) -> None:
         self.attempts = attempts
         self.plans: dict[str, RecordingPlan] = {}  # one per session; a new plan makes the old nonce stale
+        # A clip is analysed as fast as a worker can (not at a live rate): at most half the cores do it
+        # at once, so uploads arriving together wait their turn instead of starving the live checks.
+        self._analysing = asyncio.Semaphore(max(1, len(os.sched_getaffinity(0)) // 2))
 
     def plan(self, session: Session, customer: str) -> dict:
         """A plan for the page: challenges, timetable and the nonce the clip must come back with."""
@@ -98,7 +102,8 @@ class RecordedChecks:
         stats: dict = {"clip_bytes": len(clip)}
         loop = asyncio.get_running_loop()
         try:
-            report = await loop.run_in_executor(attempts.executor, self._replay, clip, plan, limits)
+            async with self._analysing:
+                report = await loop.run_in_executor(attempts.executor, self._replay, clip, plan, limits)
         except ClipTooLong:
             return self._failed(session, Reason.RECORDING_LENGTH, "too long", stats, path)
         except VideoError as error:
