@@ -80,3 +80,26 @@ async def test_coturn_refuses_a_wrong_secret_and_an_expired_credential(coturn):
     expired = turn_credential(coturn.secret, "ses_1", time.time() - 700, 600)
     with pytest.raises(TransactionFailed):
         await allocate(coturn, expired.username, expired.credential)
+
+
+@pytest.fixture
+def settings(settings, coturn):
+    """The service relays its own side through coturn too (TURN_SERVER_URL)."""
+    return settings.replace(turn_urls=[coturn.udp_url], turn_secret=coturn.secret, turn_server_url=coturn.udp_url)
+
+
+async def test_the_service_relays_its_own_side_through_coturn(http, server, sandbox_key, coturn):
+    from realname_tools.client import ClipTrack, load_clip
+    from tests.support.media import video
+    from tests.test_live_flow import BLINK_CLIP, BLINK_ID, ready_for_live, session_json
+
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink"])
+    run = await customer.start_live(ClipTrack(*load_clip(video(BLINK_CLIP), max_seconds=8)))
+    assert run.offer_error is None
+    result = await customer.wait_result(run, timeout=30)
+    await customer.close()
+    assert result is not None and result["status"] == "approved"
+    # The service's own allocation, with its own short-lived credential (which pair won is ICE's choice).
+    assert f":{SERVER_SUBJECT}>" in coturn.log.read_text(errors="replace")
+    data = await session_json(http, server, sandbox_key, created["id"])
+    assert data["liveness"]["path"] in ("webrtc", "webrtc_relay")
