@@ -29,7 +29,9 @@ async function post(url, config, headers, body, attemptsLeft = 5, retryCodes = c
 // say(key, values): show a text of the locale; step(n, total): the progress line.
 export async function recordCheck(stream, config, say, step) {
   // A live attempt given up a moment ago keeps the session live until the server has closed it.
-  const plan = await post(config.planUrl, config, { "Content-Type": "application/json" }, "{}", 5, [...config.retryCodes, ...config.restartCodes]);
+  const track = stream.getVideoTracks()[0];
+  const body = JSON.stringify({ camera_label: (track && track.label) || "" });
+  const plan = await post(config.planUrl, config, { "Content-Type": "application/json" }, body, 5, [...config.retryCodes, ...config.restartCodes]);
   const type = TYPES.find((t) => MediaRecorder.isTypeSupported(t));
   const recorder = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 1000000 });
   const chunks = [];

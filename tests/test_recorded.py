@@ -127,3 +127,11 @@ async def test_uploads_need_the_csrf_token_a_video_type_and_a_bounded_size(http,
     headers = {config["csrfHeader"]: config["csrf"], NONCE_HEADER: issued["nonce"], "Content-Type": "video/webm"}
     async with http.post(server.make_url(config["recordUrl"]), data=big, headers=headers) as response:
         assert response.status == 413
+
+
+async def test_a_virtual_camera_cannot_record_for_a_live_key(http, server, live_key):
+    await ready_for_live(http, server, live_key, BLINK_ID)
+    config = await live_config(http, server)
+    headers = {config["csrfHeader"]: config["csrf"]}
+    async with http.post(server.make_url(config["planUrl"]), json={"camera_label": "OBS Virtual Camera"}, headers=headers) as response:
+        assert response.status == 403 and (await response.json())["error"]["code"] == "virtual_camera"

@@ -120,10 +120,7 @@ class LiveAttempts:
     ) -> dict[str, str]:
         """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
-        self.check_may_start(session, customer)
-        if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
-            self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
-            raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
+        self.check_may_start(session, customer, camera_label)
         if session.id in self.live:
             raise FlowError("already_live", "a live check is already running for this session")
         if self.admission.cost.source == "none":
@@ -187,9 +184,10 @@ class LiveAttempts:
         )
         return {"sdp": answer.sdp, "type": answer.type}
 
-    def check_may_start(self, session: Session, customer: str) -> None:
-        """FlowError unless the session is at the live step with an attempt left, and this customer is
-        not paused for too many failures (a live or a recorded check alike)."""
+    def check_may_start(self, session: Session, customer: str, camera_label: str = "") -> None:
+        """FlowError unless the session is at the live step with an attempt left, this customer is not
+        paused for too many failures, and (with a live key) the camera is not named as a virtual one (a
+        live or a recorded check alike)."""
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
         if session.attempts >= session.max_attempts:
@@ -197,6 +195,9 @@ class LiveAttempts:
         pause = self.failures.paused_for(customer)
         if pause:
             raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
+        if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
+            self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
+            raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
 
     def count_failure(self, session: Session, customer: str) -> None:
         """A failed attempt counts toward the customer's pause unless it was not evidence of an attack."""

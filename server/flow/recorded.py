@@ -56,9 +56,9 @@ class RecordedChecks:
         # at once, so uploads arriving together wait their turn instead of starving the live checks.
         self._analysing = asyncio.Semaphore(max(1, len(os.sched_getaffinity(0)) // 2))
 
-    def plan(self, session: Session, customer: str) -> dict:
+    def plan(self, session: Session, customer: str, camera_label: str = "") -> dict:
         """A plan for the page: challenges, timetable and the nonce the clip must come back with."""
-        self.attempts.check_may_start(session, customer)
+        self.attempts.check_may_start(session, customer, camera_label)
         if session.id in self.attempts.live:
             raise FlowError("already_live", "a check is already running for this session")
         self._forget_expired()

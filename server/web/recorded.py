@@ -42,7 +42,12 @@ async def recording_plan(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     customer = customer_key(session, client_address(request), device_cookie(request))
     try:
-        plan = services.recorded.plan(session, customer)
+        body = await request.json() if request.content_length and request.content_length < 4096 else {}
+    except (ValueError, LookupError, RecursionError):
+        body = {}
+    label = str(body.get("camera_label", ""))[:200] if isinstance(body, dict) else ""
+    try:
+        plan = services.recorded.plan(session, customer, label)
     except RealnameError as error:
         return json_error(error.status, error.code, error.message)
     return web.json_response(plan, headers={"Cache-Control": "no-store"})
