@@ -4,6 +4,7 @@ in a temp folder, a browser-like HTTP client."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import aiohttp
 import pytest
@@ -15,6 +16,7 @@ from server.app import Models, create_app, load_models  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
 from server.rtc.ice import use_loopback_candidates  # noqa: E402
+from tests.support.coturn import Coturn, run_coturn  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 from tests.support.postgres import Cluster, start_cluster  # noqa: E402
 
@@ -97,3 +99,9 @@ async def http():
     """A browser-like HTTP client: keeps cookies for 127.0.0.1."""
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
         yield session
+
+
+@pytest.fixture
+def coturn(tmp_path_factory) -> Iterator[Coturn]:
+    """Debian's coturn on loopback with a fresh shared secret, for this test only."""
+    yield from run_coturn(tmp_path_factory.mktemp("coturn"))

@@ -20,6 +20,7 @@ from .documents.reader import DocumentReader
 from .flow.attempts import LiveAttempts
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
+from .flow.recorded import RecordedChecks
 from .flow.registry import LiveRegistry
 from .http.services import SERVICES, Services
 from .liveness.analyzer import PadModels, pad_models_for_service
@@ -36,7 +37,7 @@ from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidenc
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
 from .storage.store import Store
-from .web import console_dashboard, console_pages, pages
+from .web import console_dashboard, console_pages, handoff, pages, recorded
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -127,6 +128,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         lifecycle=lifecycle,
         links=links,
         attempts=attempts,
+        recorded=RecordedChecks(attempts),
         outbox=outbox,
         templates=templates,
         secret=secret,
@@ -139,6 +141,8 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     conceal_http_internals()
     app.on_response_prepare.append(hide_server_software)
     app.add_routes(pages.routes)
+    app.add_routes(handoff.routes)
+    app.add_routes(recorded.routes)
     app.add_routes(api_views.routes)
     app.add_routes(console_pages.routes)
     app.add_routes(console_dashboard.routes)

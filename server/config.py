@@ -15,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from .rtc.turn import is_turn_url
+
 ENV_PREFIX = "REALNAME_"
 
 
@@ -61,6 +63,7 @@ class Settings:
 
     # Sessions and liveness
     session_ttl_s: int = _setting(900, "Lifetime of a hosted-page link and its session, in seconds.")
+    handoff_ttl_s: int = _setting(300, "Lifetime of a desktop-to-phone handoff link (QR code and short link), in seconds; it is used once.")
     max_attempts: int = _setting(3, "Live-check attempts per session.")
     challenge_count: int = _setting(3, "Challenges per live check unless the merchant asks for another count (1-5).")
     challenge_timeout_s: float = _setting(8.0, "Seconds a customer has to perform one challenge.")
@@ -73,11 +76,16 @@ class Settings:
     # WebRTC
     ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')
     ice_loopback: bool = _setting(False, "Gather only 127.0.0.1 ICE candidates (tests and single-machine setups).")
+    turn_urls: list = _setting([], 'JSON list of TURN URLs handed to the page with short-lived per-session credentials, e.g. ["turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp", "turns:turn.example.com:443?transport=tcp"]. Needs TURN_SECRET.')
+    turn_secret: str = _setting("", "Secret shared with the TURN server (coturn `static-auth-secret`); per-session TURN credentials are derived from it.")
+    turn_credential_ttl_s: int = _setting(1800, "Lifetime of the TURN credentials handed to a page, in seconds.")
+    turn_server_url: str = _setting("", "One TURN URL the service's own peer connection relays through too (aiortc uses a single TURN server, and gathers its candidates before it answers: an unreachable one delays every answer). Empty: the service is reached on its own address.")
     connect_timeout_s: float = _setting(15.0, "Seconds for a peer connection to connect before it is closed.")
     no_frames_timeout_s: float = _setting(4.0, "Seconds without a video frame before a live check is abandoned.")
 
     # Uploads
     max_upload_bytes: int = _setting(10 * 1024 * 1024, "Largest accepted ID photo upload, in bytes.")
+    max_recording_bytes: int = _setting(8 * 1024 * 1024, "Largest accepted recorded check (the fallback without a live connection), in bytes; its frames are held to MAX_IMAGE_PIXELS and its length to the timetable.")
     max_image_pixels: int = _setting(40_000_000, "Largest accepted ID photo, in pixels (guards against decompression bombs).")
     max_image_aspect: float = _setting(4.0, "Largest accepted ratio of an ID photo's long side to its short side (phone photos are up to 20:9).")
     max_jpeg_scans: int = _setting(100, "Most scans accepted in a progressive JPEG (real ones have about 10; each scan costs a pass over the whole image).")
@@ -216,6 +224,12 @@ def _validate(settings: Settings) -> None:
             ipaddress.ip_network(str(proxy), strict=False)
         except ValueError:
             raise ConfigError(f"trusted_proxies: {proxy!r} is not an address or CIDR range") from None
+    if (settings.turn_urls or settings.turn_server_url) and not settings.turn_secret:
+        raise ConfigError("turn_urls and turn_server_url need turn_secret")
+    if not all(is_turn_url(url) for url in settings.turn_urls) or (settings.turn_server_url and not is_turn_url(settings.turn_server_url)):
+        raise ConfigError("TURN URLs start with turn: or turns:")
+    if settings.turn_credential_ttl_s < 60:
+        raise ConfigError("turn_credential_ttl_s must be at least 60")
     for server in settings.ice_servers:
         if not isinstance(server, dict) or "urls" not in server:
             raise ConfigError('each ICE server needs "urls"')

@@ -23,6 +23,11 @@ class Reason(StrEnum):
     STREAM_ENDED = "stream_ended"
     # Passive anti-spoofing: the face looked presented (a screen, a print), not live.
     PRESENTATION_ATTACK = "presentation_attack"
+    # A recorded check (the fallback without a live connection): the clip could not be read, was too
+    # short or too long, or its movements did not follow the timetable the server issued for it.
+    RECORDING_UNREADABLE = "recording_unreadable"
+    RECORDING_LENGTH = "recording_length"
+    OFF_SCHEDULE = "off_schedule"
     # A live attempt that ended without a verdict.
     ABANDONED = "abandoned"
     CONNECTION_LOST = "connection_lost"

@@ -25,6 +25,15 @@ class Status(StrEnum):
         return self in FINAL
 
 
+class CheckPath(StrEnum):
+    """How the customer's live check reached the service."""
+
+    WEBRTC = "webrtc"  # a direct peer connection
+    WEBRTC_RELAY = "webrtc_relay"  # a peer connection through a TURN relay
+    RECORDED = "recorded"  # a clip recorded in the browser and uploaded
+    HANDOFF = "handoff"  # continued on a phone from a desktop's QR code or short link
+
+
 FINAL = frozenset({Status.APPROVED, Status.REJECTED, Status.REVIEW, Status.EXPIRED, Status.FAILED})
 
 _ENDINGS = {Status.EXPIRED, Status.FAILED}

@@ -86,6 +86,7 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 "review": session.review,
                 # The ID document read from the reference photo, with its checks and the expected values' matches.
                 "document": session.document,
+                "path": (session.liveness or {}).get("path"),
             }
         },
     }

@@ -1,10 +1,16 @@
 // Live check: stream the front camera to the server over WebRTC and show what the server asks for.
 // The server decides everything (challenges, timing, result); this page only displays and streams.
 
+import { canRecord, recordCheck } from "./recorded.js";
+
 const config = JSON.parse(document.getElementById("live-config").textContent);
 const $ = (id) => document.getElementById(id);
 const text = (key, values = {}) =>
   (config.messages[key] || "").replace(/\{(\w+)\}/g, (_, name) => (name in values ? values[name] : `{${name}}`));
+
+// A phone has the camera the check needs: the offer to continue on a phone is for desktops, and for a
+// device where no camera was found.
+const ON_PHONE = navigator.maxTouchPoints > 0 && window.matchMedia && window.matchMedia("(pointer: coarse)").matches;
 
 const IN_APP = /FBAN|FBAV|Instagram|Line\/|MicroMessenger|WeChat|Weibo|QQ\/|baiduboxapp|UCBrowser|; wv\)/i;
 
@@ -13,6 +19,8 @@ let pc = null;
 let channel = null;
 let finished = false;
 let waitTimer = null;
+let connectTimer = null;
+let recordOnly = false; // no WebRTC in this browser: the check is recorded and uploaded instead
 
 function show(problemKey, shownText) {
   $("problem-text").textContent = shownText || text(problemKey);
@@ -21,6 +29,54 @@ function show(problemKey, shownText) {
   $("instruction").textContent = "";
   $("hint").textContent = "";
   $("problem").scrollIntoView({ block: "nearest" });
+}
+
+function byeBeacon() {
+  const form = new FormData();
+  form.append(config.csrfField, config.csrf);
+  navigator.sendBeacon(config.byeUrl, form);
+}
+
+function say(key, values) {
+  $("instruction").textContent = text(key, values);
+  $("hint").textContent = "";
+}
+
+function step(done, total) {
+  $("challenge-progress").textContent = done ? text("step.of", { step: done, total }) : "";
+}
+
+async function record() {
+  $("record").hidden = true;
+  $("problem").hidden = true;
+  $("intro").hidden = true;
+  $("stage").hidden = false;
+  try {
+    const outcome = await recordCheck(stream, config, say, step);
+    finished = true;
+    stop();
+    window.location.assign(outcome.resultUrl);
+  } catch (error) {
+    if (config.restartCodes.includes(error.code)) {
+      window.location.assign(config.restartUrl);
+      return;
+    }
+    show("live.error.generic", config.errorTexts[error.code]);
+    $("record").hidden = !stream;
+    document.body.dataset.liveError = error.code || "generic";
+  }
+}
+
+function offerRecording() {
+  // The peer connection did not connect: give the live attempt back and offer to record instead.
+  clearTimeout(connectTimer);
+  if (finished || !pc) return;
+  byeBeacon();
+  stopPeer();
+  show("live.error.record_offer");
+  $("retry").hidden = true;
+  $("record").hidden = false;
+  document.body.dataset.liveError = "no_connection";
 }
 
 function stopPeer() {
@@ -34,6 +90,7 @@ function stopPeer() {
 
 function stop() {
   clearTimeout(waitTimer);
+  clearTimeout(connectTimer);
   if (channel && channel.readyState === "open") {
     try { channel.send(JSON.stringify({ type: "bye" })); } catch (e) { /* closing anyway */ }
   }
@@ -135,6 +192,7 @@ async function start() {
     const denied = ["NotAllowedError", "SecurityError", "PermissionDeniedError"].includes(error.name);
     show(denied ? "live.error.camera_denied" : "live.error.no_camera");
     document.body.dataset.liveError = denied ? "camera_denied" : "no_camera";
+    if (!denied) $("handoff-offer").hidden = false;
     return;
   }
   $("intro").hidden = true;
@@ -143,6 +201,10 @@ async function start() {
   // picture to the top so it and the instructions under it are all on screen.
   $("stage").scrollIntoView({ block: "start" });
   $("preview").srcObject = stream;
+  if (recordOnly) {
+    await record();
+    return;
+  }
 
   const track = stream.getVideoTracks()[0];
   const settings = track.getSettings ? track.getSettings() : {};
@@ -155,7 +217,10 @@ async function start() {
   channel = pc.createDataChannel("control");
   channel.addEventListener("message", onMessage);
   pc.addEventListener("connectionstatechange", () => {
-    if (!finished && pc && ["failed", "disconnected"].includes(pc.connectionState)) {
+    if (pc && pc.connectionState === "connected") clearTimeout(connectTimer);
+    if (!finished && pc && pc.connectionState === "failed" && canRecord()) {
+      offerRecording();
+    } else if (!finished && pc && ["failed", "disconnected"].includes(pc.connectionState)) {
       stop();
       show("live.error.connection");
       document.body.dataset.liveError = "connection";
@@ -173,6 +238,11 @@ async function start() {
     if (!answer || !pc) return;
     delete document.body.dataset.liveWaiting;
     await pc.setRemoteDescription(answer);
+    if (canRecord()) {
+      connectTimer = setTimeout(() => {
+        if (pc && pc.connectionState !== "connected") offerRecording();
+      }, config.connectWaitMs);
+    }
   } catch (error) {
     if (error.queue) {
       wait(error.queue);
@@ -188,24 +258,25 @@ async function start() {
 }
 
 function init() {
-  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !window.RTCPeerConnection) {
+  recordOnly = !window.RTCPeerConnection && canRecord();
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia || !(window.RTCPeerConnection || recordOnly)) {
     $("start").hidden = true;
     show("live.error.unsupported");
     $("retry").hidden = true;
     document.body.dataset.liveError = "unsupported";
     return;
   }
+  if (ON_PHONE) $("handoff-offer").hidden = true;
   if (IN_APP.test(navigator.userAgent)) $("in-app").hidden = false;
   $("start").addEventListener("click", start);
+  $("record").addEventListener("click", record);
   $("retry").addEventListener("click", () => {
     $("problem").hidden = true;
     start();
   });
   window.addEventListener("pagehide", () => {
     if (finished || !pc) return;
-    const form = new FormData();
-    form.append(config.csrfField, config.csrf);
-    navigator.sendBeacon(config.byeUrl, form);
+    byeBeacon();
     stop();
   });
 }

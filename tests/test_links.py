@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from server.errors import FlowError
 from server.flow.links import MAX_TOKEN_LENGTH
 from server.sessions import Status
 from tests.support.flow import make_flow
@@ -91,3 +92,56 @@ async def test_a_redacted_session_is_unknown_to_its_link_and_its_browser(flow):
     state = flow.links.look(token, first.browser_key)
     assert (state.session, state.problem) == (None, "unknown")
     assert flow.links.claim(token, first.browser_key).problem == "unknown"
+
+
+# -- desktop to phone -------------------------------------------------------------------------------
+
+
+def handed_over(flow):
+    """A session bound to a desktop, ready for its live check, and a handoff link the desktop asked for."""
+    session, token = flow.create()
+    desktop = flow.links.claim(token, None).browser_key
+    session = flow.walk_to(session, Status.ID_UPLOADED)
+    return session, desktop, flow.links.offer_handoff(session, desktop)
+
+
+def test_a_handoff_binds_the_phone_and_leaves_the_desktop_only_watching(flow):
+    session, desktop, link = handed_over(flow)
+    assert len(link.code) == 12 and link.expires_at <= time.time() + flow.settings.handoff_ttl_s
+    assert flow.links.look_handoff(link.code).problem is None  # looking uses nothing
+    assert not flow.links.handed_off(session.id)
+    phone = flow.links.claim_handoff(link.code)
+    assert phone.problem is None and phone.browser_key and phone.session.id == session.id
+    assert flow.links.session_for_browser(phone.browser_key).id == session.id
+    assert flow.links.session_for_browser(desktop) is None  # the desktop can no longer act on it
+    assert flow.links.watched_session(desktop).id == session.id
+    assert flow.links.handed_off(session.id)
+    actions = [row["action"] for row in flow.store.audit_for(session.id)]
+    assert actions[-2:] == ["handoff.offered", "handoff.claimed"]
+
+
+def test_a_handoff_link_works_once(flow):
+    session, _desktop, link = handed_over(flow)
+    assert flow.links.claim_handoff(link.code).problem is None
+    again = flow.links.claim_handoff(link.code)
+    assert again.problem == "used" and again.browser_key is None
+    assert flow.links.look_handoff(link.code).problem == "used"
+
+
+def test_an_expired_or_unknown_handoff_link_binds_nobody(flow):
+    session, desktop, link = handed_over(flow)
+    flow.store._write("UPDATE handoffs SET expires_at = ?", (time.time() - 1,))
+    assert flow.links.claim_handoff(link.code).problem == "expired"
+    assert flow.links.session_for_browser(desktop).id == session.id  # still the desktop's
+    for code in ("", "x" * 12, link.code.upper(), link.code + "a", "../" * 4):
+        assert flow.links.look_handoff(code).problem == "unknown"
+
+
+def test_a_handoff_is_offered_only_before_the_live_check_and_a_few_times(flow):
+    session, desktop, _link = handed_over(flow)
+    for _ in range(4):
+        assert flow.links.offer_handoff(session, desktop) is not None
+    assert flow.links.offer_handoff(session, desktop) is None
+    fresh, token = flow.create()
+    with pytest.raises(FlowError):
+        flow.links.offer_handoff(fresh, flow.links.claim(token, None).browser_key)

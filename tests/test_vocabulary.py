@@ -7,7 +7,8 @@ middleware renders. Exempt are, by rule:
 
 - codes raised in `server/api/` (and every `Problem`, the API's own error): the API answers them as
   problem documents, never as a page;
-- codes only the live page's offer answers (`server/flow/attempts.py`, `server/rtc/offer.py`): the page
+- codes only the live page's offer or recording answers (`server/flow/attempts.py`, `server/rtc/offer.py`,
+  `server/flow/recorded.py`): the page
   shows `live.error.generic` and, for some, a more precise `live.error.*` text (`LIVE_ERROR_TEXTS`);
 - `API_ONLY`: codes raised outside `server/api/` by code only the API calls (checked below).
 """
@@ -25,6 +26,7 @@ import pytest
 
 from server.errors import HTTP_CODES
 from server.reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
+from server.sessions import CheckPath
 from server.spoof.pad import PadVerdict
 from server.spoof.signals import Action, Level, SignalCode
 from server.web.pages import LIVE_ERROR_TEXTS
@@ -38,7 +40,7 @@ SCHEMAS = OPENAPI["components"]["schemas"]
 
 # Error classes whose first argument is the code; a subclass with a fixed code passes it to super().__init__.
 ERROR_CLASSES = {"RealnameError", "FlowError", "ImageError", "FaceError"}
-LIVE_OFFER_FILES = {"server/flow/attempts.py", "server/rtc/offer.py"}
+LIVE_OFFER_FILES = {"server/flow/attempts.py", "server/rtc/offer.py", "server/flow/recorded.py"}
 # code -> the method raising it, which only the merchant API calls.
 API_ONLY = {"fixed_challenges_forbidden": "create"}
 # Functions that render a page for an error code given as a literal argument.
@@ -265,6 +267,9 @@ def test_pad_and_signal_schemas_follow_their_enums():
     assert liveness["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
     event_session = SCHEMAS["WebhookEvent"]["properties"]["data"]["properties"]["session"]["properties"]
     assert event_session["signals"]["items"] == {"$ref": "#/components/schemas/RiskSignal"}
+    assert SCHEMAS["CheckPath"]["enum"] == [p.value for p in CheckPath]
+    assert liveness["path"] == {"$ref": "#/components/schemas/CheckPath"}
+    assert "#/components/schemas/CheckPath" in _refs(event_session["path"])
 
 
 def test_the_webhook_event_is_documented_as_it_is_sent():
@@ -283,7 +288,7 @@ def test_the_webhook_event_is_documented_as_it_is_sent():
 
 def test_documented_records_have_the_fields_the_code_writes():
     """The dictionaries the session detail shows, as the code makes them."""
-    from server.flow.attempts import _liveness_record
+    from server.flow.attempts import liveness_record
     from server.liveness.challenges import Challenge
     from server.liveness.engine import ChallengeRecord, LivenessResult
     from server.spoof.pad import PadResult, PadThresholds
@@ -298,7 +303,7 @@ def test_documented_records_have_the_fields_the_code_writes():
     assert set(signal) == set(SCHEMAS["RiskSignal"]["properties"])
     result = LivenessResult(True, None, None, (ChallengeRecord(Challenge.BLINK),), 0.0, 3.0, ())
     session = SimpleNamespace(attempts=1)
-    liveness = _liveness_record(result, session, PadResult.unavailable(), [RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED)])
+    liveness = liveness_record(result, session, PadResult.unavailable(), [RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED)], CheckPath.WEBRTC)
     assert set(liveness) | {"review_because"} <= set(SCHEMAS["Liveness"]["properties"])
 
 

@@ -229,6 +229,7 @@ async def test_a_final_state_is_delivered_signed(http, server, services, receive
         "signals": [],
         "review": None,
         "document": None,
+        "path": None,
     }
 
     data = await detail(http, server, key, created["id"])

@@ -31,6 +31,32 @@ WATCH_LIVE_TEXT = """
 """
 
 
+# Makes every peer connection the page opens use TURN relay candidates only, as behind a firewall that
+# lets no UDP through to the service: the check must then go through the TURN server.
+FORCE_RELAY = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.RTCPeerConnection = class extends Native {
+    constructor(config) {
+      super({ ...(config || {}), iceTransportPolicy: "relay" });
+    }
+  };
+})();
+"""
+
+
+# A browser without WebRTC (some in-app browsers, locked-down builds): the page must record instead.
+NO_WEBRTC = """
+(() => {
+  for (const name of ["RTCPeerConnection", "webkitRTCPeerConnection", "RTCDataChannel"]) {
+    try { delete window[name]; } catch (e) { /* not configurable */ }
+    window[name] = undefined;
+  }
+})();
+"""
+
+
 class LiveText:
     """What the live page said, in order: [("instruction", "Blink your eyes"), ("hint", ...), ...]."""
 

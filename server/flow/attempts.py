@@ -30,11 +30,12 @@ from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
-from ..rtc.ice import rtc_configuration
+from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
-from ..sessions import Session, Status
+from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
+from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
 from .lifecycle import Lifecycle, jpeg
@@ -103,7 +104,6 @@ class LiveAttempts:
         self.executor = executor  # live frame analysis only
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
-        self.rtc_config = rtc_configuration(settings.ice_servers)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
@@ -121,16 +121,7 @@ class LiveAttempts:
     ) -> dict[str, str]:
         """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
-        if session.status != Status.ID_UPLOADED:
-            raise FlowError("wrong_state", f"the session is {session.status.value}")
-        if session.attempts >= session.max_attempts:
-            raise FlowError("no_attempts_left", "no attempts are left", 403)
-        pause = self.failures.paused_for(customer)
-        if pause:
-            raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
-        if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
-            self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
-            raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
+        self.check_may_start(session, customer, camera_label)
         if session.id in self.live:
             raise FlowError("already_live", "a live check is already running for this session")
         if self.admission.cost.source == "none":
@@ -164,7 +155,7 @@ class LiveAttempts:
             connection = LiveConnection(
                 step,
                 self.executor,
-                self.rtc_config,
+                server_rtc_configuration(self.settings, time.time()),
                 on_end=on_end,
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
@@ -193,6 +184,26 @@ class LiveAttempts:
             {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
         )
         return {"sdp": answer.sdp, "type": answer.type}
+
+    def check_may_start(self, session: Session, customer: str, camera_label: str = "") -> None:
+        """FlowError unless the session is at the live step with an attempt left, this customer is not
+        paused for too many failures, and (with a live key) the camera is not named as a virtual one (a
+        live or a recorded check alike)."""
+        if session.status != Status.ID_UPLOADED:
+            raise FlowError("wrong_state", f"the session is {session.status.value}")
+        if session.attempts >= session.max_attempts:
+            raise FlowError("no_attempts_left", "no attempts are left", 403)
+        pause = self.failures.paused_for(customer)
+        if pause:
+            raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
+        if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
+            self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
+            raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
+
+    def count_failure(self, session: Session, customer: str) -> None:
+        """A failed attempt counts toward the customer's pause unless it was not evidence of an attack."""
+        if session.failure_reason and session.failure_reason not in _NOT_COUNTED:
+            self.failures.record(customer)
 
     async def estimate_cost(self) -> None:
         """The first per-frame cost estimate, on the built-in synthetic face (once; call it at start-up to
@@ -255,14 +266,24 @@ class LiveAttempts:
                 return
             engine = attempt.step.analyzer.engine
             stats = connection.stats.summary()
+            # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
+            never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
+            connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
+            path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
+            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
             if reason == "completed" and engine.result is not None and engine.result.passed:
                 pad = await self._score_pad(attempt.step.analyzer)
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    session = await self._decide(session, attempt.step.analyzer, result, connection, stats, pad, signals)
+                    last = connection.stats
+                    if last.last_analysed_at is not None and last.latencies_ms:
+                        # From the arrival of the frame that completed the check to the decision.
+                        stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
+                    crops = attempt.step.analyzer.faces_for_matching()
+                    session = await self.decide(session, crops, result, stats, pad, signals, path)
                 else:
-                    record = _liveness_record(result, session, pad, signals)
+                    record = liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
@@ -272,10 +293,14 @@ class LiveAttempts:
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
                 signals = self._signals(attempt, session, result, None) if result is not None else []
-                session = self.store.update_session(session.id, liveness=_liveness_record(result, session, None, signals))
+                fields: dict[str, Any] = {"liveness": liveness_record(result, session, None, signals, path)}
+                if never_connected:
+                    # The network failed, not the customer: the attempt is given back.
+                    fields["attempts"] = session.attempts - 1
+                session = self.store.update_session(session.id, **fields)
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if session.failure_reason and reason not in NOT_THE_CUSTOMERS_DOING and session.failure_reason not in _NOT_COUNTED:
-                self.failures.record(attempt.customer)
+            if reason not in NOT_THE_CUSTOMERS_DOING and not never_connected:
+                self.count_failure(session, attempt.customer)
             log.info(
                 "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
                 "%d dropped, latency p50 %s ms p95 %s ms; status %s",
@@ -311,27 +336,28 @@ class LiveAttempts:
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
-    async def _decide(
+    async def decide(
         self,
         session: Session,
-        analyzer: LivenessAnalyzer,
+        crops: list[np.ndarray],
         result: LivenessResult,
-        connection: LiveConnection,
         stats: dict,
         pad: PadResult,
         signals: list[RiskSignal],
+        path: CheckPath,
     ) -> Session:
-        record = _liveness_record(result, session, pad, signals)
+        """Match the passed check's faces against the reference and decide the session. `stats` may
+        hold `decision_started_at` (monotonic), from when the decision's time is measured."""
+        started = stats.pop("decision_started_at", None)
+        record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
         if reference is None:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
-        crops = analyzer.faces_for_matching()
         live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        last = connection.stats
-        if last.last_analysed_at is not None and last.latencies_ms:
-            stats["decision_ms"] = round((time.monotonic() - (last.last_analysed_at - last.latencies_ms[-1] / 1000)) * 1000, 1)
+        if started is not None:
+            stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
         if not live_faces:
             return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
         if not self.matcher.same_person_throughout(live_faces):
@@ -355,14 +381,21 @@ class LiveAttempts:
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
 
 
+# Endings of a peer that never connected after which the attempt is given back (a silent page's
+# connect_timeout still costs one).
+NEVER_CONNECTED_ENDINGS = frozenset({"bye", "connection_failed"})
+
 # Failures that are not evidence of an attack on this customer's side.
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
 
 
-def _liveness_record(result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal]) -> dict[str, Any] | None:
+def liveness_record(
+    result: LivenessResult | None, session: Session, pad: PadResult | None, signals: list[RiskSignal], path: CheckPath
+) -> dict[str, Any] | None:
     if result is None:
         return None
     data = result.to_dict()
+    data["path"] = path.value
     data["attempt"] = session.attempts
     data["pad"] = pad.to_dict() if pad is not None else None
     data["signals"] = [s.to_dict() for s in signals]

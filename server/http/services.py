@@ -11,6 +11,7 @@ from ..config import Settings
 from ..flow.attempts import LiveAttempts
 from ..flow.lifecycle import Lifecycle
 from ..flow.links import Links
+from ..flow.recorded import RecordedChecks
 from ..operators.signin import SignIn
 from ..ratelimit import Limiter
 from ..storage.operators import OperatorStore
@@ -25,6 +26,7 @@ class Services:
     lifecycle: Lifecycle
     links: Links
     attempts: LiveAttempts
+    recorded: RecordedChecks
     outbox: Outbox
     templates: jinja2.Environment
     secret: bytes  # signs CSRF tokens

@@ -171,12 +171,15 @@ class LivenessEngine:
         thresholds: Thresholds | None = None,
         challenge_timeout_s: float = 8.0,
         start_timeout_s: float = 20.0,
+        prompts_at: list[float] | None = None,
     ) -> None:
         if not challenges:
             raise ValueError("at least one challenge is needed")
         self.th = thresholds or Thresholds()
         self.challenge_timeout_s = challenge_timeout_s
         self.start_timeout_s = start_timeout_s
+        # A recorded clip: the page showed challenge i at prompts_at[i] (clip seconds); it is not asked sooner.
+        self.prompts_at = prompts_at
         self.records = [ChallengeRecord(c) for c in challenges]
         self.phase = Phase.START
         self.index = 0
@@ -269,7 +272,7 @@ class LivenessEngine:
             and s.jaw_open < th.jaw_open
         )
         keep = self._keep_if_best("start", s) if ok else None
-        if self._collect_neutral(s, ok):
+        if self._collect_neutral(s, ok) and self._due(0, s.t):
             self.baseline = Baseline.of(self._neutral_frames)
             self._ask(s.t)
         return keep
@@ -313,7 +316,7 @@ class LivenessEngine:
             and not self._eyes_closed(s)
         )
         keep = self._keep_if_best(f"after_{self.index}", s) if ok and self._quality_ok(s) else None
-        if self._collect_neutral(s, ok):
+        if self._collect_neutral(s, ok) and self._due(self.index + 1, s.t):
             self.baseline = b.with_pose_of(self._neutral_frames)
             self.index += 1
             self._ask(s.t)
@@ -518,6 +521,9 @@ class LivenessEngine:
             self._slot_scores[slot] = score
             return slot
         return None
+
+    def _due(self, index: int, t: float) -> bool:
+        return self.prompts_at is None or t >= self.prompts_at[index]
 
     def _ask(self, t: float) -> None:
         self.phase = Phase.CHALLENGE

@@ -24,6 +24,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..liveness.analyzer import frame_due
 from . import protocol
+from .ice import uses_relay
 
 log = logging.getLogger(__name__)
 
@@ -156,6 +157,14 @@ class LiveConnection:
         self._last_analysed_t: float | None = None  # stream time of the last analysed frame
 
     # -- setup ------------------------------------------------------------------------------------
+
+    @property
+    def ever_connected(self) -> bool:
+        return self._connected
+
+    def relayed(self) -> bool | None:
+        """Whether the media went through a TURN relay (None: no candidate pair was chosen)."""
+        return uses_relay(self.pc)
 
     async def answer(self, sdp: str, kind: str) -> RTCSessionDescription:
         pc = self.pc

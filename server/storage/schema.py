@@ -220,4 +220,19 @@ MIGRATIONS: list[str | Rewrite] = [
     ALTER TABLE sessions ADD COLUMN expected BLOB;
     ALTER TABLE sessions ADD COLUMN document BLOB;
     """,
+    # 9: desktop-to-phone handoffs: a short single-use link that binds the session to the phone; the
+    # desktop that asked for it keeps following the check through its own browser key.
+    """
+    CREATE TABLE handoffs (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+        token_hash TEXT NOT NULL UNIQUE,
+        watcher_key_hash TEXT NOT NULL,
+        created_at REAL NOT NULL,
+        expires_at REAL NOT NULL,
+        claimed_at REAL
+    );
+    CREATE INDEX handoffs_session ON handoffs(session_id);
+    CREATE INDEX handoffs_watcher ON handoffs(watcher_key_hash);
+    """,
 ]

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
 
 from ..errors import RealnameError
 from ..flow.attempts import customer_key
+from ..flow.links import Claim
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
@@ -30,7 +33,11 @@ LIVE_ERROR_TEXTS = {
     "virtual_camera": "live.error.virtual_camera",
     "too_many_failures": "live.error.too_many_failures",
     "no_attempts_left": "live.error.too_many_failures",
+    "recording_stale": "live.error.recording_stale",
 }
+# Seconds the page waits for its peer connection to connect before it offers to record the check instead.
+CONNECT_WAIT_S = 10
+NONCE_HEADER = "Realname-Recording-Nonce"
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -41,6 +48,8 @@ def current(request: web.Request) -> Session:
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
+    if session is None and browser_key and services.links.watched_session(browser_key) is not None:
+        raise web.HTTPSeeOther("/verify/handoff")  # a desktop that handed its check to a phone follows it
     if session is None or session.redacted_at:
         raise EndWith(message_page(request, 403, "link.unknown"))
     if services.lifecycle.expire_if_due(session):
@@ -118,14 +127,20 @@ async def claim_link(request: web.Request) -> web.Response:
     claim = services.links.claim(request.match_info["token"], browser_cookie(request))
     if claim.problem:
         return link_problem_page(request, claim.problem, claim.session)
+    raise bound_to_this_browser(request, claim)
+
+
+def bound_to_this_browser(request: web.Request, claim: Claim) -> web.HTTPSeeOther:
+    """On to the check, with the cookie that binds this browser to the session it claimed (and the
+    device cookie the failure limiter tells browsers apart by)."""
     response = web.HTTPSeeOther("/verify")
-    secure = services.settings.secure_cookies
+    secure = request.app[SERVICES].settings.secure_cookies
     if claim.browser_key and claim.session is not None:
         lifetime = int(max(60, claim.session.expires_at - claim.session.created_at + 600))
         response.set_cookie(BROWSER_COOKIE, claim.browser_key, max_age=lifetime, httponly=True, samesite="Lax", secure=secure, path="/")
     if device_cookie(request) is None:
         response.set_cookie(DEVICE_COOKIE, new_token(), max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax", secure=secure, path="/")
-    raise response
+    return response
 
 
 @routes.get("/verify")
@@ -213,10 +228,15 @@ async def live_page(request: web.Request) -> web.Response:
         "csrf": csrf_token(services.secret, (browser_cookie(request) or "")),
         "csrfHeader": CSRF_HEADER,
         "csrfField": CSRF_FIELD,
-        "iceServers": services.settings.ice_servers,
+        "iceServers": page_ice_servers(services.settings, session.id, time.time()),
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
         "analysisSide": MAX_ANALYSIS_SIDE,
+        "planUrl": "/verify/recorded/plan",
+        "recordUrl": "/verify/recorded",
+        "nonceHeader": NONCE_HEADER,
+        # The page gives up before the server would (its bye then gives the attempt back).
+        "connectWaitMs": int(max(1.0, min(CONNECT_WAIT_S, services.settings.connect_timeout_s - 3)) * 1000),
         "retryCodes": ["already_live"],  # a previous page of this check is still being closed
         "restartCodes": ["wrong_state"],  # the session moved on: let /verify send the page where it belongs
         "messages": {**t.subset("live."), **t.subset("step.")},
@@ -230,11 +250,11 @@ async def live_offer(request: web.Request) -> web.Response:
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
     if session is None:
-        return _json_error(403, "unknown_session", "this browser has no identity check")
+        return json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
-        return _json_error(403, "csrf", "missing or wrong CSRF token")
+        return json_error(403, "csrf", "missing or wrong CSRF token")
     if request.content_length is None or request.content_length > MAX_OFFER_BODY:
-        return _json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
+        return json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
     try:
         body = await request.json()
         if not isinstance(body, dict):
@@ -242,12 +262,12 @@ async def live_offer(request: web.Request) -> web.Response:
         label = str(body.get("camera_label", ""))[:200]
         camera = _camera_settings(body.get("camera"))
     except (ValueError, LookupError, TypeError, RecursionError):  # LookupError: an unknown charset
-        return _json_error(400, "bad_offer", "expected JSON with an SDP offer")
+        return json_error(400, "bad_offer", "expected JSON with an SDP offer")
     customer = customer_key(session, client_address(request), device_cookie(request))
     try:
         answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera)
     except RealnameError as error:
-        response = _json_error(error.status, error.code, error.message, **error.extra)
+        response = json_error(error.status, error.code, error.message, **error.extra)
         if "queue" in error.extra:
             response.headers["Retry-After"] = str(int(error.extra["queue"]["retry_after_s"]))
         return response
@@ -309,5 +329,5 @@ def _camera_settings(value) -> dict[str, float]:
     return out
 
 
-def _json_error(status: int, code: str, message: str, **extra) -> web.Response:
+def json_error(status: int, code: str, message: str, **extra) -> web.Response:
     return web.json_response({"error": {"code": code, "message": message, **extra}}, status=status)

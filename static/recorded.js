@@ -1,0 +1,63 @@
+// The recorded check: the fallback when no live connection can be made. The server sends the
+// challenges, a timetable and a one-time nonce; this page shows each prompt at its time while
+// MediaRecorder records, then uploads the clip. The server checks the movements against the timetable.
+
+const TYPES = ["video/webm;codecs=vp8", "video/webm", "video/mp4"];
+const RETURN_BEFORE_S = 2; // the last seconds of each slot ask for a straight look again
+
+export function canRecord() {
+  return Boolean(window.MediaRecorder && TYPES.some((type) => MediaRecorder.isTypeSupported(type)));
+}
+
+async function post(url, config, headers, body, attemptsLeft = 5, retryCodes = config.retryCodes) {
+  const response = await fetch(url, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { [config.csrfHeader]: config.csrf, ...headers },
+    body,
+  });
+  if (response.ok) return response.json();
+  let code = "generic";
+  try { code = (await response.json()).error.code; } catch (e) { /* keep generic */ }
+  if (retryCodes.includes(code) && attemptsLeft > 0) {
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    return post(url, config, headers, body, attemptsLeft - 1, retryCodes);
+  }
+  throw Object.assign(new Error(code), { code });
+}
+
+// say(key, values): show a text of the locale; step(n, total): the progress line.
+export async function recordCheck(stream, config, say, step) {
+  // A live attempt given up a moment ago keeps the session live until the server has closed it.
+  const track = stream.getVideoTracks()[0];
+  const body = JSON.stringify({ camera_label: (track && track.label) || "" });
+  const plan = await post(config.planUrl, config, { "Content-Type": "application/json" }, body, 5, [...config.retryCodes, ...config.restartCodes]);
+  const type = TYPES.find((t) => MediaRecorder.isTypeSupported(t));
+  const recorder = new MediaRecorder(stream, { mimeType: type, videoBitsPerSecond: 1000000 });
+  const chunks = [];
+  recorder.addEventListener("dataavailable", (event) => { if (event.data.size) chunks.push(event.data); });
+  const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve));
+  const timers = [];
+  const at = (seconds, action) => timers.push(setTimeout(action, seconds * 1000));
+  recorder.addEventListener("start", () => {
+    document.body.dataset.recording = "on";
+    say("live.phase.start");
+    step(0, plan.challenges.length);
+    plan.challenges.forEach((challenge, index) => {
+      at(plan.prompts_at_s[index], () => {
+        say(`live.challenge.${challenge}`);
+        step(index + 1, plan.challenges.length);
+      });
+      at(plan.prompts_at_s[index] + plan.slot_s - RETURN_BEFORE_S, () => say("live.phase.return"));
+    });
+    at(plan.duration_s, () => recorder.stop());
+  });
+  recorder.start(1000);
+  await stopped;
+  timers.forEach(clearTimeout);
+  document.body.dataset.recording = "sent";
+  say("live.phase.done");
+  const clipType = recorder.mimeType.split(";")[0] || type.split(";")[0];
+  const clip = new Blob(chunks, { type: clipType });
+  return post(config.recordUrl, config, { "Content-Type": clipType, [config.nonceHeader]: plan.nonce }, clip, 0);
+}
