@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,7 +15,8 @@ from .api import views as api_views
 from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
 from .documents.reader import DocumentReader
-from .flow.attempts import LiveAttempts
+from .flow.attempts import LiveAttempts, analysis_workers
+from .flow.cputime import background_thread
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
 from .flow.recorded import RecordedChecks
@@ -64,7 +63,7 @@ def load_models(settings: Settings) -> Models:
     pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
     documents = None
     if settings.read_documents:
-        documents = DocumentReader(settings.models_dir, thread_initializer=_lower_priority)
+        documents = DocumentReader(settings.models_dir, thread_initializer=background_thread)
         documents.engine()  # a missing or altered OCR model stops the start, as the face models do
     return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad, documents=documents)
 
@@ -94,8 +93,8 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
             store.close()
             raise
     # Live frame analysis has workers of its own that photo uploads can never take.
-    executor = ThreadPoolExecutor(max_workers=settings.analysis_threads or os.cpu_count() or 2, thread_name_prefix="analysis")
-    uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=_lower_priority)
+    executor = ThreadPoolExecutor(max_workers=analysis_workers(settings), thread_name_prefix="analysis")
+    uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=background_thread)
     outbox = Outbox(
         store,
         timeout_s=settings.webhook_timeout_s,
@@ -184,14 +183,6 @@ def _limiter(shared: SharedState | None, name: str, per_minute: int, burst: int 
     if shared is None:
         return RateLimiter(per_minute, burst)
     return SharedRateLimiter(shared, name, per_minute, burst)
-
-
-def _lower_priority() -> None:
-    """Upload work runs at a lower CPU priority than live analysis (Linux: per-thread niceness)."""
-    try:
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)
-    except (AttributeError, OSError):
-        pass
 
 
 def run(settings: Settings) -> None:

@@ -59,7 +59,7 @@ class Settings:
     pad_model_dir: str = _setting("", "Folder with the passive anti-spoofing models MiniFASNetV2.onnx and MiniFASNetV1SE.onnx (SHA-256 checked; get them with `python -m server models`). Empty: no passive anti-spoofing, said at start-up and in every result.")
     pad_required: bool = _setting(False, "Refuse to start without the passive anti-spoofing models.")
     pad_calibration_file: str = _setting("", "JSON with the anti-spoofing thresholds (attack below, review below). Defaults to the calibration shipped in server/spoof/calibration.")
-    analysis_threads: int = _setting(0, "Threads for frame analysis and face matching. 0 means one per CPU core.")
+    analysis_threads: int = _setting(0, "Threads for frame analysis and face matching. 0 means two per CPU core (MediaPipe runs each frame on threads of its own while the worker waits, so one per core leaves the cores idle between frames).")
 
     # Sessions and liveness
     session_ttl_s: int = _setting(900, "Lifetime of a hosted-page link and its session, in seconds.")

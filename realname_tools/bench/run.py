@@ -136,6 +136,8 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         released = asyncio.Event()  # set when the bench stops asking for places
         joining = [asyncio.create_task(join(c, lambda: ClipTrack(frames, fps, packets=packets), released)) for c in customers]
         await _wait_streaming(customers, timeout_s=60.0)
+        _progress(options, "waiting for the server to climb to its capacity")
+        report["climb_s"] = await _wait_climbed(customers, base_url, timeout_s=120.0)
         streaming = [c for c in customers if c.streaming_at is not None]
         admitted = [c for c in customers if c.admitted_at is not None]
         _progress(options, f"{len(streaming)}/{len(customers)} sessions streaming, {len(customers) - len(admitted)} waiting in line; warming up {options.warmup_s} s")
@@ -224,6 +226,24 @@ async def _wait_streaming(customers: list[Customer], timeout_s: float, queued_ok
     for c in customers:
         if c.streaming_at is None and not c.error and (c.admitted_at is not None or not queued_ok):
             c.error = f"no prompt from the server within {timeout_s:.0f} s"
+
+
+async def _wait_climbed(customers: list[Customer], base_url: str, timeout_s: float, steady_s: float = 4.0) -> float:
+    """Seconds until the server admits no more (it climbs to its capacity one check at a time, as cost
+    readings come in): its room has reached its capacity and no one was admitted for `steady_s`."""
+    started = time.monotonic()
+    last_change, admitted = started, -1
+    while time.monotonic() - started < timeout_s:
+        await _wait_streaming(customers, timeout_s=30.0)
+        now_admitted = sum(c.admitted_at is not None for c in customers)
+        if now_admitted != admitted:
+            last_change, admitted = time.monotonic(), now_admitted
+        capacity = await _server_capacity(customers[0].http, base_url) or {}
+        climbed = capacity.get("admitting_up_to", 0) >= capacity.get("capacity_sessions", 0)
+        if admitted == len(customers) or (climbed and time.monotonic() - last_change >= steady_s):
+            break
+        await asyncio.sleep(0.5)
+    return round(time.monotonic() - started, 1)
 
 
 async def _release_queue(waiting: list[Customer], started: float, timeout_s: float) -> dict[str, Any]:

@@ -78,7 +78,7 @@ def capacity_sessions(cost_ms: float | None, cores: int, fps: float, bound: int 
         room = bound or 1
     else:
         room = math.floor(cores * 1000 * HEADROOM / (cost_ms * fps))
-        if workers and analysis_ms:
+        if workers and analysis_ms and workers < cores:
             room = min(room, math.floor(workers * 1000 * HEADROOM / (analysis_ms * fps)))
         room = max(1, room)
     return min(room, bound) if bound else room

@@ -38,6 +38,7 @@ from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, Stre
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
+from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
 from .registry import LiveRegistry
 
@@ -84,6 +85,16 @@ def customer_key(session: Session, address: str, device: str | None) -> str:
     return f"{merchant}|{address}|{device or session.id}"
 
 
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def analysis_workers(settings: Settings) -> int:
+    """Analysis threads: as configured, else two per core (MediaPipe runs each frame on threads of its
+    own while the worker waits; with one worker per core the cores idle between frames)."""
+    return settings.analysis_threads or 2 * usable_cores()
+
+
 class LiveAttempts:
     def __init__(
         self,
@@ -107,7 +118,7 @@ class LiveAttempts:
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
-        self.admission = Admission(cores=len(os.sched_getaffinity(0)) or 1, workers=settings.analysis_threads)
+        self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
 
     async def start(
@@ -225,7 +236,7 @@ class LiveAttempts:
             self.admission.cost.source = "unmeasured"
 
     def _frame_analysed(self, analysis_ms: float) -> None:
-        self.admission.cost.frame(analysis_ms, time.process_time(), time.monotonic(), len(self.live))
+        self.admission.cost.frame(analysis_ms, live_cpu_s(), time.monotonic(), len(self.live))
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz reports: capacity, load and the measured cost."""
