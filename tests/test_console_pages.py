@@ -158,6 +158,27 @@ async def test_evidence_is_served_to_the_merchants_operator_with_no_store(http, 
     assert "console.session_viewed" in actions and "console.evidence_viewed" in actions
 
 
+async def test_the_document_read_from_the_id_photo_is_shown_to_the_reviewer(http, server, services, acme):
+    created = await create_session(http, server, acme[0])
+    bring_to_review(services, created["id"], FACE)
+    document = {
+        "type": "cn_resident_card_front",
+        "fields": {"name": {"value": "王小明", "confidence": 0.98}, "id_number": {"value": "11010519491231002X", "confidence": 0.97}},
+        "checks": [{"code": "id_number_check_character", "passed": True}],
+        "checks_passed": True,
+        "expired": None,
+        "age": 76,
+        "expected_matches": {"name": True, "id_number": False},
+    }
+    services.store.update_session(created["id"], document=document)
+    make_operator(services, "acme", "alice")
+    assert await sign_in(http, server, "acme", "alice") == 303
+    async with http.get(server.make_url(f"/console/sessions/{created['id']}")) as response:
+        page = await response.text()
+    assert "cn_resident_card_front" in page and "王小明" in page and "11010519491231002X" in page
+    assert "id_number_check_character" in page and "id_number ✘" in page
+
+
 async def test_approving_moves_the_session_and_sends_the_webhook_with_the_operator(aiohttp_server, http, server, services, acme):
     received: list[tuple[dict, bytes]] = []
 
