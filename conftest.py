@@ -46,7 +46,8 @@ def database_url() -> str:
 
 
 @pytest.fixture
-def settings(tmp_path, database_url) -> Settings:
+def settings(request, tmp_path, database_url) -> Settings:
+    """Documents are read only in tests marked `reads_documents` (OCR is most of a second per photo)."""
     return Settings(
         data_dir=str(tmp_path / "data"),
         database_url=database_url,
@@ -55,6 +56,7 @@ def settings(tmp_path, database_url) -> Settings:
         webhook_retry_base_s=0.2,
         no_frames_timeout_s=2.0,
         connect_timeout_s=8.0,
+        read_documents=request.node.get_closest_marker("reads_documents") is not None,
     )
 
 

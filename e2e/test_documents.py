@@ -10,7 +10,7 @@ from e2e.support.flow import at, walk_to_live
 from tests.support.documents import card_with_face, jpeg
 from tests.support.media import photo
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.reads_documents]
 
 RESULT_TIMEOUT_MS = 40_000
 

@@ -8,6 +8,7 @@ import json
 import time
 
 import aiohttp
+import pytest
 from PIL import Image
 
 from realname_tools.client import HostedFlowClient
@@ -431,6 +432,7 @@ async def test_422_malformed_expected_values(http, server, sandbox_key):
         assert [e["field"] for e in body["errors"]] == ["expected"]
 
 
+@pytest.mark.reads_documents
 async def test_the_reference_documents_fields_and_expected_matches_are_kept_sealed_and_redacted(http, server, services, settings, models, sandbox_key):
     card = card_with_face(models, photo(ID_PHOTO))
     truth = card.truth

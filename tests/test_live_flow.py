@@ -197,6 +197,7 @@ async def checked_with_card(http, server, services, key, clip, card, **body) -> 
     return await session_json(http, server, key, created["id"])
 
 
+@pytest.mark.reads_documents
 async def test_a_genuine_card_is_approved_and_the_webhook_carries_the_document(http, server, services, models, sandbox_key, blink_clip):
     card = card_with_face(models, photo(BLINK_ID), seed=5)
     expected = {"name": card.truth["name"], "id_number": card.truth["id_number"], "date_of_birth": card.truth["date_of_birth"]}
@@ -209,6 +210,7 @@ async def test_a_genuine_card_is_approved_and_the_webhook_carries_the_document(h
     assert document["fields"]["id_number"]["value"] == card.truth["id_number"]
 
 
+@pytest.mark.reads_documents
 async def test_a_card_failing_its_checksum_gets_the_configured_outcome(http, server, services, models, sandbox_key, blink_clip):
     card = card_with_face(models, photo(BLINK_ID), seed=6, bad_checksum=True)
     data = await checked_with_card(http, server, services, sandbox_key, blink_clip, card)

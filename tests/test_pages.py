@@ -177,6 +177,7 @@ async def test_pages_have_no_inline_script(http, server, sandbox_key):
             assert "src=" in tag or 'type="application/json"' in tag
 
 
+@pytest.mark.reads_documents
 async def test_with_expected_values_the_customer_retakes_a_photo_whose_document_cannot_be_read(http, server, services, models, sandbox_key):
     front = card_with_face(models, photo(FACE), seed=21)
     created = await create(http, server, sandbox_key, expected={"name": front.truth["name"]})
@@ -195,6 +196,7 @@ async def test_with_expected_values_the_customer_retakes_a_photo_whose_document_
     assert session.status == Status.ID_UPLOADED and session.document["expected_matches"] == {"name": True}
 
 
+@pytest.mark.reads_documents
 async def test_without_expected_values_any_photo_with_a_face_will_do(http, server, services, sandbox_key):
     created = await create(http, server, sandbox_key)
     flow = customer(http, server)

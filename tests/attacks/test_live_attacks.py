@@ -469,6 +469,9 @@ async def test_malformed_offers_are_refused_before_anything_is_built(http, serve
 
 
 async def test_hostile_data_channel_messages_are_ignored_and_the_check_goes_on(http, server, services, sandbox_key, blink_clip):
+    # The customer here shares the server's event loop: its own megabyte of SCTP sending holds up the
+    # server's frames for a while, which the short test watchdogs would take for a dead stream.
+    services.attempts.settings = services.attempts.settings.replace(no_frames_timeout_s=10.0, challenge_timeout_s=20.0)
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink", "blink"])
     run = await customer.start_live(ClipTrack(*blink_clip))
     assert run.offer_error is None, run.offer_error
