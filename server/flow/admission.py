@@ -109,7 +109,7 @@ class Admit:
 @dataclass
 class Admission:
     cores: int
-    workers: int = 0  # analysis threads (0: as many as cores)
+    workers: int = 0  # analysis threads (0: unknown, the cores alone bound the capacity)
     cost: FrameCost = field(default_factory=FrameCost)
     check_s: float = DEFAULT_CHECK_S
     line: list[Place] = field(default_factory=list)

@@ -22,23 +22,23 @@ CLIP_TYPES = ("video/webm", "video/mp4")
 READ_TIMEOUT_S = 60.0
 
 
-def _bound_session(request: web.Request) -> tuple[Session | None, web.Response | None]:
+def _bound_session(request: web.Request) -> Session | web.Response:
     """The session of this browser, with a valid CSRF header; or the JSON error to answer."""
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
     if session is None:
-        return None, json_error(403, "unknown_session", "this browser has no identity check")
+        return json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
-        return None, json_error(403, "csrf", "missing or wrong CSRF token")
-    return session, None
+        return json_error(403, "csrf", "missing or wrong CSRF token")
+    return session
 
 
 @routes.post("/verify/recorded/plan")
 async def recording_plan(request: web.Request) -> web.Response:
-    session, problem = _bound_session(request)
-    if problem is not None or session is None:
-        return problem or json_error(403, "unknown_session", "this browser has no identity check")
+    session = _bound_session(request)
+    if isinstance(session, web.Response):
+        return session
     services = request.app[SERVICES]
     customer = customer_key(session, client_address(request), device_cookie(request))
     try:
@@ -56,9 +56,9 @@ async def recording_plan(request: web.Request) -> web.Response:
 @routes.post("/verify/recorded")
 async def recording_upload(request: web.Request) -> web.Response:
     """The clip as the request body (video/webm or video/mp4), its plan's nonce in a header."""
-    session, problem = _bound_session(request)
-    if problem is not None or session is None:
-        return problem or json_error(403, "unknown_session", "this browser has no identity check")
+    session = _bound_session(request)
+    if isinstance(session, web.Response):
+        return session
     services = request.app[SERVICES]
     limit = services.settings.max_recording_bytes
     if request.content_type not in CLIP_TYPES:
