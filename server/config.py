@@ -59,6 +59,7 @@ class Settings:
     pad_model_dir: str = _setting("", "Folder with the passive anti-spoofing models MiniFASNetV2.onnx and MiniFASNetV1SE.onnx (SHA-256 checked; get them with `python -m server models`). Empty: no passive anti-spoofing, said at start-up and in every result.")
     pad_required: bool = _setting(False, "Refuse to start without the passive anti-spoofing models.")
     pad_calibration_file: str = _setting("", "JSON with the anti-spoofing thresholds (attack below, review below). Defaults to the calibration shipped in server/spoof/calibration.")
+    event_loop: str = _setting("uvloop", "Event loop of `serve`: `uvloop` (libuv; the WebRTC stack's packets cost less CPU in it) or `asyncio` (the standard library's).")
     analysis_threads: int = _setting(0, "Threads for frame analysis and face matching. 0 means two per CPU core (MediaPipe runs each frame on threads of its own while the worker waits, so one per core leaves the cores idle between frames).")
 
     # Sessions and liveness
@@ -219,6 +220,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("database_url must be a postgresql:// URL")
     if settings.instance_heartbeat_s <= 0:
         raise ConfigError("instance_heartbeat_s must be positive")
+    if settings.event_loop not in ("uvloop", "asyncio"):
+        raise ConfigError("event_loop must be 'uvloop' or 'asyncio'")
     for proxy in settings.trusted_proxies:
         try:
             ipaddress.ip_network(str(proxy), strict=False)
