@@ -62,6 +62,20 @@ def test_the_cost_is_estimated_first_then_measured_on_live_frames():
     assert abs(cost.ms - 12.0) < 0.01
 
 
+def test_the_cpu_clock_is_read_only_when_a_reading_opens_or_closes():
+    cost, reads, state = FrameCost(), [], {"cpu": 50.0}
+
+    def clock() -> float:
+        reads.append(state["cpu"])
+        return state["cpu"]
+
+    now = 1000.0
+    for _ in range(121):  # 100 frames a second: a reading closes every 100 frames (1 s)
+        state["cpu"], now = state["cpu"] + 0.012, now + 0.01
+        cost.frame(8.0, clock, now)
+    assert len(reads) == 2 and cost.source == "live" and cost.ms == pytest.approx(12.0, abs=0.01)
+
+
 def feed_readings(cost: FrameCost, load: int, readings: int = 1, now: float = 1000.0) -> float:
     """Analysed frames at 12 ms of process CPU each, 100 a second, with `load` checks live throughout."""
     cpu = 50.0

@@ -107,7 +107,7 @@ def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (64
 
 
 
-def bare_landmarker_ms(clip: list[Any], fps: float, frames_per_core: int = 150, cores: int = CORES) -> dict[str, float]:
+def bare_landmarker_ms(clip: list[Any], fps: float, frames_per_core: int = 300, cores: int = CORES) -> dict[str, float]:
     """The bare MediaPipe call on the clip's frames (ready RGB images), timed two ways:
 
     - `per_core_ms`: one landmarker per core, all running at once, the cores' time per frame (cores x wall

@@ -15,6 +15,7 @@ Pure bookkeeping: no clock or I/O of its own (callers pass `now` and the CPU tim
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,21 +54,29 @@ class FrameCost:
             self.ms, self.source = landmarker_ms * PROCESS_FACTOR, "synthetic"
             self.analysis_ms = landmarker_ms
 
-    def frame(self, analysis_ms: float, cpu_s: float, now: float, load: int = 1) -> None:
-        """One analysed frame: its analysis time, the process's CPU seconds, the time now and the checks live."""
+    def frame(self, analysis_ms: float, cpu_s: float | Callable[[], float], now: float, load: int = 1) -> None:
+        """One analysed frame: its analysis time, the process's CPU seconds, the time now and the checks live.
+
+        `cpu_s` may be the function that reads the CPU seconds: it is then called only when a reading opens
+        or closes (the process's CPU clock sums every thread, ~90 with 9 checks, with the GIL held)."""
         self.analysis_ms = analysis_ms if self.analysis_ms is None else self.analysis_ms + 0.02 * (analysis_ms - self.analysis_ms)
         if self._window_cpu_s is None or now - self._window_at > COST_GAP_S:
-            self._window_cpu_s, self._window_at, self._window_frames, self._window_load = cpu_s, now, 0, load
+            self._window_cpu_s, self._window_at, self._window_frames, self._window_load = _read(cpu_s), now, 0, load
             return
         self._window_frames += 1
         self._window_load = min(self._window_load, load)
         if self._window_frames < COST_WINDOW_FRAMES or now - self._window_at < COST_WINDOW_MIN_S:
             return
+        cpu_s = _read(cpu_s)
         reading = (cpu_s - self._window_cpu_s) * 1000 / self._window_frames
         self.ms = reading if self.source != "live" or self.ms is None else self.ms + COST_WEIGHT * (reading - self.ms)
         self.source = "live"
         self.proven_load = max(self.proven_load, self._window_load)
         self._window_cpu_s, self._window_at, self._window_frames, self._window_load = cpu_s, now, 0, load
+
+
+def _read(cpu_s: float | Callable[[], float]) -> float:
+    return cpu_s() if callable(cpu_s) else cpu_s
 
 
 def capacity_sessions(cost_ms: float | None, cores: int, fps: float, bound: int = 0, analysis_ms: float | None = None, workers: int = 0) -> int:

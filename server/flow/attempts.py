@@ -236,7 +236,7 @@ class LiveAttempts:
             self.admission.cost.source = "unmeasured"
 
     def _frame_analysed(self, analysis_ms: float) -> None:
-        self.admission.cost.frame(analysis_ms, live_cpu_s(), time.monotonic(), len(self.live))
+        self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz reports: capacity, load and the measured cost."""
