@@ -300,12 +300,13 @@ def _ratios(report: dict[str, Any]) -> dict[str, Any]:
         b = bound(cores)
         return round(analysed / b, 3) if b and analysed else None
 
-    release = report.get("queue_release") or {}
     capacity = report.get("server_capacity") or {}
     return {
         "admitted": len(admitted),
         "queued": len(rows) - len(admitted),
-        "queued_admitted_later": release.get("admitted", 0),
+        # Those not streaming through the whole window that were admitted later: when the window closed
+        # (a place freed by the climb) or from the line once the measured sessions said bye.
+        "queued_admitted_later": sum(1 for r in rows if not r.get("admitted_in_window") and r.get("admitted")),
         "min_admitted_analysed_fps": min((r["analysed_fps"] for r in admitted if r.get("analysed_fps") is not None), default=None),
         "bare_landmarker_ms": per_core,
         "bare_landmarker_one_core_ms": bare.get("one_core_ms"),
@@ -322,6 +323,7 @@ def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
         "index": c.index,
         "session_id": c.session_id,
         "admitted_in_window": c.admitted_at is not None and c.sent_at_window_end > 0,
+        "admitted": c.admitted_at is not None,  # at any time: in the window, after it, or from the line
         "queue_positions": [c.positions[0], c.positions[-1]] if c.positions else None,
     }
     if isinstance(data, BaseException):

@@ -90,18 +90,27 @@ def head_angles(matrix: np.ndarray) -> tuple[float, float, float]:
     return yaw, pitch, roll
 
 
-def _eye_aspect_ratio(px: np.ndarray, eye: tuple[int, ...]) -> float:
+# The landmarks the geometric signals read, gathered once per frame into plain floats: a handful of
+# points measured with numpy calls on 2-vectors cost more in call overhead than in arithmetic.
+_USED = tuple(dict.fromkeys(RIGHT_EYE + LEFT_EYE + MOUTH_CORNERS + INNER_LIPS + RIGHT_EYE_CENTRE_POINTS + LEFT_EYE_CENTRE_POINTS))
+
+
+def _eye_aspect_ratio(px: dict[int, tuple[float, float]], eye: tuple[int, ...]) -> float:
     p1, p2, p3, p4, p5, p6 = (px[i] for i in eye)
-    width = float(np.linalg.norm(p1 - p4))
+    width = math.dist(p1, p4)
     if width <= 1e-6:
         return 0.0
-    return float(np.linalg.norm(p2 - p6) + np.linalg.norm(p3 - p5)) / (2.0 * width)
+    return (math.dist(p2, p6) + math.dist(p3, p5)) / (2.0 * width)
+
+
+def _midpoint(px: dict[int, tuple[float, float]], pair: tuple[int, int]) -> tuple[float, float]:
+    (x0, y0), (x1, y1) = px[pair[0]], px[pair[1]]
+    return ((x0 + x1) / 2.0, (y0 + y1) / 2.0)
 
 
 def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
-    x0, y0 = points[:, 0].min(), points[:, 1].min()
-    x1, y1 = points[:, 0].max(), points[:, 1].max()
-    return (float(max(0.0, x0)), float(max(0.0, y0)), float(min(1.0, x1)), float(min(1.0, y1)))
+    (x0, y0), (x1, y1) = points[:, :2].min(axis=0).tolist(), points[:, :2].max(axis=0).tolist()
+    return (max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
 
 
 def face_luma_stats(gray: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
@@ -115,9 +124,9 @@ def face_luma_stats(gray: np.ndarray, box: tuple[float, float, float, float]) ->
         return 0.0, 0.0
     scale = 96.0 / max(1, crop.shape[1])
     small = cv2.resize(crop, (96, max(1, int(round(crop.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
-    brightness = float(small.mean())
-    sharpness = float(cv2.Laplacian(small, cv2.CV_32F).var())
-    return brightness, sharpness
+    brightness = cv2.mean(small)[0]
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(small, cv2.CV_32F))
+    return brightness, float(deviation[0, 0]) ** 2
 
 
 def frame_signals(t: float, faces: list[FaceLandmarks], gray: np.ndarray) -> FrameSignals:
@@ -127,18 +136,16 @@ def frame_signals(t: float, faces: list[FaceLandmarks], gray: np.ndarray) -> Fra
         return FrameSignals(t=t, face_count=0, frame_w=w, frame_h=h)
     face = faces[0]
     points = face.points
-    px = points[:, :2] * np.array([w, h], dtype=np.float32)
+    px = {i: (x * w, y * h) for i, (x, y) in zip(_USED, points[_USED, :2].tolist(), strict=True)}
     box = face_box(points)
     yaw, pitch, roll = head_angles(face.matrix)
     # MediaPipe's blendshape "eyeBlinkLeft" is the eye on the image's left, i.e. the person's right eye.
     closure_right = face.blendshapes.get("eyeBlinkLeft", 0.0)
     closure_left = face.blendshapes.get("eyeBlinkRight", 0.0)
     ear = (_eye_aspect_ratio(px, RIGHT_EYE) + _eye_aspect_ratio(px, LEFT_EYE)) / 2.0
-    mouth_w = float(np.linalg.norm(px[MOUTH_CORNERS[0]] - px[MOUTH_CORNERS[1]]))
-    lip_gap = float(np.linalg.norm(px[INNER_LIPS[0]] - px[INNER_LIPS[1]]))
-    right_eye = px[list(RIGHT_EYE_CENTRE_POINTS)].mean(axis=0)
-    left_eye = px[list(LEFT_EYE_CENTRE_POINTS)].mean(axis=0)
-    inter_ocular = float(np.linalg.norm(right_eye - left_eye))
+    mouth_w = math.dist(px[MOUTH_CORNERS[0]], px[MOUTH_CORNERS[1]])
+    lip_gap = math.dist(px[INNER_LIPS[0]], px[INNER_LIPS[1]])
+    inter_ocular = math.dist(_midpoint(px, RIGHT_EYE_CENTRE_POINTS), _midpoint(px, LEFT_EYE_CENTRE_POINTS))
     brightness, sharpness = face_luma_stats(gray, box)
     return FrameSignals(
         t=t,
