@@ -186,9 +186,8 @@ def _limiter(shared: SharedState | None, name: str, per_minute: int, burst: int 
 
 
 def new_event_loop(kind: str) -> asyncio.AbstractEventLoop:
-    """The serving loop. uvloop does the sockets, timers and callbacks in C: every RTP packet of every live
-    check passes through the loop, and with 8 checks it saved about a tenth of the process's CPU per
-    analysed frame (docs/benchmarks.md)."""
+    """The serving loop. Every RTP packet of every live check passes through it; uvloop does the sockets,
+    timers and callbacks in C, and the event loop's thread then spends less per packet (docs/benchmarks.md)."""
     if kind == "uvloop":
         import uvloop
 

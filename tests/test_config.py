@@ -32,6 +32,7 @@ def test_file_then_environment(tmp_path):
         ({"REALNAME_MATCH_FAR": "0.5", "REALNAME_REVIEW_FAR": "0.01"}, "match_far"),
         ({"REALNAME_DATABASE_URL": "mysql://db/realname"}, "postgresql://"),
         ({"REALNAME_INSTANCE_HEARTBEAT_S": "0"}, "positive"),
+        ({"REALNAME_EVENT_LOOP": "trio"}, "uvloop"),
     ],
 )
 def test_bad_values_are_clear_errors(environ, message):
@@ -49,3 +50,19 @@ def test_unknown_keys_in_the_file_are_refused(tmp_path):
 def test_every_setting_is_documented():
     rows = describe_settings()
     assert all(env.startswith("REALNAME_") and doc for env, _, doc in rows)
+
+
+def test_the_service_serves_on_the_event_loop_it_is_told():
+    import asyncio
+
+    import uvloop
+
+    from server.app import new_event_loop
+
+    for kind, loop_type in (("uvloop", uvloop.Loop), ("asyncio", asyncio.BaseEventLoop)):
+        loop = new_event_loop(kind)
+        try:
+            assert isinstance(loop, loop_type)
+            assert loop.run_until_complete(asyncio.sleep(0, result=kind)) == kind
+        finally:
+            loop.close()
