@@ -119,7 +119,7 @@ class Scorer:
     def clip(self, clip: Clip, root: Path) -> ClipResult:
         import av
 
-        from server.liveness.analyzer import frame_to_arrays
+        from server.liveness.analyzer import frame_to_rgb
         from server.liveness.signals import frame_signals
         from server.matching.faces import detect_all
 
@@ -143,8 +143,8 @@ class Scorer:
                 result.frames_decoded += 1
                 if index % self.every:
                     continue
-                rgb, gray = frame_to_arrays(frame)
-                s = frame_signals(t, landmarker.get(rgb, int(t * 1000)), gray)
+                rgb = frame_to_rgb(frame)
+                s = frame_signals(t, landmarker.get(rgb, int(t * 1000)), rgb)
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None

@@ -11,7 +11,7 @@ CLIP = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
 
 def test_direct_landmarker_calls_give_the_public_api_result():
     from realname_tools.client import load_clip
-    from server.liveness.analyzer import frame_to_arrays
+    from server.liveness.analyzer import frame_to_rgb
     from server.models.loader import landmarker_file, new_landmarker
 
     frames, _fps = load_clip(video(CLIP), max_seconds=2.0)
@@ -20,7 +20,7 @@ def test_direct_landmarker_calls_give_the_public_api_result():
     try:
         assert direct._direct is not None, "the direct path is not in use with this MediaPipe"
         for index, frame in enumerate(frames[:40]):
-            rgb, _ = frame_to_arrays(frame)
+            rgb = frame_to_rgb(frame)
             ours, theirs = direct.get(rgb, index * 33), public.get(rgb, index * 33)
             assert len(ours) == len(theirs) == 1
             for a, b in zip(ours, theirs, strict=True):

@@ -85,12 +85,12 @@ def test_shipped_calibration_and_a_broken_one(tmp_path):
 
 
 def _frame(clip: str, index: int) -> np.ndarray:
-    from server.liveness.analyzer import frame_to_arrays
+    from server.liveness.analyzer import frame_to_rgb
 
     with av.open(str(video(clip))) as container:
         for i, frame in enumerate(container.decode(video=0)):
             if i == index:
-                rgb, _ = frame_to_arrays(frame)
+                rgb = frame_to_rgb(frame)
                 return np.ascontiguousarray(rgb[:, :, ::-1])
     raise AssertionError("clip too short")
 

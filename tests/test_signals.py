@@ -44,8 +44,8 @@ def test_frame_signals_measure_eyes_mouth_and_box_from_the_landmarks():
     points[13, :2], points[14, :2] = (0.5, 0.69), (0.5, 0.73)  # inner lips
     points[10, :2], points[152, :2] = (0.5, 0.2), (0.5, 0.9)
     face = FaceLandmarks(points=points, blendshapes={"eyeBlinkLeft": 0.2, "eyeBlinkRight": 0.4}, matrix=np.eye(4))
-    gray = np.full((100, 100), 128, dtype=np.uint8)  # square: image-space distances are the normalised ones
-    s = frame_signals(1.5, [face], gray)
+    rgb = np.full((100, 100, 3), 128, dtype=np.uint8)  # square: image-space distances are the normalised ones
+    s = frame_signals(1.5, [face], rgb)
     assert s.face_count == 1 and (s.frame_w, s.frame_h) == (100, 100)
     assert s.box == pytest.approx((0.3, 0.2, 0.7, 0.9))
     assert s.ear == pytest.approx(0.3, rel=1e-5)

@@ -34,7 +34,7 @@ def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (64
     from aiortc.jitterbuffer import JitterFrame
 
     from server.config import load_settings
-    from server.liveness.analyzer import FrameTimings, LivenessAnalyzer, frame_to_arrays
+    from server.liveness.analyzer import FrameTimings, LivenessAnalyzer, frame_to_rgb
     from server.liveness.challenges import parse_challenges
     from server.liveness.engine import LivenessEngine
     from server.models.loader import landmarker_file, new_landmarker
@@ -55,7 +55,7 @@ def frame_cost(video: str, frames: int = 300, size: tuple[int, int] | None = (64
     try:
         for index, frame in enumerate(sequence):
             t = index / fps
-            rgb, _gray = frame_to_arrays(frame)
+            rgb = frame_to_rgb(frame)
             image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
             started = time.perf_counter()
             bare._task.detect_for_video(image, int(t * 1000) + 1)  # noqa: SLF001 - the bare call, on purpose
@@ -126,12 +126,12 @@ def bare_landmarker_ms(clip: list[Any], fps: float, frames_per_core: int = 200, 
     import numpy as np
 
     from server.config import load_settings
-    from server.liveness.analyzer import frame_to_arrays
+    from server.liveness.analyzer import frame_to_rgb
     from server.models.loader import landmarker_file, new_landmarker
 
     settings = load_settings()
     model = landmarker_file(settings.landmarker_model, settings.models_dir)
-    images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_to_arrays(f)[0])) for f in clip[: min(len(clip), 60)]]
+    images = [mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(frame_to_rgb(f))) for f in clip[: min(len(clip), 60)]]
     warm = min(20, frames_per_core // 5)  # the first calls warm caches up
 
     calls: dict[int, int] = {}  # per landmarker: its timestamps must keep increasing

@@ -20,7 +20,7 @@ from .options import CLOCK_TICKS, CORES
 STAGES: list[tuple[str, tuple[str, ...]]] = [
     ("landmarks: MediaPipe graph (C++)", ("dispatch_and_free (", "_run_graph (", "MpFaceLandmarker", "mediapipe::", "tflite::", "xnn_")),
     ("landmarks: Python around the call (image, result)", ("from_ctypes (", "landmarker.py:", "mediapipe/tasks/python")),
-    ("colour conversion", ("frame_to_arrays (", "_luma (", "to_ndarray (", "sws_", "reformat (")),
+    ("colour conversion", ("frame_to_rgb (", "to_ndarray (", "sws_", "reformat (")),
     ("signals + engine", ("frame_signals (", "engine.py:", "face_crop (", "prompt_message (", "signals.py:", "analyzer.py:")),
     ("video decode (VP8)", ("vpx.py:", "vp8_", "vpx_", "decoder_worker (")),
     ("video receive: RTP, SRTP, jitter buffer", ("rtcrtpreceiver.py", "rtcdtlstransport.py", "jitterbuffer.py", "rtp.py", "srtp")),

@@ -47,8 +47,8 @@ def analysis_size(width: int, height: int) -> tuple[int, int]:
     return max(2, int(width * scale) // 2 * 2), max(2, int(height * scale) // 2 * 2)
 
 
-def frame_to_arrays(frame, reformatter=None) -> tuple[np.ndarray, np.ndarray]:
-    """(RGB, luma) of an av.VideoFrame, scaled to the analysis size in one pass.
+def frame_to_rgb(frame, reformatter=None) -> np.ndarray:
+    """The RGB array of an av.VideoFrame, scaled to the analysis size in one pass.
 
     A stream passes its own `av.video.reformatter.VideoReformatter`, which keeps the scaler between
     frames: `frame.reformat` builds a new one for every frame object, which cost more than the
@@ -58,16 +58,8 @@ def frame_to_arrays(frame, reformatter=None) -> tuple[np.ndarray, np.ndarray]:
     # One thread: the service's parallelism is its streams; swscale's own slice threads (one set per
     # scaler, as many as cores) only add wake-ups. The pixels are the same.
     if reformatter is None:
-        rgb = frame.reformat(width=width, height=height, format="rgb24", threads=1).to_ndarray()
-    else:
-        rgb = reformatter.reformat(frame, width=width, height=height, format="rgb24", threads=1).to_ndarray()
-    return rgb, _luma(rgb)
-
-
-def _luma(rgb: np.ndarray) -> np.ndarray:
-    import cv2
-
-    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        return frame.reformat(width=width, height=height, format="rgb24", threads=1).to_ndarray()
+    return reformatter.reformat(frame, width=width, height=height, format="rgb24", threads=1).to_ndarray()
 
 
 @dataclass
@@ -144,21 +136,21 @@ class LivenessAnalyzer:
             from av.video.reformatter import VideoReformatter
 
             self._reformatter = VideoReformatter()
-        rgb, gray = frame_to_arrays(frame, self._reformatter)
+        rgb = frame_to_rgb(frame, self._reformatter)
         if self.timings is not None:
             self.timings.convert_ms.append((time.perf_counter() - start) * 1000)
-        return self._analyse(rgb, gray, t)
+        return self._analyse(rgb, t)
 
-    def _analyse(self, rgb: np.ndarray, gray: np.ndarray, t: float) -> Verdict:
+    def _analyse(self, rgb: np.ndarray, t: float) -> Verdict:
         start = time.perf_counter()
         self._last_t = t
         faces = self.landmarker.get(rgb, int(t * 1000))
         mid = time.perf_counter()
-        signals = frame_signals(t, faces, gray)
+        signals = frame_signals(t, faces, rgb)
         verdict = self.engine.update(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
-        self._count_repeat(gray)
+        self._count_repeat(rgb)
         self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:
@@ -166,8 +158,8 @@ class LivenessAnalyzer:
             self.timings.rest_ms.append((time.perf_counter() - mid) * 1000)
         return verdict
 
-    def _count_repeat(self, gray: np.ndarray) -> None:
-        fingerprint = frame_fingerprint(gray)
+    def _count_repeat(self, rgb: np.ndarray) -> None:
+        fingerprint = frame_fingerprint(rgb)
         if self._last_fingerprint is not None:
             self.analysed_pairs += 1
             self.repeated_frames += fingerprint == self._last_fingerprint

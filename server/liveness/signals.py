@@ -113,15 +113,16 @@ def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
     return (max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
 
 
-def face_luma_stats(gray: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
-    """(mean brightness, Laplacian variance at a 96 px face width) of the face region of a grey image."""
+def face_luma_stats(rgb: np.ndarray, box: tuple[float, float, float, float]) -> tuple[float, float]:
+    """(mean brightness, Laplacian variance at a 96 px face width) of the luma of the face region of an
+    RGB image. Only the face is converted to grey: the whole frame's luma was a cost of every frame."""
     import cv2
 
-    h, w = gray.shape[:2]
+    h, w = rgb.shape[:2]
     x0, y0, x1, y1 = int(box[0] * w), int(box[1] * h), int(math.ceil(box[2] * w)), int(math.ceil(box[3] * h))
-    crop = gray[y0:y1, x0:x1]
-    if crop.size < 16:
+    if (y1 - y0) * (x1 - x0) < 16:  # the box is clipped to the frame: this is the crop's pixel count
         return 0.0, 0.0
+    crop = cv2.cvtColor(rgb[y0:y1, x0:x1], cv2.COLOR_RGB2GRAY)
     scale = 96.0 / max(1, crop.shape[1])
     small = cv2.resize(crop, (96, max(1, int(round(crop.shape[0] * scale)))), interpolation=cv2.INTER_AREA)
     brightness = cv2.mean(small)[0]
@@ -129,9 +130,9 @@ def face_luma_stats(gray: np.ndarray, box: tuple[float, float, float, float]) ->
     return brightness, float(deviation[0, 0]) ** 2
 
 
-def frame_signals(t: float, faces: list[FaceLandmarks], gray: np.ndarray) -> FrameSignals:
-    """Signals of the first (most prominent) face; `gray` is the frame's luma, for light and focus."""
-    h, w = gray.shape[:2]
+def frame_signals(t: float, faces: list[FaceLandmarks], rgb: np.ndarray) -> FrameSignals:
+    """Signals of the first (most prominent) face; `rgb` is the frame, for light and focus."""
+    h, w = rgb.shape[:2]
     if not faces:
         return FrameSignals(t=t, face_count=0, frame_w=w, frame_h=h)
     face = faces[0]
@@ -146,7 +147,7 @@ def frame_signals(t: float, faces: list[FaceLandmarks], gray: np.ndarray) -> Fra
     mouth_w = math.dist(px[MOUTH_CORNERS[0]], px[MOUTH_CORNERS[1]])
     lip_gap = math.dist(px[INNER_LIPS[0]], px[INNER_LIPS[1]])
     inter_ocular = math.dist(_midpoint(px, RIGHT_EYE_CENTRE_POINTS), _midpoint(px, LEFT_EYE_CENTRE_POINTS))
-    brightness, sharpness = face_luma_stats(gray, box)
+    brightness, sharpness = face_luma_stats(rgb, box)
     return FrameSignals(
         t=t,
         face_count=len(faces),

@@ -79,13 +79,14 @@ class SignalLimits:
     reaction_slow_s: float = 4.0
 
 
-def frame_fingerprint(gray: np.ndarray) -> bytes:
-    """A cheap exact-repeat fingerprint of an analysed frame: blake2b of every other luma pixel.
+def frame_fingerprint(image: np.ndarray) -> bytes:
+    """A cheap exact-repeat fingerprint of an analysed frame (RGB or grey): blake2b of every other pixel
+    (the green channel of an RGB frame).
 
     Subsampled, not averaged, so sensor noise still tells two real frames apart; computed in the analysis
     worker, never on the event loop.
     """
-    sample = np.ascontiguousarray(gray[::2, ::2])
+    sample = np.ascontiguousarray(image[::2, ::2, 1] if image.ndim == 3 else image[::2, ::2])
     return hashlib.blake2b(sample.tobytes(), digest_size=8).digest()
 
 

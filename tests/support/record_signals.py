@@ -7,7 +7,7 @@ import sys
 
 import av
 
-from server.liveness.analyzer import frame_to_arrays
+from server.liveness.analyzer import frame_to_rgb
 from server.liveness.signals import frame_signals
 from server.models.loader import landmarker_file, new_landmarker
 
@@ -18,9 +18,9 @@ def record(video: str) -> list[dict]:
     try:
         with av.open(video) as container:
             for frame in container.decode(video=0):
-                rgb, gray = frame_to_arrays(frame)
+                rgb = frame_to_rgb(frame)
                 t = float(frame.time)
-                signals = frame_signals(t, landmarker.get(rgb, int(t * 1000)), gray).to_dict()
+                signals = frame_signals(t, landmarker.get(rgb, int(t * 1000)), rgb).to_dict()
                 rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in signals.items()})
     finally:
         landmarker.close()
