@@ -244,8 +244,8 @@ async def live_page(request: web.Request) -> web.Response:
     return render(request, "live.html", session=session, t=t, live_config=config)
 
 
-@routes.post("/verify/live/offer")
-async def live_offer(request: web.Request) -> web.Response:
+def bound_session(request: web.Request) -> Session | web.Response:
+    """The session of this browser, with a valid CSRF header; or the JSON error to answer."""
     services = request.app[SERVICES]
     browser_key = browser_cookie(request)
     session = services.links.session_for_browser(browser_key) if browser_key else None
@@ -253,6 +253,15 @@ async def live_offer(request: web.Request) -> web.Response:
         return json_error(403, "unknown_session", "this browser has no identity check")
     if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
         return json_error(403, "csrf", "missing or wrong CSRF token")
+    return session
+
+
+@routes.post("/verify/live/offer")
+async def live_offer(request: web.Request) -> web.Response:
+    session = bound_session(request)
+    if isinstance(session, web.Response):
+        return session
+    services = request.app[SERVICES]
     if request.content_length is None or request.content_length > MAX_OFFER_BODY:
         return json_error(400, "bad_offer", "the offer must be a JSON body of at most 128 KB")
     try:

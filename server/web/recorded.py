@@ -11,10 +11,8 @@ from ..errors import RealnameError
 from ..flow.attempts import customer_key
 from ..http.client import client_address
 from ..http.services import SERVICES
-from ..sessions import Session
-from .cookies import browser_cookie, csrf_valid, device_cookie
-from .pages import NONCE_HEADER, json_error
-from .rendering import CSRF_HEADER
+from .cookies import device_cookie
+from .pages import NONCE_HEADER, bound_session, json_error
 
 routes = web.RouteTableDef()
 
@@ -22,21 +20,9 @@ CLIP_TYPES = ("video/webm", "video/mp4")
 READ_TIMEOUT_S = 60.0
 
 
-def _bound_session(request: web.Request) -> Session | web.Response:
-    """The session of this browser, with a valid CSRF header; or the JSON error to answer."""
-    services = request.app[SERVICES]
-    browser_key = browser_cookie(request)
-    session = services.links.session_for_browser(browser_key) if browser_key else None
-    if session is None:
-        return json_error(403, "unknown_session", "this browser has no identity check")
-    if not csrf_valid(services.secret, browser_key, request.headers.get(CSRF_HEADER)):
-        return json_error(403, "csrf", "missing or wrong CSRF token")
-    return session
-
-
 @routes.post("/verify/recorded/plan")
 async def recording_plan(request: web.Request) -> web.Response:
-    session = _bound_session(request)
+    session = bound_session(request)
     if isinstance(session, web.Response):
         return session
     services = request.app[SERVICES]
@@ -56,7 +42,7 @@ async def recording_plan(request: web.Request) -> web.Response:
 @routes.post("/verify/recorded")
 async def recording_upload(request: web.Request) -> web.Response:
     """The clip as the request body (video/webm or video/mp4), its plan's nonce in a header."""
-    session = _bound_session(request)
+    session = bound_session(request)
     if isinstance(session, web.Response):
         return session
     services = request.app[SERVICES]
