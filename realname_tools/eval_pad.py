@@ -144,7 +144,7 @@ class Scorer:
                 if index % self.every:
                     continue
                 rgb = frame_to_rgb(frame)
-                s = frame_signals(t, landmarker.get(rgb, int(t * 1000)), rgb)
+                s = frame_signals(t, landmarker.get(rgb), rgb)
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None

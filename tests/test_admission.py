@@ -162,7 +162,7 @@ def test_a_frame_is_due_at_the_rate_the_step_needs():
 def test_the_synthetic_face_is_found_and_timed():
     landmarker = new_landmarker(landmarker_file())
     try:
-        assert len(landmarker.get(synthetic_face(), 0)) == 1
+        assert len(landmarker.get(synthetic_face())) == 1
         assert time_on_synthetic_face(landmarker, frames=8) > 0
     finally:
         landmarker.close()

@@ -10,6 +10,7 @@ from server.liveness.engine import ChallengeRecord, LivenessResult
 from server.reasons import Reason
 from server.spoof.pad import PadFramePolicy, PadResult, PadThresholds, PadVerdict, SpreadSample, aggregate, apply_pad
 from server.spoof.signals import (
+    FINGERPRINT_ROW_STEP,
     Action,
     Level,
     SignalCode,
@@ -143,10 +144,15 @@ def test_repeated_frames():
 def test_frame_fingerprint_is_exact():
     rng = np.random.default_rng(3)
     frame = rng.integers(0, 255, (480, 640), dtype=np.uint8)
-    noisy = frame.copy()
-    noisy[100, 100] ^= 1
     assert frame_fingerprint(frame) == frame_fingerprint(frame.copy())
-    assert frame_fingerprint(frame) != frame_fingerprint(noisy)
+    for row in range(0, 480, FINGERPRINT_ROW_STEP):  # one grain of noise on any sampled row tells them apart
+        noisy = frame.copy()
+        noisy[row, (row * 7) % 640] ^= 1
+        assert frame_fingerprint(frame) != frame_fingerprint(noisy)
+    colour = rng.integers(0, 255, (360, 640, 3), dtype=np.uint8)
+    noisy = colour.copy()
+    noisy[8, 5, 2] ^= 1
+    assert frame_fingerprint(colour) != frame_fingerprint(noisy)
 
 
 def test_resolution_and_rate_changes():

@@ -24,8 +24,7 @@ from ..errors import FlowError
 from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher
-from ..models.landmarker import time_on_synthetic_face
-from ..models.loader import new_landmarker
+from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
@@ -113,6 +112,7 @@ class LiveAttempts:
         self.matcher = matcher
         self.landmarker_file = landmarker_file
         self.executor = executor  # live frame analysis only
+        self.landmarkers = LandmarkerPool(landmarker_file)  # one per analysis thread, shared by the checks
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
@@ -154,10 +154,8 @@ class LiveAttempts:
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
             )
-            loop = asyncio.get_running_loop()
-            landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
             step = LivenessStep(
-                LivenessAnalyzer(landmarker, engine, pad_policy=PadFramePolicy() if self.pad else None), self.settings.live_frame_rate_cut
+                LivenessAnalyzer(self.landmarkers, engine, pad_policy=PadFramePolicy() if self.pad else None), self.settings.live_frame_rate_cut
             )
 
             async def on_end(reason: str) -> None:
@@ -226,11 +224,8 @@ class LiveAttempts:
     async def _time_synthetic_face(self) -> None:
         loop = asyncio.get_running_loop()
         try:
-            landmarker = await loop.run_in_executor(self.executor, new_landmarker, self.landmarker_file)
-            try:
-                self.admission.cost.estimate(await loop.run_in_executor(self.executor, time_on_synthetic_face, landmarker))
-            finally:
-                await loop.run_in_executor(self.executor, landmarker.close)
+            # On an analysis thread's own landmarker, which this makes ready for the first check.
+            self.admission.cost.estimate(await loop.run_in_executor(self.executor, time_on_synthetic_face, self.landmarkers))
         except Exception:
             log.exception("the per-frame cost could not be estimated; admitting by MAX_LIVE_SESSIONS until live frames are timed")
             self.admission.cost.source = "unmeasured"
@@ -252,6 +247,7 @@ class LiveAttempts:
         await asyncio.gather(*(c.end("server_shutdown") for c in connections), return_exceptions=True)
         if connections:
             await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=10)
+        await asyncio.get_running_loop().run_in_executor(self.executor, self.landmarkers.shutdown)
 
     def _track(self, connection: LiveConnection) -> None:
         self.connections.add(connection)

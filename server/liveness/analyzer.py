@@ -13,7 +13,7 @@ import numpy as np
 
 from ..models.detector import FaceDetector
 from ..models.files import ModelFileError
-from ..models.landmarker import FaceLandmarker
+from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.signals import frame_fingerprint
@@ -103,7 +103,7 @@ def pad_models_for_service(model_dir: str, required: bool, calibration_file: str
 class LivenessAnalyzer:
     def __init__(
         self,
-        landmarker: FaceLandmarker,
+        landmarker: FaceLandmarker | LandmarkerPool,
         engine: LivenessEngine,
         timings: FrameTimings | None = None,
         pad_policy: PadFramePolicy | None = None,
@@ -144,7 +144,7 @@ class LivenessAnalyzer:
     def _analyse(self, rgb: np.ndarray, t: float) -> Verdict:
         start = time.perf_counter()
         self._last_t = t
-        faces = self.landmarker.get(rgb, int(t * 1000))
+        faces = self.landmarker.get(rgb)
         mid = time.perf_counter()
         signals = frame_signals(t, faces, rgb)
         verdict = self.engine.update(signals)

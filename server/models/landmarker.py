@@ -1,12 +1,15 @@
-"""MediaPipe Face Landmarker (Tasks API, VIDEO mode): 478 landmarks, blendshapes and head pose matrix.
+"""MediaPipe Face Landmarker (Tasks API, IMAGE mode): 478 landmarks, blendshapes and head pose matrix.
 
-It asks for two faces, so a second face is seen. With one face in view MediaPipe then runs its face
-detector on every frame (measured: 9.0 ms a frame against 7.7 ms asking for one face, same clip and
-machine). Asking for one face and looking for a second with the bundle's detector a few times a second
-was tried and measured: it saves that time, but tracking a single face MediaPipe smooths the landmarks
-over time, and at the uneven rates of analysis by step (LivenessEngine.needed_fps) that changed the
-verdicts of 2 of the 18 shared clip cases (docs/benchmarks.md). The detector on every frame also
-re-finds a face that moved far between two analysed frames.
+IMAGE mode: every call stands alone, so one landmarker serves frames of any stream, and the service keeps
+one per analysis thread (LandmarkerPool) instead of one per live check. VIDEO mode tracked the face from
+frame to frame and smoothed the landmarks; it changed none of the 18 shared clip cases' verdicts against
+IMAGE mode (docs/benchmarks.md), and its graph per check cost memory, a model load at every check's start
+and CPU: nine checks' graphs, each called in turn, did not stay in the caches that two do.
+
+It asks for two faces, so a second face is seen: MediaPipe runs its face detector on every frame. Asking
+for one face and looking for a second with the bundle's detector a few times a second was tried in VIDEO
+mode and not kept (it changed 2 of the 18 verdicts). The detector on every frame also finds a face that
+moved far between two analysed frames.
 """
 
 from __future__ import annotations
@@ -46,15 +49,14 @@ def _model_bytes(path: Path) -> bytes:
 
 
 class FaceLandmarker:
-    """One per video stream: VIDEO mode tracks the face from frame to frame and needs rising timestamps."""
+    """One MediaPipe graph: one call at a time (it is not re-entrant), frames of any stream in any order."""
 
     def __init__(self, model_path: Path, max_faces: int = 2) -> None:
         self.model_path = Path(model_path)
         self.max_faces = max_faces
         self._task = None
         self._direct: _DirectCalls | None = None
-        self._lock = threading.Lock()  # one call at a time: MediaPipe's graph is not re-entrant
-        self._last_ms = -1
+        self._lock = threading.Lock()
 
     def prepare(self) -> FaceLandmarker:
         from mediapipe.tasks.python import vision
@@ -62,7 +64,7 @@ class FaceLandmarker:
 
         options = vision.FaceLandmarkerOptions(
             base_options=BaseOptions(model_asset_buffer=_model_bytes(self.model_path)),
-            running_mode=vision.RunningMode.VIDEO,
+            running_mode=vision.RunningMode.IMAGE,
             num_faces=self.max_faces,
             output_face_blendshapes=True,
             output_facial_transformation_matrixes=True,
@@ -71,19 +73,16 @@ class FaceLandmarker:
         self._direct = _DirectCalls.of(self._task)
         return self
 
-    def get(self, rgb: np.ndarray, timestamp_ms: int) -> list[FaceLandmarks]:
+    def get(self, rgb: np.ndarray) -> list[FaceLandmarks]:
         import mediapipe as mp
 
         if self._task is None:
             raise RuntimeError("FaceLandmarker.prepare() was not called")
-        # VIDEO mode rejects timestamps that do not increase.
-        timestamp_ms = max(int(timestamp_ms), self._last_ms + 1)
-        self._last_ms = timestamp_ms
         image = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
         with self._lock:
             if self._direct is not None:
-                return self._direct.detect(self._task, image, timestamp_ms)
-            result = self._task.detect_for_video(image, timestamp_ms)
+                return self._direct.detect(self._task, image)
+            result = self._task.detect(image)
         faces = []
         for index, landmarks in enumerate(result.face_landmarks):
             points = np.array([(p.x, p.y, p.z) for p in landmarks], dtype=np.float32)
@@ -105,6 +104,55 @@ class FaceLandmarker:
                 self._task = None
 
 
+class LandmarkerPool:
+    """One landmarker per thread that asks, made on its first call: the live checks share the analysis
+    threads' landmarkers, so a check starts without loading a model and nine checks use as many graphs
+    as there are threads. Each graph stays with one thread, never called concurrently.
+
+    Streams hand it to their analyzer as their landmarker; `close` is then a stream's release, which
+    keeps the landmarkers for the next check. `shutdown` closes them all when the service stops.
+    """
+
+    def __init__(self, model_path: Path) -> None:
+        self.model_path = Path(model_path)
+        self._local = threading.local()
+        self._all: list[FaceLandmarker] = []
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def landmarker(self) -> FaceLandmarker:
+        """The calling thread's landmarker (blocking: made on first use)."""
+        if self._closed:
+            raise RuntimeError("the landmarker pool was shut down")
+        landmarker = getattr(self._local, "landmarker", None)
+        if landmarker is None:
+            landmarker = FaceLandmarker(self.model_path).prepare()
+            with self._lock:
+                if self._closed:  # shut down while this one was being made
+                    landmarker.close()
+                    raise RuntimeError("the landmarker pool was shut down")
+                self._all.append(landmarker)
+            self._local.landmarker = landmarker
+        return landmarker
+
+    def get(self, rgb: np.ndarray) -> list[FaceLandmarks]:
+        return self.landmarker().get(rgb)
+
+    def close(self) -> None:
+        """A stream is done with the pool: nothing to free."""
+
+    @property
+    def size(self) -> int:
+        return len(self._all)
+
+    def shutdown(self) -> None:
+        with self._lock:
+            self._closed = True
+            landmarkers, self._all = self._all, []
+        for landmarker in landmarkers:
+            landmarker.close()
+
+
 class _DirectCalls:
     """MediaPipe's C detection call made from the calling thread, its result read with numpy.
 
@@ -123,7 +171,7 @@ class _DirectCalls:
     def __init__(self, lib, result_type, stride: int) -> None:
         from mediapipe.tasks.python.core.mediapipe_c_utils import handle_status
 
-        self.detect_for_video = lib.MpFaceLandmarkerDetectForVideo
+        self.detect_image = lib.MpFaceLandmarkerDetectImage
         self.close_result = lib.MpFaceLandmarkerCloseResult
         self.free_error = lib.MpErrorFree
         self.handle_status = handle_status
@@ -147,17 +195,18 @@ class _DirectCalls:
             log.warning("MediaPipe internals changed (%s); using its slower public API", error)
             return None
 
-    def detect(self, task, image, timestamp_ms: int) -> list[FaceLandmarks]:
+    def detect(self, task, image) -> list[FaceLandmarks]:
         result = self.result_type()
-        self._run_graph(task, image, timestamp_ms, result)
+        self.run_graph(task, image, result)
         try:
             return [self._face(result, index) for index in range(result.face_landmarks_count)]
         finally:
             self.close_result(ctypes.byref(result))
 
-    def _run_graph(self, task, image, timestamp_ms: int, result) -> None:
+    def run_graph(self, task, image, result) -> None:
+        """The graph alone, its result left in MediaPipe's C structure (`close_result` frees it)."""
         error = ctypes.c_char_p()
-        status = self.detect_for_video(task._handle, image._image_ptr, None, timestamp_ms, ctypes.byref(result), ctypes.byref(error))
+        status = self.detect_image(task._handle, image._image_ptr, None, ctypes.byref(result), ctypes.byref(error))
         try:
             self.handle_status(status, error)
         finally:
@@ -217,15 +266,15 @@ def synthetic_face(width: int = 640, height: int = 480) -> np.ndarray:
     return cv2.GaussianBlur(image, (5, 5), 0)
 
 
-def time_on_synthetic_face(landmarker: FaceLandmarker, frames: int = 24) -> float:
+def time_on_synthetic_face(landmarker: FaceLandmarker | LandmarkerPool, frames: int = 24) -> float:
     """Milliseconds per frame on the synthetic face (blocking). The lower quartile: a busy moment of the
     machine while it is measured must not make the estimate poor."""
     import time
 
     image = synthetic_face()
     timings = []
-    for index in range(frames):
+    for _ in range(frames):
         started = time.perf_counter()
-        landmarker.get(image, index * 33)
+        landmarker.get(image)
         timings.append((time.perf_counter() - started) * 1000)
     return sorted(timings)[len(timings) // 4]

@@ -423,8 +423,8 @@ def malformed_bodies(sdp: str, data_only_sdp: str) -> dict[str, object]:
 
 async def test_malformed_offers_are_refused_before_anything_is_built(http, server, services, sandbox_key, blink_clip, monkeypatch, caplog):
     built = []
-    real = attempts_module.new_landmarker
-    monkeypatch.setattr(attempts_module, "new_landmarker", lambda *a: built.append(1) or real(*a))
+    real = attempts_module.LivenessAnalyzer
+    monkeypatch.setattr(attempts_module, "LivenessAnalyzer", lambda *a, **k: built.append(1) or real(*a, **k))
     created, _customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     config = await live_config(http, server)
     pc, _ = await peer_offer(ClipTrack(*blink_clip))
@@ -449,7 +449,7 @@ async def test_malformed_offers_are_refused_before_anything_is_built(http, serve
         status, parsed, text = await post_offer(http, server, config, body)
         assert status == 400 and parsed and parsed["error"]["code"] == "bad_offer", (name, status, text[:300])
         assert "Traceback" not in text and 'File "' not in text, name
-    assert not built, "a landmarker was built for a refused offer"
+    assert not built, "an analysis was built for a refused offer"
     assert not services.attempts.live and not services.attempts.connections
     session = services.store.session(created["id"])
     assert session.status == Status.ID_UPLOADED and session.attempts == 0

@@ -20,7 +20,7 @@ def record(video: str) -> list[dict]:
             for frame in container.decode(video=0):
                 rgb = frame_to_rgb(frame)
                 t = float(frame.time)
-                signals = frame_signals(t, landmarker.get(rgb, int(t * 1000)), rgb).to_dict()
+                signals = frame_signals(t, landmarker.get(rgb), rgb).to_dict()
                 rows.append({k: (round(v, 4) if isinstance(v, float) else v) for k, v in signals.items()})
     finally:
         landmarker.close()
