@@ -45,10 +45,13 @@ def test_bench_reports_per_session_and_total_figures():
     # The ratios: the bare cost measured in the same run, the efficiency against it, the server's capacity.
     assert totals["admitted"] == 1 and totals["queued"] == 0
     assert totals["bare_landmarker_ms"] > 0 and totals["efficiency"] > 0
-    # The bare call was timed on both sides of the window; the strict ratio uses its fastest round.
+    # The bare call was timed on both sides of the window, as MediaPipe's public call and as its graph
+    # alone (which skips the public call's Python, so it is faster and its ratio lower).
     bare = report["bare_landmarker_ms"]
-    assert bare["rounds_after_window"] == 3 and len(bare["per_core_ms_rounds"]) == 6
-    assert bare["per_core_ms_fastest"] <= totals["bare_landmarker_ms"] and 0 < totals["efficiency_strict"] <= totals["efficiency"]
+    assert bare["rounds_after_window"] == 3
+    assert len(bare["per_core_ms_rounds"]) == len(bare["graph_per_core_ms_rounds"]) == 6
+    assert 0 < totals["bare_graph_ms"] < totals["bare_landmarker_ms"]
+    assert 0 < totals["efficiency_graph_only"] < totals["efficiency"]
     assert totals["capacity_sessions"] >= 1 and totals["min_admitted_analysed_fps"] > 0
 
 
