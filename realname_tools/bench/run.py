@@ -206,33 +206,37 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
     return report
 
 
-async def _wait_for_quiet(sampler: Sampler, limit_s: float, other_below: float = 10.0) -> float:
-    """Seconds waited until processes other than the server and this one used < other_below % of the CPU."""
+async def _wait_until(sampler: Sampler, limit_s: float, done) -> float:
+    """Seconds waited, sampling a second at a time, until `done(first, second)` holds for two samples."""
     started = time.monotonic()
     while time.monotonic() - started < limit_s:
         a = sampler.sample()
         await asyncio.sleep(1.0)
-        b = sampler.sample()
-        machine = (b["machine_busy_s"] - a["machine_busy_s"]) / max(1e-9, b["machine_total_s"] - a["machine_total_s"]) * 100
-        ours = sum((b[k][0] - a[k][0]) / (b["t"] - a["t"]) / CORES * 100 for k in ("server", "client") if a.get(k) and b.get(k))
-        if machine - ours < other_below:
+        if done(a, sampler.sample()):
             break
     return round(time.monotonic() - started, 1)
+
+
+def _cpu_percent(a: dict[str, Any], b: dict[str, Any], name: str) -> float:
+    """A process's CPU between two samples, in % of all cores (0 when it could not be read)."""
+    if not a.get(name) or not b.get(name):
+        return 0.0
+    return (b[name][0] - a[name][0]) / (b["t"] - a["t"]) / CORES * 100
+
+
+async def _wait_for_quiet(sampler: Sampler, limit_s: float, other_below: float = 10.0) -> float:
+    """Seconds waited until processes other than the server and this one used < other_below % of the CPU."""
+
+    def quiet(a: dict[str, Any], b: dict[str, Any]) -> bool:
+        machine = (b["machine_busy_s"] - a["machine_busy_s"]) / max(1e-9, b["machine_total_s"] - a["machine_total_s"]) * 100
+        return machine - sum(_cpu_percent(a, b, k) for k in ("server", "client")) < other_below
+
+    return await _wait_until(sampler, limit_s, quiet)
 
 
 async def _wait_idle(pid: int, limit_s: float, below: float = 10.0) -> float:
     """Seconds waited until a process used < below % of the cores over a second (its checks have ended)."""
-    started = time.monotonic()
-    sampler = Sampler({"server": pid})
-    while time.monotonic() - started < limit_s:
-        a = sampler.sample()
-        await asyncio.sleep(1.0)
-        b = sampler.sample()
-        if a.get("server") is None or b.get("server") is None:
-            break
-        if (b["server"][0] - a["server"][0]) / (b["t"] - a["t"]) / CORES * 100 < below:
-            break
-    return round(time.monotonic() - started, 1)
+    return await _wait_until(Sampler({"server": pid}), limit_s, lambda a, b: _cpu_percent(a, b, "server") < below)
 
 
 async def _wait_streaming(customers: list[Customer], timeout_s: float, queued_ok: bool = True) -> None:
