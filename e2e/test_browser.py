@@ -13,6 +13,7 @@ import pytest
 from e2e.conftest import BLINK_ID, HEADTURN_ID, OTHER_ID, phone_context
 from e2e.support.a11y import assert_accessible, assert_in_view
 from e2e.support.flow import (
+    KEEP_PEERS,
     at,
     consent,
     open_link,
@@ -20,6 +21,7 @@ from e2e.support.flow import (
     walk_to_live,
     watch_live_text,
 )
+from server.rtc.bandwidth import RECEIVE_KBPS
 from server.sessions import Status
 from server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support.media import photo
@@ -111,6 +113,41 @@ async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_ca
     # No script errors, CSP refusals or failed requests on the way (but the refused consent, 422).
     unexpected = [line for line in context.console_log if "422" not in line]
     assert not unexpected, unexpected
+
+
+# The page's video sender: its bitrate cap, the answer it was given, and the bitrate it sent over `seconds`.
+SENT_VIDEO = """async (seconds) => {
+  const pc = window.__realnamePeers[0];
+  const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  const bytesSent = async () => {
+    let sent = 0;
+    (await pc.getStats()).forEach((r) => { if (r.type === "outbound-rtp" && r.kind === "video") sent = r.bytesSent; });
+    return sent;
+  };
+  const first = await bytesSent();
+  const started = performance.now();
+  await new Promise((done) => setTimeout(done, seconds * 1000));
+  const kbps = ((await bytesSent()) - first) * 8 / (performance.now() - started);
+  return { maxBitrate: sender.getParameters().encodings[0].maxBitrate, answer: pc.remoteDescription.sdp, kbps };
+}"""
+
+
+@pytest.mark.media
+async def test_the_camera_is_sent_at_no_more_than_the_bitrate_the_analysis_needs(launch, blink_camera, merchant):
+    created = await merchant.create_session(fixed_challenges=["smile"])  # never performed: the check stays live
+    browser = await launch(blink_camera)
+    context = await phone_context(browser)
+    await context.add_init_script(KEEP_PEERS)
+    said = await watch_live_text(context)
+    page = await context.new_page()
+    await walk_to_live(page, created["url"], photo(BLINK_ID))
+    await start_live(page)
+    assert await prompted(said), said.seen
+    sent = await page.evaluate(SENT_VIDEO, 5)
+    print(f"\n[e2e] video sent over 5 s: {sent['kbps']:.0f} kbps (cap {RECEIVE_KBPS})")
+    assert sent["maxBitrate"] == RECEIVE_KBPS * 1000
+    assert f"b=AS:{RECEIVE_KBPS}" in sent["answer"]
+    assert 0 < sent["kbps"] <= RECEIVE_KBPS * 1.2  # rate control may overshoot a little, briefly
 
 
 @pytest.mark.media

@@ -43,16 +43,12 @@ def load_clip(path: str | Path, max_side: int = 640, max_seconds: float = 30.0) 
     return frames, fps
 
 
-def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list[bytes]:
-    """VP8-encode decoded frames once, with aiortc's real-time encoder settings at a fixed bitrate.
-
-    Many ClipTracks can then replay the same packets, so a load test's senders do not each spend a VP8
-    encoder's CPU on every frame. Only the first frame is a key frame; a track starts and loops there.
-    """
+def vp8_encoder(width: int, height: int, bitrate: int) -> Any:
+    """A VP8 encoder with aiortc's real-time settings at a fixed bitrate (a browser's, roughly)."""
     import av
 
     codec = av.CodecContext.create("libvpx", "w")
-    codec.width, codec.height = frames[0].width, frames[0].height
+    codec.width, codec.height = width, height
     codec.pix_fmt = "yuv420p"
     codec.bit_rate = bitrate
     codec.time_base = fractions.Fraction(1, VIDEO_CLOCK)
@@ -63,6 +59,16 @@ def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list
         "minrate": str(bitrate), "maxrate": str(bitrate), "noise-sensitivity": "4", "overshoot-pct": "15",
         "partitions": "0", "static-thresh": "1", "undershoot-pct": "100", "drop-threshold": "0",
     }
+    return codec
+
+
+def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list[bytes]:
+    """VP8-encode decoded frames once, with aiortc's real-time encoder settings at a fixed bitrate.
+
+    Many ClipTracks can then replay the same packets, so a load test's senders do not each spend a VP8
+    encoder's CPU on every frame. Only the first frame is a key frame; a track starts and loops there.
+    """
+    codec = vp8_encoder(frames[0].width, frames[0].height, bitrate)
     packets: list[bytes] = []
     for index, source in enumerate(frames):
         frame = VideoFrame.from_numpy_buffer(source.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
@@ -72,6 +78,30 @@ def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list
     if len(packets) != len(frames):
         raise ValueError(f"the encoder gave {len(packets)} packets for {len(frames)} frames")
     return packets
+
+
+class Vp8Link:
+    """Frames as the server receives them from a camera sending VP8 at `bitrate`: each frame encoded,
+    then decoded (offline tools replay clips through it to see what the compression changes)."""
+
+    def __init__(self, bitrate: int) -> None:
+        self.bitrate = bitrate
+        self._encoder = None
+        self._decoder = None
+
+    def send(self, frame: Any, t: float) -> list[Any]:
+        """The decoded frames (none or one) for a yuv420p frame at time t (seconds)."""
+        import av
+
+        if self._encoder is None:
+            self._encoder = vp8_encoder(frame.width, frame.height, self.bitrate)
+            self._decoder = av.CodecContext.create("libvpx", "r")
+        copy = VideoFrame.from_numpy_buffer(frame.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
+        copy.pts, copy.time_base = int(t * VIDEO_CLOCK), self._encoder.time_base
+        decoded = []
+        for packet in self._encoder.encode(copy):
+            decoded.extend(self._decoder.decode(av.Packet(bytes(packet))))
+        return decoded
 
 
 class ClipTrack(MediaStreamTrack):
@@ -126,6 +156,7 @@ class LiveRun:
     messages: list[dict[str, Any]] = field(default_factory=list)
     result: dict[str, Any] | None = None
     offer_error: dict[str, Any] | None = None
+    answer_sdp: str = ""
     started_at: float = field(default_factory=time.monotonic)
     done: asyncio.Event = field(default_factory=asyncio.Event)  # set by the result or a refused offer
 
@@ -205,6 +236,7 @@ class HostedFlowClient:
                 await self.close()
                 done.set()
                 return run
+        run.answer_sdp = answer["sdp"]
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer["sdp"], type=answer["type"]))
         self._csrf_token = config["csrf"]
         return run

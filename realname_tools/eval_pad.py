@@ -105,7 +105,7 @@ class Cost:
 
 
 class Scorer:
-    def __init__(self, pad_dir: str, policy: PadFramePolicy, thresholds: PadThresholds, every: int) -> None:
+    def __init__(self, pad_dir: str, policy: PadFramePolicy, thresholds: PadThresholds, every: int, vp8_kbps: int = 0) -> None:
         from server.models.loader import landmarker_file, load_face_models, new_landmarker
         from server.models.pad import load_pad
 
@@ -114,16 +114,20 @@ class Scorer:
         self.landmarker_file = landmarker_file()
         self.new_landmarker = new_landmarker
         self.policy, self.thresholds, self.every = policy, thresholds, max(1, every)
+        self.vp8_kbps = vp8_kbps  # frames pass through VP8 at this bitrate first, as a browser sends them
         self.cost = Cost()
 
     def clip(self, clip: Clip, root: Path) -> ClipResult:
         import av
 
-        from server.liveness.analyzer import frame_to_rgb
+        from server.liveness.analyzer import analysis_size, frame_to_rgb
         from server.liveness.signals import frame_signals
         from server.matching.faces import detect_all
 
+        from .client import Vp8Link
+
         result = ClipResult(clip)
+        link = Vp8Link(self.vp8_kbps * 1000) if self.vp8_kbps else None
         landmarker = self.new_landmarker(self.landmarker_file)
         sample: SpreadSample[float] = SpreadSample(self.policy.max_frames, self.policy.min_gap_s)
         poses: list[tuple[float, float]] = []
@@ -141,6 +145,12 @@ class Scorer:
             for index, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
                 result.frames_decoded += 1
+                if link is not None:
+                    width, height = analysis_size(frame.width, frame.height)
+                    received = link.send(frame.reformat(width=width, height=height, format="yuv420p"), t)
+                    if not received:
+                        continue
+                    frame = received[-1]
                 if index % self.every:
                     continue
                 rgb = frame_to_rgb(frame)
@@ -336,7 +346,7 @@ def run(args: argparse.Namespace) -> int:
                 source="command line",
             )
         clips = read_clips(args.clips)
-        scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every)
+        scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every, args.vp8_kbps)
     except ClipsError as error:
         return _fail("bad_clips", str(error), args.json)
     except (ModelFileError, PadCalibrationError, ValueError) as error:
@@ -373,5 +383,6 @@ def add_parser(sub) -> None:
     evalp.add_argument("--attack", type=float, help="override the attack threshold")
     evalp.add_argument("--review", type=float, help="override the review threshold")
     evalp.add_argument("--every", type=int, default=2, help="analyse every k-th frame of each clip (1: all)")
+    evalp.add_argument("--vp8-kbps", dest="vp8_kbps", type=int, default=0, help="pass every frame through VP8 at this bitrate first, as a browser sends it")
     evalp.add_argument("--write-calibration", dest="write_calibration", metavar="FILE", help="write the thresholds with the data measured")
     evalp.set_defaults(func=run)

@@ -208,8 +208,8 @@ async function start() {
 
   const track = stream.getVideoTracks()[0];
   const settings = track.getSettings ? track.getSettings() : {};
-  // Send what the analysis uses, no more: its frame rate, and its size when the camera gives more.
-  const encoding = { maxFramerate: config.captureFps };
+  // Send what the analysis uses, no more: its frame rate and bitrate, and its size when the camera gives more.
+  const encoding = { maxFramerate: config.captureFps, maxBitrate: config.captureKbps * 1000 };
   const longSide = Math.max(settings.width || 0, settings.height || 0);
   if (longSide > config.analysisSide) encoding.scaleResolutionDownBy = longSide / config.analysisSide;
   pc = new RTCPeerConnection({ iceServers: config.iceServers });

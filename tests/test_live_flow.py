@@ -8,6 +8,7 @@ import json
 import pytest
 
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
+from server.rtc.bandwidth import RECEIVE_KBPS
 from server.sessions import Status
 from tests.support.api import auth
 from tests.support.documents import card_with_face, jpeg
@@ -62,7 +63,10 @@ async def test_same_person_is_approved(http, server, services, sandbox_key, blin
     assert [c["passed"] for c in data["liveness"]["challenges"]] == [True, True]
     stats = data["live_stats"]
     # Frames arrived and were analysed (how many a second is the benchmark's business, not a test's).
-    assert stats["frames_received"] > 0 and stats["frames_analysed"] > 0
+    assert stats["frames_received"] > 0 and stats["frames_analysed"] > 0 and stats["received_kbps"] > 0
+    # The answer asked for no more than the analysis needs.
+    video = run.answer_sdp[run.answer_sdp.index("m=video") :].split("m=application")[0]
+    assert f"b=AS:{RECEIVE_KBPS}\r\n" in video
     assert await eventually(lambda: not services.attempts.live)
     kinds = services.store.evidence_kinds(created["id"])
     assert "reference_face" in kinds and "live_face_0" in kinds and "live_embedding" in kinds

@@ -46,6 +46,22 @@ FORCE_RELAY = """
 """
 
 
+# Keeps every peer connection the page opens in window.__realnamePeers, for a test to read its statistics.
+KEEP_PEERS = """
+(() => {
+  const Native = window.RTCPeerConnection;
+  if (!Native) return;
+  window.__realnamePeers = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(config) {
+      super(config);
+      window.__realnamePeers.push(this);
+    }
+  };
+})();
+"""
+
+
 # A browser without WebRTC (some in-app browsers, locked-down builds): the page must record instead.
 NO_WEBRTC = """
 (() => {

@@ -39,6 +39,10 @@ def add_parser(sub) -> None:
         "--frame-rate-cut", dest="frame_rate_cut", metavar="VIDEOS_DIR",
         help="replay the shared clip cases in VIDEOS_DIR with every frame and at the rate each step needs: verdicts and CPU",
     )
+    bench.add_argument(
+        "--vp8-kbps", dest="vp8_kbps", type=int, default=0,
+        help="with --frame-rate-cut: pass every frame through VP8 at this bitrate first, as a browser sends it",
+    )
     bench.set_defaults(func=run)
 
 
@@ -69,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     if args.frame_rate_cut:
         from .frame_rate_cut import frame_rate_cut, render_frame_rate_cut
 
-        data = frame_rate_cut(args.frame_rate_cut)
+        data = frame_rate_cut(args.frame_rate_cut, vp8_kbps=args.vp8_kbps)
         print(json.dumps(data) if args.json else render_frame_rate_cut(data))
         return 0 if data["totals"]["verdicts_unchanged"] else 1
     if not args.video:

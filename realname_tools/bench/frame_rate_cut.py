@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from ..client import Vp8Link
 from .report import fmt
 
 # The clip cases of tests/test_liveness_clips.py: (clip, challenges, expected: "pass" or a failure reason).
@@ -33,17 +34,21 @@ CASES: list[tuple[str, str, str]] = [
 ]
 
 
-def replay(path: Path, challenges: str, paced: bool) -> dict[str, Any]:
-    """One clip through the analyzer and engine, as `server.liveness.replay` does, optionally paced."""
+def replay(path: Path, challenges: str, paced: bool, vp8_kbps: int = 0) -> dict[str, Any]:
+    """One clip through the analyzer and engine, as `server.liveness.replay` does, optionally paced.
+
+    With `vp8_kbps`, each frame is first scaled as the live page sends it and passed through VP8 at that
+    bitrate, as the server receives it from a browser."""
     import av
 
-    from server.liveness.analyzer import LivenessAnalyzer
+    from server.liveness.analyzer import LivenessAnalyzer, analysis_size
     from server.liveness.challenges import parse_challenges
     from server.liveness.engine import LivenessEngine
     from server.models.loader import landmarker_file, new_landmarker
 
     engine = LivenessEngine(parse_challenges(challenges))
     analyzer = LivenessAnalyzer(new_landmarker(landmarker_file()), engine)
+    link = Vp8Link(vp8_kbps * 1000) if vp8_kbps else None
     frames, last_t, cpu = 0, 0.0, 0.0
     container = av.open(str(path))
     try:
@@ -52,6 +57,12 @@ def replay(path: Path, challenges: str, paced: bool) -> dict[str, Any]:
             frames += 1
             t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
             last_t = max(last_t, t)
+            if link is not None:
+                width, height = analysis_size(frame.width, frame.height)
+                received = link.send(frame.reformat(width=width, height=height, format="yuv420p"), t)
+                if not received:
+                    continue
+                frame = received[-1]
             if paced and not analyzer.wants(t):
                 continue
             started = time.process_time()
@@ -81,7 +92,7 @@ def _as_expected(outcome: dict[str, Any], expected: str) -> bool:
     return not outcome["passed"] and outcome["reason"] in expected.split("|")
 
 
-def frame_rate_cut(videos: str | Path, cases: list[tuple[str, str, str]] | None = None) -> dict[str, Any]:
+def frame_rate_cut(videos: str | Path, cases: list[tuple[str, str, str]] | None = None, vp8_kbps: int = 0) -> dict[str, Any]:
     folder = Path(videos)
     rows = []
     for clip, challenges, expected in cases or CASES:
@@ -89,7 +100,7 @@ def frame_rate_cut(videos: str | Path, cases: list[tuple[str, str, str]] | None 
         if not path.is_file():
             rows.append({"clip": clip, "challenges": challenges, "error": "missing"})
             continue
-        every, paced = replay(path, challenges, paced=False), replay(path, challenges, paced=True)
+        every, paced = replay(path, challenges, False, vp8_kbps), replay(path, challenges, True, vp8_kbps)
         rows.append(
             {
                 "clip": clip,
@@ -106,6 +117,7 @@ def frame_rate_cut(videos: str | Path, cases: list[tuple[str, str, str]] | None 
     cpu_paced = sum(r["paced"]["analysis_cpu_s"] for r in measured)
     seconds = sum(r["every_frame"]["seconds"] for r in measured)
     return {
+        "vp8_kbps": vp8_kbps or None,
         "cases": rows,
         "totals": {
             "cases": len(measured),

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
+from server.rtc.bandwidth import RECEIVE_KBPS
+
 PROJECT = Path(__file__).resolve().parents[2]
 CORES = len(os.sched_getaffinity(0)) or 1  # the cores this run may use (taskset), as the server counts them
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
@@ -55,7 +57,7 @@ class BenchOptions:
     profile_native: bool = _option(False, "with --profile: include native frames")
     warmup_s: float = _option(2.0, "seconds of streaming before the window opens")
     encode_live: bool = _option(False, "every sender encodes VP8 itself (default: encode once, replay)")
-    bitrate: int = _option(1_000_000, "bit rate of the packets encoded once")
+    bitrate: int = _option(RECEIVE_KBPS * 1000, "bit rate of the packets encoded once (default: what the live page sends at most)")
     quiet_wait_s: float = _option(0.0, "wait up to this many seconds for other processes to go idle", flag="--quiet-wait")
     max_side: int = _option(640, "long side the clip is scaled to")
     send_fps: float = _option(20.0, "frames a second each customer sends, as the live page asks the camera for (0: the clip's own rate)")

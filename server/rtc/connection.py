@@ -24,6 +24,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from ..liveness.analyzer import frame_due
 from . import protocol
+from .bandwidth import limit_video_bitrate
 from .ice import uses_relay
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class StreamStats:
     capture_s: deque = field(default_factory=lambda: deque(maxlen=2000))
     arrival_s: deque = field(default_factory=lambda: deque(maxlen=2000))
     sizes: deque = field(default_factory=lambda: deque(maxlen=2000))
+    bytes_received: int | None = None  # over the connection's transport, read when it ends
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -95,6 +97,7 @@ class StreamStats:
             return [pct(deque(items[i * n // 3 : (i + 1) * n // 3]), 0.5) for i in range(3)] if n >= 3 else []
 
         least = min(self.transit_s, default=0.0)
+        span = (self.last_frame_at or 0.0) - self.started_at
         lag_ms = deque((t - least) * 1000 for t in self.transit_s)
         return {
             "frames_received": self.frames_received,
@@ -112,6 +115,8 @@ class StreamStats:
             "arrival_lag_ms": {"p50": pct(lag_ms, 0.5), "p95": pct(lag_ms, 0.95), "max": pct(lag_ms, 1.0)},
             "arrival_lag_p50_ms_by_third": thirds(lag_ms),
             "resolution": f"{self.width}x{self.height}" if self.width else None,
+            # From the connection's start: the media with its RTP, RTCP and the data channel.
+            "received_kbps": round(self.bytes_received * 8 / 1000 / span) if self.bytes_received is not None and span > 0 else None,
         }
 
 
@@ -198,7 +203,8 @@ class LiveConnection:
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=kind))
         await pc.setLocalDescription(await pc.createAnswer())
         self._spawn(self._watchdog(), "watchdog")
-        return pc.localDescription
+        local = pc.localDescription
+        return RTCSessionDescription(sdp=limit_video_bitrate(local.sdp), type=local.type)
 
     def send(self, message: dict[str, Any]) -> None:
         text = protocol.encode(message)
@@ -322,6 +328,7 @@ class LiveConnection:
                 await asyncio.shield(self._in_flight)
             except Exception:
                 pass
+        await self._read_bytes_received()
         try:
             await self.on_end(reason)
         except Exception:
@@ -330,6 +337,17 @@ class LiveConnection:
             # Shielded: even a cancelled end must free the peer and close the model (MediaPipe must not
             # be left to the garbage collector, whose close from __del__ can deadlock).
             await asyncio.shield(self._release())
+
+    async def _read_bytes_received(self) -> None:
+        try:
+            for receiver in self.pc.getReceivers():
+                report = await asyncio.wait_for(receiver.getStats(), timeout=1)
+                for item in report.values():
+                    if item.type == "transport":
+                        self.stats.bytes_received = item.bytesReceived
+                        return
+        except Exception:  # statistics only: a closing transport may have none
+            return
 
     async def _release(self) -> None:
         try:

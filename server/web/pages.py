@@ -14,6 +14,7 @@ from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
@@ -231,6 +232,7 @@ async def live_page(request: web.Request) -> web.Response:
         "iceServers": page_ice_servers(services.settings, session.id, time.time()),
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
+        "captureKbps": RECEIVE_KBPS,
         "analysisSide": MAX_ANALYSIS_SIDE,
         "planUrl": "/verify/recorded/plan",
         "recordUrl": "/verify/recorded",
