@@ -100,6 +100,7 @@ async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_ca
         f"at {float(blink_camera.fps):.2f} fps: received_fps={stats['received_fps']} "
         f"analysed_fps={stats['analysed_fps']} frames analysed/received={stats['frames_analysed']}/"
         f"{stats['frames_received']} dropped={stats['frames_dropped']} resolution={stats['resolution']} "
+        f"received_kbps={stats.get('received_kbps')} "
         f"latency_ms={stats['latency_ms']} decision_ms={stats.get('decision_ms')}"
     )
     assert stats["frames_received"] > 0 and stats["frames_analysed"] > 0  # outcomes only: rates are the benchmark's
