@@ -81,27 +81,31 @@ def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list
 
 
 class Vp8Link:
-    """Frames as the server receives them from a camera sending VP8 at `bitrate`: each frame encoded,
-    then decoded (offline tools replay clips through it to see what the compression changes)."""
+    """Frames as the server receives them from the live page sending VP8 at `bitrate`: each frame scaled
+    as the page sends it (to the analysis size), encoded, then decoded. Offline tools replay clips through
+    it to see what the compression changes."""
 
     def __init__(self, bitrate: int) -> None:
         self.bitrate = bitrate
         self._encoder = None
         self._decoder = None
 
-    def send(self, frame: Any, t: float) -> list[Any]:
-        """The decoded frames (none or one) for a yuv420p frame at time t (seconds)."""
+    def received(self, frame: Any, t: float) -> Any | None:
+        """The decoded frame for a video frame at time t (seconds), or None while the codec holds it."""
         import av
 
+        from server.liveness.analyzer import analysis_size
+
+        width, height = analysis_size(frame.width, frame.height)
         if self._encoder is None:
-            self._encoder = vp8_encoder(frame.width, frame.height, self.bitrate)
+            self._encoder = vp8_encoder(width, height, self.bitrate)
             self._decoder = av.CodecContext.create("libvpx", "r")
-        copy = VideoFrame.from_numpy_buffer(frame.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
-        copy.pts, copy.time_base = int(t * VIDEO_CLOCK), self._encoder.time_base
+        sent = VideoFrame.from_numpy_buffer(frame.reformat(width=width, height=height, format="yuv420p").to_ndarray(), format="yuv420p")
+        sent.pts, sent.time_base = int(t * VIDEO_CLOCK), self._encoder.time_base
         decoded = []
-        for packet in self._encoder.encode(copy):
+        for packet in self._encoder.encode(sent):
             decoded.extend(self._decoder.decode(av.Packet(bytes(packet))))
-        return decoded
+        return decoded[-1] if decoded else None
 
 
 class ClipTrack(MediaStreamTrack):

@@ -120,7 +120,7 @@ class Scorer:
     def clip(self, clip: Clip, root: Path) -> ClipResult:
         import av
 
-        from server.liveness.analyzer import analysis_size, frame_to_rgb
+        from server.liveness.analyzer import frame_to_rgb
         from server.liveness.signals import frame_signals
         from server.matching.faces import detect_all
 
@@ -146,11 +146,9 @@ class Scorer:
                 t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
                 result.frames_decoded += 1
                 if link is not None:
-                    width, height = analysis_size(frame.width, frame.height)
-                    received = link.send(frame.reformat(width=width, height=height, format="yuv420p"), t)
-                    if not received:
+                    frame = link.received(frame, t)
+                    if frame is None:
                         continue
-                    frame = received[-1]
                 if index % self.every:
                     continue
                 rgb = frame_to_rgb(frame)

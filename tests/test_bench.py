@@ -89,6 +89,23 @@ def test_the_frame_rate_cut_keeps_verdicts_and_analyses_fewer_frames():
     assert totals["frames_analysed_paced"] < totals["frames_analysed_every"]
 
 
+def test_verdicts_hold_through_vp8_at_the_bitrate_the_page_sends():
+    """The cap on the page's encoder must not cost verdicts: the wrong-action case here was the first to
+    change as the bitrate fell (at 200 kbps, docs/benchmarks.md)."""
+    from realname_tools.bench.frame_rate_cut import frame_rate_cut
+    from server.rtc.bandwidth import RECEIVE_KBPS
+
+    cases = [
+        ("lp_d12_talking_glasses_man_headturns_7s.mp4", "turn_right,turn_left", "wrong_action"),
+        ("lp_d7_winks_blinks_woman_6s.mp4", "blink", "pass"),
+    ]
+    for clip, _, _ in cases:
+        video(clip)
+    data = frame_rate_cut(video(cases[0][0]).parent, cases, vp8_kbps=RECEIVE_KBPS)
+    assert data["vp8_kbps"] == RECEIVE_KBPS
+    assert data["totals"]["cases"] == 2 and data["totals"]["all_as_expected"], data["cases"]
+
+
 def test_the_senders_send_at_the_rate_the_page_asks_the_camera_for():
     from realname_tools.bench.run import at_rate
 

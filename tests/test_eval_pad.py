@@ -40,6 +40,24 @@ def test_shared_clips_apcer_and_bpcer_are_zero(tmp_path):
     assert len(written["measured"]["clips"]) == report["clips"]
 
 
+def test_verdicts_hold_through_vp8_at_the_bitrate_the_page_sends(tmp_path):
+    """A live check's frames come through the browser's VP8; the genuine clip here lost the most margin."""
+    from server.rtc.bandwidth import RECEIVE_KBPS
+
+    require_media()
+    listing = tmp_path / "clips.csv"
+    listing.write_text(
+        "file,label,attack_type\n"
+        "attack_phone_replay_selfie_video_young_man_15s.mp4,attack,screen_replay\n"
+        "lp_d18_mouth_open_eyes_closed_man_7s.mp4,genuine,\n"
+    )
+    done = eval_pad("--clips", str(listing), "--root", str(VIDEOS), "--pad-model-dir", str(pad_model_dir()),
+                    "--every", "3", "--vp8-kbps", str(RECEIVE_KBPS), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    verdicts = {clip["file"]: clip["verdict"] for clip in json.loads(done.stdout)["per_clip"]}
+    assert verdicts == {"attack_phone_replay_selfie_video_young_man_15s.mp4": "attack", "lp_d18_mouth_open_eyes_closed_man_7s.mp4": "pass"}
+
+
 def test_a_bad_clip_list_is_a_clear_error(tmp_path):
     listing = tmp_path / "clips.csv"
     listing.write_text("file,label,attack_type\nx.mp4,maybe,\n")

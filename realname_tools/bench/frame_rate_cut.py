@@ -41,7 +41,7 @@ def replay(path: Path, challenges: str, paced: bool, vp8_kbps: int = 0) -> dict[
     bitrate, as the server receives it from a browser."""
     import av
 
-    from server.liveness.analyzer import LivenessAnalyzer, analysis_size
+    from server.liveness.analyzer import LivenessAnalyzer
     from server.liveness.challenges import parse_challenges
     from server.liveness.engine import LivenessEngine
     from server.models.loader import landmarker_file, new_landmarker
@@ -58,11 +58,9 @@ def replay(path: Path, challenges: str, paced: bool, vp8_kbps: int = 0) -> dict[
             t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
             last_t = max(last_t, t)
             if link is not None:
-                width, height = analysis_size(frame.width, frame.height)
-                received = link.send(frame.reformat(width=width, height=height, format="yuv420p"), t)
-                if not received:
+                frame = link.received(frame, t)
+                if frame is None:
                     continue
-                frame = received[-1]
             if paced and not analyzer.wants(t):
                 continue
             started = time.process_time()
