@@ -2,10 +2,10 @@
 
 The page caps its encoder (`maxBitrate`, from the page config) and the server's SDP answer says the same
 (`b=AS` in the video section, RFC 8866: the bandwidth the answerer wants to receive), for a browser that
-ignores the first. Left alone, Chrome sends a 640x480 camera at up to 1.7 Mbps; every extra bit is
-decoded and every extra packet goes through aiortc's Python. At this cap the 18 shared clip cases keep
-their verdicts and passive anti-spoofing its verdicts (docs/benchmarks.md: the VP8 round trip), with
-room below it: verdicts first changed at 200 kbps.
+ignores the first. Left alone, a browser's encoder rises with its bandwidth estimate; every extra bit
+is decoded and every extra packet goes through aiortc's Python. Through VP8 at this cap the 18 shared
+clip cases and passive anti-spoofing keep their verdicts, and at half of it too; at 200 kbps one
+verdict changed (docs/benchmarks.md, "The bitrate the page sends").
 """
 
 from __future__ import annotations
