@@ -81,7 +81,7 @@ class TextReader:
         boxes = self.detect(bgr)
         kept = largest(boxes, s.max_boxes)
         crops = [crop_line(bgr, box, s.max_line_ratio) for box in kept]
-        cut = any(crop.shape[1] >= s.max_line_ratio * crop.shape[0] for crop in crops)
+        cut = any(crop.shape[1] >= s.max_line_ratio * crop.shape[0] for crop in crops)  # cut to exactly that
         results = self.recognise(crops, deadline)
         lines = []
         for box, result in zip(kept, results, strict=True):
@@ -214,6 +214,7 @@ def crop_line(bgr: np.ndarray, box: np.ndarray, max_ratio: float = math.inf) -> 
     height = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
     target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
     tall = height >= 1.5 * width
-    size = (width, min(height, max(1, int(max_ratio * width)))) if tall else (min(width, max(1, int(max_ratio * height))), height)
+    longest = max(1.0, max_ratio * (width if tall else height))
+    size = (width, int(min(height, longest))) if tall else (int(min(width, longest)), height)
     strip = cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(box.astype(np.float32), target), size, borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
     return np.rot90(strip) if tall else strip
