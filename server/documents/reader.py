@@ -17,7 +17,7 @@ import secrets
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
@@ -51,7 +51,7 @@ class DocumentReader:
         self._lock = threading.Lock()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ocr", initializer=thread_initializer)
         self._queued: OrderedDict[str, _Queued] = OrderedDict()  # per session, in the order sessions came
-        self._reading: str | None = None  # the session whose photo is being read
+        self._running: Future[DocumentReading] | None = None  # the reading on the OCR thread
         self._closed = False
 
     def engine(self) -> TextReader:
@@ -95,20 +95,19 @@ class DocumentReader:
 
     @property
     def busy(self) -> bool:
-        return self._reading is not None
+        # The thread's own future, not a callback on a loop: a loop that ended mid-reading frees nothing else.
+        return self._running is not None and not self._running.done()
 
     def _next(self) -> None:
         """Start the first queued session's reading when none is running (on the event loop's thread)."""
-        while self._reading is None and self._queued and not self._closed:
-            key, entry = self._queued.popitem(last=False)
+        while not self.busy and self._queued and not self._closed:
+            _, entry = self._queued.popitem(last=False)
             if entry.done.done():  # its upload was answered already
                 continue
-            self._reading = key
-            running = asyncio.get_running_loop().run_in_executor(self._executor, self.read_image, entry.bgr, entry.today)
-            running.add_done_callback(lambda finished, entry=entry: self._finished(entry, finished))
+            self._running = self._executor.submit(self.read_image, entry.bgr, entry.today)
+            asyncio.wrap_future(self._running).add_done_callback(lambda finished, entry=entry: self._finished(entry, finished))
 
     def _finished(self, entry: _Queued, finished: asyncio.Future[DocumentReading]) -> None:
-        self._reading = None
         if not entry.done.done():
             if finished.cancelled():
                 entry.done.cancel()
