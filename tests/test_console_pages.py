@@ -14,10 +14,14 @@ import pytest
 from aiohttp import web
 
 from server.api.auth import create_api_key
+from server.cli import _store
 from server.cli import main as cli
+from server.config import load_settings
 from server.http.services import SERVICES
 from server.operators import totp
+from server.operators.signin import account_key
 from server.sessions import Status
+from server.storage.backoffs import Backoffs
 from server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support.api import auth
 from tests.support.console import PASSWORD, bring_to_review, csrf_of, make_operator, page_csrf, sign_in
@@ -338,6 +342,15 @@ def test_cli_creates_operators_without_a_password_on_the_command_line(tmp_path, 
     assert json.loads(capsys.readouterr().out) == [{"merchant": "acme", "name": "alice", "role": "admin", "totp": True, "disabled": False}]
     # There is no way to give the password itself as an argument: what follows is a file's path.
     assert cli(["operators", "create", "--merchant", "acme", "--name", "carol", "--password-file", "a long enough password"]) == 2
+    # `operators unlock` lifts the account's delay (counted in the database).
+    store = _store(load_settings())
+    delays = Backoffs(store)
+    for _ in range(60):
+        delays.record_failure(account_key("acme", "alice"), lambda failures: 30.0 if failures >= 50 else 0.0, 900.0)
+    assert delays.paused_for(account_key("acme", "alice")) > 0
+    assert cli(["operators", "unlock", "--merchant", "acme", "--name", "alice"]) == 0
+    assert delays.paused_for(account_key("acme", "alice")) == 0
+    store.close()
 
 
 async def test_the_console_speaks_chinese(http, server, services):
