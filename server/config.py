@@ -115,8 +115,8 @@ class Settings:
 
     # Operator console
     console_four_eyes: bool = _setting(False, "A review decision in the operator console needs a second operator who agrees (four-eyes).")
-    console_max_failures: int = _setting(5, "Wrong sign-ins in a row that lock an operator account (twice as many lock a client address).")
-    console_lockout_s: float = _setting(900.0, "How long a locked operator account or client address must wait.")
+    console_max_failures: int = _setting(5, "Wrong console sign-ins for one account from one client network (an IPv4 address, an IPv6 /64) before each further try waits a growing delay (30 s, doubling); twice as many from one network across accounts, ten times as many for one account from all networks.")
+    console_lockout_s: float = _setting(900.0, "The longest delay between console sign-in tries after wrong ones; a delayed account or network quiet this long after its delay starts over.")
     console_session_ttl_s: float = _setting(28800.0, "How long an operator stays signed in.")
 
     log_level: str = _setting("INFO", "Logging level.")

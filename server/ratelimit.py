@@ -3,6 +3,7 @@ Several instances on one database count request rates there instead (server/clus
 
 from __future__ import annotations
 
+import ipaddress
 import time
 from collections import OrderedDict, deque
 from typing import Protocol
@@ -71,3 +72,25 @@ class FailureLimiter:
             del self._paused_until[key]
             return 0.0
         return until - now
+
+
+def network_of(address: str) -> str:
+    """The key a client address is limited under: an IPv4 address itself, an IPv6 address's /64 (one
+    customer line or host gets a whole /64 and can rotate through it at will)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address) and parsed.ipv4_mapped is not None:
+        return str(parsed.ipv4_mapped)
+    if isinstance(parsed, ipaddress.IPv6Address):
+        return str(ipaddress.IPv6Network((parsed, 64), strict=False))
+    return str(parsed)
+
+
+def backoff_delay(failures: int, free: int, base_s: float, cap_s: float) -> float:
+    """Seconds to wait after `failures` failures in a row: none for the first `free`, then `base_s`,
+    doubling with each further failure, at most `cap_s`."""
+    if failures < free:
+        return 0.0
+    return min(cap_s, base_s * 2 ** min(failures - free, 40))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from server.documents.ocr import clockwise, crop_line, reading_order
+from server.documents.ocr import bounded, clockwise, crop_line, largest, reading_order
 from tests.support.documents import document, reader
 
 
@@ -32,3 +32,22 @@ def test_every_printed_field_of_a_resident_card_is_read():
 
 def test_a_blank_photo_has_no_text():
     assert reader().engine().read(np.full((480, 640, 3), 200, np.uint8)) == []
+
+
+def test_the_bounds_scale_the_photo_down_keep_the_largest_lines_and_cut_long_ones():
+    assert bounded(np.zeros((4000, 3000, 3), np.uint8), 1600).shape[:2] == (1600, 1200)
+    small = np.zeros((900, 1200, 3), np.uint8)
+    assert bounded(small, 1600) is small
+    boxes = [clockwise(np.float32([[0, y], [w, y], [w, y + 10], [0, y + 10]])) for y, w in ((0, 50), (20, 400), (40, 100), (60, 300))]
+    assert [int(box[1][0]) for box in largest(boxes, 2)] == [400, 300]  # still in reading order
+    assert largest(boxes, 10) == boxes
+    image = np.zeros((100, 2000, 3), np.uint8)
+    assert crop_line(image, np.float32([[0, 10], [1900, 10], [1900, 30], [0, 30]]), max_ratio=30).shape[:2] == (20, 600)
+
+
+def test_a_reading_out_of_time_is_marked_incomplete_and_keeps_nothing_unread():
+    engine = reader().engine()
+    crops = [np.full((48, 200, 3), 255, np.uint8)] * 3
+    assert engine.recognise(crops, deadline=0.0) == [None, None, None]
+    scan = engine.scan(document("td3_mrz").image)
+    assert scan.complete and scan.lines

@@ -62,3 +62,27 @@ async def test_a_card_whose_number_fails_its_check_is_caught():
     reading = await reader().read_decoded(generated.image, TODAY)
     assert reading.type == "cn_resident_card_front"
     assert "id_number_check_character" in reading.checks_failed
+
+
+async def test_readings_take_turns_per_session_and_a_newer_photo_replaces_a_queued_one():
+    from server.documents.reader import ReadingReplaced
+
+    blank = np.full((480, 640, 3), 200, np.uint8)
+    documents = reader()
+    first = asyncio.create_task(documents.read_decoded(blank, TODAY, "ses_a"))
+    await asyncio.sleep(0)
+    older = asyncio.create_task(documents.read_decoded(blank, TODAY, "ses_a"))
+    other = asyncio.create_task(documents.read_decoded(blank, TODAY, "ses_b"))
+    await asyncio.sleep(0)
+    newer = asyncio.create_task(documents.read_decoded(document("td3_mrz").image, TODAY, "ses_a"))
+    await asyncio.sleep(0)
+    assert documents.busy and documents.waiting == 2  # ses_a's place (now its newer photo), then ses_b
+    with pytest.raises(ReadingReplaced) as caught:
+        await older
+    assert (caught.value.code, caught.value.status) == ("upload_replaced", 409)
+    finished: list[str] = []
+    for name, task in (("first", first), ("other", other), ("newer", newer)):
+        task.add_done_callback(lambda _, name=name: finished.append(name))
+    await asyncio.gather(first, other, newer)
+    assert finished == ["first", "newer", "other"]  # ses_a kept the place it took before ses_b
+    assert newer.result().type == "td3_mrz" and not documents.busy and documents.waiting == 0

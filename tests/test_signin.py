@@ -8,7 +8,8 @@ import time
 import pytest
 
 from server.flow.tokens import token_hash
-from server.operators.signin import Outcome, Policy, SignIn
+from server.operators.signin import Outcome, Policy, SignIn, backoff_keys
+from server.ratelimit import backoff_delay, network_of
 from tests.support.console import PASSWORD, make_operator
 from tests.support.postgres import BACKENDS, database_for
 
@@ -43,15 +44,28 @@ async def test_unknown_merchant_unknown_name_and_wrong_password_look_the_same(se
         assert (await signin.attempt(merchant, name, password, "", "10.0.0.1")).outcome == Outcome.WRONG
 
 
-async def test_the_account_locks_after_the_limit_and_unlocks_after_the_pause(services):
-    operator = make_operator(services, "acme", "alice")
+async def test_wrong_tries_delay_the_account_and_the_right_password_passes_after_the_delay(services):
+    make_operator(services, "acme", "alice")
     signin = signin_for(services)
-    outcomes = [(await signin.attempt("acme", "alice", "wrong password!", "", f"10.0.0.{i}")).outcome for i in range(3)]
-    assert outcomes == [Outcome.WRONG, Outcome.WRONG, Outcome.LOCKED]
-    assert (await signin.attempt("acme", "alice", PASSWORD, "", "10.0.0.9")).outcome == Outcome.LOCKED
-    services.store._write("UPDATE operators SET locked_until = ? WHERE id = ?", (time.time() - 1, operator.id))
-    assert (await signin.attempt("acme", "alice", PASSWORD, "", "10.0.0.9")).outcome == Outcome.SIGNED_IN
-    assert services.operators.get(operator.id).failed_signins == 0
+    outcomes = [(await signin.attempt("acme", "alice", "wrong password!", "", "10.0.0.1")).outcome for _ in range(3)]
+    assert outcomes == [Outcome.WRONG] * 3
+    assert (await signin.attempt("acme", "alice", PASSWORD, "", "10.0.0.1")).outcome == Outcome.WRONG  # during the delay
+    assert signin.backoffs.paused_for(backoff_keys("acme", "alice", "10.0.0.1")["pair"]) > 0
+    assert signin.backoffs.paused_for(backoff_keys("acme", "alice", "10.0.0.1")["account"]) == 0  # 30 wrong tries for that
+    assert (await signin.attempt("acme", "alice", PASSWORD, "", "10.0.0.9")).outcome == Outcome.SIGNED_IN  # another network
+    services.store._write("UPDATE failure_counts SET paused_until = ?", (time.time() - 1,))
+    assert (await signin.attempt("acme", "alice", PASSWORD, "", "10.0.0.1")).outcome == Outcome.SIGNED_IN
+
+
+def test_the_delays_grow_and_are_capped():
+    assert [backoff_delay(n, 3, 30.0, 900.0) for n in range(1, 10)] == [0, 0, 30, 60, 120, 240, 480, 900, 900]
+
+
+def test_ipv6_addresses_count_by_their_64_and_ipv4_by_address():
+    assert network_of("2001:db8:1:2:aaaa::1") == network_of("2001:db8:1:2:ffff:1:2:3") == "2001:db8:1:2::/64"
+    assert network_of("2001:db8:1:3::1") != network_of("2001:db8:1:2::1")
+    assert network_of("192.0.2.7") == network_of("::ffff:192.0.2.7") == "192.0.2.7" != network_of("192.0.2.8")
+    assert network_of("unknown") == "unknown"
 
 
 async def test_a_success_resets_the_count_of_wrong_tries(services):

@@ -5,11 +5,17 @@ DB detection at a short side of at least 736 px, boxes grown by 1.6 x area / per
 at 48 px high, lines under 0.5 confidence dropped). rapidocr itself is never imported: it requires
 opencv-python-headless, a second `cv2` (see server/models/commands.py). The angle classifier is left out:
 a document is photographed the right way up, or is turned by the customer when asked to retake.
+
+A reading is bounded whatever the photo (a crafted 4000 px photo full of text cost 40 s before): the photo
+is read at `max_side` at most, only `max_boxes` lines go to the recogniser, each cut to `max_line_ratio`
+times its height, and the recogniser stops once the reading has used `budget_s` of CPU. A reading cut
+short by any of these says so (`Scan.complete`); what was read until then is kept.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +28,19 @@ from .results import OcrLine
 
 
 @dataclass(frozen=True)
+class Scan:
+    lines: list[OcrLine]
+    complete: bool  # False: a bound cut the reading short (too many lines, too long ones, out of time)
+
+
+@dataclass(frozen=True)
 class OcrSettings:
     min_side: int = 736  # detection input's short side (scaled up to it, never down)
-    max_side: int = 2000
+    max_side: int = 2000  # detection input's long side
+    max_read_side: int = 1600  # a larger photo is scaled down before anything is read (a card stays legible)
+    max_boxes: int = 40  # lines recognised, the largest first (a card or a passport page has under 25)
+    max_line_ratio: float = 30.0  # a line's width in heights sent to the recogniser (an MRZ line is about 20)
+    budget_s: float = 3.0  # CPU seconds of one reading (a card takes 1.2 to 1.5)
     pixel_threshold: float = 0.3
     box_threshold: float = 0.5
     unclip_ratio: float = 1.6
@@ -55,14 +71,25 @@ class TextReader:
         return cls(*ocr_model_files(models_dir))
 
     def read(self, bgr: np.ndarray) -> list[OcrLine]:
+        return self.scan(bgr).lines
+
+    def scan(self, bgr: np.ndarray) -> Scan:
+        """The lines of text, within the bounds of the settings (boxes in the scaled-down photo's pixels)."""
+        s = self.settings
+        deadline = time.thread_time() + s.budget_s  # onnxruntime runs on this thread (one intra-op thread)
+        bgr = bounded(bgr, s.max_read_side)
         boxes = self.detect(bgr)
-        crops = [crop_line(bgr, box) for box in boxes]
+        kept = largest(boxes, s.max_boxes)
+        crops = [crop_line(bgr, box, s.max_line_ratio) for box in kept]
+        cut = any(crop.shape[1] >= s.max_line_ratio * crop.shape[0] for crop in crops)  # cut to exactly that
+        results = self.recognise(crops, deadline)
         lines = []
-        for box, (text, score) in zip(boxes, self.recognise(crops), strict=True):
-            if score >= self.settings.text_score and text.strip():
+        for box, result in zip(kept, results, strict=True):
+            if result is not None and result[1] >= s.text_score and result[0].strip():
                 xs, ys = box[:, 0], box[:, 1]
-                lines.append(OcrLine(text.strip(), score, (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))))
-        return lines
+                lines.append(OcrLine(result[0].strip(), result[1], (float(xs.min()), float(ys.min()), float(xs.max()), float(ys.max()))))
+        complete = len(kept) == len(boxes) and not cut and None not in results
+        return Scan(lines, complete)
 
     def detect(self, bgr: np.ndarray) -> list[np.ndarray]:
         """Quadrilaterals (4 x 2, clockwise from top left) around lines of text, in reading order."""
@@ -93,11 +120,14 @@ class TextReader:
                 boxes.append(box)
         return reading_order(boxes)
 
-    def recognise(self, crops: list[np.ndarray]) -> list[tuple[str, float]]:
-        results: list[tuple[str, float]] = [("", 0.0)] * len(crops)
+    def recognise(self, crops: list[np.ndarray], deadline: float = math.inf) -> list[tuple[str, float] | None]:
+        """(text, confidence) per crop; None for the crops left unread when the thread's CPU time passed `deadline`."""
+        results: list[tuple[str, float] | None] = [None] * len(crops)
         order = sorted(range(len(crops)), key=lambda i: crops[i].shape[1] / crops[i].shape[0])
         height = self.settings.line_height
         for start in range(0, len(order), self.settings.batch):
+            if time.thread_time() > deadline:
+                break
             chunk = order[start : start + self.settings.batch]
             widest = max([320 / height] + [crops[i].shape[1] / crops[i].shape[0] for i in chunk])
             width = int(height * widest)
@@ -159,10 +189,32 @@ def reading_order(boxes: list[np.ndarray]) -> list[np.ndarray]:
     return ordered
 
 
-def crop_line(bgr: np.ndarray, box: np.ndarray) -> np.ndarray:
-    """The quadrilateral straightened into an upright strip; a tall strip is turned to lie flat."""
+def bounded(bgr: np.ndarray, max_side: int) -> np.ndarray:
+    """The photo scaled down so that its long side is at most `max_side`."""
+    height, width = bgr.shape[:2]
+    scale = max_side / max(height, width)
+    if scale >= 1:
+        return bgr
+    return cv2.resize(bgr, (max(1, round(width * scale)), max(1, round(height * scale))), interpolation=cv2.INTER_AREA)
+
+
+def largest(boxes: list[np.ndarray], count: int) -> list[np.ndarray]:
+    """The `count` largest boxes, still in reading order."""
+    if len(boxes) <= count:
+        return boxes
+    areas = [cv2.contourArea(box) for box in boxes]
+    keep = set(sorted(range(len(boxes)), key=lambda i: -areas[i])[:count])
+    return [box for i, box in enumerate(boxes) if i in keep]
+
+
+def crop_line(bgr: np.ndarray, box: np.ndarray, max_ratio: float = math.inf) -> np.ndarray:
+    """The quadrilateral straightened into an upright strip; a tall strip is turned to lie flat. A strip
+    longer than `max_ratio` times its height keeps only its start (its end is never warped)."""
     width = int(max(np.linalg.norm(box[0] - box[1]), np.linalg.norm(box[2] - box[3])))
     height = int(max(np.linalg.norm(box[0] - box[3]), np.linalg.norm(box[1] - box[2])))
     target = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
-    strip = cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(box.astype(np.float32), target), (width, height), borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
-    return np.rot90(strip) if height >= 1.5 * width else strip
+    tall = height >= 1.5 * width
+    longest = max(1.0, max_ratio * (width if tall else height))
+    size = (width, int(min(height, longest))) if tall else (int(min(width, longest)), height)
+    strip = cv2.warpPerspective(bgr, cv2.getPerspectiveTransform(box.astype(np.float32), target), size, borderMode=cv2.BORDER_REPLICATE, flags=cv2.INTER_CUBIC)
+    return np.rot90(strip) if tall else strip

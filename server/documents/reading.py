@@ -30,8 +30,9 @@ def classify(lines: list[OcrLine], today: dt.date) -> str:
     return UNRECOGNISED
 
 
-def read_lines(lines: list[OcrLine], today: dt.date) -> DocumentReading:
-    """What a document's OCR lines say, checked. `today` is the day of the check (expiry, age)."""
+def read_lines(lines: list[OcrLine], today: dt.date, complete: bool = True) -> DocumentReading:
+    """What a document's OCR lines say, checked. `today` is the day of the check (expiry, age); `complete`
+    False when the OCR stopped at one of its bounds before reading every line."""
     kind = classify(lines, today)
     if kind == CN_FRONT:
         fields, checks = resident_card.parse_front(lines)
@@ -45,7 +46,7 @@ def read_lines(lines: list[OcrLine], today: dt.date) -> DocumentReading:
         mrz = find_mrz([line.text for line in lines], today)
         assert mrz is not None
         reading = _from_mrz(mrz, _mrz_confidence(lines), today)
-    return replace(reading, lines_read=len(lines))
+    return replace(reading, lines_read=len(lines), complete=complete)
 
 
 def _value(fields: dict[str, Field], name: str) -> str | None:

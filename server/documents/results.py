@@ -58,6 +58,7 @@ class DocumentReading:
     expired: bool | None = None  # None: no expiry date on this side, or it could not be read
     age: int | None = None  # whole years on the day of the check
     lines_read: int = 0  # lines of text the OCR found (0: a photo without text)
+    complete: bool = True  # False: the reading's bounds (size, lines, time) cut it short
 
     @property
     def checks_failed(self) -> list[str]:
@@ -79,6 +80,7 @@ class DocumentReading:
             "checks_passed": self.checks_passed,
             "expired": self.expired,
             "age": self.age,
+            "complete": self.complete,
         }
 
 

@@ -139,7 +139,8 @@ class Lifecycle:
                     raise RealnameError(*UNREADABLE["cn_resident_card_back"]) from None
             raise
         document = await self._read_document(session, image)
-        if require_document and document is not None and document["type"] in UNREADABLE:
+        # A reading its bounds cut short is kept as it is (marked incomplete), never a reason to refuse.
+        if require_document and document is not None and document["type"] in UNREADABLE and document["complete"]:
             raise RealnameError(*UNREADABLE[document["type"]])
         self.store.put_evidence(session.id, "reference_face", jpeg(face.aligned))
         self.store.put_evidence(session.id, "reference_embedding", face.embedding.astype(np.float32).tobytes())
@@ -155,7 +156,7 @@ class Lifecycle:
         """The document on the reference photo, once its face is found (OCR costs about a second)."""
         if self.documents is None:
             return None
-        reading = await self.documents.read_decoded(image, dt.datetime.now(dt.UTC).date())
+        reading = await self.documents.read_decoded(image, dt.datetime.now(dt.UTC).date(), session.id)
         return session_document(reading, Expected.from_dict(session.expected) if session.expected else None)
 
     def _count_upload(self, session_id: str) -> None:

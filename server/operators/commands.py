@@ -12,11 +12,12 @@ from functools import partial
 
 from ..config import load_settings
 from ..console import fail, print_json
+from ..storage.backoffs import Backoffs
 from ..storage.operators import OperatorStore
 from ..storage.store import DuplicateError, Store
 from . import totp
 from .passwords import PasswordError, check_new_password, hash_password
-from .signin import Role
+from .signin import Role, account_key
 
 
 def read_password(path: str | None) -> str:
@@ -92,6 +93,7 @@ def _run(store: Store, operators: OperatorStore, args: argparse.Namespace) -> in
         print(f"New password set for {operator.name!r}; their open console sessions are signed out.")
     elif command == "unlock":
         operators.record_success(operator.id)
+        Backoffs(store).clear(account_key(operator.merchant, operator.name))  # its delay from every network
         store.audit("cli", "operator.unlocked", detail={"operator": operator.actor})
         print(f"{operator.name!r} may sign in again.")
     else:  # disable / enable
@@ -110,7 +112,7 @@ def add_parser(subparsers: argparse._SubParsersAction, open_store: Callable[...,
         ("totp-enable", "turn on TOTP and print the otpauth:// URI for an authenticator app"),
         ("totp-disable", "turn TOTP off"),
         ("set-password", "set a new password (signs the operator out everywhere)"),
-        ("unlock", "lift a lockout after wrong passwords"),
+        ("unlock", "lift the delay on an account after wrong passwords"),
         ("disable", "stop the operator from signing in (signs them out)"),
         ("enable", "let a disabled operator sign in again"),
     ):

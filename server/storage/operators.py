@@ -94,17 +94,6 @@ class OperatorStore:
         cursor = self.store._write("UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?", (step, operator_id, step))
         return cursor.rowcount == 1
 
-    def record_failure(self, operator_id: int, max_failures: int, lockout_s: float) -> bool:
-        """One more wrong sign-in; True when it locked the account."""
-        now = time.time()
-        with self.store.transaction():
-            self.store._write("UPDATE operators SET failed_signins = failed_signins + 1 WHERE id = ?", (operator_id,))
-            cursor = self.store._write(
-                "UPDATE operators SET locked_until = ?, failed_signins = 0 WHERE id = ? AND failed_signins >= ?",
-                (now + lockout_s, operator_id, max_failures),
-            )
-        return cursor.rowcount == 1
-
     def record_success(self, operator_id: int) -> None:
         self.store._write("UPDATE operators SET failed_signins = 0, locked_until = NULL WHERE id = ?", (operator_id,))
 

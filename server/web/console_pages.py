@@ -27,7 +27,6 @@ SIGNIN_COOKIE = "rn_console"  # binds the sign-in form's CSRF token to this brow
 COOKIE_PATH = "/console"
 EVIDENCE_IMAGES = ("reference_face", "live_face_0", "live_face_1", "live_face_2")
 MAX_FIELD = 200
-FAILED_STATUS = {Outcome.WRONG: 401, Outcome.LOCKED: 429}
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -126,10 +125,9 @@ async def signin(request: web.Request) -> web.Response:
     password = str(form.get("password", ""))[:1024]
     result = await services.signin.attempt(fields["merchant"], fields["name"], password, fields["code"], client_address(request))
     if result.outcome != Outcome.SIGNED_IN or result.token is None:
-        t = translator_for(request)
-        error = t("console.signin.locked" if result.outcome == Outcome.LOCKED else "console.signin.wrong")
-        status = FAILED_STATUS[result.outcome]
-        return render_console(request, "console_signin.html", None, key, status, error=error, merchant_name=fields["merchant"], name=fields["name"])
+        # One answer for every failure (unknown name, wrong password or code, a try during a delay).
+        error = translator_for(request)("console.signin.wrong")
+        return render_console(request, "console_signin.html", None, key, 401, error=error, merchant_name=fields["merchant"], name=fields["name"])
     response = web.HTTPSeeOther("/console/review")
     set_cookie(request, response, OPERATOR_COOKIE, result.token, int(services.settings.console_session_ttl_s))
     response.del_cookie(SIGNIN_COOKIE, path=COOKIE_PATH)
