@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 from ..errors import FlowError
 from ..liveness.challenges import Challenge
-from ..liveness.replay import ClipCancelled, ClipLimits, ClipOverBudget, ClipTooLong, ReplayReport, VideoError, replay_video
+from ..liveness.replay import ClipCancelled, ClipLimits, ClipOverBudget, ClipTooLong, ClipTooShort, ReplayReport, VideoError, replay_video
 from ..liveness.schedule import LENGTH_SLACK_S, RecordingSchedule, off_schedule
 from ..reasons import Reason
 from ..sessions import CheckPath, Session, Status
@@ -44,7 +44,6 @@ from .tokens import new_token, token_hash
 log = logging.getLogger(__name__)
 
 UPLOAD_GRACE_S = 60.0  # after the clip's end, for stopping the recorder and uploading
-MAX_EXTRA_S = 10.0  # decoded at most this far beyond the timetable, then refused as too long
 PROMPT_EARLY_S = 1.0  # a challenge is revealed this long before its prompt at the soonest (the page asks ahead)
 MAX_HELD = 4  # recordings this process holds at once (being received, waiting or analysed): ~4 x 8 MiB
 CPU_BUDGET_S = 30.0  # of the decoding thread per clip; a genuine 19 s clip takes a few seconds
@@ -228,8 +227,10 @@ class RecordedChecks:
     async def _judge(self, session: Session, plan: RecordingPlan, clip: bytes, stop: threading.Event) -> Session:
         attempts, settings = self.attempts, self.attempts.settings
         path = CheckPath.HANDOFF if HandoffRecords(attempts.store).handed_off(session.id) else CheckPath.RECORDED
+        short, long = LENGTH_SLACK_S  # the clip's length, from its packets' timestamps before decoding
         limits = ClipLimits(
-            max_seconds=plan.schedule.duration_s + MAX_EXTRA_S,
+            max_seconds=plan.schedule.duration_s + long,
+            min_seconds=plan.schedule.duration_s - short,
             max_pixels=settings.max_image_pixels,
             max_side=MAX_SIDE,
             analysis_fps=settings.live_analysis_fps,
@@ -243,8 +244,8 @@ class RecordedChecks:
             report = await loop.run_in_executor(self.executor, self._replay, clip, plan, limits, stop)
         except ClipCancelled:
             raise asyncio.CancelledError from None
-        except ClipTooLong:
-            return self._failed(session, Reason.RECORDING_LENGTH, "too long", stats, path)
+        except (ClipTooLong, ClipTooShort) as error:
+            return self._failed(session, Reason.RECORDING_LENGTH, str(error), stats, path)
         except ClipOverBudget as error:
             return self._failed(session, Reason.RECORDING_UNREADABLE, str(error), stats, path)
         except VideoError as error:

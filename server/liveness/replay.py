@@ -27,6 +27,10 @@ class ClipTooLong(VideoError):
     code = "too_long"
 
 
+class ClipTooShort(VideoError):
+    code = "too_short"
+
+
 class ClipOverBudget(VideoError):
     code = "over_budget"
 
@@ -42,6 +46,7 @@ class ClipLimits:
 
     max_seconds: float
     max_pixels: int
+    min_seconds: float = 0.0  # from the first frame's timestamp to the last one's
     max_fps: float = 60.0  # on average over the clip: more frames would only cost decoding time
     max_side: int = 1920  # a camera's frames in a browser; larger ones are refused, never decoded
     analysis_fps: float | None = None  # frames analysed a second at most (the others are only decoded)
@@ -105,6 +110,8 @@ def probe_clip(container, limits: ClipLimits) -> ClipHeaders:
         raise VideoError(f"cannot read the video: {error}") from error
     if packets == 0:
         raise VideoError("the video has no video frames")
+    if last - (first or 0.0) < limits.min_seconds:
+        raise ClipTooShort(f"shorter than {limits.min_seconds:.0f} s")
     return ClipHeaders(codec.width, codec.height, packets, last - (first or 0.0))
 
 

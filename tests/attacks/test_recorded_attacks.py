@@ -76,8 +76,9 @@ def ended_details(services, session_id: str) -> list[dict]:
     [
         ((6320, 6320), 60, 28, "recording_unreadable", "6320x6320 are too large"),  # the clip
         ((3840, 2160), 30, 5, "recording_unreadable", "at most 1920 pixels a side"),
-        ((320, 240), 60, 90, "recording_unreadable", "too many frames"),  # far beyond the timetable
-        ((320, 240), 5, 60, "recording_length", "too long"),
+        ((320, 240), 120, 10, "recording_unreadable", "too many frames"),
+        ((320, 240), 5, 60, "recording_length", "longer than"),  # far beyond the timetable
+        ((320, 240), 30, 3, "recording_length", "shorter than"),
     ],
 )
 async def test_a_crafted_clip_is_refused_from_its_headers_before_decoding(http, server, services, sandbox_key, monkeypatch, size, fps, seconds, reason, said):
