@@ -139,7 +139,6 @@ class RecordedChecks:
         challenge = plan.challenge_at(index, time.time())
         if challenge is None:
             raise FlowError("prompt_not_due", "this prompt is not due now")
-        self.attempts.store.audit("customer", "recorded.prompted", session.id, {"index": index})
         return {"index": index, "challenge": challenge.value}
 
     def _may_record(self, session: Session) -> bool:
