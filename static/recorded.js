@@ -72,5 +72,6 @@ export async function recordCheck(stream, config, say, step) {
   say("live.phase.done");
   const clipType = recorder.mimeType.split(";")[0] || type.split(";")[0];
   const clip = new Blob(chunks, { type: clipType });
-  return post(config.recordUrl, config, { "Content-Type": clipType, [config.nonceHeader]: plan.nonce }, clip, 0);
+  // "busy": the server holds a few recordings at once and read none of this one; its nonce still holds.
+  return post(config.recordUrl, config, { "Content-Type": clipType, [config.nonceHeader]: plan.nonce }, clip, 30, ["busy"]);
 }
