@@ -95,6 +95,8 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     # Live frame analysis has workers of its own that photo uploads can never take.
     executor = ThreadPoolExecutor(max_workers=analysis_workers(settings), thread_name_prefix="analysis")
     uploads = ThreadPoolExecutor(max_workers=1, thread_name_prefix="uploads", initializer=background_thread)
+    # Recorded checks' clips, one at a time, at a low priority: never the live analysis threads.
+    recordings = ThreadPoolExecutor(max_workers=1, thread_name_prefix="recorded", initializer=background_thread)
     outbox = Outbox(
         store,
         timeout_s=settings.webhook_timeout_s,
@@ -112,6 +114,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all
         attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
+    recorded_checks = RecordedChecks(attempts, recordings)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html"]),
@@ -127,7 +130,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         lifecycle=lifecycle,
         links=links,
         attempts=attempts,
-        recorded=RecordedChecks(attempts),
+        recorded=recorded_checks,
         outbox=outbox,
         templates=templates,
         secret=secret,
@@ -164,12 +167,14 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()
+        recorded_checks.shutdown()
         for task in background:
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await outbox.stop()
         executor.shutdown(wait=True)
         uploads.shutdown(wait=True)
+        recordings.shutdown(wait=True, cancel_futures=True)
         await decoder.close()
         store.close()
 

@@ -62,7 +62,11 @@ async function record() {
       return;
     }
     show("live.error.generic", config.errorTexts[error.code]);
-    $("record").hidden = !stream;
+    // With a live key a recording is offered only after the server saw the connection fail: this
+    // browser cannot connect at all, so the way on is a phone.
+    const unavailable = error.code === "recording_unavailable";
+    $("record").hidden = !stream || unavailable;
+    if (unavailable && !ON_PHONE) $("handoff-offer").hidden = false;
     document.body.dataset.liveError = error.code || "generic";
   }
 }

@@ -1,9 +1,11 @@
-// The recorded check: the fallback when no live connection can be made. The server sends the
-// challenges, a timetable and a one-time nonce; this page shows each prompt at its time while
-// MediaRecorder records, then uploads the clip. The server checks the movements against the timetable.
+// The recorded check: the fallback when no live connection can be made. The server sends a timetable
+// and a one-time nonce, and each challenge only when the recording reaches its prompt; this page shows
+// each prompt at its time while MediaRecorder records, then uploads the clip. The server checks the
+// movements against the timetable.
 
 const TYPES = ["video/webm;codecs=vp8", "video/webm", "video/mp4"];
 const RETURN_BEFORE_S = 2; // the last seconds of each slot ask for a straight look again
+const ASK_AHEAD_S = 0.5; // a challenge is asked for this long before its prompt (the server allows 1 s)
 
 export function canRecord() {
   return Boolean(window.MediaRecorder && TYPES.some((type) => MediaRecorder.isTypeSupported(type)));
@@ -39,16 +41,27 @@ export async function recordCheck(stream, config, say, step) {
   const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve));
   const timers = [];
   const at = (seconds, action) => timers.push(setTimeout(action, seconds * 1000));
+  const nonceHeaders = { "Content-Type": "application/json", [config.nonceHeader]: plan.nonce };
   recorder.addEventListener("start", () => {
     document.body.dataset.recording = "on";
     say("live.phase.start");
-    step(0, plan.challenges.length);
-    plan.challenges.forEach((challenge, index) => {
-      at(plan.prompts_at_s[index], () => {
-        say(`live.challenge.${challenge}`);
-        step(index + 1, plan.challenges.length);
+    step(0, plan.count);
+    const started = performance.now();
+    plan.prompts_at_s.forEach((promptAt, index) => {
+      at(Math.max(0, promptAt - ASK_AHEAD_S), async () => {
+        let challenge;
+        try {
+          ({ challenge } = await post(config.promptUrl, config, nonceHeaders, JSON.stringify({ index }), 0));
+        } catch (e) {
+          return; // not shown: the clip will not follow the timetable, and the server says so
+        }
+        const wait = promptAt * 1000 - (performance.now() - started);
+        timers.push(setTimeout(() => {
+          say(`live.challenge.${challenge}`);
+          step(index + 1, plan.count);
+        }, Math.max(0, wait)));
       });
-      at(plan.prompts_at_s[index] + plan.slot_s - RETURN_BEFORE_S, () => say("live.phase.return"));
+      at(promptAt + plan.slot_s - RETURN_BEFORE_S, () => say("live.phase.return"));
     });
     at(plan.duration_s, () => recorder.stop());
   });
@@ -59,5 +72,6 @@ export async function recordCheck(stream, config, say, step) {
   say("live.phase.done");
   const clipType = recorder.mimeType.split(";")[0] || type.split(";")[0];
   const clip = new Blob(chunks, { type: clipType });
-  return post(config.recordUrl, config, { "Content-Type": clipType, [config.nonceHeader]: plan.nonce }, clip, 0);
+  // "busy": the server holds a few recordings at once and read none of this one; its nonce still holds.
+  return post(config.recordUrl, config, { "Content-Type": clipType, [config.nonceHeader]: plan.nonce }, clip, 30, ["busy"]);
 }

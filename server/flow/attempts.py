@@ -194,13 +194,14 @@ class LiveAttempts:
         )
         return {"sdp": answer.sdp, "type": answer.type}
 
-    def check_may_start(self, session: Session, customer: str, camera_label: str = "") -> None:
-        """FlowError unless the session is at the live step with an attempt left, this customer is not
-        paused for too many failures, and (with a live key) the camera is not named as a virtual one (a
-        live or a recorded check alike)."""
+    def check_may_start(self, session: Session, customer: str, camera_label: str = "", attempt_taken: bool = False) -> None:
+        """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the
+        check's attempt was counted already, as a recorded check's plan is), this customer is not paused
+        for too many failures, and (with a live key) the camera is not named as a virtual one (a live or
+        a recorded check alike)."""
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
-        if session.attempts >= session.max_attempts:
+        if session.attempts >= session.max_attempts and not attempt_taken:
             raise FlowError("no_attempts_left", "no attempts are left", 403)
         pause = self.failures.paused_for(customer)
         if pause:
@@ -278,6 +279,9 @@ class LiveAttempts:
             connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
+            if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
+                # The server saw this peer fail to connect: the page may offer a recorded check now.
+                self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
             if reason == "completed" and engine.result is not None and engine.result.passed:
                 pad = await self._score_pad(attempt.step.analyzer)
                 result = apply_pad(engine.result, pad)
@@ -380,17 +384,19 @@ class LiveAttempts:
         if target == Status.APPROVED and wanting_review:
             target = Status.REVIEW
             record["review_because"] = wanting_review
-            session = self.store.update_session(session.id, liveness=record)
         failure_reason = Reason.FACE_MISMATCH.value if target == Status.REJECTED else None
         problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
-        return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
+        # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
+        return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
 
 
 # Endings of a peer that never connected after which the attempt is given back (a silent page's
 # connect_timeout still costs one).
 NEVER_CONNECTED_ENDINGS = frozenset({"bye", "connection_failed"})
+# Endings of a peer that never connected after which a recorded check may be offered (see flow/recorded.py).
+UNCONNECTED_ENDINGS = NEVER_CONNECTED_ENDINGS | {"connect_timeout"}
 
 # Failures that are not evidence of an attack on this customer's side.
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})

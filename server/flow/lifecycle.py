@@ -13,6 +13,7 @@ import logging
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import replace
 from typing import Any
@@ -72,6 +73,8 @@ class Lifecycle:
         self.shared = shared  # other instances use the same database: their live checks are not ours
         self.documents = documents  # None: reference photos are used for the face only
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
+        # Called with a session's id before it is redacted, to stop work in flight on it (recorded checks).
+        self.on_redact: list[Callable[[str], Awaitable[None]]] = []
 
     # -- the merchant's side ----------------------------------------------------------------------
 
@@ -169,6 +172,9 @@ class Lifecycle:
 
     async def redact(self, session: Session, actor: str) -> Session:
         """Erase evidence and biometric data now; keep a tombstone with the outcome and timestamps."""
+        for stop in self.on_redact:
+            await stop(session.id)
+        session = self.store.session(session.id) or session
         attempt = self.live.get(session.id)
         if attempt is not None:
             await attempt.connection.end("redacted")

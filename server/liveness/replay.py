@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -12,7 +14,7 @@ import numpy as np
 from ..models.loader import new_landmarker
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import RiskSignal, StreamFacts, check_signals
-from .analyzer import FrameTimings, LivenessAnalyzer, PadModels, score_pad
+from .analyzer import FrameTimings, LivenessAnalyzer, PadModels, frame_due, score_pad
 from .challenges import Challenge
 from .engine import LivenessEngine, LivenessResult, Thresholds
 
@@ -25,14 +27,92 @@ class ClipTooLong(VideoError):
     code = "too_long"
 
 
+class ClipTooShort(VideoError):
+    code = "too_short"
+
+
+class ClipOverBudget(VideoError):
+    code = "over_budget"
+
+
+class ClipCancelled(VideoError):
+    code = "cancelled"
+
+
 @dataclass(frozen=True)
 class ClipLimits:
-    """For untrusted clips (a customer's recording): what is decoded at all."""
+    """For untrusted clips (a customer's recording): what is decoded at all. The container's and the
+    stream's headers and every packet's timestamp are checked before a single frame is decoded."""
 
     max_seconds: float
     max_pixels: int
-    max_fps: float = 60.0  # on average over the clip: more frames would only cost analysis time
+    min_seconds: float = 0.0  # from the first frame's timestamp to the last one's
+    max_fps: float = 60.0  # on average over the clip: more frames would only cost decoding time
+    max_side: int = 1920  # a camera's frames in a browser; larger ones are refused, never decoded
+    analysis_fps: float | None = None  # frames analysed a second at most (the others are only decoded)
+    cpu_budget_s: float | None = None  # CPU seconds of the decoding thread, then the clip is refused
     formats: frozenset[str] = frozenset({"matroska,webm", "mov,mp4,m4a,3gp,3g2,mj2"})  # MediaRecorder's
+    codecs: frozenset[str] = frozenset({"vp8", "vp9", "h264", "av1"})
+
+    def frame_size_problem(self, width: int, height: int) -> str | None:
+        if max(width, height) > self.max_side or width * height > self.max_pixels:
+            return f"frames of {width}x{height} are too large (at most {self.max_side} pixels a side)"
+        return None
+
+
+@dataclass(frozen=True)
+class ClipHeaders:
+    """What the container says of a clip, read without decoding it."""
+
+    width: int
+    height: int
+    packets: int
+    seconds: float
+
+
+def probe_clip(container, limits: ClipLimits) -> ClipHeaders:
+    """Refuse a clip from its container, stream headers and packet timestamps alone (no decoding):
+    format, codec, frame size, frame count and length. Demuxing costs a fraction of decoding, and
+    MediaRecorder's WebM declares no length of its own, so the packets are counted."""
+    import av
+
+    if container.format.name not in limits.formats:
+        raise VideoError(f"unexpected container {container.format.name}")
+    if not container.streams.video:
+        raise VideoError("the video has no video stream")
+    stream = container.streams.video[0]
+    codec = stream.codec_context
+    if codec.name not in limits.codecs:
+        raise VideoError(f"unexpected video codec {codec.name}")
+    problem = limits.frame_size_problem(codec.width, codec.height)
+    if problem:
+        raise VideoError(problem)
+    declared = float(container.duration) / av.time_base if container.duration else 0.0
+    if declared > limits.max_seconds + 1:
+        raise ClipTooLong(f"longer than {limits.max_seconds:.0f} s")
+    max_packets = int(limits.max_seconds * limits.max_fps) + 1
+    time_base = float(stream.time_base or 0) or 1 / 1000
+    packets, first, last = 0, None, 0.0
+    try:
+        for packet in container.demux(stream):
+            if packet.size == 0:
+                continue  # the demuxer's flush packet
+            packets += 1
+            if packets > max_packets:
+                raise VideoError("too many frames")
+            if packet.pts is not None:
+                t = packet.pts * time_base
+                first = t if first is None else min(first, t)
+                last = max(last, t)
+                if last - first > limits.max_seconds:
+                    raise ClipTooLong(f"longer than {limits.max_seconds:.0f} s")
+    except av.error.FFmpegError as error:
+        raise VideoError(f"cannot read the video: {error}") from error
+    if packets == 0:
+        raise VideoError("the video has no video frames")
+    if last - (first or 0.0) < limits.min_seconds:
+        raise ClipTooShort(f"shorter than {limits.min_seconds:.0f} s")
+    return ClipHeaders(codec.width, codec.height, packets, last - (first or 0.0))
 
 
 @dataclass
@@ -60,6 +140,23 @@ class ReplayReport:
         }
 
 
+def _open(path: str | Path | BinaryIO):
+    import av
+
+    try:
+        return av.open(path if hasattr(path, "read") else str(path), mode="r")
+    except (av.error.FFmpegError, OSError, ValueError) as error:
+        raise VideoError(f"cannot open the video: {error}") from error
+
+
+def _budget(seconds: float | None) -> Callable[[], bool]:
+    """Whether this thread has used more than `seconds` of CPU since the call (None: never)."""
+    if seconds is None:
+        return lambda: False
+    started = time.thread_time()
+    return lambda: time.thread_time() - started > seconds
+
+
 def replay_video(
     path: str | Path | BinaryIO,
     challenges: list[Challenge],
@@ -72,31 +169,39 @@ def replay_video(
     pad_policy: PadFramePolicy | None = None,
     prompts_at: list[float] | None = None,
     limits: ClipLimits | None = None,
+    cancelled: threading.Event | None = None,
 ) -> ReplayReport:
     """The file is taken as unmirrored camera frames, timed by their presentation timestamps.
 
     With `pad_models`, near-frontal frames are kept during the check and scored after it, as in the live
     flow; an attack verdict fails the check with `presentation_attack`.
 
-    With `limits` (an untrusted clip), only the allowed containers are read, every frame is size-checked,
-    and the clip is decoded to its end (its length is checked) but never beyond `max_seconds`.
+    With `limits` (an untrusted clip), the clip is first checked from its headers and packets
+    (`probe_clip`), then decoded on this thread alone, every frame size-checked, at most
+    `analysis_fps` frames a second analysed, to its end (its length is checked) but never beyond
+    `max_seconds` nor past the CPU budget. `cancelled`: set to stop at the next frame (ClipCancelled).
     `prompts_at`: when a recorded check's page showed each challenge (see liveness/schedule.py).
     """
     import av
 
-    try:
-        container = av.open(path if hasattr(path, "read") else str(path), mode="r")
-    except (av.error.FFmpegError, OSError, ValueError) as error:
-        raise VideoError(f"cannot open the video: {error}") from error
-    if limits is not None and container.format.name not in limits.formats:
-        container.close()
-        raise VideoError(f"unexpected container {container.format.name}")
+    container = _open(path)
+    if limits is not None:
+        try:
+            probe_clip(container, limits)
+        finally:
+            container.close()
+        if hasattr(path, "seek"):
+            path.seek(0)
+        container = _open(path)
+        container.streams.video[0].thread_count = 1  # decoded on this (low-priority, budgeted) thread only
+    over_budget = _budget(limits.cpu_budget_s if limits is not None else None)
     engine = LivenessEngine(challenges, thresholds, challenge_timeout_s, start_timeout_s, prompts_at)
     policy = (pad_policy or PadFramePolicy()) if pad_models is not None else None
     analyzer = LivenessAnalyzer(new_landmarker(landmarker_file), engine, timings, policy)
     started = time.perf_counter()
     first_t: float | None = None
     last_t = 0.0
+    last_analysed: float | None = None
     sizes: list[tuple[float, int, int]] = []
     try:
         if not container.streams.video:
@@ -106,15 +211,23 @@ def replay_video(
             t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
             first_t = t if first_t is None else first_t
             last_t = max(last_t, t)
+            if cancelled is not None and cancelled.is_set():
+                raise ClipCancelled("the check was cancelled")
             if limits is not None:
-                if frame.width * frame.height > limits.max_pixels:
-                    raise VideoError(f"frames of {frame.width}x{frame.height} are too large")
+                problem = limits.frame_size_problem(frame.width, frame.height)
+                if problem:  # a key frame may change the size the headers declared
+                    raise VideoError(problem)
                 if last_t - first_t > limits.max_seconds:
                     raise ClipTooLong(f"longer than {limits.max_seconds:.0f} s")
                 if index > limits.max_seconds * limits.max_fps:
                     raise VideoError("too many frames")
+                if over_budget():
+                    raise ClipOverBudget(f"the video took more than {limits.cpu_budget_s:.0f} s of processing")
             if engine.result is not None:
                 continue  # decoded only to learn the clip's length
+            if limits is not None and not frame_due(t, last_analysed, limits.analysis_fps):
+                continue  # beyond the analysis rate: decoded, not analysed
+            last_analysed = t
             sizes.append((t, frame.width, frame.height))
             # A recording's timetable counts from its first frame.
             clock = t - first_t if prompts_at is not None else t

@@ -318,6 +318,15 @@ class Store:
             self._forget()
         return self.session(session_id)  # type: ignore[return-value]
 
+    def take_attempt(self, session_id: str, used: int) -> bool:
+        """One more attempt used, while the session waits at the live step with `used` attempts used;
+        False if it has moved on or another request took one meanwhile."""
+        cursor = self._write(
+            "UPDATE sessions SET attempts = ?, updated_at = ? WHERE id = ? AND status = ? AND attempts = ?",
+            (used + 1, time.time(), session_id, Status.ID_UPLOADED.value, used),
+        )
+        return cursor.rowcount == 1
+
     def sessions_with_status(self, statuses: Iterable[Status]) -> list[Session]:
         wanted = [s.value for s in statuses]
         marks = ", ".join("?" for _ in wanted)

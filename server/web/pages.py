@@ -35,6 +35,7 @@ LIVE_ERROR_TEXTS = {
     "too_many_failures": "live.error.too_many_failures",
     "no_attempts_left": "live.error.too_many_failures",
     "recording_stale": "live.error.recording_stale",
+    "recording_unavailable": "live.error.unsupported",
 }
 # Seconds the page waits for its peer connection to connect before it offers to record the check instead.
 CONNECT_WAIT_S = 10
@@ -236,6 +237,7 @@ async def live_page(request: web.Request) -> web.Response:
         "analysisSide": MAX_ANALYSIS_SIDE,
         "planUrl": "/verify/recorded/plan",
         "recordUrl": "/verify/recorded",
+        "promptUrl": "/verify/recorded/prompt",
         "nonceHeader": NONCE_HEADER,
         # The page gives up before the server would (its bye then gives the attempt back).
         "connectWaitMs": int(max(1.0, min(CONNECT_WAIT_S, services.settings.connect_timeout_s - 3)) * 1000),
