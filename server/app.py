@@ -33,6 +33,8 @@ from .models.loader import landmarker_file, load_face_models
 from .models.pad import PAD_FILES
 from .operators.signin import Policy, SignIn
 from .ratelimit import Limiter, RateLimiter
+from .receipts.issuer import ReceiptIssuer
+from .receipts.keys import ReceiptKeys
 from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
 from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
@@ -121,7 +123,11 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     )
     live = LiveRegistry()
     decoder = ImageDecoder.from_settings(settings)
-    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None)
+    receipt_keys = ReceiptKeys.from_settings(settings.receipt_keys, settings.receipt_keys_file, data)
+    receipts = ReceiptIssuer(receipt_keys, store, models.inventory, settings.base_url, settings.approve_without_anti_spoofing)
+    lifecycle = Lifecycle(
+        settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None, receipts
+    )
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all

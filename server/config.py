@@ -45,6 +45,8 @@ class Settings:
     instance_heartbeat_s: float = _setting(10.0, "How often an instance on PostgreSQL marks itself alive; after 3 missed beats the others end the live checks it held.")
     evidence_key: str = _setting("", "Base64 AES-256 key for evidence and customer data at rest (e.g. from a secret store). Overrides EVIDENCE_KEY_FILE.")
     evidence_key_file: str = _setting("", "File holding the evidence key (created on first start). Keep it outside DATA_DIR, on another volume; defaults to DATA_DIR/evidence.key, with a warning at start-up.")
+    receipt_keys: str = _setting("", "The receipt signing keyring as JSON (e.g. from a secret store; see docs/receipts.md). Overrides RECEIPT_KEYS_FILE.")
+    receipt_keys_file: str = _setting("", "File holding the Ed25519 keys that sign verification receipts (created on first start; `python -m server receipts rotate-key` adds one). Keep it outside DATA_DIR; defaults to DATA_DIR/receipt-keys.json, with a warning at start-up.")
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
     result_retention_days: float = _setting(365.0, "Days after which session results (no biometric data) are deleted.")
     maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
