@@ -72,7 +72,7 @@ class ReceiptKeys:
         if key_text:
             return cls(text=key_text)
         path = Path(key_file).expanduser() if key_file else data_dir / FILE_NAME
-        warn_inside_data_dir(path, data_dir, "the receipt signing keys", "REALNAME_RECEIPT_KEYS_FILE", "REALNAME_RECEIPT_KEYS")
+        warn_inside_data_dir(path, data_dir, "the receipt signing keyring", "REALNAME_RECEIPT_KEYS_FILE", "REALNAME_RECEIPT_KEYS")
         if not path.exists():
             write_keyring(path, [new_key()])
         return cls(path)
