@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, load_settings
-from ..storage.crypto import ensure_private_dir
 from . import jws
 from .keys import ReceiptKeys
 
@@ -20,8 +19,9 @@ MAX_JWKS_BYTES = 256 * 1024
 
 
 def _keys(config: str | None) -> ReceiptKeys:
+    """The service's keyring as it is; never a new one (that is the service's first start)."""
     settings = load_settings(config)
-    return ReceiptKeys.from_settings(settings.receipt_keys, settings.receipt_keys_file, ensure_private_dir(settings.data_path))
+    return ReceiptKeys.from_settings(settings.receipt_keys, settings.receipt_keys_file, settings.data_path, create=False)
 
 
 def cmd_rotate(args: argparse.Namespace) -> int:

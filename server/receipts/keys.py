@@ -68,13 +68,15 @@ class ReceiptKeys:
             self._reload()
 
     @classmethod
-    def from_settings(cls, key_text: str, key_file: str, data_dir: Path) -> ReceiptKeys:
+    def from_settings(cls, key_text: str, key_file: str, data_dir: Path, create: bool = True) -> ReceiptKeys:
         if key_text:
             return cls(text=key_text)
         path = Path(key_file).expanduser() if key_file else data_dir / FILE_NAME
-        warn_inside_data_dir(path, data_dir, "the receipt signing keyring", "REALNAME_RECEIPT_KEYS_FILE", "REALNAME_RECEIPT_KEYS")
         if not path.exists():
+            if not create:
+                raise ConfigError(f"no receipt keyring at {path} (set REALNAME_RECEIPT_KEYS_FILE, or pass --jwks)")
             write_keyring(path, [new_key()])
+        warn_inside_data_dir(path, data_dir, "the receipt signing keyring", "REALNAME_RECEIPT_KEYS_FILE", "REALNAME_RECEIPT_KEYS")
         return cls(path)
 
     def _reload(self) -> None:
