@@ -135,3 +135,14 @@ async def test_the_opt_out_approves_without_pad(aiohttp_client, app_without_pad)
 async def test_sandbox_keys_are_not_held_back_without_pad(aiohttp_client, app_without_pad):
     data = await passed_check(aiohttp_client, app_without_pad(), sandbox=True)
     assert data["status"] == "approved"
+
+
+async def test_an_operators_decision_gets_a_receipt_of_its_own(aiohttp_client, app_without_pad):
+    app = app_without_pad()
+    data = await passed_check(aiohttp_client, app, sandbox=False)
+    services = app[SERVICES]
+    session = services.lifecycle.settle_review(services.store.session(data["id"]), Status.APPROVED, "operator:1", {"decision": "approve"})
+    (key,) = jwt.PyJWKSet.from_dict(services.lifecycle.receipts.keys.jwks()).keys
+    claims = jwt.decode(session.receipt, key.key, algorithms=["EdDSA"])
+    assert session.receipt != data["receipt"]
+    assert claims["decision"] == "approved" and claims["settled_by"] == "operator"
