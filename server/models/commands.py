@@ -83,7 +83,7 @@ def cmd_install(args: argparse.Namespace) -> int:
         return 2
     for done, shown in ((installed, path), *((ocr_installed, p) for p in ocr_paths)):
         print(f"{'installed' if done else 'already installed'}: {shown} (SHA-256 verified)")
-    install_pad(Path(settings.pad_model_dir).expanduser() if settings.pad_model_dir else target / "pad")
+    install_pad(pad_folder(settings.pad_model_dir, str(target)))
     return 0
 
 
