@@ -12,6 +12,7 @@ site-packages, where nothing imports it and `pip check` never sees it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
@@ -100,11 +101,15 @@ def install_pad(dest: Path) -> bool:
         return True
     except (ModelFileError, OSError):
         pass
+    existed = dest.exists()
     try:
         for shown in fetch_pad_models(dest, timeout_s=INSTALL_TIMEOUT_S):
             print(f"installed: {shown} (SHA-256 verified)")
         return True
     except (ModelFileError, OSError) as error:
+        if not existed:
+            with contextlib.suppress(OSError):
+                dest.rmdir()  # the empty folder the download made
         reason = str(error).split(";")[0]
         print(f"anti-spoofing models not installed ({reason}): get MiniFASNetV2.onnx and MiniFASNetV1SE.onnx, then run: python -m server models import-pad FOLDER", file=sys.stderr)
         return False
