@@ -14,6 +14,7 @@ from aiohttp import web
 from .api import views as api_views
 from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
+from .documents.ocr import ocr_model_files
 from .documents.reader import DocumentReader
 from .flow.attempts import LiveAttempts, analysis_workers
 from .flow.cputime import background_thread
@@ -27,9 +28,13 @@ from .matching.calibration import calibration_for
 from .matching.decoding import ImageDecoder
 from .matching.matcher import FaceMatcher
 from .models.commands import pad_folder
+from .models.inventory import ModelIdentity, identify, summary
 from .models.loader import landmarker_file, load_face_models
+from .models.pad import PAD_FILES
 from .operators.signin import Policy, SignIn
 from .ratelimit import Limiter, RateLimiter
+from .receipts.issuer import ReceiptIssuer
+from .receipts.keys import ReceiptKeys
 from .retention import run_forever
 from .rtc.ice import use_loopback_candidates
 from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
@@ -50,6 +55,7 @@ class Models:
     landmarker_file: Path
     pad: PadModels | None = None  # passive anti-spoofing, when configured
     documents: DocumentReader | None = None  # OCR of the ID document, when READ_DOCUMENTS is on
+    inventory: tuple[ModelIdentity, ...] = ()  # every model file loaded, by SHA-256 (start-up line, receipts)
 
 
 def load_models(settings: Settings) -> Models:
@@ -65,7 +71,17 @@ def load_models(settings: Settings) -> Models:
     if settings.read_documents:
         documents = DocumentReader(settings.models_dir, thread_initializer=background_thread)
         documents.engine()  # a missing or altered OCR model stops the start, as the face models do
-    return Models(matcher=matcher, landmarker_file=landmarker_file(settings.landmarker_model, settings.models_dir), pad=pad, documents=documents)
+    landmarker = landmarker_file(settings.landmarker_model, settings.models_dir)
+    inventory = [
+        identify("landmarker", landmarker),
+        identify("detector", matcher.models.detector.model_file),
+        identify("embedder", matcher.models.embedder.model_file),
+    ]
+    if pad is not None:
+        inventory += [identify("pad", Path(_pad_folder(settings)) / spec.name, spec.sha256) for spec in PAD_FILES]
+    if documents is not None:
+        inventory += [identify("ocr", path) for path in ocr_model_files(settings.models_dir)]
+    return Models(matcher=matcher, landmarker_file=landmarker, pad=pad, documents=documents, inventory=tuple(inventory))
 
 
 def _pad_folder(settings: Settings) -> str:
@@ -109,7 +125,11 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     )
     live = LiveRegistry()
     decoder = ImageDecoder.from_settings(settings)
-    lifecycle = Lifecycle(settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None)
+    receipt_keys = ReceiptKeys.from_settings(settings.receipt_keys, settings.receipt_keys_file, data)
+    receipts = ReceiptIssuer(receipt_keys, store, models.inventory, settings.base_url, settings.approve_without_anti_spoofing)
+    lifecycle = Lifecycle(
+        settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None, receipts
+    )
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all
@@ -212,7 +232,9 @@ def single_threaded_opencv() -> None:
 def run(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     single_threaded_opencv()
-    app = create_app(settings)
+    models = load_models(settings)
+    app = create_app(settings, models)
+    print(summary(models.inventory), flush=True)
     log.info("Realname listening on %s", settings.base_url)
     print(f"Realname is running at {settings.base_url} (data in {settings.data_path.resolve()})", flush=True)
     web.run_app(

@@ -333,6 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
+    from .receipts.commands import add_parser as add_receipts_parser
 
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
     parser.add_argument("--config", help="TOML config file (default: $REALNAME_CONFIG)")
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_models_parser(sub)
     add_operators_parser(sub, _store)
+    add_receipts_parser(sub)
     add_eval_pad_parser(sub)
     add_eval_documents_parser(sub)
     return parser

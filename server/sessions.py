@@ -90,6 +90,7 @@ class Session:
     review: dict[str, Any] | None = None  # an operator's decision on a session in review (see server/operators)
     expected: dict[str, Any] | None = None  # what the merchant expects the document to say
     document: dict[str, Any] | None = None  # the document read from the reference photo (minimal fields)
+    receipt: str | None = None  # the signed receipt of the last final decision (server/receipts)
 
     JSON_FIELDS = ("fixed_challenges", "liveness", "match", "consent", "live_stats", "review", "expected", "document")
 

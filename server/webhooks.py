@@ -87,6 +87,8 @@ def event_for(session: Session, type_: str) -> tuple[str, str]:
                 # The ID document read from the reference photo, with its checks and the expected values' matches.
                 "document": session.document,
                 "path": (session.liveness or {}).get("path"),
+                # The signed receipt of this decision (compact JWS; verify with /.well-known/jwks.json).
+                "receipt": session.receipt,
             }
         },
     }

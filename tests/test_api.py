@@ -128,7 +128,7 @@ async def test_openapi_document_is_served_and_matches_the_routes(http, server):
     served = {
         (route.resource.canonical, route.method)
         for route in server.app.router.routes()
-        if route.resource is not None and route.resource.canonical.startswith("/api/") and route.method != "HEAD"
+        if route.resource is not None and route.resource.canonical.startswith(("/api/", "/.well-known/")) and route.method != "HEAD"
     }
     assert documented == served
     assert "sessionFinished" in doc["webhooks"]

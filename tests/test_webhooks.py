@@ -230,7 +230,9 @@ async def test_a_final_state_is_delivered_signed(http, server, services, receive
         "review": None,
         "document": None,
         "path": None,
+        "receipt": services.store.session(created["id"]).receipt,  # every final state is signed
     }
+    assert event["data"]["session"]["receipt"]
 
     data = await detail(http, server, key, created["id"])
     [delivery] = data["webhooks"]

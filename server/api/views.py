@@ -41,6 +41,14 @@ async def openapi(request: web.Request) -> web.Response:
     return web.Response(body=OPENAPI.read_bytes(), content_type="application/json")
 
 
+@routes.get("/.well-known/jwks.json")
+async def jwks(request: web.Request) -> web.Response:
+    """The public keys that verify receipts, newest first; no key needed to read them."""
+    services = request.app[SERVICES]
+    keys = services.lifecycle.receipts.keys.jwks() if services.lifecycle.receipts else {"keys": []}
+    return web.json_response(keys, headers={"Cache-Control": "public, max-age=300"})
+
+
 @routes.post("/api/v1/sessions")
 async def create_session(request: web.Request) -> web.Response:
     api_key = authenticate(request)
@@ -125,6 +133,7 @@ def session_json(services, session: Session, detail: bool) -> dict[str, Any]:
         "evidence_purged_at": iso(session.evidence_purged_at),
         "attempts": {"used": session.attempts, "max": session.max_attempts},
         "reference_photo": {"present": session.has_reference, "source": session.reference_source},
+        "receipt": session.receipt,
     }
     if not detail:
         return data

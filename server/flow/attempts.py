@@ -380,7 +380,11 @@ class LiveAttempts:
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
         target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
-        wanting_review = [s.code.value for s in signals if s.action == Action.REVIEW and (s.code in PERSON_SIGNALS or not session.sandbox)]
+        waived = {SignalCode.PAD_UNAVAILABLE} if self.settings.approve_without_anti_spoofing else set()
+        wanting_review = [
+            s.code.value for s in signals
+            if s.action == Action.REVIEW and s.code not in waived and (s.code in PERSON_SIGNALS or not session.sandbox)
+        ]
         if target == Status.APPROVED and wanting_review:
             target = Status.REVIEW
             record["review_because"] = wanting_review

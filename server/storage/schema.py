@@ -235,4 +235,8 @@ MIGRATIONS: list[str | Rewrite] = [
     CREATE INDEX handoffs_session ON handoffs(session_id);
     CREATE INDEX handoffs_watcher ON handoffs(watcher_key_hash);
     """,
+    # 10: the signed receipt of a final decision (a compact JWS; hashes only, kept after redaction)
+    """
+    ALTER TABLE sessions ADD COLUMN receipt TEXT;
+    """,
 ]

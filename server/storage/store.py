@@ -11,6 +11,7 @@ the database file's free space)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import threading
@@ -393,6 +394,11 @@ class Store:
     def evidence(self, session_id: str, kind: str) -> bytes | None:
         row = self._one("SELECT sealed FROM evidence WHERE session_id = ? AND kind = ?", (session_id, kind))
         return self.cipher.open(row["sealed"], f"evidence:{session_id}:{kind}") if row else None
+
+    def receipt_facts(self, session_id: str) -> tuple[int | None, dict[str, str]]:
+        """The session's merchant and the SHA-256 of each piece of its sealed evidence, as stored."""
+        rows = self._all("SELECT kind, sealed FROM evidence WHERE session_id = ?", (session_id,))
+        return self._merchant_of(session_id), {r["kind"]: hashlib.sha256(bytes(r["sealed"])).hexdigest() for r in rows}
 
     def evidence_kinds(self, session_id: str) -> list[str]:
         return [r["kind"] for r in self._all("SELECT kind FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))]
