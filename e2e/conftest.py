@@ -161,7 +161,6 @@ class Merchant:
 
     async def create_session(self, **body: Any) -> dict[str, Any]:
         body.setdefault("reference_id", "customer-42")
-        body.setdefault("merchant_name", "Test Shop")
         async with self.http.post(self.base + "/api/v1/sessions", json=body, headers=auth(self.key)) as response:
             assert response.status == 201, await response.text()
             return await response.json()
