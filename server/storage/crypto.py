@@ -92,20 +92,31 @@ def decode_key(text: str) -> bytes:
     return key
 
 
-def load_evidence_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
+def load_evidence_key(key_text: str, key_file: str, data_dir: Path, warn: bool = True) -> bytes:
     """The evidence key: from the setting's text (a secret store), else from `key_file`, else from
-    DATA_DIR/evidence.key (created on first start). Warns when the key sits inside the data folder,
-    where a copy of the folder (a backup, a stolen disk) carries the key along with what it protects."""
+    DATA_DIR/evidence.key (created on first start). With `warn` (the service's start), logs
+    `evidence_key_warning`; the command-line tools leave it to `settings`."""
     if key_text:
         return decode_key(key_text)
-    path = Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
-    if _inside(path, data_dir):
-        log.warning(
-            "the evidence key is stored inside the data folder (%s): a copy of that folder can decrypt the evidence; "
-            "set REALNAME_EVIDENCE_KEY_FILE to a file on another volume or pass REALNAME_EVIDENCE_KEY from a secret store",
-            data_dir,
-        )
-    return load_or_create_key(path)
+    warning = evidence_key_warning(key_text, key_file, data_dir)
+    if warn and warning:
+        log.warning("%s", warning)
+    return load_or_create_key(_key_path(key_file, data_dir))
+
+
+def evidence_key_warning(key_text: str, key_file: str, data_dir: Path) -> str | None:
+    """Why the key's place is unsafe, or None: inside the data folder, a copy of the folder (a backup, a
+    stolen disk) carries the key along with what it protects."""
+    if key_text or not _inside(_key_path(key_file, data_dir), data_dir):
+        return None
+    return (
+        f"the evidence key is stored inside the data folder ({data_dir}): a copy of that folder can decrypt the evidence; "
+        "set REALNAME_EVIDENCE_KEY_FILE to a file on another volume or pass REALNAME_EVIDENCE_KEY from a secret store"
+    )
+
+
+def _key_path(key_file: str, data_dir: Path) -> Path:
+    return Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
 
 
 def _inside(path: Path, folder: Path) -> bool:
