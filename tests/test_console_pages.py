@@ -179,6 +179,29 @@ async def test_the_document_read_from_the_id_photo_is_shown_to_the_reviewer(http
     assert "id_number_check_character" in page and "id_number ✘" in page
 
 
+async def test_codes_are_shown_in_words_with_the_code_beside_them_in_both_languages(http, server, services, acme):
+    created = await create_session(http, server, acme[0])
+    session = bring_to_review(services, created["id"], FACE)
+    signal = {"code": "pad_uncertain", "level": "elevated", "detail": None, "action": "review"}
+    liveness = {**session.liveness, "challenges": [{"type": "turn_left", "asked_at_s": 1.0, "completed_at_s": 2.5, "passed": True}],
+                "signals": [signal], "pad": {"verdict": "review", "score": 0.55}, "review_because": ["pad_uncertain"]}
+    document = {"type": "cn_resident_card_front", "fields": {}, "checks": [{"code": "id_number_check_character", "passed": False}],
+                "checks_passed": False, "expired": None, "age": None, "expected_matches": {}}
+    services.store.update_session(created["id"], liveness=liveness, document=document)
+    make_operator(services, "acme", "alice")
+    assert await sign_in(http, server, "acme", "alice") == 303
+    for lang, texts in (
+        ("en", ("Anti-spoofing: an uncertain score (a person should look)", "ID number check character (ISO 7064)", "Turn your head to your left")),
+        ("zh-CN", ("防伪检测：分数不确定（需人工查看）", "身份证号码校验码（ISO 7064）", "请向您的左侧转头")),
+    ):
+        async with http.get(server.make_url(f"/console/sessions/{created['id']}?lang={lang}")) as response:
+            page = await response.text()
+        for text in texts:
+            assert text in page, (lang, text)
+        for code in ("pad_uncertain", "id_number_check_character", "turn_left"):
+            assert f"(<code>{code}</code>)" in page
+
+
 async def test_approving_moves_the_session_and_sends_the_webhook_with_the_operator(aiohttp_server, http, server, services, acme):
     received: list[tuple[dict, bytes]] = []
 
