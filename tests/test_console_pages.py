@@ -340,6 +340,7 @@ async def test_dashboard_counts_match_the_database_and_export_as_csv(http, serve
     assert response.status == 200 and "<svg" in page
     assert 'data-total="created">3<' in page and 'data-total="consented">1<' in page and 'data-total="finished">1<' in page
     assert 'data-total="approved">0<' in page
+    assert 'data-legend="created"' in page and 'data-legend="approved"' in page  # the per-day chart says which column is which
     async with http.get(server.make_url("/console/dashboard.csv")) as response:
         assert response.headers["Content-Type"].startswith("text/csv")
         lines = (await response.text()).splitlines()
