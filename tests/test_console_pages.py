@@ -179,6 +179,25 @@ async def test_the_document_read_from_the_id_photo_is_shown_to_the_reviewer(http
     assert "id_number_check_character" in page and "id_number ✘" in page
 
 
+async def test_a_merchant_polling_the_api_does_not_flood_the_events(http, server, services, acme):
+    created = await create_session(http, server, acme[0])
+    for _ in range(6):
+        async with http.get(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(acme[0])) as response:
+            assert response.status == 200
+    services.lifecycle.record_consent(services.store.session(created["id"]), "en", "consent text", "test")
+    async with http.get(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(acme[0])) as response:
+        assert response.status == 200
+    make_operator(services, "acme", "alice")
+    assert await sign_in(http, server, "acme", "alice") == 303
+    async with http.get(server.make_url(f"/console/sessions/{created['id']}")) as response:
+        page = await response.text()
+    events = page.split('class="data events"')[1]
+    assert events.count("api.session.read") == 2  # six reads in a row, one row; then the one after consent
+    assert 'data-repeated="6"' in events and "×6, the last at" in events
+    assert events.index("session.created") < events.index("api.session.read") < events.index("status.consented")
+    assert len([e for e in services.store.audit_for(created["id"]) if e["action"] == "api.session.read"]) == 7  # the log keeps each
+
+
 async def test_codes_are_shown_in_words_with_the_code_beside_them_in_both_languages(http, server, services, acme):
     created = await create_session(http, server, acme[0])
     session = bring_to_review(services, created["id"], FACE)
