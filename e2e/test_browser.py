@@ -337,7 +337,31 @@ async def test_pages_are_accessible_on_a_small_phone(launch, blink_camera, merch
     assert await prompted(said), said.seen
     assert await page.locator("#stage").is_visible() and await page.locator("#intro").is_hidden()
     # While the customer holds the phone up, the picture and what to do are all on screen.
-    for region in ("#stage", "#instruction", "#hint"):
+    for region in ("h1", "#stage", "#instruction", "#hint"):  # the title whole, not cut by the page's own scroll
         await assert_in_view(page, region)
     await shot(page, "live-streaming")
     assert not context.console_log, context.console_log
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("locale, submit_text", [("en", "Use this photo"), ("zh-CN", "使用这张照片")])
+async def test_use_this_photo_appears_once_a_photo_is_chosen_and_stays_on_a_phones_screen(launch, merchant, locale, submit_text, shot):
+    created = await merchant.create_session(locale=locale)
+    browser = await launch(fake_camera=False)
+    context = await phone_context(browser)
+    page = await context.new_page()
+    await open_link(page, created["url"])
+    await consent(page)
+    submit = page.locator("#document-submit")
+    assert await submit.is_hidden()  # nothing chosen yet: only "Take or choose a photo"
+    await shot(page, "document")
+    await page.locator("#photo").set_input_files(str(photo(BLINK_ID)))
+    await page.locator("#preview").wait_for(state="visible")
+    await submit.wait_for(state="visible")
+    assert await submit.text_content() == submit_text
+    await page.wait_for_function("() => document.getElementById('preview-image').complete")
+    await assert_in_view(page, "#document-submit")  # the preview leaves the button on a 360x640 screen
+    await assert_in_view(page, "#preview")
+    await shot(page, "document-chosen")
+    await submit.click()
+    await page.wait_for_url(at("/verify/live"))
