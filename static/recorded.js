@@ -39,8 +39,10 @@ export async function recordCheck(stream, config, say, step) {
   const stopped = new Promise((resolve) => recorder.addEventListener("stop", resolve));
   const timers = [];
   const at = (seconds, action) => timers.push(setTimeout(action, seconds * 1000));
+  const badge = document.getElementById("recording"); // the customer sees that the camera is being recorded
   recorder.addEventListener("start", () => {
     document.body.dataset.recording = "on";
+    badge.hidden = false;
     say("live.phase.start");
     step(0, plan.challenges.length);
     plan.challenges.forEach((challenge, index) => {
@@ -55,6 +57,7 @@ export async function recordCheck(stream, config, say, step) {
   recorder.start(1000);
   await stopped;
   timers.forEach(clearTimeout);
+  badge.hidden = true;
   document.body.dataset.recording = "sent";
   say("live.phase.done");
   const clipType = recorder.mimeType.split(";")[0] || type.split(";")[0];
