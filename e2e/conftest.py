@@ -59,6 +59,14 @@ def headturn_camera(camera_dir) -> Y4mInfo:
 
 
 @pytest.fixture(scope="session")
+def over_rotation_camera(camera_dir) -> Y4mInfo:
+    """The same head turns, the left one turned beyond the landmarker's reach for 2.7 s (those frames
+    pixelated: the landmarker finds no face where a person still sees the turned head). A longer still
+    start keeps the turn after the check's first prompt even on a slow machine."""
+    return clip_to_y4m(video(HEADTURN_CLIP), camera_dir / "over-rotation.y4m", hold_start_s=2.5, out_of_reach=lambda t: 2.6 <= t <= 5.3)
+
+
+@pytest.fixture(scope="session")
 def replay_camera(camera_dir) -> Y4mInfo:
     """A screen-replay attack as the fake camera: the same head turns, filmed off a monitor."""
     return clip_to_y4m(video(REPLAY_CLIP), camera_dir / "replay.y4m", hold_start_s=1.0)

@@ -185,6 +185,26 @@ async def test_turning_left_then_right_is_approved(launch, headturn_camera, merc
     await shot(page, "result")
     instructions = said.texts()
     assert instructions.index("Turn your head to your left") < instructions.index("Turn your head to your right")
+    # The face is in the picture the whole time: during the turns the hints follow the movement, never
+    # "We can't see your face" (a face turned beyond the landmarker's reach is "Not so far").
+    assert "We can't see your face" not in said.texts("hint"), said.seen
+
+
+@pytest.mark.media
+async def test_a_turn_beyond_the_landmarkers_reach_is_told_not_so_far_not_no_face(launch, over_rotation_camera, merchant, shot):
+    created = await merchant.create_session(fixed_challenges=["turn_left", "turn_right"])
+    browser = await launch(over_rotation_camera)
+    context = await phone_context(browser)
+    said = await watch_live_text(context)
+    page = await context.new_page()
+    await walk_to_live(page, created["url"], photo(HEADTURN_ID))
+    await start_live(page)
+    await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
+    data = await merchant.session(created["id"])
+    hints = said.texts("hint")
+    assert "Not so far, come back a little" in hints, (said.seen, data["liveness"])
+    assert "We can't see your face" not in hints, said.seen  # the customer sees their turned face in the preview
+    assert data["status"] == "approved", (data["failure_reason"], said.seen)  # the same face came back: a real turn
 
 
 @pytest.mark.media
