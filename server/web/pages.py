@@ -104,7 +104,9 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()})
+    return web.json_response(
+        {"status": "ok", "ready": services.attempts.ready, "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()}
+    )
 
 
 @routes.get("/privacy")
