@@ -54,7 +54,7 @@ async def take(out: Path, reference: Path, wait_for_hint: bool = True) -> dict:
             key, _secret = create_api_key(app[SERVICES].store, "Demo Shop", sandbox=True)
             headers = {"Authorization": f"Bearer {key}"}
             async with aiohttp.ClientSession() as http:
-                body = {"reference_id": "readme", "merchant_name": "Demo Shop", "fixed_challenges": ["blink", "turn_left"]}
+                body = {"reference_id": "readme", "fixed_challenges": ["blink", "turn_left"]}
                 async with http.post(base + "/api/v1/sessions", json=body, headers=headers) as response:
                     assert response.status == 201, await response.text()
                     created = await response.json()

@@ -185,6 +185,28 @@ async def test_turning_left_then_right_is_approved(launch, headturn_camera, merc
     await shot(page, "result")
     instructions = said.texts()
     assert instructions.index("Turn your head to your left") < instructions.index("Turn your head to your right")
+    # The face is in the picture the whole time: during the turns the hints follow the movement, never
+    # "We can't see your face" (a face turned beyond the landmarker's reach is "Not so far").
+    assert "We can't see your face" not in said.texts("hint"), said.seen
+
+
+@pytest.mark.media
+async def test_a_turn_beyond_the_landmarkers_reach_is_told_not_so_far_not_no_face(launch, over_rotation_camera, merchant, shot):
+    created = await merchant.create_session(fixed_challenges=["turn_left"])
+    browser = await launch(over_rotation_camera)
+    context = await phone_context(browser)
+    said = await watch_live_text(context)
+    page = await context.new_page()
+    await walk_to_live(page, created["url"], photo(HEADTURN_ID))
+    await start_live(page)
+    await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
+    data = await merchant.session(created["id"])
+    asked = next(i for i, (kind, text, _) in enumerate(said.seen) if kind == "instruction" and text == "Turn your head to your left")
+    hints = [text for kind, text, _ in said.seen[asked:] if kind == "hint"]  # from the first turn on
+    seen = [(round(t - said.seen[0][2], 2), kind, text) for kind, text, t in said.seen]
+    assert "Not so far, come back a little" in hints, (data["failure_reason"], seen, data["liveness"]["challenges"])
+    assert "We can't see your face" not in hints, said.seen  # the customer sees their turned face in the preview
+    assert data["status"] == "approved", (data["failure_reason"], said.seen)  # the same face came back: a real turn
 
 
 @pytest.mark.media
@@ -337,7 +359,31 @@ async def test_pages_are_accessible_on_a_small_phone(launch, blink_camera, merch
     assert await prompted(said), said.seen
     assert await page.locator("#stage").is_visible() and await page.locator("#intro").is_hidden()
     # While the customer holds the phone up, the picture and what to do are all on screen.
-    for region in ("#stage", "#instruction", "#hint"):
+    for region in ("h1", "#stage", "#instruction", "#hint"):  # the title whole, not cut by the page's own scroll
         await assert_in_view(page, region)
     await shot(page, "live-streaming")
     assert not context.console_log, context.console_log
+
+
+@pytest.mark.media
+@pytest.mark.parametrize("locale, submit_text", [("en", "Use this photo"), ("zh-CN", "使用这张照片")])
+async def test_use_this_photo_appears_once_a_photo_is_chosen_and_stays_on_a_phones_screen(launch, merchant, locale, submit_text, shot):
+    created = await merchant.create_session(locale=locale)
+    browser = await launch(fake_camera=False)
+    context = await phone_context(browser)
+    page = await context.new_page()
+    await open_link(page, created["url"])
+    await consent(page)
+    submit = page.locator("#document-submit")
+    assert await submit.is_hidden()  # nothing chosen yet: only "Take or choose a photo"
+    await shot(page, "document")
+    await page.locator("#photo").set_input_files(str(photo(BLINK_ID)))
+    await page.locator("#preview").wait_for(state="visible")
+    await submit.wait_for(state="visible")
+    assert await submit.text_content() == submit_text
+    await page.wait_for_function("() => document.getElementById('preview-image').complete")
+    await assert_in_view(page, "#document-submit")  # the preview leaves the button on a 360x640 screen
+    await assert_in_view(page, "#preview")
+    await shot(page, "document-chosen")
+    await submit.click()
+    await page.wait_for_url(at("/verify/live"))

@@ -25,6 +25,12 @@ async def desktop_hands_off(launch, merchant, challenges: list[str], id_photo: s
     await walk_to_live(page, created["url"], photo(id_photo))
     await page.locator("#start").click()
     await page.locator("body[data-live-error='no_camera']").wait_for(state="attached")
+    # The link is bound to this browser now: the advice is the phone button, not "open this link elsewhere".
+    problem = await page.locator("#problem-text").text_content()
+    assert "Continue on my phone" in problem and "open this link" not in problem, problem
+    assert await page.locator("#handoff").is_visible()
+    if shot:
+        await shot(page, "desktop-no-camera")
     await page.locator("#handoff").click()
     await page.locator("#short-link").wait_for()
     if shot:
@@ -54,6 +60,12 @@ async def test_a_desktop_hands_the_check_to_a_phone_and_shows_its_result(launch,
     await shot(desktop, "desktop-result")
     data = await merchant.session(session_id)
     assert data["status"] == "approved" and data["liveness"]["path"] == "handoff"
+    # The link again, on another phone: it says why it cannot be used.
+    other = await (await phone_context(await launch(fake_camera=False))).new_page()
+    await other.goto(link)
+    assert await other.locator("h1").text_content() == "This phone link has already been used"
+    assert "the first phone that opened it is doing the check" in await other.locator("main").text_content()
+    await shot(other, "phone-link-used")
 
 
 async def test_a_replay_on_the_phone_is_refused_and_the_desktop_says_so(launch, replay_camera, merchant):

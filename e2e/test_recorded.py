@@ -28,12 +28,17 @@ async def recorded_check(launch, camera, merchant, challenges: list[str], id_pho
         if shot:
             await shot(page, "offer-to-record")
         await page.locator("#record").click()
+    badge = page.locator("#recording")  # the customer sees that the camera is being recorded
+    await badge.wait_for(state="visible", timeout=30_000)
+    assert await badge.get_attribute("role") == "status" and await page.locator("body[data-recording='on']").count() == 1
+    if shot:
+        await shot(page, "recording")
     await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
     return await merchant.session(created["id"]), said.texts()
 
 
-async def test_without_webrtc_the_check_is_recorded_and_approved(launch, blink_camera, merchant):
-    data, said = await recorded_check(launch, blink_camera, merchant, ["blink"], BLINK_ID, NO_WEBRTC)
+async def test_without_webrtc_the_check_is_recorded_and_approved(launch, blink_camera, merchant, shot):
+    data, said = await recorded_check(launch, blink_camera, merchant, ["blink"], BLINK_ID, NO_WEBRTC, shot)
     assert data["status"] == "approved", (data["failure_reason"], data["liveness"])
     assert data["liveness"]["path"] == "recorded"
     assert "Look straight at the camera" in said and "Blink your eyes" in said  # the prompts, in order

@@ -92,7 +92,9 @@ def _pad_folder(settings: Settings) -> str:
     return str(default) if (default / "MiniFASNetV2.onnx").is_file() else ""
 
 
-def create_app(settings: Settings, models: Models | None = None) -> web.Application:
+def create_app(settings: Settings, models: Models | None = None, warm: bool = False) -> web.Application:
+    """warm: load and time the live models at start, in the background (`/healthz` says `ready`); without
+    it (tests) the first live check does."""
     models = models or load_models(settings)
     if settings.ice_loopback:
         use_loopback_candidates()
@@ -180,6 +182,8 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
         if recovered:
             log.warning("%d live checks were interrupted by a restart", recovered)
         outbox.start()
+        if warm:
+            background.append(asyncio.create_task(attempts.warm_up(), name="warm-up"))
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
         if shared is not None:
             background.append(asyncio.create_task(keep_alive(shared, lifecycle), name="heartbeat"))
@@ -233,7 +237,7 @@ def run(settings: Settings) -> None:
     logging.getLogger().setLevel(settings.log_level.upper())
     single_threaded_opencv()
     models = load_models(settings)
-    app = create_app(settings, models)
+    app = create_app(settings, models, warm=True)
     print(summary(models.inventory), flush=True)
     log.info("Realname listening on %s", settings.base_url)
     print(f"Realname is running at {settings.base_url} (data in {settings.data_path.resolve()})", flush=True)

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sys
 
-from .config import ConfigError, describe_settings, load_settings
+from .config import ConfigError, describe_settings, effective_settings, load_settings
 from .console import fail as _fail
 from .console import print_json as _print_json
 
@@ -209,7 +210,8 @@ def _store(settings):
     from .storage.store import Store
 
     data = ensure_private_dir(settings.data_path)
-    return Store(settings.database_location, Cipher(load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)))
+    # The key's place is warned about once, at the service's start and in `settings`, not by every command.
+    return Store(settings.database_location, Cipher(load_evidence_key(settings.evidence_key, settings.evidence_key_file, data, warn=False)))
 
 
 def cmd_merchants(args: argparse.Namespace) -> int:
@@ -304,7 +306,10 @@ def cmd_keys(args: argparse.Namespace) -> int:
             else:
                 print(f"Revoked {key.prefix}… ({key.merchant} / {key.name}). {consequence}")
         else:
-            keys = store.api_keys()
+            merchant = store.merchant_by_name(args.merchant) if args.merchant is not None else None
+            if args.merchant is not None and merchant is None:
+                return _fail("not_found", f"no merchant named {args.merchant!r}", args.json)
+            keys = store.api_keys(merchant.id if merchant else None)
             if args.json:
                 _print_json(
                     [{"prefix": k.prefix, "merchant": k.merchant, "name": k.name, "sandbox": k.sandbox, "revoked": bool(k.revoked_at)} for k in keys]
@@ -318,11 +323,21 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_settings(args: argparse.Namespace) -> int:
-    for env, default, doc in describe_settings():
-        if args.markdown:
+    if args.markdown:
+        for env, default, doc in describe_settings():
             print(f"| `{env}` | `{default}` | {doc} |")
-        else:
-            print(f"{env}={default}\n    {doc}")
+        return 0
+    from .storage.crypto import evidence_key_warning
+
+    settings, rows = effective_settings(args.config)
+    if args.json:
+        _print_json([{"env": r.env, "value": json.loads(r.value), "source": r.source} for r in rows])
+        return 0
+    for row in rows:
+        print(f"{row.env}={row.value}  ({row.source})\n    {row.doc}")
+    warning = evidence_key_warning(settings.evidence_key, settings.evidence_key_file, settings.data_path)
+    if warning:
+        print(f"\nwarning: {warning}")
     return 0
 
 
@@ -405,11 +420,13 @@ def build_parser() -> argparse.ArgumentParser:
     revoke.add_argument("--merchant", help="look for the name among this merchant's keys only")
     revoke.add_argument("--json", action="store_true")
     keys_list = keys_sub.add_parser("list", help="list keys (never their values)")
+    keys_list.add_argument("--merchant", help="only this merchant account's keys")
     keys_list.add_argument("--json", action="store_true")
     keys.set_defaults(func=cmd_keys)
 
-    settings = sub.add_parser("settings", help="list every setting with its environment variable and default")
-    settings.add_argument("--markdown", action="store_true", help="as the rows of the README's configuration table")
+    settings = sub.add_parser("settings", help="list every setting in force, with its environment variable and where its value came from")
+    settings.add_argument("--markdown", action="store_true", help="the defaults, as the rows of the README's configuration table")
+    settings.add_argument("--json", action="store_true")
     settings.set_defaults(func=cmd_settings)
     add_bench_parser(sub)
     add_models_parser(sub)

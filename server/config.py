@@ -179,9 +179,37 @@ def _coerce(name: str, kind: Any, value: Any) -> Any:
         raise ConfigError(f"setting {name!r} cannot be {value!r}: expected {kind_name}") from error
 
 
+# Settings whose value `settings` never prints (a database URL may carry a password).
+SECRET_SETTINGS = frozenset({"cookie_secret", "evidence_key", "turn_secret", "database_url"})
+
+
+@dataclass(frozen=True)
+class EffectiveSetting:
+    env: str
+    value: str  # as JSON; a secret's value is never shown
+    source: str  # "default", "file", "environment" or "command line"
+    doc: str
+
+
 def load_settings(config_file: str | None = None, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+    return _load(config_file, environ, overrides)[0]
+
+
+def effective_settings(config_file: str | None = None, environ: dict[str, str] | None = None) -> tuple[Settings, list[EffectiveSetting]]:
+    """The settings in force, each with where its value came from, for `python -m server settings`."""
+    settings, sources = _load(config_file, environ, {})
+    rows = []
+    for item in fields(Settings):
+        value = getattr(settings, item.name)
+        shown = json.dumps("(set, not shown)") if item.name in SECRET_SETTINGS and value else json.dumps(value, ensure_ascii=False)
+        rows.append(EffectiveSetting(ENV_PREFIX + item.name.upper(), shown, sources.get(item.name, "default"), item.metadata["doc"]))
+    return settings, rows
+
+
+def _load(config_file: str | None, environ: dict[str, str] | None, overrides: dict[str, Any]) -> tuple[Settings, dict[str, str]]:
     environ = dict(os.environ if environ is None else environ)
     values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
     config_file = config_file or environ.get(ENV_PREFIX + "CONFIG")
     if config_file:
         try:
@@ -194,16 +222,20 @@ def load_settings(config_file: str | None = None, environ: dict[str, str] | None
         if unknown:
             raise ConfigError(f"unknown settings in {config_file}: {', '.join(unknown)}")
         values.update(from_file)
+        sources.update(dict.fromkeys(from_file, "file"))
     for item in fields(Settings):
         env_name = ENV_PREFIX + item.name.upper()
         if env_name in environ:
             values[item.name] = environ[env_name]
-    values.update({k: v for k, v in overrides.items() if v is not None})
+            sources[item.name] = "environment"
+    given = {k: v for k, v in overrides.items() if v is not None}
+    values.update(given)
+    sources.update(dict.fromkeys(given, "command line"))
     types = {item.name: item.type for item in fields(Settings)}
     coerced = {name: _coerce(name, types[name], value) for name, value in values.items()}
     settings = Settings(**coerced)
     _validate(settings)
-    return settings
+    return settings, sources
 
 
 def _validate(settings: Settings) -> None:

@@ -201,9 +201,10 @@ async function start() {
   }
   $("intro").hidden = true;
   $("stage").hidden = false;
-  // On a phone the header and title would push the instructions below the fold: bring the camera
-  // picture to the top so it and the instructions under it are all on screen.
-  $("stage").scrollIntoView({ block: "start" });
+  // On a phone the header would push the instructions below the fold: bring the title to the top, so
+  // that it, the camera picture (at most 62vh) and the instructions under it are all on screen. (Scrolling
+  // the picture itself to the top stopped short at the page's end and left the title cut in half.)
+  document.querySelector(".live h1").scrollIntoView({ block: "start" });
   $("preview").srcObject = stream;
   if (recordOnly) {
     await record();

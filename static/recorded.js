@@ -42,8 +42,10 @@ export async function recordCheck(stream, config, say, step) {
   const timers = [];
   const at = (seconds, action) => timers.push(setTimeout(action, seconds * 1000));
   const nonceHeaders = { "Content-Type": "application/json", [config.nonceHeader]: plan.nonce };
+  const badge = document.getElementById("recording"); // the customer sees that the camera is being recorded
   recorder.addEventListener("start", () => {
     document.body.dataset.recording = "on";
+    badge.hidden = false;
     say("live.phase.start");
     step(0, plan.count);
     const started = performance.now();
@@ -68,6 +70,7 @@ export async function recordCheck(stream, config, say, step) {
   recorder.start(1000);
   await stopped;
   timers.forEach(clearTimeout);
+  badge.hidden = true;
   document.body.dataset.recording = "sent";
   say("live.phase.done");
   const clipType = recorder.mimeType.split(";")[0] || type.split(";")[0];

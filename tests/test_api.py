@@ -60,14 +60,14 @@ async def put_photo(http, server, key, session_id, data: bytes, content_type="im
 
 async def test_create_answers_201_with_location_and_a_link_that_works_once(http, server, sandbox_key):
     status, headers, data = await call(
-        http, server, "POST", "/api/v1/sessions", sandbox_key, json={"reference_id": "order-1", "merchant_name": "Shop", "locale": "zh", "ttl_s": 600}
+        http, server, "POST", "/api/v1/sessions", sandbox_key, json={"reference_id": "order-1", "locale": "zh", "ttl_s": 600}
     )
     assert status == 201, data
     assert headers["Location"] == f"/api/v1/sessions/{data['id']}"
     assert data["object"] == "session" and data["id"].startswith("ses_")
     assert data["status"] == "created" and data["decision"] is None and data["sandbox"] is True
     assert data["reference_id"] == "order-1" and data["locale"] == "zh-CN"
-    assert data["merchant_name"] == "Test Shop"  # the merchant account's display name, not the body's
+    assert data["merchant_name"] == "Test Shop"  # the merchant account's display name
     assert data["attempts"] == {"used": 0, "max": 3}
     assert data["reference_photo"] == {"present": False, "source": None}
     assert data["url"].startswith(str(server.make_url("/v/")))
@@ -277,6 +277,8 @@ async def test_422_invalid_fields_are_listed(http, server, sandbox_key):
     assert_problem(status, headers, body, 422, "invalid_fields")
     fields = {e["field"] for e in body["errors"]}
     assert fields == {"reference_id", "merchant_name", "callback_url", "redirect_url", "locale", "challenges", "fixed_challenges", "ttl_s", "colour"}
+    messages = {e["field"]: e["message"] for e in body["errors"]}
+    assert "display name" in messages["merchant_name"] and "accepted fields are" in messages["colour"]
     status, headers, body = await call(
         http, server, "POST", "/api/v1/sessions", sandbox_key, json={"reference_id": "x", "fixed_challenges": ["blink", "juggle"]}
     )

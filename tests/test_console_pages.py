@@ -181,6 +181,48 @@ async def test_the_document_read_from_the_id_photo_is_shown_to_the_reviewer(http
     assert "id_number_check_character" in page and "id_number ✘" in page
 
 
+async def test_a_merchant_polling_the_api_does_not_flood_the_events(http, server, services, acme):
+    created = await create_session(http, server, acme[0])
+    for _ in range(6):
+        async with http.get(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(acme[0])) as response:
+            assert response.status == 200
+    services.lifecycle.record_consent(services.store.session(created["id"]), "en", "consent text", "test")
+    async with http.get(server.make_url(f"/api/v1/sessions/{created['id']}"), headers=auth(acme[0])) as response:
+        assert response.status == 200
+    make_operator(services, "acme", "alice")
+    assert await sign_in(http, server, "acme", "alice") == 303
+    async with http.get(server.make_url(f"/console/sessions/{created['id']}")) as response:
+        page = await response.text()
+    events = page.split('class="data events"')[1]
+    assert events.count("api.session.read") == 2  # six reads in a row, one row; then the one after consent
+    assert 'data-repeated="6"' in events and "×6, the last at" in events
+    assert events.index("session.created") < events.index("api.session.read") < events.index("status.consented")
+    assert len([e for e in services.store.audit_for(created["id"]) if e["action"] == "api.session.read"]) == 7  # the log keeps each
+
+
+async def test_codes_are_shown_in_words_with_the_code_beside_them_in_both_languages(http, server, services, acme):
+    created = await create_session(http, server, acme[0])
+    session = bring_to_review(services, created["id"], FACE)
+    signal = {"code": "pad_uncertain", "level": "elevated", "detail": None, "action": "review"}
+    liveness = {**session.liveness, "challenges": [{"type": "turn_left", "asked_at_s": 1.0, "completed_at_s": 2.5, "passed": True}],
+                "signals": [signal], "pad": {"verdict": "review", "score": 0.55}, "review_because": ["pad_uncertain"]}
+    document = {"type": "cn_resident_card_front", "fields": {}, "checks": [{"code": "id_number_check_character", "passed": False}],
+                "checks_passed": False, "expired": None, "age": None, "expected_matches": {}}
+    services.store.update_session(created["id"], liveness=liveness, document=document)
+    make_operator(services, "acme", "alice")
+    assert await sign_in(http, server, "acme", "alice") == 303
+    for lang, texts in (
+        ("en", ("Anti-spoofing: an uncertain score (a person should look)", "ID number check character (ISO 7064)", "Turn your head to your left")),
+        ("zh-CN", ("防伪检测：分数不确定（需人工查看）", "身份证号码校验码（ISO 7064）", "请向您的左侧转头")),
+    ):
+        async with http.get(server.make_url(f"/console/sessions/{created['id']}?lang={lang}")) as response:
+            page = await response.text()
+        for text in texts:
+            assert text in page, (lang, text)
+        for code in ("pad_uncertain", "id_number_check_character", "turn_left"):
+            assert f"(<code>{code}</code>)" in page
+
+
 async def test_approving_moves_the_session_and_sends_the_webhook_with_the_operator(aiohttp_server, http, server, services, acme):
     received: list[tuple[dict, bytes]] = []
 
@@ -319,6 +361,7 @@ async def test_dashboard_counts_match_the_database_and_export_as_csv(http, serve
     assert response.status == 200 and "<svg" in page
     assert 'data-total="created">3<' in page and 'data-total="consented">1<' in page and 'data-total="finished">1<' in page
     assert 'data-total="approved">0<' in page
+    assert 'data-legend="created"' in page and 'data-legend="approved"' in page  # the per-day chart says which column is which
     async with http.get(server.make_url("/console/dashboard.csv")) as response:
         assert response.headers["Content-Type"].startswith("text/csv")
         lines = (await response.text()).splitlines()

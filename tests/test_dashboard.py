@@ -44,6 +44,24 @@ def test_the_funnel_counts_sessions_per_step_by_creation_day():
     assert lines[1] == f"{day_of(DAY1)},2,2,2,1,1,1,1" and lines[-1] == "total,4,3,3,2,2,2,1"
 
 
+def test_a_failed_check_is_finished_not_a_drop_off_and_a_redaction_is_neither():
+    live = ("link.opened", "status.consented", "status.id_uploaded", "status.live", "status.processing")
+    rows = [
+        *events("approved", DAY1, *live, "status.approved"),
+        *events("failed", DAY1, *live, "status.id_uploaded", "status.live", "status.processing", "status.failed"),
+        *events("erased", DAY1, "link.opened", "status.consented", "status.failed"),
+    ]
+    outcomes = [
+        {"id": "approved", "status": "approved", "failure_reason": None, "created_at": DAY1, "finished_at": DAY1 + 60},
+        {"id": "failed", "status": "failed", "failure_reason": "timeout", "created_at": DAY1, "finished_at": DAY1 + 90},
+        {"id": "erased", "status": "failed", "failure_reason": "redacted", "created_at": DAY1, "finished_at": DAY1 + 10},
+    ]
+    dashboard = build(rows, outcomes, [])
+    assert dashboard.totals == {"created": 3, "link_opened": 3, "consented": 3, "id_uploaded": 2, "live_started": 2, "finished": 2, "approved": 1}
+    assert dashboard.dropoff["finished"] == 0.0  # every live check that started ended with a verdict
+    assert dashboard.dropoff["approved"] == 0.5
+
+
 def test_an_empty_period():
     dashboard = build([], [], [])
     assert dashboard.days == [] and set(dashboard.totals.values()) == {0} and dashboard.median_complete_s is None

@@ -65,6 +65,7 @@ async def test_the_phone_takes_over_and_the_desktop_follows_to_the_result(http, 
         # Used once: nobody else gets in with the same link.
         async with stranger.post(link, allow_redirects=False) as response:
             assert response.status == 410
+            assert "the first phone that opened it is doing the check" in await response.text()  # says why, not only "go back"
         # The desktop no longer acts on the session; it only follows it.
         async with http.get(server.make_url("/verify/live"), allow_redirects=False) as response:
             assert response.status == 303 and response.headers["Location"] == "/verify/handoff"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 
+import aiohttp
 import pytest
 
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
@@ -126,7 +127,6 @@ async def test_a_second_check_waits_in_line_and_is_admitted_when_the_first_ends(
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await one.start_live(ClipTrack(*blink_clip))
     assert run.offer_error is None
-    import aiohttp
 
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as other_browser:
         second, two = await ready_for_live(other_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
@@ -224,3 +224,27 @@ async def test_a_card_failing_its_checksum_gets_the_configured_outcome(http, ser
     data = await checked_with_card(http, server, services, sandbox_key, blink_clip, card, expected={"name": "someone else"})
     assert data["status"] == "rejected" and data["failure_reason"] == "document_checksum_failed"
     assert data["document"]["expected_matches"] == {"name": False}
+
+
+async def test_a_started_service_loads_and_times_its_models_before_it_says_it_is_ready(aiohttp_server, models, settings):
+    """Issue 31 item 6: the first customer's offer no longer waits for the landmarker to load and be timed."""
+    from server.app import create_app
+    from server.flow.attempts import analysis_workers
+    from server.http.services import SERVICES
+
+    server = await aiohttp_server(create_app(settings, models=models, warm=True))
+    attempts = server.app[SERVICES].attempts
+    said: list[bool] = []
+
+    async def poll() -> None:
+        async with aiohttp.ClientSession() as http:
+            while not said or not said[-1]:
+                async with http.get(server.make_url("/healthz")) as response:
+                    said.append((await response.json())["ready"])
+                await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout=300)
+    assert said[-1] is True and attempts.ready
+    assert attempts.landmarkers.size == analysis_workers(settings)  # one graph per analysis thread, loaded at start
+    assert attempts.capacity()["cost_source"] == "synthetic"  # the first estimate, made before any check
+    assert not attempts.live

@@ -130,7 +130,9 @@ def test_cli_refuses_an_ambiguous_revocation_and_says_what_happens_to_open_sessi
 async def test_the_hosted_pages_show_the_accounts_display_name_not_the_one_in_the_request(http, server, services):
     merchant = services.store.create_merchant("acme-mobile", "Acme Mobile")
     key, _ = api_auth.create_api_key(services.store, merchant, sandbox=False)
-    created = await create(http, server, key, merchant_name="Evil Bank")
+    status, refused = await call(http, server, "POST", "/api/v1/sessions", key, json={"reference_id": "order-17", "merchant_name": "Evil Bank"})
+    assert status == 422 and refused["code"] == "invalid_fields" and refused["errors"][0]["field"] == "merchant_name"
+    created = await create(http, server, key)
     assert created["merchant_name"] == "Acme Mobile"
 
     pages = await open_as_customer(http, created["url"])

@@ -136,6 +136,29 @@ def test_no_text_for_a_reason_that_does_not_exist(name):
     assert sorted(key for key in locale(name) if key.startswith("reason.") and key not in known) == []
 
 
+def _document_check_codes() -> set[str]:
+    """The document checks' codes, as the readers in server/documents write them."""
+    pattern = re.compile(r'\b_?[cC]heck\("([a-z0-9_]+)"')
+    return {code for path in (SERVER / "documents").glob("*.py") for code in pattern.findall(path.read_text(encoding="utf-8"))}
+
+
+@pytest.mark.parametrize("name", LOCALES)
+def test_the_console_has_words_for_every_signal_pad_verdict_and_document_check(name):
+    """The console shows each code's text with the code beside it (issue 31 item 13)."""
+    assert len(_document_check_codes()) >= 10
+    wanted = (
+        {f"signal.{c.value}" for c in SignalCode}
+        | {f"console.level.{v.value}" for v in Level}
+        | {f"console.action.{a.value}" for a in Action}
+        | {f"console.pad.{v.value}" for v in PadVerdict}
+        | {f"document_check.{code}" for code in _document_check_codes()}
+    )
+    texts = locale(name)
+    assert sorted(key for key in wanted if not texts.get(key, "").strip()) == []
+    stale = {key for key in texts if key.startswith(("signal.", "console.level.", "console.action.", "console.pad.", "document_check."))}
+    assert sorted(stale - wanted) == []
+
+
 def test_endings_are_reasons_and_not_the_customers_doing_are_endings():
     assert all(isinstance(reason, Reason) for reason in ENDINGS.values())
     assert NOT_THE_CUSTOMERS_DOING <= set(ENDINGS)

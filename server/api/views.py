@@ -24,7 +24,6 @@ OPENAPI = Path(__file__).parent / "openapi.json"
 MAX_JSON_BYTES = 64 * 1024
 SESSION_FIELDS = {
     "reference_id",
-    "merchant_name",
     "callback_url",
     "redirect_url",
     "locale",
@@ -32,6 +31,10 @@ SESSION_FIELDS = {
     "fixed_challenges",
     "ttl_s",
     "expected",
+}
+# Fields a merchant may expect to send, refused with the reason (customers never see a name sent by an API call).
+REFUSED_FIELDS = {
+    "merchant_name": "not accepted: the hosted pages show the merchant account's display name (`merchants set-display-name`)",
 }
 EXPECTED_LIMITS = {"name": 100, "id_number": 40, "date_of_birth": 10}
 
@@ -60,7 +63,6 @@ async def create_session(request: web.Request) -> web.Response:
             await check_resolved_destination(fields["callback_url"], services.outbox.resolver, services.settings.webhook_allow_private)
         except DestinationError as error:
             raise Problem(422, "invalid_fields", "some fields are missing or invalid", errors=[{"field": "callback_url", "message": str(error)}]) from None
-    fields.pop("merchant_name", None)  # accepted for compatibility; the pages show the merchant account's display name
     try:
         base_url = services.settings.public_url or str(request.url.origin())
         session, url = services.lifecycle.create(api_key.id, api_key.sandbox, base_url=base_url, actor=_actor(api_key), **fields)
@@ -216,18 +218,13 @@ def _session_fields(body: dict[str, Any], allow_private: bool) -> dict[str, Any]
         errors.append({"field": field, "message": message})
 
     for unknown in sorted(set(body) - SESSION_FIELDS):
-        bad(unknown[:64], "unknown field")
+        bad(unknown[:64], REFUSED_FIELDS.get(unknown, "unknown field; the accepted fields are " + ", ".join(sorted(SESSION_FIELDS))))
     out: dict[str, Any] = {}
     reference_id = body.get("reference_id")
     if not isinstance(reference_id, str) or not _clean_text(reference_id, 128):
         bad("reference_id", "required: a string of 1 to 128 printable characters")
     else:
         out["reference_id"] = reference_id
-    if body.get("merchant_name") is not None:
-        if not isinstance(body["merchant_name"], str) or not _clean_text(body["merchant_name"], 80):
-            bad("merchant_name", "a string of 1 to 80 printable characters")
-        else:
-            out["merchant_name"] = body["merchant_name"]
     for name in ("callback_url", "redirect_url"):
         value = body.get(name)
         if value is None:

@@ -38,6 +38,10 @@ class Hint(StrEnum):
     NOT_SO_FAR = "not_so_far"
 
 
+# Quality hints a head movement itself causes for a moment (the face shifts, narrows, blurs).
+MOVEMENT_HINTS = frozenset({Hint.NOT_CENTRED, Hint.TOO_FAR, Hint.TOO_CLOSE, Hint.TOO_BLURRY})
+
+
 @dataclass
 class ChallengeRecord:
     type: Challenge
@@ -160,6 +164,7 @@ class _Tracking:
     lost_since: float | None = None
     before_loss: FrameSignals | None = None
     grace: bool = False  # the loss followed a strong turn the asked way
+    turned_away: bool = False  # the loss followed a head movement (asked, or under way): the face turned beyond reach
     returned_from_over_rotation: bool = False
     multiple_since: float | None = None
 
@@ -222,11 +227,10 @@ class LivenessEngine:
             self.t0 = self.phase_since = s.t
         if s.face_count:
             self.faces_seen += 1
-        self.hint = self._hint(s)
+        failure = self._check_presence(s)
+        self.hint = self._hint(s)  # after the presence check: a face lost on this very frame has its cause noted
         if self.hint is not None:
             self._hint_counts[self.hint] = self._hint_counts.get(self.hint, 0) + 1
-
-        failure = self._check_presence(s)
         if failure is not None:
             return self._finish(s.t, *failure)
         keep = None
@@ -410,6 +414,7 @@ class LivenessEngine:
                 tr.lost_since = s.t
                 tr.before_loss = tr.last_face
                 tr.grace = started and self._strong_turn_asked_way(tr.last_face)
+                tr.turned_away = started and self._turned_away(tr.last_face)
             if started and tr.lost_since is not None:
                 allowed = th.over_rotation_grace_s if tr.grace else th.face_lost_s
                 if s.t - tr.lost_since > allowed:
@@ -420,7 +425,7 @@ class LivenessEngine:
             if not self._same_face(previous, s):
                 return Reason.FACE_SWAP, None
         tr.returned_from_over_rotation = started and tr.grace and tr.lost_since is not None
-        tr.last_face, tr.lost_since, tr.before_loss, tr.grace = s, None, None, False
+        tr.last_face, tr.lost_since, tr.before_loss, tr.grace, tr.turned_away = s, None, None, False, False
         return None
 
     def _strong_turn_asked_way(self, s: FrameSignals) -> bool:
@@ -428,6 +433,23 @@ class LivenessEngine:
         if not record.type.is_head_pose or self.baseline is None:
             return False
         return self._pose_delta(record.type, s) >= 0.5 * self._pose_threshold(record.type)
+
+    def _turned_away(self, s: FrameSignals) -> bool:
+        """A head movement is asked for, or the head had begun one: a face lost now has most likely turned
+        beyond what the landmarker follows (at 10 analysed frames a second, or in a blurred frame, the last
+        face seen may be from the movement's start), while the customer still sees it in the preview."""
+        if self.baseline is None:
+            return False
+        if self.phase == Phase.CHALLENGE and self.records[self.index].type.is_head_pose:
+            return True
+        return self._head_moved(s)
+
+    def _head_moved(self, s: FrameSignals) -> bool:
+        """The head is turned or tilted from the baseline by at least a movement's onset, either way."""
+        if self.baseline is None:
+            return False
+        onset = self.th.onset_fraction
+        return any(abs(self._pose_delta(c, s)) >= onset * self._pose_threshold(c) for c in (Challenge.TURN_LEFT, Challenge.LOOK_UP))
 
     def _same_face(self, a: FrameSignals, b: FrameSignals) -> bool:
         assert a.box is not None and b.box is not None
@@ -472,15 +494,20 @@ class LivenessEngine:
         return None
 
     def _hint(self, s: FrameSignals) -> Hint | None:
+        """What to tell the customer about this frame. During a head movement the hint follows the
+        movement: a face turned out of the landmarker's reach is "not so far" (the customer sees their
+        face in the preview, "we can't see your face" would contradict it), and the off-centre, smaller
+        or blurred face a turn makes is not asked to be put back while the movement is under way."""
         if s.face_count == 0:
             tr = self._tracking
-            if tr.grace and tr.lost_since is not None:
+            if tr.lost_since is not None and (tr.grace or tr.turned_away):
                 return Hint.NOT_SO_FAR
             return Hint.NO_FACE
         if s.face_count >= 2:
             return Hint.MULTIPLE_FACES
         quality = self._quality_hint(s)
-        if quality is not None:
+        moving = self.phase == Phase.CHALLENGE and (self._moving or self._head_moved(s))
+        if quality is not None and not (moving and quality in MOVEMENT_HINTS):
             return quality
         if self.phase == Phase.START and (abs(s.yaw) > self.th.frontal_yaw_deg or abs(s.pitch) > self.th.frontal_pitch_deg):
             return Hint.LOOK_STRAIGHT

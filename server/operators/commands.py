@@ -43,7 +43,13 @@ def cmd_operators(open_store: Callable[..., Store], args: argparse.Namespace) ->
 def _run(store: Store, operators: OperatorStore, args: argparse.Namespace) -> int:
     command = args.operators_command
     if command == "list":
-        rows = [{"merchant": o.merchant, "name": o.name, "role": o.role, "totp": o.has_totp, "disabled": bool(o.disabled_at)} for o in operators.all()]
+        if args.merchant is not None and store.merchant_by_name(args.merchant) is None:
+            return fail("not_found", f"no merchant named {args.merchant!r}", args.json)
+        rows = [
+            {"merchant": o.merchant, "name": o.name, "role": o.role, "totp": o.has_totp, "disabled": bool(o.disabled_at)}
+            for o in operators.all()
+            if args.merchant is None or o.merchant == args.merchant
+        ]
         if args.json:
             print_json(rows)
         for row in [] if args.json else rows:
@@ -127,5 +133,6 @@ def add_parser(subparsers: argparse._SubParsersAction, open_store: Callable[...,
     create.add_argument("--password-file", help="read the password from the file's first line ('-': standard input)")
     create.add_argument("--json", action="store_true")
     listing = sub.add_parser("list", help="list operators (never their passwords)")
+    listing.add_argument("--merchant", help="only this merchant account's operators")
     listing.add_argument("--json", action="store_true")
     parser.set_defaults(func=partial(cmd_operators, open_store))

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..reasons import Reason
+
 # Funnel steps and the audit actions that mark a session as having reached them.
 STEPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("created", frozenset({"session.created"})),
@@ -19,7 +21,9 @@ STEPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("consented", frozenset({"status.consented"})),
     ("id_uploaded", frozenset({"status.id_uploaded"})),
     ("live_started", frozenset({"status.live"})),
-    ("finished", frozenset({"status.approved", "status.rejected", "status.review"})),
+    # Every end of a check the customer saw through: a failed one too (its live attempts all failed), not a
+    # drop-off. A redaction also moves a session to `failed`; `build` leaves that out.
+    ("finished", frozenset({"status.approved", "status.rejected", "status.review", "status.failed"})),
     ("approved", frozenset({"status.approved"})),
 )
 STEP_NAMES = tuple(name for name, _ in STEPS)
@@ -49,8 +53,11 @@ def day_of(ts: float) -> str:
 def build(events: list[dict[str, Any]], outcomes: list[dict[str, Any]], webhook_events: list[dict[str, Any]]) -> Dashboard:
     reached: dict[str, set[str]] = {}
     created_day: dict[str, str] = {}
+    redacted = {row["id"] for row in outcomes if row["failure_reason"] == Reason.REDACTED.value}
     for row in events:
         created_day[row["session_id"]] = day_of(row["created_at"])
+        if row["action"] == "status.failed" and row["session_id"] in redacted:
+            continue  # erased by the merchant before it ended: not finished
         for name, actions in STEPS:
             if row["action"] in actions:
                 reached.setdefault(name, set()).add(row["session_id"])

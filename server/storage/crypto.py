@@ -92,25 +92,43 @@ def decode_key(text: str) -> bytes:
     return key
 
 
-def load_evidence_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
+def load_evidence_key(key_text: str, key_file: str, data_dir: Path, warn: bool = True) -> bytes:
     """The evidence key: from the setting's text (a secret store), else from `key_file`, else from
-    DATA_DIR/evidence.key (created on first start). Warns when the key sits inside the data folder,
-    where a copy of the folder (a backup, a stolen disk) carries the key along with what it protects."""
+    DATA_DIR/evidence.key (created on first start). With `warn` (the service's start), logs
+    `evidence_key_warning`; the command-line tools leave it to `settings`."""
     if key_text:
         return decode_key(key_text)
-    path = Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
-    warn_inside_data_dir(path, data_dir, "the evidence key", "REALNAME_EVIDENCE_KEY_FILE", "REALNAME_EVIDENCE_KEY")
-    return load_or_create_key(path)
+    warning = evidence_key_warning(key_text, key_file, data_dir)
+    if warn and warning:
+        log.warning("%s", warning)
+    return load_or_create_key(_key_path(key_file, data_dir))
+
+
+def evidence_key_warning(key_text: str, key_file: str, data_dir: Path) -> str | None:
+    """Why the evidence key's place is unsafe, or None."""
+    if key_text:
+        return None
+    return inside_data_dir_warning(_key_path(key_file, data_dir), data_dir, "the evidence key", "REALNAME_EVIDENCE_KEY_FILE", "REALNAME_EVIDENCE_KEY")
 
 
 def warn_inside_data_dir(path: Path, data_dir: Path, what: str, file_setting: str, text_setting: str) -> None:
+    warning = inside_data_dir_warning(path, data_dir, what, file_setting, text_setting)
+    if warning:
+        log.warning("%s", warning)
+
+
+def inside_data_dir_warning(path: Path, data_dir: Path, what: str, file_setting: str, text_setting: str) -> str | None:
     """A key inside the data folder travels with every copy of it (a backup, a stolen disk)."""
-    if _inside(path, data_dir):
-        log.warning(
-            "%s is stored inside the data folder (%s): a copy of that folder carries it along; "
-            "set %s to a file on another volume or pass %s from a secret store",
-            what, data_dir, file_setting, text_setting,
-        )
+    if not _inside(path, data_dir):
+        return None
+    return (
+        f"{what} is stored inside the data folder ({data_dir}): a copy of that folder carries it along; "
+        f"set {file_setting} to a file on another volume or pass {text_setting} from a secret store"
+    )
+
+
+def _key_path(key_file: str, data_dir: Path) -> Path:
+    return Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
 
 
 def _inside(path: Path, folder: Path) -> bool:

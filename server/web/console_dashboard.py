@@ -93,8 +93,8 @@ def funnel_chart(dashboard: Dashboard, t: Translator) -> str:
 
 
 def daily_chart(dashboard: Dashboard, t: Translator) -> str:
-    """Per day: sessions created (light) and approved (dark) as paired columns."""
-    width, height, bottom = 560, 180, 20
+    """Per day: sessions created (light) and approved (dark) as paired columns, under a legend."""
+    width, height, bottom, legend_h = 560, 200, 20, 22
     days = dashboard.days or []
     peak = max([1, *(d.counts["created"] for d in days)])
     slot = (width - 10) / max(1, len(days))
@@ -103,8 +103,14 @@ def daily_chart(dashboard: Dashboard, t: Translator) -> str:
         x = 5 + index * slot
         for offset, name, css in ((0.1, "created", "bar light"), (0.5, "approved", "bar")):
             value = day.counts[name]
-            h = round((height - bottom - 10) * value / peak)
+            h = round((height - bottom - legend_h - 10) * value / peak)
             parts.append(f'<rect x="{x + slot * offset:.1f}" y="{height - bottom - h}" width="{slot * 0.38:.1f}" height="{h}" class="{css}"><title>{day.day} {escape(t(f"console.step.{name}"))}: {value}</title></rect>')
         parts.append(f'<text x="{x + slot / 2:.1f}" y="{height - 5}" class="tick" text-anchor="middle">{day.day[5:]}</text>')
+    for index, (name, css) in enumerate((("created", "bar light"), ("approved", "bar"))):
+        x = 5 + index * 150
+        parts.append(
+            f'<g class="legend" data-legend="{name}"><rect x="{x}" y="2" width="14" height="14" class="{css}"/>'
+            f'<text x="{x + 20}" y="14" class="label">{escape(t(f"console.step.{name}"))}</text></g>'
+        )
     title = escape(t("console.dashboard.daily"))
     return f'<svg role="img" aria-labelledby="daily-title" viewBox="0 0 {width} {height}" class="chart"><title id="daily-title">{title}</title>{"".join(parts)}</svg>'

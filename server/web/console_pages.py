@@ -12,6 +12,7 @@ from aiohttp import web
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
+from ..operators.events import collapse_reads
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
@@ -201,7 +202,7 @@ async def session_page(request: web.Request) -> web.Response:
         pad=liveness.get("pad") or {},
         votes=services.operators.votes(session.id),
         four_eyes=services.settings.console_four_eyes,
-        events=services.store.audit_for(session.id),
+        events=collapse_reads(services.store.audit_for(session.id)),
         notice=request.query.get("done", "")[:20],
     )
 

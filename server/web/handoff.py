@@ -108,7 +108,7 @@ async def open_handoff(request: web.Request) -> web.Response:
     """The phone opens the link: a start page, nothing used (a preview robot must not use it up)."""
     state = request.app[SERVICES].links.look_handoff(request.match_info["code"])
     if state.problem:
-        return link_problem_page(request, state.problem, state.session)
+        return link_problem_page(request, state.problem, state.session, kind="handoff")
     return render(request, "start.html", session=state.session, action=request.path)
 
 
@@ -117,5 +117,5 @@ async def claim_handoff(request: web.Request) -> web.Response:
     """The phone starts: the link is used up and the session bound to this phone."""
     claim = request.app[SERVICES].links.claim_handoff(request.match_info["code"])
     if claim.problem:
-        return link_problem_page(request, claim.problem, claim.session)
+        return link_problem_page(request, claim.problem, claim.session, kind="handoff")
     raise bound_to_this_browser(request, claim)

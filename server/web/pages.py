@@ -86,9 +86,12 @@ def merchant_return_url(session: Session) -> str | None:
     return urlunsplit((parts.scheme, parts.netloc, parts.path, urlencode(query), parts.fragment))
 
 
-def link_problem_page(request: web.Request, problem: str, session: Session | None) -> web.Response:
+def link_problem_page(request: web.Request, problem: str, session: Session | None, kind: str = "link") -> web.Response:
+    """kind "handoff": a phone link, whose used and expired pages say what happened to the check."""
     status = {"unknown": 404, "expired": 410, "used": 410}[problem]
-    return message_page(request, status, f"link.{problem}", session if problem != "unknown" else None)
+    if problem == "unknown":
+        return message_page(request, status, "link.unknown")
+    return message_page(request, status, f"{kind}.{problem}", session)
 
 
 # -- pages ------------------------------------------------------------------------------------------
@@ -102,7 +105,9 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()})
+    return web.json_response(
+        {"status": "ok", "ready": services.attempts.ready, "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()}
+    )
 
 
 @routes.get("/privacy")
