@@ -75,6 +75,8 @@ class LiveAttempt:
     connection: LiveConnection
     camera_label: str = ""
     camera: dict | None = None  # what the browser declared its camera delivers
+    offer: str = ""  # the page's SDP offer and User-Agent: which software is calling (client_not_browser)
+    user_agent: str = ""
 
 
 def customer_key(session: Session, address: str, device: str | None) -> str:
@@ -129,6 +131,7 @@ class LiveAttempts:
         customer: str,
         camera_label: str = "",
         camera: dict | None = None,
+        user_agent: str = "",
     ) -> dict[str, str]:
         """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
@@ -171,7 +174,7 @@ class LiveAttempts:
                 busy_analysis_fps=self.settings.busy_analysis_fps,
                 on_frame=self._frame_analysed,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent)
             self.live.register(attempt)
             self._track(connection)
             try:
@@ -340,6 +343,8 @@ class LiveAttempts:
             declared=attempt.camera,
             camera_label=attempt.camera_label,
             reactions=[(c.type.value, c.reaction_s) for c in result.challenges],
+            offer=attempt.offer,
+            user_agent=attempt.user_agent,
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
@@ -375,8 +380,14 @@ class LiveAttempts:
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
+        acting = [s for s in signals if s.code in PERSON_SIGNALS or not session.sandbox]
+        attacks = [s.code.value for s in acting if s.action == Action.FAIL]
+        if attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
+            record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(attacks))
+            session = self.store.update_session(session.id, liveness=record)
+            return self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
         target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
-        wanting_review = [s.code.value for s in signals if s.action == Action.REVIEW and (s.code in PERSON_SIGNALS or not session.sandbox)]
+        wanting_review = [s.code.value for s in acting if s.action == Action.REVIEW]
         if target == Status.APPROVED and wanting_review:
             target = Status.REVIEW
             record["review_because"] = wanting_review
