@@ -23,7 +23,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
-from ..matching.matcher import Decision, FaceMatcher
+from ..matching.matcher import Decision, FaceMatcher, similarity
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
@@ -33,7 +33,8 @@ from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
-from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
+from ..spoof.reference_replay import appearance_similarity, reference_replay_signal
+from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
@@ -378,6 +379,11 @@ class LiveAttempts:
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
+        found = self._reference_replay(session, reference_embedding, live_faces)
+        if found:
+            signals = strongest_first([*signals, *found])
+            record["signals"] = [s.to_dict() for s in signals]
+            session = self.store.update_session(session.id, liveness=record)
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
         acting = [s for s in signals if s.code in PERSON_SIGNALS or not session.sandbox]
@@ -397,6 +403,18 @@ class LiveAttempts:
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
+
+    def _reference_replay(self, session: Session, reference: np.ndarray, live_faces: list) -> list[RiskSignal]:
+        """reference_replay: a live face that is the stored ID portrait itself (spoof/reference_replay.py)."""
+        import cv2
+
+        stored = self.store.evidence(session.id, "reference_face")
+        portrait = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR) if stored else None
+        if portrait is None:
+            return []
+        faces = [(similarity(reference, f.embedding), appearance_similarity(portrait, f.aligned)) for f in live_faces]
+        found = reference_replay_signal(faces)
+        return [found] if found is not None else []
 
 
 # Endings of a peer that never connected after which the attempt is given back (a silent page's

@@ -40,6 +40,7 @@ class SignalCode(StrEnum):
     REACTION_TOO_FAST = "reaction_too_fast"  # the movement began before a person could have seen the prompt
     REACTION_SLOW = "reaction_slow"
     CLIENT_NOT_BROWSER = "client_not_browser"  # the offer was not written by the browser the User-Agent names
+    REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
 
 
 class Level(StrEnum):
@@ -299,5 +300,9 @@ def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThre
         if not facts.declared:  # the page always sends its track's getSettings(); a script may not
             out.append(RiskSignal(SignalCode.SETTINGS_MISMATCH, Level.ELEVATED, {"declared": None}, Action.REVIEW))
     out += reaction_signals(facts.reactions, limits)
+    return strongest_first(out)
+
+
+def strongest_first(signals: list[RiskSignal]) -> list[RiskSignal]:
     order = {Level.HIGH: 0, Level.ELEVATED: 1, Level.LOW: 2}
-    return sorted(out, key=lambda s: order[s.level])
+    return sorted(signals, key=lambda s: order[s.level])
