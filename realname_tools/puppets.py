@@ -8,7 +8,9 @@ noise, blur and H.264 compression; it writes a clip (to /tmp: never commit gener
 appearance similarity (server/spoof/reference_replay.py) of each face with the reference portrait, for
   - genuine pairs: two different photos of the same person (pairs.csv, same=1), the second one
     sent through the live path's VP8 link as a live frame would be;
-  - puppets of each portrait, through the same link, against the portrait itself.
+  - puppets of each portrait, through the same link, against the portrait itself;
+  - a still cut from a clip against the clip's own frames (not a different photo: the same light and
+    camera, which the signal is meant to catch as well).
 
     python -m realname_tools.puppets make PHOTO /tmp/puppet.mp4 [--challenges blink,turn_left]
     python -m realname_tools.puppets calibrate [--media ../shared/media] [--limit N]
@@ -20,6 +22,7 @@ import argparse
 import csv
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -27,6 +30,10 @@ from statistics import median
 import numpy as np
 
 FPS = 25.0
+SAME_CLIP = [
+    ("vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg", "blink_frontal_man_phone_portrait_14s.mp4"),
+    ("vid_tranv_selfie_man/frame_t0.5s_frontal.jpg", "headturn_lr_nod_phone_selfie_young_man_21s.mp4"),
+]
 FRAME = (480, 640)  # width, height of the puppet's picture: a phone held upright
 
 
@@ -161,12 +168,8 @@ def scores(reference, faces) -> list[tuple[float, float]]:
 
 
 def calibrate(media: Path, limit: int | None) -> dict:
-    from server.config import Settings
-    from server.matching.images import decode_image
-    from server.app import load_models
-
-    matcher = load_models(Settings()).matcher
-    load = lambda p: decode_image((media / "photos" / p).read_bytes(), max_bytes=1 << 30, max_pixels=200_000_000)  # noqa: E731
+    matcher = service_matcher()
+    load = lambda p: read_photo(media / "photos" / p)  # noqa: E731
     with (media / "pairs.csv").open() as handle:
         rows = [r for r in csv.DictReader(handle) if r["same"] == "1" and not r["identity_a"].startswith(("vid_", "_"))]
     taken: dict[str, int] = {}
@@ -188,10 +191,28 @@ def calibrate(media: Path, limit: int | None) -> dict:
         if a not in portraits:
             portraits.append(a)
             frames = puppet_of(matcher, load(a), ["blink", "turn_left", "nod"])
-            path = Path("/tmp") / "realname-puppet.mp4"
-            write_clip(frames, path)
-            puppets += [(a, a, *s) for s in scores(reference, live_faces(matcher, read_clip(path), 10))]
-    return {"genuine": genuine, "puppets": puppets}
+            with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as clip:  # never in the repository
+                write_clip(frames, Path(clip.name))
+                puppets += [(a, a, *s) for s in scores(reference, live_faces(matcher, read_clip(Path(clip.name)), 10))]
+    same_clip = []
+    for still, clip in SAME_CLIP:  # a frame of the stream itself as the reference: what the signal flags too
+        reference = stored_reference(matcher, load(still))
+        frames = read_clip(media / "videos" / clip)[: int(10 * FPS)]
+        same_clip += [(still, clip, *s) for s in scores(reference, live_faces(matcher, frames, 25))]
+    return {"genuine": genuine, "puppets": puppets, "same_clip": same_clip}
+
+
+def service_matcher():
+    from server.app import load_models
+    from server.config import Settings
+
+    return load_models(Settings()).matcher
+
+
+def read_photo(path: Path) -> np.ndarray:
+    from server.matching.images import decode_image
+
+    return decode_image(path.read_bytes(), max_bytes=1 << 30, max_pixels=200_000_000)
 
 
 def portrait_frame_of(matcher, photo_bgr: np.ndarray) -> np.ndarray:
@@ -221,12 +242,8 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--json", default=None, help="write every face's scores here")
     args = parser.parse_args(argv)
     if args.command == "make":
-        from server.config import Settings
-        from server.matching.images import decode_image
-        from server.app import load_models
-
-        matcher = load_models(Settings()).matcher
-        photo = decode_image(Path(args.photo).read_bytes(), max_bytes=1 << 30, max_pixels=200_000_000)
+        matcher = service_matcher()
+        photo = read_photo(Path(args.photo))
         write_clip(puppet_of(matcher, photo, args.challenges.split(",")), Path(args.out))
         print(args.out)
         return 0
