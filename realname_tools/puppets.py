@@ -167,7 +167,7 @@ def scores(reference, faces) -> list[tuple[float, float]]:
     return [(similarity(embedding, f.embedding), appearance_similarity(aligned, f.aligned)) for f in faces]
 
 
-def calibrate(media: Path, limit: int | None) -> dict:
+def calibrate(media: Path, limit: int | None, max_puppets: int | None = None) -> dict:
     matcher = service_matcher()
     load = lambda p: read_photo(media / "photos" / p)  # noqa: E731
     with (media / "pairs.csv").open() as handle:
@@ -188,7 +188,7 @@ def calibrate(media: Path, limit: int | None) -> dict:
             continue
         print(f"pair {len(genuine)}: {a} / {b}", file=sys.stderr)
         genuine += [(a, b, *s) for s in scores(reference, live_faces(matcher, [live] * 3, 2))]
-        if a not in portraits:
+        if a not in portraits and (max_puppets is None or len(portraits) < max_puppets):
             portraits.append(a)
             frames = puppet_of(matcher, load(a), ["blink", "turn_left", "nod"])
             with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as clip:  # never in the repository
@@ -239,6 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = sub.add_parser("calibrate", help="genuine pairs and puppets against reference_replay's measures")
     cal.add_argument("--media", default="../shared/media")
     cal.add_argument("--limit", type=int, default=None, help="at most this many photo pairs of each person")
+    cal.add_argument("--puppets", type=int, default=None, help="make at most this many puppets (0: genuine pairs only)")
     cal.add_argument("--json", default=None, help="write every face's scores here")
     args = parser.parse_args(argv)
     if args.command == "make":
@@ -247,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         write_clip(puppet_of(matcher, photo, args.challenges.split(",")), Path(args.out))
         print(args.out)
         return 0
-    result = calibrate(Path(args.media), args.limit)
+    result = calibrate(Path(args.media), args.limit, args.puppets)
     if args.json:
         Path(args.json).write_text(json.dumps(result))
     print(json.dumps({name: summary(rows) for name, rows in result.items()}, indent=2))
