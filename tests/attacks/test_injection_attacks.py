@@ -11,6 +11,7 @@ client through with the signal recorded (merchants' integration tests use it).
 from __future__ import annotations
 
 import random
+import re
 
 import aiohttp
 import pytest
@@ -44,7 +45,19 @@ class JitteredTrack(ClipTrack):
         return frame
 
 
-async def scripted_check(server, services, key: str, track) -> dict:
+def disguised_as_chrome(sdp: str) -> str:
+    """aiortc's offer edited to read like Chromium's: its o= line, trickle ICE, transport-wide congestion
+    control offered (a browser's offer text is easy to copy; what the client then sends is its own)."""
+    sdp = re.sub(r"o=- \d+ \d+ IN IP4 0\.0\.0\.0", "o=- 4611731400430051336 2 IN IP4 127.0.0.1", sdp)
+    sdp = sdp.replace("a=setup:actpass\r\n", "a=setup:actpass\r\na=ice-options:trickle\r\n")
+    video = re.search(r"m=video \d+ \S+ (\d+)", sdp)
+    assert video is not None
+    first = video.group(1)
+    extra = f"a=extmap:4 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\na=rtcp-fb:{first} transport-cc\r\n"
+    return sdp.replace(f"a=rtpmap:{first} ", extra + f"a=rtpmap:{first} ", 1)
+
+
+async def scripted_check(server, services, key: str, track, rewrite_offer=None) -> dict:
     """The whole flow as the scripted peer, claiming to be Chrome; the session's record."""
     services.lifecycle.challenges_for = lambda session: parse_challenges(["blink", "blink"])
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"User-Agent": CHROME_UA}) as http:
@@ -54,7 +67,7 @@ async def scripted_check(server, services, key: str, track) -> dict:
         assert await customer.consent() == 303
         status, page = await customer.upload_document(photo(BLINK_ID).read_bytes())
         assert status == 303, page
-        run = await customer.start_live(track, camera_label="Integrated Camera")
+        run = await customer.start_live(track, camera_label="Integrated Camera", rewrite_offer=rewrite_offer)
         assert run.offer_error is None, run.offer_error
         result = await customer.wait_result(run, timeout=60)
         await customer.close()
@@ -88,3 +101,16 @@ async def test_a_sandbox_key_flags_the_scripted_peer_and_lets_it_through(server,
     found = signal(data, "client_not_browser")
     assert data["status"] == "approved", (data["failure_reason"], data.get("liveness"))
     assert found is not None and found["action"] == "fail" and data["liveness"].get("review_because") is None
+
+
+async def test_a_disguised_client_replaying_the_id_portraits_own_footage_fails_by_reference_replay(server, services, live_key, blink_clip):
+    """The offer forged to read like Chrome's gets past client_not_browser; the stream is the footage the
+    ID photo was cut from (the same light, the same texture as the portrait): reference_replay fails it."""
+    data = await scripted_check(server, services, live_key, JitteredTrack(*blink_clip, jitter_s=0.002), rewrite_offer=disguised_as_chrome)
+    seen = {k: data.get(k) for k in ("status", "failure_reason")} | {"signals": (data.get("liveness") or {}).get("signals")}
+    assert signal(data, "client_not_browser") is None, seen
+    found = signal(data, "reference_replay")
+    assert found is not None and found["action"] == "fail", seen
+    assert found["detail"]["identity"] >= 0.85 and found["detail"]["appearance"] >= 0.7
+    assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
+    assert "reference_replay" in data["liveness"]["detail"]
