@@ -5,7 +5,9 @@ camera named "Integrated Camera", and playing footage of the ID's owner that fit
 session's challenges are fixed to blinks so that the footage fits: the attacker of the issue played the
 matching clip as each prompt arrived). Before the offer was fingerprinted it was approved; now the check
 fails on a live key, with and without jitter on its timestamps, and a sandbox key still lets the same
-client through with the signal recorded (merchants' integration tests use it).
+client through with the signal recorded (merchants' integration tests use it). The same client with
+its offer disguised as Chrome's gets past the offer check, and is failed by reference_replay when its
+stream is the footage the ID photo came from.
 """
 
 from __future__ import annotations
