@@ -40,7 +40,6 @@ class OfferTraits:
     video_feedback: frozenset[str]  # RTCP feedback offered for the first video codec
     trickle: bool  # a=ice-options:trickle
     fingerprints: int  # DTLS fingerprint lines in the first section
-    allow_mixed: bool  # a=extmap-allow-mixed (libwebrtc)
 
     @property
     def family(self) -> ClientFamily:
@@ -89,7 +88,6 @@ def offer_traits(sdp: str) -> OfferTraits:
         video_feedback=feedback,
         trickle=any(line.startswith("a=ice-options:") and "trickle" in line.split(":", 1)[1].split() for line in lines),
         fingerprints=sum(1 for line in first if line.startswith("a=fingerprint:")),
-        allow_mixed="a=extmap-allow-mixed" in lines,
     )
 
 
