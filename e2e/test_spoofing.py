@@ -39,6 +39,8 @@ async def test_a_genuine_face_is_approved_and_the_result_carries_the_signals(lau
     assert "pad_passed" in signals
     # Chromium's fake camera is an injection tool: it is named as one (a sandbox key lets it through).
     assert "virtual_camera" in signals
+    # The offer is Chromium's own and the User-Agent says Chromium: not an injection tool (issue 24).
+    assert "client_not_browser" not in signals
     # The merchant's webhook carries them too, each with the action taken.
     delivery = await receiver.event("session.approved")
     sent = delivery.event["data"]["session"]["signals"]

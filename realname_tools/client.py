@@ -201,8 +201,11 @@ class HostedFlowClient:
         async with self.http.post(self.base_url + "/verify/document", data=form, allow_redirects=False) as response:
             return response.status, await response.text()
 
-    async def start_live(self, track: MediaStreamTrack, camera_label: str = "Integrated Camera", run: LiveRun | None = None) -> LiveRun:
-        """Offer the track; messages from the server accumulate in the returned LiveRun."""
+    async def start_live(
+        self, track: MediaStreamTrack, camera_label: str = "Integrated Camera", run: LiveRun | None = None, rewrite_offer: Any = None
+    ) -> LiveRun:
+        """Offer the track; messages from the server accumulate in the returned LiveRun. `rewrite_offer`
+        (SDP text -> SDP text) edits the offer before it is sent, as an attacker disguising the client would."""
         run = run or LiveRun()
         async with self.http.get(self.base_url + "/verify/live") as response:
             page = await response.text()
@@ -230,7 +233,8 @@ class HostedFlowClient:
                 done.set()
 
         await pc.setLocalDescription(await pc.createOffer())
-        body = {"sdp": pc.localDescription.sdp, "type": "offer", "camera_label": camera_label}
+        sdp = rewrite_offer(pc.localDescription.sdp) if rewrite_offer else pc.localDescription.sdp
+        body = {"sdp": sdp, "type": "offer", "camera_label": camera_label}
         async with self.http.post(
             self.base_url + config["offerUrl"], json=body, headers={config["csrfHeader"]: config["csrf"]}
         ) as response:

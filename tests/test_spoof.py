@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import numpy as np
 import pytest
 
 from server.liveness.challenges import Challenge
 from server.liveness.engine import ChallengeRecord, LivenessResult
 from server.reasons import Reason
+from server.spoof.offer_client import ClientFamily, claimed_family, offer_traits
 from server.spoof.pad import PadFramePolicy, PadResult, PadThresholds, PadVerdict, SpreadSample, aggregate, apply_pad
 from server.spoof.signals import (
     FINGERPRINT_ROW_STEP,
@@ -17,6 +21,7 @@ from server.spoof.signals import (
     StreamFacts,
     camera_label_signal,
     check_signals,
+    client_signal,
     declared_signal,
     format_signals,
     frame_fingerprint,
@@ -206,3 +211,62 @@ def test_the_engine_records_when_the_asked_movement_began():
     assert record.onset_at == pytest.approx(1.5 + 5 / 30, abs=1e-3)
     assert record.reaction_s == pytest.approx(record.onset_at - record.asked_at)
     assert record.to_dict()["onset_at_s"] == pytest.approx(record.onset_at, abs=1e-3)
+
+
+# -- the client that is not a browser (issue 24 item 4) ----------------------------------------------
+
+OFFERS = Path(__file__).parent / "fixtures" / "offers"
+CHROME_UA = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+SAFARI_UA = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1"
+
+
+def offer(name: str) -> str:
+    return (OFFERS / f"{name}.sdp").read_text()
+
+
+def firefox_like(sdp: str) -> str:
+    """Chromium's offer under Firefox's o= line (Firefox also offers transport-cc and trickle ICE)."""
+    return re.sub(r"o=- \d+ \d+ IN IP4 127\.0\.0\.1", "o=mozilla...THIS_IS_SDPARTA-133.0 4398542143524156215 0 IN IP4 0.0.0.0", sdp)
+
+
+def test_offers_are_told_apart_by_the_stack_that_wrote_them():
+    assert offer_traits(offer("chromium-156")).family == ClientFamily.LIBWEBRTC
+    assert offer_traits(offer("aiortc")).family == ClientFamily.AIORTC
+    assert offer_traits(firefox_like(offer("chromium-156"))).family == ClientFamily.FIREFOX
+    # Chromium's o= line on aiortc's offer is not enough: no transport-wide congestion control, no trickle.
+    forged = re.sub(r"o=- (\d+) \d+ IN IP4 0\.0\.0\.0", r"o=- \1 2 IN IP4 127.0.0.1", offer("aiortc"))
+    assert offer_traits(forged).family == ClientFamily.UNKNOWN
+    assert offer_traits("").family == ClientFamily.UNKNOWN
+    assert claimed_family(CHROME_UA) == claimed_family(SAFARI_UA) == ClientFamily.LIBWEBRTC
+    assert claimed_family(FIREFOX_UA) == ClientFamily.FIREFOX
+    assert claimed_family("Python/3.11 aiohttp/3.10.5") is None and claimed_family("") is None
+
+
+@pytest.mark.parametrize("sdp, user_agent, expected", [
+    ("chromium-156", CHROME_UA, None),
+    ("chromium-156", SAFARI_UA, None),
+    ("firefox", FIREFOX_UA, None),
+    ("aiortc", CHROME_UA, (Level.HIGH, Action.FAIL)),
+    ("aiortc", "Python/3.11 aiohttp/3.10.5", (Level.HIGH, Action.FAIL)),
+    ("chromium-156", FIREFOX_UA, (Level.ELEVATED, Action.REVIEW)),  # a User-Agent switcher, or a lie
+    ("chromium-156", "", (Level.ELEVATED, Action.REVIEW)),
+])
+def test_client_signal_compares_the_offer_with_the_user_agent(sdp, user_agent, expected):
+    text = firefox_like(offer("chromium-156")) if sdp == "firefox" else offer(sdp)
+    found = client_signal(text, user_agent)
+    assert (None if found is None else (found.level, found.action)) == expected
+    if found is not None:
+        assert found.code == SignalCode.CLIENT_NOT_BROWSER and "family" in found.detail["offer"]
+        assert user_agent[:20] not in str(found.detail) or not user_agent  # a summary, not the header
+
+
+def test_a_live_offer_is_fingerprinted_and_its_missing_track_settings_noted():
+    declared = {"width": 640, "height": 480, "frame_rate": 30}
+    browser = check_signals(StreamFacts(offer=offer("chromium-156"), user_agent=CHROME_UA, declared=declared), None)
+    assert browser == []
+    scripted = {s.code: s for s in check_signals(StreamFacts(offer=offer("aiortc"), user_agent=CHROME_UA), None)}
+    assert scripted[SignalCode.CLIENT_NOT_BROWSER].action == Action.FAIL
+    assert scripted[SignalCode.SETTINGS_MISMATCH].detail == {"declared": None}
+    # A recorded clip has no offer: neither applies.
+    assert check_signals(StreamFacts(), None) == []

@@ -24,7 +24,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
-from ..matching.matcher import Decision, FaceMatcher
+from ..matching.matcher import Decision, FaceMatcher, similarity
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
@@ -34,7 +34,8 @@ from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
-from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
+from ..spoof.reference_replay import appearance_similarity, reference_replay_signal
+from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
@@ -76,6 +77,8 @@ class LiveAttempt:
     connection: LiveConnection
     camera_label: str = ""
     camera: dict | None = None  # what the browser declared its camera delivers
+    offer: str = ""  # the page's SDP offer and User-Agent: which software is calling (client_not_browser)
+    user_agent: str = ""
 
 
 def customer_key(session: Session, address: str, device: str | None) -> str:
@@ -130,6 +133,7 @@ class LiveAttempts:
         customer: str,
         camera_label: str = "",
         camera: dict | None = None,
+        user_agent: str = "",
     ) -> dict[str, str]:
         """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
@@ -172,7 +176,7 @@ class LiveAttempts:
                 busy_analysis_fps=self.settings.busy_analysis_fps,
                 on_frame=self._frame_analysed,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent)
             self.live.register(attempt)
             self._track(connection)
             try:
@@ -372,6 +376,8 @@ class LiveAttempts:
             declared=attempt.camera,
             camera_label=attempt.camera_label,
             reactions=[(c.type.value, c.reaction_s) for c in result.challenges],
+            offer=attempt.offer,
+            user_agent=attempt.user_agent,
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
@@ -405,14 +411,22 @@ class LiveAttempts:
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
+        found = self._reference_replay(session, reference_embedding, live_faces)
+        if found:
+            signals = strongest_first([*signals, *found])
+            record["signals"] = [s.to_dict() for s in signals]
+            session = self.store.update_session(session.id, liveness=record)
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
+        acting = [s for s in signals if s.code in PERSON_SIGNALS or not session.sandbox]
+        attacks = [s.code.value for s in acting if s.action == Action.FAIL]
+        if attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
+            record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(attacks))
+            session = self.store.update_session(session.id, liveness=record)
+            return self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
         target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
         waived = {SignalCode.PAD_UNAVAILABLE} if self.settings.approve_without_anti_spoofing else set()
-        wanting_review = [
-            s.code.value for s in signals
-            if s.action == Action.REVIEW and s.code not in waived and (s.code in PERSON_SIGNALS or not session.sandbox)
-        ]
+        wanting_review = [s.code.value for s in acting if s.action == Action.REVIEW and s.code not in waived]
         if target == Status.APPROVED and wanting_review:
             target = Status.REVIEW
             record["review_because"] = wanting_review
@@ -422,6 +436,18 @@ class LiveAttempts:
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
+
+    def _reference_replay(self, session: Session, reference: np.ndarray, live_faces: list) -> list[RiskSignal]:
+        """reference_replay: a live face that is the stored ID portrait itself (spoof/reference_replay.py)."""
+        import cv2
+
+        stored = self.store.evidence(session.id, "reference_face")
+        portrait = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR) if stored else None
+        if portrait is None:
+            return []
+        faces = [(similarity(reference, f.embedding), appearance_similarity(portrait, f.aligned)) for f in live_faces]
+        found = reference_replay_signal(faces)
+        return [found] if found is not None else []
 
 
 # Endings of a peer that never connected after which the attempt is given back (a silent page's

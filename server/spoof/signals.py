@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .offer_client import BROWSER_FAMILIES, claimed_family, offer_traits, user_agent_summary
 from .pad import PadResult, PadThresholds, PadVerdict
 
 # Camera labels that name a virtual camera or an injection tool (Chromium's own fake camera is "fake_device_0").
@@ -38,6 +39,8 @@ class SignalCode(StrEnum):
     SETTINGS_MISMATCH = "settings_mismatch"  # what the browser declared is not what arrives
     REACTION_TOO_FAST = "reaction_too_fast"  # the movement began before a person could have seen the prompt
     REACTION_SLOW = "reaction_slow"
+    CLIENT_NOT_BROWSER = "client_not_browser"  # the offer was not written by the browser the User-Agent names
+    REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
 
 
 class Level(StrEnum):
@@ -235,6 +238,21 @@ def reaction_signals(reactions: list[tuple[str, float | None]], limits: SignalLi
     return out
 
 
+def client_signal(offer: str, user_agent: str) -> RiskSignal | None:
+    """The WebRTC stack that wrote the offer against the browser the User-Agent names (offer_client.py).
+
+    An offer no browser writes is a scripted client: an attack on a live key. A browser's offer under
+    another browser's name (a User-Agent switcher, a WebView with its own name) is only odd.
+    """
+    traits = offer_traits(offer)
+    family, claimed = traits.family, claimed_family(user_agent)
+    detail = {"offer": traits.to_dict(), "user_agent": user_agent_summary(user_agent)}
+    if family not in BROWSER_FAMILIES:
+        return RiskSignal(SignalCode.CLIENT_NOT_BROWSER, Level.HIGH, detail, Action.FAIL)
+    if claimed != family:
+        return RiskSignal(SignalCode.CLIENT_NOT_BROWSER, Level.ELEVATED, detail, Action.REVIEW)
+    return None
+
 
 # -- one check ----------------------------------------------------------------------------------------
 
@@ -251,6 +269,8 @@ class StreamFacts:
     declared: dict[str, float] | None = None
     camera_label: str | None = None  # None: not a live camera (a file replay)
     reactions: list[tuple[str, float | None]] = field(default_factory=list)
+    offer: str | None = None  # the live page's SDP offer; None: no live connection (a recorded clip)
+    user_agent: str = ""  # what the page's HTTP request said it is
 
 
 def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThresholds | None = None,
@@ -274,6 +294,16 @@ def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThre
         declared = declared_signal(facts.declared, width, height, median(rates) if rates else 0.0, limits)
         if declared is not None:
             out.append(declared)
+    if facts.offer is not None:
+        client = client_signal(facts.offer, facts.user_agent)
+        if client is not None:
+            out.append(client)
+        if not facts.declared:  # the page always sends its track's getSettings(); a script may not
+            out.append(RiskSignal(SignalCode.SETTINGS_MISMATCH, Level.ELEVATED, {"declared": None}, Action.REVIEW))
     out += reaction_signals(facts.reactions, limits)
+    return strongest_first(out)
+
+
+def strongest_first(signals: list[RiskSignal]) -> list[RiskSignal]:
     order = {Level.HIGH: 0, Level.ELEVATED: 1, Level.LOW: 2}
-    return sorted(out, key=lambda s: order[s.level])
+    return sorted(signals, key=lambda s: order[s.level])

@@ -283,7 +283,8 @@ async def live_offer(request: web.Request) -> web.Response:
         return json_error(400, "bad_offer", "expected JSON with an SDP offer")
     customer = customer_key(session, client_address(request), device_cookie(request))
     try:
-        answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera)
+        user_agent = request.headers.get("User-Agent", "")[:400]
+        answer = await services.attempts.start(session, body.get("sdp"), body.get("type"), customer, label, camera, user_agent)
     except RealnameError as error:
         response = json_error(error.status, error.code, error.message, **error.extra)
         if "queue" in error.extra:

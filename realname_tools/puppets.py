@@ -1,0 +1,259 @@
+"""Puppets of an ID portrait, and the calibration of the `reference_replay` signal (issue 24 item 2).
+
+`make` animates a still portrait the cheap way, as the issue's attacker did: the whole photo tilted and
+squeezed like a flat sheet for turns and nods, the eye region darkened for blinks, a slow sway, sensor-like
+noise, blur and H.264 compression; it writes a clip (to /tmp: never commit generated media).
+
+`calibrate` measures what the signal sees, on the faces a check would match: identity similarity and
+appearance similarity (server/spoof/reference_replay.py) of each face with the reference portrait, for
+  - genuine pairs: two different photos of the same person (pairs.csv, same=1), the second one
+    sent through the live path's VP8 link as a live frame would be;
+  - puppets of each portrait, through the same link, against the portrait itself;
+  - a still cut from a clip against the clip's own frames (not a different photo: the same light and
+    camera, which the signal is meant to catch as well).
+
+    python -m realname_tools.puppets make PHOTO /tmp/puppet.mp4 [--challenges blink,turn_left]
+    python -m realname_tools.puppets calibrate [--media ../shared/media] [--limit N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import median
+
+import numpy as np
+
+FPS = 25.0
+SAME_CLIP = [
+    ("vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg", "blink_frontal_man_phone_portrait_14s.mp4"),
+    ("vid_tranv_selfie_man/frame_t0.5s_frontal.jpg", "headturn_lr_nod_phone_selfie_young_man_21s.mp4"),
+]
+FRAME = (480, 640)  # width, height of the puppet's picture: a phone held upright
+
+
+@dataclass(frozen=True)
+class PuppetStyle:
+    turn_squeeze: float = 0.72  # horizontal scale at the height of a turn
+    nod_squeeze: float = 0.8
+    blink_darkening: float = 0.45  # the eye region's brightness during a blink
+    sway_px: float = 3.0
+    noise: float = 3.0  # grey levels of Gaussian noise
+    blur: float = 0.8  # Gaussian sigma, pixels
+    seed: int = 1
+
+
+def portrait_frame(photo_bgr: np.ndarray, face_box: tuple[float, float, float, float]) -> np.ndarray:
+    """The photo cropped and scaled so the face sits as in a selfie: centred, a third of the width."""
+    import cv2
+
+    x0, y0, x1, y1 = face_box
+    cx, cy, side = (x0 + x1) / 2, (y0 + y1) / 2, max(x1 - x0, y1 - y0)
+    scale = FRAME[0] * 0.42 / side
+    matrix = np.float32([[scale, 0, FRAME[0] / 2 - cx * scale], [0, scale, FRAME[1] * 0.45 - cy * scale]])
+    return cv2.warpAffine(photo_bgr, matrix, FRAME, borderMode=cv2.BORDER_REPLICATE)
+
+
+def animate(frame: np.ndarray, eyes: list[tuple[float, float]], challenges: list[str], style: PuppetStyle = PuppetStyle()) -> list[np.ndarray]:
+    """Frames of the portrait performing each challenge in turn, with rests between them."""
+    import cv2
+
+    rng = np.random.default_rng(style.seed)
+    h, w = frame.shape[:2]
+    centre = np.mean(np.float32(eyes), axis=0) if eyes else np.float32([w / 2, h / 2])
+    timeline: list[tuple[str, float]] = [("rest", 2.0)]
+    for challenge in challenges:
+        timeline += [(challenge, 1.4 if challenge != "blink" else 0.5), ("rest", 1.2)]
+    out = []
+    t_total = 0.0
+    for action, duration in timeline:
+        n = int(round(duration * FPS))
+        for i in range(n):
+            phase = np.sin(np.pi * (i + 0.5) / n)  # 0 -> 1 -> 0 over the movement
+            sx, sy, shear, shift = 1.0, 1.0, 0.0, 0.0
+            if action in ("turn_left", "turn_right"):
+                sx = 1 - (1 - style.turn_squeeze) * phase
+                shear = 0.08 * phase * (1 if action == "turn_left" else -1)
+                shift = 12 * phase * (1 if action == "turn_left" else -1)
+            elif action in ("nod", "look_up", "look_down"):
+                sy = 1 - (1 - style.nod_squeeze) * phase
+            sway = style.sway_px * np.array([np.sin(t_total * 1.3), np.cos(t_total * 0.9)])
+            matrix = np.float32([[sx, shear, 0], [0, sy, 0]])
+            matrix[:, 2] = centre - matrix[:, :2] @ centre + sway + np.float32([shift, 0])
+            picture = cv2.warpAffine(frame, matrix, (w, h), borderMode=cv2.BORDER_REPLICATE).astype(np.float32)
+            if action == "blink" and 0.25 < i / n < 0.75:
+                for ex, ey in eyes:
+                    p = matrix[:, :2] @ np.float32([ex, ey]) + matrix[:, 2]
+                    x, y, r = int(p[0]), int(p[1]), int(w * 0.045)
+                    picture[max(0, y - r // 2) : y + r // 2, max(0, x - r) : x + r] *= style.blink_darkening
+            picture = cv2.GaussianBlur(picture, (0, 0), style.blur) + rng.normal(0, style.noise, picture.shape)
+            out.append(np.clip(picture, 0, 255).astype(np.uint8))
+            t_total += 1 / FPS
+    return out
+
+
+def write_clip(frames: list[np.ndarray], path: Path, crf: int = 28) -> None:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=int(FPS))
+        stream.width, stream.height = frames[0].shape[1], frames[0].shape[0]
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast"}
+        for image in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="bgr24")):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+def read_clip(path: Path) -> list[np.ndarray]:
+    import av
+
+    with av.open(str(path)) as container:
+        return [frame.to_ndarray(format="bgr24") for frame in container.decode(video=0)]
+
+
+def puppet_of(matcher, photo_bgr: np.ndarray, challenges: list[str], style: PuppetStyle = PuppetStyle()) -> list[np.ndarray]:
+    """The puppet's frames (before compression), from the photo's detected face and eyes."""
+    from server.matching.faces import find_face
+
+    found = find_face(matcher.models.detector, photo_bgr)
+    frame = portrait_frame(found.image, tuple(found.face.box))
+    face = max(matcher.models.detector.get(frame), key=lambda f: f.area)
+    return animate(frame, [tuple(face.kps[0]), tuple(face.kps[1])], challenges, style)
+
+
+# -- calibration --------------------------------------------------------------------------------------
+
+
+def live_faces(matcher, frames: list[np.ndarray], every: int) -> list:
+    """Faces of every `every`-th frame, each sent through the live page's VP8 link first."""
+    import av
+
+    from realname_tools.client import Vp8Link
+    from server.rtc.bandwidth import RECEIVE_KBPS
+
+    link = Vp8Link(RECEIVE_KBPS * 1000)
+    faces = []
+    for index, image in enumerate(frames):
+        received = link.received(av.VideoFrame.from_ndarray(image, format="bgr24"), index / FPS)
+        if received is None or index % every:
+            continue
+        faces += matcher.embed_live([received.to_ndarray(format="bgr24")])
+    return faces
+
+
+def stored_reference(matcher, photo_bgr: np.ndarray):
+    """The reference as a check keeps it: the embedding and the aligned face as a JPEG (evidence)."""
+    import cv2
+
+    from server.flow.lifecycle import jpeg
+
+    face = matcher.embed_photo(photo_bgr, check=False)
+    return face.embedding, cv2.imdecode(np.frombuffer(jpeg(face.aligned), np.uint8), cv2.IMREAD_COLOR)
+
+
+def scores(reference, faces) -> list[tuple[float, float]]:
+    from server.matching.matcher import similarity
+    from server.spoof.reference_replay import appearance_similarity
+
+    embedding, aligned = reference
+    return [(similarity(embedding, f.embedding), appearance_similarity(aligned, f.aligned)) for f in faces]
+
+
+def calibrate(media: Path, limit: int | None, max_puppets: int | None = None) -> dict:
+    matcher = service_matcher()
+    load = lambda p: read_photo(media / "photos" / p)  # noqa: E731
+    with (media / "pairs.csv").open() as handle:
+        rows = [r for r in csv.DictReader(handle) if r["same"] == "1" and not r["identity_a"].startswith(("vid_", "_"))]
+    taken: dict[str, int] = {}
+    pairs = []
+    for row in rows:  # at most `limit` pairs of each person (angelina_jolie alone has 66)
+        if limit is None or taken.get(row["identity_a"], 0) < limit:
+            taken[row["identity_a"]] = taken.get(row["identity_a"], 0) + 1
+            pairs.append((row["file_a"], row["file_b"]))
+    genuine, puppets, portraits = [], [], []
+    for a, b in pairs:
+        try:
+            reference = stored_reference(matcher, load(a))
+            live = portrait_frame_of(matcher, load(b))
+        except Exception as error:  # a photo without a usable face: not a pair for this
+            print(f"skip {a} / {b}: {error}", file=sys.stderr)
+            continue
+        print(f"pair {len(genuine)}: {a} / {b}", file=sys.stderr)
+        genuine += [(a, b, *s) for s in scores(reference, live_faces(matcher, [live] * 3, 2))]
+        if a not in portraits and (max_puppets is None or len(portraits) < max_puppets):
+            portraits.append(a)
+            frames = puppet_of(matcher, load(a), ["blink", "turn_left", "nod"])
+            with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as clip:  # never in the repository
+                write_clip(frames, Path(clip.name))
+                puppets += [(a, a, *s) for s in scores(reference, live_faces(matcher, read_clip(Path(clip.name)), 10))]
+    same_clip = []
+    for still, clip in SAME_CLIP:  # a frame of the stream itself as the reference: what the signal flags too
+        reference = stored_reference(matcher, load(still))
+        frames = read_clip(media / "videos" / clip)[: int(10 * FPS)]
+        same_clip += [(still, clip, *s) for s in scores(reference, live_faces(matcher, frames, 25))]
+    return {"genuine": genuine, "puppets": puppets, "same_clip": same_clip}
+
+
+def service_matcher():
+    from server.app import load_models
+    from server.config import Settings
+
+    return load_models(Settings()).matcher
+
+
+def read_photo(path: Path) -> np.ndarray:
+    from server.matching.images import decode_image
+
+    return decode_image(path.read_bytes(), max_bytes=1 << 30, max_pixels=200_000_000)
+
+
+def portrait_frame_of(matcher, photo_bgr: np.ndarray) -> np.ndarray:
+    from server.matching.faces import find_face
+
+    found = find_face(matcher.models.detector, photo_bgr)
+    return portrait_frame(found.image, tuple(found.face.box))
+
+
+def summary(rows: list[tuple]) -> dict:
+    identity = [r[2] for r in rows]
+    appearance = [r[3] for r in rows]
+    q = lambda v: {"min": round(min(v), 3), "median": round(median(v), 3), "max": round(max(v), 3)} if v else None  # noqa: E731
+    return {"faces": len(rows), "identity": q(identity), "appearance": q(appearance)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realname_tools.puppets", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("make", help="animate a portrait into a clip")
+    make.add_argument("photo")
+    make.add_argument("out")
+    make.add_argument("--challenges", default="blink,turn_left,turn_right,nod")
+    cal = sub.add_parser("calibrate", help="genuine pairs and puppets against reference_replay's measures")
+    cal.add_argument("--media", default="../shared/media")
+    cal.add_argument("--limit", type=int, default=None, help="at most this many photo pairs of each person")
+    cal.add_argument("--puppets", type=int, default=None, help="make at most this many puppets (0: genuine pairs only)")
+    cal.add_argument("--json", default=None, help="write every face's scores here")
+    args = parser.parse_args(argv)
+    if args.command == "make":
+        matcher = service_matcher()
+        photo = read_photo(Path(args.photo))
+        write_clip(puppet_of(matcher, photo, args.challenges.split(",")), Path(args.out))
+        print(args.out)
+        return 0
+    result = calibrate(Path(args.media), args.limit, args.puppets)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result))
+    print(json.dumps({name: summary(rows) for name, rows in result.items()}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
