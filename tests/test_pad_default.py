@@ -32,7 +32,9 @@ from server.spoof.signals import StreamFacts, check_signals
 from tests.support.api import auth
 from tests.support.media import ROOT, pad_model_dir, photo
 
-ID_PHOTO = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
+ID_PHOTO = "angelina_jolie/deepface_img1.jpg"
+# The live face: another photo of the same person (the ID photo itself would be a reference_replay).
+LIVE_PHOTO = "angelina_jolie/deepface_img10.jpg"
 
 
 def cli(*args: str, **env: str) -> subprocess.CompletedProcess:
@@ -110,7 +112,7 @@ async def passed_check(aiohttp_client, app, sandbox: bool) -> dict:
     result = LivenessResult(True, None, None, (ChallengeRecord(Challenge.BLINK, 1.0, 2.0, True, 0.5, 1.4),), 0.0, 3.0, ("start",))
     pad = PadResult.unavailable()
     signals = check_signals(StreamFacts(), pad)
-    crop = cv2.imread(str(photo(ID_PHOTO)))
+    crop = cv2.imread(str(photo(LIVE_PHOTO)))
     session = await services.attempts.decide(session, [crop, crop], result, {}, pad, signals, CheckPath.WEBRTC)
     async with client.get(f"/api/v1/sessions/{created['id']}", headers=auth(key)) as response:
         return await response.json()
