@@ -182,9 +182,9 @@ def degrade(frames: list[np.ndarray], recipe: str, rng: np.random.Generator) -> 
 
 def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: set[str] | None = None) -> list[Generated]:
     """Write the clips into `out` and list them (also written as out/pad_clips.csv)."""
-    from server.models.loader import load_face_models
-
     import cv2
+
+    from server.models.loader import load_face_models
 
     out = Path(out).resolve()
     if out == REPO or REPO in out.parents:

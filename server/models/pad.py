@@ -125,9 +125,18 @@ class PadEnsemble:
 
     def get(self, bgr_full_frame: np.ndarray, box_xyxy) -> float:
         """Live score in 0..1 (1 = live) of the face at `box_xyxy` (pixels) in the whole BGR frame."""
+        return combine_live(self.live_scores(bgr_full_frame, box_xyxy))
+
+    def live_scores(self, bgr_full_frame: np.ndarray, box_xyxy) -> tuple[float, ...]:
+        """Each network's live probability (PAD_FILES order), each on its own crop scale."""
         box = integer_box(box_xyxy)
-        total = sum(model.get(bgr_full_frame, box) for model in self.models)
-        return float(total[LIVE_INDEX] / len(self.models))
+        return tuple(float(model.get(bgr_full_frame, box)[LIVE_INDEX]) for model in self.models)
+
+
+def combine_live(live: tuple[float, ...]) -> float:
+    """The ensemble's live score: the mean of the networks' live probabilities, as Minivision's code adds
+    the softmax vectors."""
+    return float(sum(live) / len(live))
 
 
 def locate_pad_models(folder: str | Path) -> Path:
