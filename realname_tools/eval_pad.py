@@ -21,12 +21,12 @@ from statistics import median
 
 import numpy as np
 
-from server.models.pad import combine_live
+from server.models.pad import Exposure, combine_live
 from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
 
 LABELS = ("attack", "genuine")
 PERSONS_CSV = Path(__file__).parent / "data" / "pad_persons.csv"
-CACHE_VERSION = 1  # bump when what a record holds or how it is made changes
+CACHE_VERSION = 2  # bump when what a record holds or how it is made changes
 
 
 class ClipsError(ValueError):
@@ -137,7 +137,8 @@ class FrameRecord:
     brightness: float
     face_px: float
     reference: tuple[float, float] | None
-    live: tuple[float, ...] | None
+    live: tuple[float, ...] | None  # with the exposure rule the service uses
+    raw: tuple[float, ...] | None = None  # the pixels as they came (to measure what the exposure rule buys)
 
     def wanted(self, policy: PadFramePolicy) -> bool:
         return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
@@ -152,11 +153,17 @@ def check_frames(records: list[FrameRecord], policy: PadFramePolicy) -> list[Fra
     return [r for _, r in sample.items if r.live is not None]
 
 
-def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds, combine=combine_live, method: str = DEFAULT_AGGREGATE) -> ClipResult:
-    """The clip's verdict from its recorded frames under a frame policy, ensemble rule and aggregate."""
+def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds, combine=combine_live, method: str = DEFAULT_AGGREGATE,
+           raw: bool = False) -> ClipResult:
+    """The clip's verdict from its recorded frames under a frame policy, ensemble rule and aggregate
+    (`raw`: the scores of the pixels as they came, without the exposure rule)."""
+
+    def score(r: FrameRecord) -> float:
+        return combine(r.raw if raw and r.raw is not None else r.live)
+
     result.candidates = sum(r.wanted(policy) for r in result.records)
-    result.frame_scores = [combine(r.live) for r in result.records if r.live is not None and r.wanted(policy)]
-    result.check_scores = [combine(r.live) for r in check_frames(result.records, policy)]
+    result.frame_scores = [score(r) for r in result.records if r.live is not None and r.wanted(policy)]
+    result.check_scores = [score(r) for r in check_frames(result.records, policy)]
     result.score = aggregate(result.check_scores, method)
     result.verdict = thresholds.decide(result.score)
     return result
@@ -203,7 +210,8 @@ class Scorer:
             data = json.loads(cache.read_text(encoding="utf-8"))
             result.frames_decoded, result.error = data["frames_decoded"], data["error"]
             result.records = [FrameRecord(**{**r, "reference": tuple(r["reference"]) if r["reference"] else None,
-                                             "live": tuple(r["live"]) if r["live"] else None}) for r in data["records"]]
+                                             "live": tuple(r["live"]) if r["live"] else None,
+                                             "raw": tuple(r["raw"]) if r["raw"] else None}) for r in data["records"]]
         else:
             self._record(result, path)
             if cache is not None and result.error is None:
@@ -250,18 +258,20 @@ class Scorer:
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
-                live = None
+                live = raw = None
                 if s.face_count == 1:
                     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
                     start = time.perf_counter()
                     faces, image = detect_all(detector, bgr)
                     detected = time.perf_counter()
                     if faces:
-                        live = ensemble.live_scores(image, max(faces, key=lambda f: f.area).box)
+                        box = max(faces, key=lambda f: f.area).box
+                        live = ensemble.live_scores(image, box, Exposure())
+                        raw = ensemble.live_scores(image, box, False)
                         self.cost.detect_ms.append((detected - start) * 1000)
                         self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
-                                                  float(s.brightness), float(s.face_px), reference, live))
+                                                  float(s.brightness), float(s.face_px), reference, live, raw))
         except av.error.FFmpegError as error:
             result.error = f"decoding stopped: {error}"
         finally:
@@ -431,11 +441,11 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     rule = cv.MarginRule()
     policy = PadFramePolicy()
 
-    def scored(cue_policy: PadFramePolicy, combine, method: str) -> list[cv.Scored]:
+    def scored(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False) -> list[cv.Scored]:
         placeholder = PadThresholds()
         out = []
         for r in results:
-            replay(r, cue_policy, placeholder, combine, method)
+            replay(r, cue_policy, placeholder, combine, method, raw)
             out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score))
         return out
 
@@ -443,7 +453,7 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     if args.ablation:
         rows = []
         for cue in cv.cue_ladder():
-            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method), rule.fit))))
+            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), rule.fit))))
         report["ablation"] = rows
     items = scored(policy, combine_live, DEFAULT_AGGREGATE)
     report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))

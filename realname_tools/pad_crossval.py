@@ -203,30 +203,32 @@ class Cue:
     policy: PadFramePolicy
     combine: Callable[[tuple[float, ...]], float]
     method: str
+    raw: bool = False  # score the pixels as they came (no exposure rule)
 
 
 def cue_ladder() -> list[Cue]:
-    """The configuration as shipped before cross-validation, then one change at a time (cumulative
-    where a row says "+"), so the table shows what each bought."""
+    """The configuration as shipped before cross-validation, then one change at a time, so the table
+    shows what each bought (a row starting with "+" adds to the row above it)."""
     base = PadFramePolicy(max_frames=8, min_gap_s=0.3, max_yaw_deg=10.0, max_pitch_deg=10.0, min_sharpness=12.0, min_face_px=64.0)
-    exposure = replace(base, min_brightness=40.0, max_brightness=225.0)
-    more = replace(exposure, max_frames=16, min_gap_s=0.2)
-    more_only = replace(base, max_frames=16, min_gap_s=0.2)
+    more = replace(base, max_frames=16, min_gap_s=0.2)
+    gate = replace(more, min_brightness=40.0, max_brightness=225.0)
     return [
-        Cue("as shipped: 8 frames, median, mean of networks", base, combine_live, "median"),
-        Cue("+ exposure gate (face luma 40-225)", exposure, combine_live, "median"),
-        Cue("16 frames (no exposure gate)", more_only, combine_live, "median"),
-        Cue("+ exposure gate + 16 frames", more, combine_live, "median"),
-        Cue("+ exposure + 16 frames, trimmed mean", more, combine_live, "trimmed_mean"),
-        Cue("+ exposure + 16 frames, log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
-        Cue("16 frames, log-odds trimmed mean", more_only, combine_live, "logit_trimmed_mean"),
-        Cue("16 frames, log-odds trimmed mean, networks in log-odds", more_only, live_logit_mean, "logit_trimmed_mean"),
-        Cue("16 frames, median, MiniFASNetV2 (2.7) alone", more_only, live_v2, "median"),
-        Cue("16 frames, median, MiniFASNetV1SE (4.0) alone", more_only, live_v1se, "median"),
-        Cue("16 frames, median, sharper gate (sharpness >= 25)", replace(more_only, min_sharpness=25.0), combine_live, "median"),
-        Cue("16 frames, median, pose gate 6 deg", replace(more_only, max_yaw_deg=6.0, max_pitch_deg=6.0), combine_live, "median"),
-        Cue("16 frames, median, pose gate 15 deg", replace(more_only, max_yaw_deg=15.0, max_pitch_deg=15.0), combine_live, "median"),
-        Cue("16 frames, median, faces >= 80 px", replace(more_only, min_face_px=80.0), combine_live, "median"),
+        Cue("as shipped: 8 frames, median, raw pixels", base, combine_live, "median", raw=True),
+        Cue("exposure gate alone (face luma 40-225)", replace(base, min_brightness=40.0, max_brightness=225.0), combine_live, "median", raw=True),
+        Cue("16 frames alone", more, combine_live, "median", raw=True),
+        Cue("log-odds trimmed mean alone", base, combine_live, "logit_trimmed_mean", raw=True),
+        Cue("exposure normalisation alone (dim face brightened)", base, combine_live, "median"),
+        Cue("+ 16 frames", more, combine_live, "median"),
+        Cue("+ log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
+        Cue("+ exposure gate", gate, combine_live, "logit_trimmed_mean"),
+        Cue("norm, 16 frames, trimmed mean (scores)", more, combine_live, "trimmed_mean"),
+        Cue("norm, 16 frames, log-odds t.mean, networks in log-odds", more, live_logit_mean, "logit_trimmed_mean"),
+        Cue("norm, 16 frames, median, MiniFASNetV2 (2.7) alone", more, live_v2, "median"),
+        Cue("norm, 16 frames, median, MiniFASNetV1SE (4.0) alone", more, live_v1se, "median"),
+        Cue("norm, 16 frames, median, sharpness >= 25", replace(more, min_sharpness=25.0), combine_live, "median"),
+        Cue("norm, 16 frames, median, pose gate 6 deg", replace(more, max_yaw_deg=6.0, max_pitch_deg=6.0), combine_live, "median"),
+        Cue("norm, 16 frames, median, pose gate 15 deg", replace(more, max_yaw_deg=15.0, max_pitch_deg=15.0), combine_live, "median"),
+        Cue("norm, 16 frames, median, faces >= 80 px", replace(more, min_face_px=80.0), combine_live, "median"),
     ]
 
 

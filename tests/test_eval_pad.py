@@ -78,7 +78,7 @@ def test_an_unreadable_clip_is_a_non_response(tmp_path):
     assert report["non_response_rate"] == 1.0 and report["per_clip"][0]["error"]
 
 
-def _scored(person: str, label: str, score: float, kind: str = "") -> "Scored":
+def _scored(person: str, label: str, score: float, kind: str = ""):
     from realname_tools.pad_crossval import Scored
 
     return Scored(f"{person}_{label}_{score}.mp4", label, kind or ("screen_replay" if label == "attack" else ""), person, score)
