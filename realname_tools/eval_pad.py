@@ -86,7 +86,7 @@ def read_persons(path: str | Path) -> dict[str, str]:
         raise ClipsError(f"cannot read persons from {path}: {error}") from error
 
 
-def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] | None = None) -> list[Clip]:
+def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] | None = None, exclude: frozenset[str] = frozenset()) -> list[Clip]:
     """Clips of a CSV (file,label,attack_type[,person]); a clip's person comes from its row, else from
     `persons`, else is the file's own name (a person of one clip)."""
     try:
@@ -99,6 +99,8 @@ def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] 
     for number, row in enumerate(rows, start=2):
         if not row.get("file") or row.get("label") not in LABELS:
             raise ClipsError(f"{path} line {number}: need file and label (attack or genuine)")
+        if (row.get("recipe") or "") in exclude:
+            continue
         person = (row.get("person") or "").strip() or persons.get(row["file"], "") or Path(row["file"]).stem
         clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root)))
     if not clips:
@@ -429,7 +431,7 @@ def load_clips(args: argparse.Namespace) -> list[Clip]:
     clips = []
     for number, listing in enumerate(args.clips):
         root = roots[number] if number < len(roots) else str(Path(listing).parent)
-        clips += read_clips(listing, root, persons)
+        clips += read_clips(listing, root, persons, frozenset(args.exclude_recipe or ()))
     return clips
 
 
@@ -459,7 +461,7 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))
     fitted = rule.fit(items)
     report["fitted_on_all"] = fitted.to_dict()
-    report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": "mean of the two networks' live probabilities"}
+    report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": combine_live.__doc__.split(".")[0]}
     report["clip_scores"] = [{"file": s.file, "label": s.label, "attack_type": s.attack_type or None, "person": s.person,
                               "score": None if s.score is None else round(s.score, 4)} for s in items]
     return report
@@ -569,6 +571,7 @@ def add_parser(sub) -> None:
     evalp.add_argument("--root", action="append", help="folder the matching --clips CSV's file names are relative to (default: the CSV's folder)")
     evalp.add_argument("--persons", default=str(PERSONS_CSV), help="CSV file,person for clips whose CSV has no person column (default: the shared clips' persons)")
     evalp.add_argument("--cross-validate", dest="cross_validate", choices=["person"], help="leave-one-person-out: fit thresholds without each person, score them")
+    evalp.add_argument("--exclude-recipe", dest="exclude_recipe", action="append", help="leave out generated clips of this recipe (column `recipe`; repeatable)")
     evalp.add_argument("--ablation", action="store_true", help="with --cross-validate: compare the frame gates, frame counts, aggregates and networks")
     evalp.add_argument("--cache", default="", help="folder to keep per-frame scores in (e.g. /tmp/realname-pad-cache): replays without the networks")
     evalp.add_argument("--json", action="store_true")
