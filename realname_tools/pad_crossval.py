@@ -34,6 +34,10 @@ class Scored:
     score: float | None  # the check's aggregated live score; None: no usable frame
 
 
+RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
+        "quarter of the way; when they overlap, review just above the highest attack and attack just below the lowest genuine clip")
+
+
 @dataclass(frozen=True)
 class MarginRule:
     review_at: float = 0.5  # fraction of the log-odds gap above the highest attack
