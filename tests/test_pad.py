@@ -188,3 +188,19 @@ def test_each_network_scores_on_its_own_crop_scale(scorer):
     box = max(faces, key=lambda f: f.area).box
     live = ensemble.live_scores(image, box)
     assert len(live) == 2 and combine_live(live) == pytest.approx(ensemble.get(image, box))
+
+
+def test_a_dim_face_is_brightened_before_it_is_scored():
+    """The networks read a dark face as a presentation; the exposure rule scores it as a camera's
+    auto-exposure would have shown it, and leaves a well-lit face alone."""
+    from server.models.pad import Exposure
+
+    ensemble = load_pad(pad_model_dir())
+    frame = _frame("lp_d18_mouth_open_eyes_closed_man_7s.mp4", 20)
+    faces, image = detect_all(load_face_models().detector, frame)
+    box = max(faces, key=lambda f: f.area).box
+    assert Exposure().gain(image, integer_box(box)) < 1.2  # lit as filmed: (almost) untouched
+    dim = (image * 0.3).astype(np.uint8)
+    assert Exposure().gain(dim, integer_box(box)) > 2.5
+    raw, brightened = ensemble.live_scores(dim, box, False)[0], ensemble.live_scores(dim, box)[0]
+    assert brightened > raw
