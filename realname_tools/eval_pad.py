@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime
+import hashlib
 import json
 import sys
 import time
@@ -20,9 +21,12 @@ from statistics import median
 
 import numpy as np
 
-from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
+from server.models.pad import Exposure, combine_live
+from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
 
 LABELS = ("attack", "genuine")
+PERSONS_CSV = Path(__file__).parent / "data" / "pad_persons.csv"
+CACHE_VERSION = 2  # bump when what a record holds or how it is made changes
 
 
 class ClipsError(ValueError):
@@ -34,6 +38,8 @@ class Clip:
     file: str
     label: str
     attack_type: str
+    person: str = ""  # whose face it shows: the unit of cross-validation
+    root: str = ""  # the folder `file` is relative to
 
 
 @dataclass
@@ -46,6 +52,7 @@ class ClipResult:
     score: float | None = None
     verdict: PadVerdict = PadVerdict.UNSCORED
     error: str | None = None
+    records: list = field(default_factory=list)  # FrameRecord of every analysed frame
 
     def to_dict(self) -> dict:
         fs = np.asarray(self.frame_scores) if self.frame_scores else None
@@ -70,17 +77,32 @@ class ClipResult:
         }
 
 
-def read_clips(path: str | Path) -> list[Clip]:
+def read_persons(path: str | Path) -> dict[str, str]:
+    """file -> person, from a CSV with columns file,person."""
+    try:
+        with open(path, newline="", encoding="utf-8") as stream:
+            return {row["file"]: row["person"] for row in csv.DictReader(stream) if row.get("file") and row.get("person")}
+    except (OSError, KeyError) as error:
+        raise ClipsError(f"cannot read persons from {path}: {error}") from error
+
+
+def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] | None = None, exclude: frozenset[str] = frozenset()) -> list[Clip]:
+    """Clips of a CSV (file,label,attack_type[,person]); a clip's person comes from its row, else from
+    `persons`, else is the file's own name (a person of one clip)."""
     try:
         with open(path, newline="", encoding="utf-8") as stream:
             rows = list(csv.DictReader(stream))
     except OSError as error:
         raise ClipsError(f"cannot read {path}: {error.strerror}") from error
     clips = []
+    persons = persons or {}
     for number, row in enumerate(rows, start=2):
         if not row.get("file") or row.get("label") not in LABELS:
             raise ClipsError(f"{path} line {number}: need file and label (attack or genuine)")
-        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip()))
+        if (row.get("recipe") or "") in exclude:
+            continue
+        person = (row.get("person") or "").strip() or persons.get(row["file"], "") or Path(row["file"]).stem
+        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root)))
     if not clips:
         raise ClipsError(f"{path} lists no clips")
     return clips
@@ -104,20 +126,103 @@ class Cost:
         }
 
 
-class Scorer:
-    def __init__(self, pad_dir: str, policy: PadFramePolicy, thresholds: PadThresholds, every: int, vp8_kbps: int = 0) -> None:
-        from server.models.loader import landmarker_file, load_face_models, new_landmarker
-        from server.models.pad import load_pad
+@dataclass(frozen=True)
+class FrameRecord:
+    """What a check knows of one analysed frame, and each network's live probability (None: not scored,
+    because MediaPipe saw no single face or SCRFD found none)."""
 
-        self.detector = load_face_models().detector
-        self.ensemble = load_pad(pad_dir)
-        self.landmarker_file = landmarker_file()
-        self.new_landmarker = new_landmarker
+    t: float
+    face_count: int
+    yaw: float
+    pitch: float
+    sharpness: float
+    brightness: float
+    face_px: float
+    reference: tuple[float, float] | None
+    live: tuple[float, ...] | None  # with the exposure rule the service uses
+    raw: tuple[float, ...] | None = None  # the pixels as they came (to measure what the exposure rule buys)
+
+    def wanted(self, policy: PadFramePolicy) -> bool:
+        return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
+
+
+def check_frames(records: list[FrameRecord], policy: PadFramePolicy) -> list[FrameRecord]:
+    """The frames a live check keeps, as the analyzer keeps them (spread, then scored in a worker)."""
+    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s)
+    for r in records:
+        if sample.due(r.t) and r.wanted(policy):
+            sample.add(r.t, r)
+    return [r for _, r in sample.items if r.live is not None]
+
+
+def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds, combine=combine_live, method: str = DEFAULT_AGGREGATE,
+           raw: bool = False) -> ClipResult:
+    """The clip's verdict from its recorded frames under a frame policy, ensemble rule and aggregate
+    (`raw`: the scores of the pixels as they came, without the exposure rule)."""
+
+    def score(r: FrameRecord) -> float:
+        return combine(r.raw if raw and r.raw is not None else r.live)
+
+    result.candidates = sum(r.wanted(policy) for r in result.records)
+    result.frame_scores = [score(r) for r in result.records if r.live is not None and r.wanted(policy)]
+    result.check_scores = [score(r) for r in check_frames(result.records, policy)]
+    result.score = aggregate(result.check_scores, method)
+    result.verdict = thresholds.decide(result.score)
+    return result
+
+
+class Scorer:
+    """Decodes each clip once and records every analysed frame; scores are cached in `cache_dir`
+    (keyed by the file, its size and time, the frame step and the VP8 rate) so that other policies,
+    aggregates and thresholds replay without the networks."""
+
+    def __init__(self, pad_dir: str, policy: PadFramePolicy, thresholds: PadThresholds, every: int, vp8_kbps: int = 0,
+                 cache_dir: str = "") -> None:
+        self.pad_dir = pad_dir
         self.policy, self.thresholds, self.every = policy, thresholds, max(1, every)
         self.vp8_kbps = vp8_kbps  # frames pass through VP8 at this bitrate first, as a browser sends them
+        self.cache_dir = Path(cache_dir) if cache_dir else None
         self.cost = Cost()
+        self._models = None
+
+    def models(self):
+        if self._models is None:
+            from server.models.loader import landmarker_file, load_face_models, new_landmarker
+            from server.models.pad import load_pad
+
+            self._models = (load_face_models().detector, load_pad(self.pad_dir), landmarker_file(), new_landmarker)
+        return self._models
+
+    def _cache_file(self, path: Path) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        stat = path.stat()
+        key = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{self.every}|{self.vp8_kbps}|{CACHE_VERSION}".encode()).hexdigest()
+        return self.cache_dir / f"{key}.json"
 
     def clip(self, clip: Clip, root: Path) -> ClipResult:
+        path = root / clip.file
+        result = ClipResult(clip)
+        try:
+            cache = self._cache_file(path)
+        except OSError as error:
+            result.error = f"cannot open: {error.strerror}"
+            return result
+        if cache is not None and cache.is_file():
+            data = json.loads(cache.read_text(encoding="utf-8"))
+            result.frames_decoded, result.error = data["frames_decoded"], data["error"]
+            result.records = [FrameRecord(**{**r, "reference": tuple(r["reference"]) if r["reference"] else None,
+                                             "live": tuple(r["live"]) if r["live"] else None,
+                                             "raw": tuple(r["raw"]) if r["raw"] else None}) for r in data["records"]]
+        else:
+            self._record(result, path)
+            if cache is not None and result.error is None:
+                cache.parent.mkdir(parents=True, exist_ok=True)
+                records = [r.__dict__ for r in result.records]
+                cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
+        return replay(result, self.policy, self.thresholds)
+
+    def _record(self, result: ClipResult, path: Path) -> None:
         import av
 
         from server.liveness.analyzer import frame_to_rgb
@@ -126,21 +231,20 @@ class Scorer:
 
         from .client import Vp8Link
 
-        result = ClipResult(clip)
+        detector, ensemble, landmarker_path, new_landmarker = self.models()
         link = Vp8Link(self.vp8_kbps * 1000) if self.vp8_kbps else None
-        landmarker = self.new_landmarker(self.landmarker_file)
-        sample: SpreadSample[float] = SpreadSample(self.policy.max_frames, self.policy.min_gap_s)
+        landmarker = new_landmarker(landmarker_path)
         poses: list[tuple[float, float]] = []
         try:
-            container = av.open(str(root / clip.file))
+            container = av.open(str(path))
         except (av.error.FFmpegError, OSError) as error:
             landmarker.close()
             result.error = f"cannot open: {error}"
-            return result
+            return
         try:
             if not container.streams.video:
                 result.error = "no video stream"
-                return result
+                return
             stream = container.streams.video[0]
             for index, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
@@ -156,29 +260,25 @@ class Scorer:
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
-                if not self.policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
-                    continue
-                result.candidates += 1
-                bgr = np.ascontiguousarray(rgb[:, :, ::-1])
-                start = time.perf_counter()
-                faces, image = detect_all(self.detector, bgr)
-                detected = time.perf_counter()
-                if not faces:
-                    continue
-                score = self.ensemble.get(image, max(faces, key=lambda f: f.area).box)
-                self.cost.detect_ms.append((detected - start) * 1000)
-                self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
-                result.frame_scores.append(score)
-                sample.add(t, score)
+                live = raw = None
+                if s.face_count == 1:
+                    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+                    start = time.perf_counter()
+                    faces, image = detect_all(detector, bgr)
+                    detected = time.perf_counter()
+                    if faces:
+                        box = max(faces, key=lambda f: f.area).box
+                        live = ensemble.live_scores(image, box, Exposure())
+                        raw = ensemble.live_scores(image, box, False)
+                        self.cost.detect_ms.append((detected - start) * 1000)
+                        self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
+                result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
+                                                  float(s.brightness), float(s.face_px), reference, live, raw))
         except av.error.FFmpegError as error:
             result.error = f"decoding stopped: {error}"
         finally:
             container.close()
             landmarker.close()
-        result.check_scores = [score for _, score in sample.items]
-        result.score = aggregate(result.check_scores)
-        result.verdict = self.thresholds.decide(result.score)
-        return result
 
 
 def summarise(results: list[ClipResult], thresholds: PadThresholds, cost: Cost) -> dict:
@@ -324,6 +424,85 @@ def render(report: dict) -> str:
     return "\n".join(lines)
 
 
+def load_clips(args: argparse.Namespace) -> list[Clip]:
+    """Every --clips CSV, each relative to the --root at the same position (default: the CSV's folder)."""
+    persons = read_persons(args.persons) if args.persons else {}
+    roots = args.root or []
+    clips = []
+    for number, listing in enumerate(args.clips):
+        root = roots[number] if number < len(roots) else str(Path(listing).parent)
+        clips += read_clips(listing, root, persons, frozenset(args.exclude_recipe or ()))
+    return clips
+
+
+def cross_validated(results: list[ClipResult], args: argparse.Namespace, command: str) -> dict:
+    """Leave-one-person-out: the shipped configuration's verdicts with thresholds fitted without the
+    person, and (with --ablation) the same for each cue."""
+    from . import pad_crossval as cv
+
+    rule = cv.MarginRule()
+    policy = PadFramePolicy()
+
+    def scored(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False) -> list[cv.Scored]:
+        placeholder = PadThresholds()
+        out = []
+        for r in results:
+            replay(r, cue_policy, placeholder, combine, method, raw)
+            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score))
+        return out
+
+    report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}
+    if args.ablation:
+        rows = []
+        for cue in cv.cue_ladder():
+            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), rule.fit))))
+        report["ablation"] = rows
+    items = scored(policy, combine_live, DEFAULT_AGGREGATE)
+    report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))
+    fitted = rule.fit(items)
+    report["fitted_on_all"] = fitted.to_dict()
+    report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": "MiniFASNetV2 live probability, exposure rule on"}
+    report["clip_scores"] = [{"file": s.file, "label": s.label, "attack_type": s.attack_type or None, "person": s.person,
+                              "score": None if s.score is None else round(s.score, 4)} for s in items]
+    return report
+
+
+def render_cv(report: dict) -> str:
+    from . import pad_crossval as cv
+
+    lines = []
+    if "ablation" in report:
+        lines += [cv.render_ablation(report["ablation"]), ""]
+    lines.append(cv.render_folds(report["cross_validation"]))
+    t = report["fitted_on_all"]
+    lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}")
+    return "\n".join(lines)
+
+
+def cv_calibration_record(report: dict, clips: list[str]) -> dict:
+    t = report["fitted_on_all"]
+    return {
+        "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
+        "thresholds": {"attack": t["attack"], "review": t["review"]},
+        "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
+                     "below attack -> presentation_attack; below review -> review"),
+        "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
+                     "cross-validation (each person's clips decided by thresholds fitted without that person)",
+        "rule": report["rule"],
+        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed)",
+        "policy": report["policy"],
+        "measured": {
+            "date": datetime.date.today().isoformat(),
+            "command": report["command"],
+            "clips_csv": clips,
+            "cross_validation": {k: v for k, v in report["cross_validation"].items() if k != "per_person"},
+            "per_person": [{k: v for k, v in row.items() if k != "clips"} for row in report["cross_validation"]["per_person"]],
+            "ablation": report.get("ablation"),
+            "clips": report["clip_scores"],
+        },
+    }
+
+
 def run(args: argparse.Namespace) -> int:
     from server.config import load_settings
     from server.console import fail as _fail
@@ -343,22 +522,39 @@ def run(args: argparse.Namespace) -> int:
                 review=thresholds.review if args.review is None else args.review,
                 source="command line",
             )
-        clips = read_clips(args.clips)
-        scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every, args.vp8_kbps)
+        clips = load_clips(args)
+        scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every, args.vp8_kbps, args.cache)
+        scorer.models()  # a wrong model folder is a clear error before any clip
     except ClipsError as error:
         return _fail("bad_clips", str(error), args.json)
     except (ModelFileError, PadCalibrationError, ValueError) as error:
         return _fail("configuration", str(error), args.json)
-    root = Path(args.root)
     results = []
     for number, clip in enumerate(clips, start=1):
         if not args.json:
             print(f"[{number}/{len(clips)}] {clip.file}", file=sys.stderr)
-        results.append(scorer.clip(clip, root))
+        try:
+            results.append(scorer.clip(clip, Path(clip.root)))
+        except ModelFileError as error:
+            return _fail("configuration", str(error), args.json)
+    command = "python -m server eval-pad " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m server eval-pad"
+    if args.cross_validate:
+        try:
+            report = cross_validated(results, args, command)
+        except ValueError as error:
+            return _fail("bad_clips", str(error), args.json)
+        if args.write_calibration:
+            record = cv_calibration_record(report, args.clips)
+            Path(args.write_calibration).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+            report["calibration_written"] = args.write_calibration
+        if args.json:
+            _print_json(report)
+        else:
+            print(render_cv(report))
+        return 0
     report = summarise(results, thresholds, scorer.cost)
     if args.write_calibration:
-        command = "python -m server eval-pad " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m server eval-pad"
-        Path(args.write_calibration).write_text(json.dumps(calibration_record(report, args.clips, command), indent=2) + "\n", encoding="utf-8")
+        Path(args.write_calibration).write_text(json.dumps(calibration_record(report, ",".join(args.clips), command), indent=2) + "\n", encoding="utf-8")
         report["calibration_written"] = args.write_calibration
     if args.plot:
         plot(results, thresholds, args.plot)
@@ -372,8 +568,13 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub) -> None:
     evalp = sub.add_parser("eval-pad", help="measure passive anti-spoofing on labelled clips (APCER, BPCER)")
-    evalp.add_argument("--clips", required=True, help="CSV with columns file,label,attack_type (label: attack or genuine)")
-    evalp.add_argument("--root", required=True, help="folder the CSV's file names are relative to")
+    evalp.add_argument("--clips", required=True, action="append", help="CSV with columns file,label,attack_type[,person] (label: attack or genuine); repeatable")
+    evalp.add_argument("--root", action="append", help="folder the matching --clips CSV's file names are relative to (default: the CSV's folder)")
+    evalp.add_argument("--persons", default=str(PERSONS_CSV), help="CSV file,person for clips whose CSV has no person column (default: the shared clips' persons)")
+    evalp.add_argument("--cross-validate", dest="cross_validate", choices=["person"], help="leave-one-person-out: fit thresholds without each person, score them")
+    evalp.add_argument("--exclude-recipe", dest="exclude_recipe", action="append", help="leave out generated clips of this recipe (column `recipe`; repeatable)")
+    evalp.add_argument("--ablation", action="store_true", help="with --cross-validate: compare the frame gates, frame counts, aggregates and networks")
+    evalp.add_argument("--cache", default="", help="folder to keep per-frame scores in (e.g. /tmp/realname-pad-cache): replays without the networks")
     evalp.add_argument("--json", action="store_true")
     evalp.add_argument("--plot", metavar="FILE.png", help="draw the per-frame and per-clip score distributions")
     evalp.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")

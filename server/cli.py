@@ -345,6 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
+    from realname_tools.pad_attacks import add_parser as add_pad_attacks_parser
 
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
@@ -433,6 +434,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_operators_parser(sub, _store)
     add_receipts_parser(sub)
     add_eval_pad_parser(sub)
+    add_pad_attacks_parser(sub)
     add_eval_documents_parser(sub)
     return parser
 

@@ -134,3 +134,73 @@ def test_a_configured_but_broken_pad_folder_stops_the_start(tmp_path):
 
     with pytest.raises(ModelFileError):
         pad_models_for_service(str(tmp_path), required=False)
+
+
+def _signals(bgr: np.ndarray):
+    from server.liveness.signals import frame_signals
+    from server.models.loader import landmarker_file, new_landmarker
+
+    rgb = np.ascontiguousarray(bgr[:, :, ::-1])
+    landmarker = new_landmarker(landmarker_file())
+    try:
+        return frame_signals(0.0, landmarker.get(rgb), rgb)
+    finally:
+        landmarker.close()
+
+
+def test_quality_gating_drops_a_blurred_and_a_dark_frame():
+    """A blurred or dark frame says nothing about the face: it is not offered to the model at all."""
+    import cv2
+
+    from server.spoof.pad import PadFramePolicy
+
+    frame = _frame("static_webcam_man_real_4s.mp4", 20)
+    policy = PadFramePolicy(min_brightness=40.0)
+
+    def wanted(bgr: np.ndarray) -> bool:
+        s = _signals(bgr)
+        return policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, None, s.brightness)
+
+    assert wanted(frame)
+    assert not wanted(cv2.GaussianBlur(frame, (0, 0), 5))
+    assert not wanted((frame * 0.15).astype(np.uint8))
+
+
+def test_robust_aggregates():
+    from server.spoof.pad import aggregate
+
+    scores = [0.02, 0.9, 0.95, 0.97, 0.99, 0.99, 0.99, 1.0]
+    assert aggregate([]) is None
+    assert aggregate(scores, "median") == pytest.approx(0.98)
+    assert aggregate(scores, "trimmed_mean") == pytest.approx((0.95 + 0.97 + 0.99 + 0.99) / 4)
+    assert 0.95 < aggregate(scores, "logit_trimmed_mean") < 0.99  # the mid-blink 0.02 does not drag it down
+    with pytest.raises(ValueError):
+        aggregate(scores, "mean of everything")
+
+
+def test_each_network_scores_on_its_own_crop_scale(scorer):
+    from server.models.pad import combine_live
+
+    ensemble = load_pad(pad_model_dir())
+    assert [m.spec.crop_scale for m in ensemble.models] == [2.7, 4.0]  # Minivision's V2 at 2.7, V1SE at 4.0, 80x80
+    frame = _frame("static_webcam_man_real_4s.mp4", 20)
+    faces, image = detect_all(load_face_models().detector, frame)
+    box = max(faces, key=lambda f: f.area).box
+    live = ensemble.live_scores(image, box)
+    assert len(live) == 2 and combine_live(live) == pytest.approx(ensemble.get(image, box))
+
+
+def test_a_dim_face_is_brightened_before_it_is_scored():
+    """The networks read a dark face as a presentation; the exposure rule scores it as a camera's
+    auto-exposure would have shown it, and leaves a well-lit face alone."""
+    from server.models.pad import Exposure
+
+    ensemble = load_pad(pad_model_dir())
+    frame = _frame("lp_d18_mouth_open_eyes_closed_man_7s.mp4", 20)
+    faces, image = detect_all(load_face_models().detector, frame)
+    box = max(faces, key=lambda f: f.area).box
+    assert Exposure().gain(image, integer_box(box)) < 1.2  # lit as filmed: (almost) untouched
+    dim = (image * 0.3).astype(np.uint8)
+    assert Exposure().gain(dim, integer_box(box)) > 2.5
+    raw, brightened = ensemble.live_scores(dim, box, False)[0], ensemble.live_scores(dim, box)[0]
+    assert brightened > raw

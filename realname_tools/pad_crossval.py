@@ -1,0 +1,267 @@
+"""Leave-one-person-out calibration of the PAD thresholds, and what each cue buys under it.
+
+Pure logic over clip scores. For each person, thresholds are fitted on every OTHER person's clips and
+then decide that person's clips (genuine clips and the attacks that show their face alike), so no
+verdict is made with thresholds that saw the face it judges. Pooled over the folds this estimates what
+the fitted rule does on people it has not seen; the thresholds shipped are the same rule fitted on all.
+
+The rule keeps margins rather than fitting tightly: in log-odds, the review threshold sits halfway
+between the highest attack clip and the lowest genuine clip, the attack threshold halfway between the
+highest attack and the review threshold. Unseen attacks score higher and unseen genuine faces lower than
+the ones fitted on, so each side keeps room to drift. When the two overlap, no attack may pass: the
+review threshold goes just above the highest attack, the attack threshold just below the lowest
+genuine clip (or at the review threshold, whichever is lower), and the overlap goes to review.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+from server.models.pad import combine_live
+from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict, expit, logit
+
+Z95 = 1.959964
+
+
+@dataclass(frozen=True)
+class Scored:
+    file: str
+    label: str  # attack or genuine
+    attack_type: str
+    person: str
+    score: float | None  # the check's aggregated live score; None: no usable frame
+
+
+RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
+        "quarter of the way; when they overlap, review just above the highest attack and attack just below the lowest genuine clip")
+
+
+@dataclass(frozen=True)
+class MarginRule:
+    review_at: float = 0.5  # fraction of the log-odds gap above the highest attack
+    attack_at: float = 0.25
+    step: float = 0.05  # log-odds: "just above/below" when the classes overlap
+
+    def fit(self, train: list[Scored]) -> PadThresholds:
+        attacks = [logit(s.score) for s in train if s.label == "attack" and s.score is not None]
+        genuine = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None]
+        if not attacks or not genuine:
+            raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
+        a, g = max(attacks), min(genuine)
+        persons = len({s.person for s in train})
+        source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
+        if a < g:
+            return PadThresholds(attack=round(expit(a + self.attack_at * (g - a)), 4), review=round(expit(a + self.review_at * (g - a)), 4), source=source)
+        review = expit(a + self.step)
+        return PadThresholds(attack=round(min(review, expit(g - self.step)), 4), review=round(review, 4), source=source + " (classes overlap)")
+
+
+@dataclass(frozen=True)
+class Fold:
+    person: str
+    trained_on: frozenset[str]  # the persons whose clips fitted this fold's thresholds
+    thresholds: PadThresholds
+    verdicts: tuple[tuple[Scored, PadVerdict], ...]
+
+
+def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresholds]) -> list[Fold]:
+    folds = []
+    for person in sorted({s.person for s in items}):
+        train = [s for s in items if s.person != person]
+        thresholds = fit(train)
+        verdicts = tuple((s, thresholds.decide(s.score)) for s in items if s.person == person)
+        folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
+    return folds
+
+
+def wilson(k: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """95 % Wilson score interval of a proportion k/n (sound for small n and for k = 0)."""
+    if n == 0:
+        return None
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return round(max(0.0, centre - half), 4), round(min(1.0, centre + half), 4)
+
+
+def rate(k: int, n: int) -> dict:
+    return {"count": k, "of": n, "rate": round(k / n, 4) if n else None, "ci95": wilson(k, n)}
+
+
+def summarise_folds(folds: list[Fold]) -> dict:
+    """Pooled and per-person error rates (ISO/IEC 30107-3 terms, review counted apart) and margins.
+
+    APCER: attacks accepted (verdict pass). Attacks sent to review are not accepted; they are counted.
+    BPCER: genuine clips rejected as attacks. Review rate: genuine clips sent to a person (review, or
+    no usable frame). Margins in log-odds: how far the worst genuine clip sits above its fold's attack
+    and review thresholds, and the worst attack below its fold's review threshold (negative: crossed).
+    """
+    pairs = [(f, s, v) for f in folds for s, v in f.verdicts]
+    attacks = [(f, s, v) for f, s, v in pairs if s.label == "attack"]
+    genuine = [(f, s, v) for f, s, v in pairs if s.label == "genuine"]
+    by_type: dict[str, dict] = {}
+    for kind in sorted({s.attack_type or "unspecified" for _, s, _ in attacks}):
+        of_kind = [v for _, s, v in attacks if (s.attack_type or "unspecified") == kind]
+        by_type[kind] = rate(sum(v == PadVerdict.PASS for v in of_kind), len(of_kind))
+    g_scores = [s.score for _, s, _ in genuine if s.score is not None]
+    a_scores = [s.score for _, s, _ in attacks if s.score is not None]
+
+    def lo(values):
+        return round(min(values), 3) if values else None
+
+    return {
+        "folds": len(folds),
+        "apcer": rate(sum(v == PadVerdict.PASS for _, _, v in attacks), len(attacks)),
+        "apcer_by_type": by_type,
+        "attacks_to_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, _, v in attacks),
+        "bpcer": rate(sum(v == PadVerdict.ATTACK for _, _, v in genuine), len(genuine)),
+        "genuine_review": rate(sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, _, v in genuine), len(genuine)),
+        "margins": {
+            "lowest_genuine_clip": lo(g_scores),
+            "highest_attack_clip": round(max(a_scores), 4) if a_scores else None,
+            "separation_logit": round(logit(min(g_scores)) - logit(max(a_scores)), 3) if g_scores and a_scores else None,
+            "genuine_above_attack_threshold_logit": lo([logit(s.score) - logit(f.thresholds.attack) for f, s, _ in genuine if s.score is not None]),
+            "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(f.thresholds.review) for f, s, _ in genuine if s.score is not None]),
+            "attack_below_review_threshold_logit": lo([logit(f.thresholds.review) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
+        },
+        "per_person": [person_row(f) for f in folds],
+    }
+
+
+def person_row(fold: Fold) -> dict:
+    g = [(s, v) for s, v in fold.verdicts if s.label == "genuine"]
+    a = [(s, v) for s, v in fold.verdicts if s.label == "attack"]
+    g_scores = [s.score for s, _ in g if s.score is not None]
+    a_scores = [s.score for s, _ in a if s.score is not None]
+    return {
+        "person": fold.person,
+        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review},
+        "genuine": len(g),
+        "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
+        "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
+        "attacks": len(a),
+        "attacks_accepted": sum(v == PadVerdict.PASS for _, v in a),
+        "attacks_to_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in a),
+        "lowest_genuine": round(min(g_scores), 4) if g_scores else None,
+        "highest_attack": round(max(a_scores), 4) if a_scores else None,
+        "clips": [{"file": s.file, "label": s.label, "score": None if s.score is None else round(s.score, 4), "verdict": v.value}
+                  for s, v in fold.verdicts],
+    }
+
+
+def _pct(r: dict) -> str:
+    ci = r["ci95"]
+    return "-" if r["of"] == 0 else f"{r['count']}/{r['of']} = {r['rate']:.1%} (95% CI {ci[0]:.1%}-{ci[1]:.1%})"
+
+
+def render_folds(summary: dict, per_person: bool = True) -> str:
+    lines = []
+    if per_person:
+        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
+                     f"{'att':>4} {'acc':>4} {'rev':>4} {'low gen':>8} {'high att':>8}")
+        for row in summary["per_person"]:
+            lines.append(
+                f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
+                f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['attacks']:>4} {row['attacks_accepted']:>4} "
+                f"{row['attacks_to_review']:>4} {_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
+            )
+        lines.append("")
+    lines.append(f"pooled over {summary['folds']} leave-one-person-out folds:")
+    lines.append(f"  APCER (attacks accepted): {_pct(summary['apcer'])}; {summary['attacks_to_review']} attacks sent to review")
+    for kind, r in summary["apcer_by_type"].items():
+        lines.append(f"    {kind}: {_pct(r)}")
+    lines.append(f"  BPCER (genuine rejected): {_pct(summary['bpcer'])}")
+    lines.append(f"  genuine sent to review:   {_pct(summary['genuine_review'])}")
+    m = summary["margins"]
+    lines.append(f"  margins: lowest genuine clip {m['lowest_genuine_clip']}, highest attack clip {m['highest_attack_clip']} "
+                 f"(separation {m['separation_logit']} log-odds); worst genuine above its fold's attack threshold "
+                 f"{m['genuine_above_attack_threshold_logit']}, above its review threshold {m['genuine_above_review_threshold_logit']}; "
+                 f"worst attack below its review threshold {m['attack_below_review_threshold_logit']} (log-odds)")
+    return "\n".join(lines)
+
+
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.3f}"
+
+
+# -- the cues compared: each a frame policy, an ensemble rule and an aggregate -------------------------
+
+
+def live_mean(live: tuple[float, ...]) -> float:
+    """Minivision's ensemble: the mean of both networks' live probabilities."""
+    return sum(live) / len(live)
+
+
+def live_v1se(live: tuple[float, ...]) -> float:
+    return live[1]
+
+
+def live_logit_mean(live: tuple[float, ...]) -> float:
+    return expit(sum(logit(p) for p in live) / len(live))
+
+
+@dataclass(frozen=True)
+class Cue:
+    name: str
+    policy: PadFramePolicy
+    combine: Callable[[tuple[float, ...]], float]
+    method: str
+    raw: bool = False  # score the pixels as they came (no exposure rule)
+
+
+def cue_ladder() -> list[Cue]:
+    """The configuration as shipped before cross-validation, then one change at a time, so the table
+    shows what each bought (a row starting with "+" adds to the row above it)."""
+    base = PadFramePolicy(max_frames=8, min_gap_s=0.3, max_yaw_deg=10.0, max_pitch_deg=10.0, min_sharpness=12.0, min_face_px=64.0)
+    more = replace(base, max_frames=16, min_gap_s=0.2)
+    gate = replace(more, min_brightness=40.0, max_brightness=225.0)
+    return [
+        Cue("before: 8 frames, median, mean of networks, raw pixels", base, live_mean, "median", raw=True),
+        Cue("exposure gate alone (face luma 40-225)", replace(base, min_brightness=40.0, max_brightness=225.0), live_mean, "median", raw=True),
+        Cue("16 frames alone", more, live_mean, "median", raw=True),
+        Cue("log-odds trimmed mean alone", base, live_mean, "logit_trimmed_mean", raw=True),
+        Cue("exposure normalisation alone (dim face brightened)", base, live_mean, "median"),
+        Cue("+ 16 frames", more, live_mean, "median"),
+        Cue("+ log-odds trimmed mean", more, live_mean, "logit_trimmed_mean"),
+        Cue("+ exposure gate", gate, live_mean, "logit_trimmed_mean"),
+        Cue("norm, 16 frames, trimmed mean (scores)", more, live_mean, "trimmed_mean"),
+        Cue("norm, 16 frames, log-odds t.mean, networks in log-odds", more, live_logit_mean, "logit_trimmed_mean"),
+        Cue("norm, 16 frames, median, MiniFASNetV2 (2.7) alone [shipped]", more, combine_live, "median"),
+        Cue("norm, 16 frames, median, MiniFASNetV1SE (4.0) alone", more, live_v1se, "median"),
+        Cue("shipped + sharpness >= 25", replace(more, min_sharpness=25.0), combine_live, "median"),
+        Cue("shipped + pose gate 6 deg", replace(more, max_yaw_deg=6.0, max_pitch_deg=6.0), combine_live, "median"),
+        Cue("shipped + pose gate 15 deg", replace(more, max_yaw_deg=15.0, max_pitch_deg=15.0), combine_live, "median"),
+        Cue("shipped + faces >= 80 px", replace(more, min_face_px=80.0), combine_live, "median"),
+        Cue("shipped + exposure gate", replace(more, min_brightness=40.0, max_brightness=225.0), combine_live, "median"),
+        Cue("shipped + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
+    ]
+
+
+def ablation_row(name: str, summary: dict) -> dict:
+    m = summary["margins"]
+    return {
+        "cue": name,
+        "attacks_accepted": summary["apcer"]["count"],
+        "attacks": summary["apcer"]["of"],
+        "genuine_rejected": summary["bpcer"]["count"],
+        "genuine_review": summary["genuine_review"]["count"],
+        "genuine": summary["genuine_review"]["of"],
+        "lowest_genuine_clip": m["lowest_genuine_clip"],
+        "highest_attack_clip": m["highest_attack_clip"],
+        "separation_logit": m["separation_logit"],
+        "worst_genuine_over_review_logit": m["genuine_above_review_threshold_logit"],
+        "worst_attack_under_review_logit": m["attack_below_review_threshold_logit"],
+    }
+
+
+def render_ablation(rows: list[dict]) -> str:
+    lines = [f"{'cue (leave-one-person-out)':<58} {'acc':>7} {'rej':>7} {'review':>7} {'low gen':>7} {'hi att':>7} {'sep':>6} {'g>rev':>6} {'a<rev':>6}"]
+    for r in rows:
+        lines.append(
+            f"{r['cue'][:58]:<58} {r['attacks_accepted']:>3}/{r['attacks']:<3} {r['genuine_rejected']:>3}/{r['genuine']:<3} "
+            f"{r['genuine_review']:>3}/{r['genuine']:<3} {_num(r['lowest_genuine_clip']):>7} {_num(r['highest_attack_clip']):>7} "
+            f"{_num(r['separation_logit']):>6} {_num(r['worst_genuine_over_review_logit']):>6} {_num(r['worst_attack_under_review_logit']):>6}"
+        )
+    return "\n".join(lines)
