@@ -112,6 +112,7 @@ def create_app(settings: Settings, models: Models | None = None) -> web.Applicat
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all
         attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
+        attempts.address_failures = SharedFailureLimiter(shared, attempts.address_failures.limit, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
         autoescape=jinja2.select_autoescape(["html"]),

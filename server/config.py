@@ -101,9 +101,9 @@ class Settings:
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
     page_rate_per_minute: int = _setting(600, "Hosted-page requests per minute per client address (mobile carriers put many customers behind one address).")
-    failures_per_window: int = _setting(5, "Failed live checks allowed per customer (the merchant, the client address and the browser together) within FAILURE_WINDOW_S before a pause. Leaving a check is not a failure.")
+    failures_per_window: int = _setting(5, "Failed live checks allowed per session, and per browser at one address, within FAILURE_WINDOW_S before a pause (4 times as many per client address, IPv6 by /64). Leaving a check is not a failure.")
     failure_window_s: float = _setting(180.0, "Window for FAILURES_PER_WINDOW.")
-    failure_pause_s: float = _setting(300.0, "Pause imposed on that customer after too many failed live checks (never on others behind the same address).")
+    failure_pause_s: float = _setting(300.0, "Pause imposed on that session, browser or address after too many failed live checks.")
 
     # Webhooks
     webhook_timeout_s: float = _setting(10.0, "Timeout of one webhook delivery attempt.")

@@ -27,7 +27,7 @@ from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadFramePolicy, PadResult
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError
-from .attempts import LiveAttempts, liveness_record
+from .attempts import Customer, LiveAttempts, liveness_record
 from .tokens import new_token, token_hash
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,7 @@ class RecordedChecks:
         # at once, so uploads arriving together wait their turn instead of starving the live checks.
         self._analysing = asyncio.Semaphore(max(1, len(os.sched_getaffinity(0)) // 2))
 
-    def plan(self, session: Session, customer: str, camera_label: str = "") -> dict:
+    def plan(self, session: Session, customer: Customer, camera_label: str = "") -> dict:
         """A plan for the page: challenges, timetable and the nonce the clip must come back with."""
         self.attempts.check_may_start(session, customer, camera_label)
         if session.id in self.attempts.live:
@@ -70,7 +70,7 @@ class RecordedChecks:
         self.attempts.store.audit("customer", "recorded.planned", session.id, {"challenges": len(challenges)})
         return self.plans[session.id].to_page(nonce)
 
-    async def submit(self, session: Session, nonce: str, clip: bytes, customer: str) -> Session:
+    async def submit(self, session: Session, nonce: str, clip: bytes, customer: Customer) -> Session:
         """Analyse the clip made for the session's plan and record the attempt's outcome."""
         plan = self.plans.get(session.id)
         if plan is None or not hmac.compare_digest(plan.nonce_hash, token_hash(nonce)):
