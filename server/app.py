@@ -31,7 +31,7 @@ from .models.loader import landmarker_file, load_face_models
 from .operators.signin import Policy, SignIn
 from .ratelimit import Limiter, RateLimiter
 from .retention import run_forever
-from .rtc.ice import use_loopback_candidates
+from .rtc.ice import static_credential_urls, use_loopback_candidates
 from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
@@ -78,6 +78,12 @@ def _pad_folder(settings: Settings) -> str:
 
 def create_app(settings: Settings, models: Models | None = None) -> web.Application:
     models = models or load_models(settings)
+    if static := static_credential_urls(settings.ice_servers):
+        log.warning(
+            "REALNAME_ICE_SERVERS hands fixed TURN credentials for %s to every customer's page, where anyone can read and reuse them: "
+            "prefer REALNAME_TURN_URLS with REALNAME_TURN_SECRET (credentials for one session, expiring)",
+            ", ".join(static),
+        )
     if settings.ice_loopback:
         use_loopback_candidates()
     data = ensure_private_dir(settings.data_path)

@@ -257,7 +257,7 @@ class LiveAttempts:
         self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
 
     def capacity(self) -> dict[str, Any]:
-        """What /healthz reports: capacity, load and the measured cost."""
+        """What /healthz/details reports: capacity, load and the measured cost."""
         return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
