@@ -113,8 +113,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def page_rate_limit(request: web.Request, handler) -> web.StreamResponse:
-    """Per client address for the hosted pages (the API limits per key, see api/auth.py)."""
-    if request.path.startswith(("/static/", "/api/", "/healthz")):
+    """Per client address for the hosted pages (the API limits per key, see api/auth.py), and for
+    /healthz/details (its token is not guessed at full speed); the public probe is not limited."""
+    if request.path.startswith(("/static/", "/api/")) or request.path == "/healthz":
         return await handler(request)
     services = request.app[SERVICES]
     wait = services.page_limiter.check(client_address(request))

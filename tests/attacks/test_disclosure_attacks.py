@@ -89,6 +89,17 @@ async def test_the_details_are_for_this_host_and_the_token_only(token_server, ht
     assert status == 200 and "capacity" in body
 
 
+async def test_guessing_the_token_is_rate_limited_per_address(aiohttp_server, make_app, settings, http):
+    server = await aiohttp_server(make_app(settings.replace(status_token=STATUS_TOKEN, trust_forwarded=True, page_rate_per_minute=20)))
+    guesser = {"X-Forwarded-For": "203.0.113.66"}
+    statuses = []
+    for i in range(15):
+        async with http.get(server.make_url("/healthz/details"), headers={**guesser, "Authorization": f"Bearer guess{i}"}) as response:
+            statuses.append(response.status)
+    assert set(statuses) == {403, 429} and statuses[-1] == 429
+    assert (await get_json(http, server.make_url("/healthz"), **guesser))[0] == 200  # the public probe is never limited
+
+
 async def test_without_a_token_no_forwarded_request_reads_the_details(server, http):
     status, _body = await get_json(http, server.make_url("/healthz/details"), **{"X-Forwarded-For": "127.0.0.1", "Authorization": "Bearer "})
     assert status == 403
