@@ -215,9 +215,9 @@ class LiveAttempts:
         return {"sdp": answer.sdp, "type": answer.type}
 
     def check_may_start(self, session: Session, customer: Customer, camera_label: str = "") -> None:
-        """FlowError unless the session is at the live step with an attempt left, neither its session, its
-        address nor its browser is paused for too many failures, and (with a live key) the camera is not named as a virtual one (a
-        live or a recorded check alike)."""
+        """FlowError unless the session is at the live step with an attempt left, neither the session, the
+        address nor the browser is paused for too many failures, and (with a live key) the camera is not
+        named as a virtual one (a live or a recorded check alike)."""
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
         if session.attempts >= session.max_attempts:
