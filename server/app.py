@@ -36,7 +36,7 @@ from .ratelimit import Limiter, RateLimiter
 from .receipts.issuer import ReceiptIssuer
 from .receipts.keys import ReceiptKeys
 from .retention import run_forever
-from .rtc.ice import use_loopback_candidates
+from .rtc.ice import static_credential_urls, use_loopback_candidates
 from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
@@ -96,6 +96,12 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     """warm: load and time the live models at start, in the background (`/healthz` says `ready`); without
     it (tests) the first live check does."""
     models = models or load_models(settings)
+    if static := static_credential_urls(settings.ice_servers):
+        log.warning(
+            "REALNAME_ICE_SERVERS hands fixed TURN credentials for %s to every customer's page, where anyone can read and reuse them: "
+            "prefer REALNAME_TURN_URLS with REALNAME_TURN_SECRET (credentials for one session, expiring)",
+            ", ".join(static),
+        )
     if settings.ice_loopback:
         use_loopback_candidates()
     data = ensure_private_dir(settings.data_path)
@@ -136,6 +142,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all
         attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
+        attempts.address_failures = SharedFailureLimiter(shared, attempts.address_failures.limit, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
     recorded_checks = RecordedChecks(attempts, recordings)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),

@@ -35,6 +35,7 @@ class Settings:
     trust_forwarded: bool = _setting(False, "Treat every direct peer as one trusted reverse proxy: the client address is the right-most X-Forwarded-For entry (the one that proxy appended). Prefer TRUSTED_PROXIES.")
     trusted_proxies: list = _setting([], 'JSON list of addresses or CIDR ranges of reverse proxies in front of the service, e.g. ["10.0.0.0/8"]. From them, the client address is the right-most X-Forwarded-For entry that is not a trusted proxy; from anyone else X-Forwarded-For is ignored.')
     frame_ancestors: str = _setting("'none'", "CSP frame-ancestors: who may embed the hosted pages in a frame.")
+    status_token: str = _setting("", "Bearer token that opens /healthz/details (load and capacity) to a monitor elsewhere; without it only requests from this host itself, with no X-Forwarded-For, see it. /healthz (status only) is public.")
 
     # Storage
     data_dir: str = _setting("data", "Folder for the database, keys and generated secrets (created with mode 0700).")
@@ -78,7 +79,7 @@ class Settings:
     max_live_sessions: int = _setting(0, "Upper bound on live checks at once, below the measured capacity; 0: the measured capacity alone decides.")
 
     # WebRTC
-    ice_servers: list = _setting([], 'JSON list of ICE servers, e.g. [{"urls": "turn:turn.example.com:443?transport=tcp", "username": "u", "credential": "p"}].')
+    ice_servers: list = _setting([], 'JSON list of ICE servers handed to every page as they are, e.g. [{"urls": "stun:stun.example.com:3478"}]. For TURN use TURN_URLS and TURN_SECRET: a fixed username and credential here reach every customer (a warning at start-up).')
     ice_loopback: bool = _setting(False, "Gather only 127.0.0.1 ICE candidates (tests and single-machine setups).")
     turn_urls: list = _setting([], 'JSON list of TURN URLs handed to the page with short-lived per-session credentials, e.g. ["turn:turn.example.com:3478?transport=udp", "turn:turn.example.com:3478?transport=tcp", "turns:turn.example.com:443?transport=tcp"]. Needs TURN_SECRET.')
     turn_secret: str = _setting("", "Secret shared with the TURN server (coturn `static-auth-secret`); per-session TURN credentials are derived from it.")
@@ -104,9 +105,9 @@ class Settings:
     # Abuse limits
     api_rate_per_minute: int = _setting(120, "API requests per minute per API key.")
     page_rate_per_minute: int = _setting(600, "Hosted-page requests per minute per client address (mobile carriers put many customers behind one address).")
-    failures_per_window: int = _setting(5, "Failed live checks allowed per customer (the merchant, the client address and the browser together) within FAILURE_WINDOW_S before a pause. Leaving a check is not a failure.")
+    failures_per_window: int = _setting(5, "Failed live checks allowed per session, and per browser at one address, within FAILURE_WINDOW_S before a pause (4 times as many per client address, IPv6 by /64). Leaving a check is not a failure.")
     failure_window_s: float = _setting(180.0, "Window for FAILURES_PER_WINDOW.")
-    failure_pause_s: float = _setting(300.0, "Pause imposed on that customer after too many failed live checks (never on others behind the same address).")
+    failure_pause_s: float = _setting(300.0, "Pause imposed on that session, browser or address after too many failed live checks.")
 
     # Webhooks
     webhook_timeout_s: float = _setting(10.0, "Timeout of one webhook delivery attempt.")

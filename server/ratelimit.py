@@ -9,6 +9,21 @@ from collections import OrderedDict, deque
 from typing import Protocol
 
 MAX_TRACKED = 100_000  # oldest keys are forgotten beyond this, so memory stays bounded under a flood
+IPV6_SUBSCRIBER_PREFIX = 64  # what one IPv6 subscriber is given at least: its addresses are one client
+
+
+def address_group(address: str) -> str:
+    """The address a limit keys on: an IPv4 address, or the /64 of an IPv6 one (a client picks any
+    address in its own /64 at will)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/{IPV6_SUBSCRIBER_PREFIX}", strict=False))
+    return str(parsed)
 
 
 class Limiter(Protocol):

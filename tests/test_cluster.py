@@ -194,6 +194,7 @@ def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postg
     first = settings("a")
     services = create_app(first, models)[SERVICES]
     assert isinstance(services.api_limiter, SharedRateLimiter) and isinstance(services.attempts.failures, SharedFailureLimiter)
+    assert isinstance(services.attempts.address_failures, SharedFailureLimiter) and services.attempts.address_failures.limit > first.failures_per_window
     services.store.close()
     with pytest.raises(ConfigError, match="REALNAME_COOKIE_SECRET"):
         create_app(settings("b"), models)

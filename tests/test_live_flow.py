@@ -134,7 +134,7 @@ async def test_a_second_check_waits_in_line_and_is_admitted_when_the_first_ends(
         assert waiting.offer_error["status"] == 503 and waiting.offer_error["code"] == "busy"
         queue = waiting.offer_error["queue"]
         assert queue["position"] == 1 and queue["wait_s"] > 0 and queue["retry_after_s"] > 0
-        async with http.get(server.make_url("/healthz")) as response:
+        async with http.get(server.make_url("/healthz/details")) as response:
             capacity = (await response.json())["capacity"]
         assert capacity["live_checks"] == 1 and capacity["waiting"] == 1 and capacity["capacity_sessions"] == 1
         assert capacity["cpu_ms_per_frame"] > 0 and capacity["cost_source"] in ("synthetic", "live")

@@ -48,6 +48,7 @@ class BenchOptions:
     url: str | None = _option(None, "a running server to measure (default: start one on a temporary data folder)")
     api_key: str | None = _option(None, "a sandbox API key of the --url server")
     server_pid: int | None = _option(None, "process id of the --url server, for its CPU and memory")
+    status_token: str | None = _option(None, "the --url server's REALNAME_STATUS_TOKEN, to read its capacity (/healthz/details) from another host")
     id_photo: str | None = _option(None, "ID photo to upload (default: a frame of the clip)")
     challenges: list[str] = _option(list(DEFAULT_CHALLENGES), "fixed challenges of the measured sessions (ones the clip never performs)")
     decision: bool = _option(True, "skip the decision-latency session", flag="--no-decision")

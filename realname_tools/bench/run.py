@@ -137,7 +137,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         joining = [asyncio.create_task(join(c, lambda: ClipTrack(frames, fps, packets=packets), released)) for c in customers]
         await _wait_streaming(customers, timeout_s=60.0)
         _progress(options, "waiting for the server to climb to its capacity")
-        report["climb_s"] = await _wait_climbed(customers, base_url, timeout_s=120.0)
+        report["climb_s"] = await _wait_climbed(customers, base_url, options.status_token, timeout_s=120.0)
         streaming = [c for c in customers if c.streaming_at is not None]
         admitted = [c for c in customers if c.admitted_at is not None]
         _progress(options, f"{len(streaming)}/{len(customers)} sessions streaming, {len(customers) - len(admitted)} waiting in line; warming up {options.warmup_s} s")
@@ -158,7 +158,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         busy_threads = process_threads(server_pid) if server_pid else None
         for c in customers:
             c.sent_at_window_end = c.track.sent if c.track else 0
-        report["server_capacity"] = await _server_capacity(customers[0].http, base_url)
+        report["server_capacity"] = await _server_capacity(customers[0].http, base_url, options.status_token)
         await sampler.stop()
         if profile_task is not None:
             report["profile"] = await profile_task
@@ -254,7 +254,7 @@ async def _wait_streaming(customers: list[Customer], timeout_s: float, queued_ok
             c.error = f"no prompt from the server within {timeout_s:.0f} s"
 
 
-async def _wait_climbed(customers: list[Customer], base_url: str, timeout_s: float, steady_s: float = 4.0) -> float:
+async def _wait_climbed(customers: list[Customer], base_url: str, status_token: str | None, timeout_s: float, steady_s: float = 4.0) -> float:
     """Seconds until the server admits no more (it climbs to its capacity one check at a time, as cost
     readings come in): its room has reached its capacity and no one was admitted for `steady_s`."""
     started = time.monotonic()
@@ -264,7 +264,7 @@ async def _wait_climbed(customers: list[Customer], base_url: str, timeout_s: flo
         now_admitted = sum(c.admitted_at is not None for c in customers)
         if now_admitted != admitted:
             last_change, admitted = time.monotonic(), now_admitted
-        capacity = await _server_capacity(customers[0].http, base_url) or {}
+        capacity = await _server_capacity(customers[0].http, base_url, status_token) or {}
         climbed = capacity.get("admitting_up_to", 0) >= capacity.get("capacity_sessions", 0)
         if admitted == len(customers) or (climbed and time.monotonic() - last_change >= steady_s):
             break
@@ -295,9 +295,11 @@ async def _release_queue(waiting: list[Customer], started: float, timeout_s: flo
     }
 
 
-async def _server_capacity(http, base_url: str) -> dict[str, Any] | None:
+async def _server_capacity(http, base_url: str, status_token: str | None) -> dict[str, Any] | None:
+    """The server's own capacity reading (from this host, or with its status token)."""
+    headers = {"Authorization": f"Bearer {status_token}"} if status_token else {}
     try:
-        async with http.get(base_url + "/healthz") as response:
+        async with http.get(base_url + "/healthz/details", headers=headers) as response:
             return (await response.json()).get("capacity")
     except Exception:  # an older server without it
         return None

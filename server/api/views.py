@@ -12,6 +12,7 @@ from aiohttp import web
 
 from ..http.problems import Problem
 from ..http.services import SERVICES
+from ..invisible import invisible_characters
 from ..liveness.challenges import ChallengeListError
 from ..sessions import Session
 from ..storage.store import ApiKey
@@ -221,7 +222,9 @@ def _session_fields(body: dict[str, Any], allow_private: bool) -> dict[str, Any]
         bad(unknown[:64], REFUSED_FIELDS.get(unknown, "unknown field; the accepted fields are " + ", ".join(sorted(SESSION_FIELDS))))
     out: dict[str, Any] = {}
     reference_id = body.get("reference_id")
-    if not isinstance(reference_id, str) or not _clean_text(reference_id, 128):
+    if isinstance(reference_id, str) and (hidden := invisible_characters(reference_id)):
+        bad("reference_id", f"must not contain invisible or direction-changing characters (bidi controls, zero-width, control); found {', '.join(hidden[:5])}")
+    elif not isinstance(reference_id, str) or not _clean_text(reference_id, 128):
         bad("reference_id", "required: a string of 1 to 128 printable characters")
     else:
         out["reference_id"] = reference_id

@@ -26,7 +26,7 @@ from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher, similarity
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
-from ..ratelimit import FailureLimiter
+from ..ratelimit import FailureLimiter, address_group
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
@@ -72,7 +72,7 @@ class LivenessStep:
 @dataclass
 class LiveAttempt:
     session_id: str
-    customer: str  # who the failure limiter counts this attempt against (see `customer_key`)
+    customer: Customer  # whom the failure limiter counts this attempt against
     step: LivenessStep
     connection: LiveConnection
     camera_label: str = ""
@@ -81,11 +81,30 @@ class LiveAttempt:
     user_agent: str = ""
 
 
-def customer_key(session: Session, address: str, device: str | None) -> str:
-    """One customer for the failure limiter: the merchant, the address and the browser together, so a
-    carrier's NAT (thousands of customers behind one address) is never paused for one person's failures."""
+# An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
+# customers behind one address) is not paused for one person's failures, a client that drops its cookie is.
+ADDRESS_FAILURE_SHARE = 4
+
+
+@dataclass(frozen=True)
+class Customer:
+    """Whom a check's failures count against, by keys of which the client can reset only the last alone:
+    the session (the link the merchant made for it; a handoff keeps it), the address (by IPv6 /64), and
+    the browser (its device cookie), which tells customers behind one address apart and follows one
+    browser across the merchant's links."""
+
+    session: str
+    address: str
+    browser: str
+
+
+def customer_key(session: Session, address: str, device: str | None) -> Customer:
     merchant = getattr(session, "merchant_id", None) or session.api_key_id
-    return f"{merchant}|{address}|{device or session.id}"
+    return Customer(
+        session=f"session:{session.id}",
+        address=f"address:{merchant}|{address_group(address)}",
+        browser=f"browser:{merchant}|{address}|{device or session.id}",
+    )
 
 
 def usable_cores() -> int:
@@ -120,7 +139,8 @@ class LiveAttempts:
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
-        self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
+        self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # sessions, browsers
+        self.address_failures = FailureLimiter(settings.failures_per_window * ADDRESS_FAILURE_SHARE, settings.failure_window_s, settings.failure_pause_s)
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
         self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
@@ -130,7 +150,7 @@ class LiveAttempts:
         session: Session,
         sdp: object,
         kind: object,
-        customer: str,
+        customer: Customer,
         camera_label: str = "",
         camera: dict | None = None,
         user_agent: str = "",
@@ -199,26 +219,29 @@ class LiveAttempts:
         )
         return {"sdp": answer.sdp, "type": answer.type}
 
-    def check_may_start(self, session: Session, customer: str, camera_label: str = "", attempt_taken: bool = False) -> None:
+    def check_may_start(self, session: Session, customer: Customer, camera_label: str = "", attempt_taken: bool = False) -> None:
         """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the
-        check's attempt was counted already, as a recorded check's plan is), this customer is not paused
-        for too many failures, and (with a live key) the camera is not named as a virtual one (a live or
-        a recorded check alike)."""
+        check's attempt was counted already, as a recorded check's plan is), neither the session, the
+        address nor the browser is paused for too many failures, and (with a live key) the camera is not
+        named as a virtual one (a live or a recorded check alike)."""
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
         if session.attempts >= session.max_attempts and not attempt_taken:
             raise FlowError("no_attempts_left", "no attempts are left", 403)
-        pause = self.failures.paused_for(customer)
+        pauses = (self.failures.paused_for(customer.session), self.failures.paused_for(customer.browser), self.address_failures.paused_for(customer.address))
+        pause = max(pauses)
         if pause:
             raise FlowError("too_many_failures", f"too many failed checks; try again in {int(pause // 60) + 1} minutes", 429)
         if camera_label and VIRTUAL_CAMERA.search(camera_label) and not session.sandbox:
             self.store.audit("customer", "live.refused", session.id, {"reason": "virtual_camera"})
             raise FlowError("virtual_camera", "this camera looks like a virtual camera; use the device's own camera", 403)
 
-    def count_failure(self, session: Session, customer: str) -> None:
-        """A failed attempt counts toward the customer's pause unless it was not evidence of an attack."""
+    def count_failure(self, session: Session, customer: Customer) -> None:
+        """A failed attempt counts toward the customer's pauses unless it was not evidence of an attack."""
         if session.failure_reason and session.failure_reason not in _NOT_COUNTED:
-            self.failures.record(customer)
+            self.failures.record(customer.session)
+            self.failures.record(customer.browser)
+            self.address_failures.record(customer.address)
 
     async def estimate_cost(self) -> None:
         """The first per-frame cost estimate, on the built-in synthetic face (once; call it at start-up to
@@ -267,7 +290,7 @@ class LiveAttempts:
         self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
 
     def capacity(self) -> dict[str, Any]:
-        """What /healthz reports: capacity, load and the measured cost."""
+        """What /healthz/details reports: capacity, load and the measured cost."""
         return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     async def stop(self, session: Session, reason: str = "bye") -> None:

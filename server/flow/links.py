@@ -6,7 +6,9 @@ cookie. Anyone else then gets "already used".
 
 A customer on a desktop may hand the session over to a phone: the bound desktop asks for a handoff link
 (short, single-use, valid for HANDOFF_TTL_S), and claiming it binds the session to the phone instead, the
-same way. The desktop keeps only the right to follow the check (see `watched_session`).
+same way. The desktop keeps only the right to follow the check (see `watched_session`). The first claim
+ends the handoffs of the session: its other links are used up with it and no new one is made, so neither
+another phone nor the desktop can take the session from the phone.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class Links:
         when this session had HANDOFFS_PER_SESSION already."""
         if session.status != Status.ID_UPLOADED:
             raise FlowError("wrong_state", f"the session is {session.status.value}")
+        if self.handoffs.handed_off(session.id):
+            raise FlowError("wrong_state", "the session was handed to a phone already")
         if self.handoffs.count(session.id) >= HANDOFFS_PER_SESSION:
             return None
         code, now = new_short_code(), time.time()
@@ -101,8 +105,8 @@ class Links:
         session = self.store.session(record.session_id) if record else None
         if record is None or session is None or session.redacted_at:
             return LinkState(None, "unknown")
-        if record.claimed_at is not None:
-            return LinkState(session, "used")
+        if record.claimed_at is not None or self.handoffs.handed_off(session.id):
+            return LinkState(session, "used")  # this link, or another of the session's
         if record.expires_at <= time.time() or self.lifecycle.expire_if_due(session) or session.status.is_final:
             return LinkState(session, "expired")
         return LinkState(session, None)
@@ -113,7 +117,7 @@ class Links:
         if state.problem or state.session is None:
             return Claim(state.session, None, state.problem or "unknown")
         new_key = new_token()
-        if not self.handoffs.claim(token_hash(code), token_hash(new_key), time.time()):
+        if not self.handoffs.claim(state.session.id, token_hash(code), token_hash(new_key), time.time()):
             return Claim(state.session, None, "used")
         self.store.audit("customer", "handoff.claimed", state.session.id)
         return Claim(state.session, new_key, None)

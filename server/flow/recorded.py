@@ -38,7 +38,7 @@ from ..spoof.pad import PadFramePolicy, PadResult
 from ..spoof.signals import Action, Level, RiskSignal, SignalCode
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError
-from .attempts import LiveAttempts, liveness_record
+from .attempts import Customer, LiveAttempts, liveness_record
 from .tokens import new_token, token_hash
 
 log = logging.getLogger(__name__)
@@ -84,7 +84,7 @@ class Upload:
 
     session: Session
     plan: RecordingPlan
-    customer: str
+    customer: Customer
 
 
 def stricter(signals: Iterable[RiskSignal], sandbox: bool) -> list[RiskSignal]:
@@ -112,7 +112,7 @@ class RecordedChecks:
 
     # -- the plan ---------------------------------------------------------------------------------
 
-    def plan(self, session: Session, customer: str, camera_label: str = "") -> dict:
+    def plan(self, session: Session, customer: Customer, camera_label: str = "") -> dict:
         """A plan for the page: the timetable and the nonce the clip must come back with. It uses one of
         the session's attempts, whatever comes of it."""
         attempts = self.attempts
@@ -160,7 +160,7 @@ class RecordedChecks:
 
     # -- the upload -------------------------------------------------------------------------------
 
-    def claim(self, session: Session, nonce: str, customer: str) -> Upload:
+    def claim(self, session: Session, nonce: str, customer: Customer) -> Upload:
         """Before the body is read: the nonce is the plan's (used once, whatever comes of it), no other
         upload is in flight for the session, and the process holds fewer than MAX_HELD recordings."""
         if session.id in self.uploads:

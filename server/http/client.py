@@ -11,6 +11,7 @@ from .services import SERVICES
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 MAX_FORWARDED_HOPS = 16
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")  # what a proxy adds for the client behind it
 
 
 def client_address(request: web.Request) -> str:
@@ -40,6 +41,13 @@ def forwarded_client(peer: str | None, forwarded_for: list[str], trusted: tuple[
         if not _trusted(address, trusted):
             break
     return client
+
+
+def is_loopback(peer: str | None) -> bool:
+    address = _address(peer or "")
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # ::ffff:127.0.0.1 on a dual-stack socket
+    return address is not None and address.is_loopback
 
 
 def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:

@@ -21,6 +21,17 @@ def rtc_configuration(ice_servers: list[dict]) -> RTCConfiguration:
     return RTCConfiguration(iceServers=servers)
 
 
+def static_credential_urls(ice_servers: list[dict]) -> list[str]:
+    """The URLs of configured ICE servers that carry a fixed username or credential: every customer's
+    page is handed them, so anyone who opens a link can relay through that TURN server while they last."""
+    urls: list[str] = []
+    for server in ice_servers:
+        if server.get("username") or server.get("credential"):
+            found = server.get("urls")
+            urls.extend([found] if isinstance(found, str) else [str(u) for u in found or []])
+    return urls
+
+
 def page_ice_servers(settings: Settings, session_id: str, now: float) -> list[dict]:
     """What the customer's browser is given: the configured servers, and TURN with credentials for
     this session alone (the TURN server's logs then name the session)."""

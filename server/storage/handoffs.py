@@ -32,19 +32,21 @@ class HandoffRecords:
         row = self.store._one("SELECT session_id, expires_at, claimed_at FROM handoffs WHERE token_hash = ?", (token_hash,))
         return HandoffRecord(row["session_id"], row["expires_at"], row["claimed_at"]) if row else None
 
-    def claim(self, token_hash: str, browser_key_hash: str, now: float) -> bool:
-        """Use the link up and bind its session to the phone's browser, both or neither."""
+    def claim(self, session_id: str, token_hash: str, browser_key_hash: str, now: float) -> bool:
+        """Use the link up and bind its session to the phone's browser, both or neither; only the first
+        claim of any of the session's links succeeds (the others are dead from then on)."""
         with self.store.transaction():
+            # The session's row first: it serialises two phones claiming two links of one session.
+            self.store._write("UPDATE sessions SET updated_at = ? WHERE id = ?", (now, session_id))
             used = self.store._write(
-                "UPDATE handoffs SET claimed_at = ? WHERE token_hash = ? AND claimed_at IS NULL AND expires_at > ?",
-                (now, token_hash, now),
+                """UPDATE handoffs SET claimed_at = ?
+                   WHERE token_hash = ? AND session_id = ? AND claimed_at IS NULL AND expires_at > ?
+                   AND NOT EXISTS (SELECT 1 FROM handoffs claimed WHERE claimed.session_id = ? AND claimed.claimed_at IS NOT NULL)""",
+                (now, token_hash, session_id, now, session_id),
             )
             if used.rowcount != 1:
                 return False
-            self.store._write(
-                "UPDATE sessions SET browser_key_hash = ?, updated_at = ? WHERE id = (SELECT session_id FROM handoffs WHERE token_hash = ?)",
-                (browser_key_hash, now, token_hash),
-            )
+            self.store._write("UPDATE sessions SET browser_key_hash = ?, updated_at = ? WHERE id = ?", (browser_key_hash, now, session_id))
         return True
 
     def watched(self, watcher_key_hash: str) -> str | None:

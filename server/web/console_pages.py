@@ -12,6 +12,7 @@ from aiohttp import web
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
+from ..invisible import written_out
 from ..operators.events import collapse_reads
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
@@ -76,6 +77,7 @@ def render_console(request: web.Request, template: str, operator: Operator | Non
         csrf_field=CSRF_FIELD,
         other_locale="zh-CN" if t.locale == "en" else "en",
         when=when,
+        written_out=written_out,  # references stored before invisible characters were refused
         **context,
     )
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

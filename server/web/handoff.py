@@ -39,7 +39,7 @@ async def offer_handoff(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     try:
         link = services.links.offer_handoff(session, browser_cookie(request) or "")
-    except RealnameError:  # wrong_state: the session moved on meanwhile
+    except RealnameError:  # wrong_state: the session moved on meanwhile, or was handed off already
         raise web.HTTPSeeOther(step_url(session)) from None
     if link is None:
         return error_page(request, 429, "too_many_handoffs")

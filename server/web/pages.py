@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 import time
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -11,7 +12,7 @@ from ..errors import RealnameError
 from ..flow.attempts import customer_key
 from ..flow.links import Claim
 from ..flow.tokens import new_token
-from ..http.client import client_address
+from ..http.client import FORWARDING_HEADERS, client_address, is_loopback
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
 from ..rtc.bandwidth import RECEIVE_KBPS
@@ -104,10 +105,30 @@ async def index(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """The public liveness probe (a load balancer's check): up, and nothing about the load."""
+    ready = request.app[SERVICES].attempts.ready  # the models are loaded and timed: the first check waits for none
+    return web.json_response({"status": "ok", "ready": ready}, headers={"Cache-Control": "no-store"})
+
+
+@routes.get("/healthz/details")
+async def health_details(request: web.Request) -> web.Response:
+    """Load and capacity, for the operator: with the status token, or from this host itself."""
     services = request.app[SERVICES]
-    return web.json_response(
-        {"status": "ok", "ready": services.attempts.ready, "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()}
-    )
+    if not may_read_status(request, services.settings.status_token):
+        return json_error(403, "forbidden", "the details need the status token (Authorization: Bearer) or a request from this host")
+    body = {"status": "ok", "ready": services.attempts.ready, "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()}
+    return web.json_response(body, headers={"Cache-Control": "no-store"})
+
+
+def may_read_status(request: web.Request, token: str) -> bool:
+    """The status token as a bearer header, or a direct request from this host: a loopback peer with no
+    forwarding header (a proxy on this host forwards others' requests from loopback too)."""
+    if token:
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(), token.encode()):
+            return True
+    forwarded = any(name in request.headers for name in FORWARDING_HEADERS)
+    return not forwarded and is_loopback(request.remote)
 
 
 @routes.get("/privacy")

@@ -1,5 +1,5 @@
 """Middlewares every response goes through: strict headers, no stack traces, page rate limits; and an
-access log that never prints a link token."""
+access log that never prints a link token or a handoff code."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from .rendering import EndWith, error_page
 
 log = logging.getLogger(__name__)
 
-TOKEN_IN_PATH = re.compile(r"^/v/[^/?#]+")
+TOKEN_IN_PATH = re.compile(r"^/([vh])/[^/?#]+")  # a session's link, a handoff's short link
 PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited"}
 
 
@@ -113,8 +113,9 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
 
 @web.middleware
 async def page_rate_limit(request: web.Request, handler) -> web.StreamResponse:
-    """Per client address for the hosted pages (the API limits per key, see api/auth.py)."""
-    if request.path.startswith(("/static/", "/api/", "/healthz")):
+    """Per client address for the hosted pages (the API limits per key, see api/auth.py), and for
+    /healthz/details (its token is not guessed at full speed); the public probe is not limited."""
+    if request.path.startswith(("/static/", "/api/")) or request.path == "/healthz":
         return await handler(request)
     services = request.app[SERVICES]
     wait = services.page_limiter.check(client_address(request))
@@ -124,7 +125,7 @@ async def page_rate_limit(request: web.Request, handler) -> web.StreamResponse:
 
 
 def redact_path(path: str) -> str:
-    return TOKEN_IN_PATH.sub("/v/<token>", path)
+    return TOKEN_IN_PATH.sub(r"/\1/<token>", path)
 
 
 class RedactingAccessLogger(AbstractAccessLogger):
@@ -138,7 +139,7 @@ SERVER_NAME = "Realname"  # instead of aiohttp's "Python/3.x aiohttp/3.x"
 AIOHTTP_LOGGERS = ("aiohttp.access", "aiohttp.server", "aiohttp.web", "aiohttp.internal", "aiohttp.client", "aiohttp.websocket")
 CHATTY_LOGGERS = ("aioice", "aiortc", "aiohttp.server", "aiohttp.internal", "aiohttp.client")  # INFO names customer IPs
 SECRETS_IN_TEXT = (
-    (re.compile(r"/v/[^/?#\s'\"\\]+"), "/v/<token>"),
+    (re.compile(r"/([vh])/[^/?#\s'\"\\]+"), r"/\1/<token>"),
     (re.compile(r"(?i)(bearer\s+)[^\s'\"\\,]+"), r"\1<redacted>"),
     (re.compile(r"(rn_live_|rn_test_|whsec_)[A-Za-z0-9_\-]+"), r"\1<redacted>"),
     (re.compile(r"(?i)((?:set-)?cookie:\s*)[^\r\n'\"\\]+"), r"\1<redacted>"),

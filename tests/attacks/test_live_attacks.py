@@ -150,7 +150,7 @@ async def test_concurrent_offers_from_many_sessions_never_pass_the_server_cap(se
         assert 1 <= admitted <= 2 and statuses.count(503) == 5 - admitted, statuses
         assert all(body["error"]["code"] == "busy" for status, body, _ in answers if status != 200), answers
         assert peak.value <= 2 and len(services.attempts.live) == admitted
-        async with browsers[0].get(server.make_url("/healthz")) as response:
+        async with browsers[0].get(server.make_url("/healthz/details")) as response:
             assert (await response.json())["live_checks"] == admitted
     finally:
         await close_all(pcs)
