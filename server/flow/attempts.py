@@ -1,5 +1,8 @@
 """Live checks: starting one for a session, how each ends, and the decision after a passed check.
 
+Passive anti-spoofing runs through the check (see pad_scoring.py); its verdict is read when the check
+ends. A confident attack verdict ends any attempt as `presentation_attack`, whatever its challenges did.
+
 A session has at most one live attempt. Its place is reserved in the registry before the first await, so
 concurrent offers cannot both start; only the registered attempt may decide the session, send it a
 result or count as a failure.
@@ -21,7 +24,7 @@ import numpy as np
 from ..config import Settings
 from ..documents.outcome import document_problem
 from ..errors import FlowError
-from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
+from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
@@ -32,13 +35,15 @@ from ..rtc.connection import LiveConnection, StepResult
 from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
-from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
+from ..spoof.pad import PadResult, apply_pad
+from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
+from .pad_scoring import PadScoring
 from .registry import LiveRegistry
 
 log = logging.getLogger(__name__)
@@ -75,6 +80,7 @@ class LiveAttempt:
     connection: LiveConnection
     camera_label: str = ""
     camera: dict | None = None  # what the browser declared its camera delivers
+    pad: PadScoring | None = None  # None: no PAD model configured
 
 
 def customer_key(session: Session, address: str, device: str | None) -> str:
@@ -154,9 +160,16 @@ class LiveAttempts:
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
             )
-            step = LivenessStep(
-                LivenessAnalyzer(self.landmarkers, engine, pad_policy=PadFramePolicy() if self.pad else None), self.settings.live_frame_rate_cut
+            scoring = PadScoring(self.pad, self.executor) if self.pad else None
+            analyzer = LivenessAnalyzer(
+                self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
+            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut)
+
+            def on_frame(analysis_ms: float) -> None:
+                self._frame_analysed(analysis_ms)
+                if scoring is not None:
+                    scoring.kick()
 
             async def on_end(reason: str) -> None:
                 await self._ended(attempt, reason)
@@ -169,9 +182,9 @@ class LiveAttempts:
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
-                on_frame=self._frame_analysed,
+                on_frame=on_frame,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, scoring)
             self.live.register(attempt)
             self._track(connection)
             try:
@@ -278,35 +291,47 @@ class LiveAttempts:
             connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
+            last = connection.stats
+            if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
+                # From the arrival of the frame that completed the check to the decision.
+                stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
+            pad = await attempt.pad.verdict() if attempt.pad is not None else PadResult.unavailable()
+            attacked = False
             if reason == "completed" and engine.result is not None and engine.result.passed:
-                pad = await self._score_pad(attempt.step.analyzer)
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    last = connection.stats
-                    if last.last_analysed_at is not None and last.latencies_ms:
-                        # From the arrival of the frame that completed the check to the decision.
-                        stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
                     crops = attempt.step.analyzer.faces_for_matching()
-                    session = await self.decide(session, crops, result, stats, pad, signals, path)
+                    scenes = attempt.step.analyzer.scene_frames()
+                    session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
                 else:
+                    attacked = True
+                    decided(stats)
                     record = liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
                 result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
-                if reason == "completed" and result is not None and result.reason is not None:
+                attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
+                if attacked and result is not None:
+                    # The customer is told nothing the challenges saw: an attack is refused as an attack.
+                    result = apply_pad(result, pad)
+                    failure = Reason.PRESENTATION_ATTACK.value
+                    decided(stats)
+                elif reason == "completed" and result is not None and result.reason is not None:
                     failure = result.reason.value
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                signals = self._signals(attempt, session, result, None) if result is not None else []
-                fields: dict[str, Any] = {"liveness": liveness_record(result, session, None, signals, path)}
+                stats.pop("decision_started_at", None)
+                scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
+                signals = self._signals(attempt, session, result, scored) if result is not None else []
+                fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
                 if never_connected:
                     # The network failed, not the customer: the attempt is given back.
                     fields["attempts"] = session.attempts - 1
                 session = self.store.update_session(session.id, **fields)
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if reason not in NOT_THE_CUSTOMERS_DOING and not never_connected:
+            if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
                 self.count_failure(session, attempt.customer)
             log.info(
                 "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
@@ -322,12 +347,6 @@ class LiveAttempts:
         finally:
             self.live.release(attempt.session_id, attempt)
             self.admission.check_ended(connection.stats.elapsed())
-
-    async def _score_pad(self, analyzer: LivenessAnalyzer) -> PadResult:
-        if self.pad is None:
-            return PadResult.unavailable()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, score_pad, analyzer.frames_for_pad(), self.pad)
 
     def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
         stats, analyzer = attempt.connection.stats, attempt.step.analyzer
@@ -352,10 +371,11 @@ class LiveAttempts:
         pad: PadResult,
         signals: list[RiskSignal],
         path: CheckPath,
+        scenes: list[np.ndarray] | None = None,
     ) -> Session:
         """Match the passed check's faces against the reference and decide the session. `stats` may
-        hold `decision_started_at` (monotonic), from when the decision's time is measured."""
-        started = stats.pop("decision_started_at", None)
+        hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
+        (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review."""
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
@@ -363,8 +383,7 @@ class LiveAttempts:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
         live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        if started is not None:
-            stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
+        decided(stats)
         if not live_faces:
             return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
         if not self.matcher.same_person_throughout(live_faces):
@@ -385,8 +404,21 @@ class LiveAttempts:
         problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
+        if target == Status.REVIEW and wanting_review:
+            for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
+                self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
 
+
+def decided(stats: dict) -> None:
+    """Records decision_ms: from `decision_started_at` (monotonic, when the completing frame arrived) to now."""
+    started = stats.pop("decision_started_at", None)
+    if started is not None:
+        stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
+
+
+# Endings the service caused (not the customer, not the camera): a PAD verdict does not override them.
+SERVER_ENDINGS = frozenset(ENDINGS) - {"bye"}
 
 # Endings of a peer that never connected after which the attempt is given back (a silent page's
 # connect_timeout still costs one).

@@ -125,7 +125,7 @@ class RecordedChecks:
             return attempts.lifecycle.retry_or_fail(session, Reason.OFF_SCHEDULE.value, stats)
         if result.passed:
             pad = report.pad if report.pad is not None else PadResult.unavailable()
-            return await attempts.decide(session, report.faces, result, stats, pad, signals, path)
+            return await attempts.decide(session, report.faces, result, stats, pad, signals, path, report.scenes)
         session = attempts.store.update_session(session.id, liveness=liveness_record(result, session, report.pad, signals, path))
         failure = result.reason.value if result.reason is not None else Reason.STREAM_ENDED.value
         return attempts.lifecycle.retry_or_fail(session, failure, stats)

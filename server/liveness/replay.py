@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -45,6 +45,7 @@ class ReplayReport:
     signals: tuple[RiskSignal, ...] = ()
     liveness: LivenessResult | None = None  # the active challenges' own verdict, before PAD
     duration_s: float = 0.0  # from the first frame to the last decoded one
+    scenes: list[np.ndarray] = field(default_factory=list)  # whole frames, reduced, for a reviewer
 
     def to_dict(self) -> dict:
         data = self.result.to_dict()
@@ -148,4 +149,5 @@ def replay_video(
         tuple(signals),
         liveness,
         last_t - (first_t or 0.0),
+        analyzer.scene_frames(),
     )

@@ -1,0 +1,57 @@
+"""Passive anti-spoofing scored while a live check goes on, on the analysis workers, never on the event loop.
+
+The analysis offers frames to a `RunningPad`; after each analysed frame the event loop starts a scoring
+job when a frame waits and none is running (one job per check at a time, so a slow machine scores fewer
+frames instead of queueing them). When the check ends the verdict is read at once: the decision waits
+for a frame being scored only when none was scored yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from concurrent.futures import Executor
+
+import numpy as np
+
+from ..liveness.analyzer import PadModels, score_next
+from ..spoof.pad import PadFramePolicy, PadResult
+from ..spoof.running import RunningPad
+
+log = logging.getLogger(__name__)
+
+FIRST_SCORE_WAIT_S = 1.0  # at the end, for the first score of a check that has none yet
+
+
+class PadScoring:
+    def __init__(self, models: PadModels, executor: Executor, policy: PadFramePolicy | None = None) -> None:
+        self.models = models
+        self.executor = executor
+        self.policy = policy or PadFramePolicy()
+        self.running: RunningPad[np.ndarray] = RunningPad(self.policy, models.thresholds)
+        self._job: asyncio.Future | None = None
+
+    def kick(self) -> None:
+        """On the event loop: score the waiting frame, unless a job is already scoring one."""
+        if self._job is not None or not self.running.waiting:
+            return
+        try:
+            self._job = asyncio.get_running_loop().run_in_executor(self.executor, score_next, self.running, self.models)
+        except RuntimeError:  # the executor is shutting down with the service
+            return
+        self._job.add_done_callback(self._finished)
+
+    def _finished(self, job: asyncio.Future) -> None:
+        self._job = None
+        if not job.cancelled() and job.exception() is not None:
+            log.warning("a frame could not be scored for anti-spoofing (%s)", type(job.exception()).__name__)
+        self.kick()  # a frame chosen meanwhile
+
+    async def verdict(self) -> PadResult:
+        """The running verdict; scoring stops. Waits only while nothing is scored and a frame is on its way."""
+        if self.running.result().frames_scored == 0:
+            self.kick()
+            if self._job is not None:
+                await asyncio.wait({self._job}, timeout=FIRST_SCORE_WAIT_S)  # never cancels the job
+        self.running.close()
+        return self.running.result()
