@@ -31,7 +31,7 @@ CROP_MARGIN = 0.6  # kept face crops extend this many face-widths beyond the lan
 # hand holding a print); stored only when the check goes to review because of PAD or a risk signal.
 SCENE_SIDE = 320
 SCENE_FRAMES = 4
-SCENE_GAP_S = 1.0
+SCENE_GAP_S = 0.15  # doubles as the kept frames are thinned (a SpreadSample): they stay spread over the check
 SCENE_QUALITY = 80  # JPEG
 SCENE_KINDS = tuple(f"scene_{index}" for index in range(SCENE_FRAMES))  # their evidence kinds
 
@@ -127,7 +127,8 @@ class LivenessAnalyzer:
         self.pad_frames: SpreadSample[np.ndarray] | None = (
             SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
         )
-        # Live: frames go to a running verdict, scored while the check goes on (from the first neutral pose).
+        # Live: frames go to a running verdict, scored while the check goes on, from the first frontal, sharp
+        # face (the engine's neutral start; its baseline, once known, is the reference pose).
         self.running_pad = running_pad
         self.scenes: SpreadSample[np.ndarray] = SpreadSample(SCENE_FRAMES, SCENE_GAP_S)  # BGR, SCENE_SIDE
         self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
@@ -179,7 +180,7 @@ class LivenessAnalyzer:
 
     def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
         b = self.engine.baseline
-        running = self.running_pad is not None and b is not None and self.running_pad.due(s.t)
+        running = self.running_pad is not None and self.running_pad.due(s.t)
         sampled = self.pad_frames is not None and self.pad_frames.due(s.t)
         scene = self.scenes.due(s.t)
         if not (running or sampled or scene):
