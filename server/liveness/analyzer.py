@@ -213,6 +213,8 @@ class LivenessAnalyzer:
         return [self.kept_faces[s] for s in slots if s in self.kept_faces]
 
     def close(self) -> None:
+        if self.running_pad is not None:
+            self.running_pad.close()  # a check that ended undecided scores nothing more
         self.landmarker.close()
 
 
