@@ -43,7 +43,7 @@ from ..storage.store import ConflictError, Store
 from .admission import Admission
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
-from .pad_scoring import PadScoring
+from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class LiveAttempts:
         self.landmarkers = LandmarkerPool(landmarker_file)  # one per analysis thread, shared by the checks
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
+        self.pad_executor = scoring_executor(usable_cores()) if pad else None  # PAD through the checks
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
@@ -160,7 +161,7 @@ class LiveAttempts:
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
             )
-            scoring = PadScoring(self.pad, self.executor) if self.pad else None
+            scoring = PadScoring(self.pad, self.pad_executor) if self.pad and self.pad_executor else None
             analyzer = LivenessAnalyzer(
                 self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
@@ -261,6 +262,8 @@ class LiveAttempts:
         if connections:
             await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=10)
         await asyncio.get_running_loop().run_in_executor(self.executor, self.landmarkers.shutdown)
+        if self.pad_executor is not None:
+            self.pad_executor.shutdown(wait=False, cancel_futures=True)  # a frame being scored finishes on its own
 
     def _track(self, connection: LiveConnection) -> None:
         self.connections.add(connection)

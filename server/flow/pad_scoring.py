@@ -1,8 +1,10 @@
-"""Passive anti-spoofing scored while a live check goes on, on the analysis workers, never on the event loop.
+"""Passive anti-spoofing scored while a live check goes on, on scoring threads, never on the event loop.
 
 The analysis offers frames to a `RunningPad`; after each analysed frame the event loop starts a scoring
 job when a frame waits and none is running (one job per check at a time, so a slow machine scores fewer
-frames instead of queueing them). When the check ends the verdict is read at once: the decision waits
+frames instead of queueing them). The scoring threads run at a lower priority than the analysis: on a
+saturated machine the challenges keep their frame rate and PAD scores fewer frames (its CPU time still
+counts as live work for admission). When the check ends the verdict is read at once: the decision waits
 for a frame being scored only when none was scored yet.
 """
 
@@ -10,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from concurrent.futures import Executor
+import os
+import threading
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
 
@@ -21,6 +25,19 @@ from ..spoof.running import RunningPad
 log = logging.getLogger(__name__)
 
 FIRST_SCORE_WAIT_S = 1.0  # at the end, for the first score of a check that has none yet
+SCORING_NICENESS = 5  # below the analysis threads (0)
+
+
+def scoring_thread() -> None:
+    """Executor initializer: this thread yields to the liveness analysis when the cores are all busy."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), SCORING_NICENESS)  # Linux: per-thread niceness
+    except (AttributeError, OSError):
+        pass
+
+
+def scoring_executor(workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="pad", initializer=scoring_thread)
 
 
 class PadScoring:
