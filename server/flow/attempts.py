@@ -295,21 +295,25 @@ class LiveAttempts:
             path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
             self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
             last = connection.stats
+            started: float | None = None  # the arrival of the frame that completed the check (monotonic)
             if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
-                # From the arrival of the frame that completed the check to the decision.
-                stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
-            pad = await attempt.pad.verdict() if attempt.pad is not None else PadResult.unavailable()
+                started = last.last_analysed_at - last.latencies_ms[-1] / 1000
+            passed = reason == "completed" and engine.result is not None and engine.result.passed
+            failed = not passed and reason not in SERVER_ENDINGS
+            pad = await attempt.pad.verdict(failed) if attempt.pad is not None else PadResult.unavailable()
             attacked = False
-            if reason == "completed" and engine.result is not None and engine.result.passed:
+            if passed and engine.result is not None:
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
                     crops = attempt.step.analyzer.faces_for_matching()
                     scenes = attempt.step.analyzer.scene_frames()
+                    if started is not None:
+                        stats["decision_started_at"] = started
                     session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
                 else:
                     attacked = True
-                    decided(stats)
+                    decided(stats, started)
                     record = liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
@@ -320,12 +324,11 @@ class LiveAttempts:
                     # The customer is told nothing the challenges saw: an attack is refused as an attack.
                     result = apply_pad(result, pad)
                     failure = Reason.PRESENTATION_ATTACK.value
-                    decided(stats)
+                    decided(stats, started)
                 elif reason == "completed" and result is not None and result.reason is not None:
                     failure = result.reason.value
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                stats.pop("decision_started_at", None)
                 scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
                 signals = self._signals(attempt, session, result, scored) if result is not None else []
                 fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
@@ -379,6 +382,7 @@ class LiveAttempts:
         """Match the passed check's faces against the reference and decide the session. `stats` may
         hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
         (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review."""
+        started = stats.pop("decision_started_at", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
@@ -386,7 +390,7 @@ class LiveAttempts:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
         live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        decided(stats)
+        decided(stats, started)
         if not live_faces:
             return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
         if not self.matcher.same_person_throughout(live_faces):
@@ -413,9 +417,8 @@ class LiveAttempts:
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason)
 
 
-def decided(stats: dict) -> None:
-    """Records decision_ms: from `decision_started_at` (monotonic, when the completing frame arrived) to now."""
-    started = stats.pop("decision_started_at", None)
+def decided(stats: dict, started: float | None) -> None:
+    """Records decision_ms: from `started` (monotonic, when the frame that completed the check arrived) to now."""
     if started is not None:
         stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
 

@@ -4,8 +4,10 @@ The analysis offers frames to a `RunningPad`; after each analysed frame the even
 job when a frame waits and none is running (one job per check at a time, so a slow machine scores fewer
 frames instead of queueing them). The scoring threads run at a lower priority than the analysis: on a
 saturated machine the challenges keep their frame rate and PAD scores fewer frames (its CPU time still
-counts as live work for admission). When the check ends the verdict is read at once: the decision waits
-for a frame being scored only when none was scored yet.
+counts as live work for admission). When the check ends the verdict is read at once: it waits
+for the frames already on their way (at most two: one being scored, one waiting) only while none is
+scored yet, or, for an attempt that failed its challenges, while an attack verdict rests on too few
+frames to end it as an attack.
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from concurrent.futures import Executor, ThreadPoolExecutor
 import numpy as np
 
 from ..liveness.analyzer import PadModels, score_next
-from ..spoof.pad import PadFramePolicy, PadResult
-from ..spoof.running import RunningPad
+from ..spoof.pad import PadFramePolicy, PadResult, PadVerdict
+from ..spoof.running import CONFIDENT_FRAMES, RunningPad
 
 log = logging.getLogger(__name__)
 
-FIRST_SCORE_WAIT_S = 1.0  # at the end, for the first score of a check that has none yet
+SETTLE_WAIT_S = 1.0  # at the end, for the frames on their way (see verdict)
 SCORING_NICENESS = 5  # below the analysis threads (0)
 
 
@@ -64,11 +66,20 @@ class PadScoring:
             log.warning("a frame could not be scored for anti-spoofing (%s)", type(job.exception()).__name__)
         self.kick()  # a frame chosen meanwhile
 
-    async def verdict(self) -> PadResult:
-        """The running verdict; scoring stops. Waits only while nothing is scored and a frame is on its way."""
-        if self.running.result().frames_scored == 0:
+    async def verdict(self, failed: bool = False) -> PadResult:
+        """The running verdict; scoring stops. Waits (at most SETTLE_WAIT_S) only while a frame is on its
+        way and nothing is scored yet or, for a `failed` attempt, an attack verdict is not yet confident."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + SETTLE_WAIT_S
+        while self._unsettled(failed):
             self.kick()
-            if self._job is not None:
-                await asyncio.wait({self._job}, timeout=FIRST_SCORE_WAIT_S)  # never cancels the job
+            left = deadline - loop.time()
+            if self._job is None or left <= 0:
+                break
+            await asyncio.wait({self._job}, timeout=left)  # never cancels the job
         self.running.close()
         return self.running.result()
+
+    def _unsettled(self, failed: bool) -> bool:
+        now = self.running.result()
+        return now.frames_scored == 0 or (failed and now.verdict == PadVerdict.ATTACK and now.frames_scored < CONFIDENT_FRAMES)
