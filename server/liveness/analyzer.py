@@ -122,7 +122,8 @@ class LivenessAnalyzer:
         self.kept_faces: dict[str, np.ndarray] = {}  # slot -> BGR crop around the face
         self.timings = timings
         self.frames = 0
-        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given.
+        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given: scored after
+        # the check (replays), unless a running verdict takes them.
         self.pad_policy = pad_policy
         self.pad_frames: SpreadSample[np.ndarray] | None = (
             SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
@@ -179,6 +180,7 @@ class LivenessAnalyzer:
         self._last_fingerprint = fingerprint
 
     def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
+        """Frames of one sharp, near-frontal face: for PAD, and (reduced) for a reviewer."""
         b = self.engine.baseline
         running = self.running_pad is not None and self.running_pad.due(s.t)
         sampled = self.pad_frames is not None and self.pad_frames.due(s.t)

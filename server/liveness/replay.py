@@ -76,8 +76,9 @@ def replay_video(
 ) -> ReplayReport:
     """The file is taken as unmirrored camera frames, timed by their presentation timestamps.
 
-    With `pad_models`, near-frontal frames are kept during the check and scored after it, as in the live
-    flow; an attack verdict fails the check with `presentation_attack`.
+    With `pad_models`, near-frontal frames are chosen during the check as the live flow chooses them and
+    scored after it (the live flow scores each as it is chosen); an attack verdict fails the check with
+    `presentation_attack`.
 
     With `limits` (an untrusted clip), only the allowed containers are read, every frame is size-checked,
     and the clip is decoded to its end (its length is checked) but never beyond `max_seconds`.
