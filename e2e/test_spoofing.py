@@ -55,3 +55,36 @@ async def test_a_replayed_video_is_refused_as_a_presentation_attack(launch, repl
     liveness = data["liveness"]
     assert liveness["reason"] == "presentation_attack" and liveness["pad"]["verdict"] == "attack"
     assert "pad_attack" in codes(liveness["signals"])
+
+
+async def test_a_screen_replay_that_fails_its_challenge_is_refused_as_an_attack_and_the_merchant_is_told(
+    launch, replay_camera, merchant, receiver, services
+):
+    """PAD runs through the check: the shared screen replay, asked to smile (it never does), fails its
+    challenge, yet ends as `presentation_attack`; the webhook and the API carry the PAD figures and signal,
+    and the customer's page says only that the check could not be completed."""
+    pad_model_dir()
+    services.attempts.settings = services.attempts.settings.replace(challenge_timeout_s=4.0)
+    services.lifecycle.settings = services.lifecycle.settings.replace(max_attempts=1)  # one attempt: a final state, a webhook
+    created = await merchant.create_session(fixed_challenges=["smile"], callback_url=receiver.base + "/hook")
+    browser = await launch(replay_camera)
+    page = await (await phone_context(browser)).new_page()
+    await walk_to_live(page, created["url"], photo(HEADTURN_ID))
+    await page.locator("#start").click()
+    await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
+    assert await page.locator("#result").get_attribute("data-status") == "failed"
+    shown = await page.locator("#result").inner_text()
+    assert "camera" not in shown.lower() and "face" not in shown.lower(), shown  # no coaching
+
+    data = await merchant.session(created["id"])
+    assert data["status"] == "failed" and data["failure_reason"] == "presentation_attack", data["liveness"]
+    liveness = data["liveness"]
+    assert [c["passed"] for c in liveness["challenges"]] == [False] and liveness["detail"] is not None
+    pad = liveness["pad"]
+    assert pad["verdict"] == "attack" and pad["frames_scored"] >= 3 and len(pad["scores"]) == pad["frames_scored"]
+
+    delivery = await receiver.event("session.failed")
+    sent = delivery.event["data"]["session"]
+    assert sent["failure_reason"] == "presentation_attack"
+    (signal,) = [s for s in sent["signals"] if s["code"] == "pad_attack"]
+    assert signal["action"] == "fail" and signal["detail"]["score"] == pad["score"] and signal["detail"]["frames"] == pad["frames_scored"]

@@ -57,3 +57,7 @@ ENDINGS: dict[str, Reason] = {
 
 # Endings that are not the customer's doing: they never count toward the failure limit.
 NOT_THE_CUSTOMERS_DOING = frozenset({"server_shutdown", "redacted", "bye"})
+
+# Reasons the customer is not told (the result page says only that the check did not succeed): naming
+# them would teach an attacker what to fix.
+NOT_TOLD_TO_THE_CUSTOMER = frozenset({Reason.PRESENTATION_ATTACK.value})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 
 import aiohttp
 import pytest
@@ -13,12 +14,15 @@ from server.rtc.bandwidth import RECEIVE_KBPS
 from server.sessions import Status
 from tests.support.api import auth
 from tests.support.documents import card_with_face, jpeg
-from tests.support.media import photo, video
+from tests.support.media import pad_model_dir, photo, video
 from tests.support.waiting import eventually
 
 BLINK_CLIP = "blink_frontal_man_phone_portrait_14s.mp4"
 BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
 OTHER_ID = "angelina_jolie/deepface_img10.jpg"
+REPLAY_CLIP = "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4"  # a head-turn selfie, filmed off a monitor
+REPLAY_ID = "vid_tranv_selfie_man/frame_t0.5s_frontal.jpg"
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -248,3 +252,44 @@ async def test_a_started_service_loads_and_times_its_models_before_it_says_it_is
     assert attempts.landmarkers.size == analysis_workers(settings)  # one graph per analysis thread, loaded at start
     assert attempts.capacity()["cost_source"] == "synthetic"  # the first estimate, made before any check
     assert not attempts.live
+
+
+# -- passive anti-spoofing through the check -------------------------------------------------------------
+
+
+async def test_a_replay_that_fails_its_challenge_ends_as_a_presentation_attack_and_is_not_coached(http, server, services, sandbox_key):
+    """PAD scores frames while the check goes on: a screen replay asked to smile (the clip never does)
+    fails its challenge, yet the attempt ends as `presentation_attack` with its PAD figures and signal,
+    and the result page gives no hint of what went wrong."""
+    pad_model_dir()
+    services.attempts.settings = services.attempts.settings.replace(challenge_timeout_s=4.0)
+    created, customer = await ready_for_live(http, server, sandbox_key, REPLAY_ID, fixed_challenges=["smile"])
+    run = await customer.start_live(ClipTrack(*load_clip(video(REPLAY_CLIP))))
+    assert run.offer_error is None, run.offer_error
+    result = await customer.wait_result(run, timeout=60)
+    await customer.close()
+    assert result is not None and result["status"] == "id_uploaded"
+    data = await session_json(http, server, sandbox_key, created["id"])
+    assert data["failure_reason"] == "presentation_attack", data["liveness"]
+    liveness = data["liveness"]
+    # The challenge did fail; what it failed with is kept as the detail, for the merchant and the console.
+    assert [c["passed"] for c in liveness["challenges"]] == [False]
+    assert liveness["reason"] == "presentation_attack" and liveness["detail"] not in (None, "presentation_attack")
+    pad = liveness["pad"]
+    assert pad["verdict"] == "attack" and pad["frames_scored"] >= 3 and pad["score"] < pad_threshold(services)
+    assert len(pad["scores"]) == pad["frames_scored"]
+    (signal,) = [s for s in liveness["signals"] if s["code"] == "pad_attack"]
+    assert signal["action"] == "fail" and signal["detail"]["frames"] == pad["frames_scored"]
+    # The customer is told it did not succeed, not why.
+    async with http.get(server.make_url("/verify/result")) as response:
+        page = await response.text()
+    assert response.status == 200 and 'id="result"' in page
+    en = json.loads((ROOT / "server/web/locales/en.json").read_text(encoding="utf-8"))
+    assert en["reason.presentation_attack"] not in page and en[f"reason.{liveness['detail']}"] not in page
+    assert en["result.retry_hint_plain"].split(" You")[0] in page
+    assert await eventually(lambda: not services.attempts.live)
+    assert not any(k.startswith("scene_") for k in services.store.evidence_kinds(created["id"]))
+
+
+def pad_threshold(services) -> float:
+    return services.attempts.pad.thresholds.attack

@@ -13,6 +13,7 @@ from server.liveness.engine import ChallengeRecord, LivenessResult
 from server.reasons import Reason
 from server.spoof.offer_client import ClientFamily, claimed_family, offer_traits
 from server.spoof.pad import PadFramePolicy, PadResult, PadThresholds, PadVerdict, SpreadSample, aggregate, apply_pad
+from server.spoof.running import CONFIDENT_FRAMES, RunningPad, confident_attack
 from server.spoof.signals import (
     FINGERPRINT_ROW_STEP,
     Action,
@@ -60,6 +61,46 @@ def test_spread_sample_stays_bounded_and_spread_over_the_whole_check():
     assert times[0] == 0.0 and times[-1] > 6.0
     gaps = np.diff(times)
     assert gaps.min() >= 0.3 - 1e-9
+
+
+def test_the_running_verdict_scores_only_the_newest_waiting_frame():
+    running: RunningPad[str] = RunningPad(PadFramePolicy(max_frames=8, min_gap_s=0.3), TH)
+    running.offer(0.0, "a")
+    slot, frame = running.take()
+    assert frame == "a" and running.take() is None  # one job at a time
+    running.offer(0.1, "too soon")  # within the gap: not chosen
+    running.offer(0.4, "b")
+    running.offer(0.8, "c")  # replaces b, never scored: no backlog
+    assert running.take() is None  # a is still being scored
+    running.scored(slot, 0.1, 5.0)
+    slot, frame = running.take()
+    assert frame == "c"
+    running.scored(slot, 0.2, 5.0)
+    result = running.result()
+    assert result.scores == (0.1, 0.2) and result.frames_offered == 3 and result.ms == 10.0
+    assert result.verdict == PadVerdict.ATTACK
+
+
+def test_the_running_verdict_stays_bounded_and_stops_when_the_check_ends():
+    running: RunningPad[int] = RunningPad(PadFramePolicy(max_frames=8, min_gap_s=0.3), TH)
+    for i in range(600):  # 20 s at 30 fps, every chosen frame scored at once
+        running.offer(i / 30, i)
+        taken = running.take()
+        if taken is not None:
+            running.scored(taken[0], 0.9, 1.0)
+    result = running.result()
+    assert 4 <= result.frames_scored <= 8 and result.frames_offered < 30  # a few a second at first, fewer later
+    running.close()
+    running.offer(30.0, 1)
+    assert not running.waiting and running.take() is None and running.result().frames_offered == result.frames_offered
+
+
+def test_only_an_attack_on_enough_frames_is_confident():
+    few = PadResult.of([0.0] * (CONFIDENT_FRAMES - 1), TH, 1.0, 3)
+    enough = PadResult.of([0.0] * CONFIDENT_FRAMES, TH, 1.0, 3)
+    doubtful = PadResult.of([0.5] * 6, TH, 1.0, 6)
+    assert few.verdict == PadVerdict.ATTACK and not confident_attack(few)
+    assert confident_attack(enough) and not confident_attack(doubtful)
 
 
 def test_spread_sample_keeps_the_gap():

@@ -369,6 +369,7 @@ def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
             "ended_before_bye": bool(c.run is not None and c.run.result is not None and not _ended_by_bye(data)),
             "received_fps": stats.get("received_fps"),
             "received_kbps": stats.get("received_kbps"),
+            "decision_ms": stats.get("decision_ms"),  # None: the session ended by bye, undecided
             "analysed_fps": stats.get("analysed_fps"),
             "latency_ms": stats.get("latency_ms"),
             "latency_p50_ms_by_third": stats.get("latency_p50_ms_by_third"),

@@ -1,5 +1,8 @@
 """Live checks: starting one for a session, how each ends, and the decision after a passed check.
 
+Passive anti-spoofing runs through the check (see pad_scoring.py); its verdict is read when the check
+ends. A confident attack verdict ends any attempt as `presentation_attack`, whatever its challenges did.
+
 A session has at most one live attempt. Its place is reserved in the registry before the first await, so
 concurrent offers cannot both start; only the registered attempt may decide the session, send it a
 result or count as a failure.
@@ -22,7 +25,7 @@ import numpy as np
 from ..config import Settings
 from ..documents.outcome import document_problem
 from ..errors import FlowError
-from ..liveness.analyzer import LivenessAnalyzer, PadModels, score_pad
+from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import Decision, FaceMatcher, similarity
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
@@ -33,14 +36,16 @@ from ..rtc.connection import LiveConnection, StepResult
 from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
-from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
+from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import appearance_similarity, reference_replay_signal
+from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import Admission
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
+from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
 
 log = logging.getLogger(__name__)
@@ -79,6 +84,7 @@ class LiveAttempt:
     camera: dict | None = None  # what the browser declared its camera delivers
     offer: str = ""  # the page's SDP offer and User-Agent: which software is calling (client_not_browser)
     user_agent: str = ""
+    pad: PadScoring | None = None  # None: no PAD model configured
 
 
 # An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
@@ -138,6 +144,7 @@ class LiveAttempts:
         self.landmarkers = LandmarkerPool(landmarker_file)  # one per analysis thread, shared by the checks
         self.live = live
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
+        self.pad_executor = scoring_executor(usable_cores()) if pad else None  # PAD through the checks
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
         self.failures = FailureLimiter(settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # sessions, browsers
         self.address_failures = FailureLimiter(settings.failures_per_window * ADDRESS_FAILURE_SHARE, settings.failure_window_s, settings.failure_pause_s)
@@ -179,9 +186,16 @@ class LiveAttempts:
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
             )
-            step = LivenessStep(
-                LivenessAnalyzer(self.landmarkers, engine, pad_policy=PadFramePolicy() if self.pad else None), self.settings.live_frame_rate_cut
+            scoring = PadScoring(self.pad, self.pad_executor) if self.pad and self.pad_executor else None
+            analyzer = LivenessAnalyzer(
+                self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
+            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut)
+
+            def on_frame(analysis_ms: float) -> None:
+                self._frame_analysed(analysis_ms)
+                if scoring is not None:
+                    scoring.kick()
 
             async def on_end(reason: str) -> None:
                 await self._ended(attempt, reason)
@@ -194,9 +208,9 @@ class LiveAttempts:
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
-                on_frame=self._frame_analysed,
+                on_frame=on_frame,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent, scoring)
             self.live.register(attempt)
             self._track(connection)
             try:
@@ -304,6 +318,8 @@ class LiveAttempts:
         if connections:
             await asyncio.wait([asyncio.ensure_future(c.closed.wait()) for c in connections], timeout=10)
         await asyncio.get_running_loop().run_in_executor(self.executor, self.landmarkers.shutdown)
+        if self.pad_executor is not None:
+            self.pad_executor.shutdown(wait=False, cancel_futures=True)  # a frame being scored finishes on its own
 
     def _track(self, connection: LiveConnection) -> None:
         self.connections.add(connection)
@@ -337,35 +353,50 @@ class LiveAttempts:
             if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
                 # The server saw this peer fail to connect: the page may offer a recorded check now.
                 self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
-            if reason == "completed" and engine.result is not None and engine.result.passed:
-                pad = await self._score_pad(attempt.step.analyzer)
+            last = connection.stats
+            started: float | None = None  # the arrival of the frame that completed the check (monotonic)
+            if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
+                started = last.last_analysed_at - last.latencies_ms[-1] / 1000
+            passed = reason == "completed" and engine.result is not None and engine.result.passed
+            failed = not passed and reason not in SERVER_ENDINGS
+            pad = await attempt.pad.verdict(failed) if attempt.pad is not None else PadResult.unavailable()
+            attacked = False
+            if passed and engine.result is not None:
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    last = connection.stats
-                    if last.last_analysed_at is not None and last.latencies_ms:
-                        # From the arrival of the frame that completed the check to the decision.
-                        stats["decision_started_at"] = last.last_analysed_at - last.latencies_ms[-1] / 1000
                     crops = attempt.step.analyzer.faces_for_matching()
-                    session = await self.decide(session, crops, result, stats, pad, signals, path)
+                    scenes = attempt.step.analyzer.scene_frames()
+                    if started is not None:
+                        stats["decision_started_at"] = started
+                    session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
                 else:
+                    attacked = True
+                    decided(stats, started)
                     record = liveness_record(result, session, pad, signals, path)
                     session = self.store.update_session(session.id, liveness=record)
                     session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
             else:
                 result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
-                if reason == "completed" and result is not None and result.reason is not None:
+                attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
+                if attacked and result is not None:
+                    # The customer is told nothing the challenges saw: an attack is refused as an attack.
+                    result = apply_pad(result, pad)
+                    failure = Reason.PRESENTATION_ATTACK.value
+                    decided(stats, started)
+                elif reason == "completed" and result is not None and result.reason is not None:
                     failure = result.reason.value
                 else:
                     failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                signals = self._signals(attempt, session, result, None) if result is not None else []
-                fields: dict[str, Any] = {"liveness": liveness_record(result, session, None, signals, path)}
+                scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
+                signals = self._signals(attempt, session, result, scored) if result is not None else []
+                fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
                 if never_connected:
                     # The network failed, not the customer: the attempt is given back.
                     fields["attempts"] = session.attempts - 1
                 session = self.store.update_session(session.id, **fields)
                 session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if reason not in NOT_THE_CUSTOMERS_DOING and not never_connected:
+            if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
                 self.count_failure(session, attempt.customer)
             log.info(
                 "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
@@ -381,12 +412,6 @@ class LiveAttempts:
         finally:
             self.live.release(attempt.session_id, attempt)
             self.admission.check_ended(connection.stats.elapsed())
-
-    async def _score_pad(self, analyzer: LivenessAnalyzer) -> PadResult:
-        if self.pad is None:
-            return PadResult.unavailable()
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executor, score_pad, analyzer.frames_for_pad(), self.pad)
 
     def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
         stats, analyzer = attempt.connection.stats, attempt.step.analyzer
@@ -413,9 +438,11 @@ class LiveAttempts:
         pad: PadResult,
         signals: list[RiskSignal],
         path: CheckPath,
+        scenes: list[np.ndarray] | None = None,
     ) -> Session:
         """Match the passed check's faces against the reference and decide the session. `stats` may
-        hold `decision_started_at` (monotonic), from when the decision's time is measured."""
+        hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
+        (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review."""
         started = stats.pop("decision_started_at", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
@@ -424,8 +451,7 @@ class LiveAttempts:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
         live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        if started is not None:
-            stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
+        decided(stats, started)
         if not live_faces:
             return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
         if not self.matcher.same_person_throughout(live_faces):
@@ -457,6 +483,9 @@ class LiveAttempts:
         problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
+        if target == Status.REVIEW and wanting_review:
+            for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
+                self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
         return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
 
@@ -472,6 +501,15 @@ class LiveAttempts:
         found = reference_replay_signal(faces)
         return [found] if found is not None else []
 
+
+def decided(stats: dict, started: float | None) -> None:
+    """Records decision_ms: from `started` (monotonic, when the frame that completed the check arrived) to now."""
+    if started is not None:
+        stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
+
+
+# Endings the service caused (not the customer, not the camera): a PAD verdict does not override them.
+SERVER_ENDINGS = frozenset(ENDINGS) - {"bye"}
 
 # Endings of a peer that never connected after which the attempt is given back (a silent page's
 # connect_timeout still costs one).

@@ -331,10 +331,10 @@ class Lifecycle:
             self.outbox.wake()
 
 
-def jpeg(bgr: np.ndarray) -> bytes:
+def jpeg(bgr: np.ndarray, quality: int = 90) -> bytes:
     import cv2
 
-    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    ok, encoded = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise FaceError("unreadable_image", "could not encode the face")
     return encoded.tobytes()

@@ -16,6 +16,7 @@ from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
+from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
 from .signals import FrameSignals, frame_signals
@@ -26,6 +27,13 @@ log = logging.getLogger(__name__)
 # larger frames only cost conversion time; the kept face crops stay well above the 112 px ArcFace input.
 MAX_ANALYSIS_SIDE = 640
 CROP_MARGIN = 0.6  # kept face crops extend this many face-widths beyond the landmarks on each side
+# Whole frames kept at this size (long side) for a reviewer to see the surroundings (a screen's bezel, a
+# hand holding a print); stored only when the check goes to review because of PAD or a risk signal.
+SCENE_SIDE = 320
+SCENE_FRAMES = 4
+SCENE_GAP_S = 0.15  # doubles as the kept frames are thinned (a SpreadSample): they stay spread over the check
+SCENE_QUALITY = 80  # JPEG
+SCENE_KINDS = tuple(f"scene_{index}" for index in range(SCENE_FRAMES))  # their evidence kinds
 
 
 def frame_due(t: float, last_t: float | None, fps: float | None) -> bool:
@@ -108,17 +116,23 @@ class LivenessAnalyzer:
         engine: LivenessEngine,
         timings: FrameTimings | None = None,
         pad_policy: PadFramePolicy | None = None,
+        running_pad: RunningPad[np.ndarray] | None = None,
     ) -> None:
         self.landmarker = landmarker
         self.engine = engine
         self.kept_faces: dict[str, np.ndarray] = {}  # slot -> BGR crop around the face
         self.timings = timings
         self.frames = 0
-        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given.
+        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given: scored after
+        # the check (replays), unless a running verdict takes them.
         self.pad_policy = pad_policy
         self.pad_frames: SpreadSample[np.ndarray] | None = (
-            SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None else None
+            SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
         )
+        # Live: frames go to a running verdict, scored while the check goes on, from the first frontal, sharp
+        # face (the engine's neutral start; its baseline, once known, is the reference pose).
+        self.running_pad = running_pad
+        self.scenes: SpreadSample[np.ndarray] = SpreadSample(SCENE_FRAMES, SCENE_GAP_S)  # BGR, SCENE_SIDE
         self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
         self.analysed_pairs = 0
         self._last_fingerprint: bytes | None = None
@@ -167,12 +181,29 @@ class LivenessAnalyzer:
         self._last_fingerprint = fingerprint
 
     def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
-        if self.pad_frames is None or self.pad_policy is None or not self.pad_frames.due(s.t):
-            return
+        """Frames of one sharp, near-frontal face: for PAD, and (reduced) for a reviewer."""
         b = self.engine.baseline
+        running = self.running_pad is not None and self.running_pad.due(s.t)
+        sampled = self.pad_frames is not None and self.pad_frames.due(s.t)
+        scene = self.scenes.due(s.t)
+        if not (running or sampled or scene):
+            return
         reference = (b.yaw, b.pitch) if b is not None else None
-        if self.pad_policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
-            self.pad_frames.add(s.t, np.ascontiguousarray(rgb[:, :, ::-1]))
+        policy = self.pad_policy or PadFramePolicy()
+        if not policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
+            return
+        if running or sampled:
+            bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+            if running and self.running_pad is not None:
+                self.running_pad.offer(s.t, bgr)
+            elif self.pad_frames is not None:
+                self.pad_frames.add(s.t, bgr)
+        if scene:
+            self.scenes.add(s.t, scene_frame(rgb))
+
+    def scene_frames(self) -> list[np.ndarray]:
+        """A few whole frames (BGR, at most SCENE_SIDE px) spread over the check, for a reviewer."""
+        return [frame for _, frame in self.scenes.items]
 
     def frames_for_pad(self) -> list[np.ndarray]:
         """The kept full frames, in time order; hand them to score_pad in a worker thread."""
@@ -185,6 +216,8 @@ class LivenessAnalyzer:
         return [self.kept_faces[s] for s in slots if s in self.kept_faces]
 
     def close(self) -> None:
+        if self.running_pad is not None:
+            self.running_pad.close()  # a check that ended undecided scores nothing more
         self.landmarker.close()
 
 
@@ -198,16 +231,46 @@ def face_crop(rgb: np.ndarray, box: tuple[float, float, float, float]) -> np.nda
     return np.ascontiguousarray(rgb[top:bottom, left:right, ::-1])
 
 
-def score_pad(frames: list[np.ndarray], models: PadModels) -> PadResult:
-    """Blocking (run it in a worker thread): the largest SCRFD face of each full frame, scored by the
-    ensemble on that whole frame, aggregated and decided."""
+def scene_frame(rgb: np.ndarray) -> np.ndarray:
+    """A BGR copy of the whole frame, its long side at most SCENE_SIDE."""
+    import cv2
+
+    h, w = rgb.shape[:2]
+    scale = min(1.0, SCENE_SIDE / max(h, w))
+    small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA) if scale < 1 else rgb
+    return np.ascontiguousarray(small[:, :, ::-1])
+
+
+def score_frame(bgr: np.ndarray, models: PadModels) -> float | None:
+    """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame (None:
+    the detector found no face)."""
     from ..matching.faces import detect_all
 
+    faces, image = detect_all(models.detector, bgr)
+    if not faces:
+        return None
+    largest = max(faces, key=lambda f: f.area)
+    return models.ensemble.get(image, largest.box)
+
+
+def score_pad(frames: list[np.ndarray], models: PadModels) -> PadResult:
+    """Blocking (run it in a worker thread): each full frame scored, aggregated and decided."""
     start = time.perf_counter()
-    scores = []
-    for bgr in frames:
-        faces, image = detect_all(models.detector, bgr)
-        if faces:
-            largest = max(faces, key=lambda f: f.area)
-            scores.append(models.ensemble.get(image, largest.box))
+    scores = [score for score in (score_frame(bgr, models) for bgr in frames) if score is not None]
     return PadResult.of(scores, models.thresholds, (time.perf_counter() - start) * 1000, len(frames))
+
+
+def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
+    """Blocking (a worker thread): score the newest frame waiting for the running verdict, if any and no
+    other job is scoring; whether one was scored."""
+    taken = running.take()
+    if taken is None:
+        return False
+    slot, bgr = taken
+    start = time.perf_counter()
+    score: float | None = None
+    try:
+        score = score_frame(bgr, models)
+    finally:
+        running.scored(slot, score, (time.perf_counter() - start) * 1000)
+    return True

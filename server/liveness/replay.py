@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
@@ -125,6 +125,7 @@ class ReplayReport:
     signals: tuple[RiskSignal, ...] = ()
     liveness: LivenessResult | None = None  # the active challenges' own verdict, before PAD
     duration_s: float = 0.0  # from the first frame to the last decoded one
+    scenes: list[np.ndarray] = field(default_factory=list)  # whole frames, reduced, for a reviewer
 
     def to_dict(self) -> dict:
         data = self.result.to_dict()
@@ -173,8 +174,9 @@ def replay_video(
 ) -> ReplayReport:
     """The file is taken as unmirrored camera frames, timed by their presentation timestamps.
 
-    With `pad_models`, near-frontal frames are kept during the check and scored after it, as in the live
-    flow; an attack verdict fails the check with `presentation_attack`.
+    With `pad_models`, near-frontal frames are chosen during the check as the live flow chooses them and
+    scored after it (the live flow scores each as it is chosen); an attack verdict fails the check with
+    `presentation_attack`.
 
     With `limits` (an untrusted clip), the clip is first checked from its headers and packets
     (`probe_clip`), then decoded on this thread alone, every frame size-checked, at most
@@ -261,4 +263,5 @@ def replay_video(
         tuple(signals),
         liveness,
         last_t - (first_t or 0.0),
+        analyzer.scene_frames(),
     )

@@ -14,6 +14,7 @@ from ..http.client import client_address
 from ..http.services import SERVICES
 from ..invisible import written_out
 from ..operators.events import collapse_reads
+from ..liveness.analyzer import SCENE_KINDS
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
@@ -27,7 +28,8 @@ routes = web.RouteTableDef()
 OPERATOR_COOKIE = "rn_operator"  # the signed-in operator's random token (only its hash is stored)
 SIGNIN_COOKIE = "rn_console"  # binds the sign-in form's CSRF token to this browser before sign-in
 COOKIE_PATH = "/console"
-EVIDENCE_IMAGES = ("reference_face", "live_face_0", "live_face_1", "live_face_2")
+FACE_IMAGES = ("reference_face", "live_face_0", "live_face_1", "live_face_2")
+EVIDENCE_IMAGES = FACE_IMAGES + SCENE_KINDS
 MAX_FIELD = 200
 
 
@@ -197,7 +199,8 @@ async def session_page(request: web.Request) -> web.Response:
         operator,
         token,
         session=session,
-        images=[kind for kind in EVIDENCE_IMAGES if kind in kinds],
+        images=[kind for kind in FACE_IMAGES if kind in kinds],
+        scenes=[kind for kind in SCENE_KINDS if kind in kinds],
         liveness=liveness,
         match=session.match or {},
         signals=liveness.get("signals", []),
@@ -211,7 +214,7 @@ async def session_page(request: web.Request) -> web.Response:
 
 @routes.get("/console/sessions/{session_id}/evidence/{kind}")
 async def evidence_image(request: web.Request) -> web.Response:
-    """A face crop, decrypted only for this answer and never cached."""
+    """A face crop or a camera frame kept for review, decrypted only for this answer and never cached."""
     services = request.app[SERVICES]
     operator, _ = signed_in(request)
     session = own_session(request, operator)

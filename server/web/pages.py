@@ -15,6 +15,7 @@ from ..flow.tokens import new_token
 from ..http.client import FORWARDING_HEADERS, client_address, is_loopback
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..reasons import NOT_TOLD_TO_THE_CUSTOMER
 from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
@@ -334,7 +335,8 @@ async def result_page(request: web.Request) -> web.Response:
     ):
         raise web.HTTPSeeOther(step_url(session))
     t = translator_for(request, session)
-    reason = t(f"reason.{session.failure_reason}") if session.failure_reason else ""
+    told = session.failure_reason and session.failure_reason not in NOT_TOLD_TO_THE_CUSTOMER
+    reason = t(f"reason.{session.failure_reason}") if told else ""
     can_retry = session.status == Status.ID_UPLOADED and session.attempts_left > 0
     return render(
         request,

@@ -1,0 +1,90 @@
+"""Passive anti-spoofing through a live check: frames are scored as they arrive, the verdict is kept current.
+
+Pure bookkeeping, safe across threads: the analysis workers offer frames, a scoring job takes the newest
+waiting one, and the flow reads the verdict whenever the check ends. Frames are chosen as the offline
+evaluation chooses them (a `SpreadSample`: at most `max_frames` kept, the gap doubling when it thins), so
+the shipped calibration describes what the live path decides on; each frame is scored as it is chosen,
+so a check costs a few frames a second at first and ever fewer as it goes on. At most one frame waits:
+a newer one replaces it (no backlog), and the one waiting is dropped when the check ends.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from .pad import PadFramePolicy, PadResult, PadThresholds, PadVerdict, SpreadSample
+
+T = TypeVar("T")
+
+# An attack verdict on at least this many scored frames ends any attempt as `presentation_attack`, whatever
+# its challenges did; on fewer it fails only a check that otherwise passed (as the verdict after it did).
+CONFIDENT_FRAMES = 3
+
+
+@dataclass
+class _Slot:
+    score: float | None = None  # None: not scored (dropped for a newer frame, or no face for the detector)
+
+
+class RunningPad(Generic[T]):
+    def __init__(self, policy: PadFramePolicy, thresholds: PadThresholds) -> None:
+        self.thresholds = thresholds
+        self._sample: SpreadSample[_Slot] = SpreadSample(policy.max_frames, policy.min_gap_s)
+        self._waiting: tuple[_Slot, T] | None = None
+        self._busy = False
+        self._ms = 0.0
+        self._offered = 0
+        self._closed = False
+        self._lock = threading.Lock()
+
+    def due(self, t: float) -> bool:
+        """Whether a frame at t would be chosen (cheap; ask before preparing the frame)."""
+        with self._lock:
+            return not self._closed and self._sample.due(t)
+
+    def offer(self, t: float, frame: T) -> None:
+        """A frame worth scoring at t; it replaces the one waiting, if any (that one is never scored)."""
+        with self._lock:
+            if self._closed or not self._sample.due(t):
+                return
+            slot = _Slot()
+            self._sample.add(t, slot)
+            self._waiting = (slot, frame)
+            self._offered += 1
+
+    def take(self) -> tuple[_Slot, T] | None:
+        """For a scoring job: the newest waiting frame, or None when there is none or a job is running."""
+        with self._lock:
+            if self._busy or self._waiting is None or self._closed:
+                return None
+            taken, self._waiting, self._busy = self._waiting, None, True
+            return taken
+
+    def scored(self, slot: _Slot, score: float | None, ms: float) -> None:
+        with self._lock:
+            slot.score = score
+            self._ms += ms
+            self._busy = False
+
+    @property
+    def waiting(self) -> bool:
+        with self._lock:
+            return self._waiting is not None and not self._closed
+
+    def close(self) -> None:
+        """The check ended: nothing more is offered or taken."""
+        with self._lock:
+            self._closed, self._waiting = True, None
+
+    def result(self) -> PadResult:
+        """The verdict now: the median of the scored frames the sample still keeps."""
+        with self._lock:
+            scores = [slot.score for _, slot in self._sample.items if slot.score is not None]
+            return PadResult.of(scores, self.thresholds, self._ms, self._offered)
+
+
+def confident_attack(result: PadResult) -> bool:
+    """An attack verdict strong enough to end any attempt as `presentation_attack`."""
+    return result.verdict == PadVerdict.ATTACK and result.frames_scored >= CONFIDENT_FRAMES
