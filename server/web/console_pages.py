@@ -13,8 +13,8 @@ from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..invisible import written_out
-from ..operators.events import collapse_reads
 from ..liveness.analyzer import SCENE_KINDS
+from ..operators.events import collapse_reads
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
