@@ -14,10 +14,13 @@ from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..privacy.consent import VERSION_KEY, ConsentNotice, consent_notice
+from ..privacy.modes import retention_of
 from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
+from .i18n import Translator
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
 from .security import read_form
 
@@ -150,12 +153,32 @@ async def verify(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(step_url(current(request)))
 
 
+def notice_for(request: web.Request, session: Session, t: Translator) -> tuple[ConsentNotice, str | None]:
+    """The consent notice from the session's steps and its merchant's modes, and the merchant's link to
+    verifying without a face check."""
+    services = request.app[SERVICES]
+    merchant = services.store.merchant_of_session(session.id)
+    notice = consent_notice(
+        session.merchant_name or t("app.title"),
+        photo_by_merchant=session.has_reference and session.reference_source == "merchant",
+        retention=retention_of(bool(merchant and merchant.minimal_retention)),
+        retention_days=int(services.settings.retention_days),
+    )
+    return notice, merchant.in_person_url if merchant else None
+
+
+def consent_page_for(request: web.Request, session: Session, status: int = 200, error: str | None = None) -> web.Response:
+    t = translator_for(request, session)
+    notice, in_person_url = notice_for(request, session, t)
+    return render(request, "consent.html", status=status, session=session, t=t, notice=notice, in_person_url=in_person_url, error=error)
+
+
 @routes.get("/verify/consent")
 async def consent_page(request: web.Request) -> web.Response:
     session = current(request)
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
-    return render(request, "consent.html", session=session, error=None)
+    return consent_page_for(request, session)
 
 
 @routes.post("/verify/consent")
@@ -167,13 +190,9 @@ async def consent_submit(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(step_url(session))
     t = translator_for(request, session)
     if form.get("agree") != "yes":
-        return render(request, "consent.html", status=422, session=session, error=t("consent.required"))
-    merchant = session.merchant_name or t("app.title")
-    shown = " ".join(
-        t(key, merchant=merchant, days=int(request.app[SERVICES].settings.retention_days))
-        for key in ("consent.intro", "consent.step1", "consent.step2", "consent.step3", "consent.kept", "consent.biometric", "consent.checkbox")
-    )
-    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, shown, t("consent.version"))
+        return consent_page_for(request, session, 422, t("consent.required"))
+    notice, _ = notice_for(request, session, t)
+    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, notice.text(t), t(VERSION_KEY))
     raise web.HTTPSeeOther(step_url(session))
 
 
