@@ -364,6 +364,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
+    from .privacy.commands import add_parser as add_privacy_parser
     from .receipts.commands import add_parser as add_receipts_parser
 
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
@@ -451,6 +452,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_models_parser(sub)
     add_operators_parser(sub, _store)
+    add_privacy_parser(sub, _store)
     add_receipts_parser(sub)
     add_eval_pad_parser(sub)
     add_eval_documents_parser(sub)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..privacy.census import FaceDataCensus
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
@@ -420,6 +421,9 @@ class Store:
             {"kind": r["kind"], "sealed_bytes": len(bytes(r["sealed"])), "sealed_sha256": hashlib.sha256(bytes(r["sealed"])).hexdigest(), "stored_at": r["created_at"]}
             for r in rows
         ]
+
+    def face_data_census(self, threshold: int) -> FaceDataCensus:
+        return FaceDataCensus(self.face_data_counts(), threshold)
 
     def face_data_counts(self) -> dict[int, int]:
         """Per merchant: sessions whose face data (crops, templates) is stored now, i.e. the individuals

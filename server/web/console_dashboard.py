@@ -42,6 +42,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     dashboard = dashboard_for(request, operator.merchant_id, since, until)
     services.store.audit(operator.actor, "console.dashboard_viewed", detail={"days": days})
     t = translator_for(request)
+    merchant = services.store.merchant(operator.merchant_id)
     return render_console(
         request,
         "console_dashboard.html",
@@ -52,6 +53,9 @@ async def dashboard_page(request: web.Request) -> web.Response:
         steps=STEP_NAMES,
         funnel_svg=funnel_chart(dashboard, t),
         daily_svg=daily_chart(dashboard, t),
+        merchant=merchant,
+        census=services.store.face_data_census(services.settings.face_data_filing_threshold),
+        retention_days=int(services.settings.retention_days),
     )
 
 

@@ -14,6 +14,7 @@ from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..privacy.census import FILING_WARNING
 from ..privacy.consent import VERSION_KEY, ConsentNotice, consent_notice
 from ..privacy.modes import retention_of
 from ..rtc.bandwidth import RECEIVE_KBPS
@@ -105,7 +106,16 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    return web.json_response({"status": "ok", "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()})
+    census = services.store.face_data_census(services.settings.face_data_filing_threshold)
+    return web.json_response(
+        {
+            "status": "ok",
+            "live_checks": len(services.attempts.live),
+            "capacity": services.attempts.capacity(),
+            "face_data": census.health(),
+            "warnings": [FILING_WARNING] if census.over_threshold else [],
+        }
+    )
 
 
 @routes.get("/privacy")
