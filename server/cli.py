@@ -10,7 +10,7 @@ import sys
 from .config import ConfigError, describe_settings, load_settings
 from .console import fail as _fail
 from .console import print_json as _print_json
-from .privacy.modes import Retention, check_in_person_url, retention_of
+from .privacy.modes import Retention, check_in_person_url
 
 
 def _quiet_native_logs() -> None:
@@ -214,6 +214,7 @@ def _store(settings):
 
 
 def cmd_merchants(args: argparse.Namespace) -> int:
+    from .storage.face_data import FaceDataRecords
     from .storage.store import DuplicateError
 
     store = _store(load_settings(args.config))
@@ -239,15 +240,15 @@ def cmd_merchants(args: argparse.Namespace) -> int:
         elif args.merchants_command == "set-privacy":
             return _set_privacy(store, args)
         else:
-            keys, counts = store.api_keys(), store.face_data_counts()
+            keys, census = store.api_keys(), FaceDataRecords(store).census(1)
             rows = [
                 {
                     "name": m.name,
                     "display_name": m.display_name,
                     "active_keys": sum(1 for k in keys if k.merchant_id == m.id and k.revoked_at is None),
-                    "retention": retention_of(m.minimal_retention).value,
+                    "retention": m.retention,
                     "in_person_url": m.in_person_url,
-                    "face_data_individuals": counts.get(m.id, 0),
+                    "face_data_individuals": census.of(m.id),
                 }
                 for m in store.merchants()
             ]
@@ -267,7 +268,7 @@ def _set_privacy(store, args: argparse.Namespace) -> int:
     merchant = store.merchant_by_name(args.name)
     if merchant is None:
         return _fail("not_found", f"no merchant named {args.name!r}", args.json)
-    minimal = merchant.minimal_retention if args.retention is None else args.retention == Retention.MINIMAL.value
+    retention = Retention(args.retention or merchant.retention)
     url = merchant.in_person_url
     if args.no_in_person_url:
         url = None
@@ -276,12 +277,12 @@ def _set_privacy(store, args: argparse.Namespace) -> int:
             url = check_in_person_url(args.in_person_url)
         except ValueError as error:
             return _fail("bad_url", str(error), args.json)
-    store.set_privacy(merchant.id, minimal, url)
-    store.audit("operator", "merchant.privacy", detail={"merchant": merchant.name, "retention": retention_of(minimal).value, "in_person_url": url})
+    store.set_privacy(merchant.id, retention, url)
+    store.audit("operator", "merchant.privacy", detail={"merchant": merchant.name, "retention": retention.value, "in_person_url": url})
     if args.json:
-        _print_json({"name": merchant.name, "retention": retention_of(minimal).value, "in_person_url": url})
+        _print_json({"name": merchant.name, "retention": retention.value, "in_person_url": url})
     else:
-        print(f"{merchant.name!r}: {retention_of(minimal).value} retention; alternative to the face check: {url or 'none offered'}.")
+        print(f"{merchant.name!r}: {retention.value} retention; alternative to the face check: {url or 'none offered'}.")
     return 0
 
 

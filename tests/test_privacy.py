@@ -17,6 +17,7 @@ from server.api.auth import create_api_key
 from server.cli import main as cli
 from server.http.services import SERVICES
 from server.privacy.commands import render_report
+from server.privacy.modes import Retention
 from server.sessions import Status
 from server.web.i18n import messages
 from tests.attacks.test_storage_attacks import on_disk, share_found
@@ -50,7 +51,7 @@ async def session_with_reference(http, server, key, **body) -> dict:
 
 def set_privacy(services, minimal: bool, url: str | None = None) -> None:
     merchant = services.store.merchant_by_name(SHOP)
-    services.store.set_privacy(merchant.id, minimal, url)
+    services.store.set_privacy(merchant.id, Retention.MINIMAL if minimal else Retention.STANDARD, url)
 
 
 def approve(services, session_id: str):

@@ -15,8 +15,8 @@ from ..http.problems import Problem
 from ..http.services import SERVICES
 from ..liveness.challenges import ChallengeListError
 from ..privacy.access import FACE_IMAGES, NOT_HELD, biometric_items
-from ..privacy.modes import retention_of
 from ..sessions import Session
+from ..storage.face_data import FaceDataRecords
 from ..storage.store import ApiKey
 from ..web.i18n import normalise
 from ..webhooks import DestinationError, check_destination, check_resolved_destination, iso
@@ -124,12 +124,12 @@ async def export_session(request: web.Request) -> web.Response:
         "merchant": {
             "name": merchant.name if merchant else None,
             "display_name": merchant.display_name if merchant else None,
-            "retention": retention_of(bool(merchant and merchant.minimal_retention)).value,
+            "retention": merchant.retention if merchant else None,
             "in_person_url": merchant.in_person_url if merchant else None,
         },
         "retention": {"evidence_days": settings.retention_days, "result_days": settings.result_retention_days},
         "biometric_data": biometric_items(
-            [{**item, "stored_at": iso(item["stored_at"])} for item in services.store.evidence_inventory(session.id)], images
+            [{**item, "stored_at": iso(item["stored_at"])} for item in FaceDataRecords(services.store).inventory(session.id)], images
         ),
         "never_held": list(NOT_HELD),
     }

@@ -30,6 +30,7 @@ from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
 from ..matching.matcher import FaceMatcher
+from ..privacy.modes import Retention
 from ..reasons import Reason
 from ..receipts.issuer import ReceiptIssuer
 from ..sessions import FINAL, Session, Status
@@ -313,7 +314,7 @@ class Lifecycle:
             self._notify(moved, f"session.{target.value}")
         if target in FINAL and target != Status.REVIEW:  # a review's frames wait for the operator's decision
             merchant = self.store.merchant_of_session(moved.id)
-            if merchant is not None and merchant.minimal_retention:
+            if merchant is not None and merchant.retention == Retention.MINIMAL:
                 moved = self._erase_at_decision(moved)
         return moved
 

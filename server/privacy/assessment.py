@@ -13,7 +13,7 @@ from typing import Any
 from ..config import Settings
 from ..models.inventory import ModelIdentity
 from .census import FaceDataCensus
-from .modes import retention_of
+from .modes import Retention
 
 Translate = Callable[..., str]
 
@@ -22,7 +22,7 @@ Translate = Callable[..., str]
 class MerchantFacts:
     id: int
     name: str
-    minimal_retention: bool
+    retention: str
     in_person_url: str | None
 
 
@@ -32,7 +32,7 @@ def assessment(
     """The report as data: translated sections, and the facts they were drawn from."""
     days, result_days = _number(settings.retention_days), _number(settings.result_retention_days)
     pad = any(m.role == "pad" for m in models)
-    minimal = [m.name for m in merchants if m.minimal_retention]
+    minimal = [m.name for m in merchants if m.retention == Retention.MINIMAL]
     facts: dict[str, Any] = {
         "service": settings.base_url,
         "database": "postgresql" if settings.database_url else "sqlite",
@@ -46,7 +46,7 @@ def assessment(
         "max_recording_bytes": settings.max_recording_bytes,
         "face_data": census.health(),
         "merchants": [
-            {"name": m.name, "retention": retention_of(m.minimal_retention).value, "in_person_url": m.in_person_url, "face_data_individuals": census.of(m.id)}
+            {"name": m.name, "retention": m.retention, "in_person_url": m.in_person_url, "face_data_individuals": census.of(m.id)}
             for m in merchants
         ],
         "models": [m.to_dict() for m in models],

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..config import Settings, load_settings
 from ..models.inventory import ModelIdentity
+from ..storage.face_data import FaceDataRecords
 from ..storage.store import Store
 from ..web.i18n import LOCALES, Translator
 from .assessment import MerchantFacts, assessment, to_markdown
@@ -18,8 +19,8 @@ from .assessment import MerchantFacts, assessment, to_markdown
 
 def render_report(settings: Settings, store: Store, models: Sequence[ModelIdentity], lang: str, fmt: str) -> str:
     t = Translator(lang)
-    merchants = [MerchantFacts(m.id, m.name, m.minimal_retention, m.in_person_url) for m in store.merchants()]
-    report = assessment(settings, merchants, store.face_data_census(settings.face_data_filing_threshold), models, t, time.time())
+    merchants = [MerchantFacts(m.id, m.name, m.retention, m.in_person_url) for m in store.merchants()]
+    report = assessment(settings, merchants, FaceDataRecords(store).census(settings.face_data_filing_threshold), models, t, time.time())
     if fmt == "json":
         return json.dumps({"lang": t.locale, **report}, ensure_ascii=False, indent=2) + "\n"
     return to_markdown(report, t)

@@ -15,10 +15,6 @@ class Retention(StrEnum):
     MINIMAL = "minimal"  # no biometric data outlives the decision (a review's, the operator's decision)
 
 
-def retention_of(minimal: bool) -> Retention:
-    return Retention.MINIMAL if minimal else Retention.STANDARD
-
-
 def check_in_person_url(url: str) -> str:
     """An absolute https URL a customer can open; ValueError saying what is wrong otherwise."""
     if not url or len(url) > MAX_URL:

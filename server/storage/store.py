@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..privacy.census import FaceDataCensus
+from ..privacy.modes import Retention
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
@@ -49,12 +49,8 @@ class Merchant:
     name: str
     display_name: str
     created_at: float
-    minimal_retention: bool = False  # biometric data is erased when a session's decision is final
+    retention: str = Retention.STANDARD.value  # minimal: biometric data is erased when a decision is final
     in_person_url: str | None = None  # another way to verify, offered on the consent page
-
-    @classmethod
-    def from_row(cls, row: dict[str, Any]) -> Merchant:
-        return cls(**{**row, "minimal_retention": bool(row.get("minimal_retention"))})
 
 
 @dataclass(frozen=True)
@@ -186,14 +182,14 @@ class Store:
 
     def merchant(self, merchant_id: int) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
-        return Merchant.from_row(row) if row else None
+        return Merchant(**row) if row else None
 
     def merchant_by_name(self, name: str) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE name = ?", (name,))
-        return Merchant.from_row(row) if row else None
+        return Merchant(**row) if row else None
 
     def merchants(self) -> list[Merchant]:
-        return [Merchant.from_row(r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
+        return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
 
     def merchant_of_session(self, session_id: str) -> Merchant | None:
         merchant_id = self._merchant_of(session_id)
@@ -202,8 +198,8 @@ class Store:
     def set_display_name(self, merchant_id: int, display_name: str) -> None:
         self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
 
-    def set_privacy(self, merchant_id: int, minimal_retention: bool, in_person_url: str | None) -> None:
-        self._write("UPDATE merchants SET minimal_retention = ?, in_person_url = ? WHERE id = ?", (int(minimal_retention), in_person_url, merchant_id))
+    def set_privacy(self, merchant_id: int, retention: Retention, in_person_url: str | None) -> None:
+        self._write("UPDATE merchants SET retention = ?, in_person_url = ? WHERE id = ?", (retention.value, in_person_url, merchant_id))
 
     # -- API keys ---------------------------------------------------------------------------------
 
@@ -413,26 +409,6 @@ class Store:
         """The session's merchant and the SHA-256 of each piece of its sealed evidence, as stored."""
         rows = self._all("SELECT kind, sealed FROM evidence WHERE session_id = ?", (session_id,))
         return self._merchant_of(session_id), {r["kind"]: hashlib.sha256(bytes(r["sealed"])).hexdigest() for r in rows}
-
-    def evidence_inventory(self, session_id: str) -> list[dict[str, Any]]:
-        """What evidence the session holds, described: kind, size and SHA-256 of the sealed value, when stored."""
-        rows = self._all("SELECT kind, sealed, created_at FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))
-        return [
-            {"kind": r["kind"], "sealed_bytes": len(bytes(r["sealed"])), "sealed_sha256": hashlib.sha256(bytes(r["sealed"])).hexdigest(), "stored_at": r["created_at"]}
-            for r in rows
-        ]
-
-    def face_data_census(self, threshold: int) -> FaceDataCensus:
-        return FaceDataCensus(self.face_data_counts(), threshold)
-
-    def face_data_counts(self) -> dict[int, int]:
-        """Per merchant: sessions whose face data (crops, templates) is stored now, i.e. the individuals
-        whose face information is held (a session is one person's check)."""
-        rows = self._all(
-            """SELECT s.merchant_id AS merchant_id, COUNT(DISTINCT e.session_id) AS n
-               FROM evidence e JOIN sessions s ON s.id = e.session_id GROUP BY s.merchant_id"""
-        )
-        return {int(r["merchant_id"]): int(r["n"]) for r in rows if r["merchant_id"] is not None}
 
     def evidence_kinds(self, session_id: str) -> list[str]:
         return [r["kind"] for r in self._all("SELECT kind FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))]

@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..http.services import SERVICES
 from ..operators.dashboard import STEP_NAMES, Dashboard, build, to_csv
+from ..storage.face_data import FaceDataRecords
 from .console_pages import render_console, signed_in
 from .i18n import Translator
 from .rendering import translator_for
@@ -54,7 +55,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
         funnel_svg=funnel_chart(dashboard, t),
         daily_svg=daily_chart(dashboard, t),
         merchant=merchant,
-        census=services.store.face_data_census(services.settings.face_data_filing_threshold),
+        census=FaceDataRecords(services.store).census(services.settings.face_data_filing_threshold),
         retention_days=int(services.settings.retention_days),
     )
 

@@ -16,10 +16,11 @@ from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
 from ..privacy.census import FILING_WARNING
 from ..privacy.consent import VERSION_KEY, ConsentNotice, consent_notice
-from ..privacy.modes import retention_of
+from ..privacy.modes import Retention
 from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
+from ..storage.face_data import FaceDataRecords
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
 from .i18n import Translator
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
@@ -106,7 +107,7 @@ async def index(request: web.Request) -> web.Response:
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
-    census = services.store.face_data_census(services.settings.face_data_filing_threshold)
+    census = FaceDataRecords(services.store).census(services.settings.face_data_filing_threshold)
     return web.json_response(
         {
             "status": "ok",
@@ -171,7 +172,7 @@ def notice_for(request: web.Request, session: Session, t: Translator) -> tuple[C
     notice = consent_notice(
         session.merchant_name or t("app.title"),
         photo_by_merchant=session.has_reference and session.reference_source == "merchant",
-        retention=retention_of(bool(merchant and merchant.minimal_retention)),
+        retention=Retention(merchant.retention) if merchant else Retention.STANDARD,
         retention_days=int(services.settings.retention_days),
     )
     return notice, merchant.in_person_url if merchant else None
