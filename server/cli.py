@@ -217,7 +217,8 @@ def cmd_merchants(args: argparse.Namespace) -> int:
     from .storage.face_data import FaceDataRecords
     from .storage.store import DuplicateError
 
-    store = _store(load_settings(args.config))
+    settings = load_settings(args.config)
+    store = _store(settings)
     try:
         if args.merchants_command == "create":
             try:
@@ -240,7 +241,7 @@ def cmd_merchants(args: argparse.Namespace) -> int:
         elif args.merchants_command == "set-privacy":
             return _set_privacy(store, args)
         else:
-            keys, census = store.api_keys(), FaceDataRecords(store).census(1)
+            keys, census = store.api_keys(), FaceDataRecords(store).census(settings.face_data_filing_threshold)
             rows = [
                 {
                     "name": m.name,
