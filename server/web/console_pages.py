@@ -26,7 +26,6 @@ routes = web.RouteTableDef()
 OPERATOR_COOKIE = "rn_operator"  # the signed-in operator's random token (only its hash is stored)
 SIGNIN_COOKIE = "rn_console"  # binds the sign-in form's CSRF token to this browser before sign-in
 COOKIE_PATH = "/console"
-EVIDENCE_IMAGES = FACE_IMAGES
 MAX_FIELD = 200
 
 
@@ -195,7 +194,7 @@ async def session_page(request: web.Request) -> web.Response:
         operator,
         token,
         session=session,
-        images=[kind for kind in EVIDENCE_IMAGES if kind in kinds],
+        images=[kind for kind in FACE_IMAGES if kind in kinds],
         liveness=liveness,
         match=session.match or {},
         signals=liveness.get("signals", []),
@@ -214,7 +213,7 @@ async def evidence_image(request: web.Request) -> web.Response:
     operator, _ = signed_in(request)
     session = own_session(request, operator)
     kind = request.match_info["kind"]
-    data = services.store.evidence(session.id, kind) if kind in EVIDENCE_IMAGES else None
+    data = services.store.evidence(session.id, kind) if kind in FACE_IMAGES else None
     if data is None:
         raise web.HTTPNotFound()
     services.store.audit(operator.actor, "console.evidence_viewed", session.id, {"kind": kind})
