@@ -12,7 +12,7 @@ import sqlite3
 
 import pytest
 
-from realname_tools.client import HostedFlowClient
+from realname_tools.client import ClipTrack, HostedFlowClient
 from server.api.auth import create_api_key
 from server.cli import main as cli
 from server.http.services import SERVICES
@@ -24,6 +24,7 @@ from tests.attacks.test_storage_attacks import on_disk, share_found
 from tests.support.api import auth
 from tests.support.console import bring_to_review, make_operator, sign_in
 from tests.support.media import PAD_MODELS, photo
+from tests.test_live_flow import BLINK_ID, blink_clip, ready_for_live  # noqa: F401 (fixture)
 
 ID_PHOTO = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
 LIVE_PHOTO = "vid_blinkdet_man/frame_t7.0s_eyes_closed.jpg"
@@ -99,6 +100,39 @@ async def test_minimal_retention_leaves_no_face_bytes_in_the_database_or_its_log
     assert session.evidence_purged_at and not session.has_reference and session.receipt  # the receipt stays
     actions = [e["action"] for e in services.store.audit_for(created["id"])]
     assert actions[-1] == "evidence.erased_at_decision" and "status.approved" in actions
+
+
+async def test_a_real_check_under_minimal_retention_leaves_no_face_bytes_on_disk(http, server, services, settings, sandbox_key, blink_clip):  # noqa: F811
+    """The real flow (hosted pages, WebRTC, liveness, PAD, face match) decides; every crop and template
+    it sealed, and its plaintext, is then absent from the database file and its write-ahead log."""
+    set_privacy(services, minimal=True)
+    sealed: list[tuple[str, bytes, bytes]] = []  # (context, plaintext, sealed) of every piece of evidence
+    cipher, seal = services.store.cipher, services.store.cipher.seal
+
+    def recording_seal(plaintext: bytes, context: str) -> bytes:
+        value = seal(plaintext, context)
+        if context.startswith("evidence:"):
+            sealed.append((context, plaintext, value))
+        return value
+
+    cipher.seal = recording_seal
+    try:
+        created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink"])
+        run = await customer.start_live(ClipTrack(*blink_clip))
+        result = await customer.wait_result(run, timeout=60)
+        await customer.close()
+    finally:
+        del cipher.seal
+    assert result is not None and result["status"] == "approved"
+    kinds = {context.rsplit(":", 1)[1] for context, _, _ in sealed}
+    assert {"reference_face", "reference_embedding", "live_face_0", "live_embedding"} <= kinds
+    raw = on_disk(settings.database_path)
+    for context, plaintext, value in sealed:
+        assert share_found(value, raw) == 0 and share_found(plaintext, raw) == 0, context
+    data = (await call(http, server, "GET", f"/api/v1/sessions/{created['id']}", sandbox_key))[1]
+    assert data["receipt"] and data["evidence_purged_at"] and data["reference_photo"]["present"] is False
+    actions = [event["action"] for event in data["events"]]
+    assert actions.index("evidence.erased_at_decision") > actions.index("status.approved")
 
 
 async def test_minimal_retention_erases_the_sealed_rows_from_every_file(http, server, services, settings, sandbox_key):
