@@ -324,7 +324,7 @@ async def test_chinese_session_shows_chinese_pages(launch, merchant, shot):
     await page.wait_for_url(at("/verify/consent"))
     assert await page.locator("html").get_attribute("lang") == "zh-Hans"
     assert await page.locator("h1").text_content() == "确认是您本人"
-    assert await page.get_by_role("checkbox", name="我同意按上述方式对我的人脸进行核验。").count() == 1
+    assert await page.get_by_role("checkbox", name="我同意按上述方式处理我的人脸信息以完成本次核验（此同意独立于其他任何条款，单独作出）。").count() == 1
     assert "测试模式" in await page.locator(".sandbox").text_content()
     await shot(page, "consent")
     # The customer can switch to English; the choice sticks on the next page.

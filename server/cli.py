@@ -11,6 +11,7 @@ import sys
 from .config import ConfigError, describe_settings, effective_settings, load_settings
 from .console import fail as _fail
 from .console import print_json as _print_json
+from .privacy.modes import Retention, check_in_person_url
 
 
 def _quiet_native_logs() -> None:
@@ -215,9 +216,11 @@ def _store(settings):
 
 
 def cmd_merchants(args: argparse.Namespace) -> int:
+    from .storage.face_data import FaceDataRecords
     from .storage.store import DuplicateError
 
-    store = _store(load_settings(args.config))
+    settings = load_settings(args.config)
+    store = _store(settings)
     try:
         if args.merchants_command == "create":
             try:
@@ -237,22 +240,52 @@ def cmd_merchants(args: argparse.Namespace) -> int:
             store.set_display_name(merchant.id, args.display_name)
             store.audit("operator", "merchant.display_name", detail={"merchant": merchant.name})
             print(f"Customers of {merchant.name!r} now see {args.display_name!r}.")
+        elif args.merchants_command == "set-privacy":
+            return _set_privacy(store, args)
         else:
-            keys = store.api_keys()
+            keys, census = store.api_keys(), FaceDataRecords(store).census(settings.face_data_filing_threshold)
             rows = [
                 {
                     "name": m.name,
                     "display_name": m.display_name,
                     "active_keys": sum(1 for k in keys if k.merchant_id == m.id and k.revoked_at is None),
+                    "retention": m.retention,
+                    "in_person_url": m.in_person_url,
+                    "face_data_individuals": census.of(m.id),
                 }
                 for m in store.merchants()
             ]
             if args.json:
                 _print_json(rows)
             for row in [] if args.json else rows:
-                print(f"{row['name']:<24} {row['display_name']:<32} {row['active_keys']} active key(s)")
+                print(
+                    f"{row['name']:<24} {row['display_name']:<32} {row['active_keys']} active key(s), {row['retention']} retention, "
+                    f"face data of {row['face_data_individuals']} people stored{', in person: ' + row['in_person_url'] if row['in_person_url'] else ''}"
+                )
     finally:
         store.close()
+    return 0
+
+
+def _set_privacy(store, args: argparse.Namespace) -> int:
+    merchant = store.merchant_by_name(args.name)
+    if merchant is None:
+        return _fail("not_found", f"no merchant named {args.name!r}", args.json)
+    retention = Retention(args.retention or merchant.retention)
+    url = merchant.in_person_url
+    if args.no_in_person_url:
+        url = None
+    elif args.in_person_url is not None:
+        try:
+            url = check_in_person_url(args.in_person_url)
+        except ValueError as error:
+            return _fail("bad_url", str(error), args.json)
+    store.set_privacy(merchant.id, retention, url)
+    store.audit("operator", "merchant.privacy", detail={"merchant": merchant.name, "retention": retention.value, "in_person_url": url})
+    if args.json:
+        _print_json({"name": merchant.name, "retention": retention.value, "in_person_url": url})
+    else:
+        print(f"{merchant.name!r}: {retention.value} retention; alternative to the face check: {url or 'none offered'}.")
     return 0
 
 
@@ -349,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
+    from .privacy.commands import add_parser as add_privacy_parser
     from .receipts.commands import add_parser as add_receipts_parser
 
     parser = argparse.ArgumentParser(prog="python -m server", description="Realname identity self-registration service.")
@@ -405,6 +439,12 @@ def build_parser() -> argparse.ArgumentParser:
     m_display.add_argument("name")
     m_display.add_argument("display_name")
     m_display.add_argument("--json", action="store_true")
+    m_privacy = merchants_sub.add_parser("set-privacy", help="retention mode and the link to verifying without a face check")
+    m_privacy.add_argument("name")
+    m_privacy.add_argument("--retention", choices=[r.value for r in Retention], help="minimal: biometric data is erased when the decision is final")
+    m_privacy.add_argument("--in-person-url", dest="in_person_url", help="https link the consent page offers instead of the face check")
+    m_privacy.add_argument("--no-in-person-url", dest="no_in_person_url", action="store_true", help="offer no such link")
+    m_privacy.add_argument("--json", action="store_true")
     m_list = merchants_sub.add_parser("list", help="list merchant accounts")
     m_list.add_argument("--json", action="store_true")
     merchants.set_defaults(func=cmd_merchants)
@@ -432,6 +472,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_models_parser(sub)
     add_operators_parser(sub, _store)
+    add_privacy_parser(sub, _store)
     add_receipts_parser(sub)
     add_eval_pad_parser(sub)
     add_pad_attacks_parser(sub)

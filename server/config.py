@@ -50,6 +50,7 @@ class Settings:
     receipt_keys_file: str = _setting("", "File holding the Ed25519 keys that sign verification receipts (created on first start; `python -m server receipts rotate-key` adds one). Keep it outside DATA_DIR; defaults to DATA_DIR/receipt-keys.json, with a warning at start-up.")
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
     result_retention_days: float = _setting(365.0, "Days after which session results (no biometric data) are deleted.")
+    face_data_filing_threshold: int = _setting(100_000, "People whose face data is stored at which the console and /healthz warn that a filing is due (China's 2025 face-recognition measures: 100,000; docs/compliance.md).")
     maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
 
     # Models
@@ -252,6 +253,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("console_max_failures, console_lockout_s and console_session_ttl_s must be positive")
     if settings.webhook_per_merchant < 1 or settings.webhook_max_in_flight < 1:
         raise ConfigError("webhook_per_merchant and webhook_max_in_flight must be at least 1")
+    if settings.face_data_filing_threshold < 1:
+        raise ConfigError("face_data_filing_threshold must be at least 1")
     if settings.database_url and not settings.database_url.startswith(("postgresql://", "postgres://")):
         raise ConfigError("database_url must be a postgresql:// URL")
     if settings.instance_heartbeat_s <= 0:

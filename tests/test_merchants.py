@@ -117,9 +117,9 @@ def test_cli_refuses_an_ambiguous_revocation_and_says_what_happens_to_open_sessi
     assert code == 0 and "0 open session(s) it created keep working; the merchant's 1 other active key(s) can still read and erase them" in out
 
     code, out, _ = run_cli(capsys, "merchants", "list", "--json")
-    assert json.loads(out) == [
-        {"name": "acme", "display_name": "Acme", "active_keys": 0},
-        {"name": "zeta", "display_name": "Zeta", "active_keys": 1},
+    assert [{k: row[k] for k in ("name", "display_name", "active_keys", "retention")} for row in json.loads(out)] == [
+        {"name": "acme", "display_name": "Acme", "active_keys": 0, "retention": "standard"},
+        {"name": "zeta", "display_name": "Zeta", "active_keys": 1, "retention": "standard"},
     ]
     assert not (cli_data / "data" / "evidence.key").exists()  # the key lives where the setting says
 

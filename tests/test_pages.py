@@ -70,7 +70,7 @@ async def test_consent_is_required_and_recorded(http, server, services, sandbox_
     await flow.open(created["url"])
     async with http.get(server.make_url("/verify/consent")) as response:
         page = await response.text()
-    assert "Test Shop" in page and "30 days" in page and "never record or store video" in page
+    assert "Test Shop" in page and "30 days" in page and "not recorded or stored as video" in page
     token = re.search(r'name="csrf_token" value="([0-9a-f]+)"', page).group(1)
     async with http.post(server.make_url("/verify/consent"), data={"csrf_token": token}) as response:
         assert response.status == 422 and "tick the box" in await response.text()
@@ -78,7 +78,7 @@ async def test_consent_is_required_and_recorded(http, server, services, sandbox_
     assert await flow.consent() == 303
     session = services.store.session(created["id"])
     assert session.status == Status.CONSENTED
-    assert session.consent["locale"] == "en" and session.consent["version"] and "biometric" in session.consent["text"]
+    assert session.consent["locale"] == "en" and session.consent["version"] and "Face processing" in session.consent["text"]
     async with http.get(server.make_url("/verify/consent"), allow_redirects=False) as response:
         assert response.headers["Location"] == "/verify/document"
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import unicodedata
 from datetime import date
 from pathlib import Path
@@ -13,8 +14,11 @@ from aiohttp import web
 from ..http.problems import Problem
 from ..http.services import SERVICES
 from ..invisible import invisible_characters
+from ..liveness.analyzer import SCENE_KINDS
 from ..liveness.challenges import ChallengeListError
+from ..privacy.access import FACE_IMAGES, NOT_HELD, biometric_items
 from ..sessions import Session
+from ..storage.face_data import FaceDataRecords
 from ..storage.store import ApiKey
 from ..web.i18n import normalise
 from ..webhooks import DestinationError, check_destination, check_resolved_destination, iso
@@ -93,6 +97,47 @@ async def redact_session(request: web.Request) -> web.Response:
     session = _owned_session(request, api_key)
     session = await services.lifecycle.redact(session, _actor(api_key))
     return web.json_response(session_json(services, session, detail=False))
+
+
+@routes.get("/api/v1/sessions/{id}/export")
+async def export_session(request: web.Request) -> web.Response:
+    """A person's access request: everything held about the session, readable. `?images=true` adds the
+    face images (the person's own pictures) as base64; face templates are only ever described."""
+    api_key = authenticate(request)
+    services = request.app[SERVICES]
+    session = _owned_session(request, api_key)
+    images_wanted = request.query.get("images", "false")
+    if images_wanted not in ("true", "false"):
+        raise Problem(422, "invalid_field", "images must be true or false", errors=[{"field": "images", "message": "true or false"}])
+    services.lifecycle.expire_if_due(session)
+    session = services.store.session(session.id) or session
+    images = None
+    if images_wanted == "true":
+        found = {kind: services.store.evidence(session.id, kind) for kind in (*FACE_IMAGES, *SCENE_KINDS)}
+        images = {kind: data for kind, data in found.items() if data is not None}
+    merchant = services.store.merchant(api_key.merchant_id)
+    settings = services.settings
+    # Recorded before it is read, so the export shows its own request in the log.
+    services.store.audit(_actor(api_key), "api.session.exported", session.id, {"images": images is not None})
+    data = {
+        "object": "session_export",
+        "generated_at": iso(time.time()),
+        "session": session_json(services, session, detail=True),
+        "consent": ({**session.consent, "at": iso(session.consent.get("at"))} if session.consent else None),
+        "expected": session.expected,
+        "merchant": {
+            "name": merchant.name if merchant else None,
+            "display_name": merchant.display_name if merchant else None,
+            "retention": merchant.retention if merchant else None,
+            "in_person_url": merchant.in_person_url if merchant else None,
+        },
+        "retention": {"evidence_days": settings.retention_days, "result_days": settings.result_retention_days},
+        "biometric_data": biometric_items(
+            [{**item, "stored_at": iso(item["stored_at"])} for item in FaceDataRecords(services.store).inventory(session.id)], images
+        ),
+        "never_held": list(NOT_HELD),
+    }
+    return web.json_response(data, headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/api/v1/sessions/{id}/reference-photo")

@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import webhooks
 from ..config import Settings
-from ..documents.outcome import session_document
+from ..documents.outcome import session_document, without_personal_data
 from ..documents.reader import DocumentReader
 from ..documents.reading import Expected
 from ..errors import FlowError, RealnameError
@@ -30,6 +30,7 @@ from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
 from ..matching.matcher import FaceMatcher
+from ..privacy.modes import Retention
 from ..reasons import Reason
 from ..receipts.issuer import ReceiptIssuer
 from ..sessions import FINAL, Session, Status
@@ -311,7 +312,26 @@ class Lifecycle:
             moved = self.store.update_session(moved.id, receipt=self.receipts.issue(moved))
         if notify and target in FINAL:
             self._notify(moved, f"session.{target.value}")
+        if target in FINAL and target != Status.REVIEW:  # a review's frames wait for the operator's decision
+            merchant = self.store.merchant_of_session(moved.id)
+            if merchant is not None and merchant.retention == Retention.MINIMAL:
+                moved = self._erase_at_decision(moved)
         return moved
+
+    def _erase_at_decision(self, session: Session) -> Session:
+        """Minimal retention: the decision is final, so its biometric data goes now. The receipt (signed
+        over the evidence's hashes), the event log, the scores and the hashes stay."""
+        with self.store.transaction():
+            erased = self.store.delete_evidence(session.id)
+            session = self.store.update_session(
+                session.id,
+                has_reference=False,
+                evidence_purged_at=time.time(),
+                document=session.document and without_personal_data(session.document),
+                expected=None,
+            )
+        self.store.audit("system", "evidence.erased_at_decision", session.id, {"retention": "minimal", "pieces": erased})
+        return session
 
     def settle_review(self, session: Session, target: Status, actor: str, review: dict[str, Any]) -> Session:
         """An operator's decision on a session in review: approved or rejected, with a new webhook. The

@@ -239,4 +239,10 @@ MIGRATIONS: list[str | Rewrite] = [
     """
     ALTER TABLE sessions ADD COLUMN receipt TEXT;
     """,
+    # 11: a merchant's privacy choices: its retention mode ('minimal': no biometric data outlives the decision) and the
+    # https link to another way of verifying (e.g. in a shop) that the consent page offers
+    """
+    ALTER TABLE merchants ADD COLUMN retention TEXT NOT NULL DEFAULT 'standard';
+    ALTER TABLE merchants ADD COLUMN in_person_url TEXT;
+    """,
 ]

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..privacy.modes import Retention
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
@@ -48,6 +49,8 @@ class Merchant:
     name: str
     display_name: str
     created_at: float
+    retention: str = Retention.STANDARD.value  # minimal: biometric data is erased when a decision is final
+    in_person_url: str | None = None  # another way to verify, offered on the consent page
 
 
 @dataclass(frozen=True)
@@ -188,8 +191,15 @@ class Store:
     def merchants(self) -> list[Merchant]:
         return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
 
+    def merchant_of_session(self, session_id: str) -> Merchant | None:
+        merchant_id = self._merchant_of(session_id)
+        return self.merchant(merchant_id) if merchant_id is not None else None
+
     def set_display_name(self, merchant_id: int, display_name: str) -> None:
         self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
+
+    def set_privacy(self, merchant_id: int, retention: Retention, in_person_url: str | None) -> None:
+        self._write("UPDATE merchants SET retention = ?, in_person_url = ? WHERE id = ?", (retention.value, in_person_url, merchant_id))
 
     # -- API keys ---------------------------------------------------------------------------------
 

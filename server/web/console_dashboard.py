@@ -10,6 +10,7 @@ from aiohttp import web
 
 from ..http.services import SERVICES
 from ..operators.dashboard import STEP_NAMES, Dashboard, build, to_csv
+from ..storage.face_data import FaceDataRecords
 from .console_pages import render_console, signed_in
 from .i18n import Translator
 from .rendering import translator_for
@@ -42,6 +43,7 @@ async def dashboard_page(request: web.Request) -> web.Response:
     dashboard = dashboard_for(request, operator.merchant_id, since, until)
     services.store.audit(operator.actor, "console.dashboard_viewed", detail={"days": days})
     t = translator_for(request)
+    merchant = services.store.merchant(operator.merchant_id)
     return render_console(
         request,
         "console_dashboard.html",
@@ -52,6 +54,9 @@ async def dashboard_page(request: web.Request) -> web.Response:
         steps=STEP_NAMES,
         funnel_svg=funnel_chart(dashboard, t),
         daily_svg=daily_chart(dashboard, t),
+        merchant=merchant,
+        census=FaceDataRecords(services.store).census(services.settings.face_data_filing_threshold),
+        retention_days=int(services.settings.retention_days),
     )
 
 

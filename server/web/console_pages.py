@@ -17,6 +17,7 @@ from ..liveness.analyzer import SCENE_KINDS
 from ..operators.events import collapse_reads
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
+from ..privacy.access import FACE_IMAGES
 from ..sessions import Session, Status
 from ..storage.operators import Operator
 from .cookies import BROWSER_KEY, csrf_token, csrf_valid
@@ -28,7 +29,6 @@ routes = web.RouteTableDef()
 OPERATOR_COOKIE = "rn_operator"  # the signed-in operator's random token (only its hash is stored)
 SIGNIN_COOKIE = "rn_console"  # binds the sign-in form's CSRF token to this browser before sign-in
 COOKIE_PATH = "/console"
-FACE_IMAGES = ("reference_face", "live_face_0", "live_face_1", "live_face_2")
 EVIDENCE_IMAGES = FACE_IMAGES + SCENE_KINDS
 MAX_FIELD = 200
 

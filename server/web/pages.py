@@ -15,11 +15,16 @@ from ..flow.tokens import new_token
 from ..http.client import FORWARDING_HEADERS, client_address, is_loopback
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..privacy.census import FILING_WARNING
+from ..privacy.consent import VERSION_KEY, ConsentNotice, consent_notice
+from ..privacy.modes import Retention
 from ..reasons import NOT_TOLD_TO_THE_CUSTOMER
 from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
+from ..storage.face_data import FaceDataRecords
 from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
+from .i18n import Translator
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
 from .security import read_form
 
@@ -117,7 +122,15 @@ async def health_details(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     if not may_read_status(request, services.settings.status_token):
         return json_error(403, "forbidden", "the details need the status token (Authorization: Bearer) or a request from this host")
-    body = {"status": "ok", "ready": services.attempts.ready, "live_checks": len(services.attempts.live), "capacity": services.attempts.capacity()}
+    census = FaceDataRecords(services.store).census(services.settings.face_data_filing_threshold)
+    body = {
+        "status": "ok",
+        "ready": services.attempts.ready,
+        "live_checks": len(services.attempts.live),
+        "capacity": services.attempts.capacity(),
+        "face_data": census.health(),
+        "warnings": [FILING_WARNING] if census.over_threshold else [],
+    }
     return web.json_response(body, headers={"Cache-Control": "no-store"})
 
 
@@ -177,12 +190,32 @@ async def verify(request: web.Request) -> web.Response:
     raise web.HTTPSeeOther(step_url(current(request)))
 
 
+def notice_for(request: web.Request, session: Session, t: Translator) -> tuple[ConsentNotice, str | None]:
+    """The consent notice from the session's steps and its merchant's modes, and the merchant's link to
+    verifying without a face check."""
+    services = request.app[SERVICES]
+    merchant = services.store.merchant_of_session(session.id)
+    notice = consent_notice(
+        session.merchant_name or t("app.title"),
+        photo_by_merchant=session.has_reference and session.reference_source == "merchant",
+        retention=Retention(merchant.retention) if merchant else Retention.STANDARD,
+        retention_days=int(services.settings.retention_days),
+    )
+    return notice, merchant.in_person_url if merchant else None
+
+
+def consent_page_for(request: web.Request, session: Session, status: int = 200, error: str | None = None) -> web.Response:
+    t = translator_for(request, session)
+    notice, in_person_url = notice_for(request, session, t)
+    return render(request, "consent.html", status=status, session=session, t=t, notice=notice, in_person_url=in_person_url, error=error)
+
+
 @routes.get("/verify/consent")
 async def consent_page(request: web.Request) -> web.Response:
     session = current(request)
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
-    return render(request, "consent.html", session=session, error=None)
+    return consent_page_for(request, session)
 
 
 @routes.post("/verify/consent")
@@ -194,13 +227,9 @@ async def consent_submit(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(step_url(session))
     t = translator_for(request, session)
     if form.get("agree") != "yes":
-        return render(request, "consent.html", status=422, session=session, error=t("consent.required"))
-    merchant = session.merchant_name or t("app.title")
-    shown = " ".join(
-        t(key, merchant=merchant, days=int(request.app[SERVICES].settings.retention_days))
-        for key in ("consent.intro", "consent.step1", "consent.step2", "consent.step3", "consent.kept", "consent.biometric", "consent.checkbox")
-    )
-    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, shown, t("consent.version"))
+        return consent_page_for(request, session, 422, t("consent.required"))
+    notice, _ = notice_for(request, session, t)
+    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, notice.text(t), t(VERSION_KEY))
     raise web.HTTPSeeOther(step_url(session))
 
 
