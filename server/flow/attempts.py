@@ -84,6 +84,13 @@ def customer_key(session: Session, address: str, device: str | None) -> str:
     return f"{merchant}|{address}|{device or session.id}"
 
 
+def line_keys(session: Session, customer: str) -> tuple[str, ...]:
+    """Who the customer is beyond this session, for the waiting line: their browser (`customer_key`) and
+    the merchant's reference. A new session with either takes over the old session's place."""
+    merchant = getattr(session, "merchant_id", None) or session.api_key_id
+    return (f"browser:{customer}",) + ((f"reference:{merchant}|{session.reference_id}",) if session.reference_id else ())
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
@@ -139,7 +146,9 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        admit = self.admission.ask(session.id, len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        admit = self.admission.ask(
+            session.id, len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions, line_keys(session, customer)
+        )
         if not admit.admitted:
             if admit.joined:
                 self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
@@ -238,6 +247,8 @@ class LiveAttempts:
         return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
+        """The page went away: its live check ends, its place in line is given up."""
+        self.admission.leave(session.id)
         attempt = self.live.get(session.id)
         if attempt is not None:
             await attempt.connection.end(reason)
