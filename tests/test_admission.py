@@ -341,3 +341,12 @@ def test_slow_steps_are_analysed_less_often_with_the_same_verdicts(name, challen
         assert ("challenge", th.blink_fps) in rates
     if "turn" in challenges:
         assert ("challenge", th.slow_fps) in rates and ("challenge", 0.0) in rates  # once moving: every frame
+
+
+def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds():
+    # A busy machine analyses one check at 9 frames a second: a reading's 60 frames take over 6 s.
+    cost, cpu, now = FrameCost(), 50.0, 1000.0
+    for _ in range(200):
+        cpu, now = cpu + 0.012, now + 1 / 9
+        cost.frame(8.0, cpu, now, 1)
+    assert cost.source == "live" and cost.proven_load == 1

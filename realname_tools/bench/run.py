@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -45,6 +44,7 @@ from .options import (
     BenchError,
     BenchOptions,
 )
+from .options import progress as _progress
 from .profiling import profile_server
 from .report import fmt
 from .sampling import Sampler, process_threads
@@ -59,11 +59,6 @@ def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], fl
         return frames, fps
     count = int(len(frames) * wanted / fps)
     return [frames[int(i * fps / wanted)] for i in range(count)], wanted
-
-
-def _progress(options: BenchOptions, message: str) -> None:
-    if options.progress:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 async def run_bench(options: BenchOptions) -> dict[str, Any]:

@@ -32,7 +32,7 @@ HEADROOM = 0.85
 PROCESS_FACTOR = 2.2
 COST_WINDOW_FRAMES = 60  # a new cost reading every this many analysed frames...
 COST_WINDOW_MIN_S = 1.0  # ...over at least this long
-COST_GAP_S = 5.0  # a window this long without frames measured idle time, not frames: start anew
+COST_GAP_S = 5.0  # this long without frames, a window would measure idle time, not frames: start anew
 COST_WEIGHT = 0.3  # weight of each new reading in the running cost
 DEFAULT_CHECK_S = 20.0  # a live check's length before any ended (for wait estimates)
 CHECK_WEIGHT = 0.2
@@ -54,6 +54,7 @@ class FrameCost:
     analysis_ms: float | None = None  # a frame's analysis alone, in its worker (wall time)
     _window_cpu_s: float | None = None
     _window_at: float = 0.0
+    _last_frame_at: float = 0.0
     _window_frames: int = 0
     proven_load: int = 0  # the most checks that were live through a whole reading (on average, rounded)
     _window_spread: float = 0.0  # the sum of 1 / checks live over the current window's frames
@@ -70,7 +71,10 @@ class FrameCost:
         `cpu_s` may be the function that reads the CPU seconds: it is then called only when a reading opens
         or closes (the process's CPU clock sums every thread, ~90 with 9 checks, with the GIL held)."""
         self.analysis_ms = analysis_ms if self.analysis_ms is None else self.analysis_ms + 0.02 * (analysis_ms - self.analysis_ms)
-        if self._window_cpu_s is None or now - self._window_at > COST_GAP_S:
+        # From the last frame, not the window's start: a check analysed slower than a reading's frames
+        # in COST_GAP_S (a busy machine) still completes readings, and so does the climb.
+        gap, self._last_frame_at = now - self._last_frame_at, now
+        if self._window_cpu_s is None or gap > COST_GAP_S:
             self._window_cpu_s, self._window_at, self._window_frames, self._window_spread = _read(cpu_s), now, 0, 0.0
             return
         self._window_frames += 1

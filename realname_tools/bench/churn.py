@@ -1,0 +1,218 @@
+"""`bench --leave-fraction F`: customers who come and go, some of them leaving when told to wait.
+
+`--sessions` customers want a check at any moment: each creates a session through the API, walks the
+hosted pages, uploads an ID photo and streams the clip with challenges it performs (`--decision-challenges`,
+a blink by default), so every check ends by itself; then the next customer takes its turn. A customer the
+server tells to wait asks again when told (as the waiting page does), except that share F of them who
+leave at once, without a word (a killed tab, a "try again" at the shop), and come back as a new session
+from a new browser: the hardest case for the line, since neither the page's beacon nor the same browser or
+reference can tell the server they left.
+
+It reports the checks admitted a minute over the window, and the idle place-seconds while someone was
+waiting: /healthz is read every SAMPLE_S and, over each interval, the places free (`admitting_up_to` -
+`live_checks`) that a waiting customer could have had (the smaller of the two) add up. A customer waits
+from their first refusal until admitted, through any leaving and coming back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .customers import id_photo_from_clip, new_customer
+from .managed_server import server_for
+from .options import BenchError, BenchOptions
+from .report import fmt
+
+SAMPLE_S = 0.2
+RESULT_TIMEOUT_S = 60.0
+
+
+@dataclass
+class Churn:
+    """What the customers did, as the bench saw it."""
+
+    leave_fraction: float
+    told_to_wait: int = 0  # customers refused at least once (a leaver coming back counts again)
+    left: int = 0
+    waiting: set[int] = field(default_factory=set)  # people (slot numbers) refused and not yet admitted
+    admitted_at: list[float] = field(default_factory=list)
+    outcomes: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    waited_s: list[float] = field(default_factory=list)  # first refusal to admission, per person
+    first_refused: dict[int, float] = field(default_factory=dict)
+
+    def leaves(self) -> bool:
+        """Whether the customer just told to wait leaves: exactly F of them, spread evenly."""
+        self.told_to_wait += 1
+        n = self.told_to_wait
+        return math.floor(n * self.leave_fraction) > math.floor((n - 1) * self.leave_fraction)
+
+
+async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
+    from server.rtc.ice import use_loopback_candidates
+
+    from ..client import ClipTrack, encode_clip, load_clip
+    from .run import at_rate
+
+    fraction = options.leave_fraction
+    if fraction is None or not 0 <= fraction <= 1 or options.sessions < 1 or options.seconds <= 0:
+        raise BenchError("--leave-fraction must be within 0..1, --sessions at least 1 and --seconds above 0")
+    use_loopback_candidates()
+    video = options.decision_video or options.video
+    frames, fps = at_rate(*load_clip(video, max_side=options.max_side), options.send_fps)
+    packets = None if options.encode_live else encode_clip(frames, fps, options.bitrate)
+    photo = Path(options.id_photo).read_bytes() if options.id_photo else id_photo_from_clip(frames, fps)
+    server, base_url, api_key, _ = await server_for(options, options.sessions, progress)
+    churn = Churn(fraction)
+    stop = asyncio.Event()
+    samples: list[dict[str, Any]] = []
+    try:
+        import aiohttp
+
+        async with aiohttp.ClientSession() as health:
+            started = time.monotonic()
+            window_start = started + options.warmup_s
+            window_end = window_start + options.seconds
+            progress(options, f"{options.sessions} customers at a time, {fraction:g} of those told to wait leave; "
+                              f"warming up {options.warmup_s:g} s, then measuring {options.seconds:g} s")
+
+            def track() -> Any:
+                return ClipTrack(frames, fps, packets=packets)
+
+            slots = [asyncio.create_task(_person(i, base_url, api_key, photo, options.decision_challenges, track, churn, stop)) for i in range(options.sessions)]
+            sampler = asyncio.create_task(_sample(health, base_url, churn, samples, stop))
+            await asyncio.sleep(window_end - time.monotonic())
+            stop.set()
+            await sampler
+            for slot in slots:
+                slot.cancel()
+            await asyncio.gather(*slots, return_exceptions=True)
+    finally:
+        if server is not None:
+            await server.stop()
+    in_window = [t for t in churn.admitted_at if window_start <= t < window_end]
+    idle, free_s, waited_s = _idle(samples, window_start, window_end)
+    capacity = next((s["capacity"] for s in reversed(samples) if s.get("capacity")), {})
+    return {
+        "mode": "churn",
+        "sessions": options.sessions,
+        "leave_fraction": fraction,
+        "seconds": options.seconds,
+        "warmup_s": options.warmup_s,
+        "video": Path(video).name,
+        "challenges": options.decision_challenges,
+        "admitted_in_window": len(in_window),
+        "admitted_per_minute": round(len(in_window) * 60 / options.seconds, 1),
+        "idle_place_s_while_waiting": round(idle, 1),
+        "free_place_s": round(free_s, 1),
+        "someone_waiting_s": round(waited_s, 1),
+        "told_to_wait": churn.told_to_wait,
+        "left_and_came_back": churn.left,
+        "outcomes": churn.outcomes,
+        "waited_s_p50": _median(churn.waited_s),
+        "waited_s_max": round(max(churn.waited_s), 1) if churn.waited_s else None,
+        "capacity_sessions": capacity.get("capacity_sessions"),
+        "admitting_up_to": capacity.get("admitting_up_to"),
+        "errors": churn.errors[:10],
+    }
+
+
+async def _person(slot: int, base_url: str, api_key: str, photo: bytes, challenges: list[str], track, churn: Churn, stop: asyncio.Event) -> None:
+    """One person after another in this slot: each wants a check; those who leave come back as a new session."""
+    turn = 0
+    while not stop.is_set():
+        turn += 1
+        try:
+            await _one_customer(slot, turn, base_url, api_key, photo, challenges, track, churn, stop)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # one customer's failure is counted, not fatal
+            churn.errors.append(f"slot {slot}: {error!r}")
+            churn.waiting.discard(slot)
+            await asyncio.sleep(1.0)
+
+
+async def _one_customer(slot: int, turn: int, base_url, api_key, photo, challenges, track, churn: Churn, stop: asyncio.Event) -> None:
+    customer = await new_customer(slot * 100_000 + turn, base_url, api_key, photo, challenges)
+    try:
+        while not stop.is_set():
+            run = await customer.flow.start_live(track())
+            refused = run.offer_error
+            if refused is None:
+                churn.admitted_at.append(time.monotonic())
+                if slot in churn.waiting:
+                    churn.waiting.discard(slot)
+                    churn.waited_s.append(time.monotonic() - churn.first_refused.pop(slot))
+                result = await customer.flow.wait_result(run, RESULT_TIMEOUT_S)
+                status = (result or {}).get("status", "no_result")
+                churn.outcomes[status] = churn.outcomes.get(status, 0) + 1
+                return
+            queue = refused.get("queue")
+            if refused.get("code") != "busy" or not queue:
+                raise BenchError(f"offer refused: {refused.get('code')}")
+            if slot not in churn.waiting:
+                churn.waiting.add(slot)
+                churn.first_refused.setdefault(slot, time.monotonic())
+            if customer.positions == [] and churn.leaves():
+                churn.left += 1
+                return  # silently: no beacon, a new browser and a new session next turn
+            customer.positions.append(queue["position"])
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(stop.wait(), queue["retry_after_s"])
+    finally:
+        await customer.close()
+
+
+async def _sample(http, base_url: str, churn: Churn, samples: list[dict[str, Any]], stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        try:
+            async with http.get(base_url + "/healthz") as response:
+                capacity = (await response.json()).get("capacity") or {}
+        except Exception:  # a sample missed: the interval is counted with the next
+            capacity = {}
+        samples.append({"t": time.monotonic(), "capacity": capacity, "waiting": len(churn.waiting)})
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(stop.wait(), SAMPLE_S)
+
+
+def _idle(samples: list[dict[str, Any]], start: float, end: float) -> tuple[float, float, float]:
+    """(idle place-seconds while someone waited, free place-seconds, seconds someone waited) in the window."""
+    idle = free_s = waited = 0.0
+    for a, b in zip(samples, samples[1:], strict=False):
+        if a["t"] < start or b["t"] > end or not a["capacity"]:
+            continue
+        dt = b["t"] - a["t"]
+        free = max(0, a["capacity"].get("admitting_up_to", 0) - a["capacity"].get("live_checks", 0))
+        free_s += free * dt
+        if a["waiting"]:
+            waited += dt
+            idle += min(free, a["waiting"]) * dt
+    return idle, free_s, waited
+
+
+def _median(values: list[float]) -> float | None:
+    ordered = sorted(values)
+    return round(ordered[len(ordered) // 2], 1) if ordered else None
+
+
+def render_churn(report: dict[str, Any]) -> str:
+    return "\n".join(
+        [
+            f"Realname bench, customers coming and going: {report['sessions']} at a time, {report['leave_fraction']:g} of those "
+            f"told to wait leave and come back as a new session; {report['video']}, challenges {','.join(report['challenges'])}",
+            f"window {report['seconds']:g} s after {report['warmup_s']:g} s: admitted {report['admitted_in_window']} "
+            f"({fmt(report['admitted_per_minute'])} a minute); outcomes {report['outcomes']}",
+            f"idle place-seconds while someone was waiting: {fmt(report['idle_place_s_while_waiting'])} "
+            f"(free place-seconds {fmt(report['free_place_s'])}, someone waiting {fmt(report['someone_waiting_s'])} s)",
+            f"told to wait {report['told_to_wait']}, left and came back {report['left_and_came_back']}; waited p50 "
+            f"{fmt(report['waited_s_p50'])} s, max {fmt(report['waited_s_max'])} s",
+            f"server capacity {fmt(report['capacity_sessions'])}, admitting up to {fmt(report['admitting_up_to'])}",
+            *(f"error: {e}" for e in report["errors"]),
+        ]
+    )
