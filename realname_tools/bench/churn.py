@@ -4,14 +4,15 @@
 hosted pages, uploads an ID photo and streams the clip with challenges it performs (`--decision-challenges`,
 a blink by default), so every check ends by itself; then the next customer takes its turn. A customer the
 server tells to wait asks again when told (as the waiting page does), except that share F of them who
-leave at once, without a word (a killed tab, a "try again" at the shop), and come back as a new session
-from a new browser: the hardest case for the line, since neither the page's beacon nor the same browser or
-reference can tell the server they left.
+leave at once, without a word (a killed tab, a "try again" at the shop), and come back after AWAY_S as a
+newcomer: the hardest case for the line, since no beacon and no same browser or reference tells the
+server they left. Sessions are prepared ahead (`Arrivals`), so the bench measures the line, not how fast
+it can upload ID photos.
 
 It reports the checks admitted a minute over the window, and the idle place-seconds while someone was
 waiting: /healthz is read every SAMPLE_S and, over each interval, the places free (`admitting_up_to` -
 `live_checks`) that a waiting customer could have had (the smaller of the two) add up. A customer waits
-from their first refusal until admitted, through any leaving and coming back.
+while in line and asking (present); one who left is away until they come back.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from server.flow.admission import KEEP_PLACE_S
+
 from .customers import id_photo_from_clip, new_customer
 from .managed_server import server_for
 from .options import BenchError, BenchOptions
@@ -31,6 +34,44 @@ from .report import fmt
 
 SAMPLE_S = 0.2
 RESULT_TIMEOUT_S = 60.0
+PREPARING = 2  # sessions prepared at once, ahead of the customers who take them
+# A customer who left comes back after this long (longer than the server keeps a place for a page that
+# stopped asking): the server sees a newcomer, as it would a new session. (The same session, prepared
+# again by nobody: the bench cannot prepare a new session for every return that fast on a small machine.)
+AWAY_S = KEEP_PLACE_S + 2.0
+
+
+class Arrivals:
+    """Sessions made ready for the live step ahead of time (API, link, consent, ID photo), so that a
+    customer arrives, or comes back, at once: the bench measures the line, not how fast it uploads."""
+
+    def __init__(self, make, size: int) -> None:
+        self.make, self.size = make, size
+        self.ready: asyncio.Queue = asyncio.Queue()
+        self.made = 0
+        self.starved_s = 0.0  # customers waited this long in all for a session to be ready
+        self.tasks = [asyncio.create_task(self._prepare()) for _ in range(PREPARING)]
+
+    async def _prepare(self) -> None:
+        while True:
+            if self.ready.qsize() >= self.size:
+                await asyncio.sleep(0.1)
+                continue
+            self.made += 1
+            self.ready.put_nowait(await self.make(self.made))
+
+    async def take(self) -> Any:
+        started = time.monotonic()
+        customer = await self.ready.get()
+        self.starved_s += time.monotonic() - started
+        return customer
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        while not self.ready.empty():
+            await self.ready.get_nowait().close()
 
 
 @dataclass
@@ -40,7 +81,7 @@ class Churn:
     leave_fraction: float
     told_to_wait: int = 0  # customers refused at least once (a leaver coming back counts again)
     left: int = 0
-    waiting: set[int] = field(default_factory=set)  # people (slot numbers) refused and not yet admitted
+    waiting: set[int] = field(default_factory=set)  # people (slot numbers) in line and asking (present)
     admitted_at: list[float] = field(default_factory=list)
     outcomes: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
@@ -72,9 +113,13 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
     churn = Churn(fraction)
     stop = asyncio.Event()
     samples: list[dict[str, Any]] = []
+    arrivals = Arrivals(lambda n: new_customer(n, base_url, api_key, photo, options.decision_challenges), size=2 * options.sessions)
     try:
         import aiohttp
 
+        progress(options, f"preparing {options.sessions} sessions")
+        while arrivals.ready.qsize() < options.sessions:
+            await asyncio.sleep(0.2)
         async with aiohttp.ClientSession() as health:
             started = time.monotonic()
             window_start = started + options.warmup_s
@@ -85,7 +130,7 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
             def track() -> Any:
                 return ClipTrack(frames, fps, packets=packets)
 
-            slots = [asyncio.create_task(_person(i, base_url, api_key, photo, options.decision_challenges, track, churn, stop)) for i in range(options.sessions)]
+            slots = [asyncio.create_task(_person(i, arrivals, track, churn, stop)) for i in range(options.sessions)]
             sampler = asyncio.create_task(_sample(health, base_url, churn, samples, stop))
             await asyncio.sleep(window_end - time.monotonic())
             stop.set()
@@ -94,6 +139,7 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
                 slot.cancel()
             await asyncio.gather(*slots, return_exceptions=True)
     finally:
+        await arrivals.close()
         if server is not None:
             await server.stop()
     in_window = [t for t in churn.admitted_at if window_start <= t < window_end]
@@ -119,17 +165,17 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
         "waited_s_max": round(max(churn.waited_s), 1) if churn.waited_s else None,
         "capacity_sessions": capacity.get("capacity_sessions"),
         "admitting_up_to": capacity.get("admitting_up_to"),
+        "sessions_prepared": arrivals.made,
+        "waited_for_a_prepared_session_s": round(arrivals.starved_s, 1),
         "errors": churn.errors[:10],
     }
 
 
-async def _person(slot: int, base_url: str, api_key: str, photo: bytes, challenges: list[str], track, churn: Churn, stop: asyncio.Event) -> None:
+async def _person(slot: int, arrivals: Arrivals, track, churn: Churn, stop: asyncio.Event) -> None:
     """One person after another in this slot: each wants a check; those who leave come back as a new session."""
-    turn = 0
     while not stop.is_set():
-        turn += 1
         try:
-            await _one_customer(slot, turn, base_url, api_key, photo, challenges, track, churn, stop)
+            await _one_customer(slot, await arrivals.take(), track, churn, stop)
         except asyncio.CancelledError:
             raise
         except Exception as error:  # one customer's failure is counted, not fatal
@@ -138,16 +184,15 @@ async def _person(slot: int, base_url: str, api_key: str, photo: bytes, challeng
             await asyncio.sleep(1.0)
 
 
-async def _one_customer(slot: int, turn: int, base_url, api_key, photo, challenges, track, churn: Churn, stop: asyncio.Event) -> None:
-    customer = await new_customer(slot * 100_000 + turn, base_url, api_key, photo, challenges)
+async def _one_customer(slot: int, customer: Any, track, churn: Churn, stop: asyncio.Event) -> None:
     try:
         while not stop.is_set():
             run = await customer.flow.start_live(track())
             refused = run.offer_error
             if refused is None:
                 churn.admitted_at.append(time.monotonic())
-                if slot in churn.waiting:
-                    churn.waiting.discard(slot)
+                churn.waiting.discard(slot)
+                if slot in churn.first_refused:
                     churn.waited_s.append(time.monotonic() - churn.first_refused.pop(slot))
                 result = await customer.flow.wait_result(run, RESULT_TIMEOUT_S)
                 status = (result or {}).get("status", "no_result")
@@ -156,12 +201,16 @@ async def _one_customer(slot: int, turn: int, base_url, api_key, photo, challeng
             queue = refused.get("queue")
             if refused.get("code") != "busy" or not queue:
                 raise BenchError(f"offer refused: {refused.get('code')}")
-            if slot not in churn.waiting:
-                churn.waiting.add(slot)
-                churn.first_refused.setdefault(slot, time.monotonic())
-            if customer.positions == [] and churn.leaves():
+            churn.first_refused.setdefault(slot, time.monotonic())
+            if not customer.positions and churn.leaves():
+                # Silently (no beacon), and back as a newcomer once the server has forgotten the place.
                 churn.left += 1
-                return  # silently: no beacon, a new browser and a new session next turn
+                churn.waiting.discard(slot)
+                await customer.flow.close()
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(stop.wait(), AWAY_S)
+                continue
+            churn.waiting.add(slot)
             customer.positions.append(queue["position"])
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), queue["retry_after_s"])
@@ -205,13 +254,15 @@ def render_churn(report: dict[str, Any]) -> str:
     return "\n".join(
         [
             f"Realname bench, customers coming and going: {report['sessions']} at a time, {report['leave_fraction']:g} of those "
-            f"told to wait leave and come back as a new session; {report['video']}, challenges {','.join(report['challenges'])}",
+            f"told to wait leave and come back later as newcomers; {report['video']}, challenges {','.join(report['challenges'])}",
             f"window {report['seconds']:g} s after {report['warmup_s']:g} s: admitted {report['admitted_in_window']} "
             f"({fmt(report['admitted_per_minute'])} a minute); outcomes {report['outcomes']}",
             f"idle place-seconds while someone was waiting: {fmt(report['idle_place_s_while_waiting'])} "
             f"(free place-seconds {fmt(report['free_place_s'])}, someone waiting {fmt(report['someone_waiting_s'])} s)",
-            f"told to wait {report['told_to_wait']}, left and came back {report['left_and_came_back']}; waited p50 "
+            f"told to wait {report['told_to_wait']}, left and came back {report['left_and_came_back']} (each away {AWAY_S:g} s); waited p50 "
             f"{fmt(report['waited_s_p50'])} s, max {fmt(report['waited_s_max'])} s",
+            f"sessions prepared ahead {report['sessions_prepared']}; customers waited {fmt(report['waited_for_a_prepared_session_s'])} s "
+            "in all for one to be ready (the bench's own limit, not the server's line)",
             f"server capacity {fmt(report['capacity_sessions'])}, admitting up to {fmt(report['admitting_up_to'])}",
             *(f"error: {e}" for e in report["errors"]),
         ]
