@@ -194,6 +194,9 @@ class Admission:
     def leave(self, session_id: str) -> None:
         self.line = [p for p in self.line if p.session_id != session_id]
 
+    def in_line(self, session_id: str) -> bool:
+        return any(p.session_id == session_id for p in self.line)
+
     def _place_of(self, session_id: str, keys: tuple[str, ...]) -> int | None:
         """The index of the place of this session or of the same customer under another session: the
         first of them (one customer, one place: the others are dropped)."""

@@ -8,11 +8,12 @@ result or count as a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
-from .admission import Admission
+from .admission import SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
 from .registry import LiveRegistry
@@ -127,6 +128,7 @@ class LiveAttempts:
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
         self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
+        self._freed = asyncio.Event()  # set (and replaced) whenever a live check gives its place up
 
     async def start(
         self,
@@ -146,9 +148,7 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        admit = self.admission.ask(
-            session.id, len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions, line_keys(session, customer)
-        )
+        admit = await self._ask(session, customer)
         if not admit.admitted:
             if admit.joined:
                 self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
@@ -202,6 +202,30 @@ class LiveAttempts:
             {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
         )
         return {"sdp": answer.sdp, "type": answer.type}
+
+    async def _ask(self, session: Session, customer: str) -> Admit:
+        """A place, or one in line. Next in line, the answer waits up to the time the page would wait
+        before asking again, and takes a place that frees meanwhile: it is not left idle until the next ask."""
+        keys = line_keys(session, customer)
+
+        def ask() -> Admit:
+            fps, bound = self.settings.live_analysis_fps, self.settings.max_live_sessions
+            return self.admission.ask(session.id, len(self.live), time.monotonic(), fps, bound, keys)
+
+        admit = ask()
+        if admit.admitted or admit.retry_after_s > SOON_RETRY_S:
+            return admit
+        freed = self._freed
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(freed.wait(), admit.retry_after_s)
+        if not freed.is_set() or not self.admission.in_line(session.id) or session.id in self.live:
+            return admit  # nothing freed, or the page left meanwhile (its beacon): the first answer stands
+        again = ask()
+        return again if again.admitted else replace(again, joined=admit.joined)
+
+    def _place_freed(self) -> None:
+        self._freed.set()
+        self._freed = asyncio.Event()
 
     def check_may_start(self, session: Session, customer: str, camera_label: str = "") -> None:
         """FlowError unless the session is at the live step with an attempt left, this customer is not
@@ -269,6 +293,7 @@ class LiveAttempts:
         """Setup failed: free the place first (the attempt is not current any more), then the peer."""
         attempt = self.live.get(session_id)
         self.live.release(session_id, attempt)
+        self._place_freed()
         if connection is not None:
             await connection.end("setup_failed")
 
@@ -328,11 +353,13 @@ class LiveAttempts:
             )
             # The outcome is stored: the session is free for a next attempt while this peer closes.
             self.live.release(attempt.session_id, attempt)
+            self._place_freed()
             connection.send(protocol.result_message(session.status.value))
             await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
         finally:
             self.live.release(attempt.session_id, attempt)
             self.admission.check_ended(connection.stats.elapsed())
+            self._place_freed()
 
     async def _score_pad(self, analyzer: LivenessAnalyzer) -> PadResult:
         if self.pad is None:
