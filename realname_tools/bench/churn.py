@@ -34,7 +34,8 @@ from .report import fmt
 
 SAMPLE_S = 0.2
 RESULT_TIMEOUT_S = 60.0
-PREPARING = 2  # sessions prepared at once, ahead of the customers who take them
+PREPARING = 3  # sessions prepared at once, ahead of the customers who take them
+STOCK = 4  # sessions ready before the run starts and kept ready, per customer at a time
 # A customer who left comes back after this long (longer than the server keeps a place for a page that
 # stopped asking): the server sees a newcomer, as it would a new session. (The same session, prepared
 # again by nobody: the bench cannot prepare a new session for every return that fast on a small machine.)
@@ -113,12 +114,12 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
     churn = Churn(fraction)
     stop = asyncio.Event()
     samples: list[dict[str, Any]] = []
-    arrivals = Arrivals(lambda n: new_customer(n, base_url, api_key, photo, options.decision_challenges), size=2 * options.sessions)
+    arrivals = Arrivals(lambda n: new_customer(n, base_url, api_key, photo, options.decision_challenges), size=STOCK * options.sessions)
     try:
         import aiohttp
 
-        progress(options, f"preparing {options.sessions} sessions")
-        while arrivals.ready.qsize() < options.sessions:
+        progress(options, f"preparing {arrivals.size} sessions")
+        while arrivals.ready.qsize() < arrivals.size:
             await asyncio.sleep(0.2)
         async with aiohttp.ClientSession() as health:
             started = time.monotonic()
