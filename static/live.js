@@ -174,7 +174,7 @@ function wait(queue) {
   $("instruction").textContent = text("live.waiting", { position: queue.position, minutes });
   $("hint").textContent = "";
   document.body.dataset.liveWaiting = String(queue.position);
-  waitTimer = setTimeout(start, Math.max(1, queue.retry_after_s) * 1000);
+  waitTimer = setTimeout(start, Math.max(0.2, queue.retry_after_s) * 1000);
 }
 
 async function start() {

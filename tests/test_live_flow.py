@@ -166,7 +166,8 @@ async def healthz_capacity(http, server) -> dict:
 async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who_waits(http, server, services, sandbox_key, blink_clip):
     import aiohttp
 
-    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1)
+    # The first check stays live (the clip never turns left) however slowly the others are set up.
+    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1, challenge_timeout_s=600.0, start_timeout_s=600.0)
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="first")
     assert (await one.start_live(ClipTrack(*blink_clip))).offer_error is None
     browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(7)]
@@ -208,7 +209,8 @@ async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who
 async def test_the_page_s_beacon_gives_up_its_own_place_in_line_and_no_one_else_s(http, server, services, sandbox_key, blink_clip):
     import aiohttp
 
-    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1)
+    # The first check stays live (the clip never turns left) however slowly the others are set up.
+    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1, challenge_timeout_s=600.0, start_timeout_s=600.0)
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="first")
     assert (await one.start_live(ClipTrack(*blink_clip))).offer_error is None
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as waiter_browser, aiohttp.ClientSession(

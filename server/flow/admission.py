@@ -43,6 +43,9 @@ SOON_RETRY_S = 1.0  # ...when a place may open any moment: next in line, or whil
 ASK_SLACK_S = 2.0
 KEEP_PLACE_S = 2 * RETRY_AFTER_S + ASK_SLACK_S  # missing about two asks loses the place
 HOLD_S = SOON_RETRY_S + ASK_SLACK_S  # a free place waits this long at most for those present ahead
+# Next in line, an answer is held up to SOON_RETRY_S for a place to free (server/flow/attempts.py); one
+# that found none asks again this soon, so the page is nearly always there when a place frees.
+AFTER_HELD_RETRY_S = 0.25
 
 
 @dataclass

@@ -37,7 +37,7 @@ from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
-from .admission import SOON_RETRY_S, Admission, Admit
+from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
 from .registry import LiveRegistry
@@ -218,10 +218,12 @@ class LiveAttempts:
         freed = self._freed
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(freed.wait(), admit.retry_after_s)
-        if not freed.is_set() or not self.admission.in_line(session.id) or session.id in self.live:
-            return admit  # nothing freed, or the page left meanwhile (its beacon): the first answer stands
+        if not self.admission.in_line(session.id) or session.id in self.live:
+            return admit  # the page left meanwhile (its beacon): the first answer stands
+        if not freed.is_set():
+            return replace(admit, retry_after_s=AFTER_HELD_RETRY_S)
         again = ask()
-        return again if again.admitted else replace(again, joined=admit.joined)
+        return again if again.admitted else replace(again, joined=admit.joined, retry_after_s=AFTER_HELD_RETRY_S)
 
     def _place_freed(self) -> None:
         self._freed.set()
