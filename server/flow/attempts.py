@@ -266,7 +266,10 @@ class LiveAttempts:
             self.admission.cost.source = "unmeasured"
 
     def _frame_analysed(self, analysis_ms: float) -> None:
+        proven = self.admission.cost.proven_load
         self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
+        if self.admission.cost.proven_load > proven:
+            self._place_freed()  # the climb opened a place: a held answer takes it
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz reports: capacity, load and the measured cost."""
