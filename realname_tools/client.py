@@ -171,6 +171,7 @@ class HostedFlowClient:
         self.base_url = base_url.rstrip("/")
         self.pc: RTCPeerConnection | None = None
         self.channel = None
+        self.live_config: dict[str, Any] = {}  # the live page's, once it was opened
 
     async def _csrf(self, path: str) -> str:
         async with self.http.get(self.base_url + path) as response:
@@ -215,7 +216,7 @@ class HostedFlowClient:
             run.offer_error = {"status": response.status, "code": "no_live_step", "page": landed}
             run.done.set()
             return run
-        config = json.loads(found.group(1))
+        config = self.live_config = json.loads(found.group(1))
         pc = self.pc = RTCPeerConnection()
         transceiver = pc.addTransceiver(track, direction="sendonly")
         wanted = getattr(track, "codec", None)  # a track of pre-encoded packets can only send their codec
@@ -259,6 +260,13 @@ class HostedFlowClient:
     async def bye(self) -> None:
         if self.channel is not None and self.channel.readyState == "open":
             self.channel.send(json.dumps({"type": "bye"}))
+
+    async def leave(self, csrf: str | None = None) -> int:
+        """What the live page's beacon sends when it is closed: its check, or its place in line, is given up."""
+        config = self.live_config
+        form = {config["csrfField"]: config["csrf"] if csrf is None else csrf}
+        async with self.http.post(self.base_url + config["byeUrl"], data=form) as response:
+            return response.status
 
     async def close(self) -> None:
         if self.pc is not None:

@@ -178,7 +178,7 @@ function wait(queue) {
   $("instruction").textContent = text("live.waiting", { position: queue.position, minutes });
   $("hint").textContent = "";
   document.body.dataset.liveWaiting = String(queue.position);
-  waitTimer = setTimeout(start, Math.max(1, queue.retry_after_s) * 1000);
+  waitTimer = setTimeout(start, Math.max(0.2, queue.retry_after_s) * 1000);
 }
 
 async function start() {
@@ -253,6 +253,7 @@ async function start() {
       wait(error.queue);
       return;
     }
+    delete document.body.dataset.liveWaiting;
     stop();
     $("intro").hidden = false;
     $("stage").hidden = true;
@@ -279,10 +280,15 @@ function init() {
     $("problem").hidden = true;
     start();
   });
+  // Leaving is said, not guessed: a page that closes while live or waiting in line frees its place at once.
   window.addEventListener("pagehide", () => {
-    if (finished || !pc) return;
+    if (finished || !(pc || document.body.dataset.liveWaiting)) return;
     byeBeacon();
     stop();
+  });
+  window.addEventListener("pageshow", (event) => {
+    // Back from the browser's page cache after having left the line: ask for a place again.
+    if (event.persisted && !finished && document.body.dataset.liveWaiting) start();
   });
 }
 

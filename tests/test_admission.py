@@ -8,7 +8,16 @@ from pathlib import Path
 
 import pytest
 
-from server.flow.admission import KEEP_PLACE_S, PROCESS_FACTOR, Admission, FrameCost, capacity_sessions
+from server.flow.admission import (
+    ASK_SLACK_S,
+    HOLD_S,
+    KEEP_PLACE_S,
+    PROCESS_FACTOR,
+    SOON_RETRY_S,
+    Admission,
+    FrameCost,
+    capacity_sessions,
+)
 from server.liveness.analyzer import frame_due
 from server.liveness.challenges import parse_challenges
 from server.liveness.engine import LivenessEngine, Thresholds
@@ -103,7 +112,11 @@ def test_the_service_climbs_to_its_capacity_one_check_at_a_time():
     # At the measured capacity the climb stops: room is the capacity.
     admission.cost.proven_load = 50
     assert admission.room(15) == admission.capacity(15) == capacity_sessions(12.0, cores=2, fps=15)
-    assert admission.ask("z", live=admission.capacity(15), now=2, fps=15).retry_after_s == 3
+    full = admission.capacity(15)
+    assert admission.ask("z", live=full, now=2, fps=15).retry_after_s == 1  # next in line: a place opens any moment
+    for i in range(full):
+        admission.ask(f"y{i}", live=full, now=2, fps=15)
+    assert admission.ask("x", live=full, now=2, fps=15).retry_after_s == 3  # further back: the usual pace
 
 
 def test_checks_beyond_capacity_wait_in_line_and_get_in_first_come_first_served():
@@ -129,13 +142,127 @@ def test_checks_beyond_capacity_wait_in_line_and_get_in_first_come_first_served(
 def test_a_page_that_stops_asking_loses_its_place():
     admission = admission_for(1)
     admission.ask("a", live=0, now=0, fps=15)
-    assert admission.ask("b", live=1, now=0, fps=15).position == 1
+    b = admission.ask("b", live=1, now=0, fps=15)
+    assert b.position == 1 and b.retry_after_s == SOON_RETRY_S  # next in line: asks every second
     assert admission.ask("c", live=1, now=0, fps=15).position == 2
-    later = KEEP_PLACE_S / 2
-    assert admission.ask("c", live=1, now=later, fps=15).position == 2
-    assert admission.ask("c", live=1, now=KEEP_PLACE_S + 1, fps=15).position == 1  # b left without a word
+    # c asks on schedule, b missed an ask: b keeps its place but no longer counts as ahead of c.
+    assert admission.ask("c", live=1, now=SOON_RETRY_S + ASK_SLACK_S + 0.5, fps=15).position == 1
+    assert admission.snapshot(live=1, now=SOON_RETRY_S + ASK_SLACK_S + 0.5, fps=15)["waiting"] == 2
+    assert admission.snapshot(live=1, now=SOON_RETRY_S + ASK_SLACK_S + 0.5, fps=15)["waiting_present"] == 1
+    # About two missed asks: b's place is gone; had it asked meanwhile, it would have kept it.
+    for now in (6.0, 9.0):
+        admission.ask("c", live=1, now=now, fps=15)
+    assert KEEP_PLACE_S < 9.0 < 2 * KEEP_PLACE_S
+    assert [p.session_id for p in admission.line] == ["c"]
     admission.leave("c")
-    assert admission.snapshot(live=1, now=KEEP_PLACE_S + 1, fps=15)["waiting"] == 0
+    assert admission.snapshot(live=1, now=9.0, fps=15)["waiting"] == 0
+
+
+# Recorded sequences: (time, who asks, checks live) at capacity 2. Departed customers ask once and never
+# again (a closed tab, a "try again" that made a new session); present ones ask when told to.
+DEPARTED_THEN_PRESENT = [
+    (0.0, "a", 0), (0.0, "b", 1),  # both places taken
+    *[(0.1 * i, f"gone{i}", 2) for i in range(1, 9)],  # eight customers ask once and leave without a word
+    (1.0, "p", 2),  # a present customer, ninth in line
+]
+
+
+def replay(admission: Admission, sequence) -> dict:
+    answers = {}
+    for now, who, live in sequence:
+        answers[who] = admission.ask(who, live=live, now=now, fps=15)
+    return answers
+
+
+def test_customers_who_left_cannot_keep_a_free_place_from_a_present_customer():
+    admission = admission_for(2)
+    answers = replay(admission, DEPARTED_THEN_PRESENT)
+    assert not answers["p"].admitted and answers["p"].position > 2
+    # p asks again on schedule while both places are still taken: those who left are not ahead any more.
+    now, asked = 1.0, []
+    while now < 6.0:
+        now += answers["p"].retry_after_s
+        answers["p"] = admission.ask("p", live=2, now=now, fps=15)
+        asked.append(answers["p"].position)
+    assert asked[-1] == 1
+    # A place frees: p, the only one present, gets it at its next ask, although eight left before it.
+    assert admission.snapshot(live=1, now=now, fps=15)["waiting"] >= 1
+    admitted = admission.ask("p", live=1, now=now + 0.5, fps=15)
+    assert admitted.admitted and admitted.waited_s == now + 0.5 - 1.0
+
+
+def test_a_free_place_goes_to_whoever_asks_when_those_ahead_do_not_claim_it():
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    admission.ask("first", live=1, now=9.0, fps=15)
+    assert admission.ask("first", live=1, now=10.0, fps=15).position == 1
+    # The first in line asks on schedule, so it is waited for when the place frees; it never asks again.
+    behind = admission.ask("behind", live=0, now=10.2, fps=15)
+    assert not behind.admitted and behind.position == 2  # held for the first in line, briefly
+    assert admission.ask("behind", live=0, now=10.2 + HOLD_S, fps=15).admitted  # not claimed: the place is not left idle
+
+
+def test_a_customer_who_asked_once_does_not_hold_a_free_place():
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    assert admission.ask("once", live=1, now=1.0, fps=15).position == 1  # then closes the tab, unsaid
+    assert admission.ask("next", live=0, now=1.2, fps=15).admitted
+
+
+def test_the_first_present_customer_gets_a_freed_place():
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    for who in ("one", "two", "three"):
+        admission.ask(who, live=1, now=1.0, fps=15)
+    # "one" left silently; "two" and "three" keep asking. The place frees at 4.0.
+    for now in (2.0, 3.0):
+        admission.ask("two", live=1, now=now, fps=15)
+        admission.ask("three", live=1, now=now, fps=15)
+    assert not admission.ask("three", live=0, now=4.0, fps=15).admitted  # "two" is present and ahead
+    assert admission.ask("two", live=0, now=4.1, fps=15).admitted
+
+
+def test_a_new_session_of_the_same_customer_takes_over_the_old_place():
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    admission.ask("old", live=1, now=1, fps=15, keys=("browser:m|addr|dev1",))
+    admission.ask("other", live=1, now=1, fps=15, keys=("browser:m|addr|dev2",))
+    again = admission.ask("new", live=1, now=2, fps=15, keys=("browser:m|addr|dev1", "reference:m|order-1"))
+    assert again.position == 1 and not again.joined
+    assert [p.session_id for p in admission.line] == ["new", "other"]
+    # The same merchant reference from another browser: still the same customer, still one place.
+    assert admission.ask("newer", live=1, now=3, fps=15, keys=("browser:m|addr|dev3", "reference:m|order-1")).position == 1
+    assert [p.session_id for p in admission.line] == ["newer", "other"]
+    admitted = admission.ask("newer", live=0, now=3.5, fps=15)
+    assert admitted.admitted and admitted.waited_s == 2.5  # counted from when the customer first joined
+
+
+def test_a_page_that_says_it_left_frees_its_place_at_once():
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    admission.ask("left", live=1, now=1, fps=15)
+    admission.ask("p", live=1, now=1, fps=15)
+    admission.leave("left")
+    assert admission.ask("p", live=0, now=1.5, fps=15).admitted
+
+
+def test_the_climb_proceeds_with_checks_ending_and_starting_and_a_line_of_departed_customers():
+    admission = Admission(cores=2)
+    admission.cost.estimate(2.0)
+    now, cpu, live, asked, admitted = 1000.0, 50.0, 0, 0, 0
+    # Every second a new customer arrives (half of them leave at once when told to wait), and one of the
+    # live checks ends every other second.
+    while now < 1120.0 and admission.room(15) < admission.capacity(15):
+        asked += 1
+        answer = admission.ask(f"c{asked}", live=live, now=now, fps=15)
+        if answer.admitted:
+            live, admitted = live + 1, admitted + 1
+        if asked % 2 == 0 and live > 1:
+            live -= 1
+        for _ in range(max(1, live) * 15):  # a second of analysed frames at 15 fps per live check
+            cpu, now = cpu + 0.012, now + 1 / (15 * max(1, live))
+            admission.cost.frame(8.0, cpu, now, max(1, live))
+    assert admission.room(15) == admission.capacity(15) and admitted > admission.capacity(15)
 
 
 def test_the_wait_estimate_follows_the_length_of_checks():
@@ -214,3 +341,12 @@ def test_slow_steps_are_analysed_less_often_with_the_same_verdicts(name, challen
         assert ("challenge", th.blink_fps) in rates
     if "turn" in challenges:
         assert ("challenge", th.slow_fps) in rates and ("challenge", 0.0) in rates  # once moving: every frame
+
+
+def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds():
+    # A busy machine analyses one check at 9 frames a second: a reading's 60 frames take over 6 s.
+    cost, cpu, now = FrameCost(), 50.0, 1000.0
+    for _ in range(200):
+        cpu, now = cpu + 0.012, now + 1 / 9
+        cost.frame(8.0, cpu, now, 1)
+    assert cost.source == "live" and cost.proven_load == 1

@@ -114,3 +114,18 @@ def test_the_senders_send_at_the_rate_the_page_asks_the_camera_for():
     assert fps == 20.0 and len(sent) == 60 and sent[:4] == [0, 1, 3, 4] and sent[-1] == 88
     assert at_rate(frames, 30.0, 0) == (frames, 30.0)  # 0: the clip's own rate
     assert at_rate(frames, 15.0, 20.0) == (frames, 15.0)  # never more frames than the clip has
+
+
+def test_bench_with_customers_who_leave_reports_admissions_a_minute_and_idle_places():
+    blink = video(BLINK_CLIP)
+    command = [
+        sys.executable, "-m", "server", "bench", "--sessions", "3", "--seconds", "8", "--warmup-s", "2", "--leave-fraction", "0.5",
+        "--video", str(blink), "--server-env", "REALNAME_MAX_LIVE_SESSIONS=1", "--json",
+    ]
+    done = subprocess.run(command, cwd=PROJECT, capture_output=True, text=True, timeout=300, env={**os.environ, "GLOG_minloglevel": "2"})
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["mode"] == "churn" and report["leave_fraction"] == 0.5 and report["capacity_sessions"] == 1
+    for key in ("admitted_per_minute", "idle_place_s_while_waiting", "free_place_s", "someone_waiting_s", "told_to_wait", "left_and_came_back"):
+        assert report[key] is not None and report[key] >= 0, key
+    assert report["errors"] == []

@@ -162,6 +162,88 @@ async def test_a_second_check_waits_in_line_and_is_admitted_when_the_first_ends(
     assert data["attempts"]["used"] == 1  # the waiting cost nothing: one attempt, the admitted one
 
 
+async def healthz_capacity(http, server) -> dict:
+    async with http.get(server.make_url("/healthz/details")) as response:
+        return (await response.json())["capacity"]
+
+
+async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who_waits(http, server, services, sandbox_key, blink_clip):
+    import aiohttp
+
+    # The first check stays live (the clip never turns left) however slowly the others are set up.
+    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1, challenge_timeout_s=600.0, start_timeout_s=600.0)
+    first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="first")
+    assert (await one.start_live(ClipTrack(*blink_clip))).offer_error is None
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(7)]
+    try:
+        # Six customers are told to wait and leave: two close the page (its beacon says so), four go
+        # without a word (the tab killed, a "try again" at the shop that made a new session elsewhere).
+        for i, browser in enumerate(browsers[:6]):
+            _, gone = await ready_for_live(browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id=f"gone-{i}")
+            refused = await gone.start_live(ClipTrack(*blink_clip))
+            assert refused.offer_error["code"] == "busy"
+            if i < 2:
+                assert await gone.leave() == 204
+            await gone.close()
+        assert (await healthz_capacity(http, server))["waiting"] == 4
+        # A present customer joins behind the four and asks again on schedule, as the waiting page does.
+        second, present = await ready_for_live(browsers[6], server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="present")
+        waiting = await present.start_live(ClipTrack(*blink_clip))
+        # Its place shown counts those ahead still asking on schedule: none of them will again.
+        assert waiting.offer_error["code"] == "busy" and 1 <= waiting.offer_error["queue"]["position"] <= 5
+        again = await present.start_live(ClipTrack(*blink_clip))
+        assert again.offer_error["code"] == "busy"
+        capacity = await healthz_capacity(http, server)
+        assert capacity["waiting"] == 5 and 1 <= capacity["waiting_present"] <= 5
+        # The place frees: the present customer gets it at its next ask, whoever the line still holds.
+        await one.bye()
+        await one.close()
+        assert await eventually(lambda: first["id"] not in services.attempts.live, timeout=20)
+        admitted = await present.start_live(ClipTrack(*blink_clip))
+        assert admitted.offer_error is None
+        assert await eventually(lambda: second["id"] in services.attempts.live)
+        await present.bye()
+        await present.close()
+    finally:
+        for browser in browsers:
+            await browser.close()
+    assert await eventually(lambda: not services.attempts.live, timeout=20)
+
+
+async def test_the_page_s_beacon_gives_up_its_own_place_in_line_and_no_one_else_s(http, server, services, sandbox_key, blink_clip):
+    import aiohttp
+
+    # The first check stays live (the clip never turns left) however slowly the others are set up.
+    services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1, challenge_timeout_s=600.0, start_timeout_s=600.0)
+    first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="first")
+    assert (await one.start_live(ClipTrack(*blink_clip))).offer_error is None
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as waiter_browser, aiohttp.ClientSession(
+        cookie_jar=aiohttp.CookieJar(unsafe=True)
+    ) as stranger_browser:
+        waiter_session, waiter = await ready_for_live(waiter_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="waiter")
+        assert (await waiter.start_live(ClipTrack(*blink_clip))).offer_error["code"] == "busy"
+        stranger_session, stranger = await ready_for_live(stranger_browser, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="stranger")
+        assert (await stranger.start_live(ClipTrack(*blink_clip))).offer_error["code"] == "busy"
+        assert [p.session_id for p in services.attempts.admission.line] == [waiter_session["id"], stranger_session["id"]]
+        # Another browser's beacon, with its own valid token, gives up its own place only.
+        assert await stranger.leave() == 204
+        assert [p.session_id for p in services.attempts.admission.line] == [waiter_session["id"]]
+        # The waiter's cookie without its token (a cross-site form), or with another browser's token: refused.
+        assert await waiter.leave(csrf="0" * 64) == 204
+        assert await waiter.leave(csrf=stranger.live_config["csrf"]) == 204
+        async with aiohttp.ClientSession() as no_cookie:
+            async with no_cookie.post(server.make_url("/verify/live/bye"), data={"csrf_token": waiter.live_config["csrf"]}) as response:
+                assert response.status == 204
+        assert [p.session_id for p in services.attempts.admission.line] == [waiter_session["id"]]
+        # Its own page's beacon: the place is given up at once, and the live check goes on.
+        assert await waiter.leave() == 204
+        assert services.attempts.admission.line == [] and first["id"] in services.attempts.live
+        assert (await healthz_capacity(http, server))["waiting"] == 0
+    await one.bye()
+    await one.close()
+    assert await eventually(lambda: not services.attempts.live, timeout=20)
+
+
 async def test_failed_attempts_run_out(http, server, services, sandbox_key, blink_clip):
     services.attempts.settings = services.attempts.settings.replace(challenge_timeout_s=1.0)
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])

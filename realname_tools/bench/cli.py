@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
         elif isinstance(default, dict):
             bench.add_argument(name, dest=item.name, action="append", metavar="NAME=VALUE", help=help_text)
         else:
-            kind = {"int | None": int, "float": float, "int": int}.get(str(item.type), type(default) if default is not None else str)
+            kind = {"int | None": int, "float | None": float, "float": float, "int": int}.get(str(item.type), type(default) if default is not None else str)
             bench.add_argument(name, dest=item.name, type=kind, default=default, help=help_text)
     bench.add_argument("--json", action="store_true")
     bench.add_argument("--analysis-threads", dest="analysis_threads", type=int, help="REALNAME_ANALYSIS_THREADS of a started server")
@@ -86,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     options, counts = options_from(args)
     if options.upload_loop:
         return _upload_loop(options, args.json)
+    if options.leave_fraction is not None:
+        return _churn(options, args.json)
     try:
         report = asyncio.run(run_bench(options) if len(counts) == 1 else run_sweep(options, counts))
     except BenchError as error:
@@ -110,4 +112,17 @@ def _upload_loop(options: BenchOptions, as_json: bool) -> int:
         print(json.dumps({"error": {"code": "bench_failed", "message": str(error)}}) if as_json else f"error (bench_failed): {error}")
         return 2
     print(json.dumps(report, ensure_ascii=False) if as_json else render_upload_loop(report))
+    return 0
+
+
+def _churn(options: BenchOptions, as_json: bool) -> int:
+    from .churn import render_churn, run_churn
+    from .options import progress
+
+    try:
+        report = asyncio.run(run_churn(options, progress))
+    except BenchError as error:
+        print(json.dumps({"error": {"code": "bench_failed", "message": str(error)}}) if as_json else f"error (bench_failed): {error}")
+        return 2
+    print(json.dumps(report, ensure_ascii=False) if as_json else render_churn(report))
     return 0

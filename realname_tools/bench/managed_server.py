@@ -14,6 +14,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from .options import PROJECT, BenchError
 
@@ -134,3 +135,13 @@ async def server_for(options, sessions: int, progress) -> tuple[ManagedServer | 
         raise
     assert server.api_key is not None
     return server, server.url, server.api_key, server.pid
+
+
+async def server_capacity(http, base_url: str, status_token: str | None) -> dict[str, Any] | None:
+    """The server's own capacity reading (from this host, or with its status token)."""
+    headers = {"Authorization": f"Bearer {status_token}"} if status_token else {}
+    try:
+        async with http.get(base_url + "/healthz/details", headers=headers) as response:
+            return (await response.json()).get("capacity")
+    except Exception:  # an older server without it
+        return None

@@ -4,6 +4,7 @@ flags are made, so each option is declared once."""
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -30,6 +31,11 @@ VIDEO_TIME_BASE = Fraction(1, 90000)
 
 class BenchError(Exception):
     pass
+
+
+def progress(options: BenchOptions, message: str) -> None:
+    if options.progress:
+        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 def _option(default, help: str, flag: str | None = None):
@@ -65,4 +71,7 @@ class BenchOptions:
     server_env: dict[str, str] = _option({}, "another setting of a started server (NAME=VALUE, repeatable)")
     upload_loop: bool = _option(False, "measure one live check alone, then while another customer uploads ID photos in a loop: the analysed fps ratio")
     upload_photo: str | None = _option(None, "with --upload-loop: the photo uploaded in the loop (default: --id-photo, else the clip's frame)")
+    leave_fraction: float | None = _option(
+        None, "customers coming and going (each check ends by itself): this share of those told to wait leave and come back as a new session"
+    )
     progress: bool = field(default=False, metadata={"help": None, "flag": None})  # set by the command, not a flag

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import os
 import statistics
-import sys
 import time
 from itertools import pairwise
 from pathlib import Path
@@ -35,7 +34,7 @@ from .customers import (
     wait_not_live,
 )
 from .frame_cost import bare_landmarker_ms, bracketing
-from .managed_server import server_for
+from .managed_server import server_capacity, server_for
 from .options import (
     BACKLOG_MS,
     CORES,
@@ -45,6 +44,7 @@ from .options import (
     BenchError,
     BenchOptions,
 )
+from .options import progress as _progress
 from .profiling import profile_server
 from .report import fmt
 from .sampling import Sampler, process_threads
@@ -59,11 +59,6 @@ def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], fl
         return frames, fps
     count = int(len(frames) * wanted / fps)
     return [frames[int(i * fps / wanted)] for i in range(count)], wanted
-
-
-def _progress(options: BenchOptions, message: str) -> None:
-    if options.progress:
-        print(f"[bench] {message}", file=sys.stderr, flush=True)
 
 
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
@@ -158,7 +153,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         busy_threads = process_threads(server_pid) if server_pid else None
         for c in customers:
             c.sent_at_window_end = c.track.sent if c.track else 0
-        report["server_capacity"] = await _server_capacity(customers[0].http, base_url, options.status_token)
+        report["server_capacity"] = await server_capacity(customers[0].http, base_url, options.status_token)
         await sampler.stop()
         if profile_task is not None:
             report["profile"] = await profile_task
@@ -264,7 +259,7 @@ async def _wait_climbed(customers: list[Customer], base_url: str, status_token: 
         now_admitted = sum(c.admitted_at is not None for c in customers)
         if now_admitted != admitted:
             last_change, admitted = time.monotonic(), now_admitted
-        capacity = await _server_capacity(customers[0].http, base_url, status_token) or {}
+        capacity = await server_capacity(customers[0].http, base_url, status_token) or {}
         climbed = capacity.get("admitting_up_to", 0) >= capacity.get("capacity_sessions", 0)
         if admitted == len(customers) or (climbed and time.monotonic() - last_change >= steady_s):
             break
@@ -293,16 +288,6 @@ async def _release_queue(waiting: list[Customer], started: float, timeout_s: flo
         "seconds_to_admit_all": round(max(c.admitted_at - started for c in admitted), 1) if admitted else None,
         "never_admitted": [c.index for c in waiting if c.streaming_at is None],
     }
-
-
-async def _server_capacity(http, base_url: str, status_token: str | None) -> dict[str, Any] | None:
-    """The server's own capacity reading (from this host, or with its status token)."""
-    headers = {"Authorization": f"Bearer {status_token}"} if status_token else {}
-    try:
-        async with http.get(base_url + "/healthz/details", headers=headers) as response:
-            return (await response.json()).get("capacity")
-    except Exception:  # an older server without it
-        return None
 
 
 def _ratios(report: dict[str, Any]) -> dict[str, Any]:

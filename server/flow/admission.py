@@ -9,6 +9,12 @@ share caches run slower when all are busy), so the service climbs one check at a
 one more check than were live through a whole cost reading. Those who find it full get a place in
 line and an estimated wait; their page asks again and the first in line get the places that free up.
 
+The line never keeps a place idle (it is work-conserving): only customers whose page asks on schedule
+count as present, and only those present ahead of a customer keep a free place from them; a free place
+that none of them claimed within a few seconds goes to whoever asks. A page that misses about two asks
+loses its place; a page that closes says so (its bye leaves the line); a new session of the same customer
+(the merchant's reference or the same browser) takes over the old session's place instead of leaving it.
+
 Pure bookkeeping: no clock or I/O of its own (callers pass `now` and the CPU time they read).
 """
 
@@ -26,13 +32,20 @@ HEADROOM = 0.85
 PROCESS_FACTOR = 2.2
 COST_WINDOW_FRAMES = 60  # a new cost reading every this many analysed frames...
 COST_WINDOW_MIN_S = 1.0  # ...over at least this long
-COST_GAP_S = 5.0  # a window this long without frames measured idle time, not frames: start anew
+COST_GAP_S = 5.0  # this long without frames, a window would measure idle time, not frames: start anew
 COST_WEIGHT = 0.3  # weight of each new reading in the running cost
 DEFAULT_CHECK_S = 20.0  # a live check's length before any ended (for wait estimates)
 CHECK_WEIGHT = 0.2
-KEEP_PLACE_S = 20.0  # a place in line is kept this long after the page last asked
 RETRY_AFTER_S = 3.0  # how soon a waiting page asks again
-CLIMB_RETRY_S = 1.0  # ...while the service climbs to its capacity, places open every cost reading
+SOON_RETRY_S = 1.0  # ...when a place may open any moment: next in line, or while the service climbs
+# An ask may come this much later than asked for and still be on schedule: the page sets up a new offer
+# (gathering ICE candidates) and the network or a busy phone delays it.
+ASK_SLACK_S = 2.0
+KEEP_PLACE_S = 2 * RETRY_AFTER_S + ASK_SLACK_S  # missing about two asks loses the place
+HOLD_S = SOON_RETRY_S + ASK_SLACK_S  # a free place waits this long at most for those present ahead
+# Next in line, an answer is held up to SOON_RETRY_S for a place to free (server/flow/attempts.py); one
+# that found none asks again this soon, so the page is nearly always there when a place frees.
+AFTER_HELD_RETRY_S = 0.25
 
 
 @dataclass
@@ -44,9 +57,10 @@ class FrameCost:
     analysis_ms: float | None = None  # a frame's analysis alone, in its worker (wall time)
     _window_cpu_s: float | None = None
     _window_at: float = 0.0
+    _last_frame_at: float = 0.0
     _window_frames: int = 0
-    proven_load: int = 0  # the most checks that were live through a whole reading
-    _window_load: int = 0  # the fewest checks live during the current window
+    proven_load: int = 0  # the most checks that were live through a whole reading (on average, rounded)
+    _window_spread: float = 0.0  # the sum of 1 / checks live over the current window's frames
 
     def estimate(self, landmarker_ms: float) -> None:
         """Before any live frame: the synthetic face's landmarker time, scaled to the whole process."""
@@ -60,19 +74,24 @@ class FrameCost:
         `cpu_s` may be the function that reads the CPU seconds: it is then called only when a reading opens
         or closes (the process's CPU clock sums every thread, ~90 with 9 checks, with the GIL held)."""
         self.analysis_ms = analysis_ms if self.analysis_ms is None else self.analysis_ms + 0.02 * (analysis_ms - self.analysis_ms)
-        if self._window_cpu_s is None or now - self._window_at > COST_GAP_S:
-            self._window_cpu_s, self._window_at, self._window_frames, self._window_load = _read(cpu_s), now, 0, load
+        # From the last frame, not the window's start: a check analysed slower than a reading's frames
+        # in COST_GAP_S (a busy machine) still completes readings, and so does the climb.
+        gap, self._last_frame_at = now - self._last_frame_at, now
+        if self._window_cpu_s is None or gap > COST_GAP_S:
+            self._window_cpu_s, self._window_at, self._window_frames, self._window_spread = _read(cpu_s), now, 0, 0.0
             return
         self._window_frames += 1
-        self._window_load = min(self._window_load, load)
+        self._window_spread += 1 / max(1, load)
         if self._window_frames < COST_WINDOW_FRAMES or now - self._window_at < COST_WINDOW_MIN_S:
             return
         cpu_s = _read(cpu_s)
         reading = (cpu_s - self._window_cpu_s) * 1000 / self._window_frames
         self.ms = reading if self.source != "live" or self.ms is None else self.ms + COST_WEIGHT * (reading - self.ms)
         self.source = "live"
-        self.proven_load = max(self.proven_load, self._window_load)
-        self._window_cpu_s, self._window_at, self._window_frames, self._window_load = cpu_s, now, 0, load
+        # The checks live through the reading, on average over its time (each frame stands for 1/load of
+        # the time its check's share took): checks that end and start meanwhile do not hold the climb back.
+        self.proven_load = max(self.proven_load, math.floor(self._window_frames / self._window_spread + 0.5))
+        self._window_cpu_s, self._window_at, self._window_frames, self._window_spread = cpu_s, now, 0, 0.0
 
 
 def _read(cpu_s: float | Callable[[], float]) -> float:
@@ -98,6 +117,18 @@ class Place:
     session_id: str
     joined_at: float
     asked_at: float
+    retry_s: float = RETRY_AFTER_S  # when its page was told to ask again
+    keys: tuple[str, ...] = ()  # who the customer is beyond this session (see `Admission.ask`)
+    asks: int = 1
+
+    def present(self, now: float) -> bool:
+        """Its page asks on schedule: it has missed no ask."""
+        return now - self.asked_at <= self.retry_s + ASK_SLACK_S
+
+    def holds(self, now: float) -> bool:
+        """It may keep a free place from those behind it: present, and it has asked again since it joined
+        (one who asked once and left, as a closed tab or a "try again" does, is not waited for)."""
+        return self.asks > 1 and self.present(now)
 
 
 @dataclass(frozen=True)
@@ -122,6 +153,7 @@ class Admission:
     cost: FrameCost = field(default_factory=FrameCost)
     check_s: float = DEFAULT_CHECK_S
     line: list[Place] = field(default_factory=list)
+    _free_since: float | None = None  # since when a place has been free while someone asked
 
     def capacity(self, fps: float, bound: int = 0) -> int:
         return capacity_sessions(self.cost.ms, self.cores, fps, bound, self.cost.analysis_ms, self.workers)
@@ -130,29 +162,52 @@ class Admission:
         """Checks that may be live now: the capacity, climbed to one check at a time."""
         return min(self.capacity(fps, bound), self.cost.proven_load + 1)
 
-    def ask(self, session_id: str, live: int, now: float, fps: float, bound: int = 0) -> Admit:
-        """Synchronous, so the caller can reserve the place before anyone else asks."""
+    def ask(self, session_id: str, live: int, now: float, fps: float, bound: int = 0, keys: tuple[str, ...] = ()) -> Admit:
+        """Synchronous, so the caller can reserve the place before anyone else asks.
+
+        `keys` name the customer beyond this session (the merchant's reference, the browser): a new
+        session of the same customer takes over the place of the old one, which has left."""
         self._forget_stale(now)
         room = self.room(fps, bound)
+        capacity = self.capacity(fps, bound)
         free = room - live
-        index = next((i for i, p in enumerate(self.line) if p.session_id == session_id), None)
-        ahead = index if index is not None else len(self.line)
-        if ahead < free:
+        self._free_since = (self._free_since if self._free_since is not None else now) if free > 0 else None
+        index = self._place_of(session_id, keys)
+        ahead = self.line[:index] if index is not None else self.line
+        present_ahead = sum(p.present(now) for p in ahead)
+        # Work-conserving: only those present ahead may keep a free place, and not for long.
+        if free > 0 and (sum(p.holds(now) for p in ahead) < free or now - self._free_since >= HOLD_S):
             place = self.line.pop(index) if index is not None else None
+            if free == 1:
+                self._free_since = None
             return Admit(True, waited_s=round(now - place.joined_at, 1) if place is not None else None)
+        position = present_ahead + 1
+        retry_s = SOON_RETRY_S if room < capacity or position <= capacity else RETRY_AFTER_S
         joined = index is None
         if joined:
-            self.line.append(Place(session_id, now, now))
+            self.line.append(Place(session_id, now, now, retry_s, keys))
         else:
-            self.line[index].asked_at = now
-        position = ahead + 1
+            place = self.line[index]
+            place.session_id, place.asked_at, place.retry_s, place.keys = session_id, now, retry_s, keys or place.keys
+            place.asks += 1
         # Places free up at about capacity / check length a second; those ahead take the first ones.
-        rate = max(1, self.capacity(fps, bound)) / max(1.0, self.check_s)
-        retry_s = CLIMB_RETRY_S if room < self.capacity(fps, bound) else RETRY_AFTER_S
+        rate = max(1, capacity) / max(1.0, self.check_s)
         return Admit(False, position=position, wait_s=max(retry_s, (position - max(0, free)) / rate), retry_after_s=retry_s, joined=joined)
 
     def leave(self, session_id: str) -> None:
         self.line = [p for p in self.line if p.session_id != session_id]
+
+    def in_line(self, session_id: str) -> bool:
+        return any(p.session_id == session_id for p in self.line)
+
+    def _place_of(self, session_id: str, keys: tuple[str, ...]) -> int | None:
+        """The index of the place of this session or of the same customer under another session: the
+        first of them (one customer, one place: the others are dropped)."""
+        mine = [i for i, p in enumerate(self.line) if p.session_id == session_id or set(keys) & set(p.keys)]
+        if not mine:
+            return None
+        self.line = [p for i, p in enumerate(self.line) if i == mine[0] or i not in mine]
+        return mine[0]
 
     def check_ended(self, seconds: float) -> None:
         if seconds > 0:
@@ -166,6 +221,7 @@ class Admission:
             "admitting_up_to": self.room(fps, bound),
             "live_checks": live,
             "waiting": len(self.line),
+            "waiting_present": sum(p.present(now) for p in self.line),
             "required_fps": fps,
             "max_live_sessions": bound or None,
             "cores": self.cores,

@@ -11,12 +11,13 @@ result or count as a failure.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +43,7 @@ from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
-from .admission import Admission
+from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
 from .lifecycle import Lifecycle, jpeg
 from .pad_scoring import PadScoring, scoring_executor
@@ -113,6 +114,13 @@ def customer_key(session: Session, address: str, device: str | None) -> Customer
     )
 
 
+def line_keys(session: Session, customer: Customer) -> tuple[str, ...]:
+    """Who the customer is beyond this session, for the waiting line: their browser (`customer_key`) and
+    the merchant's reference. A new session with either takes over the old session's place."""
+    merchant = getattr(session, "merchant_id", None) or session.api_key_id
+    return (customer.browser,) + ((f"reference:{merchant}|{session.reference_id}",) if session.reference_id else ())
+
+
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
@@ -151,6 +159,7 @@ class LiveAttempts:
         # The cores this process may run on (taskset, cpusets), which may be fewer than the machine's.
         self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
+        self._freed = asyncio.Event()  # set (and replaced) whenever a live check gives its place up
 
     async def start(
         self,
@@ -171,7 +180,7 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        admit = self.admission.ask(session.id, len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        admit = await self._ask(session, customer)
         if not admit.admitted:
             if admit.joined:
                 self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
@@ -232,6 +241,32 @@ class LiveAttempts:
             {"attempt": session.attempts + 1, "camera": _camera_kind(camera_label), "camera_settings": camera or {}},
         )
         return {"sdp": answer.sdp, "type": answer.type}
+
+    async def _ask(self, session: Session, customer: Customer) -> Admit:
+        """A place, or one in line. Next in line, the answer waits up to the time the page would wait
+        before asking again, and takes a place that frees meanwhile: it is not left idle until the next ask."""
+        keys = line_keys(session, customer)
+
+        def ask() -> Admit:
+            fps, bound = self.settings.live_analysis_fps, self.settings.max_live_sessions
+            return self.admission.ask(session.id, len(self.live), time.monotonic(), fps, bound, keys)
+
+        admit = ask()
+        if admit.admitted or admit.retry_after_s > SOON_RETRY_S:
+            return admit
+        freed = self._freed
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(freed.wait(), admit.retry_after_s)
+        if not self.admission.in_line(session.id) or session.id in self.live:
+            return admit  # the page left meanwhile (its beacon): the first answer stands
+        if not freed.is_set():
+            return replace(admit, retry_after_s=AFTER_HELD_RETRY_S)
+        again = ask()
+        return again if again.admitted else replace(again, joined=admit.joined, retry_after_s=AFTER_HELD_RETRY_S)
+
+    def _place_freed(self) -> None:
+        self._freed.set()
+        self._freed = asyncio.Event()
 
     def check_may_start(self, session: Session, customer: Customer, camera_label: str = "", attempt_taken: bool = False) -> None:
         """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the
@@ -301,13 +336,18 @@ class LiveAttempts:
             self.admission.cost.source = "unmeasured"
 
     def _frame_analysed(self, analysis_ms: float) -> None:
+        proven = self.admission.cost.proven_load
         self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
+        if self.admission.cost.proven_load > proven:
+            self._place_freed()  # the climb opened a place: a held answer takes it
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz/details reports: capacity, load and the measured cost."""
         return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
+        """The page went away: its live check ends, its place in line is given up."""
+        self.admission.leave(session.id)
         attempt = self.live.get(session.id)
         if attempt is not None:
             await attempt.connection.end(reason)
@@ -330,6 +370,7 @@ class LiveAttempts:
         """Setup failed: free the place first (the attempt is not current any more), then the peer."""
         attempt = self.live.get(session_id)
         self.live.release(session_id, attempt)
+        self._place_freed()
         if connection is not None:
             await connection.end("setup_failed")
 
@@ -407,11 +448,13 @@ class LiveAttempts:
             )
             # The outcome is stored: the session is free for a next attempt while this peer closes.
             self.live.release(attempt.session_id, attempt)
+            self._place_freed()
             connection.send(protocol.result_message(session.status.value))
             await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
         finally:
             self.live.release(attempt.session_id, attempt)
             self.admission.check_ended(connection.stats.elapsed())
+            self._place_freed()
 
     def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
         stats, analyzer = attempt.connection.stats, attempt.step.analyzer
