@@ -6,8 +6,10 @@ accessibility smoke check (see the `shot` fixture).
 
 from __future__ import annotations
 
+import json
 import time
 
+import jwt
 import pytest
 
 from e2e.conftest import BLINK_ID, HEADTURN_ID, OTHER_ID, phone_context
@@ -26,6 +28,7 @@ from server.sessions import Status
 from server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support.media import photo
 from tests.support.waiting import eventually
+from tests.test_receipts import cli, tampered, with_pyjwt
 
 pytestmark = pytest.mark.e2e  # and `media` on the tests that need ../shared/media
 
@@ -46,7 +49,7 @@ async def prompted(said, timeout: float = 20.0) -> bool:
 
 
 @pytest.mark.media
-async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_camera, merchant, receiver, shot):
+async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_camera, merchant, receiver, shot, tmp_path):
     created = await merchant.create_session(
         fixed_challenges=["blink", "blink"],
         callback_url=receiver.base + "/hook",
@@ -94,6 +97,21 @@ async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_ca
     data = await merchant.session(created["id"])
     assert data["status"] == "approved" and data["match"]["decision"] == "match"
     assert [c["passed"] for c in data["liveness"]["challenges"]] == [True, True]
+
+    # The signed receipt of this browser check verifies offline, with `verify-receipt` and with a standard
+    # JOSE library, against the service's published keys; an altered one fails both.
+    assert delivery.event["data"]["session"]["receipt"] == data["receipt"]
+    async with merchant.http.get(merchant.base + "/.well-known/jwks.json") as response:
+        jwks = await response.json()
+    claims = with_pyjwt(data["receipt"], jwks)
+    assert claims["decision"] == "approved" and claims["sub"] == created["id"]
+    (tmp_path / "jwks.json").write_text(json.dumps(jwks))
+    (tmp_path / "receipt.jws").write_text(data["receipt"])
+    (tmp_path / "altered.jws").write_text(tampered(data["receipt"]))
+    assert cli("verify-receipt", str(tmp_path / "receipt.jws"), "--jwks", str(tmp_path / "jwks.json")).returncode == 0
+    assert cli("verify-receipt", str(tmp_path / "altered.jws"), "--jwks", str(tmp_path / "jwks.json")).returncode == 1
+    with pytest.raises(jwt.InvalidSignatureError):
+        with_pyjwt(tampered(data["receipt"]), jwks)
     stats = data["live_stats"]
     print(
         f"\n[e2e] live_stats, Chromium fake camera {blink_camera.width}x{blink_camera.height} "
