@@ -259,6 +259,7 @@ def cmd_merchants(args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from .api.auth import KeyLookupError, create_api_key, hash_key, revoke_api_key
     from .storage.store import DuplicateError
+    from .webhooks import standard_secret
 
     store = _store(load_settings(args.config))
     try:
@@ -274,13 +275,21 @@ def cmd_keys(args: argparse.Namespace) -> int:
             created = store.api_key_by_hash(hash_key(key))
             if args.json:
                 _print_json(
-                    {"merchant": merchant.name, "name": created.name, "sandbox": args.sandbox, "api_key": key, "webhook_secret": secret}
+                    {
+                        "merchant": merchant.name,
+                        "name": created.name,
+                        "sandbox": args.sandbox,
+                        "api_key": key,
+                        "webhook_secret": secret,
+                        "standard_webhook_secret": standard_secret(secret.encode()),
+                    }
                 )
             else:
                 kind = "sandbox" if args.sandbox else "live"
                 print(f"Created {kind} API key {created.name!r} of {merchant.name!r}. Both values are shown only now; store them safely.")
                 print(f"  API key:        {key}")
                 print(f"  Webhook secret: {secret}")
+                print(f"  The same secret for Standard Webhooks libraries: {standard_secret(secret.encode())}")
         elif args.keys_command == "revoke":
             try:
                 revocation = revoke_api_key(store, args.key, args.merchant)
