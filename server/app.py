@@ -41,7 +41,7 @@ from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidenc
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
 from .storage.store import Store
-from .web import console_dashboard, console_pages, handoff, pages, recorded
+from .web import api_docs, console_dashboard, console_pages, handoff, pages, recorded
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -170,6 +170,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     app.add_routes(api_views.routes)
     app.add_routes(console_pages.routes)
     app.add_routes(console_dashboard.routes)
+    app.add_routes(api_docs.routes)
     app.router.add_static("/static", static_dir(), append_version=False)
 
     background: list[asyncio.Task] = []
