@@ -7,9 +7,9 @@ import json
 import re
 from html.parser import HTMLParser
 
+from server.api.docs import inline, rich
 from server.api.reference import build
 from server.api.views import OPENAPI
-from server.web.api_docs import inline, rich
 
 DOC = json.loads(OPENAPI.read_text(encoding="utf-8"))
 

@@ -1,6 +1,6 @@
 """The API reference, read from openapi.json: every operation with its parameters, body, answers, error codes
 and an example call, every schema with its fields, and the error codes with where each can come back.
-Pure: the `/docs/api` page (server/web/api_docs.py) renders what this builds."""
+Pure: the `/docs/api` page (server/api/docs.py) renders what this builds."""
 
 from __future__ import annotations
 

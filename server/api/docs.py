@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import re
-from html import escape
 from functools import cache
+from html import escape
 
 from aiohttp import web
 
-from ..api.reference import Reference, build
-from ..api.views import OPENAPI
 from ..http.services import SERVICES
+from .reference import Reference, build
+from .views import OPENAPI
 
 routes = web.RouteTableDef()
 INLINE = (
