@@ -216,6 +216,7 @@ def _store(settings):
 
 def cmd_merchants(args: argparse.Namespace) -> int:
     from .storage.store import DuplicateError
+    from .web.framing import OriginError, parse_origins
 
     store = _store(load_settings(args.config))
     try:
@@ -237,6 +238,22 @@ def cmd_merchants(args: argparse.Namespace) -> int:
             store.set_display_name(merchant.id, args.display_name)
             store.audit("operator", "merchant.display_name", detail={"merchant": merchant.name})
             print(f"Customers of {merchant.name!r} now see {args.display_name!r}.")
+        elif args.merchants_command == "set-frame-origins":
+            merchant = store.merchant_by_name(args.name)
+            if merchant is None:
+                return _fail("not_found", f"no merchant named {args.name!r}", args.json)
+            try:
+                origins = parse_origins(args.origins)
+            except OriginError as error:
+                return _fail("invalid_origin", str(error), args.json)
+            store.set_frame_origins(merchant.id, origins)
+            store.audit("operator", "merchant.frame_origins", detail={"merchant": merchant.name, "origins": origins})
+            if args.json:
+                _print_json({"name": merchant.name, "frame_origins": origins})
+            elif origins:
+                print(f"The widget may open {merchant.name!r}'s hosted pages on: {' '.join(origins)}")
+            else:
+                print(f"No page may frame {merchant.name!r}'s hosted pages (the widget opens them in a new tab).")
         else:
             keys = store.api_keys()
             rows = [
@@ -413,6 +430,10 @@ def build_parser() -> argparse.ArgumentParser:
     m_display.add_argument("name")
     m_display.add_argument("display_name")
     m_display.add_argument("--json", action="store_true")
+    m_frame = merchants_sub.add_parser("set-frame-origins", help="the origins whose pages may embed the hosted pages (realname.js); none to forbid")
+    m_frame.add_argument("name")
+    m_frame.add_argument("origins", nargs="*", help="e.g. https://shop.example https://www.shop.example")
+    m_frame.add_argument("--json", action="store_true")
     m_list = merchants_sub.add_parser("list", help="list merchant accounts")
     m_list.add_argument("--json", action="store_true")
     merchants.set_defaults(func=cmd_merchants)

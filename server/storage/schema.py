@@ -239,4 +239,8 @@ MIGRATIONS: list[str | Rewrite] = [
     """
     ALTER TABLE sessions ADD COLUMN receipt TEXT;
     """,
+    # 11: the origins a merchant's pages may frame the hosted pages from (the widget), space-separated
+    """
+    ALTER TABLE merchants ADD COLUMN frame_origins TEXT NOT NULL DEFAULT '';
+    """,
 ]

@@ -48,6 +48,7 @@ class Merchant:
     name: str
     display_name: str
     created_at: float
+    frame_origins: str = ""  # space-separated origins allowed to frame the hosted pages (the widget)
 
 
 @dataclass(frozen=True)
@@ -190,6 +191,14 @@ class Store:
 
     def set_display_name(self, merchant_id: int, display_name: str) -> None:
         self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
+
+    def set_frame_origins(self, merchant_id: int, origins: list[str]) -> None:
+        self._write("UPDATE merchants SET frame_origins = ? WHERE id = ?", (" ".join(origins), merchant_id))
+
+    def frame_origins_of_session(self, session_id: str) -> tuple[str, ...]:
+        """The origins the session's merchant lets frame its hosted pages; none for most merchants."""
+        row = self._one("SELECT m.frame_origins FROM sessions s JOIN merchants m ON m.id = s.merchant_id WHERE s.id = ?", (session_id,))
+        return tuple(row["frame_origins"].split()) if row else ()
 
     # -- API keys ---------------------------------------------------------------------------------
 
