@@ -76,15 +76,23 @@
         width: phone ? "100%" : "min(480px, 100%)", height: phone ? "100%" : "min(760px, 100%)", borderRadius: phone ? "0" : "14px",
         boxShadow: "0 8px 32px rgba(0, 0, 0, 0.3)",
       });
+      var bar = make("div", {}, {
+        display: "flex", alignItems: "center", justifyContent: "space-between", flex: "none", padding: "4px 6px 4px 16px",
+        background: "#fff", borderBottom: "1px solid #e1e5ea", font: "600 16px/1.4 system-ui, sans-serif", color: "#1b1f24",
+      });
+      var heading = make("span");
+      heading.textContent = text.title;
       var close = make("button", { type: "button", "aria-label": text.close, "data-realname": "close" }, {
-        position: "absolute", top: "6px", right: "6px", zIndex: "1", width: "40px", height: "40px", borderRadius: "20px",
-        border: "1px solid #c4cad3", background: "#fff", color: "#1b1f24", font: "24px/1 system-ui, sans-serif", cursor: "pointer",
+        width: "44px", height: "44px", borderRadius: "22px", border: "0", background: "transparent",
+        color: "#1b1f24", font: "28px/1 system-ui, sans-serif", cursor: "pointer",
       });
       close.textContent = "\u00d7";
+      bar.appendChild(heading);
+      bar.appendChild(close);
       var frame = make("iframe", { src: url.href, title: text.title, allow: "camera; fullscreen" }, {
         border: "0", width: "100%", height: "100%", flex: "1", background: "#fff",
       });
-      var notice = make("div", { role: "alert", "data-realname": "fallback" }, { padding: "64px 20px 20px", font: "16px/1.5 system-ui, sans-serif", color: "#1b1f24" });
+      var notice = make("div", { role: "alert", "data-realname": "fallback" }, { padding: "20px", font: "16px/1.5 system-ui, sans-serif", color: "#1b1f24" });
       notice.hidden = true;
       var noticeText = make("p");
       var link = make("a", { href: url.href, target: "_blank", rel: "noopener", "data-realname": "new-tab" }, {
@@ -97,7 +105,7 @@
       var first = make("span", { tabindex: "0", "data-realname": "trap" });
       var last = make("span", { tabindex: "0", "data-realname": "trap" });
       box.appendChild(first);
-      box.appendChild(close);
+      box.appendChild(bar);
       box.appendChild(notice);
       box.appendChild(frame);
       box.appendChild(last);
