@@ -31,11 +31,12 @@ CHECKOUT = """<!doctype html>
 
 @pytest.fixture
 async def shop(aiohttp_server, server):
-    """start(allowed) -> the checkout page's origin, served by a second local server (another port)."""
+    """start(headers) -> the checkout page's origin, served by a second local server (another port)."""
 
-    async def start() -> str:
+    async def start(headers: dict[str, str] | None = None) -> str:
         async def checkout(request: web.Request) -> web.Response:
-            return web.Response(text=CHECKOUT.format(service=str(server.make_url("")).rstrip("/")), content_type="text/html")
+            page = CHECKOUT.format(service=str(server.make_url("")).rstrip("/"))
+            return web.Response(text=page, content_type="text/html", headers=headers or {})
 
         app = web.Application()
         app.router.add_get("/checkout", checkout)
@@ -170,4 +171,34 @@ async def test_the_widget_is_refused_on_an_origin_the_merchant_did_not_allow(lau
     await tab.wait_for_load_state()
     assert await tab.locator("form.start button[type=submit]").count() == 1
     await page.wait_for_function("() => window.__result !== null")
+    assert await page.evaluate("() => window.__result") == {"status": "new_tab"}
+
+
+@pytest.mark.media
+async def test_a_camera_the_shops_page_does_not_delegate_falls_back_to_a_new_tab(launch, blink_camera, merchant, services, shop):
+    # The shop's own policy keeps the camera from every frame: the hosted page cannot open it there.
+    origin = await shop({"Permissions-Policy": "camera=()"})
+    allow(services, [origin])
+    created = await merchant.create_session(fixed_challenges=["blink"])
+    browser = await launch(blink_camera)
+    context = await phone_context(browser)
+    page = await context.new_page()
+    await page.goto(origin + "/checkout")
+    await page.evaluate("(url) => { window.start(url); }", created["url"])
+    frame = await widget_frame(page)
+    await frame.locator("form.start button[type=submit]").click()
+    await consent(frame)
+    await upload_id(frame, photo(BLINK_ID))
+    await frame.locator("#start").click()
+    fallback = page.locator("[data-realname=fallback]")
+    await fallback.wait_for(state="visible", timeout=30_000)
+    assert "camera cannot be used" in await fallback.text_content()
+    events = await page.evaluate("() => window.__events")
+    assert events[-1] == {"type": "error", "code": "camera_denied", "fallback": "new_tab"}, events
+    assert services.store.session(created["id"]).attempts == 0  # nothing was streamed
+    # The same browser goes on at the live step in the new tab (its cookie binds it to the session).
+    async with context.expect_page() as opened:
+        await page.locator("[data-realname=new-tab]").click()
+    tab = await opened.value
+    await tab.wait_for_url(at("/verify/live"))
     assert await page.evaluate("() => window.__result") == {"status": "new_tab"}

@@ -62,6 +62,8 @@
       var onEvent = typeof options.onEvent === "function" ? options.onEvent : function () {};
       var phone = global.matchMedia && global.matchMedia("(max-width: 600px)").matches;
       var ready = false;
+      var loads = 0;
+      var steps = 0;
       var finished = false;
       var timers = [];
       var inerted = [];
@@ -154,10 +156,12 @@
         if (!data || data.source !== "realname" || typeof data.type !== "string") return;
         if (!ready) {
           ready = true;
-          timers.forEach(clearTimeout);
           emit({ type: "ready" });
         }
-        if (data.type === "step") emit({ type: "step", step: String(data.step || "") });
+        if (data.type === "step") {
+          steps += 1;
+          emit({ type: "step", step: String(data.step || "") });
+        }
         else if (data.type === "completed") {
           emit({ type: "completed", status: String(data.status) });
           finish({ status: String(data.status) });
@@ -181,10 +185,12 @@
         emit({ type: "cancelled", reason: "new_tab" });
         finish({ status: "new_tab" });
       });
+      // Every hosted page says its step once; a page loaded in the frame that says nothing was blocked.
       frame.addEventListener("load", function () {
-        if (!ready) timers.push(setTimeout(function () { if (!ready) fallback("frame_blocked"); }, LOAD_GRACE_MS));
+        var loaded = ++loads;
+        timers.push(setTimeout(function () { if (steps < loaded) fallback("frame_blocked"); }, LOAD_GRACE_MS));
       });
-      timers.push(setTimeout(function () { if (!ready) fallback("frame_blocked"); }, options.timeoutMs || READY_TIMEOUT_MS));
+      timers.push(setTimeout(function () { if (!ready) fallback("frame_blocked"); }, options.timeoutMs || READY_TIMEOUT_MS));  // nothing loads at all
       global.addEventListener("message", onMessage);
       document.addEventListener("keydown", onKey, true);
 
