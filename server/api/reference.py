@@ -141,8 +141,8 @@ class _Resolver:
             return schema["examples"][0]
         if "const" in schema:
             return schema["const"]
-        if "enum" in schema:
-            return next((v for v in schema["enum"] if v is not None), None)
+        if "enum" in schema:  # a nullable enum (a decision not yet made) shows null
+            return None if None in schema["enum"] else schema["enum"][0]
         for key in ("oneOf", "anyOf"):
             if key in schema:
                 options = [o for o in schema[key] if self.follow(o).get("type") != "null"]
