@@ -202,3 +202,36 @@ async def test_a_camera_the_shops_page_does_not_delegate_falls_back_to_a_new_tab
     tab = await opened.value
     await tab.wait_for_url(at("/verify/live"))
     assert await page.evaluate("() => window.__result") == {"status": "new_tab"}
+
+
+@pytest.mark.media
+async def test_a_desktop_without_a_camera_hands_off_to_a_phone_from_inside_the_widget(launch, blink_camera, merchant, services, shop):
+    origin = await shop()
+    allow(services, [origin])
+    created = await merchant.create_session(fixed_challenges=["blink"])
+    desktop = await (await launch(fake_camera=False)).new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    desktop.set_default_timeout(15_000)
+    page = await desktop.new_page()
+    await page.goto(origin + "/checkout")
+    await page.evaluate("(url) => { window.start(url); }", created["url"])
+    box = await page.locator("[data-realname-widget] iframe").bounding_box()
+    assert box["width"] <= 480  # a modal on a desktop, not the whole screen
+    frame = await widget_frame(page)
+    await frame.locator("form.start button[type=submit]").click()
+    await consent(frame)
+    await upload_id(frame, photo(BLINK_ID))
+    await frame.locator("#start").click()
+    await frame.locator("body[data-live-error='no_camera']").wait_for(state="attached")
+    await frame.locator("#handoff").click()
+    await frame.locator(".qr svg").wait_for()
+    link = await frame.locator("#short-link").get_attribute("href")
+
+    phone = await (await phone_context(await launch(blink_camera))).new_page()
+    await phone.goto(link)
+    await phone.locator("form.start button[type=submit]").click()
+    await phone.wait_for_url(at("/verify/live"))
+    await phone.locator("#start").click()
+    await page.wait_for_function("() => window.__result !== null", timeout=RESULT_TIMEOUT_MS)
+    assert await page.evaluate("() => window.__result") == {"status": "approved"}
+    assert "handoff" in await page.evaluate("() => window.__events.filter((e) => e.type === 'step').map((e) => e.step)")
+    assert (await merchant.session(created["id"]))["liveness"]["path"] == "handoff"

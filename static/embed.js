@@ -28,8 +28,14 @@
   });
 
   // The live page marks a camera it could not open (live.js): in a frame that is often the frame's doing.
+  // The desktop's handoff page marks the end of the check the phone did (handoff.js).
+  var completed = false;
   new MutationObserver(function () {
-    var code = document.body.dataset.liveError;
-    if (code) post({ type: "error", code: code });
-  }).observe(document.body, { attributes: true, attributeFilter: ["data-live-error"] });
+    var data = document.body.dataset;
+    if (data.liveError) post({ type: "error", code: data.liveError });
+    if (!completed && data.handoffState === "done" && FINAL.indexOf(data.handoffStatus) >= 0) {
+      completed = true;
+      post({ type: "completed", status: data.handoffStatus });
+    }
+  }).observe(document.body, { attributes: true, attributeFilter: ["data-live-error", "data-handoff-state", "data-handoff-status"] });
 })();
