@@ -130,3 +130,12 @@ def test_the_cli_sets_and_clears_the_frame_origins(tmp_path, monkeypatch, capsys
     assert cli(["merchants", "set-frame-origins", "acme"]) == 0
     assert "No page may frame" in capsys.readouterr().out
     assert cli(["merchants", "set-frame-origins", "nobody", "https://shop.example"]) != 0
+
+
+def test_the_operators_setting_is_kept_beside_the_merchants_origins():
+    from server.web.security import frame_ancestors
+
+    assert frame_ancestors("'none'", ()) == "'none'"
+    assert frame_ancestors("'none'", ("https://shop.example",)) == "https://shop.example"
+    assert frame_ancestors("https://portal.example", ("https://shop.example",)) == "https://shop.example https://portal.example"
+    assert frame_ancestors("https://shop.example", ("https://shop.example",)) == "https://shop.example"

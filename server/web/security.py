@@ -54,6 +54,14 @@ def content_security_policy(frame_ancestors: str) -> str:
     )
 
 
+def frame_ancestors(service_wide: str, merchant_origins: tuple[str, ...]) -> str:
+    """The operator's setting, with the session's merchant's origins added ('none' then gives way)."""
+    if not merchant_origins:
+        return service_wide
+    kept = [] if service_wide.strip() == "'none'" else service_wide.split()
+    return " ".join(dict.fromkeys([*merchant_origins, *kept]))
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     try:
@@ -69,7 +77,7 @@ def _apply_headers(request: web.Request, response: web.StreamResponse) -> None:
     settings = request.app[SERVICES].settings
     headers = response.headers
     frame_origins = request.get(FRAME_ORIGINS)  # a session's page its merchant lets the widget frame
-    headers.setdefault("Content-Security-Policy", content_security_policy(" ".join(frame_origins) if frame_origins else settings.frame_ancestors))
+    headers.setdefault("Content-Security-Policy", content_security_policy(frame_ancestors(settings.frame_ancestors, frame_origins or ())))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=(), payment=()")
