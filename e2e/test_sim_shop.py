@@ -1,6 +1,7 @@
 """examples/sim-shop in a real Chromium (issue 29): a customer buys a SIM card on a 360x640 phone, verifies in
 the widget with a generated ID card carrying their face, and the shop activates the order from the signed
-webhook, showing the receipt's fields; a screen replay of the same kind of customer gets no active SIM."""
+webhook, showing the receipt's fields; a desktop buyer without a camera does the check on a phone through
+the handoff QR shown in the widget; a screen replay gets no active SIM."""
 
 from __future__ import annotations
 
@@ -64,6 +65,30 @@ async def buy_and_verify(page, origin, card, tmp_path, name: str, id_number: str
     await frame.wait_for_url(at("/verify/live"))
     await frame.locator("#start").click()
     return frame
+
+
+async def test_a_desktop_buyer_hands_the_check_to_a_phone_and_gets_an_active_sim(launch, blink_camera, aiohttp_server, server, services, models, tmp_path):
+    origin, orders = await open_shop(aiohttp_server, server, services, ["blink"])
+    card = card_with_face(models, photo(BLINK_ID), seed=23)
+    desktop = await (await launch(fake_camera=False)).new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
+    desktop.set_default_timeout(15_000)
+    page = await desktop.new_page()
+    frame = await buy_and_verify(page, origin, card, tmp_path, card.truth["name"], card.truth["id_number"])
+    await frame.locator("body[data-live-error='no_camera']").wait_for(state="attached")
+    await frame.locator("#handoff").click()
+    await frame.locator(".qr svg").wait_for()  # the QR code the customer scans with the phone
+    link = await frame.locator("#short-link").get_attribute("href")
+
+    phone = await (await phone_context(await launch(blink_camera))).new_page()
+    await phone.goto(link)
+    await phone.locator("form.start button[type=submit]").click()
+    await phone.wait_for_url(at("/verify/live"))
+    await phone.locator("#start").click()
+    state = page.locator("#order-state")
+    await state.wait_for(timeout=RESULT_TIMEOUT_MS)
+    assert await state.get_attribute("data-activated") == "true", await page.content()
+    [order] = orders.values()
+    assert order.activated and order.receipt["path"] == "handoff"
 
 
 async def test_a_genuine_customer_gets_an_active_sim(launch, blink_camera, aiohttp_server, server, services, models, tmp_path):
