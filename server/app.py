@@ -11,6 +11,7 @@ from pathlib import Path
 import jinja2
 from aiohttp import web
 
+from .api import docs as api_docs
 from .api import views as api_views
 from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secrets, follow_notices, instance_id, keep_alive
 from .config import ConfigError, Settings
@@ -41,7 +42,7 @@ from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidenc
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
 from .storage.store import Store
-from .web import console_dashboard, console_pages, handoff, pages, recorded
+from .web import console_dashboard, console_pages, handoff, pages, recorded, widget
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -177,6 +178,8 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     app.add_routes(api_views.routes)
     app.add_routes(console_pages.routes)
     app.add_routes(console_dashboard.routes)
+    app.add_routes(api_docs.routes)
+    app.add_routes(widget.routes)
     app.router.add_static("/static", static_dir(), append_version=False)
 
     background: list[asyncio.Task] = []

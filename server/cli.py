@@ -218,6 +218,7 @@ def _store(settings):
 def cmd_merchants(args: argparse.Namespace) -> int:
     from .storage.face_data import FaceDataRecords
     from .storage.store import DuplicateError
+    from .web.framing import OriginError, parse_origins
 
     settings = load_settings(args.config)
     store = _store(settings)
@@ -242,6 +243,22 @@ def cmd_merchants(args: argparse.Namespace) -> int:
             print(f"Customers of {merchant.name!r} now see {args.display_name!r}.")
         elif args.merchants_command == "set-privacy":
             return _set_privacy(store, args)
+        elif args.merchants_command == "set-frame-origins":
+            merchant = store.merchant_by_name(args.name)
+            if merchant is None:
+                return _fail("not_found", f"no merchant named {args.name!r}", args.json)
+            try:
+                origins = parse_origins(args.origins)
+            except OriginError as error:
+                return _fail("invalid_origin", str(error), args.json)
+            store.set_frame_origins(merchant.id, origins)
+            store.audit("operator", "merchant.frame_origins", detail={"merchant": merchant.name, "origins": origins})
+            if args.json:
+                _print_json({"name": merchant.name, "frame_origins": origins})
+            elif origins:
+                print(f"The widget may open {merchant.name!r}'s hosted pages on: {' '.join(origins)}")
+            else:
+                print(f"No page may frame {merchant.name!r}'s hosted pages (the widget opens them in a new tab).")
         else:
             keys, census = store.api_keys(), FaceDataRecords(store).census(settings.face_data_filing_threshold)
             rows = [
@@ -292,6 +309,7 @@ def _set_privacy(store, args: argparse.Namespace) -> int:
 def cmd_keys(args: argparse.Namespace) -> int:
     from .api.auth import KeyLookupError, create_api_key, hash_key, revoke_api_key
     from .storage.store import DuplicateError
+    from .webhooks import standard_secret
 
     store = _store(load_settings(args.config))
     try:
@@ -307,13 +325,21 @@ def cmd_keys(args: argparse.Namespace) -> int:
             created = store.api_key_by_hash(hash_key(key))
             if args.json:
                 _print_json(
-                    {"merchant": merchant.name, "name": created.name, "sandbox": args.sandbox, "api_key": key, "webhook_secret": secret}
+                    {
+                        "merchant": merchant.name,
+                        "name": created.name,
+                        "sandbox": args.sandbox,
+                        "api_key": key,
+                        "webhook_secret": secret,
+                        "standard_webhook_secret": standard_secret(secret.encode()),
+                    }
                 )
             else:
                 kind = "sandbox" if args.sandbox else "live"
                 print(f"Created {kind} API key {created.name!r} of {merchant.name!r}. Both values are shown only now; store them safely.")
                 print(f"  API key:        {key}")
                 print(f"  Webhook secret: {secret}")
+                print(f"  The same secret for Standard Webhooks libraries: {standard_secret(secret.encode())}")
         elif args.keys_command == "revoke":
             try:
                 revocation = revoke_api_key(store, args.key, args.merchant)
@@ -445,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     m_privacy.add_argument("--in-person-url", dest="in_person_url", help="https link the consent page offers instead of the face check")
     m_privacy.add_argument("--no-in-person-url", dest="no_in_person_url", action="store_true", help="offer no such link")
     m_privacy.add_argument("--json", action="store_true")
+    m_frame = merchants_sub.add_parser("set-frame-origins", help="the origins whose pages may embed the hosted pages (realname.js); none to forbid")
+    m_frame.add_argument("name")
+    m_frame.add_argument("origins", nargs="*", help="e.g. https://shop.example https://www.shop.example")
+    m_frame.add_argument("--json", action="store_true")
     m_list = merchants_sub.add_parser("list", help="list merchant accounts")
     m_list.add_argument("--json", action="store_true")
     merchants.set_defaults(func=cmd_merchants)

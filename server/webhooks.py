@@ -3,6 +3,11 @@
 Each event is POSTed as JSON with headers
     Realname-Event-Id: evt_...            (the idempotency id: the same on every retry)
     Realname-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256 of "<t>.<raw body>" with the webhook secret>
+and the same signature in the Standard Webhooks form (standardwebhooks.com), which its libraries verify:
+    webhook-id: evt_...   webhook-timestamp: <t>
+    webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<t>.<raw body>">
+with the same key: the secret's bytes, written for those libraries as `whsec_` + base64 of them
+(`standard_secret`). The two signed texts never coincide (one starts with digits, the other with "evt_").
 
 Against hostile or broken endpoints: the callback host is resolved once per attempt, every address is
 checked (public only, also through NAT64/6to4/Teredo/IPv4-mapped forms) and the connection goes to exactly
@@ -13,6 +18,7 @@ of the delivery slots.
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import hmac
 import ipaddress
@@ -41,11 +47,27 @@ log = logging.getLogger(__name__)
 SIGNATURE_HEADER = "Realname-Signature"
 EVENT_ID_HEADER = "Realname-Event-Id"
 SIGNATURE_TOLERANCE_S = 300
+STANDARD_SECRET_PREFIX = "whsec_"
 
 
 def sign(secret: bytes, timestamp: int, body: bytes) -> str:
     mac = hmac.new(secret, f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
     return f"t={timestamp},v1={mac}"
+
+
+def standard_secret(secret: bytes) -> str:
+    """The webhook secret in the Standard Webhooks format: its libraries base64-decode what follows `whsec_`
+    back to these bytes. Derived, not stored: a merchant holding a secret can compute it the same way."""
+    return STANDARD_SECRET_PREFIX + base64.b64encode(secret).decode("ascii")
+
+
+def standard_headers(secret: bytes, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    mac = hmac.new(secret, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {
+        "webhook-id": event_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": "v1," + base64.b64encode(mac).decode("ascii"),
+    }
 
 
 def verify_signature(secret: bytes, header: str, body: bytes, now: float | None = None, tolerance_s: int = SIGNATURE_TOLERANCE_S) -> bool:
@@ -413,10 +435,12 @@ class Outbox:
     async def _post(self, destination: Destination, event: dict, body: bytes) -> int:
         """POST to the pinned addresses only (Host header, SNI and certificate still for the name); read at
         most MAX_ANSWER_BYTES of the answer, so a huge or endless answer costs nothing."""
+        secret, timestamp = self.store.webhook_secret(event["api_key_id"]), int(time.time())
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: event["id"],
-            SIGNATURE_HEADER: sign(self.store.webhook_secret(event["api_key_id"]), int(time.time()), body),
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            **standard_headers(secret, event["id"], timestamp, body),
             "User-Agent": "Realname-Webhooks/1",
             "Accept-Encoding": "identity",
         }

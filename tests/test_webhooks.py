@@ -4,15 +4,20 @@ outbox to a real local receiver (retries with backoff, giving up, the delivery l
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import re
 import time
 from itertools import pairwise
+from pathlib import Path
 
 import pytest
 from aiohttp import web
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from server.api.auth import create_api_key
-from server.webhooks import DestinationError, check_destination, sign, verify_signature
+from server.webhooks import DestinationError, check_destination, sign, standard_headers, standard_secret, verify_signature
 from tests.support.api import auth
 from tests.support.postgres import BACKENDS, database_for
 
@@ -387,3 +392,71 @@ async def test_no_callback_url_no_webhook(http, server, services, receiver, merc
     expire(services, created["id"])
     await asyncio.sleep(0.2)
     assert services.store.webhook_events_for(created["id"]) == [] and receiver.requests == []
+
+
+# -- Standard Webhooks (issue 29) -----------------------------------------------------------------------
+
+
+def readme_snippets(heading: str) -> dict[str, object]:
+    """The README's Python blocks under `heading`, run: what a merchant copies is what is tested."""
+    text = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+    section = text.split(heading + "\n", 1)[1].split("\n#", 1)[0]
+    namespace: dict[str, object] = {}
+    for block in re.findall(r"```python\n(.*?)```", section, re.S):
+        exec(block, namespace)  # noqa: S102 - our own README
+    return namespace
+
+
+def test_the_standard_secret_is_the_secret_in_base64():
+    secret = b"whsec_" + b"k" * 43
+    derived = standard_secret(secret)
+    assert derived.startswith("whsec_") and base64.b64decode(derived.removeprefix("whsec_")) == secret
+    now = int(time.time())
+    assert Webhook(derived).verify(b'{"a":1}', standard_headers(secret, "evt_1", now, b'{"a":1}')) == {"a": 1}
+
+
+async def test_deliveries_verify_with_the_standard_webhooks_library_and_the_readme(http, server, services, receiver, merchant):
+    key, secret = merchant
+    receiver.statuses = [500, 200]  # a retry keeps the id and signs again
+    created = await create(http, server, key, callback_url=receiver.url, ttl_s=60)
+    expire(services, created["id"])
+    assert await wait_for(lambda: settled(services, created["id"]))
+    assert len(receiver.requests) == 2
+
+    readme = readme_snippets("### Verifying a webhook")
+    whsec = standard_secret(secret)
+    for request in receiver.requests:
+        headers, body = request["headers"], request["body"]
+        event = Webhook(whsec).verify(body, headers)  # the library from PyPI, as a merchant would call it
+        assert event["id"] == headers["webhook-id"] == headers["Realname-Event-Id"]
+        assert headers["webhook-timestamp"] == headers["Realname-Signature"].split(",")[0].removeprefix("t=")
+        assert headers["webhook-signature"].startswith("v1,")
+        assert readme["verify"](secret.decode(), headers["Realname-Signature"], body)
+        assert readme["verify_standard"](whsec, headers, body)
+        # The old secret keeps working for Realname-Signature; another merchant's does not verify either form.
+        assert verify_signature(secret, headers["Realname-Signature"], body)
+        other = standard_secret(b"whsec_someone-else")
+        with pytest.raises(WebhookVerificationError):
+            Webhook(other).verify(body, headers)
+        assert not readme["verify_standard"](other, headers, body)
+        with pytest.raises(WebhookVerificationError):
+            Webhook(whsec).verify(body.replace(b"expired", b"approved"), headers)
+        assert not readme["verify_standard"](whsec, headers, body.replace(b"expired", b"approved"))
+        stale = headers | {"webhook-timestamp": str(int(time.time()) - 3600)}
+        with pytest.raises(WebhookVerificationError):
+            Webhook(whsec).verify(body, stale)
+        assert not readme["verify_standard"](whsec, stale, body)
+    assert len({r["headers"]["webhook-id"] for r in receiver.requests}) == 1
+
+
+def test_the_cli_shows_the_standard_secret(tmp_path, monkeypatch, capsys):
+    from server.cli import main as cli
+
+    monkeypatch.setenv("REALNAME_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("REALNAME_EVIDENCE_KEY_FILE", str(tmp_path / "keys" / "evidence.key"))
+    assert cli(["merchants", "create", "acme", "--display-name", "Acme"]) == 0
+    capsys.readouterr()
+    assert cli(["keys", "create", "--merchant", "acme", "--sandbox", "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["standard_webhook_secret"] == standard_secret(shown["webhook_secret"].encode())
+    Webhook(shown["standard_webhook_secret"])  # the library accepts it as it is

@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from ..flow import sandbox
 from ..http.problems import Problem
 from ..http.services import SERVICES
 from ..invisible import invisible_characters
@@ -155,6 +156,25 @@ async def reference_photo(request: web.Request) -> web.Response:
     if len(data) > limit:
         raise Problem(413, "too_large", f"the photo is larger than {limit} bytes")
     session = await services.lifecycle.set_reference(session, data, content_type, "merchant", _actor(api_key))
+    return web.json_response(session_json(services, session, detail=False))
+
+
+@routes.post("/api/v1/sessions/{id}/sandbox/complete")
+async def sandbox_complete(request: web.Request) -> web.Response:
+    """Drive a sandbox session to a final status without a camera (webhook and receipt as for a customer)."""
+    api_key = authenticate(request)
+    services = request.app[SERVICES]
+    if not api_key.sandbox:
+        raise Problem(403, "sandbox_only", "only sandbox keys (rn_test_...) may complete a session without a customer")
+    session = _owned_session(request, api_key)
+    if not session.sandbox:
+        raise Problem(403, "sandbox_only", "only sandbox sessions may be completed without a customer")
+    body = await _json_object(request)
+    wanted = sandbox.completion(body.get("outcome"), body.get("failure_reason"))
+    if wanted is None or set(body) - {"outcome", "failure_reason"}:
+        message = 'an object with "outcome": one of ' + ", ".join(sandbox.OUTCOMES) + ' and, for "rejected" or "failed", an optional "failure_reason"'
+        raise Problem(422, "invalid_fields", "some fields are missing or invalid", errors=[{"field": "outcome", "message": message}])
+    session = sandbox.complete(services.lifecycle, session, wanted, _actor(api_key))
     return web.json_response(session_json(services, session, detail=False))
 
 

@@ -245,4 +245,8 @@ MIGRATIONS: list[str | Rewrite] = [
     ALTER TABLE merchants ADD COLUMN retention TEXT NOT NULL DEFAULT 'standard';
     ALTER TABLE merchants ADD COLUMN in_person_url TEXT;
     """,
+    # 12: the origins a merchant's pages may frame the hosted pages from (the widget), space-separated
+    """
+    ALTER TABLE merchants ADD COLUMN frame_origins TEXT NOT NULL DEFAULT '';
+    """,
 ]

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..privacy.modes import Retention
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
+from .merchants import Merchant, MerchantAccounts
 from .schema import MIGRATIONS, Rewrite
 
 log = logging.getLogger(__name__)
@@ -44,16 +44,6 @@ class DuplicateError(ValueError):
 
 
 @dataclass(frozen=True)
-class Merchant:
-    id: int
-    name: str
-    display_name: str
-    created_at: float
-    retention: str = Retention.STANDARD.value  # minimal: biometric data is erased when a decision is final
-    in_person_url: str | None = None  # another way to verify, offered on the consent page
-
-
-@dataclass(frozen=True)
 class ApiKey:
     id: int
     name: str
@@ -65,7 +55,7 @@ class ApiKey:
     merchant: str  # the merchant account's unique name
 
 
-class Store:
+class Store(MerchantAccounts):
     def __init__(self, location: str | Path, cipher: Cipher) -> None:
         """`location`: a SQLite file, or a postgresql:// URL (several instances share that database)."""
         self.cipher = cipher
@@ -168,7 +158,7 @@ class Store:
     def transaction(self):
         return _Transaction(self)
 
-    # -- merchant accounts ------------------------------------------------------------------------
+    # -- merchant accounts (the rest in merchants.py) ------------------------------------------------
 
     def create_merchant(self, name: str, display_name: str | None = None) -> Merchant:
         try:
@@ -179,27 +169,6 @@ class Store:
         except self._db.integrity_error:
             raise DuplicateError(f"a merchant named {name!r} exists") from None
         return Merchant(_inserted_id(cursor), name, display_name or name, now)
-
-    def merchant(self, merchant_id: int) -> Merchant | None:
-        row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
-        return Merchant(**row) if row else None
-
-    def merchant_by_name(self, name: str) -> Merchant | None:
-        row = self._one("SELECT * FROM merchants WHERE name = ?", (name,))
-        return Merchant(**row) if row else None
-
-    def merchants(self) -> list[Merchant]:
-        return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
-
-    def merchant_of_session(self, session_id: str) -> Merchant | None:
-        merchant_id = self._merchant_of(session_id)
-        return self.merchant(merchant_id) if merchant_id is not None else None
-
-    def set_display_name(self, merchant_id: int, display_name: str) -> None:
-        self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
-
-    def set_privacy(self, merchant_id: int, retention: Retention, in_person_url: str | None) -> None:
-        self._write("UPDATE merchants SET retention = ?, in_person_url = ? WHERE id = ?", (retention.value, in_person_url, merchant_id))
 
     # -- API keys ---------------------------------------------------------------------------------
 

@@ -14,6 +14,12 @@ LANG_COOKIE = "rn_lang"
 BROWSER_KEY = re.compile(r"[A-Za-z0-9_-]{1,128}")  # what secrets.token_urlsafe makes
 
 
+def set_partitioned_cookie(response: web.StreamResponse, name: str, value: str, max_age: int) -> None:
+    """A cookie for pages framed on another site (the widget): sent back in that frame only (CHIPS).
+    Written by hand: Python 3.11's http.cookies has no `Partitioned` attribute. `value` is token-safe."""
+    response.headers.add("Set-Cookie", f"{name}={value}; Max-Age={max_age}; Path=/; HttpOnly; Secure; SameSite=None; Partitioned")
+
+
 def browser_cookie(request: web.Request) -> str | None:
     """The browser cookie, if it has the form of one we set (a forged one can hold any bytes)."""
     value = request.cookies.get(BROWSER_COOKIE)

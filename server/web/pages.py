@@ -23,7 +23,7 @@ from ..rtc.bandwidth import RECEIVE_KBPS
 from ..rtc.ice import page_ice_servers
 from ..sessions import Session, Status
 from ..storage.face_data import FaceDataRecords
-from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie
+from .cookies import BROWSER_COOKIE, DEVICE_COOKIE, browser_cookie, csrf_token, csrf_valid, device_cookie, set_partitioned_cookie
 from .i18n import Translator
 from .rendering import CSRF_FIELD, CSRF_HEADER, EndWith, error_page, message_page, render, translator_for
 from .security import read_form
@@ -176,12 +176,22 @@ def bound_to_this_browser(request: web.Request, claim: Claim) -> web.HTTPSeeOthe
     """On to the check, with the cookie that binds this browser to the session it claimed (and the
     device cookie the failure limiter tells browsers apart by)."""
     response = web.HTTPSeeOther("/verify")
-    secure = request.app[SERVICES].settings.secure_cookies
+    services = request.app[SERVICES]
+    secure = services.settings.secure_cookies
+    # In the widget on the merchant's site the pages are a third party: a Lax cookie would not come back.
+    # Partitioned (CHIPS) keeps it to that one top-level site; the forms carry their CSRF tokens as ever.
+    framed = secure and claim.session is not None and bool(services.store.frame_origins_of_session(claim.session.id))
+
+    def bake(name: str, value: str, max_age: int) -> None:
+        if framed:
+            set_partitioned_cookie(response, name, value, max_age)
+        else:
+            response.set_cookie(name, value, max_age=max_age, httponly=True, samesite="Lax", secure=secure, path="/")
+
     if claim.browser_key and claim.session is not None:
-        lifetime = int(max(60, claim.session.expires_at - claim.session.created_at + 600))
-        response.set_cookie(BROWSER_COOKIE, claim.browser_key, max_age=lifetime, httponly=True, samesite="Lax", secure=secure, path="/")
+        bake(BROWSER_COOKIE, claim.browser_key, int(max(60, claim.session.expires_at - claim.session.created_at + 600)))
     if device_cookie(request) is None:
-        response.set_cookie(DEVICE_COOKIE, new_token(), max_age=DEVICE_COOKIE_DAYS * 86400, httponly=True, samesite="Lax", secure=secure, path="/")
+        bake(DEVICE_COOKIE, new_token(), DEVICE_COOKIE_DAYS * 86400)
     return response
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from ..http.services import SERVICES
 from ..sessions import Session
 from .cookies import LANG_COOKIE, browser_cookie, csrf_token
+from .framing import FRAME_ORIGINS
 from .i18n import LOCALES, Translator, from_accept_language, normalise
 
 CSRF_FIELD = "csrf_token"
@@ -37,6 +38,9 @@ def render(request: web.Request, template: str, status: int = 200, session: Sess
     services = request.app[SERVICES]
     t = context.pop("t", None) or translator_for(request, session)
     browser_key = browser_cookie(request)
+    frame_origins = services.store.frame_origins_of_session(session.id) if session is not None else ()
+    if frame_origins:
+        request[FRAME_ORIGINS] = frame_origins  # the security middleware names them in frame-ancestors
     html = services.templates.get_template(template).render(
         t=t,
         session=session,
@@ -46,6 +50,8 @@ def render(request: web.Request, template: str, status: int = 200, session: Sess
         csrf_field=CSRF_FIELD,
         retention_days=int(services.settings.retention_days),
         other_locale="zh-CN" if t.locale == "en" else "en",
+        frame_origins=frame_origins,  # static/embed.js tells the framing page about the steps (realname.js)
+        embed_step=template.removesuffix(".html"),
         **context,
     )
     response = web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

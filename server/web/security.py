@@ -17,6 +17,7 @@ from ..errors import HTTP_CODES, RealnameError
 from ..http.client import client_address
 from ..http.problems import Problem, problem_response
 from ..http.services import SERVICES
+from .framing import FRAME_ORIGINS
 from .rendering import EndWith, error_page
 
 log = logging.getLogger(__name__)
@@ -53,6 +54,14 @@ def content_security_policy(frame_ancestors: str) -> str:
     )
 
 
+def frame_ancestors(service_wide: str, merchant_origins: tuple[str, ...]) -> str:
+    """The operator's setting, with the session's merchant's origins added ('none' then gives way)."""
+    if not merchant_origins:
+        return service_wide
+    kept = [] if service_wide.strip() == "'none'" else service_wide.split()
+    return " ".join(dict.fromkeys([*merchant_origins, *kept]))
+
+
 @web.middleware
 async def security_headers(request: web.Request, handler) -> web.StreamResponse:
     try:
@@ -67,13 +76,14 @@ async def security_headers(request: web.Request, handler) -> web.StreamResponse:
 def _apply_headers(request: web.Request, response: web.StreamResponse) -> None:
     settings = request.app[SERVICES].settings
     headers = response.headers
-    headers.setdefault("Content-Security-Policy", content_security_policy(settings.frame_ancestors))
+    frame_origins = request.get(FRAME_ORIGINS)  # a session's page its merchant lets the widget frame
+    headers.setdefault("Content-Security-Policy", content_security_policy(frame_ancestors(settings.frame_ancestors, frame_origins or ())))
     headers.setdefault("X-Content-Type-Options", "nosniff")
     headers.setdefault("Referrer-Policy", "no-referrer")
     headers.setdefault("Permissions-Policy", "camera=(self), microphone=(), geolocation=(), payment=()")
     headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
     headers.setdefault("Cross-Origin-Resource-Policy", "same-origin")
-    if settings.frame_ancestors.strip() == "'none'":
+    if settings.frame_ancestors.strip() == "'none'" and not frame_origins:
         headers.setdefault("X-Frame-Options", "DENY")
     if settings.secure_cookies:
         headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
