@@ -331,6 +331,7 @@ def build_parser() -> argparse.ArgumentParser:
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
 
+    from .gallery.commands import add_parser as add_gallery_parser
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
 
@@ -413,6 +414,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_parser(sub)
     add_models_parser(sub)
     add_operators_parser(sub, _store)
+    add_gallery_parser(sub, _store)
     add_eval_pad_parser(sub)
     add_eval_documents_parser(sub)
     return parser

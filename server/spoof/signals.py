@@ -38,6 +38,11 @@ class SignalCode(StrEnum):
     SETTINGS_MISMATCH = "settings_mismatch"  # what the browser declared is not what arrives
     REACTION_TOO_FAST = "reaction_too_fast"  # the movement began before a person could have seen the prompt
     REACTION_SLOW = "reaction_slow"
+    # The merchant's face gallery (1:N, server/gallery/checks.py), at decision time.
+    DUPLICATE_FACE = "duplicate_face"  # the same face enrolled under another document number or reference
+    DOCUMENT_REUSED = "document_reused"  # the same document number enrolled with another face
+    DOCUMENT_CAP = "document_cap"  # the merchant's cap of approved sessions per document number is reached
+    BLOCKLISTED_FACE = "blocklisted_face"  # the face matches one on the merchant's blocklist
 
 
 class Level(StrEnum):

@@ -96,14 +96,29 @@ def load_evidence_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
     """The evidence key: from the setting's text (a secret store), else from `key_file`, else from
     DATA_DIR/evidence.key (created on first start). Warns when the key sits inside the data folder,
     where a copy of the folder (a backup, a stolen disk) carries the key along with what it protects."""
+    return _load_key("evidence", key_text, key_file, data_dir)
+
+
+def load_gallery_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
+    """The face gallery's key (its templates' rotation), kept like the evidence key: GALLERY_KEY,
+    else GALLERY_KEY_FILE, else DATA_DIR/gallery.key."""
+    return _load_key("gallery", key_text, key_file, data_dir)
+
+
+def gallery_key_path(key_file: str, data_dir: Path) -> Path:
+    return Path(key_file).expanduser() if key_file else data_dir / "gallery.key"
+
+
+def _load_key(name: str, key_text: str, key_file: str, data_dir: Path) -> bytes:
     if key_text:
         return decode_key(key_text)
-    path = Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
+    path = Path(key_file).expanduser() if key_file else data_dir / f"{name}.key"
     if _inside(path, data_dir):
+        setting = name.upper()
         log.warning(
-            "the evidence key is stored inside the data folder (%s): a copy of that folder can decrypt the evidence; "
-            "set REALNAME_EVIDENCE_KEY_FILE to a file on another volume or pass REALNAME_EVIDENCE_KEY from a secret store",
-            data_dir,
+            "the %s key is stored inside the data folder (%s): a copy of that folder can %s; "
+            "set REALNAME_%s_KEY_FILE to a file on another volume or pass REALNAME_%s_KEY from a secret store",
+            name, data_dir, "decrypt the evidence" if name == "evidence" else "undo the gallery's rotation", setting, setting,
         )
     return load_or_create_key(path)
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..documents.outcome import document_number
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
@@ -47,6 +48,9 @@ class Merchant:
     name: str
     display_name: str
     created_at: float
+    gallery: bool = False  # 1:N duplicate checks and enrolment of consenting customers (server/gallery)
+    gallery_action: str = "review"  # what a gallery hit does to an approval: review or reject
+    document_cap: int = 5  # approved sessions per document number; 0: no cap
 
 
 @dataclass(frozen=True)
@@ -134,6 +138,9 @@ class Store:
             )
         self._db.execute("UPDATE webhook_events SET url = x'', body = x'' WHERE delivered_at IS NOT NULL OR gave_up_at IS NOT NULL")
 
+    def _rewrite_gallery_vectors(self) -> None:
+        self._db.add_vector_column("gallery", "embedding", 512)  # the face gallery's ArcFace templates
+
     def _write(self, sql: str, params: Iterable[Any] = ()) -> Any:
         with self._lock:
             cursor = self._db.execute(sql, tuple(params))
@@ -178,14 +185,14 @@ class Store:
 
     def merchant(self, merchant_id: int) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
-        return Merchant(**row) if row else None
+        return _merchant(row) if row else None
 
     def merchant_by_name(self, name: str) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE name = ?", (name,))
-        return Merchant(**row) if row else None
+        return _merchant(row) if row else None
 
     def merchants(self) -> list[Merchant]:
-        return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
+        return [_merchant(r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
 
     def set_display_name(self, merchant_id: int, display_name: str) -> None:
         self._write("UPDATE merchants SET display_name = ? WHERE id = ?", (display_name, merchant_id))
@@ -358,13 +365,16 @@ class Store:
 
     def _encode(self, session_id: str, fields: dict[str, Any], merchant_id: int | None = None) -> dict[str, Any]:
         values = _encode_fields(fields)
-        if "reference_id" in values and merchant_id is None:
+        if ("reference_id" in values or "document" in values) and merchant_id is None:
             merchant_id = self._merchant_of(session_id)  # its keyed hash is per merchant
         values.update(self._seal_session_fields(session_id, merchant_id, {k: v for k, v in values.items() if k in SEALED_SESSION_FIELDS + SEALED_DOCUMENT_FIELDS}))
         return values
 
     def _seal_session_fields(self, session_id: str, merchant_id: int | None, values: dict[str, str | None]) -> dict[str, Any]:
         sealed: dict[str, Any] = {name: self.cipher.seal_text(value, f"session:{session_id}:{name}") for name, value in values.items()}
+        if "document" in values:
+            number = document_number(json.loads(values["document"]) if values["document"] else None)
+            sealed["document_hash"] = None if number is None or merchant_id is None else self.document_hash(merchant_id, number)
         if "reference_id" in values:
             reference_id = values["reference_id"]
             sealed["reference_hash"] = None if reference_id is None or merchant_id is None else self._reference_hash(merchant_id, reference_id)
@@ -372,6 +382,10 @@ class Store:
 
     def _reference_hash(self, merchant_id: int, reference_id: str) -> str:
         return self.cipher.lookup_hash(reference_id, f"reference_id:{merchant_id}")
+
+    def document_hash(self, merchant_id: int, number: str) -> str:
+        """The keyed hash of a document number, per merchant (the gallery's duplicate checks and cap)."""
+        return self.cipher.lookup_hash(number, f"document_number:{merchant_id}")
 
     def _session(self, row: dict[str, Any]) -> Session:
         data = dict(row)
@@ -553,6 +567,10 @@ API_KEY_SELECT = "SELECT k.*, m.name AS merchant FROM api_keys k JOIN merchants 
 def _inserted_id(cursor: Any) -> int:
     """The id an `INSERT ... RETURNING id` made."""
     return int(cursor.fetchone()["id"])
+
+
+def _merchant(row: dict[str, Any]) -> Merchant:
+    return Merchant(**{**row, "gallery": bool(row["gallery"])})
 
 
 def _api_key(row: dict[str, Any]) -> ApiKey:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -155,7 +156,14 @@ async def consent_page(request: web.Request) -> web.Response:
     session = current(request)
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
-    return render(request, "consent.html", session=session, error=None)
+    return render(request, "consent.html", session=session, error=None, **_gallery_offer(request, session))
+
+
+def _gallery_offer(request: web.Request, session: Session) -> dict[str, Any]:
+    """Whether the consent page shows the gallery's separate consent (the merchant turned it on)."""
+    services = request.app[SERVICES]
+    gallery = services.lifecycle.gallery
+    return {"gallery": bool(gallery and gallery.offered(session)), "gallery_days": int(services.settings.gallery_retention_days)}
 
 
 @routes.post("/verify/consent")
@@ -166,14 +174,19 @@ async def consent_submit(request: web.Request) -> web.Response:
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
     t = translator_for(request, session)
+    offer = _gallery_offer(request, session)
     if form.get("agree") != "yes":
-        return render(request, "consent.html", status=422, session=session, error=t("consent.required"))
+        return render(request, "consent.html", status=422, session=session, error=t("consent.required"), **offer)
     merchant = session.merchant_name or t("app.title")
     shown = " ".join(
         t(key, merchant=merchant, days=int(request.app[SERVICES].settings.retention_days))
         for key in ("consent.intro", "consent.step1", "consent.step2", "consent.step3", "consent.kept", "consent.biometric", "consent.checkbox")
     )
-    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, shown, t("consent.version"))
+    gallery = None
+    if offer["gallery"]:  # its own text and its own box: 1:N identification is another purpose
+        gallery_text = " ".join(t(key, merchant=merchant, days=offer["gallery_days"]) for key in ("consent.gallery", "consent.gallery_checkbox"))
+        gallery = (gallery_text, form.get("gallery") == "yes")
+    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, shown, t("consent.version"), gallery)
     raise web.HTTPSeeOther(step_url(session))
 
 
