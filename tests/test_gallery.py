@@ -1,0 +1,175 @@
+"""The face gallery (1:N): the same tests on both engines (SQLite's exact search in memory, PostgreSQL's
+pgvector HNSW index), the keyed rotation, the signals, and the decision in the real app."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from server.config import Settings
+from server.gallery.checks import Identity, Policy, gallery_signals
+from server.gallery.rotation import rotation_for
+from server.gallery.service import Gallery, WrongGalleryKeyError, rekey
+from server.matching.calibration import DEFAULT_FILE, Calibration
+from server.sessions import Session, Status
+from server.spoof.signals import Action, SignalCode
+from server.storage.crypto import Cipher
+from server.storage.gallery import BLOCKED, ENROLLED, GalleryEntry, GalleryStore, Hit
+from server.storage.store import Store
+from tests.support.postgres import BACKENDS, database_for
+
+CALIBRATION = Calibration.load(DEFAULT_FILE)
+
+
+@pytest.fixture(params=BACKENDS)
+def location(request, tmp_path) -> str:
+    return database_for(request) or str(tmp_path / "db.sqlite3")
+
+
+def unit(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def templates(count: int, seed: int = 0) -> np.ndarray:
+    return unit(np.random.default_rng(seed).standard_normal((count, 512)))
+
+
+def same_face(template: np.ndarray, seed: int = 1, noise: float = 0.6) -> np.ndarray:
+    """Another capture of the same face: the template plus noise (cosine about 0.85)."""
+    return unit(template + noise * unit(np.random.default_rng(seed).standard_normal(512)))
+
+
+def session(store: Store, reference: str = "ref-1") -> Session:
+    import time
+
+    from server.api.auth import create_api_key
+
+    if not store.api_keys():
+        create_api_key(store, "Shop", sandbox=True)
+    key = store.api_keys()[0]
+    now = time.time()
+    s = Session("ses_" + os.urandom(6).hex(), key.id, True, reference, Status.CREATED, now, now, now + 900, 1, 3)
+    store.insert_session(s, os.urandom(8).hex())
+    return s
+
+
+# -- the engines ------------------------------------------------------------------------------------
+
+
+def test_both_engines_find_remove_and_purge_alike(location):
+    store = Store(location, Cipher(os.urandom(32)))
+    records = GalleryStore(store)
+    shop, other = store.create_merchant("shop"), store.create_merchant("other")
+    faces = templates(300)
+    records.add_many(shop.id, False, faces)
+    records.add(other.id, False, faces[5])  # another merchant's gallery is never searched
+    records.add(shop.id, True, faces[5])  # nor the sandbox's from live sessions
+    first = records.nearest(shop.id, False, same_face(faces[5]), k=3)
+    assert first[0].score > 0.7 and first[1].score < 0.3
+    assert (first[0].entry.merchant_id, first[0].entry.sandbox, first[0].entry.kind) == (shop.id, False, ENROLLED)
+    assert [hit.score for hit in first] == sorted((hit.score for hit in first), reverse=True)
+    ses = session(store)
+    entry = records.add(shop.id, False, faces[7], BLOCKED, ses.id, "doc", "ref", reason="stole a card", created_by="operator:x")
+    assert records.reason(records.entries_of(ses.id)[0]) == "stole a card"
+    assert [hit.entry.id for hit in records.with_document(shop.id, False, "doc", faces[7])] == [entry]
+    assert records.with_document(shop.id, False, "doc", faces[7])[0].score == pytest.approx(1.0, abs=1e-5)
+    assert records.remove_session(ses.id) == 1
+    assert records.nearest(shop.id, False, faces[7], k=1)[0].entry.id != entry  # the row and its index entry
+    assert records.purge(created_before=0, finished_before=0) == 0
+    import time
+
+    assert records.purge(created_before=time.time() + 1, finished_before=0) == 302
+    assert records.nearest(shop.id, False, faces[5], k=3) == [] and records.count() == 0
+    store.close()
+
+
+def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path):
+    path = tmp_path / "db.sqlite3"
+    cipher = Cipher(os.urandom(32))
+    store = Store(path, cipher)
+    merchant = store.create_merchant("shop")
+    faces = templates(20)
+    GalleryStore(store).add_many(merchant.id, False, faces)
+    store.close()
+    store = Store(path, cipher)
+    again = GalleryStore(store)
+    assert len(again.index) == 20 and again.nearest(merchant.id, False, faces[3], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    store.close()
+
+
+# -- the rotation -----------------------------------------------------------------------------------
+
+
+def test_the_rotation_keeps_cosines_and_hides_the_templates():
+    rotation = rotation_for(b"k" * 32)
+    assert np.allclose(rotation @ rotation.T, np.eye(512), atol=1e-9)
+    a, b = templates(2)
+    assert float((rotation @ a) @ (rotation @ b)) == pytest.approx(float(a @ b), abs=1e-6)
+    assert abs(float((rotation @ a) @ a)) < 0.2  # a rotated template says nothing of the face it came from
+    assert not np.allclose(rotation_for(b"j" * 32), rotation)
+
+
+def test_a_copied_database_does_not_match_the_raw_templates_and_another_key_is_refused(location):
+    cipher = Cipher(os.urandom(32))
+    store = Store(location, cipher)
+    merchant = store.create_merchant("shop")
+    key = os.urandom(32)
+    gallery = Gallery(Settings(), store, key, CALIBRATION, 0.178)
+    faces = templates(50, seed=3)
+    for face in faces:
+        gallery.records.add(merchant.id, False, gallery.protect(face))
+    # What a copy of the database holds, searched with the raw embeddings of the same faces: nothing.
+    copied = GalleryStore(store)
+    best = [copied.nearest(merchant.id, False, face, k=1)[0].score for face in faces]
+    assert max(best) < gallery.threshold
+    # Through the key, every face is found.
+    assert all(gallery.records.nearest(merchant.id, False, gallery.protect(same_face(face)), k=1)[0].score > 0.7 for face in faces)
+    with pytest.raises(WrongGalleryKeyError):
+        Gallery(Settings(), store, os.urandom(32), CALIBRATION, 0.178)
+    # Re-keying rotates them all: the new key finds them, the old one is refused.
+    new_key = os.urandom(32)
+    assert rekey(gallery.records, key, new_key) == 50
+    renewed = Gallery(Settings(), store, new_key, CALIBRATION, 0.178)
+    assert all(renewed.records.nearest(merchant.id, False, renewed.protect(face), k=1)[0].score == pytest.approx(1.0, abs=1e-4) for face in faces)
+    with pytest.raises(WrongGalleryKeyError):
+        Gallery(Settings(), store, key, CALIBRATION, 0.178)
+    store.close()
+
+
+# -- the signals (pure) -----------------------------------------------------------------------------
+
+
+def hit(score: float, session_id: str, document: str | None = None, reference: str | None = None, kind: str = ENROLLED) -> Hit:
+    return Hit(GalleryEntry(1, 1, False, session_id, kind, document, reference, None, 0.0), score)
+
+
+POLICY = Policy(same_face=0.32, different_face=0.178, action=Action.REVIEW, document_cap=5)
+
+
+def codes(signals) -> list[str]:
+    return [s.code.value for s in signals]
+
+
+def test_the_same_face_under_another_document_or_reference_is_a_duplicate():
+    me = Identity("ses_me", "doc-a", "ref-a")
+    found = [hit(0.8, "ses_1", "doc-b"), hit(0.9, "ses_2", "doc-a"), hit(0.2, "ses_3", "doc-c")]
+    (signal,) = gallery_signals(me, found, [], [], POLICY, CALIBRATION.far_at)
+    assert signal.code == SignalCode.DUPLICATE_FACE and signal.action == Action.REVIEW
+    assert signal.detail == {"sessions": ["ses_1"], "matches": 1, "score": 0.8, "far_band": CALIBRATION.far_at(0.8)}
+    # Without document numbers, the merchant's references tell the identities apart.
+    assert codes(gallery_signals(Identity("ses_me", None, "ref-a"), [hit(0.8, "ses_1", None, "ref-b")], [], [], POLICY, CALIBRATION.far_at)) == ["duplicate_face"]
+    assert gallery_signals(Identity("ses_me", None, "ref-a"), [hit(0.8, "ses_1", None, "ref-a")], [], [], POLICY, CALIBRATION.far_at) == []
+
+
+def test_a_document_with_another_face_its_cap_and_the_blocklist():
+    me = Identity("ses_me", "doc-a", "ref-a")
+    reject = Policy(0.32, 0.178, Action.FAIL, 2)
+    signals = gallery_signals(
+        me, [hit(0.7, "ses_9", kind=BLOCKED)], [hit(0.05, "ses_4", "doc-a"), hit(0.6, "ses_5", "doc-a")], ["ses_4", "ses_5"], reject, CALIBRATION.far_at
+    )
+    assert codes(signals) == ["blocklisted_face", "document_reused", "document_cap"]
+    assert all(s.action == Action.FAIL for s in signals)
+    assert signals[1].detail["sessions"] == ["ses_4"] and signals[2].detail == {"approved": 2, "cap": 2, "sessions": ["ses_4", "ses_5"]}
+    assert gallery_signals(me, [], [], ["ses_4"], reject, CALIBRATION.far_at) == []  # under the cap
