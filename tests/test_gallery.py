@@ -173,3 +173,104 @@ def test_a_document_with_another_face_its_cap_and_the_blocklist():
     assert all(s.action == Action.FAIL for s in signals)
     assert signals[1].detail["sessions"] == ["ses_4"] and signals[2].detail == {"approved": 2, "cap": 2, "sessions": ["ses_4", "ses_5"]}
     assert gallery_signals(me, [], [], ["ses_4"], reject, CALIBRATION.far_at) == []  # under the cap
+
+
+# -- at decision time, in the real app ----------------------------------------------------------------
+
+PERSON = "george_clooney"
+
+
+async def decided(http, server, services, key, id_photo: bytes, live_photo: str, reference: str, gallery: bool) -> dict:
+    """A session through the hosted pages (consent, with or without the gallery's box, and the ID photo),
+    then decided as a passed live check whose camera saw `live_photo`; the merchant's view of it."""
+    from realname_tools.client import HostedFlowClient
+    from server.liveness.challenges import Challenge
+    from server.liveness.engine import ChallengeRecord, LivenessResult
+    from server.matching.images import decode_image
+    from server.sessions import CheckPath
+    from server.spoof.pad import PadResult
+    from tests.support.media import photo
+    from tests.test_live_flow import new_session, session_json
+
+    created = await new_session(http, server, key, reference_id=reference)
+    customer = HostedFlowClient(http, str(server.make_url("/")))
+    assert await customer.open(created["url"]) == 303
+    assert await customer.consent(gallery=gallery) == 303
+    status, page = await customer.upload_document(id_photo)
+    assert status == 303, page
+    session = services.lifecycle.move(services.store.session(created["id"]), Status.LIVE, "test", attempts=1)
+    passed = LivenessResult(True, None, None, (ChallengeRecord(Challenge.BLINK),), 0.0, 3.0, ())
+    camera = decode_image(photo(f"{PERSON}/{live_photo}").read_bytes())
+    await services.attempts.decide(session, [camera], passed, {}, PadResult.unavailable(), [], CheckPath.WEBRTC)
+    return await session_json(http, server, key, created["id"])
+
+
+def gallery_on(services, action: str = "review", cap: int = 5) -> None:
+    merchant_id = services.store.api_keys()[0].merchant_id
+    services.lifecycle.gallery.records.configure(merchant_id, True, action, cap)
+
+
+@pytest.mark.reads_documents
+async def test_one_face_under_two_documents_goes_to_review_until_the_first_is_erased(http, server, services, models, sandbox_key):
+    from tests.support.api import auth
+    from tests.support.documents import card_with_face, jpeg
+    from tests.support.media import photo
+
+    gallery_on(services)
+    first_card, second_card = (card_with_face(models, photo(f"{PERSON}/deepface_img{n}.jpg"), seed=seed) for n, seed in ((38, 11), (40, 12)))
+    assert first_card.truth["id_number"] != second_card.truth["id_number"]
+    first = await decided(http, server, services, sandbox_key, jpeg(first_card.image), "deepface_img39.jpg", "customer-1", gallery=True)
+    assert first["status"] == "approved", first["match"]
+    assert first["document"]["fields"]["id_number"]["value"] == first_card.truth["id_number"]
+    assert [entry.kind for entry in services.lifecycle.gallery.records.entries_of(first["id"])] == [ENROLLED]
+
+    second = await decided(http, server, services, sandbox_key, jpeg(second_card.image), "deepface_img41.jpg", "customer-2", gallery=True)
+    assert second["status"] == "review" and second["match"]["decision"] == "match"
+    assert second["liveness"]["review_because"] == ["duplicate_face"]
+    (signal,) = [s for s in second["liveness"]["signals"] if s["code"] == "duplicate_face"]
+    assert signal["detail"]["sessions"] == [first["id"]] and signal["detail"]["score"] >= services.lifecycle.gallery.threshold
+    assert signal["action"] == "review" and signal["detail"]["far_band"] <= 1e-4
+
+    async with http.delete(server.make_url(f"/api/v1/sessions/{first['id']}"), headers=auth(sandbox_key)) as response:
+        assert response.status == 200
+    assert services.lifecycle.gallery.records.entries_of(first["id"]) == []
+    third = await decided(http, server, services, sandbox_key, jpeg(second_card.image), "deepface_img41.jpg", "customer-3", gallery=False)
+    assert [s["code"] for s in third["liveness"]["signals"] if s["code"] == "duplicate_face"] == []
+    # The second one is in review, not approved: it was never enrolled; the third did not consent.
+    assert third["status"] == "approved" and services.lifecycle.gallery.records.count() == 0
+
+
+async def test_without_the_customers_consent_nothing_is_enrolled_and_reject_rejects(http, server, services, sandbox_key):
+    from tests.support.media import photo
+
+    id_photo = photo(f"{PERSON}/deepface_img38.jpg").read_bytes()
+    gallery_on(services, action="reject")
+    declined = await decided(http, server, services, sandbox_key, id_photo, "deepface_img39.jpg", "customer-1", gallery=False)
+    assert declined["status"] == "approved" and services.lifecycle.gallery.records.count() == 0
+    assert services.store.session(declined["id"]).consent["gallery"]["agreed"] is False
+    agreed = await decided(http, server, services, sandbox_key, id_photo, "deepface_img39.jpg", "customer-2", gallery=True)
+    assert agreed["status"] == "approved" and services.lifecycle.gallery.records.count() == 1
+    # Another reference (no document read here) with the same face: the merchant rejects such sessions.
+    again = await decided(http, server, services, sandbox_key, id_photo, "deepface_img41.jpg", "customer-3", gallery=True)
+    assert again["status"] == "rejected" and again["failure_reason"] == "identity_conflict"
+    assert [s["code"] for s in again["liveness"]["signals"]] == ["duplicate_face"]
+
+
+async def test_the_consent_page_asks_for_the_gallery_only_when_the_merchant_turned_it_on(http, server, services, sandbox_key):
+    from realname_tools.client import HostedFlowClient
+    from tests.test_live_flow import new_session
+
+    async def consent_page(lang: str) -> str:
+        created = await new_session(http, server, sandbox_key)
+        customer = HostedFlowClient(http, str(server.make_url("/")))
+        assert await customer.open(created["url"]) == 303
+        async with http.get(server.make_url(f"/verify/consent?lang={lang}")) as response:
+            return await response.text()
+
+    page = await consent_page("en")
+    assert 'name="agree"' in page and 'name="gallery"' not in page
+    gallery_on(services)
+    page = await consent_page("en")
+    assert 'name="gallery"' in page and "earlier customers" in page and "365 days" in page
+    page = await consent_page("zh-CN")
+    assert 'name="gallery"' in page and "以往客户" in page
