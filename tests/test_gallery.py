@@ -274,3 +274,30 @@ async def test_the_consent_page_asks_for_the_gallery_only_when_the_merchant_turn
     assert 'name="gallery"' in page and "earlier customers" in page and "365 days" in page
     page = await consent_page("zh-CN")
     assert 'name="gallery"' in page and "以往客户" in page
+
+
+async def test_an_operator_blocklists_a_face_from_the_console_and_it_is_found_later(http, server, services, sandbox_key):
+    import aiohttp
+
+    from tests.support.console import make_operator, page_csrf, sign_in
+    from tests.support.media import photo
+
+    id_photo = photo(f"{PERSON}/deepface_img38.jpg").read_bytes()
+    first = await decided(http, server, services, sandbox_key, id_photo, "deepface_img39.jpg", "customer-1", gallery=False)
+    assert first["status"] == "approved" and services.lifecycle.gallery.records.count() == 0  # the gallery is off
+    make_operator(services, "Test Shop", "alice")
+    page = f"/console/sessions/{first['id']}"
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as operator:
+        assert await sign_in(operator, server, "Test Shop", "alice") == 303
+        token = await page_csrf(operator, server, page)
+        async with operator.post(server.make_url(page + "/blocklist"), data={"csrf_token": token, "reason": " "}) as response:
+            assert response.status == 422
+        async with operator.post(server.make_url(page + "/blocklist"), data={"csrf_token": token, "reason": "card fraud, case 7"}) as response:
+            assert response.status == 200 and 'id="blocklisted"' in await response.text()
+    (entry,) = services.lifecycle.gallery.records.entries_of(first["id"])
+    assert entry.kind == BLOCKED and services.lifecycle.gallery.records.reason(entry) == "card fraud, case 7"
+    assert [(e["actor"], e["action"]) for e in services.store.audit_for(first["id"]) if e["action"] == "gallery.blocked"] == [("operator:Test Shop/alice", "gallery.blocked")]
+    later = await decided(http, server, services, sandbox_key, id_photo, "deepface_img41.jpg", "customer-1", gallery=False)
+    assert later["status"] == "review" and later["liveness"]["review_because"] == ["blocklisted_face"]
+    (signal,) = later["liveness"]["signals"]
+    assert signal["detail"]["sessions"] == [first["id"]]

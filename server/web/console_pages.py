@@ -12,6 +12,7 @@ from aiohttp import web
 from ..flow.tokens import new_token
 from ..http.client import client_address
 from ..http.services import SERVICES
+from ..gallery.service import GalleryError
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
@@ -202,6 +203,7 @@ async def session_page(request: web.Request) -> web.Response:
         votes=services.operators.votes(session.id),
         four_eyes=services.settings.console_four_eyes,
         events=services.store.audit_for(session.id),
+        blocklisted=bool(services.lifecycle.gallery and services.lifecycle.gallery.blocked(session.id)),
         notice=request.query.get("done", "")[:20],
     )
 
@@ -237,6 +239,28 @@ async def decision(request: web.Request) -> web.Response:
     if outcome.verdict == Verdict.ALREADY_VOTED:
         return error_page(request, 409, "already_voted")
     raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done={outcome.verdict.value}")
+
+
+@routes.post("/console/sessions/{session_id}/blocklist")
+async def blocklist(request: web.Request) -> web.Response:
+    """The session's face on the merchant's blocklist, with the operator's reason (audited): a later
+    session with this face gets `blocklisted_face`."""
+    services = request.app[SERVICES]
+    operator, token = signed_in(request)
+    session = own_session(request, operator)
+    form = await read_form(request)
+    check_csrf(request, token, form.get(CSRF_FIELD))
+    reason = str(form.get("reason", "")).strip()
+    if not reason or len(reason) > 500:
+        return error_page(request, 422, "blocklist_reason_required")
+    gallery = services.lifecycle.gallery
+    if gallery is None or gallery.blocked(session.id):
+        raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done=blocklisted")
+    try:
+        gallery.block(session, reason, operator.actor)
+    except GalleryError:
+        return error_page(request, 409, "no_face_template")
+    raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done=blocklisted")
 
 
 @routes.post("/console/sessions/{session_id}/redact")
