@@ -94,12 +94,13 @@ class GalleryStore:
         cursor = self.store._write(f"INSERT INTO gallery ({columns}, embedding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?::vector) RETURNING id", [*values, _vector(template)])
         return _inserted_id(cursor)
 
-    def add_many(self, merchant_id: int, sandbox: bool, templates: np.ndarray, batch: int = 1000) -> None:
-        """Bulk enrolment without sessions (the benchmark's and evaluation's synthetic galleries)."""
+    def add_many(self, merchant_id: int, sandbox: bool, templates: np.ndarray, batch: int = 1000) -> list[int]:
+        """Bulk enrolment without sessions (the benchmark's synthetic galleries); the new entries' ids."""
+        ids = []
         for start in range(0, len(templates), batch):
             with self.store.transaction():
-                for template in templates[start : start + batch]:
-                    self.add(merchant_id, sandbox, template, kind=ENROLLED, created_by="synthetic")
+                ids += [self.add(merchant_id, sandbox, template, kind=ENROLLED, created_by="synthetic") for template in templates[start : start + batch]]
+        return ids
 
     def remove_session(self, session_id: str) -> int:
         """Every entry made from the session (enrolment and blocklist), row and index entry at once."""
