@@ -10,9 +10,9 @@ from typing import Any
 from aiohttp import web
 
 from ..flow.tokens import new_token
+from ..gallery.service import GalleryError
 from ..http.client import client_address
 from ..http.services import SERVICES
-from ..gallery.service import GalleryError
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
