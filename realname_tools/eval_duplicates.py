@@ -130,6 +130,11 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
             "fpir": round(false_positive / len(rows), 6) if rows else None,
             "non_mated_false_positives": false_positive,
         })
+    by_threshold = []  # the same searches at the full gallery, at other thresholds (choosing one for a gallery's size)
+    for level in sorted({round(threshold, 4), *(round(x, 2) for x in np.arange(0.30, 0.461, 0.02))}):
+        found = sum(1 for mate, other, best in rows if mate >= level and mate > max(other, best[-1]))
+        false_positive = sum(1 for _, other, best in rows if max(other, best[-1]) >= level)
+        by_threshold.append({"threshold": level, "fnir": round(1 - found / len(rows), 6), "fpir": round(false_positive / len(rows), 6)} if rows else {})
     impostors = np.asarray(impostor_scores)
     return {
         "identities": len(names),
@@ -144,6 +149,7 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
         "missed": [round(mate, 4) for mate, other, best in rows if not (mate >= threshold and mate > max(other, best[-1]))],
         "other_identity_returned": sum(1 for mate, other, best in rows if max(other, best[-1]) >= threshold),
         "by_gallery_size": by_size,
+        "by_threshold": by_threshold,
         "scores": {
             "mated": _summary(np.asarray(mated_scores)),
             "real_impostor": _summary(impostors),
@@ -169,6 +175,7 @@ def _summary(values: np.ndarray) -> dict | None:
 def run(args: argparse.Namespace) -> int:
     from server.config import load_settings
     from server.console import fail, print_json
+    from server.gallery.service import gallery_threshold
     from server.matching.calibration import CalibrationError, calibration_for
     from server.matching.matcher import FaceMatcher
     from server.models.files import ModelFileError
@@ -183,8 +190,12 @@ def run(args: argparse.Namespace) -> int:
         settings = load_settings(args.config)
         calibration = calibration_for(settings.face_model_dir, settings.calibration_file)
         matcher = FaceMatcher(load_face_models(settings.face_model_dir), calibration, settings.match_far, settings.review_far)
-        far = args.far or settings.gallery_far
-        threshold = calibration.threshold_for(far)
+        if args.far:
+            settings = settings.replace(gallery_far=args.far, gallery_threshold=0.0)
+        if args.threshold:
+            settings = settings.replace(gallery_threshold=args.threshold)
+        far = None if settings.gallery_threshold else settings.gallery_far
+        threshold = gallery_threshold(settings, calibration)
     except (ModelFileError, CalibrationError, ValueError) as error:
         return fail("configuration", str(error), args.json)
     photos = identity_photos(root)
@@ -196,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(report)
     else:
-        print(f"threshold {threshold} (FAR {far}); {report['mated_searches']} searches of {report['identities']} identities")
+        print(f"threshold {threshold} (FAR {far or 'not from the calibration'}); {report['mated_searches']} searches of {report['identities']} identities")
         for row in report["by_gallery_size"]:
             print(f"  {row['distractors']:>9} distractors: FNIR {row['fnir']}  FPIR {row['fpir']}")
         print(f"scores: {report['scores']}")
@@ -208,6 +219,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--photos", required=True, help="a folder with one folder of photos per identity (folders starting with _ are skipped)")
     parser.add_argument("--distractors", type=int, default=100_000, help="synthetic templates padding the gallery (default 100000)")
     parser.add_argument("--model", choices=["matched", "random"], default="matched", help="how distractors are made (see the module's notes)")
-    parser.add_argument("--far", type=float, help="the calibration's FAR for the threshold (default: GALLERY_FAR)")
+    parser.add_argument("--far", type=float, help="the calibration's FAR for the threshold (default: GALLERY_THRESHOLD, else GALLERY_FAR)")
+    parser.add_argument("--threshold", type=float, help="a cosine threshold instead")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)

@@ -48,7 +48,7 @@ class Gallery:
         self.records = GalleryStore(store)
         check_key(self.records, key)
         self.rotation = rotation_for(key)
-        self.threshold = calibration.threshold_for(settings.gallery_far)
+        self.threshold = gallery_threshold(settings, calibration)
         self.different_face = min(different_face, self.threshold)
         self.far_at = calibration.far_at
 
@@ -127,6 +127,11 @@ class Gallery:
 
     def purge(self, now: float) -> int:
         return self.records.purge(now - self.settings.gallery_retention_days * DAY, now - self.settings.result_retention_days * DAY)
+
+
+def gallery_threshold(settings: Settings, calibration: Calibration) -> float:
+    """GALLERY_THRESHOLD when set, else the calibration's threshold at GALLERY_FAR."""
+    return settings.gallery_threshold or calibration.threshold_for(settings.gallery_far)
 
 
 def consented(session: Session) -> bool:
