@@ -24,8 +24,14 @@ CALIBRATION = Calibration.load(DEFAULT_FILE)
 
 
 @pytest.fixture(params=BACKENDS)
-def location(request, tmp_path) -> str:
-    return database_for(request) or str(tmp_path / "db.sqlite3")
+def database_url(request) -> str:
+    """Every test here, the real app's included, runs on both engines."""
+    return database_for(request)
+
+
+@pytest.fixture
+def location(database_url, tmp_path) -> str:
+    return database_url or str(tmp_path / "db.sqlite3")
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -85,7 +91,9 @@ def test_both_engines_find_remove_and_purge_alike(location):
     store.close()
 
 
-def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path):
+def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path, database_url):
+    if database_url:
+        pytest.skip("SQLite's in-memory index only")
     path = tmp_path / "db.sqlite3"
     cipher = Cipher(os.urandom(32))
     store = Store(path, cipher)
@@ -301,3 +309,18 @@ async def test_an_operator_blocklists_a_face_from_the_console_and_it_is_found_la
     assert later["status"] == "review" and later["liveness"]["review_because"] == ["blocklisted_face"]
     (signal,) = later["liveness"]["signals"]
     assert signal["detail"]["sessions"] == [first["id"]]
+
+
+async def test_retention_purges_gallery_entries_after_their_own_period(services):
+    from server.retention import DAY, run_once
+
+    store, gallery = services.store, services.lifecycle.gallery
+    ses = session(store)
+    merchant_id = store.api_keys()[0].merchant_id
+    gallery.records.add(merchant_id, True, gallery.protect(templates(1)[0]), ENROLLED, ses.id)
+    import time
+
+    assert run_once(services.settings, store, services.lifecycle)["gallery_purged"] == 0
+    later = time.time() + (services.settings.gallery_retention_days + 1) * DAY
+    assert run_once(services.settings, store, services.lifecycle, now=later)["gallery_purged"] == 1
+    assert gallery.records.count() == 0 and gallery.records.nearest(merchant_id, True, gallery.protect(templates(1)[0]), 1) == []
