@@ -124,6 +124,7 @@ class GalleryStore:
         self.store._write("SET maintenance_work_mem = '2GB'")  # the graph is built in memory when it fits (about 2.4 KB a face)
         self.store._write("CREATE INDEX gallery_embedding ON gallery USING hnsw (embedding vector_cosine_ops)")
         self.store._write("RESET maintenance_work_mem")
+        self.store._write("ANALYZE gallery")  # as autovacuum would after such a load: the planner then uses the index
         return time.perf_counter() - started
 
     def remove_session(self, session_id: str) -> int:
