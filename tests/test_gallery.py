@@ -302,13 +302,19 @@ async def test_an_operator_blocklists_a_face_from_the_console_and_it_is_found_la
             assert response.status == 422
         async with operator.post(server.make_url(page + "/blocklist"), data={"csrf_token": token, "reason": "card fraud, case 7"}) as response:
             assert response.status == 200 and 'id="blocklisted"' in await response.text()
-    (entry,) = services.lifecycle.gallery.records.entries_of(first["id"])
-    assert entry.kind == BLOCKED and services.lifecycle.gallery.records.reason(entry) == "card fraud, case 7"
-    assert [(e["actor"], e["action"]) for e in services.store.audit_for(first["id"]) if e["action"] == "gallery.blocked"] == [("operator:Test Shop/alice", "gallery.blocked")]
-    later = await decided(http, server, services, sandbox_key, id_photo, "deepface_img41.jpg", "customer-1", gallery=False)
-    assert later["status"] == "review" and later["liveness"]["review_because"] == ["blocklisted_face"]
-    (signal,) = later["liveness"]["signals"]
-    assert signal["detail"]["sessions"] == [first["id"]]
+        (entry,) = services.lifecycle.gallery.records.entries_of(first["id"])
+        assert entry.kind == BLOCKED and services.lifecycle.gallery.records.reason(entry) == "card fraud, case 7"
+        audited = [(e["actor"], e["action"]) for e in services.store.audit_for(first["id"]) if e["action"] == "gallery.blocked"]
+        assert audited == [("operator:Test Shop/alice", "gallery.blocked")]
+        later = await decided(http, server, services, sandbox_key, id_photo, "deepface_img41.jpg", "customer-1", gallery=False)
+        assert later["status"] == "review" and later["liveness"]["review_because"] == ["blocklisted_face"]
+        (signal,) = later["liveness"]["signals"]
+        assert signal["detail"]["sessions"] == [first["id"]]
+        # The reviewer sees both faces side by side, the blocklisted session's linked.
+        async with operator.get(server.make_url(f"/console/sessions/{later['id']}")) as response:
+            review_page = await response.text()
+        assert f"/console/sessions/{first['id']}/evidence/live_face_0" in review_page
+        assert f"/console/sessions/{later['id']}/evidence/live_face_0" in review_page
 
 
 async def test_retention_purges_gallery_entries_after_their_own_period(services):
