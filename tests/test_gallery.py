@@ -255,9 +255,9 @@ async def test_without_the_customers_consent_nothing_is_enrolled_and_reject_reje
     gallery_on(services, action="reject")
     declined = await decided(http, server, services, sandbox_key, id_photo, "deepface_img39.jpg", "customer-1", gallery=False)
     assert declined["status"] == "approved" and services.lifecycle.gallery.records.count() == 0
-    assert services.store.session(declined["id"]).consent["gallery"]["agreed"] is False
+    assert declined["consent"]["gallery"] is False and services.store.session(declined["id"]).consent["gallery"]["text"]
     agreed = await decided(http, server, services, sandbox_key, id_photo, "deepface_img39.jpg", "customer-2", gallery=True)
-    assert agreed["status"] == "approved" and services.lifecycle.gallery.records.count() == 1
+    assert agreed["status"] == "approved" and agreed["consent"]["gallery"] is True and services.lifecycle.gallery.records.count() == 1
     # Another reference (no document read here) with the same face: the merchant rejects such sessions.
     again = await decided(http, server, services, sandbox_key, id_photo, "deepface_img41.jpg", "customer-3", gallery=True)
     assert again["status"] == "rejected" and again["failure_reason"] == "identity_conflict"
