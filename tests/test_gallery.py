@@ -330,3 +330,23 @@ async def test_retention_purges_gallery_entries_after_their_own_period(services)
     later = time.time() + (services.settings.gallery_retention_days + 1) * DAY
     assert run_once(services.settings, store, services.lifecycle, now=later)["gallery_purged"] == 1
     assert gallery.records.count() == 0 and gallery.records.nearest(merchant_id, True, gallery.protect(templates(1)[0]), 1) == []
+
+
+async def test_with_four_eyes_a_face_is_blocklisted_once_a_second_operator_asks(services):
+    from server.operators.blocklist import BlockVerdict, request_block
+    from tests.support.console import make_operator
+
+    store, gallery = services.store, services.lifecycle.gallery
+    ses = session(store)
+    store.put_evidence(ses.id, "live_embedding", templates(1)[0].tobytes())
+    merchant = store.merchant(store.api_keys()[0].merchant_id)
+    alice, bob = (make_operator(services, merchant.name, name) for name in ("alice", "bob"))
+    assert request_block(gallery, services.operators, alice, ses, "  ", True) == BlockVerdict.BAD_INPUT
+    assert request_block(gallery, services.operators, alice, ses, "fraud ring", True) == BlockVerdict.WAITING
+    assert request_block(gallery, services.operators, alice, ses, "fraud ring", True) == BlockVerdict.ALREADY_VOTED
+    assert not gallery.blocked(ses.id)
+    assert request_block(gallery, services.operators, bob, ses, "confirmed", True) == BlockVerdict.BLOCKED
+    (entry,) = gallery.records.entries_of(ses.id)
+    assert entry.kind == BLOCKED and entry.created_by == f"operator:{merchant.name}/alice+bob"
+    actions = [e["action"] for e in store.audit_for(ses.id)]
+    assert actions.count("gallery.block_requested") == 2 and "gallery.blocked" in actions

@@ -13,6 +13,7 @@ from ..flow.tokens import new_token
 from ..gallery.service import GalleryError
 from ..http.client import client_address
 from ..http.services import SERVICES
+from ..operators.blocklist import BlockVerdict, request_block
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
 from ..sessions import Session, Status
@@ -243,24 +244,25 @@ async def decision(request: web.Request) -> web.Response:
 
 @routes.post("/console/sessions/{session_id}/blocklist")
 async def blocklist(request: web.Request) -> web.Response:
-    """The session's face on the merchant's blocklist, with the operator's reason (audited): a later
-    session with this face gets `blocklisted_face`."""
+    """The session's face on the merchant's blocklist, with the operator's reason (audited; four-eyes
+    when configured): a later session with this face gets `blocklisted_face`."""
     services = request.app[SERVICES]
     operator, token = signed_in(request)
     session = own_session(request, operator)
     form = await read_form(request)
     check_csrf(request, token, form.get(CSRF_FIELD))
-    reason = str(form.get("reason", "")).strip()
-    if not reason or len(reason) > 500:
-        return error_page(request, 422, "blocklist_reason_required")
     gallery = services.lifecycle.gallery
-    if gallery is None or gallery.blocked(session.id):
-        raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done=blocklisted")
+    if gallery is None:
+        raise web.HTTPNotFound()
     try:
-        gallery.block(session, reason, operator.actor)
+        verdict = request_block(gallery, services.operators, operator, session, str(form.get("reason", "")), services.settings.console_four_eyes)
     except GalleryError:
         return error_page(request, 409, "no_face_template")
-    raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done=blocklisted")
+    if verdict == BlockVerdict.BAD_INPUT:
+        return error_page(request, 422, "blocklist_reason_required")
+    if verdict == BlockVerdict.ALREADY_VOTED:
+        return error_page(request, 409, "already_voted")
+    raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done={verdict.value}")
 
 
 @routes.post("/console/sessions/{session_id}/redact")
