@@ -189,9 +189,11 @@ class HostedFlowClient:
         async with self.http.post(link, allow_redirects=False) as response:
             return response.status
 
-    async def consent(self) -> int:
+    async def consent(self, gallery: bool = False) -> int:
+        """`gallery`: tick the face gallery's separate box too (shown when the merchant turned it on)."""
         token = await self._csrf("/verify/consent")
-        async with self.http.post(self.base_url + "/verify/consent", data={"csrf_token": token, "agree": "yes"}, allow_redirects=False) as response:
+        data = {"csrf_token": token, "agree": "yes", **({"gallery": "yes"} if gallery else {})}
+        async with self.http.post(self.base_url + "/verify/consent", data=data, allow_redirects=False) as response:
             return response.status
 
     async def upload_document(self, photo: bytes, content_type: str = "image/jpeg") -> tuple[int, str]:

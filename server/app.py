@@ -23,6 +23,7 @@ from .flow.lifecycle import Lifecycle
 from .flow.links import Links
 from .flow.recorded import RecordedChecks
 from .flow.registry import LiveRegistry
+from .gallery.service import Gallery
 from .http.services import SERVICES, Services
 from .liveness.analyzer import PadModels, pad_models_for_service
 from .matching.calibration import calibration_for
@@ -38,7 +39,7 @@ from .receipts.issuer import ReceiptIssuer
 from .receipts.keys import ReceiptKeys
 from .retention import run_forever
 from .rtc.ice import static_credential_urls, use_loopback_candidates
-from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_or_create_key
+from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidence_key, load_gallery_key, load_or_create_key
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
 from .storage.store import Store
@@ -109,6 +110,12 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     secret = decode_key(settings.cookie_secret) if settings.cookie_secret else load_or_create_key(data / "secret.key")
     evidence_key = load_evidence_key(settings.evidence_key, settings.evidence_key_file, data)
     store = Store(settings.database_location, Cipher(evidence_key))
+    try:
+        gallery_key = load_gallery_key(settings.gallery_key, settings.gallery_key_file, data)
+        gallery = Gallery(settings, store, gallery_key, models.matcher.calibration, models.matcher.review_threshold)
+    except ConfigError:
+        store.close()
+        raise
     operators = OperatorStore(store)
     shared = SharedState(store, instance_id(settings), settings.instance_heartbeat_s) if store.shared else None
     if shared is not None:
@@ -139,6 +146,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     lifecycle = Lifecycle(
         settings, store, models.matcher, decoder, uploads, live, outbox, shared, models.documents if settings.read_documents else None, receipts
     )
+    lifecycle.gallery = gallery
     links = Links(store, lifecycle)
     attempts = LiveAttempts(settings, store, lifecycle, models.matcher, models.landmarker_file, executor, live, models.pad)
     if shared is not None:  # a customer paused on one instance is paused on all

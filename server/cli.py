@@ -402,10 +402,13 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
+    from realname_tools.bench_gallery import add_parser as add_bench_gallery_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
+    from realname_tools.eval_duplicates import add_parser as add_eval_duplicates_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
     from realname_tools.pad_attacks import add_parser as add_pad_attacks_parser
 
+    from .gallery.commands import add_parser as add_gallery_parser
     from .models.commands import add_parser as add_models_parser
     from .operators.commands import add_parser as add_operators_parser
     from .privacy.commands import add_parser as add_privacy_parser
@@ -504,9 +507,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_operators_parser(sub, _store)
     add_privacy_parser(sub, _store)
     add_receipts_parser(sub)
+    add_gallery_parser(sub, _store)
     add_eval_pad_parser(sub)
     add_pad_attacks_parser(sub)
     add_eval_documents_parser(sub)
+    add_eval_duplicates_parser(sub)
+    add_bench_gallery_parser(sub)
     return parser
 
 

@@ -51,6 +51,11 @@ class Settings:
     retention_days: float = _setting(30.0, "Days after which evidence (face crops, frames, embeddings) is purged.")
     result_retention_days: float = _setting(365.0, "Days after which session results (no biometric data) are deleted.")
     face_data_filing_threshold: int = _setting(100_000, "People whose face data is stored at which the console and /healthz warn that a filing is due (China's 2025 face-recognition measures: 100,000; docs/compliance.md).")
+    gallery_key: str = _setting("", "Base64 of 32 random bytes from which the face gallery's secret rotation of its templates is derived (e.g. from a secret store). Overrides GALLERY_KEY_FILE.")
+    gallery_key_file: str = _setting("", "File holding the gallery key (created on first start); keep it outside DATA_DIR. Defaults to DATA_DIR/gallery.key, with a warning at start-up. `python -m server gallery rekey` replaces it.")
+    gallery_retention_days: float = _setting(365.0, "Days a face stays in a merchant's gallery (duplicate checks), counted from its enrolment; blocklist entries too.")
+    gallery_far: float = _setting(1e-4, "False-accept rate (an entry of the calibration table) at which a gallery search calls two faces the same person. Strict: every search compares with every face of the gallery.")
+    gallery_threshold: float = _setting(0.0, "Cosine score at which a gallery search calls two faces the same person, instead of GALLERY_FAR's: for galleries too large for the calibration's strictest point (measure with `python -m server eval-duplicates`, see docs/benchmarks.md). 0: from GALLERY_FAR.")
     maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
 
     # Models
@@ -249,6 +254,8 @@ def _validate(settings: Settings) -> None:
         raise ConfigError("document_outcome must be 'rejected' or 'review'")
     if not 0 < settings.match_far <= settings.review_far < 1:
         raise ConfigError("need 0 < match_far <= review_far < 1")
+    if not 0 < settings.gallery_far < 1 or not 0 <= settings.gallery_threshold < 1 or settings.gallery_retention_days <= 0:
+        raise ConfigError("need 0 < gallery_far < 1, 0 <= gallery_threshold < 1 and a positive gallery_retention_days")
     if settings.console_max_failures < 1 or settings.console_lockout_s <= 0 or settings.console_session_ttl_s <= 0:
         raise ConfigError("console_max_failures, console_lockout_s and console_session_ttl_s must be positive")
     if settings.webhook_per_merchant < 1 or settings.webhook_max_in_flight < 1:

@@ -42,6 +42,9 @@ class Reason(StrEnum):
     DOCUMENT_CHECKSUM_FAILED = "document_checksum_failed"
     DOCUMENT_MISMATCH = "document_mismatch"
     DOCUMENT_EXPIRED = "document_expired"
+    # The merchant's face gallery: the face or the document is another identity's, or blocklisted, and the
+    # merchant chose to reject such sessions (server/gallery/checks.py; the signals say which).
+    IDENTITY_CONFLICT = "identity_conflict"
     # The merchant erased the session.
     REDACTED = "redacted"
 

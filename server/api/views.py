@@ -211,7 +211,9 @@ def session_json(services, session: Session, detail: bool) -> dict[str, Any]:
     data["document"] = session.document
     data["live_stats"] = session.live_stats
     data["consent"] = (
-        {k: session.consent.get(k) for k in ("version", "locale", "text_sha256")} | {"at": iso(session.consent.get("at"))}
+        {k: session.consent.get(k) for k in ("version", "locale", "text_sha256")}
+        | {"at": iso(session.consent.get("at"))}
+        | ({"gallery": session.consent["gallery"]["agreed"]} if "gallery" in session.consent else {})
         if session.consent
         else None
     )

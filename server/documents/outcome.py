@@ -23,6 +23,16 @@ def session_document(reading: DocumentReading, expected: Expected | None) -> dic
     return data
 
 
+def document_number(document: dict[str, Any] | None) -> str | None:
+    """The number a document identifies its holder by: the ID number, else the document number."""
+    fields = (document or {}).get("fields") or {}
+    for name in ("id_number", "document_number"):
+        value = (fields.get(name) or {}).get("value")
+        if value:
+            return str(value).strip().upper()
+    return None
+
+
 def without_personal_data(document: dict[str, Any]) -> dict[str, Any]:
     """What stays of a document once evidence is purged: its type, checks and outcome, not what it said."""
     return {**document, "fields": {}}

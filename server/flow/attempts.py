@@ -526,11 +526,17 @@ class LiveAttempts:
         problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
+        gallery = self.lifecycle.gallery
+        if gallery is not None and target != Status.REJECTED:  # then the merchant's gallery (1:N)
+            target, failure_reason = _gallery_outcome(gallery.check(session, mean), record, target, failure_reason)
         if target == Status.REVIEW and wanting_review:
             for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
                 self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
-        return self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
+        session = self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
+        if gallery is not None:
+            gallery.enrol(session, mean)
+        return session
 
     def _reference_replay(self, session: Session, reference: np.ndarray, live_faces: list) -> list[RiskSignal]:
         """reference_replay: a live face that is the stored ID portrait itself (spoof/reference_replay.py)."""
@@ -562,6 +568,17 @@ UNCONNECTED_ENDINGS = NEVER_CONNECTED_ENDINGS | {"connect_timeout"}
 
 # Failures that are not evidence of an attack on this customer's side.
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
+
+
+def _gallery_outcome(signals: list[RiskSignal], record: dict[str, Any], target: Status, failure_reason: str | None) -> tuple[Status, str | None]:
+    """The gallery's signals join the record; one whose action is to fail rejects, others ask for review."""
+    if not signals:
+        return target, failure_reason
+    record["signals"] = [*record.get("signals", []), *(s.to_dict() for s in signals)]
+    if any(s.action == Action.FAIL for s in signals):
+        return Status.REJECTED, Reason.IDENTITY_CONFLICT.value
+    record["review_because"] = [*record.get("review_because", []), *(s.code.value for s in signals)]
+    return Status.REVIEW, failure_reason
 
 
 def liveness_record(

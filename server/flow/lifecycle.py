@@ -26,6 +26,7 @@ from ..documents.outcome import session_document, without_personal_data
 from ..documents.reader import DocumentReader
 from ..documents.reading import Expected
 from ..errors import FlowError, RealnameError
+from ..gallery.service import Gallery
 from ..liveness.challenges import Challenge, parse_challenges, random_challenges
 from ..matching.decoding import ImageDecoder
 from ..matching.faces import FaceError
@@ -77,6 +78,7 @@ class Lifecycle:
         self.documents = documents  # None: reference photos are used for the face only
         self.receipts = receipts  # signs every final decision
         self._uploads_per_session: OrderedDict[str, int] = OrderedDict()
+        self.gallery: Gallery | None = None  # the merchants' face galleries (1:N); None: no gallery at all
         # Called with a session's id before it is redacted, to stop work in flight on it (recorded checks).
         self.on_redact: list[Callable[[str], Awaitable[None]]] = []
 
@@ -189,6 +191,8 @@ class Lifecycle:
             session = self.move(session, Status.FAILED, actor, failure_reason=Reason.REDACTED.value, notify=False)
         first_time, callback_url = session.redacted_at is None, session.callback_url
         self.store.delete_evidence(session.id)
+        if self.gallery is not None:
+            self.gallery.forget(session.id)  # the gallery's row and index entry, also from the blocklist
         self.store.scrub_webhook_events(session.id)
         session = self.store.update_session(
             session.id,
@@ -226,16 +230,19 @@ class Lifecycle:
 
     # -- the customer's side ----------------------------------------------------------------------
 
-    def record_consent(self, session: Session, locale: str, text: str, version: str) -> Session:
+    def record_consent(self, session: Session, locale: str, text: str, version: str, gallery: tuple[str, bool] | None = None) -> Session:
+        """`gallery`: the text of the gallery's separate consent as shown, and whether its box was ticked."""
         if session.status != Status.CREATED:
             return session
-        consent = {
+        consent: dict[str, Any] = {
             "version": version,
             "locale": locale,
             "text": text,
             "text_sha256": hashlib.sha256(text.encode()).hexdigest(),
             "at": time.time(),
         }
+        if gallery is not None:
+            consent["gallery"] = {"text": gallery[0], "text_sha256": hashlib.sha256(gallery[0].encode()).hexdigest(), "agreed": gallery[1]}
         session = self.move(session, Status.CONSENTED, "customer", consent=consent)
         if session.has_reference:
             session = self.move(session, Status.ID_UPLOADED, "customer")
@@ -339,7 +346,10 @@ class Lifecycle:
         if session.status != Status.REVIEW or target not in (Status.APPROVED, Status.REJECTED):
             raise FlowError("wrong_state", f"the session is {session.status.value}; only a session in review can be decided")
         reason = Reason.REJECTED_IN_REVIEW.value if target == Status.REJECTED else None
-        return self.move(session, target, actor, review=review, failure_reason=reason, finished_at=session.finished_at)
+        session = self.move(session, target, actor, review=review, failure_reason=reason, finished_at=session.finished_at)
+        if self.gallery is not None:
+            self.gallery.enrol(session)
+        return session
 
     def retry_or_fail(self, session: Session, reason: str, stats: dict | None, **fields: Any) -> Session:
         """A failed attempt: back to the live step while attempts remain, else the session fails."""

@@ -43,7 +43,7 @@ def decide(
     store = lifecycle.store
     deciders = [operator.name]
     if four_eyes:
-        votes = operators.votes(session.id)
+        votes = [v for v in operators.votes(session.id) if v.decision in DECISIONS]  # not requests to blocklist
         if any(v.operator_id == operator.id for v in votes):
             return Decision(Verdict.ALREADY_VOTED, session)
         agreeing = [v for v in votes if v.decision == decision]

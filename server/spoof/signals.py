@@ -41,6 +41,11 @@ class SignalCode(StrEnum):
     REACTION_SLOW = "reaction_slow"
     CLIENT_NOT_BROWSER = "client_not_browser"  # the offer was not written by the browser the User-Agent names
     REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
+    # The merchant's face gallery (1:N, server/gallery/checks.py), at decision time.
+    DUPLICATE_FACE = "duplicate_face"  # the same face enrolled under another document number or reference
+    DOCUMENT_REUSED = "document_reused"  # the same document number enrolled with another face
+    DOCUMENT_CAP = "document_cap"  # the merchant's cap of approved sessions per document number is reached
+    BLOCKLISTED_FACE = "blocklisted_face"  # the face matches one on the merchant's blocklist
 
 
 class Level(StrEnum):

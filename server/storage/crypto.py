@@ -131,5 +131,19 @@ def _key_path(key_file: str, data_dir: Path) -> Path:
     return Path(key_file).expanduser() if key_file else data_dir / "evidence.key"
 
 
+def load_gallery_key(key_text: str, key_file: str, data_dir: Path) -> bytes:
+    """The face gallery's key (its templates' rotation), kept like the evidence key: GALLERY_KEY,
+    else GALLERY_KEY_FILE, else DATA_DIR/gallery.key."""
+    if key_text:
+        return decode_key(key_text)
+    path = gallery_key_path(key_file, data_dir)
+    warn_inside_data_dir(path, data_dir, "the gallery key", "REALNAME_GALLERY_KEY_FILE", "REALNAME_GALLERY_KEY")
+    return load_or_create_key(path)
+
+
+def gallery_key_path(key_file: str, data_dir: Path) -> Path:
+    return Path(key_file).expanduser() if key_file else data_dir / "gallery.key"
+
+
 def _inside(path: Path, folder: Path) -> bool:
     return path.resolve().is_relative_to(folder.resolve())

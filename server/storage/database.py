@@ -58,6 +58,9 @@ class Database:
     def make_blob(self, table: str, column: str) -> None:
         """A TEXT column that now holds sealed bytes (SQLite stores either in any column)."""
 
+    def add_vector_column(self, table: str, column: str, dimensions: int) -> None:
+        """A column of vectors with a cosine index, where the engine has one (PostgreSQL with pgvector)."""
+
     @contextlib.contextmanager
     def schema_lock(self) -> Iterator[None]:
         yield
@@ -155,6 +158,20 @@ class PostgresDatabase(Database):
 
     def make_blob(self, table: str, column: str) -> None:
         self.execute(f"ALTER TABLE {table} ALTER COLUMN {column} TYPE BYTEA USING convert_to({column}, 'UTF8')")
+
+    def add_vector_column(self, table: str, column: str, dimensions: int) -> None:
+        try:
+            self.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        except self._psycopg.Error as error:
+            from ..config import ConfigError
+
+            raise ConfigError(
+                f"PostgreSQL needs the pgvector extension for the face gallery ({str(error).strip()}): install it on the "
+                "database server (docs/deployment.md), or have a superuser run CREATE EXTENSION vector in this database"
+            ) from None
+        self.execute(f"ALTER TABLE {table} ADD COLUMN {column} vector({dimensions})")
+        # HNSW over cosine distance; m and ef_construction are pgvector's defaults (docs/benchmarks.md).
+        self.execute(f"CREATE INDEX {table}_{column} ON {table} USING hnsw ({column} vector_cosine_ops)")
 
     @contextlib.contextmanager
     def schema_lock(self) -> Iterator[None]:

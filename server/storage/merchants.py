@@ -18,6 +18,9 @@ class Merchant:
     retention: str = Retention.STANDARD.value  # minimal: biometric data is erased when a decision is final
     in_person_url: str | None = None  # another way to verify, offered on the consent page
     frame_origins: str = ""  # space-separated origins allowed to frame the hosted pages (the widget)
+    gallery: bool = False  # 1:N duplicate checks and enrolment of consenting customers (server/gallery)
+    gallery_action: str = "review"  # what a gallery hit does to an approval: review or reject
+    document_cap: int = 5  # approved sessions per document number; 0: no cap
 
 
 class MerchantAccounts:
@@ -30,14 +33,14 @@ class MerchantAccounts:
 
     def merchant(self, merchant_id: int) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE id = ?", (merchant_id,))
-        return Merchant(**row) if row else None
+        return _merchant(row) if row else None
 
     def merchant_by_name(self, name: str) -> Merchant | None:
         row = self._one("SELECT * FROM merchants WHERE name = ?", (name,))
-        return Merchant(**row) if row else None
+        return _merchant(row) if row else None
 
     def merchants(self) -> list[Merchant]:
-        return [Merchant(**r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
+        return [_merchant(r) for r in self._all("SELECT * FROM merchants ORDER BY name")]
 
     def merchant_of_session(self, session_id: str) -> Merchant | None:
         merchant_id = self._merchant_of(session_id)
@@ -56,3 +59,7 @@ class MerchantAccounts:
         """The origins the session's merchant lets frame its hosted pages; none for most merchants."""
         row = self._one("SELECT m.frame_origins FROM sessions s JOIN merchants m ON m.id = s.merchant_id WHERE s.id = ?", (session_id,))
         return tuple(row["frame_origins"].split()) if row else ()
+
+
+def _merchant(row: dict[str, Any]) -> Merchant:
+    return Merchant(**{**row, "gallery": bool(row["gallery"])})

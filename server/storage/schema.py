@@ -249,4 +249,38 @@ MIGRATIONS: list[str | Rewrite] = [
     """
     ALTER TABLE merchants ADD COLUMN frame_origins TEXT NOT NULL DEFAULT '';
     """,
+    # 13: the face gallery (1:N), opt-in per merchant: templates stored under the gallery key's rotation
+    # (on SQLite in `template`; on PostgreSQL in a pgvector column, migration 14), the merchant's
+    # blocklist beside them, keyed hashes of the document number and reference for the duplicate checks,
+    # and a digest of the gallery key so another key is refused at start-up.
+    """
+    CREATE TABLE gallery (
+        id INTEGER PRIMARY KEY,
+        merchant_id INTEGER NOT NULL REFERENCES merchants(id),
+        sandbox INTEGER NOT NULL,
+        session_id TEXT REFERENCES sessions(id) ON DELETE CASCADE,
+        kind TEXT NOT NULL,  -- enrolled (an approved, consenting customer) or blocked (an operator's blocklist)
+        document_hash TEXT,
+        reference_hash TEXT,
+        reason BLOB,  -- AES-GCM sealed: why an operator blocked the face
+        template BLOB,  -- float32, rotated; NULL on PostgreSQL (see `embedding`)
+        created_by TEXT,
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX gallery_partition ON gallery(merchant_id, sandbox, kind);
+    CREATE INDEX gallery_session ON gallery(session_id);
+    CREATE INDEX gallery_document ON gallery(merchant_id, document_hash);
+    CREATE INDEX gallery_created ON gallery(created_at);
+    CREATE TABLE gallery_key_check (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        digest TEXT NOT NULL
+    );
+    ALTER TABLE merchants ADD COLUMN gallery INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE merchants ADD COLUMN gallery_action TEXT NOT NULL DEFAULT 'review';
+    ALTER TABLE merchants ADD COLUMN document_cap INTEGER NOT NULL DEFAULT 5;
+    ALTER TABLE sessions ADD COLUMN document_hash TEXT;
+    CREATE INDEX sessions_document ON sessions(merchant_id, document_hash);
+    """,
+    # 14: on PostgreSQL, the templates in a pgvector column with an HNSW index (cosine); nothing on SQLite
+    Rewrite("gallery_vectors"),
 ]

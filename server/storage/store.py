@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..documents.outcome import document_number
 from ..sessions import FINAL, Session, Status, check_transition
 from .crypto import Cipher, CryptoKeyError, WrongKeyError
 from .database import open_database
@@ -127,6 +128,9 @@ class Store(MerchantAccounts):
                 (*self._seal_event(row["id"], row["url"], row["body"]), row["id"]),
             )
         self._db.execute("UPDATE webhook_events SET url = x'', body = x'' WHERE delivered_at IS NOT NULL OR gave_up_at IS NOT NULL")
+
+    def _rewrite_gallery_vectors(self) -> None:
+        self._db.add_vector_column("gallery", "embedding", 512)  # the face gallery's ArcFace templates
 
     def _write(self, sql: str, params: Iterable[Any] = ()) -> Any:
         with self._lock:
@@ -338,13 +342,16 @@ class Store(MerchantAccounts):
 
     def _encode(self, session_id: str, fields: dict[str, Any], merchant_id: int | None = None) -> dict[str, Any]:
         values = _encode_fields(fields)
-        if "reference_id" in values and merchant_id is None:
+        if ("reference_id" in values or "document" in values) and merchant_id is None:
             merchant_id = self._merchant_of(session_id)  # its keyed hash is per merchant
         values.update(self._seal_session_fields(session_id, merchant_id, {k: v for k, v in values.items() if k in SEALED_SESSION_FIELDS + SEALED_DOCUMENT_FIELDS}))
         return values
 
     def _seal_session_fields(self, session_id: str, merchant_id: int | None, values: dict[str, str | None]) -> dict[str, Any]:
         sealed: dict[str, Any] = {name: self.cipher.seal_text(value, f"session:{session_id}:{name}") for name, value in values.items()}
+        if "document" in values:
+            number = document_number(json.loads(values["document"]) if values["document"] else None)
+            sealed["document_hash"] = None if number is None or merchant_id is None else self.document_hash(merchant_id, number)
         if "reference_id" in values:
             reference_id = values["reference_id"]
             sealed["reference_hash"] = None if reference_id is None or merchant_id is None else self._reference_hash(merchant_id, reference_id)
@@ -352,6 +359,10 @@ class Store(MerchantAccounts):
 
     def _reference_hash(self, merchant_id: int, reference_id: str) -> str:
         return self.cipher.lookup_hash(reference_id, f"reference_id:{merchant_id}")
+
+    def document_hash(self, merchant_id: int, number: str) -> str:
+        """The keyed hash of a document number, per merchant (the gallery's duplicate checks and cap)."""
+        return self.cipher.lookup_hash(number, f"document_number:{merchant_id}")
 
     def _session(self, row: dict[str, Any]) -> Session:
         data = dict(row)
@@ -538,6 +549,7 @@ API_KEY_SELECT = "SELECT k.*, m.name AS merchant FROM api_keys k JOIN merchants 
 def _inserted_id(cursor: Any) -> int:
     """The id an `INSERT ... RETURNING id` made."""
     return int(cursor.fetchone()["id"])
+
 
 
 def _api_key(row: dict[str, Any]) -> ApiKey:

@@ -10,10 +10,12 @@ from typing import Any
 from aiohttp import web
 
 from ..flow.tokens import new_token
+from ..gallery.service import GalleryError
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..invisible import written_out
 from ..liveness.analyzer import SCENE_KINDS
+from ..operators.blocklist import BlockVerdict, request_block
 from ..operators.events import collapse_reads
 from ..operators.review import Verdict, decide
 from ..operators.signin import Outcome, Role
@@ -208,6 +210,7 @@ async def session_page(request: web.Request) -> web.Response:
         votes=services.operators.votes(session.id),
         four_eyes=services.settings.console_four_eyes,
         events=collapse_reads(services.store.audit_for(session.id)),
+        blocklisted=bool(services.lifecycle.gallery and services.lifecycle.gallery.blocked(session.id)),
         notice=request.query.get("done", "")[:20],
     )
 
@@ -243,6 +246,29 @@ async def decision(request: web.Request) -> web.Response:
     if outcome.verdict == Verdict.ALREADY_VOTED:
         return error_page(request, 409, "already_voted")
     raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done={outcome.verdict.value}")
+
+
+@routes.post("/console/sessions/{session_id}/blocklist")
+async def blocklist(request: web.Request) -> web.Response:
+    """The session's face on the merchant's blocklist, with the operator's reason (audited; four-eyes
+    when configured): a later session with this face gets `blocklisted_face`."""
+    services = request.app[SERVICES]
+    operator, token = signed_in(request)
+    session = own_session(request, operator)
+    form = await read_form(request)
+    check_csrf(request, token, form.get(CSRF_FIELD))
+    gallery = services.lifecycle.gallery
+    if gallery is None:
+        raise web.HTTPNotFound()
+    try:
+        verdict = request_block(gallery, services.operators, operator, session, str(form.get("reason", "")), services.settings.console_four_eyes)
+    except GalleryError:
+        return error_page(request, 409, "no_face_template")
+    if verdict == BlockVerdict.BAD_INPUT:
+        return error_page(request, 422, "blocklist_reason_required")
+    if verdict == BlockVerdict.ALREADY_VOTED:
+        return error_page(request, 409, "already_voted")
+    raise web.HTTPSeeOther(f"/console/sessions/{session.id}?done={verdict.value}")
 
 
 @routes.post("/console/sessions/{session_id}/redact")

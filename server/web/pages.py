@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import time
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aiohttp import web
@@ -217,7 +218,10 @@ def notice_for(request: web.Request, session: Session, t: Translator) -> tuple[C
 def consent_page_for(request: web.Request, session: Session, status: int = 200, error: str | None = None) -> web.Response:
     t = translator_for(request, session)
     notice, in_person_url = notice_for(request, session, t)
-    return render(request, "consent.html", status=status, session=session, t=t, notice=notice, in_person_url=in_person_url, error=error)
+    return render(
+        request, "consent.html", status=status, session=session, t=t, notice=notice, in_person_url=in_person_url, error=error,
+        **_gallery_offer(request, session),
+    )
 
 
 @routes.get("/verify/consent")
@@ -228,6 +232,13 @@ async def consent_page(request: web.Request) -> web.Response:
     return consent_page_for(request, session)
 
 
+def _gallery_offer(request: web.Request, session: Session) -> dict[str, Any]:
+    """Whether the consent page shows the gallery's separate consent (the merchant turned it on)."""
+    services = request.app[SERVICES]
+    gallery = services.lifecycle.gallery
+    return {"gallery": bool(gallery and gallery.offered(session)), "gallery_days": int(services.settings.gallery_retention_days)}
+
+
 @routes.post("/verify/consent")
 async def consent_submit(request: web.Request) -> web.Response:
     session = current(request)
@@ -236,10 +247,16 @@ async def consent_submit(request: web.Request) -> web.Response:
     if session.status != Status.CREATED:
         raise web.HTTPSeeOther(step_url(session))
     t = translator_for(request, session)
+    offer = _gallery_offer(request, session)
     if form.get("agree") != "yes":
         return consent_page_for(request, session, 422, t("consent.required"))
     notice, _ = notice_for(request, session, t)
-    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, notice.text(t), t(VERSION_KEY))
+    gallery = None
+    if offer["gallery"]:  # its own text and its own box: 1:N identification is another purpose
+        merchant = session.merchant_name or t("app.title")
+        gallery_text = " ".join(t(key, merchant=merchant, days=offer["gallery_days"]) for key in ("consent.gallery", "consent.gallery_checkbox"))
+        gallery = (gallery_text, form.get("gallery") == "yes")
+    session = request.app[SERVICES].lifecycle.record_consent(session, t.locale, notice.text(t), t(VERSION_KEY), gallery)
     raise web.HTTPSeeOther(step_url(session))
 
 

@@ -34,9 +34,12 @@ class Cluster:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}"
 
     def admin(self, sql: str) -> None:
+        self.admin_on("postgres", sql)
+
+    def admin_on(self, database: str, sql: str) -> None:
         import psycopg
 
-        with psycopg.connect(self.url(), autocommit=True) as connection:
+        with psycopg.connect(self.url(database), autocommit=True) as connection:
             connection.execute(sql)  # type: ignore[arg-type]
 
     def new_database(self) -> str:
@@ -74,7 +77,14 @@ def start_cluster() -> Cluster:
     _as_postgres(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
     options = f"-k {socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_connections=200"
     _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
-    return Cluster(folder, socket_dir, binaries)
+    cluster = Cluster(folder, socket_dir, binaries)
+    try:
+        # In the template every test database is copied from: the service needs pgvector (its face gallery).
+        cluster.admin_on("template1", "CREATE EXTENSION IF NOT EXISTS vector")
+    except Exception as error:
+        cluster.stop()
+        pytest.skip(f"pgvector is not installed ({error}); scripts/test builds it from ../shared/vendor")
+    return cluster
 
 
 def database_for(request: pytest.FixtureRequest) -> str:

@@ -1,0 +1,72 @@
+"""The gallery's command line: `gallery configure / status / rekey`, `eval-duplicates` on real photos and
+`bench-gallery` on both engines, each run as the operator runs it (a subprocess)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+
+from realname_tools.eval_duplicates import evaluate
+from tests.support.media import PHOTOS, ROOT, require_media
+
+
+def server(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=900, env={**os.environ, **(env or {})})
+
+
+def test_configure_status_and_rekey(tmp_path):
+    env = {"REALNAME_DATA_DIR": str(tmp_path / "data"), "REALNAME_GALLERY_KEY_FILE": str(tmp_path / "keys" / "gallery.key")}
+    assert server("merchants", "create", "shop", env=env).returncode == 0
+    done = server("gallery", "configure", "shop", "on", "--action", "reject", "--document-cap", "3", "--json", env=env)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"merchant": "shop", "gallery": True, "action": "reject", "document_cap": 3, "removed": 0}
+    status = json.loads(server("gallery", "status", "--json", env=env).stdout)
+    assert status["engine"] == "sqlite" and status["merchants"][0]["gallery"] is True
+    old_key = (tmp_path / "keys" / "gallery.key").read_text()
+    done = server("gallery", "rekey", "--json", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["templates"] == 0
+    assert (tmp_path / "keys" / "gallery.key").read_text() != old_key
+    assert server("gallery", "status", env=env).returncode == 0  # the new key opens the gallery
+    (tmp_path / "keys" / "gallery.key").write_text(old_key)
+    refused = server("gallery", "status", "--json", env=env)
+    assert refused.returncode == 2 and json.loads(refused.stdout)["error"]["code"] == "configuration"
+    assert server("gallery", "configure", "nobody", "on", env=env).returncode == 2
+
+
+def test_eval_duplicates_measures_fpir_and_fnir_against_gallery_size(tmp_path):
+    require_media()
+    for name in ("george_clooney", "matt_damon", "jennifer_aniston", "_expressions"):
+        (tmp_path / name).symlink_to(PHOTOS / name)
+    done = server("eval-duplicates", "--photos", str(tmp_path), "--distractors", "2000", "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(done.stdout)
+    assert report["identities"] == 3 and report["threshold"] == 0.3221 and report["distractor_model"] == "matched"
+    assert [row["distractors"] for row in report["by_gallery_size"]] == [0, 1000, 2000]
+    assert report["fnir"] == 0 and report["fpir"] == 0 and report["other_identity_returned"] == 0
+    assert 0.3221 in [row["threshold"] for row in report["by_threshold"]]
+
+
+def test_evaluate_counts_misses_and_false_positives():
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((4, 512))
+    templates = {f"id{i}": [c + 0.5 * rng.standard_normal(512) / np.sqrt(512) * np.linalg.norm(c) for _ in range(3)] for i, c in enumerate(centres)}
+    templates = {name: [(t / np.linalg.norm(t)).astype(np.float32) for t in found] for name, found in templates.items()}
+    clean = evaluate(templates, threshold=0.5, distractors=0, model="random")
+    assert clean["mated_searches"] == 8 and clean["fnir"] == 0 and clean["fpir"] == 0
+    loose = evaluate(templates, threshold=-1.0, distractors=0, model="random")
+    assert loose["fpir"] == 1.0  # every other identity is returned at a threshold nothing stays under
+    strict = evaluate(templates, threshold=0.999, distractors=0, model="random")
+    assert strict["fnir"] == 1.0
+
+
+def test_bench_gallery_on_both_engines(postgres):
+    for engine, extra in (("sqlite", []), ("postgresql", ["--database-url", postgres.new_database()])):
+        done = server("bench-gallery", "--size", "600", "--online", "100", "--queries", "20", "--engine", engine, *extra, "--json")
+        assert done.returncode == 0, done.stderr[-2000:]
+        report = json.loads(done.stdout)
+        assert report["engine"] == engine and report["size"] == 600 and report["recall_at_1"] >= 0.9
+        assert report["insert_per_s"] > 0 and report["search_ms"]["p99"] >= report["search_ms"]["p50"] > 0 and report["disk_mb"] > 0
