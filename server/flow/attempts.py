@@ -375,6 +375,8 @@ class LiveAttempts:
             reactions=[(c.type.value, c.reaction_s) for c in result.challenges],
             offer=attempt.offer,
             user_agent=attempt.user_agent,
+            continuity=analyzer.continuity.steps,
+            challenge_spans=result.challenge_spans(),
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
