@@ -93,3 +93,20 @@ def test_an_unusable_reference_is_a_clear_error(tmp_path):
     done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert json.loads(done.stdout)["error"]
+
+
+def test_footage_spliced_one_piece_per_challenge_fails_by_stream_discontinuity(tmp_path):
+    """The issue's second bypass, offline: a selfie video cut into pieces that fit the challenges (each
+    piece starts and ends facing the camera), which the match and PAD alone would approve."""
+    clip, source = tmp_path / "splice.mp4", str(video(HEADTURN))
+    pieces = [f"{source}:0:2", f"{source}:7.0:11.2", f"{source}:2.0:6.8", f"{source}:11.2:14.3"]
+    made = subprocess.run([sys.executable, "-m", "realname_tools.splices", "make", str(clip), *pieces], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    assert made.returncode == 0, made.stderr
+    args = ["liveness", str(clip), "--challenges", "turn_right,turn_left,look_down", "--json",
+            "--reference", str(photo("vid_tranv_selfie_man/frame_t4.9s_turned_facing_image_right.jpg"))]
+    done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    data = json.loads(done.stdout)
+    assert data["passed"] is True and data["match"]["decision"] == "match"
+    found = next(s for s in data["signals"] if s["code"] == "stream_discontinuity")
+    assert found["action"] == "fail" and found["detail"]["during_challenges"] >= 2
+    assert (data["status"], data["failure_reason"]) == ("failed", "presentation_attack")
