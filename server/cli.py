@@ -386,6 +386,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
+    from realname_tools.eval_injection import add_parser as add_eval_injection_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
 
     from .models.commands import add_parser as add_models_parser
@@ -478,6 +479,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_receipts_parser(sub)
     add_eval_pad_parser(sub)
     add_eval_documents_parser(sub)
+    add_eval_injection_parser(sub)
     return parser
 
 

@@ -68,11 +68,15 @@ class ContinuityTracker:
 @dataclass(frozen=True)
 class CutLimits:
     """A step is a cut when it is over `floor` grey levels, `times` the stream's median step and
-    `isolation` times each neighbour's, and its frames are no more than `max_gap` usual intervals apart."""
+    `isolation` times the median of the steps around it (`around` on each side, repeated frames left out:
+    a video that repeats frames moves in bigger steps between the repeats), and its frames are no more than
+    `max_gap` usual intervals apart."""
 
     floor: float = 2.0
     times: float = 5.0
-    isolation: float = 2.5
+    isolation: float = 4.0
+    around: int = 3
+    repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 2.5
     min_steps: int = 10
 
@@ -83,12 +87,18 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
         return []
     usual = median(s.change for s in steps)
     interval = median(s.dt for s in steps)
+    reach = 3 * limits.around
     found = []
     for i, step in enumerate(steps):
-        if step.dt > limits.max_gap * interval or step.change < max(limits.floor, limits.times * usual):
+        held = 0  # frames repeated just before this one: its change is the movement of that many more intervals
+        while held < i and steps[i - 1 - held].change < limits.repeat * usual:
+            held += 1
+        change = step.change / (1 + held)
+        if step.dt > limits.max_gap * interval or change < max(limits.floor, limits.times * usual):
             continue
-        neighbours = steps[max(0, i - 1) : i] + steps[i + 1 : i + 2]
-        if all(step.change >= limits.isolation * n.change for n in neighbours):
+        before = [s.change for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
+        after = [s.change for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+        local = median(before + after) if before + after else usual
+        if change >= limits.isolation * local:
             found.append(step.t)
     return found
-
