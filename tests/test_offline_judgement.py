@@ -110,3 +110,15 @@ def test_footage_spliced_one_piece_per_challenge_fails_by_stream_discontinuity(t
     found = next(s for s in data["signals"] if s["code"] == "stream_discontinuity")
     assert found["action"] == "fail" and found["detail"]["during_challenges"] >= 2
     assert (data["status"], data["failure_reason"]) == ("failed", "presentation_attack")
+
+
+def test_eval_injection_reports_an_instrument_in_the_standards_terms():
+    args = ["eval-injection", "--only", "forged offer", "--json"]
+    if pad_models_present():
+        args += ["--pad-model-dir", str(pad_model_dir())]
+    done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    data = json.loads(done.stdout)
+    (row,) = data["instruments"]
+    assert row["attack"] is True and row["n"] == 2 and row["approved"] == 0 and row["accepted_rate"] == 0.0
+    assert all("reference_replay" in case["signals"] for case in data["cases"])
