@@ -55,6 +55,8 @@ def cmd_liveness(args: argparse.Namespace) -> int:
         return _fail(error.code, str(error), args.json)
     except (ModelFileError, PadCalibrationError, ConfigError) as error:
         return _fail("configuration", str(error), args.json)
+    if args.reference:
+        return _judge_clip(args, settings, report)
     data = report.to_dict()
     if args.json:
         _print_json(data)
@@ -68,6 +70,46 @@ def cmd_liveness(args: argparse.Namespace) -> int:
         print(f"passive anti-spoofing: {pad['verdict']}" + (f", score {pad['score']} over {pad['frames_scored']} frames" if pad["score"] is not None else ""))
         for signal in data["signals"]:
             print(f"  signal {signal['code']} ({signal['level']}, action {signal['action']})")
+    return 0
+
+
+def _judge_clip(args: argparse.Namespace, settings, report) -> int:
+    """The clip's whole decision against an ID photo, as a check on a live key (or --sandbox) would make it."""
+    from .flow.offline import judge_clip
+    from .matching.calibration import CalibrationError
+    from .matching.faces import FaceError
+    from .matching.images import ImageError, decode_image
+    from .models.files import ModelFileError
+    from .spoof.signals import SignalCode
+
+    try:
+        matcher = _matcher(settings)
+    except (ModelFileError, CalibrationError) as error:
+        return _fail("configuration", str(error), args.json)
+    try:
+        with open(args.reference, "rb") as stream:
+            photo = decode_image(stream.read(settings.max_upload_bytes + 1), settings.max_upload_bytes, settings.max_image_pixels)
+        waived = frozenset({SignalCode.PAD_UNAVAILABLE}) if settings.approve_without_anti_spoofing else frozenset()
+        judgement = judge_clip(report, matcher, photo, sandbox=args.sandbox, waived=waived)
+    except OSError as error:
+        return _fail("unreadable_image", f"{args.reference}: {error.strerror}", args.json)
+    except (ImageError, FaceError) as error:
+        return _fail(error.code, f"{args.reference}: {error.message}", args.json)
+    data = judgement.to_dict()
+    if args.json:
+        _print_json(data)
+        return 0
+    why = data["failure_reason"] or ""
+    if data["attacks"]:
+        why += f": {', '.join(data['attacks'])}"
+    if data["review_because"]:
+        why = f"because of {', '.join(data['review_because'])}"
+    print(f"{data['status'].upper()}{' (' + why + ')' if why else ''} on a {'sandbox' if args.sandbox else 'live'} key")
+    print(f"  challenges {'passed' if data['passed'] else 'not passed'}; passive anti-spoofing: {data['pad']['verdict']}")
+    if data["match"] is not None:
+        print(f"  face match {data['match']['decision']}: score {data['match']['score']}")
+    for signal in data["signals"]:
+        print(f"  signal {signal['code']} ({signal['level']}, action {signal['action']})")
     return 0
 
 
@@ -405,6 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench_gallery import add_parser as add_bench_gallery_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_duplicates import add_parser as add_eval_duplicates_parser
+    from realname_tools.eval_injection import add_parser as add_eval_injection_parser
     from realname_tools.eval_pad import add_parser as add_eval_pad_parser
     from realname_tools.pad_attacks import add_parser as add_pad_attacks_parser
 
@@ -428,6 +471,8 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_argument("--challenges", required=True, help="comma-separated, e.g. turn_left,turn_right")
     live.add_argument("--timeout-s", type=float, dest="timeout_s", help="seconds allowed per challenge")
     live.add_argument("--pad-model-dir", dest="pad_model_dir", help="passive anti-spoofing models (default: REALNAME_PAD_MODEL_DIR)")
+    live.add_argument("--reference", metavar="PHOTO", help="the ID photo: judge the whole check (match, reference_replay, decision)")
+    live.add_argument("--sandbox", action="store_true", help="with --reference: judge as on a sandbox key (stream signals only flag)")
     live.add_argument("--json", action="store_true")
     live.set_defaults(func=cmd_liveness)
 
@@ -513,6 +558,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_documents_parser(sub)
     add_eval_duplicates_parser(sub)
     add_bench_gallery_parser(sub)
+    add_eval_injection_parser(sub)
     return parser
 
 

@@ -28,7 +28,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
-from ..matching.matcher import Decision, FaceMatcher, similarity
+from ..matching.matcher import FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter, address_group
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
@@ -38,22 +38,19 @@ from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
-from ..spoof.reference_replay import appearance_similarity, reference_replay_signal
+from ..spoof.reference_replay import reference_replay_of
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
+from .judgement import judge
 from .lifecycle import Lifecycle, jpeg
 from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
 
 log = logging.getLogger(__name__)
-
-# Signals that speak about the person in front of the camera; the others are about the stream (injection
-# tools, virtual cameras) and only act on live keys: sandbox checks run on test rigs such as a fake camera.
-PERSON_SIGNALS = frozenset({SignalCode.PAD_ATTACK, SignalCode.PAD_UNCERTAIN, SignalCode.PAD_UNSCORED})
 
 
 class LivenessStep:
@@ -469,6 +466,8 @@ class LiveAttempts:
             reactions=[(c.type.value, c.reaction_s) for c in result.challenges],
             offer=attempt.offer,
             user_agent=attempt.user_agent,
+            continuity=analyzer.continuity.steps,
+            challenge_spans=result.challenge_spans(),
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 
@@ -510,26 +509,22 @@ class LiveAttempts:
             session = self.store.update_session(session.id, liveness=record)
         mean = np.mean(np.stack([f.embedding for f in live_faces]), axis=0).astype(np.float32)
         self.store.put_evidence(session.id, "live_embedding", mean.tobytes())
-        acting = [s for s in signals if s.code in PERSON_SIGNALS or not session.sandbox]
-        attacks = [s.code.value for s in acting if s.action == Action.FAIL]
-        if attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
-            record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(attacks))
+        waived = frozenset({SignalCode.PAD_UNAVAILABLE}) if self.settings.approve_without_anti_spoofing else frozenset()
+        verdict = judge(match.decision, signals, session.sandbox, waived)
+        if verdict.attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
+            record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(verdict.attacks))
             session = self.store.update_session(session.id, liveness=record)
             return self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
-        target = {Decision.MATCH: Status.APPROVED, Decision.REVIEW: Status.REVIEW, Decision.NO_MATCH: Status.REJECTED}[match.decision]
-        waived = {SignalCode.PAD_UNAVAILABLE} if self.settings.approve_without_anti_spoofing else set()
-        wanting_review = [s.code.value for s in acting if s.action == Action.REVIEW and s.code not in waived]
-        if target == Status.APPROVED and wanting_review:
-            target = Status.REVIEW
-            record["review_because"] = wanting_review
-        failure_reason = Reason.FACE_MISMATCH.value if target == Status.REJECTED else None
+        target, failure_reason = verdict.status, verdict.failure_reason
+        if verdict.review_because:
+            record["review_because"] = list(verdict.review_because)
         problem = document_problem(session.document, session.expected)
         if problem is not None and target != Status.REJECTED:  # the face decides first; then the document
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
         gallery = self.lifecycle.gallery
         if gallery is not None and target != Status.REJECTED:  # then the merchant's gallery (1:N)
             target, failure_reason = _gallery_outcome(gallery.check(session, mean), record, target, failure_reason)
-        if target == Status.REVIEW and wanting_review:
+        if target == Status.REVIEW and verdict.review_because:
             for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
                 self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
@@ -546,8 +541,7 @@ class LiveAttempts:
         portrait = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR) if stored else None
         if portrait is None:
             return []
-        faces = [(similarity(reference, f.embedding), appearance_similarity(portrait, f.aligned)) for f in live_faces]
-        found = reference_replay_signal(faces)
+        found = reference_replay_of(reference, portrait, live_faces)
         return [found] if found is not None else []
 
 

@@ -15,6 +15,7 @@ from ..models.detector import FaceDetector
 from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
+from ..spoof.continuity import ContinuityTracker
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
@@ -136,6 +137,7 @@ class LivenessAnalyzer:
         self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
         self.analysed_pairs = 0
         self._last_fingerprint: bytes | None = None
+        self.continuity = ContinuityTracker()  # cuts in the stream (spoof/continuity.py)
         self._last_t: float | None = None
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -166,6 +168,7 @@ class LivenessAnalyzer:
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
         self._count_repeat(rgb)
+        self.continuity.add(t, rgb)
         self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:

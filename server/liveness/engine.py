@@ -114,6 +114,10 @@ class LivenessResult:
             "duration_s": round(self.finished_at - self.started_at, 3),
         }
 
+    def challenge_spans(self) -> list[tuple[float, float]]:
+        """From each asked challenge's prompt to its completion (or the check's end), on the frames' clock."""
+        return [(c.asked_at, c.completed_at or self.finished_at) for c in self.challenges if c.asked_at is not None]
+
 
 @dataclass(frozen=True)
 class Prompt:

@@ -251,6 +251,8 @@ def replay_video(
         repeated_frames=analyzer.repeated_frames,
         analysed_pairs=analyzer.analysed_pairs,
         reactions=[(c.type.value, c.reaction_s) for c in liveness.challenges],
+        continuity=analyzer.continuity.steps,
+        challenge_spans=liveness.challenge_spans(),
     )
     signals = check_signals(facts, pad if pad is not None else PadResult.unavailable(), pad_models.thresholds if pad_models else None)
     result = apply_pad(liveness, pad) if pad is not None else liveness

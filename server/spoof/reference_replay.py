@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..matching.matcher import EmbeddedFace, similarity
 from .signals import Action, Level, RiskSignal, SignalCode
 
 MARGIN = 12  # pixels of the aligned crop's border left out (background, hair edges)
@@ -51,3 +52,9 @@ def reference_replay_signal(faces: list[tuple[float, float]], limits: ReplayLimi
     detail = {"identity": round(identity, 3), "appearance": round(appearance, 3), "faces": len(found), "of": len(faces),
               "limits": {"identity": limits.identity, "appearance": limits.appearance}}
     return RiskSignal(SignalCode.REFERENCE_REPLAY, Level.HIGH, detail, Action.FAIL)
+
+
+def reference_replay_of(reference: np.ndarray, portrait: np.ndarray, live_faces: list[EmbeddedFace]) -> RiskSignal | None:
+    """The signal for a check's live faces against its reference: the embedding and the aligned portrait
+    as the session keeps them (its JPEG evidence, decoded)."""
+    return reference_replay_signal([(similarity(reference, f.embedding), appearance_similarity(portrait, f.aligned)) for f in live_faces])

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from .continuity import CutLimits, Step, cuts
 from .offer_client import BROWSER_FAMILIES, claimed_family, offer_traits, user_agent_summary
 from .pad import PadResult, PadThresholds, PadVerdict
 
@@ -41,6 +42,7 @@ class SignalCode(StrEnum):
     REACTION_SLOW = "reaction_slow"
     CLIENT_NOT_BROWSER = "client_not_browser"  # the offer was not written by the browser the User-Agent names
     REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
+    STREAM_DISCONTINUITY = "stream_discontinuity"  # cuts in the stream while challenges ran: spliced footage
     # The merchant's face gallery (1:N, server/gallery/checks.py), at decision time.
     DUPLICATE_FACE = "duplicate_face"  # the same face enrolled under another document number or reference
     DOCUMENT_REUSED = "document_reused"  # the same document number enrolled with another face
@@ -259,6 +261,22 @@ def client_signal(offer: str, user_agent: str) -> RiskSignal | None:
     return None
 
 
+def discontinuity_signal(steps: list[Step], spans: list[tuple[float, float]], limits: CutLimits = CutLimits()) -> RiskSignal | None:
+    """Cuts while the challenges were asked and performed (`spans`: from each prompt to its completion,
+    or the stream's end): one asks for a person's look, two or more are a stream assembled from pieces.
+    Cuts elsewhere (before the first prompt) are only noted."""
+    found = cuts(steps, limits)
+    if not found:
+        return None
+    near = [t for t in found if any(start - 0.5 <= t <= end + 1.0 for start, end in spans)]
+    detail = {"cuts": len(found), "during_challenges": len(near), "steps": len(steps)}
+    if len(near) >= 2:
+        return RiskSignal(SignalCode.STREAM_DISCONTINUITY, Level.HIGH, detail, Action.FAIL)
+    if near:
+        return RiskSignal(SignalCode.STREAM_DISCONTINUITY, Level.ELEVATED, detail, Action.REVIEW)
+    return RiskSignal(SignalCode.STREAM_DISCONTINUITY, Level.LOW, detail)
+
+
 # -- one check ----------------------------------------------------------------------------------------
 
 
@@ -276,6 +294,8 @@ class StreamFacts:
     reactions: list[tuple[str, float | None]] = field(default_factory=list)
     offer: str | None = None  # the live page's SDP offer; None: no live connection (a recorded clip)
     user_agent: str = ""  # what the page's HTTP request said it is
+    continuity: list[Step] = field(default_factory=list)  # analysed frame to frame (continuity.py)
+    challenge_spans: list[tuple[float, float]] = field(default_factory=list)  # each prompt to its completion
 
 
 def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThresholds | None = None,
@@ -306,6 +326,9 @@ def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThre
         if not facts.declared:  # the page always sends its track's getSettings(); a script may not
             out.append(RiskSignal(SignalCode.SETTINGS_MISMATCH, Level.ELEVATED, {"declared": None}, Action.REVIEW))
     out += reaction_signals(facts.reactions, limits)
+    discontinuity = discontinuity_signal(facts.continuity, facts.challenge_spans)
+    if discontinuity is not None:
+        out.append(discontinuity)
     return strongest_first(out)
 
 

@@ -1,0 +1,178 @@
+"""Splices of real footage, one piece per prompt, and the calibration of `stream_discontinuity` (issue 24
+item 3).
+
+An attacker with some footage of the person (a selfie video, a video call) cuts the piece where they turn,
+the piece where they blink, and plays each when its prompt comes. `make` concatenates such pieces
+(CLIP:START:END, seconds; each resized to the first piece's frame), writing an H.264 clip (to /tmp:
+never commit generated media). `calibrate` measures the continuity steps (server/spoof/continuity.py) of
+the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found.
+
+    python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5
+    python -m realname_tools.splices calibrate [--media ../shared/media] [--fps 15]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+FPS = 25.0
+
+# Continuous footage of one person each. Left out: the Hamilton clip (a broadcast edited from several
+# shots: real cuts) and the clips without a face.
+GENUINE = [
+    "blink_frontal_man_phone_portrait_14s.mp4",
+    "headturn_lr_nod_phone_selfie_young_man_21s.mp4",
+    "static_webcam_man_real_4s.mp4",
+    "lp_d0_smile_greenscreen_asian_man_3s.mp4",
+    "lp_d3_expressions_headtilt_woman_12s.mp4",
+    "lp_d7_winks_blinks_woman_6s.mp4",
+    "lp_d12_talking_glasses_man_headturns_7s.mp4",
+    "lp_d13_selfie_glasses_man_smile_12s.mp4",
+    "lp_d18_mouth_open_eyes_closed_man_7s.mp4",
+    # Screen replays: attacks, but continuous footage (PAD's business, not this signal's).
+    "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4",
+    "attack_phone_replay_selfie_video_young_man_15s.mp4",
+]
+
+HEADTURN = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
+MONITOR = "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4"
+D12 = "lp_d12_talking_glasses_man_headturns_7s.mp4"
+D3 = "lp_d3_expressions_headtilt_woman_12s.mp4"
+D13 = "lp_d13_selfie_glasses_man_smile_12s.mp4"
+BLINK = "blink_frontal_man_phone_portrait_14s.mp4"
+D7 = "lp_d7_winks_blinks_woman_6s.mp4"
+
+# One piece per prompt: a neutral start, then each challenge's movement (see ../shared/media/SOURCES.md).
+SPLICES: dict[str, list[tuple[str, float, float]]] = {
+    "headturn: left, right, down": [(HEADTURN, 0, 2), (HEADTURN, 2.3, 5.5), (HEADTURN, 7.5, 10.5), (HEADTURN, 11.5, 14)],
+    "headturn: right, left, up": [(HEADTURN, 0.5, 2), (HEADTURN, 7.5, 10.5), (HEADTURN, 2.3, 5.5), (HEADTURN, 14.5, 16.5)],
+    "headturn: down, left": [(HEADTURN, 16.5, 19), (HEADTURN, 11.5, 14), (HEADTURN, 2.3, 5.5)],
+    "headturn + its screen replay: left, right": [(HEADTURN, 0, 2), (MONITOR, 2.5, 5.8), (HEADTURN, 7.5, 10.5)],
+    "d12: right, left, right": [(D12, 0, 1.4), (D12, 1.4, 2.6), (D12, 3.0, 4.2), (D12, 6.0, 7.2)],
+    "d12: left, right": [(D12, 4.5, 5.8), (D12, 3.0, 4.2), (D12, 1.4, 2.6)],
+    "d3: turns": [(D3, 2.0, 4.0), (D3, 6.5, 7.5), (D3, 5.0, 6.2), (D3, 8.5, 9.8)],
+    "d13: smile, blink": [(D13, 0, 2), (D13, 6.0, 7.5), (D13, 3.0, 4.0), (D13, 10.0, 11.5)],
+    "blink (static head): blink, blink": [(BLINK, 0, 1.5), (BLINK, 9.0, 9.8), (BLINK, 3.2, 4.0), (BLINK, 1.4, 2.2)],
+    "d7: blink, blink": [(D7, 0, 1.0), (D7, 2.1, 3.0), (D7, 0.6, 1.2), (D7, 4.5, 5.9)],
+}
+
+
+def piece_frames(path: Path, start: float, end: float, size: tuple[int, int] | None) -> list[np.ndarray]:
+    """BGR frames of [start, end) at FPS, resized to `size` (width, height) when given."""
+    import av
+    import cv2
+
+    wanted = list(np.arange(start, end, 1 / FPS))
+    out: list[np.ndarray] = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            t = float(frame.time or 0.0)
+            while wanted and wanted[0] <= t:
+                wanted.pop(0)
+                image = frame.to_ndarray(format="bgr24")
+                out.append(cv2.resize(image, size, interpolation=cv2.INTER_AREA) if size and image.shape[1::-1] != size else image)
+            if not wanted:
+                break
+    return out
+
+
+def splice(pieces: list[tuple[Path, float, float]]) -> list[np.ndarray]:
+    frames: list[np.ndarray] = []
+    for clip, start, end in pieces:
+        size = (frames[0].shape[1], frames[0].shape[0]) if frames else None
+        frames += piece_frames(clip, start, end, size)
+    return frames
+
+
+def steps_of(path: Path, fps: float | None):
+    """The analyser's continuity steps over a whole clip, analysing at most `fps` frames a second."""
+    import av
+
+    from server.liveness.analyzer import LivenessAnalyzer, frame_due
+    from server.liveness.challenges import Challenge
+    from server.liveness.engine import LivenessEngine
+    from server.models.loader import landmarker_file, new_landmarker
+
+    analyzer = LivenessAnalyzer(new_landmarker(landmarker_file()), LivenessEngine([Challenge.BLINK], challenge_timeout_s=1e6, start_timeout_s=1e6))
+    last = None
+    try:
+        with av.open(str(path)) as container:
+            for index, frame in enumerate(container.decode(video=0)):
+                t = float(frame.time) if frame.time is not None else index / FPS
+                if frame_due(t, last, fps):
+                    last = t
+                    analyzer.analyse_frame(frame, t)
+    finally:
+        analyzer.close()
+    return analyzer.continuity.steps
+
+
+def describe(name: str, steps, limits) -> dict:
+    from server.spoof.continuity import cuts
+
+    changes = sorted((s.change for s in steps), reverse=True)
+    return {
+        "clip": name,
+        "steps": len(steps),
+        "cuts_at_s": [round(t, 2) for t in cuts(steps, limits)],
+        "change": {"median": round(float(np.median(changes)), 2) if changes else None, "max": [round(v, 1) for v in changes[:3]]},
+    }
+
+
+def calibrate(media: Path, fps: float | None) -> dict:
+    from realname_tools.puppets import write_clip
+    from server.spoof.continuity import CutLimits
+
+    limits = CutLimits()
+    videos = media / "videos"
+    genuine = []
+    for clip in GENUINE:
+        print(f"genuine {clip}", file=sys.stderr)
+        genuine.append(describe(clip, steps_of(videos / clip, fps), limits))
+    splices = []
+    for name, pieces in SPLICES.items():
+        print(f"splice {name}", file=sys.stderr)
+        with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as out:  # never in the repository
+            write_clip(splice([(videos / c, a, b) for c, a, b in pieces]), Path(out.name))
+            row = describe(name, steps_of(Path(out.name), fps), limits)
+        row["cuts_made_at_s"] = [round(t, 2) for t in np.cumsum([round((e - s) * FPS) / FPS for _, s, e in pieces])[:-1]]
+        splices.append(row)
+    return {"fps": fps, "genuine": genuine, "splices": splices}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realname_tools.splices", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    make = sub.add_parser("make", help="concatenate pieces of footage into one clip")
+    make.add_argument("out")
+    make.add_argument("pieces", nargs="+", help="CLIP:START:END (seconds)")
+    cal = sub.add_parser("calibrate", help="continuity steps and cuts of genuine clips and generated splices")
+    cal.add_argument("--media", default="../shared/media")
+    cal.add_argument("--fps", type=float, default=15.0, help="analysed frames a second (0: every frame)")
+    cal.add_argument("--json", default=None, help="write the measurements here")
+    args = parser.parse_args(argv)
+    if args.command == "make":
+        from realname_tools.puppets import write_clip
+
+        pieces = []
+        for piece in args.pieces:
+            clip, start, end = piece.rsplit(":", 2)
+            pieces.append((Path(clip), float(start), float(end)))
+        write_clip(splice(pieces), Path(args.out))
+        print(args.out)
+        return 0
+    result = calibrate(Path(args.media), args.fps or None)
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=1))
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
