@@ -186,9 +186,13 @@ async def test_each_webhook_is_delivered_once_by_two_instances_even_when_one_is_
 def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postgres, tmp_path, models):
     url = postgres.new_database()
     evidence_key = base64.b64encode(os.urandom(32)).decode()
+    gallery_key = base64.b64encode(os.urandom(32)).decode()
 
     def settings(name: str, **changes: str) -> Settings:
-        values = dict(data_dir=str(tmp_path / name), database_url=url, instance_id=name, evidence_key=evidence_key, cookie_secret=base64.b64encode(os.urandom(32)).decode())
+        values = dict(
+            data_dir=str(tmp_path / name), database_url=url, instance_id=name, evidence_key=evidence_key, gallery_key=gallery_key,
+            cookie_secret=base64.b64encode(os.urandom(32)).decode(),
+        )
         return Settings(**{**values, **changes})  # type: ignore[arg-type]
 
     first = settings("a")
@@ -200,5 +204,7 @@ def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postg
         create_app(settings("b"), models)
     with pytest.raises(WrongKeyError):
         create_app(settings("c", cookie_secret=first.cookie_secret, evidence_key=base64.b64encode(os.urandom(32)).decode()), models)
+    with pytest.raises(ConfigError, match="gallery key"):
+        create_app(settings("e", cookie_secret=first.cookie_secret, gallery_key=base64.b64encode(os.urandom(32)).decode()), models)
     create_app(settings("d", cookie_secret=first.cookie_secret), models)[SERVICES].store.close()
     assert instance_id(Settings(port=9000)).endswith(":9000")  # distinct for two instances on one host

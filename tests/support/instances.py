@@ -84,7 +84,7 @@ class Instance:
 
 
 class Cluster:
-    """Instances `a` and `b` sharing a database, its evidence key and cookie secret."""
+    """Instances `a` and `b` sharing a database, its evidence and gallery keys and cookie secret."""
 
     def __init__(self, database_url: str, folder, **settings: str) -> None:
         self.database_url = database_url
@@ -92,6 +92,7 @@ class Cluster:
         shared = dict(
             evidence_key=base64.b64encode(self.evidence_key).decode(),
             cookie_secret=base64.b64encode(os.urandom(32)).decode(),
+            gallery_key=base64.b64encode(os.urandom(32)).decode(),
             instance_heartbeat_s="2",  # a busy test machine must not make a running instance look gone
             **settings,
         )
