@@ -20,6 +20,7 @@ from server.app import create_app
 from server.cluster import SharedFailureLimiter, SharedRateLimiter, instance_id
 from server.config import ConfigError, Settings
 from server.http.services import SERVICES
+from server.receipts.keys import keyring_text, new_key
 from server.storage.crypto import WrongKeyError
 from server.storage.shared import SharedState
 from server.webhooks import EVENT_ID_HEADER, SIGNATURE_HEADER, verify_signature
@@ -187,10 +188,12 @@ def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postg
     url = postgres.new_database()
     evidence_key = base64.b64encode(os.urandom(32)).decode()
     gallery_key = base64.b64encode(os.urandom(32)).decode()
+    receipt_keys = keyring_text([new_key()])
 
     def settings(name: str, **changes: str) -> Settings:
         values = dict(
             data_dir=str(tmp_path / name), database_url=url, instance_id=name, evidence_key=evidence_key, gallery_key=gallery_key,
+            receipt_keys=receipt_keys,
             cookie_secret=base64.b64encode(os.urandom(32)).decode(),
         )
         return Settings(**{**values, **changes})  # type: ignore[arg-type]

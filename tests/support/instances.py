@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 
+from server.receipts.keys import keyring_text, new_key
 from server.storage.crypto import Cipher
 from server.storage.store import Store
 from tests.support.media import ROOT
@@ -84,7 +85,8 @@ class Instance:
 
 
 class Cluster:
-    """Instances `a` and `b` sharing a database, its evidence and gallery keys and cookie secret."""
+    """Instances `a` and `b` sharing a database, its evidence and gallery keys, the receipt keyring and
+    the cookie secret."""
 
     def __init__(self, database_url: str, folder, **settings: str) -> None:
         self.database_url = database_url
@@ -93,6 +95,7 @@ class Cluster:
             evidence_key=base64.b64encode(self.evidence_key).decode(),
             cookie_secret=base64.b64encode(os.urandom(32)).decode(),
             gallery_key=base64.b64encode(os.urandom(32)).decode(),
+            receipt_keys=keyring_text([new_key()]),  # a receipt signed by one instance verifies with the other's JWKS
             instance_heartbeat_s="2",  # a busy test machine must not make a running instance look gone
             **settings,
         )
