@@ -10,7 +10,6 @@ made in memory (tests/support/recording.py), never written to the repository.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import re
 import threading
@@ -29,6 +28,7 @@ from tests.support.media import video
 from tests.support.recording import crafted_webm, webm
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, ready_for_live, session_json
+from tests.test_recorded import plan, recorded_already, upload
 
 MIB = 1024 * 1024
 
@@ -36,24 +36,6 @@ MIB = 1024 * 1024
 @pytest.fixture(scope="module")
 def blink_frames():
     return load_clip(video(BLINK_CLIP), max_seconds=12)
-
-
-async def plan(http, server, config) -> tuple[int, dict]:
-    async with http.post(server.make_url(config["planUrl"]), json={}, headers={config["csrfHeader"]: config["csrf"]}) as response:
-        return response.status, await response.json()
-
-
-def recorded_already(services, session_id: str) -> None:
-    """As if the clip had been recorded since the plan was issued (a clip cannot come sooner)."""
-    plans = services.recorded.plans
-    issued = plans[session_id]
-    plans[session_id] = dataclasses.replace(issued, issued_at=issued.issued_at - issued.schedule.duration_s)
-
-
-async def upload(http, server, config, nonce: str, clip: bytes) -> tuple[int, dict]:
-    headers = {config["csrfHeader"]: config["csrf"], NONCE_HEADER: nonce, "Content-Type": "video/webm"}
-    async with http.post(server.make_url(config["recordUrl"]), data=clip, headers=headers) as response:
-        return response.status, await response.json()
 
 
 async def planned(http, server, services, key, **body) -> tuple[dict, dict, dict]:
