@@ -22,6 +22,7 @@ from statistics import median
 import numpy as np
 
 from server.models.pad import Exposure, combine_live
+from server.spoof.flatness import FlatnessTracker
 from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
 
 LABELS = ("attack", "genuine")
@@ -50,6 +51,8 @@ class ClipResult:
     frame_scores: list[float] = field(default_factory=list)  # candidates (of every k-th frame) with a detected face
     check_scores: list[float] = field(default_factory=list)  # the frames a check would keep
     score: float | None = None
+    deformation: float | None = None  # flatness.py, over every analysed frame with one face
+    luma: float | None = None  # median face luma of the frames a check keeps
     verdict: PadVerdict = PadVerdict.UNSCORED
     error: str | None = None
     records: list = field(default_factory=list)  # FrameRecord of every analysed frame
@@ -72,6 +75,8 @@ class ClipResult:
             },
             "check_frames": len(self.check_scores),
             "score": None if self.score is None else round(self.score, 4),
+            "deformation": None if self.deformation is None else round(self.deformation, 4),
+            "face_luma": None if self.luma is None else round(self.luma, 1),
             "verdict": self.verdict.value,
             "error": self.error,
         }
@@ -141,6 +146,7 @@ class FrameRecord:
     reference: tuple[float, float] | None
     live: tuple[float, ...] | None  # with the exposure rule the service uses
     raw: tuple[float, ...] | None = None  # the pixels as they came (to measure what the exposure rule buys)
+    shape: tuple[float, ...] | None = None  # flatness.SHAPE_POINTS in pixels, x0, y0, x1, y1, ... (one face only)
 
     def wanted(self, policy: PadFramePolicy) -> bool:
         return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
@@ -165,10 +171,22 @@ def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds
 
     result.candidates = sum(r.wanted(policy) for r in result.records)
     result.frame_scores = [score(r) for r in result.records if r.live is not None and r.wanted(policy)]
-    result.check_scores = [score(r) for r in check_frames(result.records, policy)]
+    kept = check_frames(result.records, policy)
+    result.check_scores = [score(r) for r in kept]
     result.score = aggregate(result.check_scores, method)
-    result.verdict = thresholds.decide(result.score)
+    result.deformation = deformation(result.records)
+    result.luma = float(median(r.brightness for r in kept)) if kept else None
+    result.verdict = thresholds.decide(result.score, result.deformation, result.luma)
     return result
+
+
+def deformation(records: list[FrameRecord]) -> float | None:
+    """The check's flatness measure, as the live tracker makes it from the same frames."""
+    tracker = FlatnessTracker()
+    for r in records:
+        if r.shape is not None:
+            tracker.add(r.t, np.asarray(r.shape, dtype=np.float64).reshape(-1, 2))
+    return tracker.deformation
 
 
 class Scorer:
@@ -213,7 +231,12 @@ class Scorer:
             result.frames_decoded, result.error = data["frames_decoded"], data["error"]
             result.records = [FrameRecord(**{**r, "reference": tuple(r["reference"]) if r["reference"] else None,
                                              "live": tuple(r["live"]) if r["live"] else None,
-                                             "raw": tuple(r["raw"]) if r["raw"] else None}) for r in data["records"]]
+                                             "raw": tuple(r["raw"]) if r["raw"] else None,
+                                             "shape": tuple(r["shape"]) if r.get("shape") else None}) for r in data["records"]]
+            if result.records and "shape" not in data["records"][0]:  # a cache made before the flatness cue
+                self._add_shapes(result, path)
+                records = [r.__dict__ for r in result.records]
+                cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
         else:
             self._record(result, path)
             if cache is not None and result.error is None:
@@ -222,12 +245,55 @@ class Scorer:
                 cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
         return replay(result, self.policy, self.thresholds)
 
+    def _frames(self, path: Path):
+        """(t, rgb) of every k-th decoded frame (after the VP8 link, if any); counts decoded frames."""
+        import av
+
+        from server.liveness.analyzer import frame_to_rgb
+
+        from .client import Vp8Link
+
+        link = Vp8Link(self.vp8_kbps * 1000) if self.vp8_kbps else None
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            for index, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
+                if link is not None:
+                    frame = link.received(frame, t)
+                    if frame is None:
+                        continue
+                if index % self.every:
+                    continue
+                yield t, frame_to_rgb(frame)
+
+    def _add_shapes(self, result: ClipResult, path: Path) -> None:
+        """The landmark shapes of cached records (MediaPipe only, the same frames)."""
+        from dataclasses import replace
+
+        from server.spoof.flatness import shape_of
+
+        _, _, landmarker_path, new_landmarker = self.models()
+        landmarker = new_landmarker(landmarker_path)
+        by_t = {round(r.t, 6): i for i, r in enumerate(result.records)}
+        try:
+            for t, rgb in self._frames(path):
+                i = by_t.get(round(t, 6))
+                if i is None or result.records[i].face_count != 1:
+                    continue
+                faces = landmarker.get(rgb)
+                if len(faces) == 1:
+                    shape = shape_of(faces[0].points, rgb.shape[1], rgb.shape[0])
+                    result.records[i] = replace(result.records[i], shape=tuple(round(float(v), 1) for v in shape.ravel()))
+        finally:
+            landmarker.close()
+
     def _record(self, result: ClipResult, path: Path) -> None:
         import av
 
         from server.liveness.analyzer import frame_to_rgb
         from server.liveness.signals import frame_signals
         from server.matching.faces import detect_all
+        from server.spoof.flatness import shape_of
 
         from .client import Vp8Link
 
@@ -256,7 +322,9 @@ class Scorer:
                 if index % self.every:
                     continue
                 rgb = frame_to_rgb(frame)
-                s = frame_signals(t, landmarker.get(rgb), rgb)
+                marks = landmarker.get(rgb)
+                s = frame_signals(t, marks, rgb)
+                shape = tuple(round(float(v), 1) for v in shape_of(marks[0].points, rgb.shape[1], rgb.shape[0]).ravel()) if len(marks) == 1 else None
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
@@ -273,7 +341,7 @@ class Scorer:
                         self.cost.detect_ms.append((detected - start) * 1000)
                         self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
-                                                  float(s.brightness), float(s.face_px), reference, live, raw))
+                                                  float(s.brightness), float(s.face_px), reference, live, raw, shape))
         except av.error.FFmpegError as error:
             result.error = f"decoding stopped: {error}"
         finally:
@@ -440,7 +508,7 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     person, and (with --ablation) the same for each cue."""
     from . import pad_crossval as cv
 
-    rule = cv.MarginRule()
+    rule = cv.SHIPPED_RULE
     policy = PadFramePolicy()
 
     def scored(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False) -> list[cv.Scored]:
@@ -448,14 +516,14 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
         out = []
         for r in results:
             replay(r, cue_policy, placeholder, combine, method, raw)
-            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score))
+            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma))
         return out
 
     report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}
     if args.ablation:
         rows = []
         for cue in cv.cue_ladder():
-            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), rule.fit))))
+            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), cue.rule.fit))))
         report["ablation"] = rows
     items = scored(policy, combine_live, DEFAULT_AGGREGATE)
     report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))

@@ -32,10 +32,15 @@ class Scored:
     attack_type: str
     person: str
     score: float | None  # the check's aggregated live score; None: no usable frame
+    deformation: float | None = None  # flatness.py: how far the face departed from one homography
+    luma: float | None = None  # median face luma of the scored frames (before the exposure rule)
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
         "quarter of the way; when they overlap, review just above the highest attack and attack just below the lowest genuine clip")
+
+
+DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
 
 
 @dataclass(frozen=True)
@@ -43,19 +48,44 @@ class MarginRule:
     review_at: float = 0.5  # fraction of the log-odds gap above the highest attack
     attack_at: float = 0.25
     step: float = 0.05  # log-odds: "just above/below" when the classes overlap
+    flatness: bool = False  # fit `flat_below` (flatness.py) and judge scores only where it does not hold
+    dim_luma: float = 0.0  # a dim face is never rejected on its score: its clips do not place the thresholds
 
     def fit(self, train: list[Scored]) -> PadThresholds:
-        attacks = [logit(s.score) for s in train if s.label == "attack" and s.score is not None]
-        genuine = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None]
+        flat_below = self.flat_below(train) if self.flatness else 0.0
+        held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
+        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
+                   or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
+        genuine = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
         if not attacks or not genuine:
             raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
         a, g = max(attacks), min(genuine)
         persons = len({s.person for s in train})
         source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
+        extra = {"flat_below": flat_below, "dim_luma": self.dim_luma}
         if a < g:
-            return PadThresholds(attack=round(expit(a + self.attack_at * (g - a)), 4), review=round(expit(a + self.review_at * (g - a)), 4), source=source)
+            return PadThresholds(attack=round(expit(a + self.attack_at * (g - a)), 4), review=round(expit(a + self.review_at * (g - a)), 4),
+                                 source=source, **extra)
         review = expit(a + self.step)
-        return PadThresholds(attack=round(min(review, expit(g - self.step)), 4), review=round(review, 4), source=source + " (classes overlap)")
+        return PadThresholds(attack=round(min(review, expit(g - self.step)), 4), review=round(review, 4), source=source + " (classes overlap)", **extra)
+
+    def dim(self, s: Scored) -> bool:
+        return s.luma is not None and s.luma < self.dim_luma
+
+    def flat_below(self, train: list[Scored]) -> float:
+        """Halfway (geometric) between the most deformed print and the least deformed genuine clip; when
+        they overlap, just below the least deformed genuine clip (no known genuine clip is held)."""
+        prints = [s.deformation for s in train if s.label == "attack" and s.attack_type == "print" and s.deformation is not None]
+        genuine = [s.deformation for s in train if s.label == "genuine" and s.deformation is not None]
+        if not prints or not genuine:
+            return 0.0
+        a, g = max(prints), min(genuine)
+        if a < g:
+            return round(math.sqrt(a * g), 4)
+        return round(g * math.exp(-self.step), 4)
+
+
+SHIPPED_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA)
 
 
 @dataclass(frozen=True)
@@ -71,7 +101,7 @@ def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresho
     for person in sorted({s.person for s in items}):
         train = [s for s in items if s.person != person]
         thresholds = fit(train)
-        verdicts = tuple((s, thresholds.decide(s.score)) for s in items if s.person == person)
+        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.luma)) for s in items if s.person == person)
         folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
     return folds
 
@@ -209,6 +239,7 @@ class Cue:
     combine: Callable[[tuple[float, ...]], float]
     method: str
     raw: bool = False  # score the pixels as they came (no exposure rule)
+    rule: MarginRule = MarginRule()  # the decision fitted in each fold
 
 
 def cue_ladder() -> list[Cue]:
@@ -228,14 +259,19 @@ def cue_ladder() -> list[Cue]:
         Cue("+ exposure gate", gate, live_mean, "logit_trimmed_mean"),
         Cue("norm, 16 frames, trimmed mean (scores)", more, live_mean, "trimmed_mean"),
         Cue("norm, 16 frames, log-odds t.mean, networks in log-odds", more, live_logit_mean, "logit_trimmed_mean"),
-        Cue("norm, 16 frames, median, MiniFASNetV2 (2.7) alone [shipped]", more, combine_live, "median"),
+        Cue("norm, 16 frames, median, MiniFASNetV2 (2.7) alone", more, combine_live, "median"),
         Cue("norm, 16 frames, median, MiniFASNetV1SE (4.0) alone", more, live_v1se, "median"),
-        Cue("shipped + sharpness >= 25", replace(more, min_sharpness=25.0), combine_live, "median"),
-        Cue("shipped + pose gate 6 deg", replace(more, max_yaw_deg=6.0, max_pitch_deg=6.0), combine_live, "median"),
-        Cue("shipped + pose gate 15 deg", replace(more, max_yaw_deg=15.0, max_pitch_deg=15.0), combine_live, "median"),
-        Cue("shipped + faces >= 80 px", replace(more, min_face_px=80.0), combine_live, "median"),
-        Cue("shipped + exposure gate", replace(more, min_brightness=40.0, max_brightness=225.0), combine_live, "median"),
-        Cue("shipped + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
+        Cue("V2 + sharpness >= 25", replace(more, min_sharpness=25.0), combine_live, "median"),
+        Cue("V2 + pose gate 6 deg", replace(more, max_yaw_deg=6.0, max_pitch_deg=6.0), combine_live, "median"),
+        Cue("V2 + pose gate 15 deg", replace(more, max_yaw_deg=15.0, max_pitch_deg=15.0), combine_live, "median"),
+        Cue("V2 + faces >= 80 px", replace(more, min_face_px=80.0), combine_live, "median"),
+        Cue("V2 + exposure gate", replace(more, min_brightness=40.0, max_brightness=225.0), combine_live, "median"),
+        Cue("V2 + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
+        Cue("V2 + flatness (a flat face at best review)", more, combine_live, "median", rule=MarginRule(flatness=True)),
+        Cue("V2 + dim face never rejected on its score", more, combine_live, "median", rule=MarginRule(dim_luma=DIM_LUMA)),
+        Cue("V2 + flatness + dim face [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("mean of networks + flatness + dim face", more, live_mean, "median", rule=SHIPPED_RULE),
+        Cue("V2, log-odds t.mean + flatness + dim face", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]
 
 

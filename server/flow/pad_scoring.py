@@ -66,8 +66,8 @@ class PadScoring:
             log.warning("a frame could not be scored for anti-spoofing (%s)", type(job.exception()).__name__)
         self.kick()  # a frame chosen meanwhile
 
-    async def verdict(self, failed: bool = False) -> PadResult:
-        """The running verdict; scoring stops. Waits (at most SETTLE_WAIT_S) only while a frame is on its
+    async def verdict(self, failed: bool = False, deformation: float | None = None) -> PadResult:
+        """The running verdict, with the check's `deformation` (flatness.py); scoring stops. Waits (at most SETTLE_WAIT_S) only while a frame is on its
         way and nothing is scored yet or, for a `failed` attempt, an attack verdict is not yet confident."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + SETTLE_WAIT_S
@@ -78,7 +78,7 @@ class PadScoring:
                 break
             await asyncio.wait({self._job}, timeout=left)  # never cancels the job
         self.running.close()
-        return self.running.result()
+        return self.running.result(deformation)
 
     def _unsettled(self, failed: bool) -> bool:
         now = self.running.result()

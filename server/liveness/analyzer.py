@@ -17,6 +17,7 @@ from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
+from ..spoof.flatness import FlatnessTracker, shape_of
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
@@ -127,9 +128,10 @@ class LivenessAnalyzer:
         # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given: scored after
         # the check (replays), unless a running verdict takes them.
         self.pad_policy = pad_policy
-        self.pad_frames: SpreadSample[np.ndarray] | None = (
+        self.pad_frames: SpreadSample[tuple[np.ndarray, float]] | None = (  # (BGR, face luma)
             SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
         )
+        self.flatness = FlatnessTracker()  # the face's departure from one homography, over the whole check
         # Live: frames go to a running verdict, scored while the check goes on, from the first frontal, sharp
         # face (the engine's neutral start; its baseline, once known, is the reference pose).
         self.running_pad = running_pad
@@ -169,6 +171,8 @@ class LivenessAnalyzer:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
         self._count_repeat(rgb)
         self.continuity.add(t, rgb)
+        if len(faces) == 1 and self.flatness.due(t):
+            self.flatness.add(t, shape_of(faces[0].points, rgb.shape[1], rgb.shape[0]))
         self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:
@@ -198,9 +202,9 @@ class LivenessAnalyzer:
         if running or sampled:
             bgr = np.ascontiguousarray(rgb[:, :, ::-1])
             if running and self.running_pad is not None:
-                self.running_pad.offer(s.t, bgr)
+                self.running_pad.offer(s.t, bgr, s.brightness)
             elif self.pad_frames is not None:
-                self.pad_frames.add(s.t, bgr)
+                self.pad_frames.add(s.t, (bgr, s.brightness))
         if scene:
             self.scenes.add(s.t, scene_frame(rgb))
 
@@ -208,8 +212,8 @@ class LivenessAnalyzer:
         """A few whole frames (BGR, at most SCENE_SIDE px) spread over the check, for a reviewer."""
         return [frame for _, frame in self.scenes.items]
 
-    def frames_for_pad(self) -> list[np.ndarray]:
-        """The kept full frames, in time order; hand them to score_pad in a worker thread."""
+    def frames_for_pad(self) -> list[tuple[np.ndarray, float]]:
+        """The kept full frames with their face luma, in time order; hand them to score_pad in a worker thread."""
         return [frame for _, frame in self.pad_frames.items] if self.pad_frames is not None else []
 
     def faces_for_matching(self) -> list[np.ndarray]:
@@ -256,11 +260,13 @@ def score_frame(bgr: np.ndarray, models: PadModels) -> float | None:
     return models.ensemble.get(image, largest.box)
 
 
-def score_pad(frames: list[np.ndarray], models: PadModels) -> PadResult:
-    """Blocking (run it in a worker thread): each full frame scored, aggregated and decided."""
+def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deformation: float | None = None) -> PadResult:
+    """Blocking (run it in a worker thread): each full frame (with its face luma) scored, aggregated and
+    decided with the check's `deformation` (flatness.py)."""
     start = time.perf_counter()
-    scores = [score for score in (score_frame(bgr, models) for bgr in frames) if score is not None]
-    return PadResult.of(scores, models.thresholds, (time.perf_counter() - start) * 1000, len(frames))
+    scored = [(score, luma) for score, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if score is not None]
+    return PadResult.of([s for s, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
+                        [luma for _, luma in scored])
 
 
 def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:

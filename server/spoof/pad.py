@@ -29,27 +29,40 @@ class PadVerdict(StrEnum):
 
 @dataclass(frozen=True)
 class PadThresholds:
-    """Median live score below `attack` is an attack; below `review` goes to review; else a pass."""
+    """The PAD decision, one rule for the live path and `eval-pad`.
+
+    Median live score below `attack` is an attack; below `review` goes to review; else a pass. Two cues
+    temper it: a face that moved as one plane over the check (`deformation` below `flat_below`, see
+    flatness.py) is at best `review`, since a print or a still moves so and the texture model can call a
+    close print live; a dim face (median face luma below `dim_luma`, where the exposure rule more than
+    doubles the pixels and their noise) is never rejected on its score alone, it goes to review.
+    """
 
     attack: float = 0.4
     review: float = 0.7
     source: str = "built-in defaults"
+    flat_below: float = 0.0  # 0: the flatness cue is off
+    dim_luma: float = 0.0  # 0: a dim face is judged as any other
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.attack <= self.review <= 1.0:
             raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
+        if self.flat_below < 0 or not 0 <= self.dim_luma <= 255:
+            raise ValueError("PAD flat_below must be >= 0 and dim_luma within 0..255")
 
-    def decide(self, score: float | None) -> PadVerdict:
+    def decide(self, score: float | None, deformation: float | None = None, luma: float | None = None) -> PadVerdict:
         if score is None:
             return PadVerdict.UNSCORED
         if score < self.attack:
-            return PadVerdict.ATTACK
+            return PadVerdict.REVIEW if luma is not None and luma < self.dim_luma else PadVerdict.ATTACK
         if score < self.review:
+            return PadVerdict.REVIEW
+        if deformation is not None and deformation < self.flat_below:
             return PadVerdict.REVIEW
         return PadVerdict.PASS
 
     def to_dict(self) -> dict:
-        return {"attack": self.attack, "review": self.review, "source": self.source}
+        return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below, "dim_luma": self.dim_luma}
 
 
 @dataclass(frozen=True)
@@ -141,11 +154,15 @@ class PadResult:
     verdict: PadVerdict
     ms: float  # CPU time spent detecting and scoring, for the cost report
     frames_offered: int = 0  # candidate frames kept (some may have no face for the detector)
+    deformation: float | None = None  # how far the face departed from one homography (flatness.py)
+    face_luma: float | None = None  # median face luma of the scored frames, before the exposure rule
 
     @classmethod
-    def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int) -> PadResult:
+    def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int, deformation: float | None = None,
+           lumas: list[float] | None = None) -> PadResult:
         score = aggregate(scores)
-        return cls(score, len(scores), tuple(scores), thresholds.decide(score), ms, offered)
+        luma = float(median(lumas)) if lumas else None
+        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, luma), ms, offered, deformation, luma)
 
     @classmethod
     def unavailable(cls) -> PadResult:
@@ -159,6 +176,8 @@ class PadResult:
             "frames_offered": self.frames_offered,
             "scores": [round(s, 4) for s in self.scores],
             "ms": round(self.ms, 1),
+            "deformation": None if self.deformation is None else round(self.deformation, 4),
+            "face_luma": None if self.face_luma is None else round(self.face_luma, 1),
         }
 
 

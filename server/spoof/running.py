@@ -25,6 +25,7 @@ CONFIDENT_FRAMES = 3
 
 @dataclass
 class _Slot:
+    luma: float = 0.0  # the face's mean luma, before the exposure rule
     score: float | None = None  # None: not scored (dropped for a newer frame, or no face for the detector)
 
 
@@ -44,12 +45,12 @@ class RunningPad(Generic[T]):
         with self._lock:
             return not self._closed and self._sample.due(t)
 
-    def offer(self, t: float, frame: T) -> None:
-        """A frame worth scoring at t; it replaces the one waiting, if any (that one is never scored)."""
+    def offer(self, t: float, frame: T, luma: float = 0.0) -> None:
+        """A frame worth scoring at t (its face luma); it replaces the one waiting, if any (that one is never scored)."""
         with self._lock:
             if self._closed or not self._sample.due(t):
                 return
-            slot = _Slot()
+            slot = _Slot(luma)
             self._sample.add(t, slot)
             self._waiting = (slot, frame)
             self._offered += 1
@@ -78,11 +79,12 @@ class RunningPad(Generic[T]):
         with self._lock:
             self._closed, self._waiting = True, None
 
-    def result(self) -> PadResult:
-        """The verdict now: the median of the scored frames the sample still keeps."""
+    def result(self, deformation: float | None = None) -> PadResult:
+        """The verdict now: the median of the scored frames the sample still keeps, decided with the
+        check's `deformation` (flatness.py) and those frames' face luma."""
         with self._lock:
-            scores = [slot.score for _, slot in self._sample.items if slot.score is not None]
-            return PadResult.of(scores, self.thresholds, self._ms, self._offered)
+            slots = [slot for _, slot in self._sample.items if slot.score is not None]
+            return PadResult.of([s.score for s in slots], self.thresholds, self._ms, self._offered, deformation, [s.luma for s in slots])
 
 
 def confident_attack(result: PadResult) -> bool:

@@ -1,0 +1,106 @@
+"""How flat the face moves: the geometric cue a texture model cannot see.
+
+A print (flat, tilted, shaken) or a still photo on a screen moves in the image by one homography: every
+landmark of the face follows the same plane-to-plane map. A live head does not: a blink, a smile, an open
+mouth deform it, and a turn or a nod shows parallax (the nose moves against the cheeks). The check asks
+for exactly such movements, so over a genuine check the face mesh departs from one homography; over a
+flat one it does not, however the sheet is held. Pure logic over MediaPipe landmarks (pixels).
+
+Per frame: the homography that best maps the reference frame's landmarks (the first of the check) onto
+this frame's, fitted by least squares, and the 98th percentile of the points' residuals over the eye
+span (outer eye corners). For the check: `deformation`, the second-highest of the frames' values kept
+(one glitch of the landmarker does not make a print live). A screen replaying a video of the person
+deforms as the person did: this cue is meant for prints and stills; the texture model is meant for screens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# A spread subset of MediaPipe's face mesh (every third point, plus the eye corners that give the scale
+# and the eyelids and lips that a blink or a smile moves).
+_EYE_CORNERS = (33, 263)
+SHAPE_POINTS: tuple[int, ...] = tuple(sorted(set(range(0, 468, 3)) | {33, 263, 159, 145, 386, 374, 13, 14, 61, 291, 1, 152}))
+_SCALE = (SHAPE_POINTS.index(_EYE_CORNERS[0]), SHAPE_POINTS.index(_EYE_CORNERS[1]))
+POINT_QUANTILE = 98.0  # a blink moves only the eyelids, a few per cent of the points: a lower quantile would not see it
+MIN_EYE_SPAN_PX = 12.0
+
+
+def shape_of(points: np.ndarray, width: int, height: int) -> np.ndarray:
+    """The subset of a face's normalised landmarks (478 x 3) in pixels (N x 2)."""
+    return np.asarray(points)[list(SHAPE_POINTS), :2] * np.array([width, height], dtype=np.float64)
+
+
+def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
+    """Least-squares homography src -> dst (normalised DLT), None when degenerate."""
+
+    def normaliser(p: np.ndarray) -> np.ndarray:
+        centre = p.mean(axis=0)
+        spread = np.sqrt(((p - centre) ** 2).sum(axis=1)).mean()
+        s = np.sqrt(2) / spread if spread > 1e-9 else 1.0
+        return np.array([[s, 0, -s * centre[0]], [0, s, -s * centre[1]], [0, 0, 1]])
+
+    ts, td = normaliser(src), normaliser(dst)
+    a = np.c_[src, np.ones(len(src))] @ ts.T
+    b = np.c_[dst, np.ones(len(dst))] @ td.T
+    zeros = np.zeros((len(a), 3))
+    rows = np.vstack([np.hstack([a, zeros, -b[:, :1] * a]), np.hstack([zeros, a, -b[:, 1:2] * a])])
+    try:
+        _, _, vt = np.linalg.svd(rows, full_matrices=False)
+    except np.linalg.LinAlgError:
+        return None
+    h = vt[-1].reshape(3, 3)
+    h = np.linalg.inv(td) @ h @ ts
+    return None if abs(h[2, 2]) < 1e-12 else h / h[2, 2]
+
+
+def frame_deformation(reference: np.ndarray, current: np.ndarray) -> float | None:
+    """How far `current` (N x 2 px) departs from the best homography of `reference`, in eye spans."""
+    span = float(np.linalg.norm(current[_SCALE[0]] - current[_SCALE[1]]))
+    if span < MIN_EYE_SPAN_PX:
+        return None
+    h = _homography(reference, current)
+    if h is None:
+        return None
+    mapped = np.c_[reference, np.ones(len(reference))] @ h.T
+    if np.any(np.abs(mapped[:, 2]) < 1e-9):
+        return None
+    residual = np.linalg.norm(mapped[:, :2] / mapped[:, 2:3] - current, axis=1)
+    return float(np.percentile(residual, POINT_QUANTILE)) / span
+
+
+def check_deformation(values: list[float]) -> float | None:
+    """The check's deformation: the second-highest frame value (None: fewer than two frames measured)."""
+    if len(values) < 2:
+        return None
+    return float(sorted(values)[-2])
+
+
+@dataclass
+class FlatnessTracker:
+    """Live: fed the shape of every analysed frame with one face, at most one every `gap_s`."""
+
+    gap_s: float = 0.1
+    reference: np.ndarray | None = None
+    values: list[float] = field(default_factory=list)
+    _last_t: float | None = None
+
+    def due(self, t: float) -> bool:
+        return self._last_t is None or t - self._last_t >= self.gap_s
+
+    def add(self, t: float, shape: np.ndarray) -> None:
+        if not self.due(t):
+            return
+        self._last_t = t
+        if self.reference is None:
+            self.reference = shape
+            return
+        value = frame_deformation(self.reference, shape)
+        if value is not None:
+            self.values.append(value)
+
+    @property
+    def deformation(self) -> float | None:
+        return check_deformation(self.values)

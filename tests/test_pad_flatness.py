@@ -1,0 +1,126 @@
+"""The flatness cue (one homography for a flat face, parallax and deformation for a live one) and the PAD
+rule that uses it: pure logic on synthetic landmarks."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from realname_tools.pad_crossval import MarginRule, Scored, cross_validate
+from server.spoof.flatness import SHAPE_POINTS, FlatnessTracker, check_deformation, frame_deformation
+from server.spoof.pad import PadResult, PadThresholds, PadVerdict
+
+FOCAL = 600.0
+
+
+def head(n: int = len(SHAPE_POINTS), seed: int = 3) -> np.ndarray:
+    """Points on a face-like 3D surface (metres): an ellipsoid cap, the nose well in front of the cheeks."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(-0.07, 0.07, n), rng.uniform(-0.09, 0.09, n)
+    z = -0.06 * (x / 0.07) ** 2 - 0.04 * (y / 0.09) ** 2
+    z[np.abs(x) < 0.012] += 0.02  # the nose ridge
+    x[SHAPE_POINTS.index(33)], x[SHAPE_POINTS.index(263)] = -0.045, 0.045  # eye corners: the scale
+    return np.c_[x, y, z]
+
+
+def view(points: np.ndarray, yaw_deg: float, depth: float = 0.5, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+    a = math.radians(yaw_deg)
+    rot = np.array([[math.cos(a), 0, math.sin(a)], [0, 1, 0], [-math.sin(a), 0, math.cos(a)]])
+    p = points @ rot.T + np.array([shift[0], shift[1], depth])
+    return np.c_[FOCAL * p[:, 0] / p[:, 2] + 320, FOCAL * p[:, 1] / p[:, 2] + 240]
+
+
+def test_a_flat_face_moves_by_one_homography_however_it_is_held():
+    flat = head()
+    flat[:, 2] = 0.0  # a print of the face
+    reference = view(flat, 0.0)
+    for yaw in (-25.0, -10.0, 15.0, 30.0):
+        assert frame_deformation(reference, view(flat, yaw, 0.4, (0.02, -0.01))) < 1e-6
+
+
+def test_a_head_turning_shows_parallax():
+    face = head()
+    reference = view(face, 0.0)
+    assert frame_deformation(reference, view(face, 2.0)) < frame_deformation(reference, view(face, 15.0))
+    assert frame_deformation(reference, view(face, 15.0)) > 0.01
+
+
+def test_a_blink_deforms_the_face_a_homography_cannot_follow():
+    face = head()
+    reference = view(face, 0.0)
+    blinked = reference.copy()
+    lids = [SHAPE_POINTS.index(i) for i in (159, 386)] + list(range(0, len(SHAPE_POINTS), 12))
+    blinked[lids, 1] += 8.0  # eyelids and some other points move, the rest stay
+    assert frame_deformation(reference, blinked) > 0.01
+
+
+def test_a_face_too_small_measures_nothing():
+    points = np.zeros((len(SHAPE_POINTS), 2))
+    assert frame_deformation(points, points) is None
+
+
+def test_the_check_takes_the_second_highest_frame_so_one_glitch_does_not_count():
+    assert check_deformation([0.001, 0.5, 0.002, 0.003]) == 0.003
+    assert check_deformation([0.2]) is None
+
+
+def test_the_tracker_keeps_the_first_frame_as_reference_and_its_pace():
+    face = head()
+    tracker = FlatnessTracker(gap_s=0.1)
+    tracker.add(0.0, view(face, 0.0))
+    tracker.add(0.05, view(face, 30.0))  # too soon: ignored
+    assert tracker.deformation is None
+    for i, yaw in enumerate((5.0, 10.0, 15.0), start=1):
+        tracker.add(i * 0.1, view(face, yaw))
+    assert len(tracker.values) == 3
+    assert tracker.deformation == sorted(tracker.values)[-2]
+
+
+RULE = PadThresholds(attack=0.4, review=0.6, flat_below=0.01, dim_luma=60.0)
+
+
+def test_a_flat_face_that_the_model_calls_live_goes_to_review():
+    assert RULE.decide(0.99, deformation=0.002, luma=120.0) == PadVerdict.REVIEW
+    assert RULE.decide(0.99, deformation=0.05, luma=120.0) == PadVerdict.PASS
+    assert RULE.decide(0.99, deformation=None, luma=120.0) == PadVerdict.PASS  # not measured: the score decides
+    assert RULE.decide(0.1, deformation=0.05, luma=120.0) == PadVerdict.ATTACK  # a deformed face is not a live one
+
+
+def test_a_dim_face_is_never_rejected_on_its_score_alone():
+    assert RULE.decide(0.1, deformation=0.05, luma=30.0) == PadVerdict.REVIEW
+    assert RULE.decide(0.1, deformation=0.05, luma=60.0) == PadVerdict.ATTACK
+    assert RULE.decide(0.9, deformation=0.05, luma=30.0) == PadVerdict.PASS
+
+
+def test_the_result_carries_the_cues_and_decides_with_them():
+    result = PadResult.of([0.99, 0.98, 0.97], RULE, 5.0, 3, deformation=0.001, lumas=[100.0, 110.0, 120.0])
+    assert result.verdict == PadVerdict.REVIEW
+    assert result.to_dict()["deformation"] == 0.001 and result.to_dict()["face_luma"] == 110.0
+
+
+def clip(person: str, label: str, score: float, deformation: float, kind: str = "", luma: float = 120.0) -> Scored:
+    return Scored(f"{person}-{label}-{kind}-{score}", label, kind, person, score, deformation, luma)
+
+
+def test_the_fused_rule_fits_flatness_between_prints_and_genuine_and_scores_on_what_flatness_leaves():
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.9, 0.04), clip("c", "attack", 0.99, 0.004, "print"),
+             clip("c", "attack", 0.1, 0.09, "screen_replay"), clip("d", "attack", 0.01, 0.001, "print")]
+    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+    assert fitted.flat_below == round(math.sqrt(0.004 * 0.04), 4)
+    assert fitted.review < 0.9 and fitted.attack > 0.1  # the close print at 0.99 is held by flatness, not by the score
+    assert fitted.decide(0.99, 0.004, 120.0) == PadVerdict.REVIEW
+
+
+def test_dim_genuine_clips_do_not_place_the_score_thresholds():
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.45, 0.05, luma=30.0), clip("c", "attack", 0.5, 0.09, "screen_replay")]
+    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+    assert fitted.review > 0.5  # the replay at 0.5 is not accepted
+    assert fitted.decide(0.45, 0.05, 30.0) == PadVerdict.REVIEW  # the dim customer is not rejected
+
+
+def test_cross_validation_fits_without_the_scored_person():
+    items = [clip(p, "genuine", 0.9, 0.05) for p in "abc"] + [clip(p, "attack", 0.05, 0.001, "print") for p in "abc"]
+    for fold in cross_validate(items, MarginRule(flatness=True, dim_luma=60.0).fit):
+        assert fold.person not in fold.trained_on
+        assert all(v != PadVerdict.PASS for s, v in fold.verdicts if s.label == "attack")
