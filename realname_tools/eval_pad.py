@@ -529,9 +529,12 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))
     fitted = rule.fit(items)
     report["fitted_on_all"] = fitted.to_dict()
-    report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": "MiniFASNetV2 live probability, exposure rule on"}
+    report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": "MiniFASNetV2 live probability, exposure rule on",
+                        "flatness": "98th percentile of the landmark residuals after one homography, over the eye span; second-highest frame"}
     report["clip_scores"] = [{"file": s.file, "label": s.label, "attack_type": s.attack_type or None, "person": s.person,
-                              "score": None if s.score is None else round(s.score, 4)} for s in items]
+                              "score": None if s.score is None else round(s.score, 4),
+                              "deformation": None if s.deformation is None else round(s.deformation, 4),
+                              "face_luma": None if s.luma is None else round(s.luma, 1)} for s in items]
     return report
 
 
@@ -543,7 +546,8 @@ def render_cv(report: dict) -> str:
         lines += [cv.render_ablation(report["ablation"]), ""]
     lines.append(cv.render_folds(report["cross_validation"]))
     t = report["fitted_on_all"]
-    lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}")
+    lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}, "
+                 f"flat below {t['flat_below']}, dim below face luma {t['dim_luma']}")
     return "\n".join(lines)
 
 
@@ -551,9 +555,10 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
     t = report["fitted_on_all"]
     return {
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
-        "thresholds": {"attack": t["attack"], "review": t["review"]},
+        "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "dim_luma": t["dim_luma"]},
         "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
-                     "below attack -> presentation_attack; below review -> review"),
+                     "below attack -> presentation_attack (review when the face's median luma is below dim_luma); below review -> review; "
+                     "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
                      "cross-validation (each person's clips decided by thresholds fitted without that person)",
         "rule": report["rule"],

@@ -37,7 +37,10 @@ class Scored:
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
-        "quarter of the way; when they overlap, review just above the highest attack and attack just below the lowest genuine clip")
+        "quarter of the way and below every genuine clip; when they overlap, review just above the highest attack and attack just "
+        "below the lowest genuine clip. Shipped (SHIPPED_RULE): flat_below halfway (geometric) between the most deformed print and "
+        "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
+        "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60)")
 
 
 DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
@@ -60,14 +63,17 @@ class MarginRule:
         if not attacks or not genuine:
             raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
         a, g = max(attacks), min(genuine)
+        # The attack threshold also stays below every genuine clip, dim ones included: a lit face that
+        # scores as low as a dim one goes to review, it is not rejected.
+        floor = expit(min(logit(s.score) for s in train if s.label == "genuine" and s.score is not None) - self.step)
         persons = len({s.person for s in train})
         source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
         extra = {"flat_below": flat_below, "dim_luma": self.dim_luma}
         if a < g:
-            return PadThresholds(attack=round(expit(a + self.attack_at * (g - a)), 4), review=round(expit(a + self.review_at * (g - a)), 4),
-                                 source=source, **extra)
+            review = expit(a + self.review_at * (g - a))
+            return PadThresholds(attack=round(min(floor, expit(a + self.attack_at * (g - a))), 4), review=round(review, 4), source=source, **extra)
         review = expit(a + self.step)
-        return PadThresholds(attack=round(min(review, expit(g - self.step)), 4), review=round(review, 4), source=source + " (classes overlap)", **extra)
+        return PadThresholds(attack=round(min(review, floor), 4), review=round(review, 4), source=source + " (classes overlap)", **extra)
 
     def dim(self, s: Scored) -> bool:
         return s.luma is not None and s.luma < self.dim_luma
@@ -138,8 +144,14 @@ def summarise_folds(folds: list[Fold]) -> dict:
     g_scores = [s.score for _, s, _ in genuine if s.score is not None]
     a_scores = [s.score for _, s, _ in attacks if s.score is not None]
 
-    def lo(values):
-        return round(min(values), 3) if values else None
+    def lo(values, digits=3):
+        return round(min(values), digits) if values else None
+
+    def hi(values, digits=4):
+        return round(max(values), digits) if values else None
+
+    def flat(f: Fold, s: Scored) -> bool:
+        return s.deformation is not None and s.deformation < f.thresholds.flat_below
 
     return {
         "folds": len(folds),
@@ -155,6 +167,13 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "genuine_above_attack_threshold_logit": lo([logit(s.score) - logit(f.thresholds.attack) for f, s, _ in genuine if s.score is not None]),
             "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(f.thresholds.review) for f, s, _ in genuine if s.score is not None]),
             "attack_below_review_threshold_logit": lo([logit(f.thresholds.review) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
+            # what the fused rule lives on: the score where flatness does not hold, flatness where the score is fooled
+            "highest_attack_not_flat": hi([s.score for f, s, _ in attacks if s.score is not None and not flat(f, s)]),
+            "lowest_genuine_not_dim": lo([s.score for f, s, _ in genuine if s.score is not None and not (s.luma is not None and s.luma < f.thresholds.dim_luma)]),
+            "most_deformed_print": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None], 4),
+            "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
+                                                   and s.score is not None and s.score >= 0.5], 4),
+            "least_deformed_genuine": lo([s.deformation for _, s, _ in genuine if s.deformation is not None], 4),
         },
         "per_person": [person_row(f) for f in folds],
     }
@@ -209,6 +228,9 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
                  f"(separation {m['separation_logit']} log-odds); worst genuine above its fold's attack threshold "
                  f"{m['genuine_above_attack_threshold_logit']}, above its review threshold {m['genuine_above_review_threshold_logit']}; "
                  f"worst attack below its review threshold {m['attack_below_review_threshold_logit']} (log-odds)")
+    lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not dim "
+                 f"{m['lowest_genuine_not_dim']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
+                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}")
     return "\n".join(lines)
 
 
