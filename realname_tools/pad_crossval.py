@@ -59,7 +59,8 @@ class MarginRule:
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
         attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
                    or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
-        genuine = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
+        genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
+                   or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them dim
         if not attacks or not genuine:
             raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
         a, g = max(attacks), min(genuine)

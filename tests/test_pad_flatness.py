@@ -124,3 +124,9 @@ def test_cross_validation_fits_without_the_scored_person():
     for fold in cross_validate(items, MarginRule(flatness=True, dim_luma=60.0).fit):
         assert fold.person not in fold.trained_on
         assert all(v != PadVerdict.PASS for s, v in fold.verdicts if s.label == "attack")
+
+
+def test_a_fold_whose_genuine_clips_are_all_dim_still_fits():
+    train = [clip("a", "genuine", 0.9, 0.05, luma=30.0), clip("b", "attack", 0.05, 0.06, "screen_replay")]
+    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+    assert fitted.attack < 0.9 and fitted.review <= 0.9

@@ -107,8 +107,12 @@ def frame_fingerprint(image: np.ndarray) -> bytes:
 
 def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> RiskSignal:
     detail: dict[str, Any] = {"score": None if result.score is None else round(result.score, 4), "frames": result.frames_scored}
+    if result.deformation is not None:
+        detail["deformation"] = round(result.deformation, 4)  # below flat_below: the face moved as one plane
+    if result.face_luma is not None:
+        detail["face_luma"] = round(result.face_luma, 1)  # below dim_luma: never rejected on the score alone
     if thresholds is not None:
-        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review}
+        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below, "dim_luma": thresholds.dim_luma}
     verdict = result.verdict
     if verdict == PadVerdict.ATTACK:
         return RiskSignal(SignalCode.PAD_ATTACK, Level.HIGH, detail, Action.FAIL)
