@@ -187,7 +187,7 @@ def person_row(fold: Fold) -> dict:
     a_scores = [s.score for s, _ in a if s.score is not None]
     return {
         "person": fold.person,
-        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review},
+        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below},
         "genuine": len(g),
         "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
         "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
