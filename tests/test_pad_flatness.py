@@ -130,3 +130,14 @@ def test_a_fold_whose_genuine_clips_are_all_dim_still_fits():
     train = [clip("a", "genuine", 0.9, 0.05, luma=30.0), clip("b", "attack", 0.05, 0.06, "screen_replay")]
     fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
     assert fitted.attack < 0.9 and fitted.review <= 0.9
+
+
+def test_a_check_that_passed_a_deforming_challenge_hands_no_deformation_to_the_rule():
+    from server.liveness.challenges import Challenge
+    from server.liveness.engine import ChallengeRecord
+    from server.spoof.flatness import deformation_for_rule
+
+    turned = (ChallengeRecord(Challenge.TURN_LEFT, passed=True),)
+    assert deformation_for_rule(0.01, turned) == 0.01  # a tilted print can mimic a turn: flatness judges
+    assert deformation_for_rule(0.01, turned + (ChallengeRecord(Challenge.BLINK, passed=True),)) is None
+    assert deformation_for_rule(0.01, (ChallengeRecord(Challenge.SMILE, passed=False),)) == 0.01

@@ -397,7 +397,7 @@ class LiveAttempts:
                 started = last.last_analysed_at - last.latencies_ms[-1] / 1000
             passed = reason == "completed" and engine.result is not None and engine.result.passed
             failed = not passed and reason not in SERVER_ENDINGS
-            flat = attempt.step.analyzer.flatness.deformation
+            flat = attempt.step.analyzer.pad_deformation()
             pad = await attempt.pad.verdict(failed, flat) if attempt.pad is not None else PadResult.unavailable()
             attacked = False
             if passed and engine.result is not None:

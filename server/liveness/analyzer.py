@@ -17,7 +17,7 @@ from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
-from ..spoof.flatness import FlatnessTracker, shape_of
+from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
@@ -207,6 +207,11 @@ class LivenessAnalyzer:
                 self.pad_frames.add(s.t, (bgr, s.brightness))
         if scene:
             self.scenes.add(s.t, scene_frame(rgb))
+
+    def pad_deformation(self) -> float | None:
+        """The check's deformation for the PAD rule (flatness.py): None once a deforming challenge passed."""
+        result = self.engine.result
+        return deformation_for_rule(self.flatness.deformation, result.challenges if result is not None else self.engine.records)
 
     def scene_frames(self) -> list[np.ndarray]:
         """A few whole frames (BGR, at most SCENE_SIDE px) spread over the check, for a reviewer."""

@@ -245,7 +245,7 @@ def replay_video(
         raise VideoError("the video has no decodable video frames")
     elapsed = time.perf_counter() - started
     liveness = engine.result or engine.finish(last_t - (first_t or 0.0) if prompts_at is not None else last_t)
-    pad = score_pad(analyzer.frames_for_pad(), pad_models, analyzer.flatness.deformation) if pad_models is not None else None
+    pad = score_pad(analyzer.frames_for_pad(), pad_models, analyzer.pad_deformation()) if pad_models is not None else None
     facts = StreamFacts(
         sizes=sizes,  # no capture_s: a file's timestamps are not a camera's clock
         repeated_frames=analyzer.repeated_frames,

@@ -15,9 +15,13 @@ deforms as the person did: this cue is meant for prints and stills; the texture 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
+
+from ..liveness.challenges import Challenge
+from ..liveness.engine import ChallengeRecord
 
 # A spread subset of MediaPipe's face mesh (every third point, plus the eye corners that give the scale
 # and the eyelids and lips that a blink or a smile moves).
@@ -76,6 +80,20 @@ def check_deformation(values: list[float]) -> float | None:
     if len(values) < 2:
         return None
     return float(sorted(values)[-2])
+
+
+# Challenges only a face that deforms can pass: a flat print or still cannot blink, smile or open its mouth.
+DEFORMING = frozenset({Challenge.BLINK, Challenge.SMILE, Challenge.OPEN_MOUTH})
+
+
+def deformation_for_rule(deformation: float | None, challenges: Iterable[ChallengeRecord]) -> float | None:
+    """What a live check hands the PAD rule: None (not measured) once the check has passed a deforming
+    challenge, since it has then seen the face deform, and a short check (one blink in 1.5 s) measures
+    too little for the threshold fitted on whole clips (its blink is a frame or two). Flatness then acts
+    where it is needed: on checks of head turns and nods, which a tilted print can mimic."""
+    if any(c.passed and c.type in DEFORMING for c in challenges):
+        return None
+    return deformation
 
 
 @dataclass
