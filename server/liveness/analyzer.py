@@ -16,8 +16,8 @@ from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
-from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
+from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
