@@ -20,7 +20,8 @@ from server.flow.admission import (
 )
 from server.liveness.analyzer import frame_due
 from server.liveness.challenges import parse_challenges
-from server.liveness.engine import LivenessEngine, Thresholds
+from server.liveness.engine import LivenessEngine
+from server.liveness.rates import StepRates
 from server.liveness.signals import FrameSignals
 from server.models.landmarker import synthetic_face, time_on_synthetic_face
 from server.models.loader import landmarker_file, new_landmarker
@@ -335,12 +336,12 @@ def test_slow_steps_are_analysed_less_often_with_the_same_verdicts(name, challen
     assert (paced.passed, paced.reason, paced.detail) == (every.passed, every.reason, every.detail)
     assert [c.passed for c in paced.challenges] == [c.passed for c in every.challenges]
     assert fed < all_frames
-    th = Thresholds()
+    step = StepRates()
     assert ("start", 0.0) in rates  # the baseline is taken from every frame
     if "blink" in challenges:
-        assert ("challenge", th.blink_fps) in rates
+        assert ("challenge", step.of("blink")) in rates
     if "turn" in challenges:
-        assert ("challenge", th.slow_fps) in rates and ("challenge", 0.0) in rates  # once moving: every frame
+        assert ("challenge", step.of("turn_left")) in rates and ("challenge", 0.0) in rates  # once moving: every frame
 
 
 def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds():

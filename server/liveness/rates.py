@@ -1,0 +1,81 @@
+"""How often each step of a live check is analysed: the unit of cost the admission plans by. Pure.
+
+A check goes through steps (waiting for a neutral face, each challenge while it is awaited, a movement
+under way, the return to neutral); each needs frames at its own rate. The rates are the lowest at which
+every verdict of the shared clip cases stays what it is with every frame, from every sampling phase,
+measured with `python -m server bench --step-rates VIDEOS_DIR` (realname_tools/bench/step_rates.py; the
+figures and their margins are in docs/benchmarks.md). 0 means every frame the page sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .challenges import Challenge
+
+START = "start"  # waiting for a neutral, steady, frontal face: the first baseline
+RETURN = "return"  # back to neutral between challenges: the baseline renewed
+MOVING = "moving"  # a movement under way: its hold, a wrong turn's 0.4 s, a blink's closing
+STEPS: tuple[str, ...] = (START, RETURN, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
+
+# Frames a second the page sends (server/web/pages.py asks the camera and its encoder for it).
+SEND_FPS = 20.0
+
+
+# Measured on the 18 clip cases x 4 sampling phases at 20 fps sent, the lowest rate of the ladder (20, 15,
+# 12, 10, 8, 6, 5) with every verdict unchanged and no passed check over 0.25 s later. The neutral start and
+# the return need every frame (at 15 a blink check passed 1.3 s later; the return at 10, the rate before,
+# changed a 4-challenge check to stream_ended), a movement under way too (at 15 a wrong turn passed).
+def _measured() -> dict[str, float]:
+    return {
+        START: 0.0,
+        RETURN: 0.0,
+        MOVING: 0.0,
+        **{c.value: 5.0 for c in Challenge if c.is_head_pose},  # none changed down to 5, the ladder's floor
+        Challenge.BLINK.value: 8.0,  # at 6 a blink was missed: 5.8 s later
+        Challenge.SMILE.value: 10.0,  # at 8 a smile, then a blink, were missed
+        Challenge.OPEN_MOUTH.value: 5.0,
+    }
+
+
+# The share of a check's time in each step, on the same cases at these rates: what a check costs on average.
+TIME_SHARE = {
+    START: 0.18,
+    RETURN: 0.15,
+    MOVING: 0.07,
+    Challenge.BLINK.value: 0.07,
+    Challenge.TURN_LEFT.value: 0.14,
+    Challenge.TURN_RIGHT.value: 0.17,
+    Challenge.LOOK_UP.value: 0.11,
+    Challenge.LOOK_DOWN.value: 0.01,
+    Challenge.SMILE.value: 0.10,
+    Challenge.OPEN_MOUTH.value: 0.01,
+}
+
+
+@dataclass(frozen=True)
+class StepRates:
+    """Analysed frames a second per step (0: every frame sent)."""
+
+    fps: dict[str, float] = field(default_factory=_measured)
+    send_fps: float = SEND_FPS
+
+    def of(self, step: str) -> float:
+        return self.fps.get(step, 0.0)
+
+    def effective(self, step: str) -> float:
+        """Frames a second the step is analysed at, live: its rate, at most what the page sends."""
+        rate = self.of(step)
+        return self.send_fps if not rate else min(rate, self.send_fps)
+
+    def planned_fps(self, shares: dict[str, float] | None = None) -> float:
+        """Analysed frames a second of a check on average: each step's rate by its share of the time."""
+        shares = TIME_SHARE if shares is None else shares
+        whole = sum(shares.values())
+        return round(sum(share * self.effective(step) for step, share in shares.items()) / whole, 2) if whole else self.send_fps
+
+    def to_dict(self) -> dict[str, float]:
+        return {step: self.effective(step) for step in STEPS}
+
+    def with_rate(self, step: str, fps: float) -> StepRates:
+        return StepRates({**self.fps, step: fps}, self.send_fps)
