@@ -351,3 +351,15 @@ def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds
         cpu, now = cpu + 0.012, now + 1 / 9
         cost.frame(8.0, cpu, now, 1)
     assert cost.source == "live" and cost.proven_load == 1
+
+
+def test_a_check_is_planned_at_its_steps_rates_weighted_by_their_share_of_its_time():
+    rates = StepRates({"start": 0.0, "blink": 8.0}, send_fps=20.0)
+    assert rates.effective("start") == 20.0 and rates.effective("blink") == 8.0  # 0: every frame sent
+    assert rates.planned_fps({"start": 0.25, "blink": 0.75}) == 11.0
+    planned = StepRates().planned_fps()
+    assert 0 < planned < StepRates().send_fps  # the waits for a movement need fewer frames than the page sends
+    # The admission plans by it: twice the rate, half the checks.
+    admission = Admission(cores=2)
+    admission.cost.ms, admission.cost.source = 10.0, "live"
+    assert admission.capacity(planned / 2) >= 2 * admission.capacity(planned) - 1
