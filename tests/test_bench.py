@@ -153,5 +153,5 @@ def test_step_rates_are_the_lowest_that_keep_every_verdict_and_report_their_marg
         # The margin: the rung below the lowest unchanged one changed a verdict (or none did, to the floor).
         if row["first_changed_fps"] is not None:
             assert row["changed_at_first_changed"] and (row["lowest_unchanged_fps"] or 99) > row["first_changed_fps"]
-    assert data["totals"]["after"]["all_as_expected"]
+    assert data["totals"]["chosen"]["all_as_expected"]
     assert abs(sum(data["step_time_share"].values()) - 1) < 0.01

@@ -157,7 +157,7 @@ def step_rates(
         if lowest is not None:
             chosen = chosen.with_rate(step, 0.0 if lowest >= base.send_fps else lowest)
         steps[step] = {
-            "was_fps": base.effective(step),
+            "current_fps": base.effective(step),
             "lowest_unchanged_fps": lowest,
             "first_changed_fps": failed,  # the margin: the next rung down changed a verdict
             "changed_at_first_changed": why if failed is not None else [],
@@ -166,15 +166,15 @@ def step_rates(
     # The frames analysed and the time per step at the rates before and after.
     totals: dict[str, Any] = {}
     shares: dict[str, float] = {}
-    for name, rates in (("before", base), ("after", chosen)):
+    for name, rates in (("current", base), ("chosen", chosen)):
         frames_analysed, seconds, expected_ok, passed_s = 0, 0.0, True, 0.0
-        for clip, challenges, expected, frames, fps, _ in runs:
+        for _clip, challenges, expected, frames, fps, _ in runs:
             outcome = replay(sent(frames, fps, rates.send_fps, 0), challenges, rates)
             frames_analysed += outcome["frames_analysed"]
             seconds += outcome["seconds"]
             expected_ok = expected_ok and _as_expected(outcome, expected)  # from phase 0
             passed_s += outcome["seconds"] if outcome["passed"] else 0.0
-            if name == "after":
+            if name == "chosen":
                 for step, s in outcome["step_seconds"].items():
                     shares[step] = shares.get(step, 0.0) + s
         totals[name] = {
@@ -204,15 +204,15 @@ def step_rates(
 
 
 def render_step_rates(data: dict[str, Any]) -> str:
-    lines = [f"{'step':<12} {'was fps':>8} {'lowest unchanged':>17} {'first changed':>14} {'chosen':>7}  time share"]
+    lines = [f"{'step':<12} {'now fps':>8} {'lowest unchanged':>17} {'first changed':>14} {'chosen':>7}  time share"]
     for step, row in data["steps"].items():
         lines.append(
-            f"{step:<12} {fmt(row['was_fps']):>8} {fmt(row['lowest_unchanged_fps']):>17} {fmt(row['first_changed_fps']):>14} "
-            f"{fmt(row['chosen_fps']):>7}  {fmt(data['step_time_share'].get(step))}"
+            f"{step:<12} {fmt(row['current_fps']):>8} {fmt(row['lowest_unchanged_fps']):>17} {fmt(row['first_changed_fps']):>14} "
+            f"{fmt(row['chosen_fps']):>7}  {fmt(data['step_time_share'].get(step), 3)}"
         )
     t = data["totals"]
     lines.append(
         f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged: {data['verdicts_unchanged']}; "
-        f"mean analysed fps per check {t['before']['mean_analysed_fps']} -> {t['after']['mean_analysed_fps']}"
+        f"mean analysed fps per check at the current rates {t['current']['mean_analysed_fps']}, at the chosen ones {t['chosen']['mean_analysed_fps']}"
     )
     return "\n".join(lines)
