@@ -18,7 +18,7 @@ RETURN = "return"  # back to neutral between challenges: the baseline renewed
 MOVING = "moving"  # a movement under way: its hold, a wrong turn's 0.4 s, a blink's closing
 STEPS: tuple[str, ...] = (START, RETURN, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
 
-# Frames a second the page sends (server/web/pages.py asks the camera and its encoder for it).
+# Frames a second the page sends (server/web/pages.py asks the camera and its encoder for them).
 SEND_FPS = 20.0
 
 
