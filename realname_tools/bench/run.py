@@ -339,6 +339,7 @@ def _ratios(report: dict[str, Any]) -> dict[str, Any]:
         # What a check is admitted at (its steps' rates on average) and what the measured checks' step needs.
         "planned_fps_per_check": capacity.get("required_fps"),
         "step_fps_needed": _step_need(report),
+        "step_rates": capacity.get("step_rates"),  # each step's rate, the margin below it, its share of a check
         # The bound of the issue: checks analysed at 10 fps on the bare graph, every core (80 % of it).
         "capacity_bound": _capacity_bound(bare.get("graph_per_core_ms")),
         "capacity_vs_bound": _vs(capacity.get("capacity_sessions"), _capacity_bound(bare.get("graph_per_core_ms"))),
@@ -361,9 +362,9 @@ def _vs(capacity: float | None, bound: float | None) -> float | None:
 def _step_need(report: dict[str, Any]) -> float | None:
     """Analysed frames a second the measured checks' step needs: their first challenge, awaited (the
     server's rate for it, 0 meaning every frame sent)."""
-    rates = (report.get("server_capacity") or {}).get("step_fps") or {}
+    rates = (report.get("server_capacity") or {}).get("step_rates") or {}
     challenges = report.get("challenges") or []
-    need = rates.get(challenges[0]) if challenges else None
+    need = (rates.get(challenges[0]) or {}).get("fps") if challenges else None
     return min(need, report["stream"]["fps"]) if need else None
 
 

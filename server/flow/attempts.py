@@ -347,7 +347,7 @@ class LiveAttempts:
     def capacity(self) -> dict[str, Any]:
         """What /healthz/details reports: capacity, load, the measured cost and the rates it is planned by."""
         snapshot = self.admission.snapshot(len(self.live), time.monotonic(), self.planned_fps, self.settings.max_live_sessions)
-        return {**snapshot, "step_fps": StepRates().to_dict()}
+        return {**snapshot, "step_rates": StepRates().with_margins()}
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
         """The page went away: its live check ends, its place in line is given up."""

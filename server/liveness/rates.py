@@ -41,6 +41,19 @@ def _measured() -> dict[str, float]:
     }
 
 
+# The margin, from the same measurement: the rung below the lowest unchanged one, where some verdict changed
+# or a passed check ended over 0.25 s later (None: nothing changed down to the ladder's floor, 5).
+FIRST_CHANGED_FPS: dict[str, float | None] = {
+    START: 15.0,
+    RETURN: 15.0,
+    MOVING: 15.0,
+    **{c.value: None for c in Challenge if c.is_head_pose},
+    Challenge.BLINK.value: 6.0,
+    Challenge.SMILE.value: 8.0,
+    Challenge.OPEN_MOUTH.value: None,
+}
+
+
 # The share of a check's time in each step, on the same cases at these rates: what a check costs on average.
 TIME_SHARE = {
     START: 0.18,
@@ -77,8 +90,9 @@ class StepRates:
         whole = sum(shares.values())
         return round(sum(share * self.effective(step) for step, share in shares.items()) / whole, 2) if whole else self.send_fps
 
-    def to_dict(self) -> dict[str, float]:
-        return {step: self.effective(step) for step in STEPS}
+    def with_margins(self) -> dict[str, dict[str, float | None]]:
+        """Each step's rate, the rate below which the clip cases changed, and its share of a check's time."""
+        return {step: {"fps": self.effective(step), "first_changed_fps": FIRST_CHANGED_FPS.get(step), "time_share": TIME_SHARE.get(step)} for step in STEPS}
 
     def with_rate(self, step: str, fps: float) -> StepRates:
         return StepRates({**self.fps, step: fps}, self.send_fps)
