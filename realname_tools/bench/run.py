@@ -125,7 +125,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         )
         for i, item in enumerate(prepared):
             if isinstance(item, BaseException):
-                raise BenchError(f"session {i} could not be prepared: {item}")
+                raise BenchError(f"session {i} could not be prepared: {item!r}")
             customers.append(item)
         sampler.start()
         from ..client import ClipTrack

@@ -33,9 +33,11 @@ def _measured() -> dict[str, float]:
         MOVING: 0.0,
         **{c.value: 5.0 for c in Challenge if c.is_head_pose},  # none changed down to 5, the ladder's floor
         # A rung of margin above the lowest unchanged where the rung below it changed something (live
-        # frames arrive with jitter, and late on a busy machine): a blink at 8 (at 6 one was missed,
-        # 5.8 s later), a smile at 10 (at 8 a smile, then a blink, were missed).
-        Challenge.BLINK.value: 10.0,
+        # frames arrive with jitter, and late on a busy machine): a smile at 12 (lowest 10; at 8 a smile,
+        # then a blink, were missed). A blink (100-400 ms) stays at 15, the rate before: the lowest
+        # unchanged on the clips is 8 (at 6 one was missed, 5.8 s later), but two-blink live checks of
+        # tests/test_live_flow.py failed at 8 and at 10 on a machine at load 20.
+        Challenge.BLINK.value: 15.0,
         Challenge.SMILE.value: 12.0,
         Challenge.OPEN_MOUTH.value: 5.0,
     }
