@@ -68,7 +68,7 @@ async def new_customer(index: int, base_url: str, api_key: str, photo: bytes, ch
     from ..client import HostedFlowClient
 
     # The ID photo uploads of every customer at once take minutes on a loaded machine (aiohttp's default
-    # limit, 5 minutes a request, failed 14 of them at load 22): the limit only catches a hung server.
+    # limit, 5 minutes a request, failed one of 14 at load 22): the limit only catches a hung server.
     http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=1800))
     try:
         body = {"reference_id": f"bench-{index}", "fixed_challenges": challenges, "ttl_s": 3600}
