@@ -25,6 +25,7 @@ from e2e.support.flow import (
 )
 from server.rtc.bandwidth import RECEIVE_KBPS
 from server.sessions import Status
+from server.web.pages import CAPTURE_FPS
 from server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support.media import photo
 from tests.support.waiting import eventually
@@ -138,16 +139,23 @@ async def test_same_person_is_approved_and_the_merchant_is_told(launch, blink_ca
 SENT_VIDEO = """async (seconds) => {
   const pc = window.__realnamePeers[0];
   const sender = pc.getSenders().find((s) => s.track && s.track.kind === "video");
-  const bytesSent = async () => {
-    let sent = 0;
-    (await pc.getStats()).forEach((r) => { if (r.type === "outbound-rtp" && r.kind === "video") sent = r.bytesSent; });
-    return sent;
+  const outbound = async () => {
+    let out = {};
+    (await pc.getStats()).forEach((r) => { if (r.type === "outbound-rtp" && r.kind === "video") out = r; });
+    return out;
   };
-  const first = await bytesSent();
+  const first = await outbound();
   const started = performance.now();
   await new Promise((done) => setTimeout(done, seconds * 1000));
-  const kbps = ((await bytesSent()) - first) * 8 / (performance.now() - started);
-  return { maxBitrate: sender.getParameters().encodings[0].maxBitrate, answer: pc.remoteDescription.sdp, kbps };
+  const last = await outbound();
+  const elapsed = performance.now() - started;
+  const kbps = (last.bytesSent - first.bytesSent) * 8 / elapsed;
+  const encoding = sender.getParameters().encodings[0];
+  return {
+    maxBitrate: encoding.maxBitrate, maxFramerate: encoding.maxFramerate, answer: pc.remoteDescription.sdp, kbps,
+    encodedFps: (last.framesEncoded - first.framesEncoded) * 1000 / elapsed, width: last.frameWidth, height: last.frameHeight,
+    cameraFps: sender.track.getSettings().frameRate,
+  };
 }"""
 
 
@@ -163,8 +171,12 @@ async def test_the_camera_is_sent_at_no_more_than_the_bitrate_the_analysis_needs
     await start_live(page)
     assert await prompted(said), said.seen
     sent = await page.evaluate(SENT_VIDEO, 5)
-    print(f"\n[e2e] video sent over 5 s: {sent['kbps']:.0f} kbps (cap {RECEIVE_KBPS})")
+    print(
+        f"\n[e2e] video sent over 5 s: {sent['kbps']:.0f} kbps (cap {RECEIVE_KBPS}), {sent['encodedFps']:.1f} frames encoded a second "
+        f"(maxFramerate {sent['maxFramerate']}, camera {sent['cameraFps']}), {sent['width']}x{sent['height']}"
+    )
     assert sent["maxBitrate"] == RECEIVE_KBPS * 1000
+    assert sent["maxFramerate"] == CAPTURE_FPS  # what the steps that need every frame are analysed at
     assert f"b=AS:{RECEIVE_KBPS}" in sent["answer"]
     assert 0 < sent["kbps"] <= RECEIVE_KBPS * 1.2  # rate control may overshoot a little, briefly
 

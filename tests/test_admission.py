@@ -20,7 +20,8 @@ from server.flow.admission import (
 )
 from server.liveness.analyzer import frame_due
 from server.liveness.challenges import parse_challenges
-from server.liveness.engine import LivenessEngine, Thresholds
+from server.liveness.engine import LivenessEngine
+from server.liveness.rates import StepRates
 from server.liveness.signals import FrameSignals
 from server.models.landmarker import synthetic_face, time_on_synthetic_face
 from server.models.loader import landmarker_file, new_landmarker
@@ -335,12 +336,12 @@ def test_slow_steps_are_analysed_less_often_with_the_same_verdicts(name, challen
     assert (paced.passed, paced.reason, paced.detail) == (every.passed, every.reason, every.detail)
     assert [c.passed for c in paced.challenges] == [c.passed for c in every.challenges]
     assert fed < all_frames
-    th = Thresholds()
+    step = StepRates()
     assert ("start", 0.0) in rates  # the baseline is taken from every frame
     if "blink" in challenges:
-        assert ("challenge", th.blink_fps) in rates
+        assert ("challenge", step.of("blink")) in rates
     if "turn" in challenges:
-        assert ("challenge", th.slow_fps) in rates and ("challenge", 0.0) in rates  # once moving: every frame
+        assert ("challenge", step.of("turn_left")) in rates and ("challenge", 0.0) in rates  # once moving: every frame
 
 
 def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds():
@@ -350,3 +351,15 @@ def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds
         cpu, now = cpu + 0.012, now + 1 / 9
         cost.frame(8.0, cpu, now, 1)
     assert cost.source == "live" and cost.proven_load == 1
+
+
+def test_a_check_is_planned_at_its_steps_rates_weighted_by_their_share_of_its_time():
+    rates = StepRates({"start": 0.0, "blink": 8.0}, send_fps=20.0)
+    assert rates.effective("start") == 20.0 and rates.effective("blink") == 8.0  # 0: every frame sent
+    assert rates.planned_fps({"start": 0.25, "blink": 0.75}) == 11.0
+    planned = StepRates().planned_fps()
+    assert 0 < planned < StepRates().send_fps  # the waits for a movement need fewer frames than the page sends
+    # The admission plans by it: twice the rate, half the checks.
+    admission = Admission(cores=2)
+    admission.cost.ms, admission.cost.source = 10.0, "live"
+    assert admission.capacity(planned / 2) >= 2 * admission.capacity(planned) - 1

@@ -40,6 +40,10 @@ def add_parser(sub) -> None:
         help="replay the shared clip cases in VIDEOS_DIR with every frame and at the rate each step needs: verdicts and CPU",
     )
     bench.add_argument(
+        "--step-rates", dest="step_rates", metavar="VIDEOS_DIR",
+        help="the lowest rate each step of a check needs with every verdict of the shared clip cases unchanged, and the margin",
+    )
+    bench.add_argument(
         "--vp8-kbps", dest="vp8_kbps", type=int, default=0,
         help="with --frame-rate-cut: pass every frame through VP8 at this bitrate first, as a browser sends it",
     )
@@ -76,6 +80,12 @@ def run(args: argparse.Namespace) -> int:
         data = frame_rate_cut(args.frame_rate_cut, vp8_kbps=args.vp8_kbps)
         print(json.dumps(data) if args.json else render_frame_rate_cut(data))
         return 0 if data["totals"]["verdicts_unchanged"] else 1
+    if args.step_rates:
+        from .step_rates import render_step_rates, step_rates
+
+        data = step_rates(args.step_rates)
+        print(json.dumps(data) if args.json else render_step_rates(data))
+        return 0 if data["verdicts_unchanged"] else 1
     if not args.video:
         print(json.dumps({"error": {"code": "bad_arguments", "message": "--video is required"}}) if args.json else "error (bad_arguments): --video is required")
         return 2

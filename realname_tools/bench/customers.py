@@ -67,7 +67,9 @@ async def new_customer(index: int, base_url: str, api_key: str, photo: bytes, ch
 
     from ..client import HostedFlowClient
 
-    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))
+    # The ID photo uploads of every customer at once take minutes on a loaded machine (aiohttp's default
+    # limit, 5 minutes a request, failed one of 14 at load 22): the limit only catches a hung server.
+    http = aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), timeout=aiohttp.ClientTimeout(total=1800))
     try:
         body = {"reference_id": f"bench-{index}", "fixed_challenges": challenges, "ttl_s": 3600}
         async with http.post(base_url + "/api/v1/sessions", json=body, headers=api_headers(api_key)) as response:

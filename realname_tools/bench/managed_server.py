@@ -44,10 +44,8 @@ class ManagedServer:
             "REALNAME_ICE_SERVERS": "[]",
             "REALNAME_WEBHOOK_ALLOW_PRIVATE": "1",
             "REALNAME_MAX_LIVE_SESSIONS": str(max(64, 4 * sessions)),
-            # The measured sessions are analysed at the full rate a check may need (their challenge is never
-            # performed, so without this they would mostly wait at the lower rate); the cut is measured
-            # offline on the clips by --frame-rate-cut.
-            "REALNAME_LIVE_FRAME_RATE_CUT": "0",
+            # The measured sessions are analysed at the rate their step needs, as every live check is (their
+            # challenge is never performed: they wait for it); the rates are measured by --step-rates.
             # Sessions must stay live for the whole measurement, however long it is.
             "REALNAME_CHALLENGE_TIMEOUT_S": "36000",
             "REALNAME_START_TIMEOUT_S": "36000",

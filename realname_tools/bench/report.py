@@ -64,6 +64,11 @@ def render_report(report: dict[str, Any]) -> str:
         f"(analysed fps sum / that bound; over all cores: {fmt(totals.get('efficiency_all_cores'), 3)}; "
         f"against MediaPipe's graph alone, {fmt(totals.get('bare_graph_ms'), 2)} ms: {fmt(totals.get('efficiency_graph_only'), 3)})"
     )
+    lines.append(
+        f"capacity against the bound (0.8 x {report['machine']['cores']} cores x 1000 / {fmt(totals.get('bare_graph_ms'), 2)} ms / 10 fps = "
+        f"{fmt(totals.get('capacity_bound'), 2)} checks): {fmt(totals.get('capacity_vs_bound'), 3)}; the measured checks' step needs "
+        f"{fmt(totals.get('step_fps_needed'))} fps"
+    )
     decision = report.get("decision") or {}
     if decision.get("decision_ms") is not None:
         lines.append(f"last challenge -> decision: {decision['decision_ms']} ms ({decision.get('status')}, one session, idle server)")

@@ -51,6 +51,8 @@ from .sampling import Sampler, process_threads
 
 # -- the run --------------------------------------------------------------------------------------
 
+STEP_RATE_SLACK = 0.9
+
 
 def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], float]:
     """The clip as a camera asked for `wanted` frames a second would deliver it (0 or more than the clip
@@ -123,7 +125,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         )
         for i, item in enumerate(prepared):
             if isinstance(item, BaseException):
-                raise BenchError(f"session {i} could not be prepared: {item}")
+                raise BenchError(f"session {i} could not be prepared: {item!r}")
             customers.append(item)
         sampler.start()
         from ..client import ClipTrack
@@ -334,7 +336,36 @@ def _ratios(report: dict[str, Any]) -> dict[str, Any]:
         "efficiency_graph_only": ratio(CORES - customers_cores, bare.get("graph_per_core_ms")),
         "capacity_sessions": capacity.get("capacity_sessions"),
         "server_cpu_ms_per_frame": capacity.get("cpu_ms_per_frame"),
+        # What a check is admitted at (its steps' rates on average) and what the measured checks' step needs.
+        "planned_fps_per_check": capacity.get("required_fps"),
+        "step_fps_needed": _step_need(report),
+        "step_rates": capacity.get("step_rates"),  # each step's rate, the margin below it, its share of a check
+        # The bound of the issue: checks analysed at 10 fps on the bare graph, every core (80 % of it).
+        "capacity_bound": _capacity_bound(bare.get("graph_per_core_ms")),
+        "capacity_vs_bound": _vs(capacity.get("capacity_sessions"), _capacity_bound(bare.get("graph_per_core_ms"))),
     }
+
+
+BOUND_FPS = 10.0  # frames a second a check is analysed at, for the bound
+BOUND_SHARE = 0.8  # of the bare graph's checks the capacity must reach
+
+
+def _capacity_bound(graph_ms: float | None) -> float | None:
+    """0.8 x cores x 1000 / bare_graph_ms / 10: the checks at 10 analysed fps the bare graph carries, 80 % of it."""
+    return round(BOUND_SHARE * CORES * 1000 / graph_ms / BOUND_FPS, 2) if graph_ms else None
+
+
+def _vs(capacity: float | None, bound: float | None) -> float | None:
+    return round(capacity / bound, 3) if capacity and bound else None
+
+
+def _step_need(report: dict[str, Any]) -> float | None:
+    """Analysed frames a second the measured checks' step needs: their first challenge, awaited (the
+    server's rate for it, 0 meaning every frame sent)."""
+    rates = (report.get("server_capacity") or {}).get("step_rates") or {}
+    challenges = report.get("challenges") or []
+    need = (rates.get(challenges[0]) or {}).get("fps") if challenges else None
+    return min(need, report["stream"]["fps"]) if need else None
 
 
 def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
@@ -443,7 +474,11 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
         lags = len(lag) == 3 and None not in lag and lag[2] - lag[0] > BACKLOG_MS
         return grows or lags
 
-    fps_ok = complete and all(r["analysed_fps"] >= TARGET_FPS for r in rows)
+    # Each admitted check keeps the rate its step needs (10 % slack: a frame arriving a little early is
+    # skipped); a server without step rates is held to TARGET_FPS.
+    need = totals.get("step_fps_needed")
+    wanted = STEP_RATE_SLACK * need if need else TARGET_FPS
+    fps_ok = complete and all(r["analysed_fps"] >= wanted for r in rows)
     p95_ok = complete and totals["p95_latency_ms_max"] is not None and totals["p95_latency_ms_max"] < TARGET_P95_MS
     per_session = totals.get("rss_per_session_mb")
     memory_ok = per_session is not None and per_session < TARGET_MB_PER_SESSION
@@ -451,7 +486,7 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
     release = report.get("queue_release")
     return {
         "queue_released": None if release is None else release["admitted"] == release["waiting"],
-        "analysed_fps_at_least": TARGET_FPS,
+        "analysed_fps_at_least": round(wanted, 2),
         "p95_latency_below_ms": TARGET_P95_MS,
         "rss_per_session_below_mb": TARGET_MB_PER_SESSION,
         "backlog_growth_below_ms": BACKLOG_MS,

@@ -222,7 +222,7 @@ class Admission:
             "live_checks": live,
             "waiting": len(self.line),
             "waiting_present": sum(p.present(now) for p in self.line),
-            "required_fps": fps,
+            "required_fps": fps,  # a check's planned mean: its steps' rates by their share of its time
             "max_live_sessions": bound or None,
             "cores": self.cores,
             "analysis_workers": self.workers or self.cores,

@@ -28,6 +28,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
+from ..liveness.rates import StepRates
 from ..matching.matcher import FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter, address_group
@@ -245,7 +246,7 @@ class LiveAttempts:
         keys = line_keys(session, customer)
 
         def ask() -> Admit:
-            fps, bound = self.settings.live_analysis_fps, self.settings.max_live_sessions
+            fps, bound = self.planned_fps, self.settings.max_live_sessions
             return self.admission.ask(session.id, len(self.live), time.monotonic(), fps, bound, keys)
 
         admit = ask()
@@ -338,9 +339,15 @@ class LiveAttempts:
         if self.admission.cost.proven_load > proven:
             self._place_freed()  # the climb opened a place: a held answer takes it
 
+    @property
+    def planned_fps(self) -> float:
+        """Analysed frames a second a check is admitted at: the setting, else its steps' rates on average."""
+        return self.settings.live_analysis_fps or StepRates().planned_fps()
+
     def capacity(self) -> dict[str, Any]:
-        """What /healthz/details reports: capacity, load and the measured cost."""
-        return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        """What /healthz/details reports: capacity, load, the measured cost and the rates it is planned by."""
+        snapshot = self.admission.snapshot(len(self.live), time.monotonic(), self.planned_fps, self.settings.max_live_sessions)
+        return {**snapshot, "step_rates": StepRates().with_margins()}
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
         """The page went away: its live check ends, its place in line is given up."""

@@ -48,6 +48,7 @@ PROMPT_EARLY_S = 1.0  # a challenge is revealed this long before its prompt at t
 MAX_HELD = 4  # recordings this process holds at once (being received, waiting or analysed): ~4 x 8 MiB
 CPU_BUDGET_S = 30.0  # of the decoding thread per clip; a genuine 19 s clip takes a few seconds
 MAX_SIDE = 1920  # pixels a side: a browser camera's frames; larger ones are refused before decoding
+RECORDED_FPS = 15.0  # frames of a recorded clip analysed a second at most (its steps are fixed by the timetable, not paced)
 # Risk signals about the person, not the stream: the rest speak of injection tools and virtual cameras.
 PAD_SIGNALS = frozenset({SignalCode.PAD_ATTACK, SignalCode.PAD_UNCERTAIN, SignalCode.PAD_PASSED, SignalCode.PAD_UNSCORED, SignalCode.PAD_UNAVAILABLE})
 
@@ -232,7 +233,7 @@ class RecordedChecks:
             min_seconds=plan.schedule.duration_s - short,
             max_pixels=settings.max_image_pixels,
             max_side=MAX_SIDE,
-            analysis_fps=settings.live_analysis_fps,
+            analysis_fps=settings.live_analysis_fps or RECORDED_FPS,
             cpu_budget_s=CPU_BUDGET_S,
         )
         stats: dict = {"clip_bytes": len(clip)}

@@ -13,7 +13,9 @@ from enum import StrEnum
 from statistics import median
 
 from ..reasons import Reason
+from . import rates
 from .challenges import HEAD_POSE, Challenge
+from .rates import StepRates
 from .signals import FrameSignals
 from .thresholds import Thresholds
 
@@ -181,10 +183,12 @@ class LivenessEngine:
         challenge_timeout_s: float = 8.0,
         start_timeout_s: float = 20.0,
         prompts_at: list[float] | None = None,
+        step_rates: StepRates | None = None,
     ) -> None:
         if not challenges:
             raise ValueError("at least one challenge is needed")
         self.th = thresholds or Thresholds()
+        self.rates = step_rates or StepRates()
         self.challenge_timeout_s = challenge_timeout_s
         self.start_timeout_s = start_timeout_s
         # A recorded clip: the page showed challenge i at prompts_at[i] (clip seconds); it is not asked sooner.
@@ -215,14 +219,17 @@ class LivenessEngine:
         done = sum(r.passed for r in self.records)
         return Prompt(self.phase, challenge, done, len(self.records), self.hint)
 
+    def step(self) -> str:
+        """The current step, as `rates.STEPS` name it: its rate is what the check costs now."""
+        if self.phase == Phase.START:
+            return rates.START
+        if self.phase == Phase.CHALLENGE:
+            return rates.MOVING if self._moving else self.records[self.index].type.value
+        return rates.RETURN
+
     def needed_fps(self) -> float:
-        """Analysed frames a second the current step needs (0: every frame). The start takes every frame:
-        its short neutral hold makes the baseline (sampled coarsely it ends later, at another pose)."""
-        if self.phase == Phase.START or self._moving:
-            return 0.0
-        if self.phase == Phase.CHALLENGE and self.records[self.index].type == Challenge.BLINK:
-            return self.th.blink_fps
-        return self.th.slow_fps
+        """Analysed frames a second the current step needs (0: every frame)."""
+        return self.rates.of(self.step())
 
     def update(self, s: FrameSignals) -> Verdict:
         if self.result is not None:

@@ -50,5 +50,3 @@ class Thresholds:
     size_ratio_range: tuple[float, float] = (0.6, 1.67)
     continuity_window_s: float = 1.5
     onset_fraction: float = 0.5  # a movement has begun (reaction time) at this fraction of its threshold
-    blink_fps: float = 15.0  # analysed frames a second a blink (100-400 ms) needs
-    slow_fps: float = 10.0  # ... and every other step: head movements and holds last 150 ms and more

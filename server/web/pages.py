@@ -16,6 +16,7 @@ from ..flow.tokens import new_token
 from ..http.client import FORWARDING_HEADERS, client_address, is_loopback
 from ..http.services import SERVICES
 from ..liveness.analyzer import MAX_ANALYSIS_SIDE
+from ..liveness.rates import SEND_FPS
 from ..privacy.census import FILING_WARNING
 from ..privacy.consent import VERSION_KEY, ConsentNotice, consent_notice
 from ..privacy.modes import Retention
@@ -33,9 +34,9 @@ routes = web.RouteTableDef()
 
 DEVICE_COOKIE_DAYS = 30
 MAX_OFFER_BODY = 128 * 1024  # an SDP offer is a few KB; parse nothing larger
-# Frames a second the page asks the camera and its encoder for: the fastest step's analysis rate (a blink,
-# 15) with room for jitter, so the server does not receive and decode frames it would skip.
-CAPTURE_FPS = 20
+# Frames a second the page asks the camera and its encoder for: what the steps that need every frame are
+# analysed at (server/liveness/rates.py), so the server does not receive and decode frames it would skip.
+CAPTURE_FPS = round(SEND_FPS)
 # What the live page does with an error code from the offer (its texts come from the locale).
 LIVE_ERROR_TEXTS = {
     "busy": "live.error.busy",

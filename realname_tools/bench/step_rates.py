@@ -1,0 +1,218 @@
+"""The rate each step of a check needs, measured on the shared clip cases (`bench --step-rates`).
+
+Every frame of each clip is analysed once (the landmarker runs in IMAGE mode: a frame's signals do not
+depend on the frames before it), then the engine is replayed on those signals as the live connection
+feeds it: the clip as the page sends it (`SEND_FPS`), each step analysed at its own rate (`frame_due`),
+from several sampling phases (the first frames dropped). Step by step, the rate is lowered along a
+ladder while every case's verdict stays the one it has with every frame of the clip, at every phase;
+the next rung down, where some verdict changed (or a passed check ended over LATER_S later), is the margin.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from .frame_rate_cut import CASES, _as_expected
+from .report import fmt
+
+# Not below 5: a step waiting for a movement sees its onset up to 1/rate late, which the customer waits.
+LADDER = (20.0, 15.0, 12.0, 10.0, 8.0, 6.0, 5.0)
+PHASES = 4  # sampling phases: the sent stream starts at frame 0, 1, 2 or 3 of the clip
+# A passed check may end at most this much later than with every frame: a rate at which a blink is
+# missed keeps the verdict (a later blink passes) but costs the customer seconds.
+LATER_S = 0.25
+
+
+def clip_signals(path: Path) -> tuple[list[Any], float]:
+    """Every frame's signals (server.liveness.signals.FrameSignals) and the clip's frame rate."""
+    import av
+
+    from server.liveness.analyzer import frame_to_rgb
+    from server.liveness.signals import frame_signals
+    from server.models.loader import landmarker_file, new_landmarker
+
+    landmarker = new_landmarker(landmarker_file())
+    rows = []
+    try:
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            rate = float(stream.average_rate or 30)
+            for index, frame in enumerate(container.decode(stream)):
+                t = float(frame.time) if frame.time is not None else index / rate
+                rgb = frame_to_rgb(frame)
+                rows.append(frame_signals(t, landmarker.get(rgb), rgb))
+    finally:
+        landmarker.close()
+    return rows, rate
+
+
+def sent(frames: list[Any], fps: float, send_fps: float, phase: int) -> list[Any]:
+    """The frames the page sends at `send_fps` (at most the clip's), starting `phase` frames in."""
+    frames = frames[phase:]
+    if not send_fps or send_fps >= fps:
+        return frames
+    return [frames[int(i * fps / send_fps)] for i in range(int(len(frames) * send_fps / fps))]
+
+
+def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
+    """The engine on the frames (all of them without `rates`, else paced by each step's rate): its
+    verdict, the frames analysed and the seconds each step lasted."""
+    from server.liveness.analyzer import frame_due
+    from server.liveness.challenges import parse_challenges
+    from server.liveness.engine import LivenessEngine
+
+    engine = LivenessEngine(parse_challenges(challenges), step_rates=rates)
+    last_t, analysed, steps = None, 0, {}
+    step, since = None, frames[0].t if frames else 0.0
+    for s in frames:
+        if rates is not None and not frame_due(s.t, last_t, engine.needed_fps()):
+            continue
+        now = engine.step()
+        if now != step:
+            if step is not None:
+                steps[step] = steps.get(step, 0.0) + s.t - since
+            step, since = now, s.t
+        last_t, analysed = s.t, analysed + 1
+        if engine.update(s).result is not None:
+            break
+    result = engine.result or engine.finish(frames[-1].t)
+    if step is not None:
+        steps[step] = steps.get(step, 0.0) + result.finished_at - since
+    return {
+        "passed": result.passed,
+        "reason": result.reason.value if result.reason else None,
+        "frames_analysed": analysed,
+        "seconds": round(result.finished_at - result.started_at, 3),
+        "step_seconds": steps,
+    }
+
+
+def _verdict(outcome: dict[str, Any]) -> tuple[bool, str | None]:
+    return outcome["passed"], outcome["reason"]
+
+
+def step_rates(
+    videos: str | Path,
+    cases: list[tuple[str, str, str]] | None = None,
+    ladder: tuple[float, ...] = LADDER,
+    clips: dict[str, tuple[list[Any], float]] | None = None,
+) -> dict[str, Any]:
+    """`clips`: the clips' signals by name, as `clip_signals` makes them (computed here when missing)."""
+    from server.liveness.rates import STEPS, StepRates
+
+    folder = Path(videos)
+    base = StepRates()
+    started = time.perf_counter()
+    clips = {} if clips is None else clips
+    runs = []
+    missing = []
+    by_send_rate = []  # cases whose verdict, with every frame sent, differs from every frame of the clip
+    for clip, challenges, expected in cases or CASES:
+        path = folder / clip
+        if clip not in clips:
+            if not path.is_file():
+                missing.append(clip)
+                continue
+            clips[clip] = clip_signals(path)
+        frames, fps = clips[clip]
+        # The reference: every frame the page sends, from each phase; the rates are measured against it.
+        every = [replay(sent(frames, fps, base.send_fps, p), challenges) for p in range(PHASES)]
+        for p in range(PHASES):
+            whole = replay(frames[p:], challenges)
+            if _verdict(whole) != _verdict(every[p]):
+                by_send_rate.append(f"{clip} {challenges} phase {p}: {_verdict(whole)} -> {_verdict(every[p])}")
+        runs.append((clip, challenges, expected, frames, fps, every))
+    signals_s = time.perf_counter() - started
+
+    def changed(rates: StepRates) -> list[str]:
+        """The cases (and phases) whose verdict differs from every frame's, at these rates."""
+        out = []
+        for clip, challenges, _, frames, fps, every in runs:
+            for p in range(PHASES):
+                paced = replay(sent(frames, fps, rates.send_fps, p), challenges, rates)
+                if _verdict(paced) != _verdict(every[p]):
+                    out.append(f"{clip} {challenges} phase {p}: {_verdict(every[p])} -> {_verdict(paced)}")
+                elif paced["passed"] and paced["seconds"] > every[p]["seconds"] + LATER_S:
+                    out.append(f"{clip} {challenges} phase {p}: passed {paced['seconds'] - every[p]['seconds']:.2f} s later")
+        return out
+
+    baseline_changes = changed(base)
+    # From every frame at every step, step by step lowered, the others at the rates chosen so far: the
+    # chosen set holds together by construction.
+    chosen = StepRates({step: 0.0 for step in STEPS}, base.send_fps)
+    steps: dict[str, Any] = {}
+    for step in STEPS:
+        lowest, failed, why = None, None, []
+        for rate in ladder:
+            if rate > base.send_fps:
+                continue
+            trial = chosen.with_rate(step, 0.0 if rate >= base.send_fps else rate)
+            why = changed(trial)
+            if why:
+                failed = rate
+                break
+            lowest = rate
+        if lowest is not None:
+            chosen = chosen.with_rate(step, 0.0 if lowest >= base.send_fps else lowest)
+        steps[step] = {
+            "current_fps": base.effective(step),
+            "lowest_unchanged_fps": lowest,
+            "first_changed_fps": failed,  # the margin: the next rung down changed a verdict
+            "changed_at_first_changed": why if failed is not None else [],
+            "chosen_fps": chosen.effective(step),
+        }
+    # The frames analysed and the time per step at the rates before and after.
+    totals: dict[str, Any] = {}
+    shares: dict[str, float] = {}
+    for name, rates in (("current", base), ("chosen", chosen)):
+        frames_analysed, seconds, expected_ok, passed_s = 0, 0.0, True, 0.0
+        for _clip, challenges, expected, frames, fps, _ in runs:
+            outcome = replay(sent(frames, fps, rates.send_fps, 0), challenges, rates)
+            frames_analysed += outcome["frames_analysed"]
+            seconds += outcome["seconds"]
+            expected_ok = expected_ok and _as_expected(outcome, expected)  # from phase 0
+            passed_s += outcome["seconds"] if outcome["passed"] else 0.0
+            if name == "chosen":
+                for step, s in outcome["step_seconds"].items():
+                    shares[step] = shares.get(step, 0.0) + s
+        totals[name] = {
+            "frames_analysed": frames_analysed,
+            "check_seconds": round(seconds, 1),
+            "mean_analysed_fps": round(frames_analysed / seconds, 2) if seconds else None,
+            "all_as_expected": expected_ok,
+            "passed_checks_seconds": round(passed_s, 2),  # the customers' time, on the cases that pass
+        }
+    whole = sum(shares.values()) or 1.0
+    return {
+        "send_fps": base.send_fps,
+        "phases": PHASES,
+        "ladder": list(ladder),
+        "cases": len(runs),
+        "missing": missing,
+        "changed_at_current_rates": baseline_changes,
+        # Every frame at send_fps against every frame of the clip (its own rate): what the send rate alone does.
+        "changed_by_send_rate": by_send_rate,
+        "steps": steps,
+        "chosen": {step: chosen.of(step) for step in STEPS},
+        "step_time_share": {step: round(s / whole, 3) for step, s in sorted(shares.items())},
+        "totals": totals,
+        "verdicts_unchanged": not changed(chosen),
+        "signals_s": round(signals_s, 1),
+    }
+
+
+def render_step_rates(data: dict[str, Any]) -> str:
+    lines = [f"{'step':<12} {'now fps':>8} {'lowest unchanged':>17} {'first changed':>14} {'chosen':>7}  time share"]
+    for step, row in data["steps"].items():
+        lines.append(
+            f"{step:<12} {fmt(row['current_fps']):>8} {fmt(row['lowest_unchanged_fps']):>17} {fmt(row['first_changed_fps']):>14} "
+            f"{fmt(row['chosen_fps']):>7}  {fmt(data['step_time_share'].get(step), 3)}"
+        )
+    t = data["totals"]
+    lines.append(
+        f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged: {data['verdicts_unchanged']}; "
+        f"mean analysed fps per check at the current rates {t['current']['mean_analysed_fps']}, at the chosen ones {t['chosen']['mean_analysed_fps']}"
+    )
+    return "\n".join(lines)

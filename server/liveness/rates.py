@@ -1,0 +1,102 @@
+"""How often each step of a live check is analysed: the unit of cost the admission plans by. Pure.
+
+A check goes through steps (waiting for a neutral face, each challenge while it is awaited, a movement
+under way, the return to neutral); each needs frames at its own rate. The rates are the lowest at which
+every verdict of the shared clip cases stays what it is with every frame, from every sampling phase (a
+rung higher where noted),
+measured with `python -m server bench --step-rates VIDEOS_DIR` (realname_tools/bench/step_rates.py; the
+figures and their margins are in docs/benchmarks.md). 0 means every frame the page sends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .challenges import Challenge
+
+START = "start"  # waiting for a neutral, steady, frontal face: the first baseline
+RETURN = "return"  # back to neutral between challenges: the baseline renewed
+MOVING = "moving"  # a movement under way: its hold, a wrong turn's 0.4 s, a blink's closing
+STEPS: tuple[str, ...] = (START, RETURN, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
+
+# Frames a second the page sends (server/web/pages.py asks the camera and its encoder for them).
+SEND_FPS = 20.0
+
+
+# Measured on the 18 clip cases x 4 sampling phases at 20 fps sent, the lowest rate of the ladder (20, 15,
+# 12, 10, 8, 6, 5) with every verdict unchanged and no passed check over 0.25 s later. The neutral start and
+# the return need every frame (at 15 a blink check passed 1.3 s later; the return at 10, the rate before,
+# changed a 4-challenge check to stream_ended), a movement under way too (at 15 a wrong turn passed).
+def _measured() -> dict[str, float]:
+    return {
+        START: 0.0,
+        RETURN: 0.0,
+        MOVING: 0.0,
+        **{c.value: 5.0 for c in Challenge if c.is_head_pose},  # none changed down to 5, the ladder's floor
+        # A rung of margin above the lowest unchanged where the rung below it changed something (live
+        # frames arrive with jitter, and late on a busy machine): a smile at 12 (lowest 10; at 8 a smile,
+        # then a blink, were missed). A blink (100-400 ms) stays at 15, the rate before, until a live
+        # check measured on a quiet machine says otherwise: the lowest unchanged on the clips is 8 (at 6
+        # one was missed, 5.8 s later); two-blink live checks of tests/test_live_flow.py failed at 8 and
+        # at 10 on a machine at load 20, but once at 15 too (the load, not clearly the rate).
+        Challenge.BLINK.value: 15.0,
+        Challenge.SMILE.value: 12.0,
+        Challenge.OPEN_MOUTH.value: 5.0,
+    }
+
+
+# The margin, from the same measurement: the rung below the lowest unchanged one, where some verdict changed
+# or a passed check ended over 0.25 s later (None: nothing changed down to the ladder's floor, 5).
+FIRST_CHANGED_FPS: dict[str, float | None] = {
+    START: 15.0,
+    RETURN: 15.0,
+    MOVING: 15.0,
+    **{c.value: None for c in Challenge if c.is_head_pose},
+    Challenge.BLINK.value: 6.0,
+    Challenge.SMILE.value: 8.0,
+    Challenge.OPEN_MOUTH.value: None,
+}
+
+
+# The share of a check's time in each step, on the same cases at these rates: what a check costs on average.
+TIME_SHARE = {
+    START: 0.18,
+    RETURN: 0.15,
+    MOVING: 0.07,
+    Challenge.BLINK.value: 0.07,
+    Challenge.TURN_LEFT.value: 0.14,
+    Challenge.TURN_RIGHT.value: 0.17,
+    Challenge.LOOK_UP.value: 0.11,
+    Challenge.LOOK_DOWN.value: 0.01,
+    Challenge.SMILE.value: 0.10,
+    Challenge.OPEN_MOUTH.value: 0.01,
+}
+
+
+@dataclass(frozen=True)
+class StepRates:
+    """Analysed frames a second per step (0: every frame sent)."""
+
+    fps: dict[str, float] = field(default_factory=_measured)
+    send_fps: float = SEND_FPS
+
+    def of(self, step: str) -> float:
+        return self.fps.get(step, 0.0)
+
+    def effective(self, step: str) -> float:
+        """Frames a second the step is analysed at, live: its rate, at most what the page sends."""
+        rate = self.of(step)
+        return self.send_fps if not rate else min(rate, self.send_fps)
+
+    def planned_fps(self, shares: dict[str, float] | None = None) -> float:
+        """Analysed frames a second of a check on average: each step's rate by its share of the time."""
+        shares = TIME_SHARE if shares is None else shares
+        whole = sum(shares.values())
+        return round(sum(share * self.effective(step) for step, share in shares.items()) / whole, 2) if whole else self.send_fps
+
+    def with_margins(self) -> dict[str, dict[str, float | None]]:
+        """Each step's rate, the rate below which the clip cases changed, and its share of a check's time."""
+        return {step: {"fps": self.effective(step), "first_changed_fps": FIRST_CHANGED_FPS.get(step), "time_share": TIME_SHARE.get(step)} for step in STEPS}
+
+    def with_rate(self, step: str, fps: float) -> StepRates:
+        return StepRates({**self.fps, step: fps}, self.send_fps)
