@@ -38,7 +38,7 @@ HEADTURN_STILL = "vid_tranv_selfie_man/frame_t0.5s_frontal.jpg"
 BLINK_STILL = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"
 
 GENUINE = [  # (clip, the challenges it performs, a photo of the person that is not a frame like the clip's)
-    (HEADTURN, "turn_left,turn_right,look_down,look_up", HEADTURN_OTHER),
+    (HEADTURN, "turn_left,turn_right,look_down,look_up", HEADTURN_OTHER),  # through Chromium: turn_left,turn_right
     (BLINK, "blink,blink,blink", None),
     (D12, "turn_left,turn_right,turn_left", None),
     ("lp_d0_smile_greenscreen_asian_man_3s.mp4", "smile", None),
@@ -52,6 +52,8 @@ PORTRAITS = [
     "matt_damon/deepface_img32.jpg", "sundar_pichai/deepface_img25.jpg", "mark_zuckerberg/deepface_img13.jpg",
     "george_clooney/deepface_img38.jpg", "jeff_bezos/deepface_img20.jpg",
 ]
+# What each mesh-warped puppet is asked (the live default is two random challenges).
+MESH_CHALLENGES = ["blink,turn_left", "turn_right,look_up", "look_down,blink", "turn_left,turn_right", "look_up,blink", "turn_right,look_down"]
 # One piece per challenge, each starting and ending facing the camera, in an order the footage did not have.
 SPLICES = [
     ([(HEADTURN, 0, 2), (HEADTURN, 7.0, 11.2), (HEADTURN, 2.0, 6.8), (HEADTURN, 11.2, 14.3)], "turn_right,turn_left,look_down", HEADTURN_OTHER),
@@ -84,6 +86,7 @@ class Case:
     reference: str | None = None  # photo, relative to the media's photos; None: the match is assumed
     client: Client | None = None
     sandbox: bool = False
+    chromium_challenges: str | None = None  # those the clip, looping as a fake camera, performs in time (None: the same)
 
 
 @dataclass
@@ -147,7 +150,8 @@ def cases(media: Path) -> list[Case]:
     out: list[Case] = []
     found = lambda name: lambda _: videos / name  # noqa: E731
     for clip, challenges, reference in GENUINE:
-        out.append(Case("genuine clip (a browser's stream)", clip, False, found(clip), challenges, reference))
+        out.append(Case("genuine clip (a browser's stream)", clip, False, found(clip), challenges, reference,
+                        chromium_challenges="turn_left,turn_right" if clip == HEADTURN else None))
         out.append(Case("genuine clip, scripted client, sandbox key", clip, False, found(clip), challenges, reference, Client(aiortc), sandbox=True))
     for jitter, label in ((0.0, "steady clock"), (0.002, "2 ms jitter")):
         for clip, challenges, reference in ((BLINK, "blink,blink", BLINK_STILL), (HEADTURN, "turn_left,turn_right", HEADTURN_OTHER)):
@@ -167,6 +171,26 @@ def cases(media: Path) -> list[Case]:
 
     for portrait in PORTRAITS:
         out.append(Case("puppet of the ID portrait (affine)", portrait, True, puppet(portrait), "blink,turn_left", portrait))
+
+    def mesh_puppet(portrait: str, challenges: str, seed: int) -> Callable[[Path], Path]:
+        def make(scratch: Path) -> Path:
+            from server.models.landmarker import FaceLandmarker
+
+            path = scratch / f"mesh-puppet-{portrait.replace('/', '-')}.mp4"
+            photo = puppets.read_photo(media / "photos" / portrait)
+            landmarker = FaceLandmarker(CONTEXT.landmarker).prepare()
+            try:
+                frames = puppets.mesh_puppet_of(CONTEXT.matcher, landmarker, photo, challenges.split(","), puppets.MeshStyle(seed=seed))
+            finally:
+                landmarker.close()
+            puppets.write_clip(frames, path)
+            return path
+
+        return make
+
+    for seed, portrait in enumerate(PORTRAITS):
+        challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
+        out.append(Case("puppet of the ID portrait (mesh-warped)", f"{portrait} {challenges}", True, mesh_puppet(portrait, challenges, seed), challenges, portrait))
 
     def splice(pieces, index: int) -> Callable[[Path], Path]:
         def make(scratch: Path) -> Path:
@@ -216,21 +240,35 @@ def run(args) -> int:
 
     settings = load_settings(args.config)
     pad_dir = args.pad_model_dir or settings.pad_model_dir
-    CONTEXT = Context(
-        landmarker_file(settings.landmarker_model, settings.models_dir),
-        load_pad_models(pad_dir, settings.pad_calibration_file) if pad_dir else None,
-        service_matcher(),
-        read_photo,
-    )
     media = Path(args.media)
-    outcomes = []
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="eval-injection-") as scratch:  # never in the repository
-        for case in cases(media):
-            if args.only and args.only not in case.instrument:
-                continue
-            outcome = judge_case(case, Path(scratch), media, CONTEXT)
-            print(f"{case.instrument} | {case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr)
-            outcomes.append(outcome)
+    chosen = [case for case in cases(media) if not args.only or args.only in case.instrument]
+
+    def said(outcome: Outcome) -> None:
+        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr)
+
+    if args.chromium:
+        import asyncio
+
+        from realname_tools.eval_injection_browser import run_cases
+        from server.app import load_models
+
+        models = load_models(dataclasses.replace(settings, pad_model_dir=pad_dir or ""))
+        CONTEXT = Context(models.landmarker_file, models.pad, models.matcher, read_photo)
+        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and not c.sandbox]
+        outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", said))
+    else:
+        CONTEXT = Context(
+            landmarker_file(settings.landmarker_model, settings.models_dir),
+            load_pad_models(pad_dir, settings.pad_calibration_file) if pad_dir else None,
+            service_matcher(),
+            read_photo,
+        )
+        outcomes = []
+        with tempfile.TemporaryDirectory(dir="/tmp", prefix="eval-injection-") as scratch:  # never in the repository
+            for case in chosen:
+                outcome = judge_case(case, Path(scratch), media, CONTEXT)
+                said(outcome)
+                outcomes.append(outcome)
     rows = table(outcomes)
     if args.json:
         print(json.dumps({"instruments": rows, "cases": [{"instrument": o.case.instrument, "case": o.case.name, "status": o.status, "why": o.why, "signals": o.signals} for o in outcomes]}, indent=1))
@@ -248,5 +286,6 @@ def add_parser(sub) -> None:
     evali.add_argument("--media", default="../shared/media", help="the shared media folder (photos/, videos/)")
     evali.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
     evali.add_argument("--only", help="only the instruments whose name contains this")
+    evali.add_argument("--chromium", action="store_true", help="each clip as Chromium's fake camera through the hosted page, on a live key of a server run here")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)
