@@ -181,26 +181,30 @@ def triangles(points: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return np.array(out, dtype=np.int32)
 
 
-def piecewise_warp(image: np.ndarray, source: np.ndarray, target: np.ndarray, tris: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """The image warped so that each source triangle lands on its target triangle; nearer triangles
-    (smaller depth) drawn over farther ones, as a turned head hides its far side."""
+def piecewise_warp(image: np.ndarray, source: np.ndarray, target: np.ndarray, tris: np.ndarray, depth: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    """The image warped so that each source triangle lands on its target triangle, within `box` (x0, y0,
+    x1, y1: outside it every triangle stays put); nearer triangles (smaller depth) drawn over farther
+    ones, as a turned head hides its far side."""
     import cv2
 
-    h, w = image.shape[:2]
-    owner = np.full((h, w), -1, dtype=np.int32)
+    x0, y0, x1, y1 = box
+    owner = np.full((y1 - y0, x1 - x0), -1, dtype=np.int32)
     inverse = np.zeros((len(tris) + 1, 6), dtype=np.float32)
     inverse[-1] = (1, 0, 0, 0, 1, 0)  # pixels no triangle covers stay where they are
+    offset = np.float32([x0, y0])
     for k in np.argsort(-depth):  # far first
         a, b = target[tris[k]].astype(np.float32), source[tris[k]].astype(np.float32)
         if abs(float(np.cross(a[1] - a[0], a[2] - a[0]))) < 1e-3:
             continue
         inverse[k] = cv2.getAffineTransform(a, b).reshape(6)
-        cv2.fillConvexPoly(owner, np.round(a).astype(np.int32), int(k))
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
+        cv2.fillConvexPoly(owner, np.round(a - offset).astype(np.int32), int(k))
+    ys, xs = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     m = inverse[owner]  # -1: the identity row
     map_x = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
     map_y = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
-    return cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    out = image.copy()
+    out[y0:y1, x0:x1] = cv2.remap(image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out
 
 
 def mesh_timeline(challenges: list[str], rng: np.random.Generator, style: MeshStyle) -> list[tuple[float, float, float]]:
@@ -233,13 +237,16 @@ def mesh_animate(frame: np.ndarray, landmarks: np.ndarray, challenges: list[str]
     width = float(np.ptp(face[:, 0]))
     pivot = np.float32([face[:, 0].mean(), face[:, 1].mean(), face[:, 2].mean() + style.pivot_depth * width])
     centre = pivot[:2]
-    # A ring around the face (hair, ears, neck) follows it part of the way; the frame's edges stay.
+    # A ring around the face (hair, ears, neck) and the frame's edges stay: the background does not move.
     angles = np.linspace(0, 2 * np.pi, 24, endpoint=False)
     radius = np.float32([np.ptp(face[:, 0]), np.ptp(face[:, 1])]) * 0.85
     ring = centre + np.stack([np.cos(angles), np.sin(angles)], 1).astype(np.float32) * radius
     edge = [(x, y) for x in np.linspace(0, w - 1, 5) for y in (0, h - 1)] + [(x, y) for y in np.linspace(0, h - 1, 7)[1:-1] for x in (0, w - 1)]
     source = np.concatenate([face[:, :2], ring, np.float32(edge)])
     tris = triangles(source, (w, h))
+    x0, y0 = np.maximum(np.floor(ring.min(0)) - 2, 0).astype(int)
+    x1, y1 = np.minimum(np.ceil(ring.max(0)) + 2, [w, h]).astype(int)
+    box = (int(x0), int(y0), int(x1), int(y1))  # the ring holds the face in every pose
     out = []
     for index, (yaw, pitch, closed) in enumerate(mesh_timeline(challenges, rng, style)):
         t = index / FPS
@@ -252,10 +259,9 @@ def mesh_animate(frame: np.ndarray, landmarks: np.ndarray, challenges: list[str]
                 drop = closed * (points[lower] - points[upper])
                 points[upper] += style.lid_overshoot * drop
                 points[crease] += 0.6 * drop
-        follow = (points.mean(0) - face[:, :2].mean(0)) * 0.5
-        target = np.concatenate([points, ring + follow, np.float32(edge)])
+        target = np.concatenate([points, ring, np.float32(edge)])
         depth = np.concatenate([moved[:, 2], np.full(len(ring) + len(edge), 1e6, np.float32)])[tris].mean(1)
-        picture = piecewise_warp(frame, source, target, tris, depth).astype(np.float32)
+        picture = piecewise_warp(frame, source, target, tris, depth, box).astype(np.float32)
         picture = cv2.GaussianBlur(picture, (0, 0), style.blur) + style.noise * rng.standard_normal(picture.shape, dtype=np.float32)
         out.append(np.clip(picture, 0, 255).astype(np.uint8))
     return out
