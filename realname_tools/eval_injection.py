@@ -95,6 +95,7 @@ class Outcome:
     status: str
     why: str
     signals: list[str] = field(default_factory=list)
+    performed: bool | None = None  # every challenge passed (None: not known)
 
 
 def client_signals(client: Client, clip: Path):
@@ -125,7 +126,7 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     try:
         report = replay_video(clip, parse_challenges(case.challenges), context.landmarker, pad_models=context.pad)
     except VideoError as error:
-        return Outcome(case, "failed", error.code)
+        return Outcome(case, "failed", error.code, performed=False)
     if case.client is not None:
         report = dataclasses.replace(report, signals=tuple(strongest_first([*report.signals, *client_signals(case.client, clip)])))
     if case.reference is not None:
@@ -139,7 +140,8 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
         status, why, signals = verdict.status.value, (verdict.failure_reason or ",".join(verdict.review_because)) + " (match assumed)", list(report.signals)
     if status == "failed" and why == "presentation_attack":
         why += ": " + ",".join(s.code.value for s in signals if s.action.value == "fail" and (not case.sandbox or s.code.value.startswith("pad_")))
-    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"])
+    performed = all(c.passed for c in report.result.challenges)
+    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed)
 
 
 def cases(media: Path) -> list[Case]:
@@ -220,8 +222,9 @@ CONTEXT: Context  # set by run(): the puppet maker needs the matcher's face dete
 def table(outcomes: list[Outcome]) -> list[dict]:
     rows: dict[str, dict] = {}
     for o in outcomes:
-        row = rows.setdefault(o.case.instrument, {"instrument": o.case.instrument, "attack": o.case.attack, "n": 0, "approved": 0, "review": 0, "not_approved": 0})
+        row = rows.setdefault(o.case.instrument, {"instrument": o.case.instrument, "attack": o.case.attack, "n": 0, "performed": 0, "approved": 0, "review": 0, "not_approved": 0})
         row["n"] += 1
+        row["performed"] += bool(o.performed)
         row["approved" if o.status == "approved" else "review" if o.status == "review" else "not_approved"] += 1
     for row in rows.values():
         if row["attack"]:
@@ -244,7 +247,7 @@ def run(args) -> int:
     chosen = [case for case in cases(media) if not args.only or args.only in case.instrument]
 
     def said(outcome: Outcome) -> None:
-        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr)
+        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr, flush=True)
 
     if args.chromium:
         import asyncio
@@ -271,13 +274,13 @@ def run(args) -> int:
                 outcomes.append(outcome)
     rows = table(outcomes)
     if args.json:
-        print(json.dumps({"instruments": rows, "cases": [{"instrument": o.case.instrument, "case": o.case.name, "status": o.status, "why": o.why, "signals": o.signals} for o in outcomes]}, indent=1))
+        print(json.dumps({"instruments": rows, "cases": [{"instrument": o.case.instrument, "case": o.case.name, "status": o.status, "why": o.why, "signals": o.signals, "performed": o.performed} for o in outcomes]}, indent=1))
         return 0
-    print("| instrument | kind | n | approved | review | not approved | rate |")
-    print("|---|---|--:|--:|--:|--:|---|")
+    print("| instrument | kind | n | challenges passed | approved | review | not approved | rate |")
+    print("|---|---|--:|--:|--:|--:|--:|---|")
     for r in rows:
         rate = f"accepted (IAPAR-like) {r['accepted_rate']:.0%}" if r["attack"] else f"genuine not approved (BPCER-like) {r['flagged_rate']:.0%}"
-        print(f"| {r['instrument']} | {'attack' if r['attack'] else 'genuine'} | {r['n']} | {r['approved']} | {r['review']} | {r['not_approved']} | {rate} |")
+        print(f"| {r['instrument']} | {'attack' if r['attack'] else 'genuine'} | {r['n']} | {r['performed']} | {r['approved']} | {r['review']} | {r['not_approved']} | {rate} |")
     return 0
 
 

@@ -123,16 +123,17 @@ def outcome_of(case, data: dict, match_assumed: bool):
     liveness = data.get("liveness") or {}
     raw = liveness.get("signals") or []
     shown = [s["code"] for s in raw if s["level"] != "low"]
+    performed = bool(liveness.get("challenges")) and all(c["passed"] for c in liveness["challenges"])
     if not liveness.get("passed"):
         reason = data.get("failure_reason") or liveness.get("reason") or "?"
         if reason == "presentation_attack":
             reason += ": " + ",".join(s["code"] for s in raw if s["action"] == "fail")
-        return Outcome(case, "failed", reason, shown)
+        return Outcome(case, "failed", reason, shown, performed)
     if not match_assumed:
-        return Outcome(case, data["status"], data.get("failure_reason") or ",".join(liveness.get("review_because") or []), shown)
+        return Outcome(case, data["status"], data.get("failure_reason") or ",".join(liveness.get("review_because") or []), shown, performed)
     signals = [RiskSignal(SignalCode(s["code"]), Level(s["level"]), s.get("detail") or {}, Action(s["action"])) for s in raw]
     verdict = judge(Decision.MATCH, signals, sandbox=False)
-    return Outcome(case, verdict.status.value, (verdict.failure_reason or ",".join(verdict.review_because)) + " (match assumed)", shown)
+    return Outcome(case, verdict.status.value, (verdict.failure_reason or ",".join(verdict.review_because)) + " (match assumed)", shown, performed)
 
 
 async def run_cases(cases, media: Path, models, pad_dir: str, report) -> list:

@@ -255,7 +255,7 @@ def mesh_animate(frame: np.ndarray, landmarks: np.ndarray, challenges: list[str]
         shift = style.sway_px * np.float32([np.sin(t * 0.7), np.cos(t * 1.1)])
         points = moved[:, :2] + shift
         if closed > 0:
-            for (upper, lower), crease in zip(LIDS, CREASES):
+            for (upper, lower), crease in zip(LIDS, CREASES, strict=True):
                 drop = closed * (points[lower] - points[upper])
                 points[upper] += style.lid_overshoot * drop
                 points[crease] += 0.6 * drop

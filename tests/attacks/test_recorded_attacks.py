@@ -275,7 +275,7 @@ def spliced_on_timetable(pieces: dict[str, list], rest: list, prompts_at_s: list
     human reaction after it, then the piece where the person performs that challenge."""
     still = rest + rest[-2:0:-1]
     out: list = []
-    for at, challenge in zip(prompts_at_s, challenges):
+    for at, challenge in zip(prompts_at_s, challenges, strict=True):
         while len(out) < round((at + 0.5) * fps):
             out.append(still[len(out) % len(still)])
         out += pieces[challenge]
