@@ -54,6 +54,14 @@ PORTRAITS = [
 ]
 # What each mesh-warped puppet is asked (the live default is two random challenges).
 MESH_CHALLENGES = ["blink,turn_left", "turn_right,look_up", "look_down,blink", "turn_left,turn_right", "look_up,blink", "turn_right,look_down"]
+# A puppet made from a photo that is not the ID photo (one found online): reference_replay's identity and
+# appearance are those of two photos of the person, so this is a limit probe, not a fixed attack.
+OTHER_PHOTO_PUPPETS = [
+    ("matt_damon/deepface_img32.jpg", "matt_damon/deepface_img30.jpg"),
+    ("jennifer_aniston/deepface_img3.jpg", "jennifer_aniston/deepface_img12.jpg"),
+    ("mark_zuckerberg/deepface_img13.jpg", "mark_zuckerberg/deepface_img14.jpg"),
+    ("george_clooney/deepface_img38.jpg", "george_clooney/deepface_img39.jpg"),
+]
 # One piece per challenge, each starting and ending facing the camera, in an order the footage did not have.
 SPLICES = [
     ([(HEADTURN, 0, 2), (HEADTURN, 7.0, 11.2), (HEADTURN, 2.0, 6.8), (HEADTURN, 11.2, 14.3)], "turn_right,turn_left,look_down", HEADTURN_OTHER),
@@ -178,7 +186,7 @@ def cases(media: Path) -> list[Case]:
         def make(scratch: Path) -> Path:
             from server.models.landmarker import FaceLandmarker
 
-            path = scratch / f"mesh-puppet-{portrait.replace('/', '-')}.mp4"
+            path = scratch / f"mesh-puppet-{portrait.replace('/', '-')}-{seed}.mp4"
             photo = puppets.read_photo(media / "photos" / portrait)
             landmarker = FaceLandmarker(CONTEXT.landmarker).prepare()
             try:
@@ -193,6 +201,10 @@ def cases(media: Path) -> list[Case]:
     for seed, portrait in enumerate(PORTRAITS):
         challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
         out.append(Case("puppet of the ID portrait (mesh-warped)", f"{portrait} {challenges}", True, mesh_puppet(portrait, challenges, seed), challenges, portrait))
+    for seed, (source, reference) in enumerate(OTHER_PHOTO_PUPPETS):
+        challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
+        out.append(Case("puppet of another photo of the person (mesh-warped)", f"{source} as {reference} {challenges}", True,
+                        mesh_puppet(source, challenges, 100 + seed), challenges, reference))
 
     def splice(pieces, index: int) -> Callable[[Path], Path]:
         def make(scratch: Path) -> Path:

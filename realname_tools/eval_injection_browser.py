@@ -19,8 +19,9 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-RESULT_TIMEOUT_MS = 120_000
-LEAD_IN_REPEATS = 5
+RESULT_TIMEOUT_MS = 180_000
+LEAD_IN_REPEATS = 8  # the still start: 8 s, longer than the page takes to connect on a busy machine
+CHALLENGE_TIMEOUT_S = 20.0  # a file does not react to its prompt: it gets its chance (so do the attacks)
 OTHER_PERSON = "george_clooney/deepface_img38.jpg"  # the ID photo when the case has none (match assumed)
 
 # The attacker's rename of a virtual camera, before any page script runs.
@@ -54,6 +55,7 @@ class LiveServer:
             page_rate_per_minute=1_000_000,
             failures_per_window=1_000_000,  # every case comes from 127.0.0.1, many of them attacks
             max_attempts=1,
+            challenge_timeout_s=CHALLENGE_TIMEOUT_S,
         )
 
     async def __aenter__(self) -> LiveServer:

@@ -2,7 +2,11 @@
 
 `make` animates a still portrait the cheap way, as the issue's attacker did: the whole photo tilted and
 squeezed like a flat sheet for turns and nods, the eye region darkened for blinks, a slow sway, sensor-like
-noise, blur and H.264 compression; it writes a clip (to /tmp: never commit generated media).
+noise, blur and H.264 compression; it writes a clip (to /tmp: never commit generated media). `make --mesh`
+makes the issue's real-time-capable puppet instead: the face's 478 MediaPipe landmarks rotated in 3D about
+a point behind the face, the picture warped triangle by triangle to follow (nearer triangles over farther
+ones), the upper lids drawn onto the lower ones for 200 ms to blink, each challenge with a human reaction
+and timing, a slow sway, noise, blur, H.264.
 
 `calibrate` measures what the signal sees, on the faces a check would match: identity similarity and
 appearance similarity (server/spoof/reference_replay.py) of each face with the reference portrait, for
@@ -12,7 +16,7 @@ appearance similarity (server/spoof/reference_replay.py) of each face with the r
   - a still cut from a clip against the clip's own frames (not a different photo: the same light and
     camera, which the signal is meant to catch as well).
 
-    python -m realname_tools.puppets make PHOTO /tmp/puppet.mp4 [--challenges blink,turn_left]
+    python -m realname_tools.puppets make PHOTO /tmp/puppet.mp4 [--challenges blink,turn_left] [--mesh]
     python -m realname_tools.puppets calibrate [--media ../shared/media] [--limit N]
 """
 
@@ -385,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("photo")
     make.add_argument("out")
     make.add_argument("--challenges", default="blink,turn_left,turn_right,nod")
+    make.add_argument("--mesh", action="store_true", help="the mesh-warped puppet (3D landmarks rotated, triangle warp) instead of the affine one")
+    make.add_argument("--seed", type=int, default=1)
     cal = sub.add_parser("calibrate", help="genuine pairs and puppets against reference_replay's measures")
     cal.add_argument("--media", default="../shared/media")
     cal.add_argument("--limit", type=int, default=None, help="at most this many photo pairs of each person")
@@ -394,7 +400,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "make":
         matcher = service_matcher()
         photo = read_photo(Path(args.photo))
-        write_clip(puppet_of(matcher, photo, args.challenges.split(",")), Path(args.out))
+        if args.mesh:
+            from server.config import Settings
+            from server.models.landmarker import FaceLandmarker
+            from server.models.loader import landmarker_file
+
+            settings = Settings()
+            landmarker = FaceLandmarker(landmarker_file(settings.landmarker_model, settings.models_dir)).prepare()
+            frames = mesh_puppet_of(matcher, landmarker, photo, args.challenges.split(","), MeshStyle(seed=args.seed))
+            landmarker.close()
+        else:
+            frames = puppet_of(matcher, photo, args.challenges.split(","))
+        write_clip(frames, Path(args.out))
         print(args.out)
         return 0
     result = calibrate(Path(args.media), args.limit, args.puppets)
