@@ -256,7 +256,7 @@ def run(args) -> int:
     settings = load_settings(args.config)
     pad_dir = args.pad_model_dir or settings.pad_model_dir
     media = Path(args.media)
-    chosen = [case for case in cases(media) if not args.only or args.only in case.instrument]
+    chosen = [case for case in cases(media) if not args.only or any(part in case.instrument for part in args.only.split("|"))]
 
     def said(outcome: Outcome) -> None:
         print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr, flush=True)
@@ -300,7 +300,7 @@ def add_parser(sub) -> None:
     evali = sub.add_parser("eval-injection", help="injection attack instruments against the offline decision (CEN/TS 18099, ISO/IEC 30107-3 terms)")
     evali.add_argument("--media", default="../shared/media", help="the shared media folder (photos/, videos/)")
     evali.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
-    evali.add_argument("--only", help="only the instruments whose name contains this")
+    evali.add_argument("--only", help="only the instruments whose name contains this (or any of A|B|...)")
     evali.add_argument("--chromium", action="store_true", help="each clip as Chromium's fake camera through the hosted page, on a live key of a server run here")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)

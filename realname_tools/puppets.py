@@ -142,6 +142,10 @@ LIDS = [(159, 145), (158, 153), (157, 154), (173, 155), (160, 144), (161, 163), 
 # skin is stretched down over the eye rather than the eye squeezed shut.
 CREASES = [247, 30, 29, 27, 28, 56, 190, 467, 260, 259, 257, 258, 286, 414]
 MESH_POINTS = 468  # the iris points (468-477) are left out: the lids close over them
+EYES = [  # each eye's contour, round
+    [33, 246, 161, 160, 159, 158, 157, 173, 133, 155, 154, 153, 145, 144, 163, 7],
+    [263, 466, 388, 387, 386, 385, 384, 398, 362, 382, 381, 380, 374, 373, 390, 249],
+]
 
 
 @dataclass(frozen=True)
@@ -149,8 +153,8 @@ class MeshStyle:
     """The issue's real-time puppet: the face's 3D landmarks rotated, the image warped triangle by
     triangle to follow them, the upper lids drawn onto the lower ones to blink."""
 
-    turn_deg: float = 24.0
-    nod_deg: float = 17.0
+    turn_deg: float = 28.0
+    nod_deg: float = 22.0
     blink_s: float = 0.2  # lids closed, with half as long again closing and opening
     lid_overshoot: float = 1.2  # the upper lid drawn a little past the lower lid's landmark, over the eye's edge
     pivot_depth: float = 0.75  # the head turns about a point this many face widths behind the face
@@ -211,6 +215,26 @@ def piecewise_warp(image: np.ndarray, source: np.ndarray, target: np.ndarray, tr
     return out
 
 
+def drawn_lids(picture: np.ndarray, points: np.ndarray, closed: float) -> np.ndarray:
+    """Each eye's opening, as it was open, painted over with the skin just above it (the upper lid drawn
+    down) and a lash line along the lower lid, `closed` (0..1) of the way."""
+    import cv2
+
+    h, w = picture.shape[:2]
+    for eye in EYES:
+        contour = points[eye]
+        height = int(np.ceil(np.ptp(contour[:, 1]))) + 2
+        mask = np.zeros((h, w), np.float32)
+        cv2.fillPoly(mask, [np.round(contour).astype(np.int32)], 1.0)
+        mask = cv2.GaussianBlur(cv2.dilate(mask, np.ones((3, 3), np.uint8)), (0, 0), 1.0)[..., None] * closed
+        above = np.roll(picture, height, axis=0)  # the skin one eye-height above, moved down
+        picture = picture * (1 - mask) + above * mask
+        lashes = np.zeros((h, w), np.float32)
+        cv2.polylines(lashes, [np.round(contour[9:]).astype(np.int32)], False, 1.0, 2)
+        picture = picture * (1 - 0.55 * closed * cv2.GaussianBlur(lashes, (0, 0), 0.7)[..., None])
+    return picture
+
+
 def mesh_timeline(challenges: list[str], rng: np.random.Generator, style: MeshStyle) -> list[tuple[float, float, float]]:
     """(yaw, pitch, lids closed 0..1) at every frame: a rest, then each challenge with a human's timing
     (a reaction, a movement out and back with a short hold, a blink of `blink_s`), rests between."""
@@ -258,6 +282,7 @@ def mesh_animate(frame: np.ndarray, landmarks: np.ndarray, challenges: list[str]
         moved = (face - pivot) @ rotation(yaw + sway_yaw, pitch + sway_pitch).T + pivot
         shift = style.sway_px * np.float32([np.sin(t * 0.7), np.cos(t * 1.1)])
         points = moved[:, :2] + shift
+        opened = points.copy()
         if closed > 0:
             for (upper, lower), crease in zip(LIDS, CREASES, strict=True):
                 drop = closed * (points[lower] - points[upper])
@@ -266,6 +291,8 @@ def mesh_animate(frame: np.ndarray, landmarks: np.ndarray, challenges: list[str]
         target = np.concatenate([points, ring, np.float32(edge)])
         depth = np.concatenate([moved[:, 2], np.full(len(ring) + len(edge), 1e6, np.float32)])[tris].mean(1)
         picture = piecewise_warp(frame, source, target, tris, depth, box).astype(np.float32)
+        if closed > 0:
+            picture = drawn_lids(picture, opened, closed)
         picture = cv2.GaussianBlur(picture, (0, 0), style.blur) + style.noise * rng.standard_normal(picture.shape, dtype=np.float32)
         out.append(np.clip(picture, 0, 255).astype(np.uint8))
     return out
