@@ -270,7 +270,7 @@ def run(args) -> int:
         models = load_models(dataclasses.replace(settings, pad_model_dir=pad_dir or ""))
         CONTEXT = Context(models.landmarker_file, models.pad, models.matcher, read_photo)
         browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and not c.sandbox]
-        outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", said))
+        outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", Outcome, said))
     else:
         CONTEXT = Context(
             landmarker_file(settings.landmarker_model, settings.models_dir),

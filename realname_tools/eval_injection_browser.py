@@ -115,9 +115,9 @@ async def chromium_check(live: LiveServer, playwright, camera: Path, challenges:
     return data
 
 
-def outcome_of(case, data: dict, match_assumed: bool):
-    """The case's Outcome from the session's record (with the match assumed: from its signals alone)."""
-    from realname_tools.eval_injection import Outcome
+def outcome_of(Outcome, case, data: dict, match_assumed: bool):
+    """The case's Outcome (eval_injection's) from the session's record (with the match assumed: from its
+    signals alone)."""
     from server.flow.judgement import judge
     from server.matching.matcher import Decision
     from server.spoof.signals import Action, Level, RiskSignal, SignalCode
@@ -138,13 +138,12 @@ def outcome_of(case, data: dict, match_assumed: bool):
     return Outcome(case, verdict.status.value, (verdict.failure_reason or ",".join(verdict.review_because)) + " (match assumed)", shown, performed)
 
 
-async def run_cases(cases, media: Path, models, pad_dir: str, report) -> list:
-    """Every case that a browser can carry (not the scripted clients) through Chromium; `report(outcome)`
-    as each ends."""
+async def run_cases(cases, media: Path, models, pad_dir: str, Outcome, report) -> list:
+    """Every case that a browser can carry (not the scripted clients) through Chromium, each an `Outcome`
+    (eval_injection's, handed in); `report(outcome)` as each ends."""
     from playwright.async_api import async_playwright
 
     from e2e.support.y4m import clip_to_y4m
-    from realname_tools.eval_injection import Outcome
 
     outcomes = []
     with tempfile.TemporaryDirectory(dir="/tmp", prefix="eval-injection-chromium-") as scratch:  # never in the repository
@@ -159,7 +158,7 @@ async def run_cases(cases, media: Path, models, pad_dir: str, report) -> list:
                 photo = media / "photos" / (case.reference or OTHER_PERSON)
                 try:
                     data = await chromium_check(live, playwright, camera.path, case.chromium_challenges or case.challenges, photo)
-                    outcome = outcome_of(case, data, match_assumed=case.reference is None)
+                    outcome = outcome_of(Outcome, case, data, match_assumed=case.reference is None)
                 except Exception as error:  # a page that never reached its result: said, and counted as not approved
                     outcome = Outcome(case, "error", f"{type(error).__name__}: {str(error).splitlines()[0][:160]}")
                 camera.path.unlink(missing_ok=True)
