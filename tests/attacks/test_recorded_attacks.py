@@ -310,6 +310,7 @@ async def test_spliced_selfie_footage_through_the_recorded_fallback_is_not_appro
     data = await session_json(http, server, live_key, created["id"])
     liveness = data["liveness"] or {}
     seen = {"status": data["status"], "failure_reason": data["failure_reason"], "signals": [(s["code"], s["action"]) for s in liveness.get("signals", [])]}
+    print(f"\n[attack] spliced selfie footage, recorded fallback, live key: {seen}")
     assert answer["status"] != "approved" and data["status"] != "approved", seen
     assert liveness.get("path") == "recorded", seen
     # Not approved because it was seen for what it is, not because the footage missed its prompts.
