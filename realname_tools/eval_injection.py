@@ -46,11 +46,25 @@ GENUINE = [  # (clip, the challenges it performs, a photo of the person that is 
     ("lp_d18_mouth_open_eyes_closed_man_7s.mp4", "open_mouth", None),
     (D7, "blink", None),
 ]
+# A file as a fake camera does not wait for the prompts: only movements that come after a pause in the
+# clip can answer one (lp_d12 turns left, right and left again without a pause: its second turn begins
+# before its prompt, `reaction_too_fast`, as it should).
+THROUGH_CHROMIUM = {HEADTURN: "turn_left,turn_right", D12: "turn_left"}
 # ID-photo-like frontal portraits (../shared/media/SOURCES.md) to make puppets of.
 PORTRAITS = [
     "angelina_jolie/deepface_img10.jpg", "angelina_jolie/deepface_img1.jpg", "jennifer_aniston/deepface_img3.jpg",
     "matt_damon/deepface_img32.jpg", "sundar_pichai/deepface_img25.jpg", "mark_zuckerberg/deepface_img13.jpg",
     "george_clooney/deepface_img38.jpg", "jeff_bezos/deepface_img20.jpg",
+]
+# What each mesh-warped puppet is asked (the live default is two random challenges).
+MESH_CHALLENGES = ["blink,turn_left", "turn_right,look_up", "look_down,blink", "turn_left,turn_right", "look_up,blink", "turn_right,look_down"]
+# A puppet made from a photo that is not the ID photo (one found online): reference_replay's identity and
+# appearance are those of two photos of the person, so this is a limit probe, not a fixed attack.
+OTHER_PHOTO_PUPPETS = [
+    ("matt_damon/deepface_img32.jpg", "matt_damon/deepface_img30.jpg"),
+    ("jennifer_aniston/deepface_img3.jpg", "jennifer_aniston/deepface_img12.jpg"),
+    ("mark_zuckerberg/deepface_img13.jpg", "mark_zuckerberg/deepface_img14.jpg"),
+    ("george_clooney/deepface_img38.jpg", "george_clooney/deepface_img39.jpg"),
 ]
 # One piece per challenge, each starting and ending facing the camera, in an order the footage did not have.
 SPLICES = [
@@ -84,6 +98,7 @@ class Case:
     reference: str | None = None  # photo, relative to the media's photos; None: the match is assumed
     client: Client | None = None
     sandbox: bool = False
+    chromium_challenges: str | None = None  # those the clip, looping as a fake camera, performs in time (None: the same)
 
 
 @dataclass
@@ -92,6 +107,7 @@ class Outcome:
     status: str
     why: str
     signals: list[str] = field(default_factory=list)
+    performed: bool | None = None  # every challenge passed (None: not known)
 
 
 def client_signals(client: Client, clip: Path):
@@ -122,7 +138,7 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     try:
         report = replay_video(clip, parse_challenges(case.challenges), context.landmarker, pad_models=context.pad)
     except VideoError as error:
-        return Outcome(case, "failed", error.code)
+        return Outcome(case, "failed", error.code, performed=False)
     if case.client is not None:
         report = dataclasses.replace(report, signals=tuple(strongest_first([*report.signals, *client_signals(case.client, clip)])))
     if case.reference is not None:
@@ -136,7 +152,8 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
         status, why, signals = verdict.status.value, (verdict.failure_reason or ",".join(verdict.review_because)) + " (match assumed)", list(report.signals)
     if status == "failed" and why == "presentation_attack":
         why += ": " + ",".join(s.code.value for s in signals if s.action.value == "fail" and (not case.sandbox or s.code.value.startswith("pad_")))
-    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"])
+    performed = all(c.passed for c in report.result.challenges)
+    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed)
 
 
 def cases(media: Path) -> list[Case]:
@@ -147,7 +164,8 @@ def cases(media: Path) -> list[Case]:
     out: list[Case] = []
     found = lambda name: lambda _: videos / name  # noqa: E731
     for clip, challenges, reference in GENUINE:
-        out.append(Case("genuine clip (a browser's stream)", clip, False, found(clip), challenges, reference))
+        out.append(Case("genuine clip (a browser's stream)", clip, False, found(clip), challenges, reference,
+                        chromium_challenges=THROUGH_CHROMIUM.get(clip)))
         out.append(Case("genuine clip, scripted client, sandbox key", clip, False, found(clip), challenges, reference, Client(aiortc), sandbox=True))
     for jitter, label in ((0.0, "steady clock"), (0.002, "2 ms jitter")):
         for clip, challenges, reference in ((BLINK, "blink,blink", BLINK_STILL), (HEADTURN, "turn_left,turn_right", HEADTURN_OTHER)):
@@ -167,6 +185,30 @@ def cases(media: Path) -> list[Case]:
 
     for portrait in PORTRAITS:
         out.append(Case("puppet of the ID portrait (affine)", portrait, True, puppet(portrait), "blink,turn_left", portrait))
+
+    def mesh_puppet(portrait: str, challenges: str, seed: int) -> Callable[[Path], Path]:
+        def make(scratch: Path) -> Path:
+            from server.models.landmarker import FaceLandmarker
+
+            path = scratch / f"mesh-puppet-{portrait.replace('/', '-')}-{seed}.mp4"
+            photo = puppets.read_photo(media / "photos" / portrait)
+            landmarker = FaceLandmarker(CONTEXT.landmarker).prepare()
+            try:
+                frames = puppets.mesh_puppet_of(CONTEXT.matcher, landmarker, photo, challenges.split(","), puppets.MeshStyle(seed=seed))
+            finally:
+                landmarker.close()
+            puppets.write_clip(frames, path)
+            return path
+
+        return make
+
+    for seed, portrait in enumerate(PORTRAITS):
+        challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
+        out.append(Case("puppet of the ID portrait (mesh-warped)", f"{portrait} {challenges}", True, mesh_puppet(portrait, challenges, seed), challenges, portrait))
+    for seed, (source, reference) in enumerate(OTHER_PHOTO_PUPPETS):
+        challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
+        out.append(Case("puppet of another photo of the person (mesh-warped)", f"{source} as {reference} {challenges}", True,
+                        mesh_puppet(source, challenges, 100 + seed), challenges, reference))
 
     def splice(pieces, index: int) -> Callable[[Path], Path]:
         def make(scratch: Path) -> Path:
@@ -196,8 +238,9 @@ CONTEXT: Context  # set by run(): the puppet maker needs the matcher's face dete
 def table(outcomes: list[Outcome]) -> list[dict]:
     rows: dict[str, dict] = {}
     for o in outcomes:
-        row = rows.setdefault(o.case.instrument, {"instrument": o.case.instrument, "attack": o.case.attack, "n": 0, "approved": 0, "review": 0, "not_approved": 0})
+        row = rows.setdefault(o.case.instrument, {"instrument": o.case.instrument, "attack": o.case.attack, "n": 0, "performed": 0, "approved": 0, "review": 0, "not_approved": 0})
         row["n"] += 1
+        row["performed"] += bool(o.performed)
         row["approved" if o.status == "approved" else "review" if o.status == "review" else "not_approved"] += 1
     for row in rows.values():
         if row["attack"]:
@@ -216,30 +259,44 @@ def run(args) -> int:
 
     settings = load_settings(args.config)
     pad_dir = args.pad_model_dir or settings.pad_model_dir
-    CONTEXT = Context(
-        landmarker_file(settings.landmarker_model, settings.models_dir),
-        load_pad_models(pad_dir, settings.pad_calibration_file) if pad_dir else None,
-        service_matcher(),
-        read_photo,
-    )
     media = Path(args.media)
-    outcomes = []
-    with tempfile.TemporaryDirectory(dir="/tmp", prefix="eval-injection-") as scratch:  # never in the repository
-        for case in cases(media):
-            if args.only and args.only not in case.instrument:
-                continue
-            outcome = judge_case(case, Path(scratch), media, CONTEXT)
-            print(f"{case.instrument} | {case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr)
-            outcomes.append(outcome)
+    chosen = [case for case in cases(media) if not args.only or any(part in case.instrument for part in args.only.split("|"))]
+
+    def said(outcome: Outcome) -> None:
+        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr, flush=True)
+
+    if args.chromium:
+        import asyncio
+
+        from realname_tools.eval_injection_browser import run_cases
+        from server.app import load_models
+
+        models = load_models(dataclasses.replace(settings, pad_model_dir=pad_dir or ""))
+        CONTEXT = Context(models.landmarker_file, models.pad, models.matcher, read_photo)
+        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and not c.sandbox]
+        outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", Outcome, said))
+    else:
+        CONTEXT = Context(
+            landmarker_file(settings.landmarker_model, settings.models_dir),
+            load_pad_models(pad_dir, settings.pad_calibration_file) if pad_dir else None,
+            service_matcher(),
+            read_photo,
+        )
+        outcomes = []
+        with tempfile.TemporaryDirectory(dir="/tmp", prefix="eval-injection-") as scratch:  # never in the repository
+            for case in chosen:
+                outcome = judge_case(case, Path(scratch), media, CONTEXT)
+                said(outcome)
+                outcomes.append(outcome)
     rows = table(outcomes)
     if args.json:
-        print(json.dumps({"instruments": rows, "cases": [{"instrument": o.case.instrument, "case": o.case.name, "status": o.status, "why": o.why, "signals": o.signals} for o in outcomes]}, indent=1))
+        print(json.dumps({"instruments": rows, "cases": [{"instrument": o.case.instrument, "case": o.case.name, "status": o.status, "why": o.why, "signals": o.signals, "performed": o.performed} for o in outcomes]}, indent=1))
         return 0
-    print("| instrument | kind | n | approved | review | not approved | rate |")
-    print("|---|---|--:|--:|--:|--:|---|")
+    print("| instrument | kind | n | challenges passed | approved | review | not approved | rate |")
+    print("|---|---|--:|--:|--:|--:|--:|---|")
     for r in rows:
         rate = f"accepted (IAPAR-like) {r['accepted_rate']:.0%}" if r["attack"] else f"genuine not approved (BPCER-like) {r['flagged_rate']:.0%}"
-        print(f"| {r['instrument']} | {'attack' if r['attack'] else 'genuine'} | {r['n']} | {r['approved']} | {r['review']} | {r['not_approved']} | {rate} |")
+        print(f"| {r['instrument']} | {'attack' if r['attack'] else 'genuine'} | {r['n']} | {r['performed']} | {r['approved']} | {r['review']} | {r['not_approved']} | {rate} |")
     return 0
 
 
@@ -247,6 +304,7 @@ def add_parser(sub) -> None:
     evali = sub.add_parser("eval-injection", help="injection attack instruments against the offline decision (CEN/TS 18099, ISO/IEC 30107-3 terms)")
     evali.add_argument("--media", default="../shared/media", help="the shared media folder (photos/, videos/)")
     evali.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
-    evali.add_argument("--only", help="only the instruments whose name contains this")
+    evali.add_argument("--only", help="only the instruments whose name contains this (or any of A|B|...)")
+    evali.add_argument("--chromium", action="store_true", help="each clip as Chromium's fake camera through the hosted page, on a live key of a server run here")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)

@@ -86,6 +86,23 @@ def test_a_puppet_of_the_id_portrait_is_not_approved(tmp_path):
     assert data["status"] != "approved" and data["failure_reason"] is not None
 
 
+def test_a_mesh_warped_puppet_of_the_id_portrait_performs_its_challenges_and_is_not_approved(tmp_path):
+    """The issue's real-time-capable puppet: the portrait's face mesh turned in 3D, the picture warped to
+    follow. It performs the turns (the affine puppet does not); reference_replay keeps it from approval."""
+    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
+    reference = "matt_damon/deepface_img32.jpg"
+    made = subprocess.run(
+        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(reference)), str(clip), "--challenges", "turn_left,turn_right", "--mesh"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert made.returncode == 0, made.stderr
+    args = ["liveness", str(clip), "--challenges", "turn_left,turn_right", "--reference", str(photo(reference)), "--json"]
+    done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    data = json.loads(done.stdout)
+    assert [c["passed"] for c in data["challenges"]] == [True, True], data
+    assert data["status"] != "approved" and "reference_replay" in data["attacks"], (data["status"], data["signals"])
+
+
 def test_an_unusable_reference_is_a_clear_error(tmp_path):
     bogus = tmp_path / "id.jpg"
     bogus.write_bytes(b"not an image")

@@ -66,13 +66,17 @@ def clip_to_y4m(
     size: tuple[int, int] | None = None,
     max_seconds: float | None = None,
     hold_start_s: float = 0.0,
+    hold_repeats: int = 1,
+    palindrome: bool = False,
     out_of_reach: Callable[[float], bool] | None = None,
 ) -> Y4mInfo:
     """Write `source` as a .y4m fake camera.
 
     size: (width, height) to pad into; by default the clip's own aspect with its long side at max_side.
     hold_start_s: prepend the first hold_start_s seconds played forward then backward, so a person who
-    starts still (frontal, neutral) stays so for longer before the clip's first movement.
+    starts still (frontal, neutral) stays so for longer before the clip's first movement; hold_repeats
+    times over.
+    palindrome: the whole played forward then backward, so that its loop has no cut.
     out_of_reach: the clip's seconds whose frames are `pixelated`, as a landmarker that loses a face turned
     beyond its reach sees them.
     """
@@ -98,7 +102,9 @@ def clip_to_y4m(
     frames = [_fit(frame, width, height) for frame in decoded]
     if hold_start_s > 0:
         held = frames[: max(1, int(float(fps) * hold_start_s))]
-        frames = held + held[::-1] + frames
+        frames = (held + held[::-1]) * hold_repeats + frames
+    if palindrome:
+        frames = frames + frames[-2:0:-1]
     dest.parent.mkdir(parents=True, exist_ok=True)
     with open(dest, "wb") as out:
         out.write(f"YUV4MPEG2 W{width} H{height} F{fps.numerator}:{fps.denominator} Ip A1:1 C420jpeg\n".encode())

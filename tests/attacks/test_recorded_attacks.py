@@ -15,10 +15,13 @@ import re
 import threading
 
 import aiohttp
+import av
 import pytest
 
 import server.flow.recorded as recorded_module
 from realname_tools.client import ClipTrack, load_clip
+from realname_tools.splices import piece_frames
+from server.liveness.challenges import parse_challenges
 from server.sessions import Status
 from server.web.cookies import BROWSER_COOKIE
 from server.web.pages import NONCE_HEADER
@@ -28,7 +31,7 @@ from tests.support.media import video
 from tests.support.recording import crafted_webm, webm
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, ready_for_live, session_json
-from tests.test_recorded import plan, recorded_already, upload
+from tests.test_recorded import HEADTURN_CLIP, HEADTURN_ID, plan, recorded_already, upload
 
 MIB = 1024 * 1024
 
@@ -241,13 +244,8 @@ async def test_plan_requests_are_counted_as_attempts_and_reveal_no_challenge_lis
             assert response.status == 409 and (await response.json())["error"]["code"] == "prompt_not_due"
 
 
-async def test_with_a_live_key_a_recording_needs_a_connection_failure_seen_by_the_server(http, server, services, live_key):
-    created, _customer = await ready_for_live(http, server, live_key, BLINK_ID)
-    config = await live_config(http, server)
-    status, answer = await plan(http, server, config)
-    assert status == 403 and answer["error"]["code"] == "recording_unavailable"
-    assert services.store.session(created["id"]).attempts == 0
-    # A peer that never connects (the page gives up and says bye): now the server has seen it fail.
+async def a_connection_that_never_came(http, server, services, config, session_id: str) -> None:
+    """A peer that never connects (the page gives up and says bye): the server has seen it fail."""
     pc, _channel = await peer_offer(ClipTrack(*blank_frames()))
     try:
         status, _answer, text = await post_offer(http, server, config, offer_body(pc))
@@ -256,8 +254,65 @@ async def test_with_a_live_key_a_recording_needs_a_connection_failure_seen_by_th
             assert response.status == 204
     finally:
         await pc.close()
-    assert await eventually(lambda: services.store.session(created["id"]).status == Status.ID_UPLOADED, timeout=30)
+    assert await eventually(lambda: services.store.session(session_id).status == Status.ID_UPLOADED, timeout=30)
+
+
+async def test_with_a_live_key_a_recording_needs_a_connection_failure_seen_by_the_server(http, server, services, live_key):
+    created, _customer = await ready_for_live(http, server, live_key, BLINK_ID)
+    config = await live_config(http, server)
+    status, answer = await plan(http, server, config)
+    assert status == 403 and answer["error"]["code"] == "recording_unavailable"
+    assert services.store.session(created["id"]).attempts == 0
+    await a_connection_that_never_came(http, server, services, config, created["id"])
     status, answer = await plan(http, server, config)
     assert status == 200 and "challenges" not in answer, answer
     data = await session_json(http, server, live_key, created["id"])
     assert data["attempts"]["used"] == 1  # the live attempt that never connected was given back; the plan took one
+
+
+def spliced_on_timetable(pieces: dict[str, list], rest: list, prompts_at_s: list[float], challenges: list[str], duration_s: float, fps: float) -> list:
+    """Selfie footage cut to the plan: the still piece (played forward and back) until each prompt and a
+    human reaction after it, then the piece where the person performs that challenge."""
+    still = rest + rest[-2:0:-1]
+    out: list = []
+    for at, challenge in zip(prompts_at_s, challenges, strict=True):
+        while len(out) < round((at + 0.5) * fps):
+            out.append(still[len(out) % len(still)])
+        out += pieces[challenge]
+    while len(out) < round(duration_s * fps):
+        out.append(still[len(out) % len(still)])
+    return out[: round(duration_s * fps)]
+
+
+async def test_spliced_selfie_footage_through_the_recorded_fallback_is_not_approved_on_a_live_key(http, server, services, live_key):
+    """The issue's second bypass: pieces of a selfie video of the ID's owner, one per challenge as each
+    prompt is revealed, uploaded through the recorded fallback (after a connection failure the server saw).
+    It was approved (PAD 0.998, match 0.970); the cuts, the ID photo's own footage and the recorded path's
+    stricter rule now keep it from approval."""
+    def frames(start: float, end: float) -> list:
+        return [av.VideoFrame.from_ndarray(image, format="bgr24") for image in piece_frames(video(HEADTURN_CLIP), start, end, (360, 640))]
+
+    services.lifecycle.challenges_for = lambda session: parse_challenges(["turn_left", "turn_right"])
+    created, _customer = await ready_for_live(http, server, live_key, HEADTURN_ID)
+    config = await live_config(http, server)
+    await a_connection_that_never_came(http, server, services, config, created["id"])
+    status, issued = await plan(http, server, config)
+    assert status == 200 and issued["count"] == 2, issued
+    recorded_already(services, created["id"])
+    # Each challenge as the page would reveal it at its prompt, with the footage that fits it.
+    plan_ = services.recorded.plans[created["id"]]
+    revealed = [plan_.challenge_at(i, plan_.issued_at + at) for i, at in enumerate(issued["prompts_at_s"])]
+    assert [c.value for c in revealed] == ["turn_left", "turn_right"]
+    pieces = {"turn_left": frames(2.0, 6.0), "turn_right": frames(7.0, 11.0)}  # each starts and ends frontal
+    clip = spliced_on_timetable(pieces, frames(0.0, 2.0), issued["prompts_at_s"], ["turn_left", "turn_right"], issued["duration_s"], 25.0)
+    status, answer = await upload(http, server, config, issued["nonce"], webm(clip, 25.0, issued["duration_s"]))
+    assert status == 200, answer
+    data = await session_json(http, server, live_key, created["id"])
+    liveness = data["liveness"] or {}
+    seen = {"status": data["status"], "failure_reason": data["failure_reason"], "signals": [(s["code"], s["action"]) for s in liveness.get("signals", [])]}
+    print(f"\n[attack] spliced selfie footage, recorded fallback, live key: {seen}")
+    assert answer["status"] != "approved" and data["status"] != "approved", seen
+    assert liveness.get("path") == "recorded", seen
+    # Not approved because it was seen for what it is, not because the footage missed its prompts.
+    acting = {s["code"] for s in liveness.get("signals", []) if s["action"] in ("fail", "review")}
+    assert acting & {"stream_discontinuity", "reference_replay"}, seen

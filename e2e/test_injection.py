@@ -1,0 +1,58 @@
+"""Injection through a real browser (issue 24): Chromium with a clip as its fake camera, renamed to look
+like a webcam, through the hosted page on a live key. A mesh-warped puppet of the ID portrait performs
+its challenges and is not approved; the genuine head-turn selfie through the same browser is approved.
+The check is `eval-injection --chromium`'s own (realname_tools/eval_injection_browser.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
+
+from e2e.support.y4m import clip_to_y4m
+from realname_tools.eval_injection_browser import CHALLENGE_TIMEOUT_S, LEAD_IN_REPEATS, chromium_check
+from server.api.auth import create_api_key
+from tests.support.media import ROOT, pad_model_dir, photo, video
+
+pytestmark = [pytest.mark.e2e, pytest.mark.media]
+
+PORTRAIT = "matt_damon/deepface_img32.jpg"
+HEADTURN_CLIP = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
+HEADTURN_OTHER = "vid_tranv_selfie_man/frame_t4.9s_turned_facing_image_right.jpg"  # another pose than the clip's start
+
+
+@pytest.fixture
+def live(server, services):
+    key, _secret = create_api_key(services.store, "Live Shop", sandbox=False)
+    services.attempts.settings = services.attempts.settings.replace(challenge_timeout_s=CHALLENGE_TIMEOUT_S)
+    return SimpleNamespace(base=str(server.make_url("")).rstrip("/"), key=key, services=services)
+
+
+def camera(clip, folder):
+    return clip_to_y4m(clip, folder / "camera.y4m", hold_start_s=0.5, hold_repeats=LEAD_IN_REPEATS, palindrome=True).path
+
+
+async def test_a_mesh_warped_puppet_as_a_renamed_fake_camera_is_not_approved_on_a_live_key(live, playwright_driver, chromium, tmp_path):
+    pad_model_dir()
+    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
+    made = subprocess.run(
+        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(PORTRAIT)), str(clip), "--challenges", "turn_left,turn_right", "--mesh"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert made.returncode == 0, made.stderr
+    data = await chromium_check(live, playwright_driver, camera(clip, tmp_path), "turn_left,turn_right", photo(PORTRAIT))
+    liveness = data["liveness"]
+    seen = {"status": data["status"], "failure_reason": data["failure_reason"], "signals": [(s["code"], s["action"]) for s in liveness["signals"]]}
+    assert data["status"] != "approved", seen
+    assert "virtual_camera" not in {s["code"] for s in liveness["signals"]}, seen  # the rename got it past the label
+    assert [c["passed"] for c in liveness["challenges"]] == [True, True], seen  # it did what was asked...
+    assert data["failure_reason"] == "presentation_attack" and "reference_replay" in liveness["detail"], seen  # ...and was seen for what it is
+
+
+async def test_the_genuine_selfie_through_the_same_browser_is_approved_on_a_live_key(live, playwright_driver, chromium, tmp_path):
+    pad_model_dir()
+    data = await chromium_check(live, playwright_driver, camera(video(HEADTURN_CLIP), tmp_path), "turn_left,turn_right", photo(HEADTURN_OTHER))
+    liveness = data["liveness"]
+    assert data["status"] == "approved", (data["failure_reason"], [(s["code"], s["action"]) for s in liveness["signals"]])
