@@ -29,7 +29,7 @@ from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..liveness.rates import StepRates
-from ..matching.matcher import FaceMatcher
+from ..matching.matcher import EmbeddedFace, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter, address_group
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
@@ -48,6 +48,7 @@ from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
 from .judgement import judge
 from .lifecycle import Lifecycle, jpeg
+from .live_faces import LiveFaces
 from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
 
@@ -84,6 +85,7 @@ class LiveAttempt:
     offer: str = ""  # the page's SDP offer and User-Agent: which software is calling (client_not_browser)
     user_agent: str = ""
     pad: PadScoring | None = None  # None: no PAD model configured
+    faces: LiveFaces | None = None  # the kept crops, embedded as they become final
 
 
 # An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
@@ -198,9 +200,11 @@ class LiveAttempts:
                 self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
             step = LivenessStep(analyzer, self.settings.live_frame_rate_cut)
+            faces = LiveFaces(self.matcher, self.executor)
 
             def on_frame(analysis_ms: float) -> None:
                 self._frame_analysed(analysis_ms)
+                faces.kick(analyzer)
                 if scoring is not None:
                     scoring.kick()
 
@@ -217,7 +221,7 @@ class LiveAttempts:
                 busy_analysis_fps=self.settings.busy_analysis_fps,
                 on_frame=on_frame,
             )
-            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent, scoring)
+            attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent, scoring, faces)
             self.live.register(attempt)
             self._track(connection)
             try:
@@ -411,11 +415,10 @@ class LiveAttempts:
                 result = apply_pad(engine.result, pad)
                 signals = self._signals(attempt, session, result, pad)
                 if result.passed:
-                    crops = attempt.step.analyzer.faces_for_matching()
-                    scenes = attempt.step.analyzer.scene_frames()
-                    if started is not None:
-                        stats["decision_started_at"] = started
-                    session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
+                    analyzer = attempt.step.analyzer
+                    embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
+                    stats["decision_started_at"] = started  # popped by decide
+                    session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded)
                 else:
                     attacked = True
                     decided(stats, started)
@@ -489,10 +492,12 @@ class LiveAttempts:
         signals: list[RiskSignal],
         path: CheckPath,
         scenes: list[np.ndarray] | None = None,
+        embedded: list[EmbeddedFace] | None = None,
     ) -> Session:
         """Match the passed check's faces against the reference and decide the session. `stats` may
         hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
-        (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review."""
+        (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review.
+        `embedded`: the crops already embedded during the check (live_faces.py), else they are here."""
         started = stats.pop("decision_started_at", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
@@ -500,12 +505,11 @@ class LiveAttempts:
         if reference is None:
             return self.lifecycle.move(session, Status.FAILED, "system", failure_reason=Reason.REFERENCE_MISSING.value, live_stats=stats)
         loop = asyncio.get_running_loop()
-        live_faces = await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
-        decided(stats, started)
-        if not live_faces:
-            return self.lifecycle.retry_or_fail(session, Reason.NO_FACE.value, stats)
-        if not self.matcher.same_person_throughout(live_faces):
-            return self.lifecycle.retry_or_fail(session, Reason.FACE_SWAP.value, stats)
+        live_faces = embedded if embedded is not None else await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
+        swapped = bool(live_faces) and not self.matcher.same_person_throughout(live_faces)
+        if not live_faces or swapped:
+            decided(stats, started)
+            return self.lifecycle.retry_or_fail(session, (Reason.FACE_SWAP if swapped else Reason.NO_FACE).value, stats)
         reference_embedding = np.frombuffer(reference, dtype=np.float32)
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
@@ -520,6 +524,7 @@ class LiveAttempts:
         waived = frozenset({SignalCode.PAD_UNAVAILABLE}) if self.settings.approve_without_anti_spoofing else frozenset()
         verdict = judge(match.decision, signals, session.sandbox, waived)
         if verdict.attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
+            decided(stats, started)
             record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(verdict.attacks))
             session = self.store.update_session(session.id, liveness=record)
             return self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
@@ -535,6 +540,7 @@ class LiveAttempts:
         if target == Status.REVIEW and verdict.review_because:
             for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
                 self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
+        decided(stats, started)  # the verdict is known; it is stored (and only then told) next
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
         session = self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
         if gallery is not None:
