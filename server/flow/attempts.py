@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,7 @@ from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, Pa
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..matching.matcher import FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
-from ..ratelimit import FailureLimiter, address_group
+from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
@@ -44,7 +44,9 @@ from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, Stre
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
+from .cluster_line import ClusterLine
 from .cputime import live_cpu_s
+from .customers import ADDRESS_FAILURE_SHARE, Customer, line_keys
 from .judgement import judge
 from .lifecycle import Lifecycle, jpeg
 from .pad_scoring import PadScoring, scoring_executor
@@ -83,39 +85,6 @@ class LiveAttempt:
     offer: str = ""  # the page's SDP offer and User-Agent: which software is calling (client_not_browser)
     user_agent: str = ""
     pad: PadScoring | None = None  # None: no PAD model configured
-
-
-# An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
-# customers behind one address) is not paused for one person's failures, a client that drops its cookie is.
-ADDRESS_FAILURE_SHARE = 4
-
-
-@dataclass(frozen=True)
-class Customer:
-    """Whom a check's failures count against, by keys of which the client can reset only the last alone:
-    the session (the link the merchant made for it; a handoff keeps it), the address (by IPv6 /64), and
-    the browser (its device cookie), which tells customers behind one address apart and follows one
-    browser across the merchant's links."""
-
-    session: str
-    address: str
-    browser: str
-
-
-def customer_key(session: Session, address: str, device: str | None) -> Customer:
-    merchant = getattr(session, "merchant_id", None) or session.api_key_id
-    return Customer(
-        session=f"session:{session.id}",
-        address=f"address:{merchant}|{address_group(address)}",
-        browser=f"browser:{merchant}|{address}|{device or session.id}",
-    )
-
-
-def line_keys(session: Session, customer: Customer) -> tuple[str, ...]:
-    """Who the customer is beyond this session, for the waiting line: their browser (`customer_key`) and
-    the merchant's reference. A new session with either takes over the old session's place."""
-    merchant = getattr(session, "merchant_id", None) or session.api_key_id
-    return (customer.browser,) + ((f"reference:{merchant}|{session.reference_id}",) if session.reference_id else ())
 
 
 def usable_cores() -> int:
@@ -157,6 +126,7 @@ class LiveAttempts:
         self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
         self._freed = asyncio.Event()  # set (and replaced) whenever a live check gives its place up
+        self.cluster: ClusterLine | None = None  # the line shared with other instances (PostgreSQL)
 
     async def start(
         self,
@@ -167,8 +137,10 @@ class LiveAttempts:
         camera_label: str = "",
         camera: dict | None = None,
         user_agent: str = "",
+        held: bool = False,
     ) -> dict[str, str]:
-        """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
+        """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now.
+        `held`: an offer another instance forwarded here, for a place the shared line holds here."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
         self.check_may_start(session, customer, camera_label)
         if session.id in self.live:
@@ -177,13 +149,21 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        admit = await self._ask(session, customer)
+        if held:  # the place held here lapsed or was never held: the page asks its own instance again
+            room = self.admission.room(self.settings.live_analysis_fps, self.settings.max_live_sessions)
+            taken = self.cluster is not None and len(self.live) < room and self.cluster.take_held(session.id)
+            admit = Admit(True) if taken else Admit(False, position=1, wait_s=SOON_RETRY_S, retry_after_s=SOON_RETRY_S)
+        else:
+            admit = await self._ask(session, customer)
         if not admit.admitted:
             if admit.joined:
                 self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
             raise FlowError("busy", "the service is busy; your place in line is kept", 503, queue=admit.to_dict())
         if admit.waited_s is not None:
             self.store.audit("customer", "live.admitted", session.id, {"waited_s": admit.waited_s})
+        if admit.instance is not None and self.cluster is not None:  # the place is on another instance
+            offer_body = {"sdp": sdp, "type": kind, "camera_label": camera_label, "camera": camera, "user_agent": user_agent}
+            return await self.cluster.forward(admit.instance, {**offer_body, "session_id": session.id, "customer": asdict(customer)})
         self.live.reserve(session.id)  # no await since the checks above: nobody else got in meanwhile
         connection: LiveConnection | None = None
         try:
@@ -246,6 +226,8 @@ class LiveAttempts:
 
         def ask() -> Admit:
             fps, bound = self.settings.live_analysis_fps, self.settings.max_live_sessions
+            if self.cluster is not None:
+                return self.cluster.ask(self.admission, session.id, len(self.live), fps, bound, keys)
             return self.admission.ask(session.id, len(self.live), time.monotonic(), fps, bound, keys)
 
         admit = ask()
@@ -254,7 +236,7 @@ class LiveAttempts:
         freed = self._freed
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(freed.wait(), admit.retry_after_s)
-        if not self.admission.in_line(session.id) or session.id in self.live:
+        if (self.cluster is None and not self.admission.in_line(session.id)) or session.id in self.live:
             return admit  # the page left meanwhile (its beacon): the first answer stands
         if not freed.is_set():
             return replace(admit, retry_after_s=AFTER_HELD_RETRY_S)
@@ -264,6 +246,12 @@ class LiveAttempts:
     def _place_freed(self) -> None:
         self._freed.set()
         self._freed = asyncio.Event()
+        self.publish()
+
+    def publish(self) -> None:
+        """With a shared line: this instance's room and live checks, for the other instances' asks."""
+        if self.cluster is not None:
+            self.cluster.publish(self.admission, len(self.live), self.settings.live_analysis_fps, self.settings.max_live_sessions)
 
     def check_may_start(self, session: Session, customer: Customer, camera_label: str = "", attempt_taken: bool = False) -> None:
         """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the
@@ -340,14 +328,19 @@ class LiveAttempts:
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz/details reports: capacity, load and the measured cost."""
-        return self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        snapshot = self.admission.snapshot(len(self.live), time.monotonic(), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+        return snapshot if self.cluster is None else {**snapshot, **self.cluster.view()}
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
         """The page went away: its live check ends, its place in line is given up."""
         self.admission.leave(session.id)
+        if self.cluster is not None:
+            self.cluster.leave(session.id)
         attempt = self.live.get(session.id)
         if attempt is not None:
             await attempt.connection.end(reason)
+        elif self.cluster is not None:
+            self.cluster.end_elsewhere(session.id, reason)
 
     async def shutdown(self) -> None:
         connections = list(self.connections)

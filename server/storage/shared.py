@@ -17,7 +17,7 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
-END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id>", end that live check
+END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id> <reason>", end that live check
 
 
 class SharedState:
@@ -67,9 +67,10 @@ class SharedState:
         row = self.store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))
         return row["owner"] if row else None
 
-    def ask_owner_to_end(self, owner: str, session_id: str) -> None:
-        """A notice to the instance running the session's live check (PostgreSQL only)."""
-        self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id}"))
+    def ask_owner_to_end(self, owner: str, session_id: str, reason: str = "redacted") -> None:
+        """A notice to the instance running the session's live check (PostgreSQL only): why it ends,
+        `redacted` (a DELETE) or `bye` (the page left through another instance)."""
+        self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id} {reason}"))
 
     # -- webhook leases ---------------------------------------------------------------------------
 
