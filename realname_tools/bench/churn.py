@@ -163,7 +163,7 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
         if server is not None:
             await server.stop()
     in_window = [t for t in churn.admitted_at if window_start <= t < window_end]
-    idle, free_s, waited_s, returning_s = _idle(samples, window_start, window_end)
+    idle, free_s, waited_s, returning_s, places_s = _idle(samples, window_start, window_end)
     capacity = next((s["capacity"] for s in reversed(samples) if s.get("capacity")), {})
     return {
         "mode": "churn",
@@ -178,6 +178,9 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
         "idle_place_s_while_waiting": round(idle, 1),
         "free_place_s": round(free_s, 1),
         "idle_place_s_while_returning": round(returning_s, 1),
+        # The share of the place-seconds a check held: what the line decides, whatever a check's length
+        # (admitted checks a minute also follow how fast the machine runs each check).
+        "places_in_use": round(1 - free_s / places_s, 3) if places_s else None,
         "someone_waiting_s": round(waited_s, 1),
         "told_to_wait": churn.told_to_wait,
         "left_and_came_back": churn.left,
@@ -254,21 +257,22 @@ async def _sample(http, base_url: str, status_token: str | None, churn: Churn, s
             await asyncio.wait_for(stop.wait(), SAMPLE_S)
 
 
-def _idle(samples: list[dict[str, Any]], start: float, end: float) -> tuple[float, float, float, float]:
+def _idle(samples: list[dict[str, Any]], start: float, end: float) -> tuple[float, float, float, float, float]:
     """(idle place-seconds while someone waited, free place-seconds, seconds someone waited, idle
-    place-seconds while someone who left was coming back and nobody waited) in the window."""
-    idle = free_s = waited = returning = 0.0
+    place-seconds while someone who left was coming back and nobody waited, place-seconds) in the window."""
+    idle = free_s = waited = returning = places_s = 0.0
     for a, b in zip(samples, samples[1:], strict=False):
         if a["t"] < start or b["t"] > end or not a["capacity"]:
             continue
         dt = b["t"] - a["t"]
         free = max(0, a["capacity"].get("admitting_up_to", 0) - a["capacity"].get("live_checks", 0))
         free_s += free * dt
+        places_s += a["capacity"].get("admitting_up_to", 0) * dt
         if a["waiting"]:
             waited += dt
             idle += min(free, a["waiting"]) * dt
         returning += min(max(0, free - a["waiting"]), a.get("returning", 0)) * dt
-    return idle, free_s, waited, returning
+    return idle, free_s, waited, returning, places_s
 
 
 def _median(values: list[float]) -> float | None:
@@ -285,7 +289,8 @@ def render_churn(report: dict[str, Any]) -> str:
             f"({fmt(report['admitted_per_minute'])} a minute); outcomes {report['outcomes']}",
             f"idle place-seconds while someone was waiting: {fmt(report['idle_place_s_while_waiting'])} "
             f"(free place-seconds {fmt(report['free_place_s'])}, someone waiting {fmt(report['someone_waiting_s'])} s; "
-            f"while only someone who left was coming back {fmt(report['idle_place_s_while_returning'])})",
+            f"while only someone who left was coming back {fmt(report['idle_place_s_while_returning'])}); "
+            f"places in use {fmt(report['places_in_use'])}",
             f"told to wait {report['told_to_wait']}, left and came back {report['left_and_came_back']} (each back {RETURN_S:g} s later with a new session); waited p50 "
             f"{fmt(report['waited_s_p50'])} s, max {fmt(report['waited_s_max'])} s",
             f"sessions prepared ahead {report['sessions_prepared']}; customers waited {fmt(report['waited_for_a_prepared_session_s'])} s "

@@ -149,7 +149,7 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        if held:  # the place held here lapsed or was never held: the page asks its own instance again
+        if held:  # forwarded by another instance: the place the shared line holds here, unless it lapsed
             room = self.admission.room(self.settings.live_analysis_fps, self.settings.max_live_sessions)
             taken = self.cluster is not None and len(self.live) < room and self.cluster.take_held(session.id)
             admit = Admit(True) if taken else Admit(False, position=1, wait_s=SOON_RETRY_S, retry_after_s=SOON_RETRY_S)
