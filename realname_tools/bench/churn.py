@@ -290,7 +290,7 @@ def render_churn(report: dict[str, Any]) -> str:
             f"idle place-seconds while someone was waiting: {fmt(report['idle_place_s_while_waiting'])} "
             f"(free place-seconds {fmt(report['free_place_s'])}, someone waiting {fmt(report['someone_waiting_s'])} s; "
             f"while only someone who left was coming back {fmt(report['idle_place_s_while_returning'])}); "
-            f"places in use {fmt(report['places_in_use'])}",
+            f"places in use {fmt(report['places_in_use'], 3)}",
             f"told to wait {report['told_to_wait']}, left and came back {report['left_and_came_back']} (each back {RETURN_S:g} s later with a new session); waited p50 "
             f"{fmt(report['waited_s_p50'])} s, max {fmt(report['waited_s_max'])} s",
             f"sessions prepared ahead {report['sessions_prepared']}; customers waited {fmt(report['waited_for_a_prepared_session_s'])} s "
