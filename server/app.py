@@ -209,7 +209,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
         if shared is not None:
             background.append(asyncio.create_task(keep_alive(shared, lifecycle, attempts.publish), name="heartbeat"))
-            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live), name="notices"))
+            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live, attempts.wake), name="notices"))
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()

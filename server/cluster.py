@@ -12,7 +12,7 @@ from collections.abc import Callable
 from .config import Settings
 from .flow.lifecycle import Lifecycle
 from .flow.registry import LiveRegistry
-from .storage.shared import END_CHANNEL, SharedState
+from .storage.shared import END_CHANNEL, LINE_CHANNEL, SharedState
 
 log = logging.getLogger(__name__)
 NOTICE_REASONS = ("redacted", "bye")  # why another instance asks this one to end a live check
@@ -73,15 +73,21 @@ async def keep_alive(shared: SharedState, lifecycle: Lifecycle, publish: Callabl
         await asyncio.sleep(shared.heartbeat_s)
 
 
-async def follow_notices(database_url: str, shared: SharedState, live: LiveRegistry) -> None:
-    """End the live checks other instances ask this one to end (a DELETE that reached them)."""
+async def follow_notices(database_url: str, shared: SharedState, live: LiveRegistry, place_free: Callable[[], None] = lambda: None) -> None:
+    """End the live checks other instances ask this one to end (a DELETE or a bye that reached them); on a
+    place free elsewhere, wake the answers held here for customers next in the shared line (`place_free`)."""
     import psycopg
 
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
                 await connection.execute(f"LISTEN {END_CHANNEL}")
+                await connection.execute(f"LISTEN {LINE_CHANNEL}")
                 async for notice in connection.notifies():
+                    if notice.channel == LINE_CHANNEL:
+                        if notice.payload != shared.instance_id:
+                            place_free()
+                        continue
                     owner, _, rest = notice.payload.partition(" ")
                     session_id, _, reason = rest.partition(" ")
                     attempt = live.get(session_id) if owner == shared.instance_id else None

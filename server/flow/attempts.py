@@ -244,14 +244,20 @@ class LiveAttempts:
         return again if again.admitted else replace(again, joined=admit.joined, retry_after_s=AFTER_HELD_RETRY_S)
 
     def _place_freed(self) -> None:
+        self.wake()
+        self.publish(freed=True)
+
+    def wake(self) -> None:
+        """Answers held for customers next in line ask again: a place may be free (here or, with a shared
+        line, on another instance)."""
         self._freed.set()
         self._freed = asyncio.Event()
-        self.publish()
 
-    def publish(self) -> None:
-        """With a shared line: this instance's room and live checks, for the other instances' asks."""
+    def publish(self, freed: bool = False) -> None:
+        """With a shared line: this instance's room and live checks, for the other instances' asks (and,
+        when a place was `freed`, a notice that wakes their customers next in line)."""
         if self.cluster is not None:
-            self.cluster.publish(self.admission, len(self.live), self.settings.live_analysis_fps, self.settings.max_live_sessions)
+            self.cluster.publish(self.admission, len(self.live), self.settings.live_analysis_fps, self.settings.max_live_sessions, freed)
 
     def check_may_start(self, session: Session, customer: Customer, camera_label: str = "", attempt_taken: bool = False) -> None:
         """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the

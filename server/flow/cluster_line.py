@@ -51,12 +51,16 @@ class ClusterLine:
             self.line.publish(admission.room(fps, bound), live + int(admit.admitted and admit.instance is None), now)
         return admit
 
-    def publish(self, admission: Admission, live: int, fps: float, bound: int) -> None:
-        """This instance's room and live checks (a check ended, the climb opened a place, a heartbeat)."""
+    def publish(self, admission: Admission, live: int, fps: float, bound: int, freed: bool = False) -> None:
+        """This instance's room and live checks (a check ended, the climb opened a place, a heartbeat);
+        `freed` and a place is free: the other instances are told at once."""
         now = time.time()
         try:
-            self.line.publish(admission.room(fps, bound), live, now)
+            room = admission.room(fps, bound)
+            self.line.publish(room, live, now)
             self.line.forget_lapsed(now)
+            if freed and live < room:
+                self.line.shared.tell_place_free()
         except Exception:  # the database away: the next ask or beat publishes again
             log.warning("could not publish this instance's free places to the shared line")
 

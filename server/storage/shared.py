@@ -18,6 +18,7 @@ from .store import Store
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
 END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id> <reason>", end that live check
+LINE_CHANNEL = "realname_line"  # PostgreSQL NOTIFY channel: "<instance>", a place is free there (the shared line)
 
 
 class SharedState:
@@ -71,6 +72,10 @@ class SharedState:
         """A notice to the instance running the session's live check (PostgreSQL only): why it ends,
         `redacted` (a DELETE) or `bye` (the page left through another instance)."""
         self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id} {reason}"))
+
+    def tell_place_free(self) -> None:
+        """A notice to the other instances: a place is free here, their customers next in line may ask now."""
+        self.store._write("SELECT pg_notify(?, ?)", (LINE_CHANNEL, self.instance_id))
 
     # -- webhook leases ---------------------------------------------------------------------------
 
