@@ -189,6 +189,7 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
         "waited_s_max": round(max(churn.waited_s), 1) if churn.waited_s else None,
         "capacity_sessions": capacity.get("capacity_sessions"),
         "admitting_up_to": capacity.get("admitting_up_to"),
+        "mean_check_s": capacity.get("mean_check_s"),  # the server's running mean of a live check's length
         "sessions_prepared": arrivals.made,
         "waited_for_a_prepared_session_s": round(arrivals.starved_s, 1),
         "errors": churn.errors[:10],
