@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from collections import Counter
 
 import pytest
@@ -229,6 +230,13 @@ async def test_one_waiting_line_across_instances_admits_where_a_place_frees_in_a
             assert (await customer.start_live(HeldTrack(*clip))).offer_error is None
             holders.append((created, customer))
         assert await eventually(lambda: all(cluster.store.session(c["id"]).status.value == "live" for c, _ in holders), timeout=30)
+        # Nobody but an instance can hand a place over: an offer forwarded without the instances' signature,
+        # or with a stale or made-up one, is not found.
+        forged = json.dumps({"session_id": holders[0][0]["id"], "sdp": "v=0", "type": "offer", "customer": {}}).encode()
+        for signature in (None, "0.0", f"{int(time.time())}.{'0' * 64}"):
+            headers = {"Content-Type": "application/json", **({"X-Realname-Line": signature} if signature else {})}
+            async with browsers[0].post(f"{cluster.b.url}/internal/line/offer", data=forged, headers=headers) as response:
+                assert response.status == 404
         # The first customer queues on a, then the second on b: one line, in that order, on both instances.
         first, on_a = await ready_on(cluster.a, browsers[2], key, "first")
         second, on_b = await ready_on(cluster.b, browsers[3], key, "second")
