@@ -56,6 +56,7 @@ class Arrivals:
         self.ready: asyncio.Queue = asyncio.Queue()
         self.made = 0
         self.starved_s = 0.0  # customers waited this long in all for a session to be ready
+        self.failed: list[str] = []  # why sessions could not be prepared (a preparer that died would hang the bench)
         self.tasks = [asyncio.create_task(self._prepare()) for _ in range(PREPARING)]
         self.resting: dict[int, tuple[Any, asyncio.TimerHandle]] = {}
 
@@ -65,7 +66,11 @@ class Arrivals:
                 await asyncio.sleep(0.1)
                 continue
             self.made += 1
-            self.ready.put_nowait(await self.make(self.made))
+            try:
+                self.ready.put_nowait(await self.make(self.made))
+            except Exception as error:  # a session that could not be prepared (a busy server): try another
+                self.failed.append(repr(error))
+                await asyncio.sleep(1.0)
 
     def give_back(self, customer: Any, after_s: float) -> None:
         """A session its customer left: ready again for a newcomer after `after_s`."""
@@ -192,7 +197,7 @@ async def run_churn(options: BenchOptions, progress) -> dict[str, Any]:
         "mean_check_s": capacity.get("mean_check_s"),  # the server's running mean of a live check's length
         "sessions_prepared": arrivals.made,
         "waited_for_a_prepared_session_s": round(arrivals.starved_s, 1),
-        "errors": churn.errors[:10],
+        "errors": (churn.errors + [f"preparing a session: {e}" for e in arrivals.failed])[:10],
     }
 
 
