@@ -18,6 +18,7 @@ from .config import ConfigError, Settings
 from .documents.ocr import ocr_model_files
 from .documents.reader import DocumentReader
 from .flow.attempts import LiveAttempts, analysis_workers
+from .flow.cluster_line import ClusterLine
 from .flow.cputime import background_thread
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
@@ -43,7 +44,8 @@ from .storage.crypto import Cipher, decode_key, ensure_private_dir, load_evidenc
 from .storage.operators import OperatorStore
 from .storage.shared import SharedState
 from .storage.store import Store
-from .web import console_dashboard, console_pages, handoff, pages, recorded, widget
+from .storage.waiting_line import SharedLine
+from .web import console_dashboard, console_pages, handoff, line_offer, pages, recorded, widget
 from .web.assets import static_dir, templates_dir
 from .web.security import RedactingAccessLogger, conceal_http_internals, errors, hide_server_software, page_rate_limit, security_headers
 from .webhooks import Outbox
@@ -152,6 +154,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     if shared is not None:  # a customer paused on one instance is paused on all
         attempts.failures = SharedFailureLimiter(shared, settings.failures_per_window, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
         attempts.address_failures = SharedFailureLimiter(shared, attempts.address_failures.limit, settings.failure_window_s, settings.failure_pause_s)  # type: ignore[assignment]
+        attempts.cluster = ClusterLine(SharedLine(shared, settings.instance_url or f"http://127.0.0.1:{settings.port}"), secret)  # one waiting line
     recorded_checks = RecordedChecks(attempts, recordings)
     templates = jinja2.Environment(
         loader=jinja2.FileSystemLoader(templates_dir()),
@@ -183,6 +186,7 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
     app.add_routes(pages.routes)
     app.add_routes(handoff.routes)
     app.add_routes(recorded.routes)
+    app.add_routes(line_offer.routes)
     app.add_routes(api_views.routes)
     app.add_routes(console_pages.routes)
     app.add_routes(console_dashboard.routes)
@@ -204,8 +208,8 @@ def create_app(settings: Settings, models: Models | None = None, warm: bool = Fa
             background.append(asyncio.create_task(attempts.warm_up(), name="warm-up"))
         background.append(asyncio.create_task(run_forever(settings, store, lifecycle), name="retention"))
         if shared is not None:
-            background.append(asyncio.create_task(keep_alive(shared, lifecycle), name="heartbeat"))
-            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live), name="notices"))
+            background.append(asyncio.create_task(keep_alive(shared, lifecycle, attempts.publish), name="heartbeat"))
+            background.append(asyncio.create_task(follow_notices(settings.database_url, shared, live, attempts.wake), name="notices"))
 
     async def stop(app: web.Application) -> None:
         await attempts.shutdown()

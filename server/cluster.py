@@ -7,13 +7,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+from collections.abc import Callable
 
 from .config import Settings
 from .flow.lifecycle import Lifecycle
 from .flow.registry import LiveRegistry
-from .storage.shared import END_CHANNEL, SharedState
+from .storage.shared import END_CHANNEL, LINE_CHANNEL, SharedState
 
 log = logging.getLogger(__name__)
+NOTICE_REASONS = ("redacted", "bye")  # why another instance asks this one to end a live check
 
 
 def instance_id(settings: Settings) -> str:
@@ -55,11 +57,13 @@ def check_shared_secrets(shared: SharedState, cookie_secret: bytes) -> None:
     shared.check_same_secret("cookie_secret", cookie_secret, "set REALNAME_COOKIE_SECRET to the same value on every instance")
 
 
-async def keep_alive(shared: SharedState, lifecycle: Lifecycle) -> None:
-    """Beat; take over the checks of instances that stopped beating; drop rate buckets that are full again."""
+async def keep_alive(shared: SharedState, lifecycle: Lifecycle, publish: Callable[[], None] = lambda: None) -> None:
+    """Beat (and `publish` this instance's free places to the shared line); take over the checks of
+    instances that stopped beating; drop rate buckets that are full again."""
     while True:
         try:
             shared.heartbeat()
+            publish()
             taken = lifecycle.recover_interrupted(include_own=False)
             if taken:
                 log.warning("%d live checks of stopped instances were ended", taken)
@@ -69,19 +73,26 @@ async def keep_alive(shared: SharedState, lifecycle: Lifecycle) -> None:
         await asyncio.sleep(shared.heartbeat_s)
 
 
-async def follow_notices(database_url: str, shared: SharedState, live: LiveRegistry) -> None:
-    """End the live checks other instances ask this one to end (a DELETE that reached them)."""
+async def follow_notices(database_url: str, shared: SharedState, live: LiveRegistry, place_free: Callable[[], None] = lambda: None) -> None:
+    """End the live checks other instances ask this one to end (a DELETE or a bye that reached them); on a
+    place free elsewhere, wake the answers held here for customers next in the shared line (`place_free`)."""
     import psycopg
 
     while True:
         try:
             async with await psycopg.AsyncConnection.connect(database_url, autocommit=True) as connection:
                 await connection.execute(f"LISTEN {END_CHANNEL}")
+                await connection.execute(f"LISTEN {LINE_CHANNEL}")
                 async for notice in connection.notifies():
-                    owner, _, session_id = notice.payload.partition(" ")
+                    if notice.channel == LINE_CHANNEL:
+                        if notice.payload != shared.instance_id:
+                            place_free()
+                        continue
+                    owner, _, rest = notice.payload.partition(" ")
+                    session_id, _, reason = rest.partition(" ")
                     attempt = live.get(session_id) if owner == shared.instance_id else None
                     if attempt is not None:
-                        await attempt.connection.end("redacted")
+                        await attempt.connection.end(reason if reason in NOTICE_REASONS else "redacted")
         except psycopg.OperationalError:
             log.warning("lost the PostgreSQL connection that receives notices; reconnecting")
             await asyncio.sleep(1.0)

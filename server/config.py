@@ -43,6 +43,7 @@ class Settings:
     database_url: str = _setting("", "postgresql://user:password@host/dbname (or ?host=/socket/dir): keep everything in PostgreSQL instead of the SQLite file, so that several instances share it (docs/deployment.md).")
     cookie_secret: str = _setting("", "Base64 of 32 random bytes signing cookies and CSRF tokens. Every instance behind one address needs the same; defaults to DATA_DIR/secret.key (created on first start).")
     instance_id: str = _setting("", "This instance's name among several sharing one database (the owner of its live checks and webhook claims); unique, and the same across its restarts. Defaults to the host name and PORT.")
+    instance_url: str = _setting("", "The URL the other instances reach this one at, for the waiting line they share (an offer forwarded to the instance that holds a customer's place); keep its /internal/ paths from the public (deploy/haproxy.cfg). Defaults to http://127.0.0.1:PORT (instances on one host).")
     instance_heartbeat_s: float = _setting(10.0, "How often an instance on PostgreSQL marks itself alive; after 3 missed beats the others end the live checks it held.")
     evidence_key: str = _setting("", "Base64 AES-256 key for evidence and customer data at rest (e.g. from a secret store). Overrides EVIDENCE_KEY_FILE.")
     evidence_key_file: str = _setting("", "File holding the evidence key (created on first start). Keep it outside DATA_DIR, on another volume; defaults to DATA_DIR/evidence.key, with a warning at start-up.")

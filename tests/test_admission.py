@@ -247,6 +247,22 @@ def test_a_page_that_says_it_left_frees_its_place_at_once():
     assert admission.ask("p", live=0, now=1.5, fps=15).admitted
 
 
+def test_a_shared_line_admits_where_a_place_is_free_in_arrival_order():
+    """Several instances, one line (server/flow/cluster_line.py): `elsewhere` is the other instances' free places."""
+    admission = admission_for(1)
+    admission.ask("a", live=0, now=0, fps=15)
+    for now in (1.0, 2.0):  # both wait on this full instance, asking on schedule
+        admission.ask("first", live=1, now=now, fps=15, elsewhere={"b": 0})
+        admission.ask("second", live=1, now=now + 0.1, fps=15, elsewhere={"b": 0})
+    # A place frees on b: not for the second, whose page asks first, but for the first in line.
+    assert not admission.ask("second", live=1, now=2.5, fps=15, elsewhere={"b": 1}).admitted
+    first = admission.ask("first", live=1, now=2.6, fps=15, elsewhere={"b": 1})
+    assert first.admitted and first.instance == "b" and first.waited_s == 1.6
+    assert [p.session_id for p in admission.line] == ["second"]
+    # A place here is taken before one elsewhere.
+    assert admission.ask("second", live=0, now=3.0, fps=15, elsewhere={"b": 1}).instance is None
+
+
 def test_the_climb_proceeds_with_checks_ending_and_starting_and_a_line_of_departed_customers():
     admission = Admission(cores=2)
     admission.cost.estimate(2.0)

@@ -133,7 +133,7 @@ def test_bench_with_customers_who_leave_reports_admissions_a_minute_and_idle_pla
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["mode"] == "churn" and report["leave_fraction"] == 0.5 and report["capacity_sessions"] == 1
-    for key in ("admitted_per_minute", "idle_place_s_while_waiting", "free_place_s", "someone_waiting_s", "told_to_wait", "left_and_came_back"):
+    for key in ("admitted_per_minute", "idle_place_s_while_waiting", "free_place_s", "someone_waiting_s", "told_to_wait", "left_and_came_back", "places_in_use"):
         assert report[key] is not None and report[key] >= 0, key
     assert report["errors"] == []
 

@@ -9,6 +9,7 @@ import asyncio
 import base64
 import json
 import os
+import time
 from collections import Counter
 
 import pytest
@@ -119,8 +120,8 @@ async def test_deleting_a_session_on_one_instance_ends_its_check_on_the_other(cl
     assert cluster.store.session(created["id"]).status.value == "failed"
 
 
-async def ready_on(instance: Instance, http, key: str) -> tuple[dict, HostedFlowClient]:
-    async with http.post(f"{instance.url}/api/v1/sessions", json={"reference_id": "c-2", "fixed_challenges": ["blink"]}, headers=auth(key)) as response:
+async def ready_on(instance: Instance, http, key: str, reference: str = "c-2") -> tuple[dict, HostedFlowClient]:
+    async with http.post(f"{instance.url}/api/v1/sessions", json={"reference_id": reference, "fixed_challenges": ["blink"]}, headers=auth(key)) as response:
         created = await response.json()
     customer = HostedFlowClient(http, instance.url)
     assert await customer.open(created["url"]) == 303 and await customer.consent() == 303
@@ -211,3 +212,81 @@ def test_an_instance_with_another_cookie_secret_or_evidence_key_is_refused(postg
         create_app(settings("e", cookie_secret=first.cookie_secret, gallery_key=base64.b64encode(os.urandom(32)).decode()), models)
     create_app(settings("d", cookie_secret=first.cookie_secret), models)[SERVICES].store.close()
     assert instance_id(Settings(port=9000)).endswith(":9000")  # distinct for two instances on one host
+
+
+async def test_one_waiting_line_across_instances_admits_where_a_place_frees_in_arrival_order(postgres, tmp_path):
+    import aiohttp
+
+    cluster = Cluster(postgres.new_database(), tmp_path, max_live_sessions="1", challenge_timeout_s="600", start_timeout_s="600")
+    clip = load_clip(video(BLINK_CLIP))
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(4)]
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        # Both instances full: one held check each (the clip's first frame until released, never here).
+        holders = []
+        for instance, browser, reference in ((cluster.a, browsers[0], "holder-a"), (cluster.b, browsers[1], "holder-b")):
+            created, customer = await ready_on(instance, browser, key, reference)
+            assert (await customer.start_live(HeldTrack(*clip))).offer_error is None
+            holders.append((created, customer))
+        assert await eventually(lambda: all(cluster.store.session(c["id"]).status.value == "live" for c, _ in holders), timeout=30)
+        # Nobody but an instance can hand a place over: an offer forwarded without the instances' signature,
+        # or with a stale or made-up one, is not found.
+        forged = json.dumps({"session_id": holders[0][0]["id"], "sdp": "v=0", "type": "offer", "customer": {}}).encode()
+        for signature in (None, "0.0", f"{int(time.time())}.{'0' * 64}"):
+            headers = {"Content-Type": "application/json", **({"X-Realname-Line": signature} if signature else {})}
+            async with browsers[0].post(f"{cluster.b.url}/internal/line/offer", data=forged, headers=headers) as response:
+                assert response.status == 404
+        # The first customer queues on a, then the second on b: one line, in that order, on both instances.
+        first, on_a = await ready_on(cluster.a, browsers[2], key, "first")
+        second, on_b = await ready_on(cluster.b, browsers[3], key, "second")
+        assert (await on_a.start_live(HeldTrack(*clip))).offer_error["queue"]["position"] == 1
+        assert (await on_b.start_live(HeldTrack(*clip))).offer_error["queue"]["position"] == 2
+        for instance in (cluster.a, cluster.b):
+            async with browsers[0].get(f"{instance.url}/healthz/details") as response:
+                line = (await response.json())["capacity"]
+            assert line["waiting"] == 2 and line["waiting_present"] == 2 and line["live_checks"] == 1
+
+        admitted: list[str] = []
+
+        async def keep_asking(name: str, customer: HostedFlowClient) -> None:
+            """As the waiting page does: ask again when told, until admitted."""
+            while True:
+                run = await customer.start_live(HeldTrack(*clip))
+                if run.offer_error is None:
+                    admitted.append(name)
+                    return
+                assert run.offer_error["code"] == "busy", run.offer_error
+                await asyncio.sleep(run.offer_error["queue"]["retry_after_s"])
+
+        asking = [asyncio.create_task(keep_asking("first", on_a)), asyncio.create_task(keep_asking("second", on_b))]
+        await asyncio.sleep(4)  # both ask on schedule: both present
+        assert admitted == []
+        # A place frees on b: the first in line, waiting on a, gets it (its check runs on b), not b's own.
+        await holders[1][1].bye()
+        await holders[1][1].close()
+        assert await eventually(lambda: admitted == ["first"], timeout=30)
+        assert await eventually(lambda: cluster.store.session(first["id"]).status.value == "live", timeout=30)
+        assert SharedState(cluster.store, "a").owner_of(first["id"]) == "b"
+        await asyncio.sleep(4)
+        assert admitted == ["first"]  # both full again: the second still waits
+        # Then a place frees on a: the second, waiting on b, gets it.
+        await holders[0][1].bye()
+        await holders[0][1].close()
+        assert await eventually(lambda: admitted == ["first", "second"], timeout=30)
+        assert await eventually(lambda: cluster.store.session(second["id"]).status.value == "live", timeout=30)
+        assert SharedState(cluster.store, "b").owner_of(second["id"]) == "a"
+        async with browsers[0].get(f"{cluster.b.url}/healthz/details") as response:
+            assert (await response.json())["capacity"]["waiting"] == 0
+        # A bye on the instance the page talks to ends the check running on the other.
+        await on_a.leave()
+        assert await eventually(lambda: cluster.store.session(first["id"]).status.value != "live", timeout=30)
+        for task in asking:
+            await task
+        await on_a.close()
+        await on_b.bye()
+        await on_b.close()
+    finally:
+        for browser in browsers:
+            await browser.close()
+        cluster.stop()

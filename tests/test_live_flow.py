@@ -167,9 +167,12 @@ async def healthz_capacity(http, server) -> dict:
         return (await response.json())["capacity"]
 
 
-async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who_waits(http, server, services, sandbox_key, blink_clip):
+async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who_waits(http, server, services, sandbox_key, blink_clip, monkeypatch):
     import aiohttp
 
+    # However slowly a busy machine runs this test, those who left stay in line, ahead (their places
+    # would otherwise be forgotten after about two missed asks, and the test would prove less).
+    monkeypatch.setattr("server.flow.admission.KEEP_PLACE_S", 600.0)
     # The first check stays live (the clip never turns left) however slowly the others are set up.
     services.attempts.settings = services.attempts.settings.replace(max_live_sessions=1, challenge_timeout_s=600.0, start_timeout_s=600.0)
     first, one = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"], reference_id="first")
@@ -195,6 +198,7 @@ async def test_customers_who_left_the_line_cannot_keep_a_free_place_from_one_who
         assert again.offer_error["code"] == "busy"
         capacity = await healthz_capacity(http, server)
         assert capacity["waiting"] == 5 and 1 <= capacity["waiting_present"] <= 5
+        assert [p.session_id for p in services.attempts.admission.line][-1] == second["id"]  # four ahead of it
         # The place frees: the present customer gets it at its next ask, whoever the line still holds.
         await one.bye()
         await one.close()

@@ -40,7 +40,7 @@ SCHEMAS = OPENAPI["components"]["schemas"]
 
 # Error classes whose first argument is the code; a subclass with a fixed code passes it to super().__init__.
 ERROR_CLASSES = {"RealnameError", "FlowError", "ImageError", "FaceError"}
-LIVE_OFFER_FILES = {"server/flow/attempts.py", "server/rtc/offer.py", "server/flow/recorded.py"}
+LIVE_OFFER_FILES = {"server/flow/attempts.py", "server/rtc/offer.py", "server/flow/recorded.py", "server/flow/cluster_line.py"}
 # code -> the method raising it, which only the merchant API calls.
 API_ONLY = {"fixed_challenges_forbidden": "create"}
 # Functions that render a page for an error code given as a literal argument.

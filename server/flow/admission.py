@@ -15,6 +15,10 @@ that none of them claimed within a few seconds goes to whoever asks. A page that
 loses its place; a page that closes says so (its bye leaves the line); a new session of the same customer
 (the merchant's reference or the same browser) takes over the old session's place instead of leaving it.
 
+Several instances on one database share one line (server/storage/waiting_line.py loads it here for each
+ask and stores it back): a customer is admitted where a place is free, here or on another instance
+(`elsewhere`: the free places each other instance published), in arrival order across all of them.
+
 Pure bookkeeping: no clock or I/O of its own (callers pass `now` and the CPU time they read).
 """
 
@@ -141,6 +145,7 @@ class Admit:
     retry_after_s: float = RETRY_AFTER_S
     joined: bool = False  # it has just joined the line (the session's timeline says so once)
     waited_s: float | None = None  # admitted after waiting this long in line
+    instance: str | None = None  # admitted on this other instance (the shared line), None: here
 
     def to_dict(self) -> dict[str, Any]:
         return {"position": self.position, "wait_s": round(self.wait_s), "retry_after_s": self.retry_after_s}
@@ -162,25 +167,33 @@ class Admission:
         """Checks that may be live now: the capacity, climbed to one check at a time."""
         return min(self.capacity(fps, bound), self.cost.proven_load + 1)
 
-    def ask(self, session_id: str, live: int, now: float, fps: float, bound: int = 0, keys: tuple[str, ...] = ()) -> Admit:
+    def ask(
+        self, session_id: str, live: int, now: float, fps: float, bound: int = 0, keys: tuple[str, ...] = (), elsewhere: dict[str, int] | None = None
+    ) -> Admit:
         """Synchronous, so the caller can reserve the place before anyone else asks.
 
         `keys` name the customer beyond this session (the merchant's reference, the browser): a new
-        session of the same customer takes over the place of the old one, which has left."""
+        session of the same customer takes over the place of the old one, which has left. `elsewhere`:
+        the free places of the other instances sharing the line; a place here is taken first."""
         self._forget_stale(now)
         room = self.room(fps, bound)
         capacity = self.capacity(fps, bound)
         free = room - live
+        there = {name: n for name, n in (elsewhere or {}).items() if n > 0}
         self._free_since = (self._free_since if self._free_since is not None else now) if free > 0 else None
         index = self._place_of(session_id, keys)
         ahead = self.line[:index] if index is not None else self.line
         present_ahead = sum(p.present(now) for p in ahead)
+        holding = sum(p.holds(now) for p in ahead)
         # Work-conserving: only those present ahead may keep a free place, and not for long.
-        if free > 0 and (sum(p.holds(now) for p in ahead) < free or now - self._free_since >= HOLD_S):
+        if free > 0 and (holding < free + sum(there.values()) or now - self._free_since >= HOLD_S):
             place = self.line.pop(index) if index is not None else None
             if free == 1:
                 self._free_since = None
             return Admit(True, waited_s=round(now - place.joined_at, 1) if place is not None else None)
+        if there and holding < sum(there.values()):
+            place = self.line.pop(index) if index is not None else None
+            return Admit(True, waited_s=round(now - place.joined_at, 1) if place is not None else None, instance=max(there, key=there.__getitem__))
         position = present_ahead + 1
         retry_s = SOON_RETRY_S if room < capacity or position <= capacity else RETRY_AFTER_S
         joined = index is None

@@ -17,7 +17,7 @@ import os
 import threading
 import time
 from concurrent.futures import Executor
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from ..liveness.engine import LivenessEngine, LivenessResult
 from ..liveness.rates import StepRates
 from ..matching.matcher import EmbeddedFace, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
-from ..ratelimit import FailureLimiter, address_group
+from ..ratelimit import FailureLimiter
 from ..reasons import ENDINGS, NOT_THE_CUSTOMERS_DOING, Reason
 from ..rtc import protocol
 from ..rtc.connection import LiveConnection, StepResult
@@ -41,12 +41,14 @@ from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
 from ..spoof.running import confident_attack
-from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
+from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
+from .cluster_line import ClusterLine
 from .cputime import live_cpu_s
-from .judgement import judge
+from .customers import ADDRESS_FAILURE_SHARE, Customer, line_keys
+from .judgement import gallery_outcome, judge
 from .lifecycle import Lifecycle, jpeg
 from .live_faces import LiveFaces
 from .pad_scoring import PadScoring, scoring_executor
@@ -88,39 +90,6 @@ class LiveAttempt:
     faces: LiveFaces | None = None  # the kept crops, embedded as they become final
 
 
-# An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
-# customers behind one address) is not paused for one person's failures, a client that drops its cookie is.
-ADDRESS_FAILURE_SHARE = 4
-
-
-@dataclass(frozen=True)
-class Customer:
-    """Whom a check's failures count against, by keys of which the client can reset only the last alone:
-    the session (the link the merchant made for it; a handoff keeps it), the address (by IPv6 /64), and
-    the browser (its device cookie), which tells customers behind one address apart and follows one
-    browser across the merchant's links."""
-
-    session: str
-    address: str
-    browser: str
-
-
-def customer_key(session: Session, address: str, device: str | None) -> Customer:
-    merchant = getattr(session, "merchant_id", None) or session.api_key_id
-    return Customer(
-        session=f"session:{session.id}",
-        address=f"address:{merchant}|{address_group(address)}",
-        browser=f"browser:{merchant}|{address}|{device or session.id}",
-    )
-
-
-def line_keys(session: Session, customer: Customer) -> tuple[str, ...]:
-    """Who the customer is beyond this session, for the waiting line: their browser (`customer_key`) and
-    the merchant's reference. A new session with either takes over the old session's place."""
-    merchant = getattr(session, "merchant_id", None) or session.api_key_id
-    return (customer.browser,) + ((f"reference:{merchant}|{session.reference_id}",) if session.reference_id else ())
-
-
 def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) or 1
 
@@ -160,6 +129,7 @@ class LiveAttempts:
         self.admission = Admission(cores=usable_cores(), workers=analysis_workers(settings))
         self._estimating: asyncio.Future | None = None
         self._freed = asyncio.Event()  # set (and replaced) whenever a live check gives its place up
+        self.cluster: ClusterLine | None = None  # the line shared with other instances (PostgreSQL)
 
     async def start(
         self,
@@ -170,8 +140,10 @@ class LiveAttempts:
         camera_label: str = "",
         camera: dict | None = None,
         user_agent: str = "",
+        held: bool = False,
     ) -> dict[str, str]:
-        """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now."""
+        """Answer the page's offer; FlowError (a clean 4xx/503) when the session cannot go live now.
+        `held`: an offer another instance forwarded here, for a place the shared line holds here."""
         offer = check_offer(sdp, kind, CandidatePolicy(allow_loopback=self.settings.ice_loopback))
         self.check_may_start(session, customer, camera_label)
         if session.id in self.live:
@@ -180,13 +152,21 @@ class LiveAttempts:
             await self.estimate_cost()
             if session.id in self.live:
                 raise FlowError("already_live", "a live check is already running for this session")
-        admit = await self._ask(session, customer)
+        if held:  # forwarded by another instance: the place the shared line holds here, unless it lapsed
+            room = self.admission.room(self.planned_fps, self.settings.max_live_sessions)
+            taken = self.cluster is not None and len(self.live) < room and self.cluster.take_held(session.id)
+            admit = Admit(True) if taken else Admit(False, position=1, wait_s=SOON_RETRY_S, retry_after_s=SOON_RETRY_S)
+        else:
+            admit = await self._ask(session, customer)
         if not admit.admitted:
             if admit.joined:
                 self.store.audit("customer", "live.queued", session.id, {"position": admit.position, "wait_s": round(admit.wait_s)})
             raise FlowError("busy", "the service is busy; your place in line is kept", 503, queue=admit.to_dict())
         if admit.waited_s is not None:
             self.store.audit("customer", "live.admitted", session.id, {"waited_s": admit.waited_s})
+        if admit.instance is not None and self.cluster is not None:  # the place is on another instance
+            offer_body = {"sdp": sdp, "type": kind, "camera_label": camera_label, "camera": camera, "user_agent": user_agent}
+            return await self.cluster.forward(admit.instance, {**offer_body, "session_id": session.id, "customer": asdict(customer)})
         self.live.reserve(session.id)  # no await since the checks above: nobody else got in meanwhile
         connection: LiveConnection | None = None
         try:
@@ -251,6 +231,8 @@ class LiveAttempts:
 
         def ask() -> Admit:
             fps, bound = self.planned_fps, self.settings.max_live_sessions
+            if self.cluster is not None:
+                return self.cluster.ask(self.admission, session.id, len(self.live), fps, bound, keys)
             return self.admission.ask(session.id, len(self.live), time.monotonic(), fps, bound, keys)
 
         admit = ask()
@@ -259,7 +241,7 @@ class LiveAttempts:
         freed = self._freed
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(freed.wait(), admit.retry_after_s)
-        if not self.admission.in_line(session.id) or session.id in self.live:
+        if (self.cluster is None and not self.admission.in_line(session.id)) or session.id in self.live:
             return admit  # the page left meanwhile (its beacon): the first answer stands
         if not freed.is_set():
             return replace(admit, retry_after_s=AFTER_HELD_RETRY_S)
@@ -267,8 +249,20 @@ class LiveAttempts:
         return again if again.admitted else replace(again, joined=admit.joined, retry_after_s=AFTER_HELD_RETRY_S)
 
     def _place_freed(self) -> None:
+        self.wake()
+        self.publish(freed=True)
+
+    def wake(self) -> None:
+        """Answers held for customers next in line ask again: a place may be free (here or, with a shared
+        line, on another instance)."""
         self._freed.set()
         self._freed = asyncio.Event()
+
+    def publish(self, freed: bool = False) -> None:
+        """With a shared line: this instance's room and live checks, for the other instances' asks (and,
+        when a place was `freed`, a notice that wakes their customers next in line)."""
+        if self.cluster is not None:
+            self.cluster.publish(self.admission, len(self.live), self.planned_fps, self.settings.max_live_sessions, freed)
 
     def check_may_start(self, session: Session, customer: Customer, camera_label: str = "", attempt_taken: bool = False) -> None:
         """FlowError unless the session is at the live step with an attempt left (`attempt_taken`: the
@@ -351,14 +345,19 @@ class LiveAttempts:
     def capacity(self) -> dict[str, Any]:
         """What /healthz/details reports: capacity, load, the measured cost and the rates it is planned by."""
         snapshot = self.admission.snapshot(len(self.live), time.monotonic(), self.planned_fps, self.settings.max_live_sessions)
-        return {**snapshot, "step_rates": StepRates().with_margins()}
+        snapshot = {**snapshot, "step_rates": StepRates().with_margins()}
+        return snapshot if self.cluster is None else {**snapshot, **self.cluster.view()}
 
     async def stop(self, session: Session, reason: str = "bye") -> None:
         """The page went away: its live check ends, its place in line is given up."""
         self.admission.leave(session.id)
+        if self.cluster is not None:
+            self.cluster.leave(session.id)
         attempt = self.live.get(session.id)
         if attempt is not None:
             await attempt.connection.end(reason)
+        elif self.cluster is not None:
+            self.cluster.end_elsewhere(session.id, reason)
 
     async def shutdown(self) -> None:
         connections = list(self.connections)
@@ -536,7 +535,7 @@ class LiveAttempts:
             target, failure_reason = Status(self.lifecycle.settings.document_outcome), problem.value
         gallery = self.lifecycle.gallery
         if gallery is not None and target != Status.REJECTED:  # then the merchant's gallery (1:N)
-            target, failure_reason = _gallery_outcome(gallery.check(session, mean), record, target, failure_reason)
+            target, failure_reason = gallery_outcome(gallery.check(session, mean), record, target, failure_reason)
         if target == Status.REVIEW and verdict.review_because:
             for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
                 self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
@@ -576,17 +575,6 @@ UNCONNECTED_ENDINGS = NEVER_CONNECTED_ENDINGS | {"connect_timeout"}
 
 # Failures that are not evidence of an attack on this customer's side.
 _NOT_COUNTED = frozenset({Reason.ABANDONED.value, Reason.INTERRUPTED.value, Reason.INTERNAL_ERROR.value, Reason.REDACTED.value, Reason.REFERENCE_MISSING.value})
-
-
-def _gallery_outcome(signals: list[RiskSignal], record: dict[str, Any], target: Status, failure_reason: str | None) -> tuple[Status, str | None]:
-    """The gallery's signals join the record; one whose action is to fail rejects, others ask for review."""
-    if not signals:
-        return target, failure_reason
-    record["signals"] = [*record.get("signals", []), *(s.to_dict() for s in signals)]
-    if any(s.action == Action.FAIL for s in signals):
-        return Status.REJECTED, Reason.IDENTITY_CONFLICT.value
-    record["review_because"] = [*record.get("review_because", []), *(s.code.value for s in signals)]
-    return Status.REVIEW, failure_reason
 
 
 def liveness_record(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from ..matching.matcher import Decision
 from ..reasons import Reason
@@ -38,3 +39,14 @@ def judge(decision: Decision, signals: Iterable[RiskSignal], sandbox: bool, waiv
     if target == Status.APPROVED and wanting_review:
         return Judgement(Status.REVIEW, review_because=wanting_review)
     return Judgement(target, Reason.FACE_MISMATCH.value if target == Status.REJECTED else None)
+
+
+def gallery_outcome(signals: list[RiskSignal], record: dict[str, Any], target: Status, failure_reason: str | None) -> tuple[Status, str | None]:
+    """The gallery's signals join the record; one whose action is to fail rejects, others ask for review."""
+    if not signals:
+        return target, failure_reason
+    record["signals"] = [*record.get("signals", []), *(s.to_dict() for s in signals)]
+    if any(s.action == Action.FAIL for s in signals):
+        return Status.REJECTED, Reason.IDENTITY_CONFLICT.value
+    record["review_because"] = [*record.get("review_because", []), *(s.code.value for s in signals)]
+    return Status.REVIEW, failure_reason

@@ -38,7 +38,8 @@ from ..spoof.pad import PadFramePolicy, PadResult
 from ..spoof.signals import Action, Level, RiskSignal, SignalCode
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError
-from .attempts import Customer, LiveAttempts, liveness_record
+from .attempts import LiveAttempts, liveness_record
+from .customers import Customer
 from .tokens import new_token, token_hash
 
 log = logging.getLogger(__name__)

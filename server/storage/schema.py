@@ -283,4 +283,26 @@ MIGRATIONS: list[str | Rewrite] = [
     """,
     # 14: on PostgreSQL, the templates in a pgvector column with an HNSW index (cosine); nothing on SQLite
     Rewrite("gallery_vectors"),
+    # 15: one waiting line for the instances sharing a database (storage/waiting_line.py): the places in
+    # it (customers' keys as keyed hashes), the places held on another instance for a customer admitted
+    # there, and what each instance publishes of its room and live checks, with the address others reach it at
+    """
+    CREATE TABLE waiting_line (
+        session_id TEXT PRIMARY KEY,
+        keys TEXT NOT NULL,
+        joined_at REAL NOT NULL,
+        asked_at REAL NOT NULL,
+        retry_s REAL NOT NULL,
+        asks INTEGER NOT NULL
+    );
+    CREATE TABLE line_places (
+        session_id TEXT PRIMARY KEY,
+        instance TEXT NOT NULL,
+        placed_at REAL NOT NULL
+    );
+    ALTER TABLE instances ADD COLUMN url TEXT;
+    ALTER TABLE instances ADD COLUMN room INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE instances ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE instances ADD COLUMN capacity_at REAL NOT NULL DEFAULT 0;
+    """,
 ]

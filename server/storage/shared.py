@@ -17,7 +17,8 @@ from .store import Store
 
 log = logging.getLogger(__name__)
 MISSED_BEATS = 3  # an instance silent this many heartbeats is gone
-END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id>", end that live check
+END_CHANNEL = "realname_end"  # PostgreSQL NOTIFY channel: "<owner> <session id> <reason>", end that live check
+LINE_CHANNEL = "realname_line"  # PostgreSQL NOTIFY channel: "<instance>", a place is free there (the shared line)
 
 
 class SharedState:
@@ -67,9 +68,14 @@ class SharedState:
         row = self.store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))
         return row["owner"] if row else None
 
-    def ask_owner_to_end(self, owner: str, session_id: str) -> None:
-        """A notice to the instance running the session's live check (PostgreSQL only)."""
-        self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id}"))
+    def ask_owner_to_end(self, owner: str, session_id: str, reason: str = "redacted") -> None:
+        """A notice to the instance running the session's live check (PostgreSQL only): why it ends,
+        `redacted` (a DELETE) or `bye` (the page left through another instance)."""
+        self.store._write("SELECT pg_notify(?, ?)", (END_CHANNEL, f"{owner} {session_id} {reason}"))
+
+    def tell_place_free(self) -> None:
+        """A notice to the other instances: a place is free here, their customers next in line may ask now."""
+        self.store._write("SELECT pg_notify(?, ?)", (LINE_CHANNEL, self.instance_id))
 
     # -- webhook leases ---------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from aiohttp import web
 
 from ..errors import RealnameError
-from ..flow.attempts import customer_key
+from ..flow.customers import customer_key
 from ..flow.links import Claim
 from ..flow.tokens import new_token
 from ..http.client import FORWARDING_HEADERS, client_address, is_loopback

@@ -8,7 +8,7 @@ import asyncio
 from aiohttp import StreamReader, web
 
 from ..errors import RealnameError
-from ..flow.attempts import customer_key
+from ..flow.customers import customer_key
 from ..http.client import client_address
 from ..http.services import SERVICES
 from ..sessions import Status
