@@ -155,6 +155,30 @@ class ClipTrack(MediaStreamTrack):
         return frame
 
 
+class HeldTrack(ClipTrack):
+    """Shows the clip's first frame (a neutral face) until released, then plays the clip."""
+
+    def __init__(self, frames, fps) -> None:
+        super().__init__(frames, fps)
+        self.clip = frames
+        self.released = asyncio.Event()
+        self.frames = _Held(frames, self.released)
+
+
+class _Held:
+    def __init__(self, frames, released: asyncio.Event) -> None:
+        self.clip, self.released, self.offset = frames, released, 0
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, index: int):
+        if not self.released.is_set():
+            self.offset = index + 1
+            return self.clip[0]
+        return self.clip[(index - self.offset) % len(self.clip)]
+
+
 @dataclass
 class LiveRun:
     messages: list[dict[str, Any]] = field(default_factory=list)
