@@ -185,7 +185,8 @@ def _attempts(store, ids: list[str]) -> int:
 
 
 def _next_due(store, ids: list[str]) -> float:
-    row = store._one(f"SELECT MIN(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND id IN ({_marks(ids)})", ids)
+    """When every one of these undelivered events is due again (their retries are jittered)."""
+    row = store._one(f"SELECT MAX(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND id IN ({_marks(ids)})", ids)
     return row["due"] if row and row["due"] is not None else time.time()
 
 
