@@ -7,11 +7,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 
 from .config import Settings
 from .flow.lifecycle import Lifecycle
 from .flow.registry import LiveRegistry
-from .storage.shared import END_CHANNEL, SharedState
+from .storage.database import DatabaseUnavailable
+from .storage.shared import END_CHANNEL, MISSED_BEATS, SharedState
 
 log = logging.getLogger(__name__)
 
@@ -56,14 +58,23 @@ def check_shared_secrets(shared: SharedState, cookie_secret: bytes) -> None:
 
 
 async def keep_alive(shared: SharedState, lifecycle: Lifecycle) -> None:
-    """Beat; take over the checks of instances that stopped beating; drop rate buckets that are full again."""
+    """Beat; take over the checks of instances that stopped beating; drop rate buckets that are full again.
+
+    After this instance could not beat (the database was down for everyone), the others could not either:
+    their silence means nothing until they have had MISSED_BEATS rounds to beat again."""
+    beating_since: float | None = None
     while True:
         try:
             shared.heartbeat()
-            taken = lifecycle.recover_interrupted(include_own=False)
-            if taken:
-                log.warning("%d live checks of stopped instances were ended", taken)
+            beating_since = beating_since or time.monotonic()
+            if time.monotonic() - beating_since >= MISSED_BEATS * shared.heartbeat_s:
+                taken = lifecycle.recover_interrupted(include_own=False)
+                if taken:
+                    log.warning("%d live checks of stopped instances were ended", taken)
             shared.forget_full_buckets()
+        except DatabaseUnavailable:
+            beating_since = None
+            log.warning("heartbeat: the database cannot be reached")
         except Exception:
             log.exception("heartbeat round failed")
         await asyncio.sleep(shared.heartbeat_s)

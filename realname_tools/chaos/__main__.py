@@ -11,7 +11,12 @@ from pathlib import Path
 
 from . import faults
 
-FAULTS = {"kill": faults.kill, "webhooks": faults.webhooks}
+FAULTS = {
+    "kill": faults.kill,
+    "webhooks": faults.webhooks,
+    "db-restart": lambda postgres, folder: faults.database(postgres, folder, "restart"),
+    "db-pause": lambda postgres, folder: faults.database(postgres, folder, "pause"),
+}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -196,3 +197,106 @@ def _fast_forward(store, ids: list[str], seconds: float) -> None:
         f"UPDATE webhook_events SET created_at = created_at - ?, next_attempt_at = next_attempt_at - ? WHERE id IN ({_marks(ids)})",
         [seconds, seconds, *ids],
     )
+
+
+async def database(postgres, folder: Path, mode: str = "restart", customers: int = 2, down_s: float = 8.0, timeout_s: float = 180.0) -> Tally:
+    """PostgreSQL restarted (`restart`: down at once, then started again) or paused (`pause`: SIGSTOP, then
+    SIGCONT) while checks are live on both instances and the merchant API is being called: the API's
+    answers meanwhile, and whether the checks that ended while it was down are stored once it is back."""
+    import aiohttp
+
+    from realname_tools.client import HeldTrack
+    from server.api.auth import create_api_key
+    from server.rtc.ice import use_loopback_candidates
+    from tests.support.instances import Cluster
+
+    use_loopback_candidates()
+    tally = Tally(f"database-{mode}")
+    frames, fps, photo = _media()
+    cluster = Cluster(postgres.new_database(), folder, start_timeout_s="300", challenge_timeout_s="60", **OPEN_LIMITS)
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(customers)]
+    answers: list[dict[str, Any]] = []
+    ids: list[str] = []
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        instances = (cluster.a, cluster.b)
+        runs, tracks, clients = [], [], []
+        for index, http in enumerate(browsers):
+            session_id, client = await prepared_customer(http, instances[index % 2].url, key, photo, f"db-{index}", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await client.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the first check was refused: {run.offer_error}")
+            ids.append(session_id)
+            runs.append(run)
+            tracks.append(track)
+            clients.append(client)
+        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in ids), timeout=60):
+            raise RuntimeError("the checks did not go live")
+        stop = asyncio.Event()
+
+        async def call_api(http) -> None:
+            """The merchant reads a session from each instance, one request after another."""
+            while not stop.is_set():
+                for instance in instances:
+                    sent = time.monotonic()
+                    try:
+                        async with http.get(f"{instance.url}/api/v1/sessions/{ids[0]}", headers={"Authorization": f"Bearer {key}"}) as response:
+                            text = await response.text()
+                            answers.append({"at": sent, "status": response.status, "retry_after": response.headers.get("Retry-After"),
+                                            "problem": response.content_type == "application/problem+json" or response.status < 400,
+                                            "trace": "Traceback" in text, "s": time.monotonic() - sent})
+                    except (aiohttp.ClientError, TimeoutError) as error:
+                        answers.append({"at": sent, "status": type(error).__name__, "s": time.monotonic() - sent})
+                await asyncio.sleep(0.3)
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as api:
+            caller = asyncio.create_task(call_api(api))
+            await asyncio.sleep(2.0)
+            down_at = time.monotonic()
+            await asyncio.to_thread(postgres.halt if mode == "restart" else postgres.pause)
+            for track in tracks:  # the customers blink now: their checks end while the database is down
+                track.released.set()
+            await asyncio.sleep(down_s)
+            await asyncio.to_thread(postgres.start if mode == "restart" else postgres.resume)
+            back_at = time.monotonic()
+            results = await asyncio.gather(*(client.wait_result(run, timeout=120) for client, run in zip(clients, runs, strict=True)))
+            for client in clients:
+                await client.close()
+
+            def all_ok_again() -> bool:
+                recent = [a for a in answers if a["at"] > back_at]
+                return all(any(a["status"] == 200 for a in recent[i::2]) for i in range(2)) if len(recent) >= 2 else False
+
+            await eventually(all_ok_again, timeout=timeout_s)
+            tally.recover_s = round(max((a["at"] + a["s"] for a in answers if a["status"] != 200), default=back_at) - back_at, 1)
+            await eventually(lambda: all(cluster.store.session(s).status.value in ("approved", "rejected", "review", "failed") for s in ids), timeout=timeout_s)
+            await eventually(lambda: len(receiver.delivered_events()) >= len(ids), timeout=timeout_s)
+            stop.set()
+            await caller
+        tally.customer_errors["no_result"] = sum(r is None for r in results)
+        settle(tally, cluster.store, ids, receiver)
+        during = [a for a in answers if down_at <= a["at"] <= back_at]
+        statuses = Counter(str(a["status"]) for a in answers)
+        tally.notes.update(
+            {
+                "statuses": {s: cluster.store.session(s).status.value for s in ids},
+                "failure_reasons": {s: cluster.store.session(s).failure_reason for s in ids},
+                "results_told": [r and r.get("status") for r in results],
+                "api_answers": dict(statuses),
+                "api_answers_while_down": dict(Counter(str(a["status"]) for a in during)),
+                "api_500": sum(1 for a in answers if a["status"] == 500),
+                "api_503_without_retry_after": sum(1 for a in answers if a["status"] == 503 and not a.get("retry_after")),
+                "api_traces": sum(1 for a in answers if a.get("trace")),
+                "api_slowest_s": round(max((a["s"] for a in answers), default=0.0), 1),
+                "down_s": round(back_at - down_at, 1),
+            }
+        )
+    finally:
+        for http in browsers:
+            await http.close()
+        await asyncio.to_thread(cluster.stop)
+        await receiver.stop()
+    return tally

@@ -42,6 +42,7 @@ from ..spoof.reference_replay import reference_replay_of
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.handoffs import HandoffRecords
+from ..storage.database import DatabaseUnavailable
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
@@ -88,6 +89,7 @@ class LiveAttempt:
 # An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
 # customers behind one address) is not paused for one person's failures, a client that drops its cookie is.
 ADDRESS_FAILURE_SHARE = 4
+STORE_WAIT_S = 600.0  # a live check's outcome waits this long for the database to come back
 
 
 @dataclass(frozen=True)
@@ -374,84 +376,97 @@ class LiveAttempts:
     # -- how an attempt ends ----------------------------------------------------------------------
 
     async def _ended(self, attempt: LiveAttempt, reason: str) -> None:
+        """The attempt's outcome, stored. The database down for a moment (restarted, failed over) does not
+        lose it: the outcome is in memory and is stored once the database answers again, within STORE_WAIT_S."""
         if not self.live.is_current(attempt):
             return  # set up but never the session's attempt, or superseded: it decides nothing
-        connection = attempt.connection
+        deadline = time.monotonic() + STORE_WAIT_S
         try:
-            session = self.store.session(attempt.session_id)
-            if session is None or session.status != Status.LIVE:
-                return
-            engine = attempt.step.analyzer.engine
-            stats = connection.stats.summary()
-            # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
-            never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
-            connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
-            path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
-            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
-            if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
-                # The server saw this peer fail to connect: the page may offer a recorded check now.
-                self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
-            last = connection.stats
-            started: float | None = None  # the arrival of the frame that completed the check (monotonic)
-            if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
-                started = last.last_analysed_at - last.latencies_ms[-1] / 1000
-            passed = reason == "completed" and engine.result is not None and engine.result.passed
-            failed = not passed and reason not in SERVER_ENDINGS
-            pad = await attempt.pad.verdict(failed) if attempt.pad is not None else PadResult.unavailable()
-            attacked = False
-            if passed and engine.result is not None:
-                result = apply_pad(engine.result, pad)
-                signals = self._signals(attempt, session, result, pad)
-                if result.passed:
-                    crops = attempt.step.analyzer.faces_for_matching()
-                    scenes = attempt.step.analyzer.scene_frames()
-                    if started is not None:
-                        stats["decision_started_at"] = started
-                    session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
-                else:
-                    attacked = True
-                    decided(stats, started)
-                    record = liveness_record(result, session, pad, signals, path)
-                    session = self.store.update_session(session.id, liveness=record)
-                    session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
-            else:
-                result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
-                attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
-                if attacked and result is not None:
-                    # The customer is told nothing the challenges saw: an attack is refused as an attack.
-                    result = apply_pad(result, pad)
-                    failure = Reason.PRESENTATION_ATTACK.value
-                    decided(stats, started)
-                elif reason == "completed" and result is not None and result.reason is not None:
-                    failure = result.reason.value
-                else:
-                    failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
-                signals = self._signals(attempt, session, result, scored) if result is not None else []
-                fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
-                if never_connected:
-                    # The network failed, not the customer: the attempt is given back.
-                    fields["attempts"] = session.attempts - 1
-                session = self.store.update_session(session.id, **fields)
-                session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
-                self.count_failure(session, attempt.customer)
-            log.info(
-                "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
-                "%d dropped, latency p50 %s ms p95 %s ms; status %s",
-                session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
-                stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
-                session.status.value,
-            )
-            # The outcome is stored: the session is free for a next attempt while this peer closes.
-            self.live.release(attempt.session_id, attempt)
-            self._place_freed()
-            connection.send(protocol.result_message(session.status.value))
-            await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
+            while True:
+                try:
+                    return await self._outcome(attempt, reason)
+                except DatabaseUnavailable as down:
+                    if time.monotonic() >= deadline:
+                        raise
+                    log.warning("live check %s ended while the database is unavailable; storing its outcome when it is back", attempt.session_id)
+                    await asyncio.sleep(down.retry_after_s)
         finally:
             self.live.release(attempt.session_id, attempt)
-            self.admission.check_ended(connection.stats.elapsed())
+            self.admission.check_ended(attempt.connection.stats.elapsed())
             self._place_freed()
+
+    async def _outcome(self, attempt: LiveAttempt, reason: str) -> None:
+        connection = attempt.connection
+        session = self.store.session(attempt.session_id)
+        if session is None or session.status != Status.LIVE:
+            return
+        engine = attempt.step.analyzer.engine
+        stats = connection.stats.summary()
+        # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
+        never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
+        connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
+        path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
+        self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
+        if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
+            # The server saw this peer fail to connect: the page may offer a recorded check now.
+            self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
+        last = connection.stats
+        started: float | None = None  # the arrival of the frame that completed the check (monotonic)
+        if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
+            started = last.last_analysed_at - last.latencies_ms[-1] / 1000
+        passed = reason == "completed" and engine.result is not None and engine.result.passed
+        failed = not passed and reason not in SERVER_ENDINGS
+        pad = await attempt.pad.verdict(failed) if attempt.pad is not None else PadResult.unavailable()
+        attacked = False
+        if passed and engine.result is not None:
+            result = apply_pad(engine.result, pad)
+            signals = self._signals(attempt, session, result, pad)
+            if result.passed:
+                crops = attempt.step.analyzer.faces_for_matching()
+                scenes = attempt.step.analyzer.scene_frames()
+                if started is not None:
+                    stats["decision_started_at"] = started
+                session = await self.decide(session, crops, result, stats, pad, signals, path, scenes)
+            else:
+                attacked = True
+                decided(stats, started)
+                record = liveness_record(result, session, pad, signals, path)
+                session = self.store.update_session(session.id, liveness=record)
+                session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
+        else:
+            result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
+            attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
+            if attacked and result is not None:
+                # The customer is told nothing the challenges saw: an attack is refused as an attack.
+                result = apply_pad(result, pad)
+                failure = Reason.PRESENTATION_ATTACK.value
+                decided(stats, started)
+            elif reason == "completed" and result is not None and result.reason is not None:
+                failure = result.reason.value
+            else:
+                failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
+            scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
+            signals = self._signals(attempt, session, result, scored) if result is not None else []
+            fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
+            if never_connected:
+                # The network failed, not the customer: the attempt is given back.
+                fields["attempts"] = session.attempts - 1
+            session = self.store.update_session(session.id, **fields)
+            session = self.lifecycle.retry_or_fail(session, failure, stats)
+        if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
+            self.count_failure(session, attempt.customer)
+        log.info(
+            "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
+            "%d dropped, latency p50 %s ms p95 %s ms; status %s",
+            session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
+            stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
+            session.status.value,
+        )
+        # The outcome is stored: the session is free for a next attempt while this peer closes.
+        self.live.release(attempt.session_id, attempt)
+        self._place_freed()
+        connection.send(protocol.result_message(session.status.value))
+        await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
 
     def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
         stats, analyzer = attempt.connection.stats, attempt.step.analyzer
