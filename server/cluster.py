@@ -60,13 +60,17 @@ def check_shared_secrets(shared: SharedState, cookie_secret: bytes) -> None:
 async def keep_alive(shared: SharedState, lifecycle: Lifecycle) -> None:
     """Beat; take over the checks of instances that stopped beating; drop rate buckets that are full again.
 
-    After this instance could not beat (the database was down for everyone), the others could not either:
-    their silence means nothing until they have had MISSED_BEATS rounds to beat again."""
+    After this instance could not beat on time (the database was down or stalled for everyone), the others
+    could not either: their silence means nothing until they have had MISSED_BEATS rounds to beat again."""
     beating_since: float | None = None
+    last_beat: float | None = None
     while True:
         try:
             shared.heartbeat()
-            beating_since = beating_since or time.monotonic()
+            now = time.monotonic()
+            if beating_since is None or last_beat is None or now - last_beat > 2 * shared.heartbeat_s:
+                beating_since = now
+            last_beat = now
             if time.monotonic() - beating_since >= MISSED_BEATS * shared.heartbeat_s:
                 taken = lifecycle.recover_interrupted(include_own=False)
                 if taken:

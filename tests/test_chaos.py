@@ -29,3 +29,13 @@ async def test_a_dead_webhook_receiver_for_an_hour_delays_no_other_merchant_and_
     assert waits == sorted(waits) and waits[-1] > waits[0]  # the outbox backs off
     assert tally.webhooks_delivered == tally.webhooks_expected == 10
     assert tally.notes["given_up"] == 0
+
+
+async def test_postgresql_restarted_under_load_answers_503_and_stores_the_checks_that_ended_meanwhile(postgres, tmp_path):
+    tally = await faults.database(postgres, tmp_path, "restart")
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert set(notes["statuses"].values()) == {"approved"} and notes["results_told"] == ["approved", "approved"], tally
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert notes["api_500"] == 0 and notes["api_traces"] == 0 and notes["api_503_without_retry_after"] == 0, notes
+    assert set(notes["api_answers_while_down"]) <= {"200", "503"}, notes  # a clear answer, not a hang

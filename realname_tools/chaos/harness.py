@@ -21,7 +21,7 @@ class Tally:
     fault: str
     sessions_started: int = 0
     sessions_decided: int = 0
-    sessions_lost: int = 0  # started, never decided: must be 0
+    sessions_lost: int = 0  # left live or processing (not decided, not open to a retry): must be 0
     decided_twice: int = 0  # more than one final status move, or final webhooks of two kinds: must be 0
     webhooks_expected: int = 0
     webhooks_delivered: int = 0
@@ -94,7 +94,8 @@ def settle(tally: Tally, store, session_ids: list[str], receiver: Receiver | Non
         status = store.session(session_id).status.value
         moves = final_moves(store, session_id)
         tally.sessions_decided += status in FINAL
-        tally.sessions_lost += status not in FINAL
+        tally.sessions_lost += status in ("live", "processing")  # stuck: neither decided nor open to a retry
+        tally.notes["attempts_failed"] = tally.notes.get("attempts_failed", 0) + (status == "id_uploaded")
         tally.decided_twice += moves > 1
     if receiver is not None:
         events = {e["id"] for s in session_ids for e in store.webhook_events_for(s)}
