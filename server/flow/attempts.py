@@ -41,8 +41,8 @@ from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, Action, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
+from ..storage.database import when_available
 from ..storage.handoffs import HandoffRecords
-from ..storage.database import DatabaseUnavailable
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cputime import live_cpu_s
@@ -89,7 +89,7 @@ class LiveAttempt:
 # An address is paused after this many times the failures of one customer: a carrier's NAT (thousands of
 # customers behind one address) is not paused for one person's failures, a client that drops its cookie is.
 ADDRESS_FAILURE_SHARE = 4
-STORE_WAIT_S = 600.0  # a live check's outcome waits this long for the database to come back
+STORE_WAIT_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -376,20 +376,11 @@ class LiveAttempts:
     # -- how an attempt ends ----------------------------------------------------------------------
 
     async def _ended(self, attempt: LiveAttempt, reason: str) -> None:
-        """The attempt's outcome, stored. The database down for a moment (restarted, failed over) does not
-        lose it: the outcome is in memory and is stored once the database answers again, within STORE_WAIT_S."""
+        """The outcome, stored; while the database is down (a restart) it waits in memory, up to STORE_WAIT_S."""
         if not self.live.is_current(attempt):
             return  # set up but never the session's attempt, or superseded: it decides nothing
-        deadline = time.monotonic() + STORE_WAIT_S
         try:
-            while True:
-                try:
-                    return await self._outcome(attempt, reason)
-                except DatabaseUnavailable as down:
-                    if time.monotonic() >= deadline:
-                        raise
-                    log.warning("live check %s ended while the database is unavailable; storing its outcome when it is back", attempt.session_id)
-                    await asyncio.sleep(down.retry_after_s)
+            await when_available(lambda: self._outcome(attempt, reason), STORE_WAIT_S)
         finally:
             self.live.release(attempt.session_id, attempt)
             self.admission.check_ended(attempt.connection.stats.elapsed())

@@ -12,6 +12,7 @@ event loop's thread (asyncpg would mean an async Store and an async caller at ev
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
@@ -19,7 +20,7 @@ import os
 import re
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +123,18 @@ class SQLiteDatabase(Database):
 
     def close(self) -> None:
         self._db.close()
+
+
+async def when_available(call: Callable[[], Awaitable[Any]], wait_s: float) -> Any:
+    """`await call()`, made again while the database is unavailable, for up to `wait_s` in all."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await call()
+        except DatabaseUnavailable as down:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(down.retry_after_s)
 
 
 class PostgresDatabase(Database):
