@@ -155,6 +155,30 @@ class ClipTrack(MediaStreamTrack):
         return frame
 
 
+class HeldTrack(ClipTrack):
+    """Shows the clip's first frame (a neutral face) until released, then plays the clip."""
+
+    def __init__(self, frames, fps) -> None:
+        super().__init__(frames, fps)
+        self.clip = frames
+        self.released = asyncio.Event()
+        self.frames = _Held(frames, self.released)
+
+
+class _Held:
+    def __init__(self, frames, released: asyncio.Event) -> None:
+        self.clip, self.released, self.offset = frames, released, 0
+
+    def __len__(self) -> int:
+        return 1 << 30
+
+    def __getitem__(self, index: int):
+        if not self.released.is_set():
+            self.offset = index + 1
+            return self.clip[0]
+        return self.clip[(index - self.offset) % len(self.clip)]
+
+
 @dataclass
 class LiveRun:
     messages: list[dict[str, Any]] = field(default_factory=list)
@@ -204,21 +228,28 @@ class HostedFlowClient:
         async with self.http.post(self.base_url + "/verify/document", data=form, allow_redirects=False) as response:
             return response.status, await response.text()
 
+    async def live_page(self) -> tuple[dict[str, Any] | None, int, str]:
+        """The live page's config (None when the server sent us elsewhere), its status and where it landed."""
+        async with self.http.get(self.base_url + "/verify/live") as response:
+            page = await response.text()
+            landed = response.url.path
+        found = re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S)
+        if found is None:
+            return None, response.status, landed
+        self.live_config = json.loads(found.group(1))
+        return self.live_config, response.status, landed
+
     async def start_live(
         self, track: MediaStreamTrack, camera_label: str = "Integrated Camera", run: LiveRun | None = None, rewrite_offer: Any = None
     ) -> LiveRun:
         """Offer the track; messages from the server accumulate in the returned LiveRun. `rewrite_offer`
         (SDP text -> SDP text) edits the offer before it is sent, as an attacker disguising the client would."""
         run = run or LiveRun()
-        async with self.http.get(self.base_url + "/verify/live") as response:
-            page = await response.text()
-            landed = response.url.path
-        found = re.search(r'<script type="application/json" id="live-config">(.*?)</script>', page, re.S)
-        if found is None:  # the session is past the live step; the server sent us elsewhere
-            run.offer_error = {"status": response.status, "code": "no_live_step", "page": landed}
+        config, status, landed = await self.live_page()
+        if config is None:  # the session is past the live step; the server sent us elsewhere
+            run.offer_error = {"status": status, "code": "no_live_step", "page": landed}
             run.done.set()
             return run
-        config = self.live_config = json.loads(found.group(1))
         pc = self.pc = RTCPeerConnection()
         transceiver = pc.addTransceiver(track, direction="sendonly")
         wanted = getattr(track, "codec", None)  # a track of pre-encoded packets can only send their codec

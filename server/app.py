@@ -17,9 +17,9 @@ from .cluster import SharedFailureLimiter, SharedRateLimiter, check_shared_secre
 from .config import ConfigError, Settings
 from .documents.ocr import ocr_model_files
 from .documents.reader import DocumentReader
-from .flow.attempts import LiveAttempts, analysis_workers
+from .flow.attempts import LiveAttempts
 from .flow.cluster_line import ClusterLine
-from .flow.cputime import background_thread
+from .flow.cputime import analysis_workers, background_thread
 from .flow.lifecycle import Lifecycle
 from .flow.links import Links
 from .flow.recorded import RecordedChecks

@@ -444,6 +444,7 @@ def cmd_settings(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
+    from realname_tools.bench.soak import add_parser as add_soak_parser
     from realname_tools.bench_gallery import add_parser as add_bench_gallery_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_duplicates import add_parser as add_eval_duplicates_parser
@@ -548,6 +549,7 @@ def build_parser() -> argparse.ArgumentParser:
     settings.add_argument("--json", action="store_true")
     settings.set_defaults(func=cmd_settings)
     add_bench_parser(sub)
+    add_soak_parser(sub)
     add_models_parser(sub)
     add_operators_parser(sub, _store)
     add_privacy_parser(sub, _store)

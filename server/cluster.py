@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
+import time
 from collections.abc import Callable
 
 from .config import Settings
 from .flow.lifecycle import Lifecycle
 from .flow.registry import LiveRegistry
-from .storage.shared import END_CHANNEL, LINE_CHANNEL, SharedState
+from .storage.database import DatabaseUnavailable
+from .storage.shared import END_CHANNEL, LINE_CHANNEL, MISSED_BEATS, SharedState
 
 log = logging.getLogger(__name__)
 NOTICE_REASONS = ("redacted", "bye")  # why another instance asks this one to end a live check
@@ -59,15 +61,28 @@ def check_shared_secrets(shared: SharedState, cookie_secret: bytes) -> None:
 
 async def keep_alive(shared: SharedState, lifecycle: Lifecycle, publish: Callable[[], None] = lambda: None) -> None:
     """Beat (and `publish` this instance's free places to the shared line); take over the checks of
-    instances that stopped beating; drop rate buckets that are full again."""
+    instances that stopped beating; drop rate buckets that are full again.
+
+    After this instance could not beat on time (the database was down or stalled for everyone), the others
+    could not either: their silence means nothing until they have had MISSED_BEATS rounds to beat again."""
+    beating_since: float | None = None
+    last_beat: float | None = None
     while True:
         try:
             shared.heartbeat()
             publish()
-            taken = lifecycle.recover_interrupted(include_own=False)
-            if taken:
-                log.warning("%d live checks of stopped instances were ended", taken)
+            now = time.monotonic()
+            if beating_since is None or last_beat is None or now - last_beat > 2 * shared.heartbeat_s:
+                beating_since = now
+            last_beat = now
+            if time.monotonic() - beating_since >= MISSED_BEATS * shared.heartbeat_s:
+                taken = lifecycle.recover_interrupted(include_own=False)
+                if taken:
+                    log.warning("%d live checks of stopped instances were ended", taken)
             shared.forget_full_buckets()
+        except DatabaseUnavailable:
+            beating_since = None
+            log.warning("heartbeat: the database cannot be reached")
         except Exception:
             log.exception("heartbeat round failed")
         await asyncio.sleep(shared.heartbeat_s)

@@ -39,4 +39,5 @@ HTTP_CODES: dict[int, tuple[str, str]] = {
     415: ("unsupported_media_type", "this content type is not accepted here"),
     422: ("unprocessable", "the request could not be processed"),
     429: ("rate_limited", "too many requests"),
+    503: ("unavailable", "the service cannot reach its database; try again after Retry-After seconds"),
 }

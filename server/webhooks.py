@@ -374,7 +374,11 @@ class Outbox:
                     task.add_done_callback(self._deliveries.discard)
             except Exception:  # never let one bad row stop deliveries
                 log.exception("webhook delivery round failed")
-            due = self.store.next_webhook_due()
+            try:
+                due = self.store.next_webhook_due()
+            except Exception:  # the database is down for a moment: ask again after the usual wait
+                log.warning("the webhook outbox cannot read the database; retrying")
+                due = None
             floor = 0.25 if self._in_flight else 0.05  # due rows still in flight need no busy polling
             wait = 5.0 if due is None else min(5.0, max(floor, due - time.time()))
             self._wake.clear()

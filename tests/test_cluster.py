@@ -15,7 +15,7 @@ from collections import Counter
 import pytest
 from aiohttp import web
 
-from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
+from realname_tools.client import HeldTrack, HostedFlowClient, load_clip
 from server.api.auth import create_api_key
 from server.app import create_app
 from server.cluster import SharedFailureLimiter, SharedRateLimiter, instance_id
@@ -51,30 +51,6 @@ async def test_a_rate_limit_holds_across_instances(cluster, http):
     allowed = sum(n for (_, status), n in answers.items() if status != 429)
     assert 3 <= allowed <= 4, answers  # a burst of 3 (6 a minute) for the key, not 3 per instance
     assert answers[(cluster.a.port, 429)] and answers[(cluster.b.port, 429)]
-
-
-class HeldTrack(ClipTrack):
-    """Shows the clip's first frame (a neutral face) until released, then plays the clip."""
-
-    def __init__(self, frames, fps) -> None:
-        super().__init__(frames, fps)
-        self.clip = frames
-        self.released = asyncio.Event()
-        self.frames = _Held(frames, self.released)
-
-
-class _Held:
-    def __init__(self, frames, released: asyncio.Event) -> None:
-        self.clip, self.released, self.offset = frames, released, 0
-
-    def __len__(self) -> int:
-        return 1 << 30
-
-    def __getitem__(self, index: int):
-        if not self.released.is_set():
-            self.offset = index + 1
-            return self.clip[0]
-        return self.clip[(index - self.offset) % len(self.clip)]
 
 
 async def test_restarting_one_instance_does_not_disturb_a_check_on_the_other(cluster, http):

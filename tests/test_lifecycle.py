@@ -256,7 +256,7 @@ def test_expire_if_due_leaves_a_check_under_way_alone(flow):
     assert flow.lifecycle.expire_if_due(flow.store.session(waiting.id)) is True  # already expired
 
 
-def test_recover_interrupted_gives_attempts_back_except_to_checks_still_running(flow):
+def test_recover_interrupted_gives_attempts_back_even_the_last_except_to_checks_still_running(flow):
     interrupted, _ = flow.create()
     interrupted = flow.walk_to(interrupted, Status.LIVE)
     last_try, _ = flow.create(callback_url=CALLBACK)
@@ -267,7 +267,9 @@ def test_recover_interrupted_gives_attempts_back_except_to_checks_still_running(
     assert flow.lifecycle.recover_interrupted() == 2
     back = flow.store.session(interrupted.id)
     assert back.status == Status.ID_UPLOADED and back.failure_reason == Reason.INTERRUPTED.value
-    failed = flow.store.session(last_try.id)
-    assert failed.status == Status.FAILED and failed.failure_reason == Reason.INTERRUPTED.value
-    assert flow.webhooks(last_try.id) == ["session.failed"]
+    # The instance stopped, not the customer: even the last attempt is given back.
+    again = flow.store.session(last_try.id)
+    assert again.status == Status.ID_UPLOADED and again.failure_reason == Reason.INTERRUPTED.value
+    assert again.attempts == flow.settings.max_attempts - 1 and back.attempts == 0
+    assert flow.webhooks(last_try.id) == []
     assert flow.store.session(running.id).status == Status.LIVE

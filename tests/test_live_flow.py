@@ -319,7 +319,7 @@ async def test_a_card_failing_its_checksum_gets_the_configured_outcome(http, ser
 async def test_a_started_service_loads_and_times_its_models_before_it_says_it_is_ready(aiohttp_server, models, settings):
     """Issue 31 item 6: the first customer's offer no longer waits for the landmarker to load and be timed."""
     from server.app import create_app
-    from server.flow.attempts import analysis_workers
+    from server.flow.cputime import analysis_workers
     from server.http.services import SERVICES
 
     server = await aiohttp_server(create_app(settings, models=models, warm=True))

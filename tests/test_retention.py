@@ -71,7 +71,8 @@ async def test_a_restart_leaves_no_check_stuck(http, server, services, sandbox_k
     assert lifecycle.recover_interrupted() == 2
     one, two = store.session(first["id"]), store.session(last["id"])
     assert one.status == Status.ID_UPLOADED and one.failure_reason == "interrupted"  # may try again
-    assert two.status == Status.FAILED and two.failure_reason == "interrupted"  # no attempt left
+    assert two.status == Status.ID_UPLOADED and two.failure_reason == "interrupted"  # the last attempt given back
+    assert (one.attempts, two.attempts) == (0, 2)
 
 
 async def test_redaction_erases_evidence_and_confirms_by_webhook(http, server, services, sandbox_key):

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from concurrent.futures import Executor
@@ -42,11 +41,12 @@ from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
+from ..storage.database import when_available
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
 from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cluster_line import ClusterLine
-from .cputime import live_cpu_s
+from .cputime import analysis_workers, live_cpu_s, usable_cores
 from .customers import ADDRESS_FAILURE_SHARE, Customer, line_keys
 from .judgement import gallery_outcome, judge
 from .lifecycle import Lifecycle, jpeg
@@ -90,14 +90,7 @@ class LiveAttempt:
     faces: LiveFaces | None = None  # the kept crops, embedded as they become final
 
 
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) or 1
-
-
-def analysis_workers(settings: Settings) -> int:
-    """Analysis threads: as configured, else two per core (MediaPipe runs each frame on threads of its
-    own while the worker waits; with one worker per core the cores idle between frames)."""
-    return settings.analysis_threads or 2 * usable_cores()
+STORE_WAIT_S = 600.0  # how long an ended check's outcome waits in memory for the database (a restart)
 
 
 class LiveAttempts:
@@ -384,84 +377,88 @@ class LiveAttempts:
     # -- how an attempt ends ----------------------------------------------------------------------
 
     async def _ended(self, attempt: LiveAttempt, reason: str) -> None:
+        """The outcome, stored; while the database is down (a restart) it waits in memory, up to STORE_WAIT_S."""
         if not self.live.is_current(attempt):
             return  # set up but never the session's attempt, or superseded: it decides nothing
-        connection = attempt.connection
         try:
-            session = self.store.session(attempt.session_id)
-            if session is None or session.status != Status.LIVE:
-                return
-            engine = attempt.step.analyzer.engine
-            stats = connection.stats.summary()
-            # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
-            never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
-            connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
-            path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
-            self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
-            if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
-                # The server saw this peer fail to connect: the page may offer a recorded check now.
-                self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
-            last = connection.stats
-            started: float | None = None  # the arrival of the frame that completed the check (monotonic)
-            if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
-                started = last.last_analysed_at - last.latencies_ms[-1] / 1000
-            passed = reason == "completed" and engine.result is not None and engine.result.passed
-            failed = not passed and reason not in SERVER_ENDINGS
-            flat = attempt.step.analyzer.pad_deformation()
-            pad = await attempt.pad.verdict(failed, flat) if attempt.pad is not None else PadResult.unavailable()
-            attacked = False
-            if passed and engine.result is not None:
-                result = apply_pad(engine.result, pad)
-                signals = self._signals(attempt, session, result, pad)
-                if result.passed:
-                    analyzer = attempt.step.analyzer
-                    embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
-                    stats["decision_started_at"] = started  # popped by decide
-                    session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded)
-                else:
-                    attacked = True
-                    decided(stats, started)
-                    record = liveness_record(result, session, pad, signals, path)
-                    session = self.store.update_session(session.id, liveness=record)
-                    session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
-            else:
-                result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
-                attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
-                if attacked and result is not None:
-                    # The customer is told nothing the challenges saw: an attack is refused as an attack.
-                    result = apply_pad(result, pad)
-                    failure = Reason.PRESENTATION_ATTACK.value
-                    decided(stats, started)
-                elif reason == "completed" and result is not None and result.reason is not None:
-                    failure = result.reason.value
-                else:
-                    failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
-                scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
-                signals = self._signals(attempt, session, result, scored) if result is not None else []
-                fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
-                if never_connected:
-                    # The network failed, not the customer: the attempt is given back.
-                    fields["attempts"] = session.attempts - 1
-                session = self.store.update_session(session.id, **fields)
-                session = self.lifecycle.retry_or_fail(session, failure, stats)
-            if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
-                self.count_failure(session, attempt.customer)
-            log.info(
-                "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
-                "%d dropped, latency p50 %s ms p95 %s ms; status %s",
-                session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
-                stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
-                session.status.value,
-            )
-            # The outcome is stored: the session is free for a next attempt while this peer closes.
-            self.live.release(attempt.session_id, attempt)
-            self._place_freed()
-            connection.send(protocol.result_message(session.status.value))
-            await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
+            await when_available(lambda: self._outcome(attempt, reason), STORE_WAIT_S)
         finally:
             self.live.release(attempt.session_id, attempt)
-            self.admission.check_ended(connection.stats.elapsed())
+            self.admission.check_ended(attempt.connection.stats.elapsed())
             self._place_freed()
+
+    async def _outcome(self, attempt: LiveAttempt, reason: str) -> None:
+        connection = attempt.connection
+        session = self.store.session(attempt.session_id)
+        if session is None or session.status != Status.LIVE:
+            return
+        engine = attempt.step.analyzer.engine
+        stats = connection.stats.summary()
+        # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
+        never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
+        connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC
+        path = CheckPath.HANDOFF if HandoffRecords(self.store).handed_off(session.id) else connected
+        self.store.audit("system", "live.ended", session.id, {"reason": reason, "path": path.value, "connection": connected.value})
+        if not connection.ever_connected and connection.stats.first_frame_at is None and reason in UNCONNECTED_ENDINGS:
+            # The server saw this peer fail to connect: the page may offer a recorded check now.
+            self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
+        last = connection.stats
+        started: float | None = None  # the arrival of the frame that completed the check (monotonic)
+        if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
+            started = last.last_analysed_at - last.latencies_ms[-1] / 1000
+        passed = reason == "completed" and engine.result is not None and engine.result.passed
+        failed = not passed and reason not in SERVER_ENDINGS
+        flat = attempt.step.analyzer.pad_deformation()
+        pad = await attempt.pad.verdict(failed, flat) if attempt.pad is not None else PadResult.unavailable()
+        attacked = False
+        if passed and engine.result is not None:
+            result = apply_pad(engine.result, pad)
+            signals = self._signals(attempt, session, result, pad)
+            if result.passed:
+                analyzer = attempt.step.analyzer
+                embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
+                stats["decision_started_at"] = started  # popped by decide
+                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded)
+            else:
+                attacked = True
+                decided(stats, started)
+                record = liveness_record(result, session, pad, signals, path)
+                session = self.store.update_session(session.id, liveness=record)
+                session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
+        else:
+            result = engine.result if reason == "completed" else engine.finish(connection.stats.elapsed())
+            attacked = result is not None and reason not in SERVER_ENDINGS and confident_attack(pad)
+            if attacked and result is not None:
+                # The customer is told nothing the challenges saw: an attack is refused as an attack.
+                result = apply_pad(result, pad)
+                failure = Reason.PRESENTATION_ATTACK.value
+                decided(stats, started)
+            elif reason == "completed" and result is not None and result.reason is not None:
+                failure = result.reason.value
+            else:
+                failure = ENDINGS.get(reason, Reason.CONNECTION_LOST).value
+            scored = pad if pad.frames_scored else None  # a failed attempt's PAD figures, when there are any
+            signals = self._signals(attempt, session, result, scored) if result is not None else []
+            fields: dict[str, Any] = {"liveness": liveness_record(result, session, scored, signals, path)}
+            if never_connected:
+                # The network failed, not the customer: the attempt is given back.
+                fields["attempts"] = session.attempts - 1
+            session = self.store.update_session(session.id, **fields)
+            session = self.lifecycle.retry_or_fail(session, failure, stats)
+        if attacked or (reason not in NOT_THE_CUSTOMERS_DOING and not never_connected):
+            self.count_failure(session, attempt.customer)
+        log.info(
+            "live check %s ended (%s): %d frames received at %.1f fps, %d analysed at %.1f fps, "
+            "%d dropped, latency p50 %s ms p95 %s ms; status %s",
+            session.id, reason, stats["frames_received"], stats["received_fps"], stats["frames_analysed"],
+            stats["analysed_fps"], stats["frames_dropped"], stats["latency_ms"]["p50"], stats["latency_ms"]["p95"],
+            session.status.value,
+        )
+        # The outcome is stored: the session is free for a next attempt while this peer closes.
+        self.live.release(attempt.session_id, attempt)
+        self._place_freed()
+        connection.send(protocol.result_message(session.status.value))
+        await asyncio.sleep(0.05)  # let the data channel flush the result before the peer closes
 
     def _signals(self, attempt: LiveAttempt, session: Session, result: LivenessResult, pad: PadResult | None) -> list[RiskSignal]:
         stats, analyzer = attempt.connection.stats, attempt.step.analyzer

@@ -8,6 +8,8 @@ import os
 import threading
 import time
 
+from ..config import Settings
+
 _background_clocks: list[int] = []
 _lock = threading.Lock()
 
@@ -36,3 +38,13 @@ def live_cpu_s() -> float:
             except OSError:  # the thread has ended (an app shut down)
                 _background_clocks.remove(clock)
     return total
+
+
+def usable_cores() -> int:
+    return len(os.sched_getaffinity(0)) or 1
+
+
+def analysis_workers(settings: Settings) -> int:
+    """Analysis threads: as configured, else two per core (MediaPipe runs each frame on threads of its
+    own while the worker waits; with one worker per core the cores idle between frames)."""
+    return settings.analysis_threads or 2 * usable_cores()

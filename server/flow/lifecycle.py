@@ -281,7 +281,8 @@ class Lifecycle:
         return count
 
     def recover_interrupted(self, include_own: bool = True) -> int:
-        """Checks that were under way can never finish; give the attempt back or fail. At start-up
+        """Checks that were under way can never finish: back to the live step with the attempt given
+        back (the instance stopped, not the customer: even a last attempt may be taken again). At start-up
         (`include_own`) this instance's from before its restart; later, those of instances that stopped.
         Checks another running instance holds are never touched."""
         count = 0
@@ -291,7 +292,8 @@ class Lifecycle:
             if session.id in self.live or session.id in held:
                 continue
             try:
-                self.retry_or_fail(session, Reason.INTERRUPTED.value, None)
+                given_back = replace(session, attempts=max(0, session.attempts - 1))
+                self.retry_or_fail(given_back, Reason.INTERRUPTED.value, None, attempts=given_back.attempts)
                 count += 1
             except ConflictError:
                 pass

@@ -12,13 +12,15 @@ event loop's thread (asyncpg would mean an async Store and an async caller at ev
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 import os
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,16 @@ JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoi
 BUSY_TIMEOUT_S = 10
 CHECKPOINT_WAIT_MS = 500
 SCHEMA_LOCK = 0x7265616C6E616D65  # "realname": the advisory lock instances take while migrating
+CONNECT_TIMEOUT_S = 5  # a paused or unreachable PostgreSQL must not hold a request (and the event loop) for long
+RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 8.0  # back-off between reconnection attempts, doubling
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached now (it restarted, or is down); ask again after `retry_after_s`."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"the database cannot be reached; retry in {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
 
 
 def is_postgres_url(location: str | Path) -> bool:
@@ -113,6 +125,18 @@ class SQLiteDatabase(Database):
         self._db.close()
 
 
+async def when_available(call: Callable[[], Awaitable[Any]], wait_s: float) -> Any:
+    """`await call()`, made again while the database is unavailable, for up to `wait_s` in all."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return await call()
+        except DatabaseUnavailable as down:
+            if time.monotonic() >= deadline:
+                raise
+            await asyncio.sleep(down.retry_after_s)
+
+
 class PostgresDatabase(Database):
     """Autocommit, with explicit BEGIN/COMMIT for Store's transactions, rows as dicts.
 
@@ -130,21 +154,39 @@ class PostgresDatabase(Database):
         self.integrity_error = psycopg.IntegrityError
         self.name = _without_password(url)
         self._url = url
+        self._backoff, self._retry_at = RECONNECT_FIRST_S, 0.0
         self._db = self._connect()
 
     def _connect(self) -> Any:
         from psycopg.rows import dict_row
 
-        return self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row)
+        return self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
-        if self._db.broken:
+        if self._db.broken or self._db.closed:
             self._reconnect()
-        return self._db.execute(_translate(sql), tuple(params))
+        try:
+            return self._db.execute(_translate(sql), tuple(params))
+        except self._psycopg.OperationalError as error:
+            if self._db.broken:  # the connection went, not the statement: the server restarted or stopped
+                raise DatabaseUnavailable(self._backoff) from error
+            raise
 
     def _reconnect(self) -> None:
+        """With back-off: while PostgreSQL is down, requests are answered at once (503) rather than each
+        waiting for a connection attempt of its own."""
+        now = time.monotonic()
+        if now < self._retry_at:
+            raise DatabaseUnavailable(self._retry_at - now)
         log.warning("the connection to PostgreSQL was lost; reconnecting")
-        self._db = self._connect()
+        try:
+            self._db = self._connect()
+        except self._psycopg.OperationalError as error:
+            self._retry_at = time.monotonic() + self._backoff
+            self._backoff = min(RECONNECT_MAX_S, self._backoff * 2)
+            raise DatabaseUnavailable(self._retry_at - time.monotonic()) from error
+        self._backoff, self._retry_at = RECONNECT_FIRST_S, 0.0
+        log.warning("reconnected to PostgreSQL")
 
     def begin(self) -> None:
         self.execute("BEGIN")

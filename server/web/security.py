@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 from http import HTTPStatus
 
@@ -17,13 +18,14 @@ from ..errors import HTTP_CODES, RealnameError
 from ..http.client import client_address
 from ..http.problems import Problem, problem_response
 from ..http.services import SERVICES
+from ..storage.database import DatabaseUnavailable
 from .framing import FRAME_ORIGINS
 from .rendering import EndWith, error_page
 
 log = logging.getLogger(__name__)
 
 TOKEN_IN_PATH = re.compile(r"^/([vh])/[^/?#]+")  # a session's link, a handoff's short link
-PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited"}
+PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited", 503: "unavailable"}
 
 
 def is_api(request: web.Request) -> bool:
@@ -112,6 +114,15 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             kept = {k: v for k, v in error.headers.items() if k in ("Allow", "Retry-After")}
             return problem_response(error.status, code, detail, request.path, kept)
         return error_page(request, error.status, PAGE_ERROR_CODES.get(error.status, "internal"))
+    except DatabaseUnavailable as down:
+        # The database restarted or is down: a clear 503 with when to ask again, never a 500 or a trace.
+        retry = {"Retry-After": str(max(1, math.ceil(down.retry_after_s)))}
+        log.warning("%s %s answered 503: the database cannot be reached", request.method, redact_path(request.path))
+        if is_api(request):
+            return problem_response(503, HTTP_CODES[503][0], HTTP_CODES[503][1], request.path, retry)
+        page = error_page(request, 503, PAGE_ERROR_CODES[503])
+        page.headers.update(retry)
+        return page
     except (asyncio.CancelledError, KeyboardInterrupt):
         raise
     except Exception:

@@ -13,6 +13,7 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from server.receipts.keys import keyring_text, new_key
 from server.storage.crypto import Cipher
@@ -63,13 +64,20 @@ class Instance:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def log_path(self) -> Path:
+        """Its log, beside its data folder: a file, not a pipe nobody reads (a full pipe would stall it)."""
+        return Path(self.env["REALNAME_DATA_DIR"]).with_suffix(".log")
+
     def start(self, timeout: float = 60.0) -> Instance:
         """Blocks until /healthz answers (the models are loaded and start-up recovery has run)."""
-        self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-m", "server"], cwd=ROOT, env=self.env, stdout=subprocess.DEVNULL, stderr=log)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"the instance exited: {self.process.stderr.read().decode()[-2000:]}")  # type: ignore[union-attr]
+                raise RuntimeError(f"the instance exited: {self.log_path.read_text(errors='replace')[-2000:]}")
             if is_healthy(self.port):
                 return self
             time.sleep(0.1)

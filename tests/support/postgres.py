@@ -8,6 +8,7 @@ import os
 import pwd
 import secrets
 import shutil
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class Cluster:
     folder: Path
     socket_dir: Path
     bin: Path
+    options: str = ""  # the server's, for a restart
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://postgres@/{database}?host={self.socket_dir}"
@@ -53,8 +55,37 @@ class Cluster:
         self.admin(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
     def stop(self) -> None:
-        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+        self.halt()
         shutil.rmtree(self.folder, ignore_errors=True)
+
+    def halt(self) -> None:
+        """Down at once, as a crash (its data kept: `start` brings it back)."""
+        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-m", "immediate", "-w", "stop")
+
+    def start(self) -> None:
+        _as_postgres(str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), "-o", self.options, "-l", str(self.folder / "log"), "-w", "start")
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children (the backends serving connections)."""
+        postmaster = int((self.folder / "data" / "postmaster.pid").read_text().split()[0])
+        children = []
+        for stat in glob.glob("/proc/[0-9]*/stat"):
+            try:
+                fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == postmaster:
+                children.append(int(Path(stat).parent.name))
+        return [postmaster, *children]
+
+    def pause(self) -> None:
+        """SIGSTOP: the server hangs (connections stay open, nothing answers), as a stalled machine."""
+        for pid in self.processes():
+            os.kill(pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        for pid in self.processes():
+            os.kill(pid, signal.SIGCONT)
 
 
 def _as_postgres(*command: str) -> None:
@@ -76,8 +107,8 @@ def start_cluster() -> Cluster:
     data = folder / "data"
     _as_postgres(str(binaries / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync", "-E", "UTF8")
     options = f"-k {socket_dir} -c listen_addresses='' -c fsync=off -c synchronous_commit=off -c max_connections=200"
-    _as_postgres(str(binaries / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(folder / "log"), "-w", "start")
-    cluster = Cluster(folder, socket_dir, binaries)
+    cluster = Cluster(folder, socket_dir, binaries, options)
+    cluster.start()
     try:
         # In the template every test database is copied from: the service needs pgvector (its face gallery).
         cluster.admin_on("template1", "CREATE EXTENSION IF NOT EXISTS vector")

@@ -1,0 +1,302 @@
+"""The faults, one function each: it starts what the fault needs, injects it and returns the Tally.
+
+- `kill`: SIGKILL of the instance carrying live checks. Each customer's check is live on instance a (its
+  camera held on a neutral face) when a is killed; the customer then offers again to instance b (as the
+  page does on reconnecting through the proxy) until b takes it, and finishes there. The sessions allow
+  one attempt only, so an interrupted attempt counted against the customer would fail them.
+- `webhooks`: one merchant's receiver answers 503 for an hour of simulated time while another's works.
+  Simulated: each round, the time to the dead merchant's next retry is taken off its events' clocks
+  (created_at and next_attempt_at), as if that time had passed; the outbox's own back-off decides the
+  next retry. Then the receiver comes back and every event must arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from .harness import BLINK_CLIP, Receiver, Tally, eventually, prepared_customer, settle
+
+# Every customer comes from 127.0.0.1: the per-address limits would otherwise be the fault.
+OPEN_LIMITS = {"api_rate_per_minute": "100000", "page_rate_per_minute": "100000", "failures_per_window": "100000"}
+
+
+def _media() -> tuple[list[Any], float, bytes]:
+    from realname_tools.bench.customers import id_photo_from_clip
+    from realname_tools.client import load_clip
+    from tests.support.media import video
+
+    frames, fps = load_clip(video(BLINK_CLIP), max_seconds=14)
+    return frames, fps, id_photo_from_clip(frames, fps)
+
+
+async def kill(postgres, folder: Path, customers: int = 2, timeout_s: float = 180.0) -> Tally:
+    import aiohttp
+
+    from realname_tools.client import ClipTrack, HeldTrack, HostedFlowClient
+    from server.api.auth import create_api_key
+    from server.rtc.ice import use_loopback_candidates
+    from tests.support.instances import Cluster
+
+    use_loopback_candidates()
+    tally = Tally("kill")
+    frames, fps, photo = _media()
+    cluster = Cluster(postgres.new_database(), folder, max_attempts="1", start_timeout_s="300", challenge_timeout_s="60", **OPEN_LIMITS)
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(customers)]
+    ids: list[str] = []
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        held = []
+        for index, http in enumerate(browsers):
+            session_id, on_a = await prepared_customer(http, cluster.a.url, key, photo, f"kill-{index}", receiver.url)
+            run = await on_a.start_live(HeldTrack(frames, fps))
+            if run.offer_error is not None:
+                raise RuntimeError(f"instance a refused the first check: {run.offer_error}")
+            ids.append(session_id)
+            held.append(on_a)
+
+        def all_live_on_a() -> bool:
+            return all(cluster.store.session(s).status.value == "live" for s in ids)
+
+        if not await eventually(all_live_on_a, timeout=60):
+            raise RuntimeError("the checks did not go live on instance a")
+        heartbeat_s = float(cluster.a.env["REALNAME_INSTANCE_HEARTBEAT_S"])
+        killed_at = time.monotonic()
+        cluster.a.kill()
+        live_for: dict[str, float] = {}
+
+        async def watch_live() -> None:
+            while len(live_for) < len(ids) and time.monotonic() - killed_at < timeout_s:
+                for s in ids:
+                    if s not in live_for and (await asyncio.to_thread(cluster.store.session, s)).status.value != "live":
+                        live_for[s] = round(time.monotonic() - killed_at, 1)
+                await asyncio.sleep(0.2)
+
+        async def continue_on_b(http) -> float | None:
+            """Offer to b until it takes the check; the seconds from the kill to then."""
+            on_b = HostedFlowClient(http, cluster.b.url)
+            while time.monotonic() - killed_at < timeout_s:
+                run = await on_b.start_live(ClipTrack(frames, fps))
+                if run.offer_error is None:
+                    admitted = time.monotonic() - killed_at
+                    result = await on_b.wait_result(run, timeout=120)
+                    await on_b.close()
+                    if result is None:
+                        tally.customer_errors["no_result"] += 1
+                    return admitted
+                tally.customer_errors[str(run.offer_error.get("code"))] += 1
+                await asyncio.sleep(1.0)
+            return None
+
+        watcher = asyncio.create_task(watch_live())
+        admitted = await asyncio.gather(*(continue_on_b(http) for http in browsers))
+        await watcher
+        for on_a in held:
+            await on_a.close()
+        await eventually(lambda: len(receiver.delivered_events()) >= len(ids), timeout=60)
+        settle(tally, cluster.store, ids, receiver)
+        tally.recover_s = max((a for a in admitted if a is not None), default=None)
+        tally.recover_s = round(tally.recover_s, 1) if tally.recover_s is not None else None
+        tally.notes.update(
+            {
+                "statuses": {s: cluster.store.session(s).status.value for s in ids},
+                "attempts_used": {s: cluster.store.session(s).attempts for s in ids},
+                "never_admitted_on_b": sum(a is None for a in admitted),
+                "live_after_kill_s_max": max(live_for.values(), default=None),
+                "owner_timeout_s": 4 * heartbeat_s,  # 3 missed beats, then the next round of the survivor
+            }
+        )
+    finally:
+        for http in browsers:
+            await http.close()
+        await asyncio.to_thread(cluster.stop)
+        await receiver.stop()
+    return tally
+
+
+async def webhooks(postgres, folder: Path, events: int = 10, simulated_s: float = 3600.0, timeout_s: float = 120.0) -> Tally:
+    from server.api.auth import create_api_key
+    from tests.support.instances import Cluster
+
+    tally = Tally("webhooks")
+    dead, alive = await Receiver().start(), await Receiver().start()
+    dead.down = True
+    cluster = Cluster(postgres.new_database(), folder, webhook_retry_base_s="60", **OPEN_LIMITS)
+    store = cluster.store
+    try:
+        await asyncio.to_thread(cluster.start)
+        for name in ("Dead Shop", "Live Shop"):
+            create_api_key(store, name, sandbox=True)
+        keys = sorted(k.id for k in store.api_keys())  # the dead shop's first
+        ids = {"dead": [], "alive": []}
+        for index in range(events):
+            for kind, key_id, receiver in (("dead", keys[0], dead), ("alive", keys[1], alive)):
+                event_id = f"evt_{kind}_{index:03d}"
+                body = json.dumps({"id": event_id, "type": "session.approved", "data": {"session": {"id": f"ses_{kind}_{index}"}}})
+                store.add_webhook_event(event_id, f"ses_{kind}_{index}", key_id, "session.approved", receiver.url, body)
+                ids[kind].append(event_id)
+        started = time.monotonic()
+        alive_done = await eventually(lambda: len(alive.delivered_events()) >= events, timeout=timeout_s)
+        tally.notes["other_merchant_delivered_s"] = round(time.monotonic() - started, 1) if alive_done else None
+        # An hour without the dead receiver: each round, the wait for its next retry passes at once.
+        passed, delays = 0.0, []
+        while passed < simulated_s:
+            before = _attempts(store, ids["dead"])
+            due = _next_due(store, ids["dead"])
+            wait = max(0.0, due - time.time())
+            delays.append(round(wait))
+            _fast_forward(store, ids["dead"], wait)
+            passed += wait
+            if not await eventually(lambda b=before: _attempts(store, ids["dead"]) >= b + len(ids["dead"]), timeout=timeout_s):
+                break
+        tally.notes.update({"simulated_s": round(passed), "retry_waits_s": delays, "refused_while_dead": dead.refused})
+        dead.down = False
+        back = time.monotonic()
+        wait = max(0.0, _next_due(store, ids["dead"]) - time.time())
+        tally.notes["wait_for_the_next_retry_s"] = round(wait)  # simulated, as the back-off had grown to
+        _fast_forward(store, ids["dead"], wait)
+        await eventually(lambda: len(dead.delivered_events()) >= events, timeout=timeout_s)
+        tally.recover_s = round(time.monotonic() - back, 1)
+        all_ids = ids["dead"] + ids["alive"]
+        delivered = dead.delivered_events() + alive.delivered_events()
+        tally.sessions_started = tally.sessions_decided = 2 * events  # the events stand for decided sessions
+        tally.webhooks_expected = len(all_ids)
+        tally.webhooks_delivered = sum(1 for e in all_ids if delivered[e])
+        tally.notes["delivered_more_than_once"] = sum(1 for e in all_ids if delivered[e] > 1)
+        tally.notes["given_up"] = store._one("SELECT COUNT(*) AS n FROM webhook_events WHERE gave_up_at IS NOT NULL")["n"]
+    finally:
+        await asyncio.to_thread(cluster.stop)
+        await dead.stop()
+        await alive.stop()
+    return tally
+
+
+def _marks(ids: list[str]) -> str:
+    return ", ".join("?" for _ in ids)
+
+
+def _attempts(store, ids: list[str]) -> int:
+    return store._one(f"SELECT COALESCE(SUM(attempts), 0) AS n FROM webhook_events WHERE id IN ({_marks(ids)})", ids)["n"]
+
+
+def _next_due(store, ids: list[str]) -> float:
+    """When every one of these undelivered events is due again (their retries are jittered)."""
+    row = store._one(f"SELECT MAX(next_attempt_at) AS due FROM webhook_events WHERE delivered_at IS NULL AND id IN ({_marks(ids)})", ids)
+    return row["due"] if row and row["due"] is not None else time.time()
+
+
+def _fast_forward(store, ids: list[str], seconds: float) -> None:
+    """As if `seconds` had passed for these events: their clocks are moved back by that much."""
+    store._write(
+        f"UPDATE webhook_events SET created_at = created_at - ?, next_attempt_at = next_attempt_at - ? WHERE id IN ({_marks(ids)})",
+        [seconds, seconds, *ids],
+    )
+
+
+async def database(postgres, folder: Path, mode: str = "restart", customers: int = 2, down_s: float = 8.0, timeout_s: float = 180.0) -> Tally:
+    """PostgreSQL restarted (`restart`: down at once, then started again) or paused (`pause`: SIGSTOP, then
+    SIGCONT) while checks are live on both instances and the merchant API is being called: the API's
+    answers meanwhile, and whether the checks that ended while it was down are stored once it is back."""
+    import aiohttp
+
+    from realname_tools.client import HeldTrack
+    from server.api.auth import create_api_key
+    from server.rtc.ice import use_loopback_candidates
+    from tests.support.instances import Cluster
+
+    use_loopback_candidates()
+    tally = Tally(f"database-{mode}")
+    frames, fps, photo = _media()
+    cluster = Cluster(postgres.new_database(), folder, start_timeout_s="300", challenge_timeout_s="60", **OPEN_LIMITS)
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(customers)]
+    answers: list[dict[str, Any]] = []
+    ids: list[str] = []
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        instances = (cluster.a, cluster.b)
+        runs, tracks, clients = [], [], []
+        for index, http in enumerate(browsers):
+            session_id, client = await prepared_customer(http, instances[index % 2].url, key, photo, f"db-{index}", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await client.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the first check was refused: {run.offer_error}")
+            ids.append(session_id)
+            runs.append(run)
+            tracks.append(track)
+            clients.append(client)
+        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in ids), timeout=60):
+            raise RuntimeError("the checks did not go live")
+        stop = asyncio.Event()
+
+        async def call_api(http) -> None:
+            """The merchant reads a session from each instance, one request after another."""
+            while not stop.is_set():
+                for instance in instances:
+                    sent = time.monotonic()
+                    try:
+                        async with http.get(f"{instance.url}/api/v1/sessions/{ids[0]}", headers={"Authorization": f"Bearer {key}"}) as response:
+                            text = await response.text()
+                            answers.append({"at": sent, "status": response.status, "retry_after": response.headers.get("Retry-After"),
+                                            "problem": response.content_type == "application/problem+json" or response.status < 400,
+                                            "trace": "Traceback" in text, "s": time.monotonic() - sent})
+                    except (aiohttp.ClientError, TimeoutError) as error:
+                        answers.append({"at": sent, "status": type(error).__name__, "s": time.monotonic() - sent})
+                await asyncio.sleep(0.3)
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as api:
+            caller = asyncio.create_task(call_api(api))
+            await asyncio.sleep(2.0)
+            down_at = time.monotonic()
+            await asyncio.to_thread(postgres.halt if mode == "restart" else postgres.pause)
+            for track in tracks:  # the customers blink now: their checks end while the database is down
+                track.released.set()
+            await asyncio.sleep(down_s)
+            await asyncio.to_thread(postgres.start if mode == "restart" else postgres.resume)
+            back_at = time.monotonic()
+            results = await asyncio.gather(*(client.wait_result(run, timeout=120) for client, run in zip(clients, runs, strict=True)))
+            for client in clients:
+                await client.close()
+
+            def all_ok_again() -> bool:
+                recent = [a for a in answers if a["at"] > back_at]
+                return all(any(a["status"] == 200 for a in recent[i::2]) for i in range(2)) if len(recent) >= 2 else False
+
+            await eventually(all_ok_again, timeout=timeout_s)
+            tally.recover_s = round(max((a["at"] + a["s"] for a in answers if a["status"] != 200), default=back_at) - back_at, 1)
+            await eventually(lambda: all(cluster.store.session(s).status.value in ("approved", "rejected", "review", "failed") for s in ids), timeout=timeout_s)
+            await eventually(lambda: len(receiver.delivered_events()) >= len(ids), timeout=timeout_s)
+            stop.set()
+            await caller
+        tally.customer_errors["no_result"] = sum(r is None for r in results)
+        settle(tally, cluster.store, ids, receiver)
+        during = [a for a in answers if down_at <= a["at"] <= back_at]
+        statuses = Counter(str(a["status"]) for a in answers)
+        tally.notes.update(
+            {
+                "statuses": {s: cluster.store.session(s).status.value for s in ids},
+                "failure_reasons": {s: cluster.store.session(s).failure_reason for s in ids},
+                "results_told": [r and r.get("status") for r in results],
+                "api_answers": dict(statuses),
+                "api_answers_while_down": dict(Counter(str(a["status"]) for a in during)),
+                "api_500": sum(1 for a in answers if a["status"] == 500),
+                "api_503_without_retry_after": sum(1 for a in answers if a["status"] == 503 and not a.get("retry_after")),
+                "api_traces": sum(1 for a in answers if a.get("trace")),
+                "api_slowest_s": round(max((a["s"] for a in answers), default=0.0), 1),
+                "down_s": round(back_at - down_at, 1),
+            }
+        )
+    finally:
+        for http in browsers:
+            await http.close()
+        await asyncio.to_thread(cluster.stop)
+        await receiver.stop()
+    return tally

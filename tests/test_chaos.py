@@ -1,0 +1,41 @@
+"""Faults injected into a real cluster (PostgreSQL, two instances as processes, a real webhook receiver),
+through realname_tools/chaos: nothing lost, nothing decided twice, every webhook delivered. Durations
+are reported, never asserted."""
+
+from __future__ import annotations
+
+from realname_tools.chaos import faults
+
+
+async def test_killing_the_instance_of_live_checks_loses_nothing_and_costs_no_attempt(postgres, tmp_path):
+    tally = await faults.kill(postgres, tmp_path)
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert tally.sessions_decided == tally.sessions_started == 2
+    # One attempt allowed: the killed one was given back, the check was finished by instance b.
+    assert set(tally.notes["statuses"].values()) == {"approved"}, tally
+    assert tally.notes["never_admitted_on_b"] == 0
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert tally.notes["webhooks_delivered_more_than_once"] == 0
+    # No check stays live for long after its owner died (the bound is generous for a busy machine).
+    assert tally.notes["live_after_kill_s_max"] is not None and tally.notes["live_after_kill_s_max"] <= 10 * tally.notes["owner_timeout_s"]
+    assert set(tally.customer_errors) <= {"wrong_state", "busy"}, tally.customer_errors
+
+
+async def test_a_dead_webhook_receiver_for_an_hour_delays_no_other_merchant_and_loses_nothing(postgres, tmp_path):
+    tally = await faults.webhooks(postgres, tmp_path, events=5)
+    assert tally.notes["other_merchant_delivered_s"] is not None  # while the other receiver was dead
+    assert tally.notes["simulated_s"] >= 3600 and tally.notes["refused_while_dead"] > 0
+    waits = tally.notes["retry_waits_s"]
+    assert waits == sorted(waits) and waits[-1] > waits[0]  # the outbox backs off
+    assert tally.webhooks_delivered == tally.webhooks_expected == 10
+    assert tally.notes["given_up"] == 0
+
+
+async def test_postgresql_restarted_under_load_answers_503_and_stores_the_checks_that_ended_meanwhile(postgres, tmp_path):
+    tally = await faults.database(postgres, tmp_path, "restart")
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert set(notes["statuses"].values()) == {"approved"} and notes["results_told"] == ["approved", "approved"], tally
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert notes["api_500"] == 0 and notes["api_traces"] == 0 and notes["api_503_without_retry_after"] == 0, notes
+    assert set(notes["api_answers_while_down"]) <= {"200", "503"}, notes  # a clear answer, not a hang
