@@ -24,6 +24,7 @@ from .store import Store, _inserted_id
 
 DIMENSIONS = 512
 ENROLLED, BLOCKED = "enrolled", "blocked"
+GRAPH_BYTES_PER_FACE = 2830  # pgvector's HNSW graph in memory while building, per 512-d template (measured)
 EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40; recall@1 in docs/benchmarks.md)
 ENTRY_COLUMNS = "g.id, g.merchant_id, g.sandbox, g.session_id, g.kind, g.document_hash, g.reference_hash, g.created_by, g.created_at"
 
@@ -121,11 +122,12 @@ class GalleryStore:
                     copy.write(b"".join(head + vector_head + row.tobytes() for row in big_endian[start : start + 10_000]))
                 copy.write(struct.pack(">h", -1))
         started = time.perf_counter()
-        self.store._write("SET maintenance_work_mem = '2GB'")  # the graph is built in memory when it fits (about 2.4 KB a face)
-        self.store._write("CREATE INDEX gallery_embedding ON gallery USING hnsw (embedding vector_cosine_ops)")
-        self.store._write("RESET maintenance_work_mem")
-        self.store._write("ANALYZE gallery")  # as autovacuum would after such a load: the planner then uses the index
+        self.rebuild_index()
         return time.perf_counter() - started
+
+    def rebuild_index(self) -> None:
+        """PostgreSQL: the HNSW index built again over every template, with the memory its graph needs."""
+        self.store._db.build_vector_index("gallery", "embedding", index_build_mb(self.count()))
 
     def remove_session(self, session_id: str) -> int:
         """Every entry made from the session (enrolment and blocklist), row and index entry at once."""
@@ -261,6 +263,12 @@ class GalleryStore:
             "UPDATE merchants SET gallery = ?, gallery_action = ?, document_cap = ? WHERE id = ?", (int(enabled), action, document_cap, merchant_id)
         )
         return 0 if enabled else self.remove_enrolled(merchant_id)
+
+
+def index_build_mb(templates: int) -> int:
+    """maintenance_work_mem (MB) under which the HNSW graph of this many templates is built in memory
+    (a quarter more than it takes); 64 MB, PostgreSQL's default, at least."""
+    return max(64, -(-templates * GRAPH_BYTES_PER_FACE * 5 // 4 // 2**20))
 
 
 def _entry(row: dict) -> GalleryEntry:
