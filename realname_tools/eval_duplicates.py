@@ -192,10 +192,15 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
     if far is not None and len(pairs):
         tail = fit_tail(pairs, len(names))
         report["tail"] = {**asdict(tail), "far": far, "threshold": tail.threshold_for(far)}
-        report["tail_fpir_by_gallery_size"] = {
+        report["tail_fpir_by_gallery_size"] = {  # what the tail predicts at the threshold in use
             str(size): round(1 - (1 - tail.far_at(threshold)) ** size, 6) for size in (10**3, 10**4, 10**5, 10**6)
         }
-        report["cross_validation"] = cross_validate(templates, rows, sizes, far)
+        report["tail_far_for_fpir_1_percent"] = {  # GALLERY_FAR for another gallery size, and its threshold
+            str(size): {"far": float(f"{per_comparison_far(0.01, size):.3g}"), "threshold": tail.threshold_for(per_comparison_far(0.01, size))}
+            for size in (10**4, 10**5, 10**6)
+        }
+        if len(names) >= 3:  # with an identity left out, the others still make impostor pairs
+            report["cross_validation"] = cross_validate(templates, rows, sizes, far)
     return report
 
 
