@@ -17,6 +17,14 @@ vectors' do. For the photos of an identity the model is built without that ident
 so no distractor resembles the face it is compared with more than another person does. "random": unit
 vectors uniform on the sphere (far easier). The report compares both score distributions with the
 real impostor scores.
+
+The threshold a gallery needs comes from the impostor tail: a normal distribution fitted to the highest
+tenth of every photo-against-photo impostor pair of the folders (`fit_tail`), extrapolated to the
+per-comparison FAR that keeps FPIR at a target for a gallery size (1 - (1 - FAR)^N = FPIR). The report
+gives the fit, what it predicts at the threshold in use against gallery size, and a leave-one-identity-out
+cross-validation: each identity's searches judged at the threshold of a tail fitted without it (and its
+real impostor pairs counted against what that tail predicts, where they can be counted). Rates come with
+95 % Wilson intervals. `--write-calibration FILE` writes the calibration in use plus the fitted tail.
 """
 
 from __future__ import annotations

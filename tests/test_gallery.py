@@ -139,6 +139,8 @@ def test_a_copied_database_does_not_match_the_raw_templates_and_another_key_is_r
     # Re-keying rotates them all: the new key finds them, the old one is refused.
     new_key = os.urandom(32)
     assert rekey(gallery.records, key, new_key) == 50
+    if store.shared:  # the HNSW index, dropped for the updates, is there again
+        assert store._one("SELECT indexdef FROM pg_indexes WHERE indexname = 'gallery_embedding'")["indexdef"].endswith("USING hnsw (embedding vector_cosine_ops)")
     renewed = Gallery(Settings(), store, new_key, CALIBRATION, 0.178)
     assert all(renewed.records.nearest(merchant.id, False, renewed.protect(face), k=1)[0].score == pytest.approx(1.0, abs=1e-4) for face in faces)
     with pytest.raises(WrongGalleryKeyError):

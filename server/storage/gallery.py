@@ -167,6 +167,8 @@ class GalleryStore:
         count = 0
         with self.store.transaction():
             self.set_key_digest(digest)
+            if self.engine == "postgresql":  # each update would grow the graph (tens of ms a face): build it once after
+                self.store._write("DROP INDEX IF EXISTS gallery_embedding")
             for entry_id, template in list(self._templates()):
                 new = (matrix @ template.astype(np.float64)).astype(np.float32)
                 if self.engine == "sqlite":
@@ -174,6 +176,8 @@ class GalleryStore:
                 else:
                     self.store._write("UPDATE gallery SET embedding = ?::vector WHERE id = ?", (_vector(new), entry_id))
                 count += 1
+            if self.engine == "postgresql":
+                self.rebuild_index()
         if self.index is not None:
             for row in self.store._all("SELECT id, merchant_id, sandbox, template FROM gallery"):
                 self.index.add((row["merchant_id"], bool(row["sandbox"])), row["id"], _from_bytes(row["template"]))
