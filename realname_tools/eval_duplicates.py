@@ -150,11 +150,11 @@ class Search:
     maxima: np.ndarray  # the best distractor score within each gallery size
 
     def found(self, threshold: float, column: int = -1) -> bool:
-        return self.mate >= threshold and self.mate > max(self.other, self.maxima[column])
+        return bool(self.mate >= threshold and self.mate > max(self.other, self.maxima[column]))
 
     def false_positive(self, threshold: float, column: int = -1) -> bool:
         """The same search without its own identity returns someone."""
-        return max(self.other, self.maxima[column]) >= threshold
+        return bool(max(self.other, self.maxima[column]) >= threshold)
 
 
 def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distractors: int, model: str, seed: int = 7, far: float | None = None) -> dict:
@@ -197,7 +197,7 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
         "scores": samples,
     }
     pairs = impostor_pairs(templates)
-    if far is not None and len(pairs):
+    if far is not None and len(pairs) * TAIL_TOP >= MIN_TAIL_POINTS:
         tail = fit_tail(pairs, len(names))
         report["tail"] = {**asdict(tail), "far": far, "threshold": tail.threshold_for(far)}
         report["tail_fpir_by_gallery_size"] = {  # what the tail predicts at the threshold in use
@@ -207,14 +207,15 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
             str(size): {"far": float(f"{per_comparison_far(0.01, size):.3g}"), "threshold": tail.threshold_for(per_comparison_far(0.01, size))}
             for size in (10**4, 10**5, 10**6)
         }
-        if len(names) >= 3:  # with an identity left out, the others still make impostor pairs
-            report["cross_validation"] = cross_validate(templates, rows, sizes, far)
+        enough = all(len(impostor_pairs(templates, without=name)) * TAIL_TOP >= MIN_TAIL_POINTS for name in names)
+        report["cross_validation"] = cross_validate(templates, rows, sizes, far) if enough else None  # else too few pairs to fit
     return report
 
 
 # -- the impostor tail and the threshold it gives a gallery ---------------------------------------
 
 TAIL_TOP = 0.1  # the highest tenth of the impostor scores: the fit follows the tail, not the bulk
+MIN_TAIL_POINTS = 20  # fewer scores in that tenth make no line worth extrapolating
 
 
 def impostor_pairs(templates: dict[str, list[np.ndarray]], without: str | None = None) -> np.ndarray:
@@ -237,7 +238,9 @@ def fit_tail(scores: np.ndarray, identities: int, top: float = TAIL_TOP) -> Impo
     it is the more cautious."""
     ordered = np.sort(np.asarray(scores, dtype=np.float64))
     count = len(ordered)
-    kept = max(2, int(np.ceil(count * top)))
+    kept = int(np.ceil(count * top))
+    if kept < MIN_TAIL_POINTS:
+        raise ValueError(f"{count} impostor pairs are too few to fit a tail (the highest {top:.0%} must hold {MIN_TAIL_POINTS})")
     positions = (np.arange(count - kept, count) + 0.5) / count
     quantiles = np.array([NormalDist().inv_cdf(float(q)) for q in positions])
     std, mean = np.polyfit(quantiles, ordered[count - kept :], 1)
@@ -348,7 +351,10 @@ def run(args: argparse.Namespace) -> int:
     report = evaluate(templates, threshold, args.distractors, args.model, far=settings.gallery_far)
     report.update({"far": far, "photos_without_a_face": failed, "photos": str(root)})
     if args.write_calibration:
-        fitted = fit_tail(impostor_pairs(templates), report["identities"])
+        try:
+            fitted = fit_tail(impostor_pairs(templates), report["identities"])
+        except ValueError as error:
+            return fail("too_few_identities", str(error), args.json)
         replace(calibration, tail=fitted).save(args.write_calibration)
         report["calibration_written"] = args.write_calibration
     if args.json:

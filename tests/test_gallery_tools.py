@@ -52,9 +52,24 @@ def test_eval_duplicates_measures_fpir_and_fnir_against_gallery_size(tmp_path):
     assert report["fnir"] == 0 and report["fpir"] == 0 and report["other_identity_returned"] == 0
     assert report["fpir_95"][0] == 0 < report["fpir_95"][1] < 1  # zero of few searches: an interval, not a certainty
     assert threshold in [row["threshold"] for row in report["by_threshold"]]
+    assert "tail" not in report and "cross_validation" not in report  # 74 impostor pairs: too few to fit a tail on
+
+
+def test_cross_validation_judges_each_identity_at_a_tail_fitted_without_it():
+    rng = np.random.default_rng(5)
+    centres = unit_rows(rng.standard_normal((30, 512)))
+    templates = {f"id{i}": list(unit_rows(c + 0.05 * rng.standard_normal((4, 512)))) for i, c in enumerate(centres)}
+    report = evaluate(templates, threshold=0.5, distractors=1000, model="random", far=1e-7)
     cross = report["cross_validation"]
-    assert cross["far"] == 1e-7 and cross["fnir"] == 0 and cross["fpir"] == 0 and len(cross["by_gallery_size"]) == 3
-    assert report["tail"]["pairs"] > 0 and report["tail"]["std"] > 0
+    assert cross["far"] == 1e-7 and cross["fnir"] == 0 and cross["fpir"] == 0 and len(cross["by_gallery_size"]) == 2
+    assert cross["fpir_95"][0] == 0 < cross["fpir_95"][1] < 0.05  # 90 searches, none a false hit
+    tail = report["tail"]  # random directions: scores near N(0, 1/512), whose 1e-7 point is about 0.23
+    assert abs(tail["threshold"] - 5.2 / np.sqrt(512)) < 0.03 and cross["thresholds"]["min"] <= tail["threshold"] <= cross["thresholds"]["max"]
+    assert cross["held_out_impostor_pairs_above"]["0.01"]["expected"] > 0
+
+
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
 
 
 def test_the_fitted_tail_follows_the_highest_scores():
@@ -70,13 +85,13 @@ def test_the_fitted_tail_follows_the_highest_scores():
 
 def test_write_calibration_adds_the_impostor_tail(tmp_path):
     require_media()
-    for name in ("george_clooney", "matt_damon", "jennifer_aniston"):
+    for name in ("angelina_jolie", "katy_perry", "scarlett_johansson", "jennifer_aniston"):
         (tmp_path / name).symlink_to(PHOTOS / name)
     out = tmp_path / "calibration.json"
     done = server("eval-duplicates", "--photos", str(tmp_path), "--distractors", "0", "--write-calibration", str(out), "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     written = Calibration.load(out)
-    assert written.tail is not None and written.tail.identities == 3 and written.points == calibration_for("", "").points
+    assert written.tail is not None and written.tail.identities == 4 and written.points == calibration_for("", "").points
     assert written.threshold_for(1e-7) == max(written.tail.threshold_for(1e-7), written.points[-1].threshold)
 
 
