@@ -16,7 +16,7 @@ from server.matching.calibration import DEFAULT_FILE, Calibration
 from server.sessions import Session, Status
 from server.spoof.signals import Action, SignalCode
 from server.storage.crypto import Cipher
-from server.storage.gallery import BLOCKED, ENROLLED, GalleryEntry, GalleryStore, Hit
+from server.storage.gallery import BLOCKED, ENROLLED, GRAPH_BYTES_PER_FACE, GalleryEntry, GalleryStore, Hit, index_build_mb
 from server.storage.store import Store
 from tests.support.postgres import BACKENDS, database_for
 
@@ -105,6 +105,12 @@ def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path, database_url):
     again = GalleryStore(store)
     assert len(again.index) == 20 and again.nearest(merchant.id, False, faces[3], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
     store.close()
+
+
+def test_the_hnsw_graph_is_built_with_the_memory_it_needs():
+    assert index_build_mb(100) == 64  # PostgreSQL's default, at least
+    for faces in (10**5, 10**6):
+        assert faces * GRAPH_BYTES_PER_FACE <= index_build_mb(faces) * 2**20 <= 1.3 * faces * GRAPH_BYTES_PER_FACE
 
 
 # -- the rotation -----------------------------------------------------------------------------------
