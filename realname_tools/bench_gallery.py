@@ -6,6 +6,11 @@ and most of the variance in a 128-dimensional subspace, plus isotropic noise), s
 the sphere are the hardest case for HNSW and unlike faces. Each query is another "capture" of a random
 entry (its template plus noise; cosine about 0.7), as a returning customer's face would be.
 
+The deployment's own code paths: the schema's migrations, `GalleryStore.add` for the inserts (as an
+enrolment), `nearest` for the searches (as a decision). To reach a size, all but the last --online
+templates are loaded with COPY and the HNSW index is built once after them, as `gallery rekey` builds
+it (`GalleryStore.rebuild_index`: maintenance_work_mem raised to what the graph needs).
+
 SQLite: a throwaway file in a temporary folder. PostgreSQL: the database of --database-url (or
 DATABASE_URL): a scratch database only (it is opened with a fixed evidence key, so a real database is
 refused); the benchmark's merchant and its entries are deleted afterwards.
