@@ -52,6 +52,7 @@ class GalleryStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = "postgresql" if store.shared else "sqlite"
+        self.ef_search = EF_SEARCH
         self.index: ExactIndex | None = None
         if self.engine == "sqlite":
             self.index = ExactIndex(DIMENSIONS)
@@ -199,7 +200,7 @@ class GalleryStore:
         query = np.asarray(query, dtype=np.float32)
         if self.index is None:
             # Two round trips: this connection's search settings (set each time: a reconnect loses them), the search.
-            self.store._one("SELECT set_config('hnsw.ef_search', ?, false) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', false) AS b", (str(max(EF_SEARCH, k)),))
+            self.store._one("SELECT set_config('hnsw.ef_search', ?, false) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', false) AS b", (str(max(self.ef_search, k)),))
             vector = _vector(query)
             rows = self.store._all(
                 f"""SELECT {ENTRY_COLUMNS}, 1 - (g.embedding <=> ?::vector) AS score FROM gallery g
