@@ -103,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         log("searching")
         exact_best = np.argmax(data @ queries.T, axis=0)  # one matrix product for every query's exact answer
         measured = []
-        for ef_search in args.ef_search if records.index is None else [0]:
+        for ef_search in (args.ef_search or [records.ef_search]) if records.index is None else [0]:
             records.ef_search = ef_search or records.ef_search
             latencies, agree, found_pick = [], 0, 0
             for number, query in enumerate(queries):
@@ -161,6 +161,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--online", type=int, default=2000, help="of them, inserted one by one at the end (the rest in bulk)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--ef-search", dest="ef_search", type=lambda text: [int(v) for v in text.split(",")], default=[400], help="PostgreSQL: HNSW candidates per search, one or more (e.g. 100,200,400; default: the service's 400)")
+    parser.add_argument("--ef-search", dest="ef_search", type=lambda text: [int(v) for v in text.split(",")], help="PostgreSQL: HNSW candidates per search, one or more (e.g. 100,200,400; default: the service's)")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)
