@@ -25,6 +25,7 @@ async def check(launch, camera, merchant, card, tmp_path, shot, reference: str) 
     browser = await launch(camera)
     context = await phone_context(browser)
     page = await context.new_page()
+    page.set_default_timeout(RESULT_TIMEOUT_MS)  # reading the card (OCR) takes longer than 15 s on a busy machine
     await open_link(page, created["url"])
     await page.wait_for_url(at("/verify/consent"))
     await page.locator("input[name=agree]").check()

@@ -17,15 +17,27 @@ vectors' do. For the photos of an identity the model is built without that ident
 so no distractor resembles the face it is compared with more than another person does. "random": unit
 vectors uniform on the sphere (far easier). The report compares both score distributions with the
 real impostor scores.
+
+The threshold a gallery needs comes from the impostor tail: a normal distribution fitted to the highest
+tenth of every photo-against-photo impostor pair of the folders (`fit_tail`), extrapolated to the
+per-comparison FAR that keeps FPIR at a target for a gallery size (1 - (1 - FAR)^N = FPIR). The report
+gives the fit, what it predicts at the threshold in use against gallery size, and a leave-one-identity-out
+cross-validation: each identity's searches judged at the threshold of a tail fitted without it (and its
+real impostor pairs counted against what that tail predicts, where they can be counted). Rates come with
+95 % Wilson intervals. `--write-calibration FILE` writes the calibration in use plus the fitted tail.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from statistics import NormalDist
 
 import numpy as np
+
+from server.matching.calibration import ImpostorTail
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
 CHUNK = 20_000
@@ -99,13 +111,15 @@ def distractor_maxima(
     return best
 
 
-def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distractors: int, model: str, seed: int = 7) -> dict:
+def searches(templates: dict[str, list[np.ndarray]], distractors: int, model: str, seed: int = 7) -> tuple[list[Search], list[int], dict]:
+    """Every mated search (an identity's photos after the first, against the first photos of all and the
+    distractors), the gallery sizes, and the score samples for the report."""
     names = [name for name, found in templates.items() if found]
     enrolled = np.stack([templates[name][0] for name in names])
     sizes = [0] + [10**e for e in range(3, 12) if 10**e < distractors] + ([distractors] if distractors else [])
     rng = np.random.default_rng(seed)
+    rows: list[Search] = []
     mated_scores, impostor_scores, distractor_best, distractor_sample = [], [], [], []
-    rows = []  # per probe: mate score, best other real score, distractor maxima per size
     for index, name in enumerate(names):
         probes = np.stack(templates[name][1:]) if len(templates[name]) > 1 else np.empty((0, enrolled.shape[1]), np.float32)
         if not len(probes):
@@ -115,28 +129,56 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
         maxima = distractor_maxima(probes, others, distractors, sizes, model, rng, distractor_sample) if distractors else np.full((len(probes), len(sizes)), -1.0)
         for p in range(len(probes)):
             other_real = np.delete(real[p], index)
-            rows.append((float(real[p, index]), float(other_real.max()) if len(other_real) else -1.0, maxima[p]))
+            rows.append(Search(name, float(real[p, index]), float(other_real.max()) if len(other_real) else -1.0, maxima[p]))
             mated_scores.append(float(real[p, index]))
             impostor_scores.extend(float(s) for s in other_real)
             distractor_best.append(float(maxima[p, -1]))
+    samples = {
+        "mated": _summary(np.asarray(mated_scores)),
+        "real_impostor": _summary(np.asarray(impostor_scores)),
+        "distractor": _summary(np.asarray(distractor_sample)),
+        "highest_distractor_per_search": _summary(np.asarray(distractor_best)) if distractors else None,
+    }
+    return rows, sizes, samples
+
+
+@dataclass(frozen=True)
+class Search:
+    identity: str
+    mate: float  # the score of its own identity's enrolled photo
+    other: float  # the best score among the other identities' enrolled photos
+    maxima: np.ndarray  # the best distractor score within each gallery size
+
+    def found(self, threshold: float, column: int = -1) -> bool:
+        return bool(self.mate >= threshold and self.mate > max(self.other, self.maxima[column]))
+
+    def false_positive(self, threshold: float, column: int = -1) -> bool:
+        """The same search without its own identity returns someone."""
+        return bool(max(self.other, self.maxima[column]) >= threshold)
+
+
+def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distractors: int, model: str, seed: int = 7, far: float | None = None) -> dict:
+    rows, sizes, samples = searches(templates, distractors, model, seed)
+    names = [name for name, found in templates.items() if found]
     by_size = []
     for column, size in enumerate(sizes):
-        found = sum(1 for mate, other, best in rows if mate >= threshold and mate > max(other, best[column]))
-        false_positive = sum(1 for _, other, best in rows if max(other, best[column]) >= threshold)
+        found = sum(row.found(threshold, column) for row in rows)
+        false_positive = sum(row.false_positive(threshold, column) for row in rows)
         by_size.append({
             "distractors": size,
             "gallery_size": len(names) + size,
             "fnir": round(1 - found / len(rows), 6) if rows else None,
+            "fnir_95": wilson(len(rows) - found, len(rows)),
             "fpir": round(false_positive / len(rows), 6) if rows else None,
+            "fpir_95": wilson(false_positive, len(rows)),
             "non_mated_false_positives": false_positive,
         })
-    by_threshold = []  # the same searches at the full gallery, at other thresholds (choosing one for a gallery's size)
+    by_threshold = []  # the same searches at the full gallery, at other thresholds
     for level in sorted({round(threshold, 4), *(round(x, 2) for x in np.arange(0.30, 0.461, 0.02))}):
-        found = sum(1 for mate, other, best in rows if mate >= level and mate > max(other, best[-1]))
-        false_positive = sum(1 for _, other, best in rows if max(other, best[-1]) >= level)
+        found = sum(row.found(level) for row in rows)
+        false_positive = sum(row.false_positive(level) for row in rows)
         by_threshold.append({"threshold": level, "fnir": round(1 - found / len(rows), 6), "fpir": round(false_positive / len(rows), 6)} if rows else {})
-    impostors = np.asarray(impostor_scores)
-    return {
+    report = {
         "identities": len(names),
         "enrolled": len(names),
         "mated_searches": len(rows),
@@ -145,18 +187,122 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
         "distractors": distractors,
         "distractor_model": model,
         "fnir": by_size[-1]["fnir"],
+        "fnir_95": by_size[-1]["fnir_95"],
         "fpir": by_size[-1]["fpir"],
-        "missed": [round(mate, 4) for mate, other, best in rows if not (mate >= threshold and mate > max(other, best[-1]))],
-        "other_identity_returned": sum(1 for mate, other, best in rows if max(other, best[-1]) >= threshold),
+        "fpir_95": by_size[-1]["fpir_95"],
+        "missed": [f"{row.identity}: {row.mate:.4f}" for row in rows if not row.found(threshold)],
+        "other_identity_returned": sum(row.false_positive(threshold) for row in rows),
         "by_gallery_size": by_size,
         "by_threshold": by_threshold,
-        "scores": {
-            "mated": _summary(np.asarray(mated_scores)),
-            "real_impostor": _summary(impostors),
-            "distractor": _summary(np.asarray(distractor_sample)),
-            "highest_distractor_per_search": _summary(np.asarray(distractor_best)) if distractors else None,
-        },
+        "scores": samples,
     }
+    pairs = impostor_pairs(templates)
+    if far is not None and len(pairs) * TAIL_TOP >= MIN_TAIL_POINTS:
+        tail = fit_tail(pairs, len(names))
+        report["tail"] = {**asdict(tail), "far": far, "threshold": tail.threshold_for(far)}
+        report["tail_fpir_by_gallery_size"] = {  # what the tail predicts at the threshold in use
+            str(size): round(1 - (1 - tail.far_at(threshold)) ** size, 6) for size in (10**3, 10**4, 10**5, 10**6)
+        }
+        report["tail_far_for_fpir_1_percent"] = {  # GALLERY_FAR for another gallery size, and its threshold
+            str(size): {"far": float(f"{per_comparison_far(0.01, size):.3g}"), "threshold": tail.threshold_for(per_comparison_far(0.01, size))}
+            for size in (10**4, 10**5, 10**6)
+        }
+        enough = all(len(impostor_pairs(templates, without=name)) * TAIL_TOP >= MIN_TAIL_POINTS for name in names)
+        report["cross_validation"] = cross_validate(templates, rows, sizes, far) if enough else None  # else too few pairs to fit
+    return report
+
+
+# -- the impostor tail and the threshold it gives a gallery ---------------------------------------
+
+TAIL_TOP = 0.1  # the highest tenth of the impostor scores: the fit follows the tail, not the bulk
+MIN_TAIL_POINTS = 20  # fewer scores in that tenth make no line worth extrapolating
+
+
+def impostor_pairs(templates: dict[str, list[np.ndarray]], without: str | None = None) -> np.ndarray:
+    """Every photo against every photo of another identity (each pair once), `without` one identity."""
+    names = [name for name, found in templates.items() if found and name != without]
+    if len(names) < 2:
+        return np.empty(0)
+    rows = np.stack([t for name in names for t in templates[name]])
+    rows = unit(rows.astype(np.float64))
+    labels = np.array([i for i, name in enumerate(names) for _ in templates[name]])
+    scores = rows @ rows.T
+    upper = np.triu_indices(len(rows), 1)
+    return scores[upper][labels[upper[0]] != labels[upper[1]]]
+
+
+def fit_tail(scores: np.ndarray, identities: int, top: float = TAIL_TOP) -> ImpostorTail:
+    """A normal distribution through the highest `top` of the impostor scores on normal probability
+    paper (a least-squares line of score against the normal quantile of its plotting position): where
+    the real tail is heavier than a normal fitted to all scores, the line is steeper, so extrapolating
+    it is the more cautious."""
+    ordered = np.sort(np.asarray(scores, dtype=np.float64))
+    count = len(ordered)
+    kept = int(np.ceil(count * top))
+    if kept < MIN_TAIL_POINTS:
+        raise ValueError(f"{count} impostor pairs are too few to fit a tail (the highest {top:.0%} must hold {MIN_TAIL_POINTS})")
+    positions = (np.arange(count - kept, count) + 0.5) / count
+    quantiles = np.array([NormalDist().inv_cdf(float(q)) for q in positions])
+    std, mean = np.polyfit(quantiles, ordered[count - kept :], 1)
+    return ImpostorTail(round(float(mean), 5), round(float(std), 5), top, count, identities)
+
+
+def per_comparison_far(fpir: float, gallery_size: int) -> float:
+    """The false-accept rate per comparison at which a search of `gallery_size` strangers returns one with
+    probability `fpir` (independent comparisons): 1 - (1 - FAR)^N = FPIR, about FPIR / N."""
+    return 1 - (1 - fpir) ** (1 / gallery_size)
+
+
+def cross_validate(templates: dict[str, list[np.ndarray]], rows: list[Search], sizes: list[int], far: float) -> dict:
+    """Leave one identity out: the tail fitted without an identity sets the threshold its searches are
+    judged at, so no search is judged at a threshold its own faces helped choose. Also checks the fitted
+    tail against the held-out identity's real impostor pairs where they can be counted (FAR 1e-2, 1e-3)."""
+    names = [name for name, found in templates.items() if found]
+    thresholds, checks = {}, {1e-2: [0, 0.0], 1e-3: [0, 0.0]}  # FAR -> [observed, expected] held-out pairs above
+    for name in names:
+        tail = fit_tail(impostor_pairs(templates, without=name), len(names) - 1)
+        thresholds[name] = tail.threshold_for(far)
+        own = unit(np.stack(templates[name]).astype(np.float64))
+        others = unit(np.stack([t for other in names if other != name for t in templates[other]]).astype(np.float64))
+        held_out = (own @ others.T).ravel()
+        for level, counts in checks.items():
+            counts[0] += int((held_out >= tail.threshold_for(level)).sum())
+            counts[1] += level * len(held_out)
+    by_size = []
+    for column, size in enumerate(sizes):
+        missed = sum(not row.found(thresholds[row.identity], column) for row in rows)
+        false_positive = sum(row.false_positive(thresholds[row.identity], column) for row in rows)
+        by_size.append({
+            "distractors": size,
+            "fnir": round(missed / len(rows), 6) if rows else None,
+            "fnir_95": wilson(missed, len(rows)),
+            "fpir": round(false_positive / len(rows), 6) if rows else None,
+            "fpir_95": wilson(false_positive, len(rows)),
+        })
+    values = sorted(thresholds.values())
+    return {
+        "method": "leave one identity out: tail fitted without the identity, its searches judged at that tail's threshold",
+        "far": far,
+        "thresholds": {"min": values[0], "median": values[len(values) // 2], "max": values[-1]},
+        "fnir": by_size[-1]["fnir"],
+        "fnir_95": by_size[-1]["fnir_95"],
+        "fpir": by_size[-1]["fpir"],
+        "fpir_95": by_size[-1]["fpir_95"],
+        "missed": [f"{row.identity}: {row.mate:.4f} < {thresholds[row.identity]}" for row in rows if not row.found(thresholds[row.identity])],
+        "by_gallery_size": by_size,
+        "held_out_impostor_pairs_above": {f"{level:g}": {"observed": observed, "expected": round(expected, 1)} for level, (observed, expected) in checks.items()},
+    }
+
+
+def wilson(events: int, trials: int, z: float = 1.96) -> list[float] | None:
+    """The 95 % Wilson score interval of a rate (searches taken as independent: an identity's searches
+    are not quite, so read it as a lower bound on the uncertainty)."""
+    if not trials:
+        return None
+    rate = events / trials
+    centre = (rate + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * np.sqrt(rate * (1 - rate) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return [round(max(0.0, float(centre - half)), 4), round(min(1.0, float(centre + half)), 4)]
 
 
 def _summary(values: np.ndarray) -> dict | None:
@@ -202,14 +348,24 @@ def run(args: argparse.Namespace) -> int:
     if not args.json:
         print(f"embedding {sum(len(p) for p in photos.values())} photos of {len(photos)} identities", file=sys.stderr)
     templates, failed = embed_all(matcher, photos)
-    report = evaluate(templates, threshold, args.distractors, args.model)
+    report = evaluate(templates, threshold, args.distractors, args.model, far=settings.gallery_far)
     report.update({"far": far, "photos_without_a_face": failed, "photos": str(root)})
+    if args.write_calibration:
+        try:
+            fitted = fit_tail(impostor_pairs(templates), report["identities"])
+        except ValueError as error:
+            return fail("too_few_identities", str(error), args.json)
+        replace(calibration, tail=fitted).save(args.write_calibration)
+        report["calibration_written"] = args.write_calibration
     if args.json:
         print_json(report)
     else:
         print(f"threshold {threshold} (FAR {far or 'not from the calibration'}); {report['mated_searches']} searches of {report['identities']} identities")
         for row in report["by_gallery_size"]:
-            print(f"  {row['distractors']:>9} distractors: FNIR {row['fnir']}  FPIR {row['fpir']}")
+            print(f"  {row['distractors']:>9} distractors: FNIR {row['fnir']} {row['fnir_95']}  FPIR {row['fpir']} {row['fpir_95']}")
+        if "cross_validation" in report:
+            cv = report["cross_validation"]
+            print(f"leave one identity out at FAR {cv['far']:g} (thresholds {cv['thresholds']}): FNIR {cv['fnir']} {cv['fnir_95']}  FPIR {cv['fpir']} {cv['fpir_95']}")
         print(f"scores: {report['scores']}")
     return 0
 
@@ -221,5 +377,6 @@ def add_parser(sub) -> None:
     parser.add_argument("--model", choices=["matched", "random"], default="matched", help="how distractors are made (see the module's notes)")
     parser.add_argument("--far", type=float, help="the calibration's FAR for the threshold (default: GALLERY_THRESHOLD, else GALLERY_FAR)")
     parser.add_argument("--threshold", type=float, help="a cosine threshold instead")
+    parser.add_argument("--write-calibration", dest="write_calibration", help="write the calibration in use plus the impostor tail fitted on these photos to this file")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)

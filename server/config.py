@@ -55,8 +55,8 @@ class Settings:
     gallery_key: str = _setting("", "Base64 of 32 random bytes from which the face gallery's secret rotation of its templates is derived (e.g. from a secret store). Overrides GALLERY_KEY_FILE.")
     gallery_key_file: str = _setting("", "File holding the gallery key (created on first start); keep it outside DATA_DIR. Defaults to DATA_DIR/gallery.key, with a warning at start-up. `python -m server gallery rekey` replaces it.")
     gallery_retention_days: float = _setting(365.0, "Days a face stays in a merchant's gallery (duplicate checks), counted from its enrolment; blocklist entries too.")
-    gallery_far: float = _setting(1e-4, "False-accept rate (an entry of the calibration table) at which a gallery search calls two faces the same person. Strict: every search compares with every face of the gallery.")
-    gallery_threshold: float = _setting(0.0, "Cosine score at which a gallery search calls two faces the same person, instead of GALLERY_FAR's: for galleries too large for the calibration's strictest point (measure with `python -m server eval-duplicates`, see docs/benchmarks.md). 0: from GALLERY_FAR.")
+    gallery_far: float = _setting(1e-7, "False-accept rate per comparison at which a gallery search calls two faces the same person (below 1e-4, from the calibration's fitted impostor tail). A search compares with every face of the merchant's gallery, so a stranger is returned with probability about N x FAR: 1e-7 keeps that near 1 % at 10^5 faces (docs/benchmarks.md).")
+    gallery_threshold: float = _setting(0.0, "Cosine score at which a gallery search calls two faces the same person, instead of GALLERY_FAR's (measure with `python -m server eval-duplicates`, see docs/benchmarks.md). 0: from GALLERY_FAR.")
     maintenance_interval_s: float = _setting(30.0, "How often sessions past their lifetime are expired and old evidence purged.")
 
     # Models

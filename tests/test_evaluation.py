@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from server.matching.calibration import Calibration, CalibrationError, OperatingPoint, calibration_for
+from server.matching.calibration import Calibration, CalibrationError, ImpostorTail, OperatingPoint, calibration_for
 from server.matching.evaluation import FAILED, Evaluation, PairsError, evaluate, read_pairs
 from tests.support.media import MEDIA, PHOTOS, ROOT, require_media
 
@@ -41,6 +41,20 @@ def test_calibration_lookup():
     assert calibration.far_at(0.26) == 1e-3 and calibration.far_at(0.1) == 1.0
 
 
+def test_below_the_strictest_point_the_fitted_tail_answers():
+    points = (OperatingPoint(1e-2, 0.2), OperatingPoint(1e-4, 0.32))
+    with pytest.raises(CalibrationError, match="eval-duplicates"):
+        Calibration("m", points).threshold_for(1e-7)
+    tail = ImpostorTail(mean=0.0, std=0.08, top=0.1, pairs=6000, identities=24)
+    calibration = Calibration("m", points, tail=tail)
+    assert calibration.threshold_for(1e-7) == round(0.08 * 5.1993, 4) == tail.threshold_for(1e-7)
+    assert calibration.threshold_for(1e-4) == 0.32  # measured points first
+    assert Calibration("m", points, tail=ImpostorTail(0.0, 0.01, 0.1, 6000, 24)).threshold_for(1e-7) == 0.32  # never looser than them
+    assert tail.far_at(tail.threshold_for(1e-6)) == pytest.approx(1e-6, rel=0.01)
+    assert Calibration.from_dict(calibration.to_dict()) == calibration
+    assert "tail" not in Calibration("m", points).to_dict()
+
+
 def test_a_custom_model_folder_needs_its_own_calibration(tmp_path):
     with pytest.raises(CalibrationError, match="eval-match"):
         calibration_for(str(tmp_path), "")
@@ -53,6 +67,7 @@ def test_shipped_calibration_is_loadable_and_documents_itself():
     assert calibration.impostor_pairs > 10_000 and calibration.genuine_pairs > 500
     assert calibration.threshold_for(1e-4) > calibration.threshold_for(1e-2)
     assert "eval-match" in calibration.notes
+    assert calibration.tail is not None and calibration.tail.pairs > 5000 and "eval-duplicates" in calibration.notes
 
 
 def test_pairs_file_errors(tmp_path):

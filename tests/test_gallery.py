@@ -16,7 +16,7 @@ from server.matching.calibration import DEFAULT_FILE, Calibration
 from server.sessions import Session, Status
 from server.spoof.signals import Action, SignalCode
 from server.storage.crypto import Cipher
-from server.storage.gallery import BLOCKED, ENROLLED, GalleryEntry, GalleryStore, Hit
+from server.storage.gallery import BLOCKED, ENROLLED, GRAPH_BYTES_PER_FACE, GalleryEntry, GalleryStore, Hit, index_build_mb
 from server.storage.store import Store
 from tests.support.postgres import BACKENDS, database_for
 
@@ -107,6 +107,12 @@ def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path, database_url):
     store.close()
 
 
+def test_the_hnsw_graph_is_built_with_the_memory_it_needs():
+    assert index_build_mb(100) == 64  # PostgreSQL's default, at least
+    for faces in (10**5, 10**6):
+        assert faces * GRAPH_BYTES_PER_FACE <= index_build_mb(faces) * 2**20 <= 1.3 * faces * GRAPH_BYTES_PER_FACE
+
+
 # -- the rotation -----------------------------------------------------------------------------------
 
 
@@ -139,6 +145,8 @@ def test_a_copied_database_does_not_match_the_raw_templates_and_another_key_is_r
     # Re-keying rotates them all: the new key finds them, the old one is refused.
     new_key = os.urandom(32)
     assert rekey(gallery.records, key, new_key) == 50
+    if store.shared:  # the HNSW index, dropped for the updates, is there again
+        assert store._one("SELECT indexdef FROM pg_indexes WHERE indexname = 'gallery_embedding'")["indexdef"].endswith("USING hnsw (embedding vector_cosine_ops)")
     renewed = Gallery(Settings(), store, new_key, CALIBRATION, 0.178)
     assert all(renewed.records.nearest(merchant.id, False, renewed.protect(face), k=1)[0].score == pytest.approx(1.0, abs=1e-4) for face in faces)
     with pytest.raises(WrongGalleryKeyError):

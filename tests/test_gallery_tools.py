@@ -9,8 +9,10 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
 
-from realname_tools.eval_duplicates import evaluate
+from realname_tools.eval_duplicates import evaluate, fit_tail, per_comparison_far
+from server.matching.calibration import Calibration, calibration_for
 from tests.support.media import PHOTOS, ROOT, require_media
 
 
@@ -44,10 +46,53 @@ def test_eval_duplicates_measures_fpir_and_fnir_against_gallery_size(tmp_path):
     done = server("eval-duplicates", "--photos", str(tmp_path), "--distractors", "2000", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
-    assert report["identities"] == 3 and report["threshold"] == 0.3221 and report["distractor_model"] == "matched"
+    threshold = calibration_for("", "").threshold_for(1e-7)  # the default GALLERY_FAR, from the fitted impostor tail
+    assert report["identities"] == 3 and report["threshold"] == threshold and report["distractor_model"] == "matched"
     assert [row["distractors"] for row in report["by_gallery_size"]] == [0, 1000, 2000]
     assert report["fnir"] == 0 and report["fpir"] == 0 and report["other_identity_returned"] == 0
-    assert 0.3221 in [row["threshold"] for row in report["by_threshold"]]
+    assert report["fpir_95"][0] == 0 < report["fpir_95"][1] < 1  # zero of few searches: an interval, not a certainty
+    assert threshold in [row["threshold"] for row in report["by_threshold"]]
+    assert "tail" not in report and "cross_validation" not in report  # 74 impostor pairs: too few to fit a tail on
+
+
+def test_cross_validation_judges_each_identity_at_a_tail_fitted_without_it():
+    rng = np.random.default_rng(5)
+    centres = unit_rows(rng.standard_normal((30, 512)))
+    templates = {f"id{i}": list(unit_rows(c + 0.05 * rng.standard_normal((4, 512)))) for i, c in enumerate(centres)}
+    report = evaluate(templates, threshold=0.5, distractors=1000, model="random", far=1e-7)
+    cross = report["cross_validation"]
+    assert cross["far"] == 1e-7 and cross["fnir"] == 0 and cross["fpir"] == 0 and len(cross["by_gallery_size"]) == 2
+    assert cross["fpir_95"][0] == 0 < cross["fpir_95"][1] < 0.05  # 90 searches, none a false hit
+    tail = report["tail"]  # random directions: scores near N(0, 1/512), whose 1e-7 point is about 0.23
+    assert abs(tail["threshold"] - 5.2 / np.sqrt(512)) < 0.03 and cross["thresholds"]["min"] <= tail["threshold"] <= cross["thresholds"]["max"]
+    assert cross["held_out_impostor_pairs_above"]["0.01"]["expected"] > 0
+
+
+def unit_rows(rows: np.ndarray) -> np.ndarray:
+    return (rows / np.linalg.norm(rows, axis=-1, keepdims=True)).astype(np.float32)
+
+
+def test_the_fitted_tail_follows_the_highest_scores():
+    rng = np.random.default_rng(3)
+    normal = rng.normal(0.01, 0.07, 20_000)
+    fitted = fit_tail(normal, identities=100)
+    assert abs(fitted.mean - 0.01) < 0.01 and abs(fitted.std - 0.07) < 0.007
+    assert abs(fitted.threshold_for(1e-7) - (0.01 + 0.07 * 5.1993)) < 0.04
+    heavier = rng.standard_t(5, 20_000) * 0.055 + 0.01  # a tail heavier than a normal of the same spread
+    assert fit_tail(heavier, identities=100).std > heavier.std()  # so its extrapolation is stricter
+    assert per_comparison_far(0.01, 10**5) == pytest.approx(1.005e-7, rel=1e-3)
+
+
+def test_write_calibration_adds_the_impostor_tail(tmp_path):
+    require_media()
+    for name in ("angelina_jolie", "katy_perry", "scarlett_johansson", "jennifer_aniston"):
+        (tmp_path / name).symlink_to(PHOTOS / name)
+    out = tmp_path / "calibration.json"
+    done = server("eval-duplicates", "--photos", str(tmp_path), "--distractors", "0", "--write-calibration", str(out), "--json")
+    assert done.returncode == 0, done.stderr[-2000:]
+    written = Calibration.load(out)
+    assert written.tail is not None and written.tail.identities == 4 and written.points == calibration_for("", "").points
+    assert written.threshold_for(1e-7) == max(written.tail.threshold_for(1e-7), written.points[-1].threshold)
 
 
 def test_evaluate_counts_misses_and_false_positives():

@@ -73,6 +73,9 @@ class Database:
     def add_vector_column(self, table: str, column: str, dimensions: int) -> None:
         """A column of vectors with a cosine index, where the engine has one (PostgreSQL with pgvector)."""
 
+    def build_vector_index(self, table: str, column: str, memory_mb: int = 0) -> None:
+        """That column's index built again from the rows in the table (nothing to do without one)."""
+
     @contextlib.contextmanager
     def schema_lock(self) -> Iterator[None]:
         yield
@@ -212,8 +215,23 @@ class PostgresDatabase(Database):
                 "database server (docs/deployment.md), or have a superuser run CREATE EXTENSION vector in this database"
             ) from None
         self.execute(f"ALTER TABLE {table} ADD COLUMN {column} vector({dimensions})")
-        # HNSW over cosine distance; m and ef_construction are pgvector's defaults (docs/benchmarks.md).
-        self.execute(f"CREATE INDEX {table}_{column} ON {table} USING hnsw ({column} vector_cosine_ops)")
+        self.build_vector_index(table, column)
+
+    def build_vector_index(self, table: str, column: str, memory_mb: int = 0) -> None:
+        """The column's HNSW index over cosine distance, (re)built from the rows now in the table; m and
+        ef_construction are pgvector's defaults (docs/benchmarks.md). `memory_mb`: maintenance_work_mem for
+        the build, when more than the server's: the graph is built in memory when it fits, far faster."""
+        self.execute(f"DROP INDEX IF EXISTS {table}_{column}")
+        current = self.execute("SELECT setting::bigint AS kb FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()
+        raise_memory = memory_mb * 1024 > int(current["kb"])
+        if raise_memory:
+            self.execute(f"SET maintenance_work_mem = '{int(memory_mb)}MB'")
+        try:
+            self.execute(f"CREATE INDEX {table}_{column} ON {table} USING hnsw ({column} vector_cosine_ops)")
+        finally:
+            if raise_memory:
+                self.execute("RESET maintenance_work_mem")
+        self.execute(f"ANALYZE {table}")  # as autovacuum would after a bulk load: the planner then uses the index
 
     @contextlib.contextmanager
     def schema_lock(self) -> Iterator[None]:

@@ -24,7 +24,8 @@ from .store import Store, _inserted_id
 
 DIMENSIONS = 512
 ENROLLED, BLOCKED = "enrolled", "blocked"
-EF_SEARCH = 100  # HNSW candidates per search (pgvector's default is 40; recall@1 in docs/benchmarks.md)
+GRAPH_BYTES_PER_FACE = 2830  # pgvector's HNSW graph in memory while building, per 512-d template (measured)
+EF_SEARCH = 400  # HNSW candidates per search (pgvector's default is 40): recall@1 0.995 at 10^6 faces, 0.88 at 100 (docs/benchmarks.md)
 ENTRY_COLUMNS = "g.id, g.merchant_id, g.sandbox, g.session_id, g.kind, g.document_hash, g.reference_hash, g.created_by, g.created_at"
 
 
@@ -51,6 +52,7 @@ class GalleryStore:
     def __init__(self, store: Store) -> None:
         self.store = store
         self.engine = "postgresql" if store.shared else "sqlite"
+        self.ef_search = EF_SEARCH
         self.index: ExactIndex | None = None
         if self.engine == "sqlite":
             self.index = ExactIndex(DIMENSIONS)
@@ -121,11 +123,12 @@ class GalleryStore:
                     copy.write(b"".join(head + vector_head + row.tobytes() for row in big_endian[start : start + 10_000]))
                 copy.write(struct.pack(">h", -1))
         started = time.perf_counter()
-        self.store._write("SET maintenance_work_mem = '2GB'")  # the graph is built in memory when it fits (about 2.4 KB a face)
-        self.store._write("CREATE INDEX gallery_embedding ON gallery USING hnsw (embedding vector_cosine_ops)")
-        self.store._write("RESET maintenance_work_mem")
-        self.store._write("ANALYZE gallery")  # as autovacuum would after such a load: the planner then uses the index
+        self.rebuild_index()
         return time.perf_counter() - started
+
+    def rebuild_index(self) -> None:
+        """PostgreSQL: the HNSW index built again over every template, with the memory its graph needs."""
+        self.store._db.build_vector_index("gallery", "embedding", index_build_mb(self.count()))
 
     def remove_session(self, session_id: str) -> int:
         """Every entry made from the session (enrolment and blocklist), row and index entry at once."""
@@ -165,6 +168,8 @@ class GalleryStore:
         count = 0
         with self.store.transaction():
             self.set_key_digest(digest)
+            if self.engine == "postgresql":  # each update would grow the graph (tens of ms a face): build it once after
+                self.store._write("DROP INDEX IF EXISTS gallery_embedding")
             for entry_id, template in list(self._templates()):
                 new = (matrix @ template.astype(np.float64)).astype(np.float32)
                 if self.engine == "sqlite":
@@ -172,6 +177,8 @@ class GalleryStore:
                 else:
                     self.store._write("UPDATE gallery SET embedding = ?::vector WHERE id = ?", (_vector(new), entry_id))
                 count += 1
+            if self.engine == "postgresql":
+                self.rebuild_index()
         if self.index is not None:
             for row in self.store._all("SELECT id, merchant_id, sandbox, template FROM gallery"):
                 self.index.add((row["merchant_id"], bool(row["sandbox"])), row["id"], _from_bytes(row["template"]))
@@ -193,7 +200,7 @@ class GalleryStore:
         query = np.asarray(query, dtype=np.float32)
         if self.index is None:
             # Two round trips: this connection's search settings (set each time: a reconnect loses them), the search.
-            self.store._one("SELECT set_config('hnsw.ef_search', ?, false) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', false) AS b", (str(max(EF_SEARCH, k)),))
+            self.store._one("SELECT set_config('hnsw.ef_search', ?, false) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', false) AS b", (str(max(self.ef_search, k)),))
             vector = _vector(query)
             rows = self.store._all(
                 f"""SELECT {ENTRY_COLUMNS}, 1 - (g.embedding <=> ?::vector) AS score FROM gallery g
@@ -261,6 +268,12 @@ class GalleryStore:
             "UPDATE merchants SET gallery = ?, gallery_action = ?, document_cap = ? WHERE id = ?", (int(enabled), action, document_cap, merchant_id)
         )
         return 0 if enabled else self.remove_enrolled(merchant_id)
+
+
+def index_build_mb(templates: int) -> int:
+    """maintenance_work_mem (MB) under which the HNSW graph of this many templates is built in memory
+    (a quarter more than it takes); 64 MB, PostgreSQL's default, at least."""
+    return max(64, -(-templates * GRAPH_BYTES_PER_FACE * 5 // 4 // 2**20))
 
 
 def _entry(row: dict) -> GalleryEntry:
