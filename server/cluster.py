@@ -72,7 +72,7 @@ async def keep_alive(shared: SharedState, lifecycle: Lifecycle, publish: Callabl
             shared.heartbeat()
             publish()
             now = time.monotonic()
-            if beating_since is None or last_beat is None or now - last_beat > 2 * shared.heartbeat_s:
+            if beating_since is None or last_beat is None or now - last_beat > MISSED_BEATS * shared.heartbeat_s:
                 beating_since = now
             last_beat = now
             if time.monotonic() - beating_since >= MISSED_BEATS * shared.heartbeat_s:

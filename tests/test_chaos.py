@@ -4,7 +4,11 @@ are reported, never asserted."""
 
 from __future__ import annotations
 
+import pytest
+
 from realname_tools.chaos import faults
+
+pytestmark = pytest.mark.chaos  # a chaos run is a command (`pytest -m chaos`), not part of the suite
 
 
 async def test_killing_the_instance_of_live_checks_loses_nothing_and_costs_no_attempt(postgres, tmp_path):

@@ -20,7 +20,8 @@ from server.models.files import INSTALL_COMMAND, LANDMARKER, ModelFileError, sha
 from server.models.loader import landmarker_file
 from tests.support.media import ROOT
 
-FIRST_PARTY = {"server", "realname_tools", "tests"}
+# e2e: its browser support drives `eval-injection --chromium`, which runs from a checkout with the test extras.
+FIRST_PARTY = {"server", "realname_tools", "tests", "e2e"}
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 
