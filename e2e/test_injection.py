@@ -39,7 +39,10 @@ async def test_a_mesh_warped_puppet_as_a_renamed_fake_camera_is_not_approved_on_
     clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
     made = subprocess.run(
         [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(PORTRAIT)), str(clip), "--challenges", "turn_left,turn_right", "--mesh"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=900,
     )
     assert made.returncode == 0, made.stderr
     data = await chromium_check(live, playwright_driver, camera(clip, tmp_path), "turn_left,turn_right", photo(PORTRAIT))

@@ -247,9 +247,16 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
                     try:
                         async with http.get(f"{instance.url}/api/v1/sessions/{ids[0]}", headers={"Authorization": f"Bearer {key}"}) as response:
                             text = await response.text()
-                            answers.append({"at": sent, "status": response.status, "retry_after": response.headers.get("Retry-After"),
-                                            "problem": response.content_type == "application/problem+json" or response.status < 400,
-                                            "trace": "Traceback" in text, "s": time.monotonic() - sent})
+                            answers.append(
+                                {
+                                    "at": sent,
+                                    "status": response.status,
+                                    "retry_after": response.headers.get("Retry-After"),
+                                    "problem": response.content_type == "application/problem+json" or response.status < 400,
+                                    "trace": "Traceback" in text,
+                                    "s": time.monotonic() - sent,
+                                }
+                            )
                     except (aiohttp.ClientError, TimeoutError) as error:
                         answers.append({"at": sent, "status": type(error).__name__, "s": time.monotonic() - sent})
                 await asyncio.sleep(0.3)
