@@ -8,7 +8,7 @@ never commit generated media). `calibrate` measures the continuity steps (server
 the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found.
 
     python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5
-    python -m realname_tools.splices calibrate [--media ../shared/media] [--fps 15]
+    python -m realname_tools.splices calibrate [--media ../shared/media]
 """
 
 from __future__ import annotations
@@ -90,27 +90,17 @@ def splice(pieces: list[tuple[Path, float, float]]) -> list[np.ndarray]:
     return frames
 
 
-def steps_of(path: Path, fps: float | None):
-    """The analyser's continuity steps over a whole clip, analysing at most `fps` frames a second."""
+def steps_of(path: Path):
+    """The continuity steps of a whole clip, every frame fed as a live check and a replay feed them."""
     import av
 
-    from server.liveness.analyzer import LivenessAnalyzer, frame_due
-    from server.liveness.challenges import Challenge
-    from server.liveness.engine import LivenessEngine
-    from server.models.loader import landmarker_file, new_landmarker
+    from server.spoof.continuity import ContinuityTracker
 
-    analyzer = LivenessAnalyzer(new_landmarker(landmarker_file()), LivenessEngine([Challenge.BLINK], challenge_timeout_s=1e6, start_timeout_s=1e6))
-    last = None
-    try:
-        with av.open(str(path)) as container:
-            for index, frame in enumerate(container.decode(video=0)):
-                t = float(frame.time) if frame.time is not None else index / FPS
-                if frame_due(t, last, fps):
-                    last = t
-                    analyzer.analyse_frame(frame, t)
-    finally:
-        analyzer.close()
-    return analyzer.continuity.steps
+    tracker = ContinuityTracker()
+    with av.open(str(path)) as container:
+        for index, frame in enumerate(container.decode(video=0)):
+            tracker.add_frame(float(frame.time) if frame.time is not None else index / FPS, frame)
+    return tracker.steps
 
 
 def describe(name: str, steps, limits) -> dict:
@@ -125,7 +115,7 @@ def describe(name: str, steps, limits) -> dict:
     }
 
 
-def calibrate(media: Path, fps: float | None) -> dict:
+def calibrate(media: Path) -> dict:
     from realname_tools.puppets import write_clip
     from server.spoof.continuity import CutLimits
 
@@ -134,16 +124,16 @@ def calibrate(media: Path, fps: float | None) -> dict:
     genuine = []
     for clip in GENUINE:
         print(f"genuine {clip}", file=sys.stderr)
-        genuine.append(describe(clip, steps_of(videos / clip, fps), limits))
+        genuine.append(describe(clip, steps_of(videos / clip), limits))
     splices = []
     for name, pieces in SPLICES.items():
         print(f"splice {name}", file=sys.stderr)
         with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as out:  # never in the repository
             write_clip(splice([(videos / c, a, b) for c, a, b in pieces]), Path(out.name))
-            row = describe(name, steps_of(Path(out.name), fps), limits)
+            row = describe(name, steps_of(Path(out.name)), limits)
         row["cuts_made_at_s"] = [round(t, 2) for t in np.cumsum([round((e - s) * FPS) / FPS for _, s, e in pieces])[:-1]]
         splices.append(row)
-    return {"fps": fps, "genuine": genuine, "splices": splices}
+    return {"genuine": genuine, "splices": splices}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -154,7 +144,6 @@ def main(argv: list[str] | None = None) -> int:
     make.add_argument("pieces", nargs="+", help="CLIP:START:END (seconds)")
     cal = sub.add_parser("calibrate", help="continuity steps and cuts of genuine clips and generated splices")
     cal.add_argument("--media", default="../shared/media")
-    cal.add_argument("--fps", type=float, default=15.0, help="analysed frames a second (0: every frame)")
     cal.add_argument("--json", default=None, help="write the measurements here")
     args = parser.parse_args(argv)
     if args.command == "make":
@@ -167,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         write_clip(splice(pieces), Path(args.out))
         print(args.out)
         return 0
-    result = calibrate(Path(args.media), args.fps or None)
+    result = calibrate(Path(args.media))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

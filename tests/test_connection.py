@@ -86,3 +86,49 @@ async def test_frames_sooner_than_the_step_needs_are_skipped_and_each_analysis_i
     assert len(analysis.times) == 11  # the first frame, then one every 0.1 s
     assert connection.stats.frames_not_needed == 20 and connection.stats.frames_dropped == 0
     assert len(costs) == 11 and all(ms >= 0 for ms in costs)
+
+
+class ObservedAnalysis(SlowAnalysis):
+    """A slow analysis that is also told of every received frame (the continuity of the stream)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.observed: list[float] = []
+
+    def observe(self, frame, t: float) -> None:
+        self.observed.append(frame.time)
+
+
+class FakeTrack:
+    def __init__(self, frames: int) -> None:
+        self.left = frames
+
+    async def recv(self):
+        from fractions import Fraction
+        from types import SimpleNamespace
+
+        from aiortc.mediastreams import MediaStreamError
+
+        await asyncio.sleep(0.005)
+        if self.left == 0:
+            raise MediaStreamError
+        self.left -= 1
+        return SimpleNamespace(time=(40 - self.left) / 20, time_base=Fraction(1, 90000), width=64, height=48)
+
+
+async def test_every_received_frame_is_observed_while_the_analysis_takes_only_some():
+    from aiortc import RTCConfiguration
+
+    analysis, ended = ObservedAnalysis(), []
+
+    async def on_end(reason: str) -> None:
+        ended.append(reason)
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        connection = LiveConnection(analysis, executor, RTCConfiguration(), on_end=on_end)
+        connection._spawn(connection._receive(FakeTrack(40)), "receive")
+        connection._spawn(connection._analyse(), "analyse")
+        await asyncio.wait_for(connection.closed.wait(), timeout=30)
+    assert ended == ["stream_ended"]
+    assert analysis.observed == [i / 20 for i in range(1, 41)]
+    assert analysis.log.count("analyse") < 40 and connection.stats.frames_dropped > 0

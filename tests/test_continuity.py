@@ -1,12 +1,16 @@
-"""Cuts in a stream (spoof/continuity.py) and the `stream_discontinuity` signal, on synthetic frames; the
-calibration on the shared genuine clips and generated splices is `python -m realname_tools.splices
+"""Cuts in a stream (spoof/continuity.py) and the `stream_discontinuity` signal, on synthetic frames and
+on the steps recorded from streams Chromium sent (tests/fixtures/signals/continuity_chromium_steps.json);
+the calibration on the shared genuine clips and generated splices is `python -m realname_tools.splices
 calibrate` (docs/anti-spoofing.md), and a splice judged end to end is in tests/test_offline_judgement.py."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 
-from server.spoof.continuity import ContinuityTracker, Step, cuts
+from server.spoof.continuity import ContinuityTracker, Step, cuts, luma_thumbnail, thumbnail
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, discontinuity_signal
 
 FPS = 15.0
@@ -33,7 +37,7 @@ def stream(pieces: list[tuple[int, int]], shake_px: int = 0, seed: int = 0) -> C
             if shake_px:
                 frame = np.roll(frame, tuple(rng.integers(-shake_px, shake_px + 1, 2)), axis=(0, 1))
             frame = np.clip(frame + rng.normal(0, 3, frame.shape), 0, 255).astype(np.uint8)
-            tracker.add(index / FPS, frame)
+            tracker.add(index / FPS, thumbnail(frame.mean(axis=2).astype(np.uint8)))
             index += 1
     return tracker
 
@@ -54,6 +58,57 @@ def test_a_jump_after_a_stall_is_not_judged():
     assert cuts(steps) == []
     steps[15] = Step(steps[15].t, 1 / FPS, 40.0)
     assert cuts(steps) == [steps[15].t]
+
+
+def test_a_jump_across_dropped_frames_is_judged_per_interval_it_spans():
+    steps = [Step(i / FPS, 1 / FPS, 1.0) for i in range(1, 30)]
+    steps[15] = Step(steps[15].t, 3 / FPS, 40.0)  # two frames dropped: 13 grey levels an interval, still a cut
+    assert cuts(steps) == [steps[15].t]
+    steps[15] = Step(steps[15].t, 3 / FPS, 9.0)  # 3 an interval: a movement the dropped frames would have shown
+    assert cuts(steps) == []
+
+
+def test_the_step_interval_is_the_shorter_of_the_arrival_and_the_capture_clocks():
+    flat = np.full((24, 32), 100, np.float32)
+    tracker = ContinuityTracker()
+    tracker.add(0.0, flat, capture_t=10.0)
+    tracker.add(0.05, flat, capture_t=11.0)  # a capture clock that claims a second passed: not a gap
+    tracker.add(1.05, flat, capture_t=11.05)  # frames that arrive late in a burst: not a gap either
+    assert [round(s.dt, 3) for s in tracker.steps] == [0.05, 0.05]
+
+
+def test_the_thumbnail_of_a_video_frame_is_read_from_its_luma_plane():
+    import av
+
+    rgb = scene(4)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    luma = frame.to_ndarray()[: frame.height]  # the Y plane of the I420 picture
+    assert np.allclose(luma_thumbnail(frame), thumbnail(luma), atol=1.0)
+    converted = luma_thumbnail(frame.reformat(format="rgb24"))  # no luma plane: its grey conversion
+    assert np.corrcoef(converted.ravel(), thumbnail(luma).ravel())[0, 1] > 0.99
+
+
+RECORDED = json.loads((Path(__file__).parent / "fixtures" / "signals" / "continuity_chromium_steps.json").read_text())
+
+
+def recorded(name: str) -> tuple[list[Step], list[tuple[float, float]]]:
+    case = RECORDED[name]
+    return [Step(*s) for s in case["steps"]], [tuple(span) for span in case["spans"]]
+
+
+def test_genuine_streams_as_chromium_sent_them_have_no_cut():
+    """Every frame received, at 20 fps in VP8: the head-turn selfie (whose file repeats frames) and the
+    face-tracked hand-held lp_d12 (every frame jumps)."""
+    for name in ("genuine_headturn_selfie", "genuine_lp_d12"):
+        steps, spans = recorded(name)
+        assert cuts(steps) == [], name
+        assert discontinuity_signal(steps, spans) is None
+
+
+def test_a_splice_as_chromium_sent_it_is_caught():
+    steps, spans = recorded("splice_headturn_four_pieces")
+    signal = discontinuity_signal(steps, spans)
+    assert signal is not None and signal.action in (Action.REVIEW, Action.FAIL) and signal.detail["during_challenges"] >= 1
 
 
 def cut_steps(at: list[int]) -> list[Step]:

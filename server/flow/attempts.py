@@ -72,6 +72,9 @@ class LivenessStep:
         self._last_message = message
         return StepResult(message if changed else None, done=verdict.result is not None, needed_fps=self.analyzer.engine.needed_fps() if self.paced else None)
 
+    def observe(self, frame: Any, t: float) -> None:
+        self.analyzer.observe(frame, t)
+
     def close(self) -> None:
         self.analyzer.close()
 

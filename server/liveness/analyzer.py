@@ -139,7 +139,7 @@ class LivenessAnalyzer:
         self.repeated_frames = 0  # analysed frames identical to the previous analysed frame
         self.analysed_pairs = 0
         self._last_fingerprint: bytes | None = None
-        self.continuity = ContinuityTracker()  # cuts in the stream (spoof/continuity.py)
+        self.continuity = ContinuityTracker()  # cuts in the stream (spoof/continuity.py), fed by `observe`
         self._last_t: float | None = None
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -147,6 +147,10 @@ class LivenessAnalyzer:
         """Whether a frame at t is needed by the engine's current step (the live connection skips the
         others the same way, by `frame_due`)."""
         return frame_due(t, self._last_t, self.engine.needed_fps())
+
+    def observe(self, frame, t: float) -> None:
+        """Every frame of the stream, analysed or not (cheap: the luma plane's thumbnail): its continuity."""
+        self.continuity.add_frame(t, frame)
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -170,7 +174,6 @@ class LivenessAnalyzer:
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
         self._count_repeat(rgb)
-        self.continuity.add(t, rgb)
         if len(faces) == 1 and self.flatness.due(t):
             self.flatness.add(t, shape_of(faces[0].points, rgb.shape[1], rgb.shape[0]))
         self._offer_pad_frame(signals, rgb)

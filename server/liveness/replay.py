@@ -227,12 +227,13 @@ def replay_video(
                     raise ClipOverBudget(f"the video took more than {limits.cpu_budget_s:.0f} s of processing")
             if engine.result is not None:
                 continue  # decoded only to learn the clip's length
+            # A recording's timetable counts from its first frame.
+            clock = t - first_t if prompts_at is not None else t
+            analyzer.observe(frame, clock)
             if limits is not None and not frame_due(t, last_analysed, limits.analysis_fps):
                 continue  # beyond the analysis rate: decoded, not analysed
             last_analysed = t
             sizes.append((t, frame.width, frame.height))
-            # A recording's timetable counts from its first frame.
-            clock = t - first_t if prompts_at is not None else t
             if analyzer.analyse_frame(frame, clock).result is not None and limits is None:
                 break
     except av.error.FFmpegError as error:

@@ -17,7 +17,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -46,6 +46,14 @@ class FrameAnalysis(Protocol):
     def analyse(self, frame: Any, t: float) -> StepResult: ...
 
     def close(self) -> None: ...
+
+
+@runtime_checkable
+class FrameObserver(Protocol):
+    """Optionally also a FrameAnalysis's: told of EVERY received frame, on the receive loop, before any is
+    skipped or dropped. Must be cheap (well under a millisecond) and must not block."""
+
+    def observe(self, frame: Any, t: float) -> None: ...
 
 
 @dataclass
@@ -141,6 +149,7 @@ class LiveConnection:
         self.busy_analysis_fps = busy_analysis_fps or None
         self.on_frame = on_frame  # told each analysed frame's analysis time (ms), for the capacity model
         self.analysis = analysis
+        self._observe = analysis.observe if isinstance(analysis, FrameObserver) else None
         self.executor = executor
         self.on_end = on_end
         self.connect_timeout_s = connect_timeout_s
@@ -235,6 +244,12 @@ class LiveConnection:
                     if stats.transit_s and transit - stats.transit_s[-1] > wrap / 2:
                         transit -= wrap
                     stats.transit_s.append(transit)
+                if self._observe is not None:
+                    try:
+                        self._observe(frame, now - stats.started_at)
+                    except Exception:  # a frame it cannot read costs the observation, not the check
+                        log.exception("frame observer failed")
+                        self._observe = None
                 if self._latest is not None:
                     stats.frames_dropped += 1
                 self._latest = (frame, now)
