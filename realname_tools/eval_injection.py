@@ -67,14 +67,17 @@ OTHER_PHOTO_PUPPETS = [
     ("george_clooney/deepface_img38.jpg", "george_clooney/deepface_img39.jpg"),
 ]
 # One piece per challenge, each starting and ending facing the camera, in an order the footage did not have.
+# The first piece is a still, neutral start without the challenges' movement: through Chromium its first
+# half second is played back and forth while the page connects (eval_injection_browser.py), and a blink in
+# it would pass the check before any cut is played (the blink clip blinks at 0.43 s, lp_d7 at 0.13 s).
 SPLICES = [
     ([(HEADTURN, 0, 2), (HEADTURN, 7.0, 11.2), (HEADTURN, 2.0, 6.8), (HEADTURN, 11.2, 14.3)], "turn_right,turn_left,look_down", HEADTURN_OTHER),
     ([(HEADTURN, 16.5, 19), (HEADTURN, 2.0, 6.8), (HEADTURN, 7.0, 11.2)], "turn_left,turn_right", HEADTURN_OTHER),
     ([(HEADTURN, 0, 2), (HEADTURN, 11.2, 14.3)], "look_down", HEADTURN_OTHER),
     ([(HEADTURN, 0, 2), (MONITOR, 2.0, 6.8), (HEADTURN, 7.0, 11.2)], "turn_left,turn_right", HEADTURN_OTHER),
     ([(D12, 0, 1.2), (D12, 3.0, 4.5), (D12, 1.2, 2.9)], "turn_right,turn_left", None),
-    ([(BLINK, 0, 1.5), (BLINK, 9.0, 9.8), (BLINK, 3.2, 4.0)], "blink,blink", None),
-    ([(D7, 0, 1.0), (D7, 2.1, 3.0)], "blink", None),
+    ([(BLINK, 0.6, 1.6), (BLINK, 9.0, 9.8), (BLINK, 3.2, 4.0)], "blink,blink", None),
+    ([(D7, 4.3, 5.3), (D7, 2.1, 3.0)], "blink", None),
 ]
 
 
