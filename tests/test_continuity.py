@@ -82,10 +82,9 @@ def test_the_thumbnail_of_a_video_frame_is_read_from_its_luma_plane():
 
     rgb = scene(4)
     frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
-    luma = frame.to_ndarray()[: frame.height]  # the Y plane of the I420 picture
-    assert np.allclose(luma_thumbnail(frame), thumbnail(luma), atol=1.0)
-    converted = luma_thumbnail(frame.reformat(format="rgb24"))  # no luma plane: its grey conversion
-    assert np.corrcoef(converted.ravel(), thumbnail(luma).ravel())[0, 1] > 0.99
+    grey = thumbnail(frame.reformat(format="gray").to_ndarray())  # full range, as the limits are calibrated
+    assert np.abs(luma_thumbnail(frame) - grey).max() <= 2.5  # the video-range luma plane, stretched (rounding)
+    assert np.abs(luma_thumbnail(frame.reformat(format="rgb24")) - grey).max() <= 2.5  # no luma plane: converted
 
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "signals" / "continuity_chromium_steps.json").read_text())

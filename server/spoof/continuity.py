@@ -23,8 +23,10 @@ import numpy as np
 
 THUMB_SIZE = (32, 24)  # width, height: whatever the frame's shape, steps are compared within one stream
 MAX_SHIFT = 2  # thumbnail pixels (~6 % of the frame) a shaking camera may move the picture between frames
-# 8-bit planar or semi-planar formats whose first plane is the luma, one byte a pixel.
+# 8-bit planar or semi-planar formats whose first plane is the luma, one byte a pixel: video range (16-235)
+# but for the JPEG-range "yuvj" formats and grey.
 LUMA_FIRST = frozenset({"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p", "nv12", "nv21", "gray"})
+FULL_RANGE = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "gray"})
 
 
 def thumbnail(grey: np.ndarray) -> np.ndarray:
@@ -38,13 +40,14 @@ def thumbnail(grey: np.ndarray) -> np.ndarray:
 
 def luma_thumbnail(frame) -> np.ndarray:
     """The thumbnail of an av.VideoFrame, from its luma plane when it has one (a decoded WebRTC or clip
-    frame is yuv420p: no conversion), else from its grey conversion."""
-    if frame.format.name in LUMA_FIRST:
-        plane = frame.planes[0]
-        luma = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-    else:
-        luma = frame.to_ndarray(format="gray")
-    return thumbnail(luma)
+    frame is yuv420p: no colour conversion), else from its grey conversion."""
+    name = frame.format.name
+    if name not in LUMA_FIRST:
+        return thumbnail(frame.to_ndarray(format="gray"))
+    plane = frame.planes[0]
+    small = thumbnail(np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width])
+    # Video range stretched to 0-255: the grey levels the limits are calibrated in (an RGB picture's grey).
+    return small if name in FULL_RANGE else (small - 16.0) * (255.0 / 219.0)
 
 
 def shifted_difference(before: np.ndarray, after: np.ndarray, reach: int = MAX_SHIFT) -> float:
