@@ -103,6 +103,18 @@ def steps_of(path: Path):
     return tracker.steps
 
 
+def highest_limits(steps, limits) -> dict:
+    """The highest `times` and `isolation` (each alone, the other limits as set) at which the stream still
+    has a cut: for a genuine clip how near it comes to a false cut, for a splice how far its cuts stand out."""
+    import dataclasses
+
+    from server.spoof.continuity import cuts
+
+    grid = [round(1 + 0.25 * i, 2) for i in range(77)]  # 1 to 20
+    found = {name: [v for v in grid if cuts(steps, dataclasses.replace(limits, **{name: v}))] for name in ("times", "isolation")}
+    return {name: (values[-1] if values else None) for name, values in found.items()}
+
+
 def describe(name: str, steps, limits) -> dict:
     from server.spoof.continuity import cuts
 
@@ -111,6 +123,7 @@ def describe(name: str, steps, limits) -> dict:
         "clip": name,
         "steps": len(steps),
         "cuts_at_s": [round(t, 2) for t in cuts(steps, limits)],
+        "highest_limits_with_a_cut": highest_limits(steps, limits),
         "change": {"median": round(float(np.median(changes)), 2) if changes else None, "max": [round(v, 1) for v in changes[:3]]},
     }
 
