@@ -110,6 +110,15 @@ def test_a_splice_as_chromium_sent_it_is_caught():
     assert signal is not None and signal.action in (Action.REVIEW, Action.FAIL) and signal.detail["during_challenges"] >= 1
 
 
+def test_a_cut_into_a_piece_that_begins_with_its_movement_is_found_and_a_movement_is_not():
+    calm = [1.0, 0.8, 1.1, 0.9, 1.0, 1.2, 0.9, 1.0, 1.1, 0.8]
+    turn = [1.5, 3.0, 6.0, 9.0, 10.0, 9.0, 6.0, 3.0, 1.5]  # a fast turn: its steps grow and shrink
+    moving_after_cut = calm + [30.0, 8.0, 9.0, 10.0, 6.0, 3.0, 1.5] + calm  # the spliced piece turns at once
+    assert cuts([Step((i + 1) / FPS, 1 / FPS, c) for i, c in enumerate(calm + turn + calm)]) == []
+    steps = [Step((i + 1) / FPS, 1 / FPS, c) for i, c in enumerate(moving_after_cut)]
+    assert cuts(steps) == [steps[10].t]
+
+
 def cut_steps(at: list[int]) -> list[Step]:
     return [Step(i / FPS, 1 / FPS, 30.0 if i in at else 1.0) for i in range(1, 90)]
 

@@ -5,8 +5,8 @@ frames when the person moves or the hand shakes. A stream assembled from pieces 
 every cut, in one frame (the background, the light, the face's place and size all at once), then goes on
 smoothly. So each consecutive pair of frames gets a step: the mean grey change of a small thumbnail of the
 whole frame, after the best small shift (a shaking camera moves the picture; a cut changes it), and a cut
-is a step far above the stream's own usual step AND above both its neighbours (an isolated jump, not a
-movement). The tracker is fed EVERY frame the stream delivers, not only the analysed ones (the analysis
+is a step far above the stream's own usual step AND above the steps on one side of it (a jump out of a
+continuous stretch, not a movement, whose steps grow and shrink on both sides). The tracker is fed EVERY frame the stream delivers, not only the analysed ones (the analysis
 skips frames as its step allows and as the machine's load forces, and a cut between two analysed frames
 far apart hides among the larger steps of a slow sampling): a thumbnail of the frame's luma plane, no
 colour conversion, about 0.1 ms a frame. A step across a gap (frames the encoder or the network dropped)
@@ -96,14 +96,15 @@ class ContinuityTracker:
 @dataclass(frozen=True)
 class CutLimits:
     """A step is a cut when its change per interval is over `floor` grey levels, `times` the stream's
-    median step and `isolation` times the median of the steps around it (`around` on each side, repeated
-    frames left out: a video that repeats frames moves in bigger steps between the repeats). A step after
-    `n` repeated frames, or across a gap of `n` + 1 usual intervals (dropped frames), counts as `n` + 1
-    intervals of movement; one across more than `max_gap` usual intervals (a stall) is not judged."""
+    median step and `isolation` times the median of the steps on its calmer side (`around` steps before
+    it, or after it; repeated frames left out: a video that repeats frames moves in bigger steps between
+    the repeats). A step after `n` repeated frames, or across a gap of `n` + 1 usual intervals (dropped
+    frames), counts as `n` + 1 intervals of movement; one across more than `max_gap` usual intervals (a
+    stall) is not judged."""
 
     floor: float = 2.0
     times: float = 5.0
-    isolation: float = 4.0
+    isolation: float = 6.0  # 1.3 x the highest of the other genuine clips, left out one at a time (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 8.0
@@ -117,10 +118,11 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
     usual = median(s.change for s in steps)
     interval = median(s.dt for s in steps)
     reach = 3 * limits.around
-    found = []
+    found: list[float] = []
+    last_cut = -limits.around - 1
     for i, step in enumerate(steps):
         spans = max(1, round(step.dt / interval))  # usual intervals between the two frames
-        if spans > limits.max_gap:
+        if spans > limits.max_gap or i - last_cut <= limits.around:  # the steps just after a cut: its new piece
             continue
         held = 0  # frames repeated just before this one: its change is the movement of that many more intervals
         while held < i and steps[i - 1 - held].change < limits.repeat * usual:
@@ -130,7 +132,10 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
             continue
         before = [s.change for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
         after = [s.change for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
-        local = median(before + after) if before + after else usual
+        # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
+        # ends with the return to neutral. A movement of the person has moving steps on both sides.
+        local = min(median(before) if before else usual, median(after) if after else usual)
         if change >= limits.isolation * local:
             found.append(step.t)
+            last_cut = i
     return found
