@@ -6,12 +6,13 @@ every cut, in one frame (the background, the light, the face's place and size al
 smoothly. So each consecutive pair of frames gets a step: the mean grey change of a small thumbnail of the
 whole frame, after the best small shift (a shaking camera moves the picture; a cut changes it), and a cut
 is a step far above the stream's own usual step AND above the steps on one side of it (a jump out of a
-continuous stretch, not a movement, whose steps grow and shrink on both sides). The tracker is fed EVERY frame the stream delivers, not only the analysed ones (the analysis
-skips frames as its step allows and as the machine's load forces, and a cut between two analysed frames
-far apart hides among the larger steps of a slow sampling): a thumbnail of the frame's luma plane, no
-colour conversion, about 0.1 ms a frame. A step across a gap (frames the encoder or the network dropped)
-is judged per interval it spans; one across a long stall is not judged. Pure and cheap; calibrated with
-`python -m realname_tools.splices calibrate` (docs/anti-spoofing.md).
+continuous stretch; a movement's steps grow and shrink on both sides). The tracker is fed EVERY frame the
+stream delivers, not only the analysed ones (the analysis skips frames as its step allows and as the
+machine's load forces, and a cut between two analysed frames far apart hides among the larger steps of a
+slow sampling): a thumbnail of the frame's luma plane, no colour conversion, about 0.2 ms a frame with
+the step. A step across a gap (frames the encoder or the network dropped) is judged per interval it spans;
+one across a long stall is not judged. Pure and cheap; calibrated with `python -m realname_tools.splices
+calibrate` (docs/anti-spoofing.md).
 """
 
 from __future__ import annotations
