@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .harness import BLINK_CLIP, Receiver, Tally, eventually, prepared_customer, settle
+from .harness import BLINK_CLIP, Receiver, Stalls, Tally, clean_up, eventually, prepared_customer, settle
 
 # Every customer comes from 127.0.0.1: the per-address limits would otherwise be the fault.
 OPEN_LIMITS = {"api_rate_per_minute": "100000", "page_rate_per_minute": "100000", "failures_per_window": "100000"}
@@ -115,10 +115,7 @@ async def kill(postgres, folder: Path, customers: int = 1, timeout_s: float = 18
             }
         )
     finally:
-        for http in browsers:
-            await http.close()
-        await asyncio.to_thread(cluster.stop)
-        await receiver.stop()
+        await clean_up(cluster, [receiver], browsers)
     return tally
 
 
@@ -173,9 +170,7 @@ async def webhooks(postgres, folder: Path, events: int = 10, simulated_s: float 
         tally.notes["delivered_more_than_once"] = sum(1 for e in all_ids if delivered[e] > 1)
         tally.notes["given_up"] = store._one("SELECT COUNT(*) AS n FROM webhook_events WHERE gave_up_at IS NOT NULL")["n"]
     finally:
-        await asyncio.to_thread(cluster.stop)
-        await dead.stop()
-        await alive.stop()
+        await clean_up(cluster, [dead, alive])
     return tally
 
 
@@ -261,6 +256,7 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
                         answers.append({"at": sent, "status": type(error).__name__, "s": time.monotonic() - sent})
                 await asyncio.sleep(0.3)
 
+        stalls = Stalls([i.url for i in instances]).start()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as api:
             caller = asyncio.create_task(call_api(api))
             await asyncio.sleep(2.0)
@@ -285,6 +281,7 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
             await eventually(lambda: len(receiver.delivered_events()) >= len(ids), timeout=timeout_s)
             stop.set()
             await caller
+        tally.notes["event_loop_stalled_s_max"] = await stalls.stop()
         tally.customer_errors["no_result"] = sum(r is None for r in results)
         settle(tally, cluster.store, ids, receiver)
         during = [a for a in answers if down_at <= a["at"] <= back_at]
@@ -304,8 +301,5 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
             }
         )
     finally:
-        for http in browsers:
-            await http.close()
-        await asyncio.to_thread(cluster.stop)
-        await receiver.stop()
+        await clean_up(cluster, [receiver], browsers)
     return tally

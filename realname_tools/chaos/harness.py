@@ -105,6 +105,62 @@ def settle(tally: Tally, store, session_ids: list[str], receiver: Receiver | Non
         tally.notes["webhooks_delivered_more_than_once"] = sum(1 for e in events if delivered[e] > 1)
 
 
+class Stalls:
+    """How long each instance's event loop stood still: a static file (no database, no model) asked of each
+    instance every `every_s`; the slowest answer is the longest stall a customer's page or the API saw."""
+
+    def __init__(self, urls: list[str], every_s: float = 0.1) -> None:
+        self.urls = urls
+        self.every_s = every_s
+        self.longest_s = {url: 0.0 for url in urls}
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _probe(self, http, url: str) -> None:
+        import aiohttp
+
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                async with http.get(f"{url}/static/realname.css") as response:
+                    await response.read()
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass
+            self.longest_s[url] = max(self.longest_s[url], time.monotonic() - sent)
+            await asyncio.sleep(self.every_s)
+
+    async def _run(self) -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
+            await asyncio.gather(*(self._probe(http, url) for url in self.urls))
+
+    def start(self) -> Stalls:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> float:
+        """The longest stall of any instance, in seconds."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        return round(max(self.longest_s.values(), default=0.0), 2)
+
+
+async def clean_up(cluster, receivers=(), browsers=()) -> None:
+    """What a fault started, stopped, each part even if stopping one before it failed."""
+    try:
+        for http in browsers:
+            await http.close()
+    finally:
+        try:
+            if cluster is not None:
+                await asyncio.to_thread(cluster.stop)
+        finally:
+            for receiver in receivers:
+                await receiver.stop()
+
+
 async def eventually(condition, timeout: float, step: float = 0.2) -> bool:
     """Until `condition()` holds; a database down for the moment (the harness's own view) counts as not yet."""
     from server.storage.database import DatabaseUnavailable
