@@ -19,7 +19,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .harness import BLINK_CLIP, Receiver, Stalls, Tally, clean_up, eventually, prepared_customer, settle
+from .harness import BLINK_CLIP, FINAL, Receiver, Stalls, Tally, clean_up, eventually, fill, prepared_customer, settle, small_disk
 
 # Every customer comes from 127.0.0.1: the per-address limits would otherwise be the fault.
 OPEN_LIMITS = {"api_rate_per_minute": "100000", "page_rate_per_minute": "100000", "failures_per_window": "100000"}
@@ -303,3 +303,139 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
     finally:
         await clean_up(cluster, [receiver], browsers)
     return tally
+
+
+async def disk_full(folder: Path, size_mb: int = 64, full_s: float = 10.0, timeout_s: float = 180.0) -> Tally:
+    """The SQLite default with its data folder on a small disk of its own, filled while one customer's check
+    is live and another is about to send their ID photo: what the customers and the merchant's API are
+    told while it is full, whether the check that ended meanwhile is stored once space is freed, whether the
+    other customer can go on, and `PRAGMA integrity_check` on the database file after."""
+    import base64
+    import os
+    import sqlite3
+
+    import aiohttp
+
+    from realname_tools.client import ClipTrack, HeldTrack
+    from server.api.auth import create_api_key
+    from server.receipts.keys import keyring_text, new_key
+    from server.rtc.ice import use_loopback_candidates
+    from server.storage.crypto import Cipher
+    from server.storage.store import Store
+    from tests.support.instances import Instance, environment, free_port
+
+    use_loopback_candidates()
+    tally = Tally("disk-full")
+    frames, fps, photo = _media()
+    evidence_key = os.urandom(32)
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
+    answers: Counter = Counter()
+    with small_disk(folder / "a", size_mb) as data:
+        settings = dict(
+            evidence_key=base64.b64encode(evidence_key).decode(), receipt_keys=keyring_text([new_key()]), start_timeout_s="300", challenge_timeout_s="60"
+        )
+        instance = Instance(environment(data, free_port(), "", **settings, **OPEN_LIMITS))
+        store = None
+        try:
+            await asyncio.to_thread(instance.start)
+            store = Store(data / "realname.sqlite3", Cipher(evidence_key))  # the operator's view
+            key, _secret = create_api_key(store, "Shop", sandbox=True)
+            stalls = Stalls([instance.url]).start()
+            first, on_first = await prepared_customer(browsers[0], instance.url, key, photo, "full-0", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await on_first.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the check was refused: {run.offer_error}")
+            if not await eventually(lambda: store.session(first).status.value == "live", timeout=60):
+                raise RuntimeError("the check did not go live")
+            second, on_second = await _consented_customer(browsers[1], instance.url, key, "full-1", receiver.url)
+            ids = [first, second]
+
+            filler = await asyncio.to_thread(fill, data)
+            full_at = time.monotonic()
+            status, page = await on_second.upload_document(photo)  # the evidence write
+            answers[f"upload {status}"] += 1
+            tally.customer_errors[_page_code(page) if status >= 400 else "none"] += 1
+            tally.notes["page_trace"] = "Traceback" in page
+            track.released.set()  # the first customer blinks: their check ends while the disk is full
+            api = await _api_while(instance.url, key, ids[0], full_s)
+            answers.update(api["answers"])
+            tally.notes["status_while_full"] = {s: (await asyncio.to_thread(store.session, s)).status.value for s in ids}
+            tally.notes["full_s"] = round(time.monotonic() - full_at, 1)
+            filler.unlink()
+            freed_at = time.monotonic()
+
+            result = await on_first.wait_result(run, timeout=timeout_s)
+            await on_first.close()
+            await eventually(lambda: store.session(first).status.value in FINAL, timeout=timeout_s)
+            tally.recover_s = round(time.monotonic() - freed_at, 1)
+            status, page = await on_second.upload_document(photo)  # again, now that there is room
+            answers[f"upload again {status}"] += 1
+            second_run = await on_second.start_live(ClipTrack(frames, fps))
+            second_result = None if second_run.offer_error else await on_second.wait_result(second_run, timeout=120)
+            await on_second.close()
+            await eventually(lambda: len(receiver.delivered_events()) >= 2, timeout=timeout_s)
+            tally.notes["event_loop_stalled_s_max"] = await stalls.stop()
+            settle(tally, store, ids, receiver)
+            tally.notes.update(
+                {
+                    "statuses": {s: store.session(s).status.value for s in ids},
+                    "results_told": [r and r.get("status") for r in (result, second_result)],
+                    "answers": dict(answers),
+                    "api_500": api["500"],
+                    "api_traces": api["traces"],
+                    "api_without_retry_after": api["without_retry_after"],
+                }
+            )
+        finally:
+            if store is not None:
+                store.close()
+            await clean_up(instance, [receiver], browsers)
+        with sqlite3.connect(data / "realname.sqlite3") as check:
+            tally.notes["integrity_check"] = check.execute("PRAGMA integrity_check").fetchone()[0]
+    return tally
+
+
+async def _consented_customer(http, base_url: str, api_key: str, reference: str, callback_url: str):
+    """A session created through the API whose customer consented and is about to send the ID photo."""
+    from realname_tools.client import HostedFlowClient
+
+    body = {"reference_id": reference, "fixed_challenges": ["blink"], "callback_url": callback_url}
+    async with http.post(f"{base_url}/api/v1/sessions", json=body, headers={"Authorization": f"Bearer {api_key}"}) as response:
+        created = await response.json()
+    customer = HostedFlowClient(http, base_url)
+    if await customer.open(created["url"]) != 303 or await customer.consent() != 303:
+        raise RuntimeError("the hosted pages refused the customer")
+    return created["id"], customer
+
+
+def _page_code(page: str) -> str:
+    """The error code whose text (`error.<code>`, English) a page shows, or `page` when none."""
+    import html
+
+    from server.web import i18n
+
+    texts = json.loads((Path(i18n.__file__).parent / "locales" / "en.json").read_text(encoding="utf-8"))
+    shown = html.unescape(page)
+    return next((key.removeprefix("error.") for key, text in texts.items() if key.startswith("error.") and text in shown), "page")
+
+
+async def _api_while(base_url: str, api_key: str, session_id: str, seconds: float) -> dict[str, Any]:
+    """The merchant reading a session and creating one, over and over for `seconds`: answers by status."""
+    import aiohttp
+
+    found: dict[str, Any] = {"answers": Counter(), "500": 0, "traces": 0, "without_retry_after": 0}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    until = time.monotonic() + seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        while time.monotonic() < until:
+            for method, path, body in (("GET", f"/api/v1/sessions/{session_id}", None), ("POST", "/api/v1/sessions", {"reference_id": "while-full"})):
+                async with http.request(method, base_url + path, json=body, headers=headers) as response:
+                    text = await response.text()
+                    found["answers"][f"{method} {response.status}"] += 1
+                    found["500"] += response.status == 500
+                    found["traces"] += "Traceback" in text
+                    found["without_retry_after"] += response.status in (503, 507) and "Retry-After" not in response.headers
+            await asyncio.sleep(0.5)
+    return found

@@ -5,9 +5,15 @@ suite's own (tests/support/instances.py, tests/support/postgres.py), so they are
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -147,15 +153,47 @@ class Stalls:
         return round(max(self.longest_s.values(), default=0.0), 2)
 
 
+@contextlib.contextmanager
+def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
+    """A file system of its own at `path` (a tmpfs of `size_mb`; mounting needs root), unmounted after."""
+    if os.geteuid() != 0:
+        raise PermissionError("a small disk is a tmpfs mount: run as root")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False, capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """A file that takes every free byte of the file system `folder` is on: delete it to free them."""
+    filler = folder / "filler"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            while True:
+                try:
+                    os.write(descriptor, b"\0" * size)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(descriptor)
+    return filler
+
+
 async def clean_up(cluster, receivers=(), browsers=()) -> None:
-    """What a fault started, stopped, each part even if stopping one before it failed."""
+    """What a fault started, stopped, each part even if stopping one before it failed. `cluster`: a
+    Cluster, or one Instance (killed)."""
     try:
         for http in browsers:
             await http.close()
     finally:
         try:
             if cluster is not None:
-                await asyncio.to_thread(cluster.stop)
+                await asyncio.to_thread(getattr(cluster, "stop", None) or cluster.kill)
         finally:
             for receiver in receivers:
                 await receiver.stop()

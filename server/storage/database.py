@@ -26,8 +26,8 @@ import socket
 import sqlite3
 import threading
 import time
-from concurrent.futures import Future
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +42,27 @@ RECONNECT_WAIT_S = 0.25  # how long a statement waits for a connection being mad
 # A statement unanswered by then has its connection cut (503): a stalled server holds the event loop no
 # longer. Below the live checks' no-frames timeout (4 s), so that a stall does not end them.
 STATEMENT_DEADLINE_S = 2.0
+STORAGE_FULL_RETRY_S = 10.0  # a full disk is freed by a person, not in a moment
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached now (it restarted, or is down); ask again after `retry_after_s`."""
 
+    status = 503  # the answer to a request that met it (server/errors.py has its code)
+
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"the database cannot be reached; retry in {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
+class StorageFull(DatabaseUnavailable):
+    """The database's disk is full: nothing was written (the statement or transaction was undone). Writes
+    work again once the operator frees space, so it is waited for like a database that is down."""
+
+    status = 507
+
+    def __init__(self, retry_after_s: float = STORAGE_FULL_RETRY_S) -> None:
+        Exception.__init__(self, "the database's disk is full")
         self.retry_after_s = retry_after_s
 
 
@@ -116,7 +130,13 @@ class SQLiteDatabase(Database):
         self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self._db.execute(sql, tuple(params))
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_FULL:  # type: ignore[attr-defined]
+                log.error("%s: the disk is full; nothing was written", self.name)
+                raise StorageFull() from None
+            raise
 
     def begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")  # the write lock now, so a transaction never fails to upgrade
@@ -190,6 +210,9 @@ class PostgresDatabase(Database):
         try:
             with self._watchdog.bound(self._db.fileno(), self._deadline_s):
                 return self._db.execute(_translate(sql), tuple(params))
+        except self._psycopg.errors.DiskFull:
+            log.error("PostgreSQL's disk is full; nothing was written")
+            raise StorageFull() from None
         except self._psycopg.OperationalError as error:
             if self._db.broken:  # the connection went, not the statement: the server restarted, stopped or stalled
                 if self._watchdog.cut:
