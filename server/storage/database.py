@@ -109,6 +109,10 @@ class Database:
         """Make erased rows unrecoverable from the engine's files; False if it must be retried later."""
         return True
 
+    def clock(self) -> float:
+        """The time by the database's clock (Unix seconds): for SQLite, on this machine, this machine's."""
+        return time.time()
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -267,6 +271,9 @@ class PostgresDatabase(Database):
 
     def begin(self) -> None:
         self.execute("BEGIN")
+
+    def clock(self) -> float:
+        return float(self.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp()) AS now").fetchone()["now"])
 
     @property
     def in_transaction(self) -> bool:

@@ -160,6 +160,10 @@ class Store(MerchantAccounts):
         with self._lock:
             return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
 
+    def database_clock(self) -> float:
+        with self._lock:
+            return self._db.clock()
+
     def transaction(self):
         return _Transaction(self)
 
