@@ -72,3 +72,15 @@ async def test_a_full_disk_under_the_sqlite_default_is_told_clearly_and_corrupts
     assert sorted(notes["status_while_full"].values()) == ["consented", "live"], notes
     assert set(notes["statuses"].values()) == {"approved"} and notes["results_told"] == ["approved", "approved"], tally
     assert tally.webhooks_delivered == tally.webhooks_expected == 2
+
+
+async def test_a_step_of_one_instances_wall_clock_ends_no_check_and_expires_nothing(postgres, tmp_path):
+    """Instance a's wall clock two hours ahead, then two hours behind: heartbeats, owners, expiry and the
+    webhooks' signed times are on the cluster's clock, so neither instance takes the other's check."""
+    tally = await faults.clock(postgres, tmp_path)
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert notes["live_checks_ended_while_stepped"] == 0 and notes["waiting_sessions_expired"] == 0, notes
+    assert notes["results_told"] == ["approved", "approved"], notes
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert notes["signatures_a_receiver_refuses"] == 0, notes

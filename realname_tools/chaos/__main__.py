@@ -17,6 +17,7 @@ FAULTS = {
     "db-restart": lambda postgres, folder: faults.database(postgres, folder, "restart"),
     "db-pause": lambda postgres, folder: faults.database(postgres, folder, "pause"),
     "disk-full": lambda postgres, folder: faults.disk_full(folder),
+    "clock": faults.clock,
 }
 WITHOUT_POSTGRES = {"disk-full"}  # the SQLite default
 

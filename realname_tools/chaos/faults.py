@@ -439,3 +439,98 @@ async def _api_while(base_url: str, api_key: str, session_id: str, seconds: floa
                     found["without_retry_after"] += response.status in (503, 507) and "Retry-After" not in response.headers
             await asyncio.sleep(0.5)
     return found
+
+
+async def clock(postgres, folder: Path, step_s: float = 7200.0, timeout_s: float = 180.0) -> Tally:
+    """Instance a's wall clock stepped `step_s` ahead, then as far behind (its monotonic clock untouched, as
+    an NTP step or a resumed VM does), while a check is live on each instance and sessions created on b wait
+    for their customers (30 min to live): whether a check is ended or taken by the other instance, a waiting
+    session expired, and how far off the webhooks' signed times are from the receiver's clock (receivers
+    refuse beyond 5 min)."""
+    import os
+
+    import aiohttp
+
+    from realname_tools.client import HeldTrack
+    from server.api.auth import create_api_key
+    from server.rtc.ice import use_loopback_candidates
+    from server.storage.shared import MISSED_BEATS
+    from tests.support.instances import Cluster
+
+    use_loopback_candidates()
+    tally = Tally("clock")
+    frames, fps, photo = _media()
+    cluster = Cluster(postgres.new_database(), folder, start_timeout_s="600", challenge_timeout_s="120", **OPEN_LIMITS)
+    step_file = folder / "clock-step"
+    step_file.write_text("0")
+    shim = Path(__file__).parent / "stepped_clock"
+    cluster.a.env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(shim), cluster.a.env.get("PYTHONPATH")])), CHAOS_CLOCK_STEP_FILE=str(step_file))
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        instances = (cluster.a, cluster.b)
+        live, runs, tracks, clients = [], [], [], []
+        for index, http in enumerate(browsers):
+            session_id, client = await prepared_customer(http, instances[index].url, key, photo, f"clock-{index}", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await client.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the check was refused: {run.offer_error}")
+            live.append(session_id)
+            runs.append(run)
+            tracks.append(track)
+            clients.append(client)
+        waiting = [await _created(cluster.b.url, key, f"clock-waiting-{i}", ttl_s=1800) for i in range(2)]
+        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in live), timeout=60):
+            raise RuntimeError("the checks did not go live")
+        hold_s = 4 * MISSED_BEATS * float(cluster.a.env["REALNAME_INSTANCE_HEARTBEAT_S"])  # long enough to look gone
+        seen: dict[str, Counter] = {}
+        for step in (step_s, -step_s):
+            step_file.write_text(str(step))
+            statuses: Counter = Counter()
+            until = time.monotonic() + hold_s
+            while time.monotonic() < until:
+                for s in live + waiting:
+                    statuses[f"{'live' if s in live else 'waiting'} {(await asyncio.to_thread(cluster.store.session, s)).status.value}"] += 1
+                await asyncio.sleep(1.0)
+            seen[f"{step:+.0f} s"] = statuses
+        for track in tracks:  # the customers blink now, a's clock still behind
+            track.released.set()
+        results = await asyncio.gather(*(client.wait_result(run, timeout=timeout_s) for client, run in zip(clients, runs, strict=True)))
+        for client in clients:
+            await client.close()
+        await eventually(lambda: all(cluster.store.session(s).status.value in FINAL for s in live), timeout=timeout_s)
+        await eventually(lambda: len(receiver.delivered_events()) >= len(live), timeout=timeout_s)
+        step_file.write_text("0")
+        settle(tally, cluster.store, live + waiting, receiver)
+        final = {s: cluster.store.session(s).status.value for s in live + waiting}
+        tally.customer_errors["no_result"] = sum(r is None for r in results)
+        tally.notes.update(
+            {
+                "statuses_while_stepped": {step: dict(counts) for step, counts in seen.items()},
+                "statuses": final,
+                "results_told": [r and r.get("status") for r in results],
+                "live_checks_ended_while_stepped": sum(1 for c in seen.values() for k in c if k.startswith("live") and k != "live live"),
+                "waiting_sessions_expired": sum(final[s] == "expired" for s in waiting),
+                "signature_skew_s_max": round(max(receiver.skews_s, default=0.0)),
+                "signatures_a_receiver_refuses": sum(skew > 300 for skew in receiver.skews_s),
+            }
+        )
+    finally:
+        await clean_up(cluster, [receiver], browsers)
+    return tally
+
+
+async def _created(base_url: str, api_key: str, reference: str, **body: Any) -> str:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base_url}/api/v1/sessions", json={"reference_id": reference, **body}, headers={"Authorization": f"Bearer {api_key}"}
+        ) as response:
+            created = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"creating a session answered {response.status}: {created}")
+    return created["id"]

@@ -47,6 +47,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str]] = []  # (event id, session id) accepted
+        self.skews_s: list[float] = []  # how far each signature's time `t` was from this receiver's clock
         self.refused = 0
         self.down = False
         self.delay_s = 0.0
@@ -61,6 +62,9 @@ class Receiver:
         import json
 
         body = await request.read()
+        stamp = request.headers.get("Realname-Signature", "").partition("t=")[2].partition(",")[0]
+        if stamp.isdigit():
+            self.skews_s.append(abs(time.time() - int(stamp)))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.down:
