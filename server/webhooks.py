@@ -39,6 +39,7 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .sessions import Session
+from .storage.database import DatabaseUnavailable
 from .storage.shared import SharedState, cluster_time
 from .storage.store import Store
 
@@ -372,6 +373,8 @@ class Outbox:
                     task = asyncio.create_task(self._deliver(event))
                     self._deliveries.add(task)
                     task.add_done_callback(self._deliveries.discard)
+            except DatabaseUnavailable as down:  # a restart, a stall or a full disk: the next round asks again
+                log.warning("webhook delivery round skipped: %s", down)
             except Exception:  # never let one bad row stop deliveries
                 log.exception("webhook delivery round failed")
             try:

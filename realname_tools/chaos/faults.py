@@ -8,6 +8,9 @@
   Simulated: each round, the time to the dead merchant's next retry is taken off its events' clocks
   (created_at and next_attempt_at), as if that time had passed; the outbox's own back-off decides the
   next retry. Then the receiver comes back and every event must arrive.
+- `database`: PostgreSQL restarted or paused (SIGSTOP) under live checks and API calls.
+- `disk_full`: the SQLite default's data folder on a small tmpfs, filled.
+- `clock`: one instance's wall clock stepped hours ahead, then behind.
 """
 
 from __future__ import annotations

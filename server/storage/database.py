@@ -329,6 +329,7 @@ class PostgresDatabase(Database):
                 self.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
 
     def close(self) -> None:
+        self._watchdog.stop()
         self._db.close()
         if self._connecting is not None:  # a connection still being made is closed when it is made
             self._connecting.add_done_callback(lambda made: made.exception() is None and made.result().close())
@@ -342,6 +343,7 @@ class Watchdog:
         self._changed = threading.Condition()
         self._due: tuple[float, int] | None = None  # (monotonic deadline, socket) of the statement under way
         self._thread: threading.Thread | None = None
+        self._stopped = False
         self.cut = False  # the last statement's connection was cut
 
     @contextlib.contextmanager
@@ -362,9 +364,14 @@ class Watchdog:
             with self._changed:
                 self._due = None
 
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+
     def _watch(self) -> None:
         with self._changed:
-            while True:
+            while not self._stopped:
                 if self._due is None:
                     self._changed.wait()
                     continue
