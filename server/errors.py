@@ -40,4 +40,5 @@ HTTP_CODES: dict[int, tuple[str, str]] = {
     422: ("unprocessable", "the request could not be processed"),
     429: ("rate_limited", "too many requests"),
     503: ("unavailable", "the service cannot reach its database; try again after Retry-After seconds"),
+    507: ("storage_full", "the service's storage is full; nothing was saved; try again after Retry-After seconds"),
 }

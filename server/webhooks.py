@@ -39,7 +39,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from .sessions import Session
-from .storage.shared import SharedState
+from .storage.database import DatabaseUnavailable
+from .storage.shared import SharedState, cluster_time
 from .storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -372,6 +373,8 @@ class Outbox:
                     task = asyncio.create_task(self._deliver(event))
                     self._deliveries.add(task)
                     task.add_done_callback(self._deliveries.discard)
+            except DatabaseUnavailable as down:  # a restart, a stall or a full disk: the next round asks again
+                log.warning("webhook delivery round skipped: %s", down)
             except Exception:  # never let one bad row stop deliveries
                 log.exception("webhook delivery round failed")
             try:
@@ -380,7 +383,7 @@ class Outbox:
                 log.warning("the webhook outbox cannot read the database; retrying")
                 due = None
             floor = 0.25 if self._in_flight else 0.05  # due rows still in flight need no busy polling
-            wait = 5.0 if due is None else min(5.0, max(floor, due - time.time()))
+            wait = 5.0 if due is None else min(5.0, max(floor, due - cluster_time(self.shared)))
             self._wake.clear()
             try:
                 # asyncio.timeout, not wait_for: Python 3.11's wait_for can swallow a cancellation that
@@ -394,7 +397,7 @@ class Outbox:
         free = self.max_in_flight - len(self._in_flight)
         if free <= 0:
             return []
-        rows = self.store.due_webhook_events(time.time(), limit=len(self._in_flight) + self.window)
+        rows = self.store.due_webhook_events(cluster_time(self.shared), limit=len(self._in_flight) + self.window)
         waiting = [e for e in rows if e["id"] not in self._in_flight]
         picked = pick_fairly(waiting, Counter(self._in_flight.values()), self.per_merchant, free)
         if self.shared is None:
@@ -404,7 +407,7 @@ class Outbox:
 
     def _retry_at(self, attempts: int, created_at: float) -> float | None:
         delay = min(self.retry_cap_s, self.retry_base_s * 2 ** max(0, attempts - 1))
-        at = time.time() + delay * random.uniform(0.8, 1.2)
+        at = cluster_time(self.shared) + delay * random.uniform(0.8, 1.2)
         return at if at - created_at <= self.max_age_s else None
 
     async def _deliver(self, event: dict) -> None:
@@ -439,7 +442,7 @@ class Outbox:
     async def _post(self, destination: Destination, event: dict, body: bytes) -> int:
         """POST to the pinned addresses only (Host header, SNI and certificate still for the name); read at
         most MAX_ANSWER_BYTES of the answer, so a huge or endless answer costs nothing."""
-        secret, timestamp = self.store.webhook_secret(event["api_key_id"]), int(time.time())
+        secret, timestamp = self.store.webhook_secret(event["api_key_id"]), int(cluster_time(self.shared))  # receivers compare it with their clocks
         headers = {
             "Content-Type": "application/json",
             EVENT_ID_HEADER: event["id"],

@@ -43,3 +43,44 @@ async def test_postgresql_restarted_under_load_answers_503_and_stores_the_checks
     assert tally.webhooks_delivered == tally.webhooks_expected == 2
     assert notes["api_500"] == 0 and notes["api_traces"] == 0 and notes["api_503_without_retry_after"] == 0, notes
     assert set(notes["api_answers_while_down"]) <= {"200", "503"}, notes  # a clear answer, not a hang
+
+
+async def test_postgresql_paused_under_load_answers_503_within_the_deadline_and_loses_no_check(postgres, tmp_path):
+    """A stopped server keeps its sockets open and answers nothing: without a bound on each statement the
+    event loop would wait for it (pages, API and live checks frozen, a live check lost to its no-frames
+    timeout)."""
+    tally = await faults.database(postgres, tmp_path, "pause")
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert set(notes["statuses"].values()) == {"approved"} and notes["results_told"] == ["approved", "approved"], tally
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert notes["api_500"] == 0 and notes["api_traces"] == 0 and notes["api_503_without_retry_after"] == 0, notes
+    assert "503" in notes["api_answers_while_down"], notes  # answered while paused, not held until it went on
+    assert notes["event_loop_stalled_s_max"] < notes["down_s"], notes  # the loop did not wait out the pause
+
+
+async def test_a_full_disk_under_the_sqlite_default_is_told_clearly_and_corrupts_nothing(tmp_path):
+    tally = await faults.disk_full(tmp_path)
+    notes = tally.notes
+    assert notes["integrity_check"] == "ok", notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert tally.customer_errors == {"storage_full": 1}, tally  # the ID photo that could not be kept
+    assert notes["page_trace"] is False and notes["api_500"] == 0 and notes["api_traces"] == 0, notes
+    assert notes["api_without_retry_after"] == 0, notes
+    # The check that ended while the disk was full was kept in memory and stored once there was room; the
+    # customer whose photo was refused could send it again.
+    assert sorted(notes["status_while_full"].values()) == ["consented", "live"], notes
+    assert set(notes["statuses"].values()) == {"approved"} and notes["results_told"] == ["approved", "approved"], tally
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+
+
+async def test_a_step_of_one_instances_wall_clock_ends_no_check_and_expires_nothing(postgres, tmp_path):
+    """Instance a's wall clock two hours ahead, then two hours behind: heartbeats, owners, expiry and the
+    webhooks' signed times are on the cluster's clock, so neither instance takes the other's check."""
+    tally = await faults.clock(postgres, tmp_path)
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert notes["live_checks_ended_while_stepped"] == 0 and notes["waiting_sessions_expired"] == 0, notes
+    assert notes["results_told"] == ["approved", "approved"], notes
+    assert tally.webhooks_delivered == tally.webhooks_expected == 2
+    assert notes["signatures_a_receiver_refuses"] == 0, notes

@@ -4,6 +4,9 @@ translated for PostgreSQL, text in quotes left alone; a broken PostgreSQL connec
 from __future__ import annotations
 
 import os
+import signal
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -55,3 +58,39 @@ def test_a_transaction_that_cannot_begin_leaves_the_store_usable_from_other_thre
     with ThreadPoolExecutor(1) as other:  # the store's lock was not kept by the failed transaction
         assert other.submit(store.merchants).result(timeout=10) == []
     store.close()
+
+
+def test_a_statement_a_stalled_server_does_not_answer_is_cut_and_answered_503(postgres):
+    """A stopped backend keeps its socket open and answers nothing: the statement's connection is cut at
+    its deadline (the event loop runs Store's calls, so nothing may wait for ever), the next statement
+    reconnects."""
+    database = PostgresDatabase(postgres.new_database(), deadline_s=1.0)
+    pid = database.execute("SELECT pg_backend_pid() AS pid").fetchone()["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    safety = threading.Timer(60, os.kill, (pid, signal.SIGCONT))  # a hang must end the test, not the run
+    safety.start()
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            database.execute("SELECT 1")
+        assert safety.is_alive()  # it did not wait for the stalled backend to go on
+    finally:
+        safety.cancel()
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert database.execute("SELECT ? AS one", (1,)).fetchone()["one"] == 1
+            break
+        except DatabaseUnavailable:
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+    database.close()
+
+
+def test_a_long_statement_off_the_serving_path_is_not_cut(postgres):
+    database = PostgresDatabase(postgres.new_database(), deadline_s=0.5)
+    with database.without_deadline():
+        assert database.execute("SELECT 1 AS one FROM pg_sleep(1.5)").fetchone()["one"] == 1
+    with pytest.raises(DatabaseUnavailable):
+        database.execute("SELECT pg_sleep(30)")
+    database.close()

@@ -118,3 +118,22 @@ def test_two_processes_under_one_instance_id_are_reported(store, caplog):
     assert "another process runs as instance 'a'" in caplog.text
     restarted = SharedState(store, "b")
     assert restarted.heartbeat(now=1003) and restarted.heartbeat(now=1004)
+
+
+def test_a_step_of_one_machines_wall_clock_moves_nothing_the_instances_compare(postgres, monkeypatch):
+    """Heartbeats, owners and leases are on the cluster's clock (the database's, advanced by the monotonic
+    clock): a wall clock stepped by hours (a bad NTP step, a resumed VM) neither makes the others look gone
+    to this instance nor this one look gone to them."""
+    store = Store(postgres.new_database(), Cipher(os.urandom(32)))
+    a, b = SharedState(store, "a", heartbeat_s=1), SharedState(store, "b", heartbeat_s=1)
+    new_session(store, "ses_b", status=Status.ID_UPLOADED)
+    store.move_session("ses_b", Status.ID_UPLOADED, Status.LIVE, owner="b")
+    b.heartbeat()
+    wall = time.time
+    for step_s in (7200.0, -7200.0):
+        monkeypatch.setattr(time, "time", lambda step_s=step_s: wall() + step_s)
+        a.heartbeat()
+        assert a.alive_instances() == b.alive_instances() == {"a", "b"}
+        assert a.orphaned_checks(include_own=False) == set()  # b's check is not taken from it
+        assert abs(a.now() - wall()) < 60
+    store.close()

@@ -8,6 +8,9 @@
   Simulated: each round, the time to the dead merchant's next retry is taken off its events' clocks
   (created_at and next_attempt_at), as if that time had passed; the outbox's own back-off decides the
   next retry. Then the receiver comes back and every event must arrive.
+- `database`: PostgreSQL restarted or paused (SIGSTOP) under live checks and API calls.
+- `disk_full`: the SQLite default's data folder on a small tmpfs, filled.
+- `clock`: one instance's wall clock stepped hours ahead, then behind.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .harness import BLINK_CLIP, Receiver, Tally, eventually, prepared_customer, settle
+from .harness import BLINK_CLIP, FINAL, Receiver, Stalls, Tally, clean_up, eventually, fill, prepared_customer, settle, small_disk
 
 # Every customer comes from 127.0.0.1: the per-address limits would otherwise be the fault.
 OPEN_LIMITS = {"api_rate_per_minute": "100000", "page_rate_per_minute": "100000", "failures_per_window": "100000"}
@@ -115,10 +118,7 @@ async def kill(postgres, folder: Path, customers: int = 1, timeout_s: float = 18
             }
         )
     finally:
-        for http in browsers:
-            await http.close()
-        await asyncio.to_thread(cluster.stop)
-        await receiver.stop()
+        await clean_up(cluster, [receiver], browsers)
     return tally
 
 
@@ -173,9 +173,7 @@ async def webhooks(postgres, folder: Path, events: int = 10, simulated_s: float 
         tally.notes["delivered_more_than_once"] = sum(1 for e in all_ids if delivered[e] > 1)
         tally.notes["given_up"] = store._one("SELECT COUNT(*) AS n FROM webhook_events WHERE gave_up_at IS NOT NULL")["n"]
     finally:
-        await asyncio.to_thread(cluster.stop)
-        await dead.stop()
-        await alive.stop()
+        await clean_up(cluster, [dead, alive])
     return tally
 
 
@@ -261,6 +259,7 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
                         answers.append({"at": sent, "status": type(error).__name__, "s": time.monotonic() - sent})
                 await asyncio.sleep(0.3)
 
+        stalls = Stalls([i.url for i in instances]).start()
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as api:
             caller = asyncio.create_task(call_api(api))
             await asyncio.sleep(2.0)
@@ -285,6 +284,7 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
             await eventually(lambda: len(receiver.delivered_events()) >= len(ids), timeout=timeout_s)
             stop.set()
             await caller
+        tally.notes["event_loop_stalled_s_max"] = await stalls.stop()
         tally.customer_errors["no_result"] = sum(r is None for r in results)
         settle(tally, cluster.store, ids, receiver)
         during = [a for a in answers if down_at <= a["at"] <= back_at]
@@ -304,8 +304,240 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
             }
         )
     finally:
-        for http in browsers:
-            await http.close()
-        await asyncio.to_thread(cluster.stop)
-        await receiver.stop()
+        await clean_up(cluster, [receiver], browsers)
     return tally
+
+
+async def disk_full(folder: Path, size_mb: int = 64, full_s: float = 10.0, timeout_s: float = 180.0) -> Tally:
+    """The SQLite default with its data folder on a small disk of its own, filled while one customer's check
+    is live and another is about to send their ID photo: what the customers and the merchant's API are
+    told while it is full, whether the check that ended meanwhile is stored once space is freed, whether the
+    other customer can go on, and `PRAGMA integrity_check` on the database file after."""
+    import base64
+    import os
+    import sqlite3
+
+    import aiohttp
+
+    from realname_tools.client import ClipTrack, HeldTrack
+    from server.api.auth import create_api_key
+    from server.receipts.keys import keyring_text, new_key
+    from server.rtc.ice import use_loopback_candidates
+    from server.storage.crypto import Cipher
+    from server.storage.store import Store
+    from tests.support.instances import Instance, environment, free_port
+
+    use_loopback_candidates()
+    tally = Tally("disk-full")
+    frames, fps, photo = _media()
+    evidence_key = os.urandom(32)
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
+    answers: Counter = Counter()
+    with small_disk(folder / "a", size_mb) as data:
+        settings = dict(
+            evidence_key=base64.b64encode(evidence_key).decode(), receipt_keys=keyring_text([new_key()]), start_timeout_s="300", challenge_timeout_s="60"
+        )
+        instance = Instance(environment(data, free_port(), "", **settings, **OPEN_LIMITS))
+        store = None
+        try:
+            await asyncio.to_thread(instance.start)
+            store = Store(data / "realname.sqlite3", Cipher(evidence_key))  # the operator's view
+            key, _secret = create_api_key(store, "Shop", sandbox=True)
+            stalls = Stalls([instance.url]).start()
+            first, on_first = await prepared_customer(browsers[0], instance.url, key, photo, "full-0", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await on_first.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the check was refused: {run.offer_error}")
+            if not await eventually(lambda: store.session(first).status.value == "live", timeout=60):
+                raise RuntimeError("the check did not go live")
+            second, on_second = await _consented_customer(browsers[1], instance.url, key, "full-1", receiver.url)
+            ids = [first, second]
+
+            filler = await asyncio.to_thread(fill, data)
+            full_at = time.monotonic()
+            status, page = await on_second.upload_document(photo)  # the evidence write
+            answers[f"upload {status}"] += 1
+            tally.customer_errors[_page_code(page) if status >= 400 else "none"] += 1
+            tally.notes["page_trace"] = "Traceback" in page
+            track.released.set()  # the first customer blinks: their check ends while the disk is full
+            api = await _api_while(instance.url, key, ids[0], full_s)
+            answers.update(api["answers"])
+            tally.notes["status_while_full"] = {s: (await asyncio.to_thread(store.session, s)).status.value for s in ids}
+            tally.notes["full_s"] = round(time.monotonic() - full_at, 1)
+            filler.unlink()
+            freed_at = time.monotonic()
+
+            result = await on_first.wait_result(run, timeout=timeout_s)
+            await on_first.close()
+            await eventually(lambda: store.session(first).status.value in FINAL, timeout=timeout_s)
+            tally.recover_s = round(time.monotonic() - freed_at, 1)
+            status, page = await on_second.upload_document(photo)  # again, now that there is room
+            answers[f"upload again {status}"] += 1
+            second_run = await on_second.start_live(ClipTrack(frames, fps))
+            second_result = None if second_run.offer_error else await on_second.wait_result(second_run, timeout=120)
+            await on_second.close()
+            await eventually(lambda: len(receiver.delivered_events()) >= 2, timeout=timeout_s)
+            tally.notes["event_loop_stalled_s_max"] = await stalls.stop()
+            settle(tally, store, ids, receiver)
+            tally.notes.update(
+                {
+                    "statuses": {s: store.session(s).status.value for s in ids},
+                    "results_told": [r and r.get("status") for r in (result, second_result)],
+                    "answers": dict(answers),
+                    "api_500": api["500"],
+                    "api_traces": api["traces"],
+                    "api_without_retry_after": api["without_retry_after"],
+                }
+            )
+        finally:
+            if store is not None:
+                store.close()
+            await clean_up(instance, [receiver], browsers)
+        with sqlite3.connect(data / "realname.sqlite3") as check:
+            tally.notes["integrity_check"] = check.execute("PRAGMA integrity_check").fetchone()[0]
+    return tally
+
+
+async def _consented_customer(http, base_url: str, api_key: str, reference: str, callback_url: str):
+    """A session created through the API whose customer consented and is about to send the ID photo."""
+    from realname_tools.client import HostedFlowClient
+
+    body = {"reference_id": reference, "fixed_challenges": ["blink"], "callback_url": callback_url}
+    async with http.post(f"{base_url}/api/v1/sessions", json=body, headers={"Authorization": f"Bearer {api_key}"}) as response:
+        created = await response.json()
+    customer = HostedFlowClient(http, base_url)
+    if await customer.open(created["url"]) != 303 or await customer.consent() != 303:
+        raise RuntimeError("the hosted pages refused the customer")
+    return created["id"], customer
+
+
+def _page_code(page: str) -> str:
+    """The error code whose text (`error.<code>`, English) a page shows, or `page` when none."""
+    import html
+
+    from server.web import i18n
+
+    texts = json.loads((Path(i18n.__file__).parent / "locales" / "en.json").read_text(encoding="utf-8"))
+    shown = html.unescape(page)
+    return next((key.removeprefix("error.") for key, text in texts.items() if key.startswith("error.") and text in shown), "page")
+
+
+async def _api_while(base_url: str, api_key: str, session_id: str, seconds: float) -> dict[str, Any]:
+    """The merchant reading a session and creating one, over and over for `seconds`: answers by status."""
+    import aiohttp
+
+    found: dict[str, Any] = {"answers": Counter(), "500": 0, "traces": 0, "without_retry_after": 0}
+    headers = {"Authorization": f"Bearer {api_key}"}
+    until = time.monotonic() + seconds
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=60)) as http:
+        while time.monotonic() < until:
+            for method, path, body in (("GET", f"/api/v1/sessions/{session_id}", None), ("POST", "/api/v1/sessions", {"reference_id": "while-full"})):
+                async with http.request(method, base_url + path, json=body, headers=headers) as response:
+                    text = await response.text()
+                    found["answers"][f"{method} {response.status}"] += 1
+                    found["500"] += response.status == 500
+                    found["traces"] += "Traceback" in text
+                    found["without_retry_after"] += response.status in (503, 507) and "Retry-After" not in response.headers
+            await asyncio.sleep(0.5)
+    return found
+
+
+async def clock(postgres, folder: Path, step_s: float = 7200.0, timeout_s: float = 180.0) -> Tally:
+    """Instance a's wall clock stepped `step_s` ahead, then as far behind (its monotonic clock untouched, as
+    an NTP step or a resumed VM does), while a check is live on each instance and sessions created on b wait
+    for their customers (30 min to live): whether a check is ended or taken by the other instance, a waiting
+    session expired, and how far off the webhooks' signed times are from the receiver's clock (receivers
+    refuse beyond 5 min)."""
+    import os
+
+    import aiohttp
+
+    from realname_tools.client import HeldTrack
+    from server.api.auth import create_api_key
+    from server.rtc.ice import use_loopback_candidates
+    from server.storage.shared import MISSED_BEATS
+    from tests.support.instances import Cluster
+
+    use_loopback_candidates()
+    tally = Tally("clock")
+    frames, fps, photo = _media()
+    cluster = Cluster(postgres.new_database(), folder, start_timeout_s="600", challenge_timeout_s="120", **OPEN_LIMITS)
+    step_file = folder / "clock-step"
+    step_file.write_text("0")
+    shim = Path(__file__).parent / "stepped_clock"
+    cluster.a.env.update(PYTHONPATH=os.pathsep.join(filter(None, [str(shim), cluster.a.env.get("PYTHONPATH")])), CHAOS_CLOCK_STEP_FILE=str(step_file))
+    receiver = await Receiver().start()
+    browsers = [aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) for _ in range(2)]
+    try:
+        await asyncio.to_thread(cluster.start)
+        key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
+        instances = (cluster.a, cluster.b)
+        live, runs, tracks, clients = [], [], [], []
+        for index, http in enumerate(browsers):
+            session_id, client = await prepared_customer(http, instances[index].url, key, photo, f"clock-{index}", receiver.url)
+            track = HeldTrack(frames, fps)
+            run = await client.start_live(track)
+            if run.offer_error is not None:
+                raise RuntimeError(f"the check was refused: {run.offer_error}")
+            live.append(session_id)
+            runs.append(run)
+            tracks.append(track)
+            clients.append(client)
+        waiting = [await _created(cluster.b.url, key, f"clock-waiting-{i}", ttl_s=1800) for i in range(2)]
+        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in live), timeout=60):
+            raise RuntimeError("the checks did not go live")
+        hold_s = 4 * MISSED_BEATS * float(cluster.a.env["REALNAME_INSTANCE_HEARTBEAT_S"])  # long enough to look gone
+        seen: dict[str, Counter] = {}
+        ended: set[str] = set()  # live checks seen not live while the clock was stepped
+        for step in (step_s, -step_s):
+            step_file.write_text(str(step))
+            statuses: Counter = Counter()
+            until = time.monotonic() + hold_s
+            while time.monotonic() < until:
+                for s in live + waiting:
+                    status = (await asyncio.to_thread(cluster.store.session, s)).status.value
+                    statuses[f"{'live' if s in live else 'waiting'} {status}"] += 1
+                    if s in live and status != "live":
+                        ended.add(s)
+                await asyncio.sleep(1.0)
+            seen[f"{step:+.0f} s"] = statuses
+        for track in tracks:  # the customers blink now, a's clock still behind
+            track.released.set()
+        results = await asyncio.gather(*(client.wait_result(run, timeout=timeout_s) for client, run in zip(clients, runs, strict=True)))
+        for client in clients:
+            await client.close()
+        await eventually(lambda: all(cluster.store.session(s).status.value in FINAL for s in live), timeout=timeout_s)
+        await eventually(lambda: len(receiver.delivered_events()) >= len(live), timeout=timeout_s)
+        step_file.write_text("0")
+        settle(tally, cluster.store, live + waiting, receiver)
+        final = {s: cluster.store.session(s).status.value for s in live + waiting}
+        tally.customer_errors["no_result"] = sum(r is None for r in results)
+        tally.notes.update(
+            {
+                "statuses_while_stepped": {step: dict(counts) for step, counts in seen.items()},
+                "statuses": final,
+                "results_told": [r and r.get("status") for r in results],
+                "live_checks_ended_while_stepped": len(ended),
+                "waiting_sessions_expired": sum(final[s] == "expired" for s in waiting),
+                "signature_skew_s_max": round(max(receiver.skews_s, default=0.0)),
+                "signatures_a_receiver_refuses": sum(skew > 300 for skew in receiver.skews_s),
+            }
+        )
+    finally:
+        await clean_up(cluster, [receiver], browsers)
+    return tally
+
+
+async def _created(base_url: str, api_key: str, reference: str, **body: Any) -> str:
+    import aiohttp
+
+    async with aiohttp.ClientSession() as http:
+        async with http.post(
+            f"{base_url}/api/v1/sessions", json={"reference_id": reference, **body}, headers={"Authorization": f"Bearer {api_key}"}
+        ) as response:
+            created = await response.json()
+            if response.status != 201:
+                raise RuntimeError(f"creating a session answered {response.status}: {created}")
+    return created["id"]

@@ -5,9 +5,15 @@ suite's own (tests/support/instances.py, tests/support/postgres.py), so they are
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import errno
+import os
+import subprocess
 import time
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -41,6 +47,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.received: list[tuple[str, str]] = []  # (event id, session id) accepted
+        self.skews_s: list[float] = []  # how far each signature's time `t` was from this receiver's clock
         self.refused = 0
         self.down = False
         self.delay_s = 0.0
@@ -55,6 +62,9 @@ class Receiver:
         import json
 
         body = await request.read()
+        stamp = request.headers.get("Realname-Signature", "").partition("t=")[2].partition(",")[0]
+        if stamp.isdigit():
+            self.skews_s.append(abs(time.time() - int(stamp)))
         if self.delay_s:
             await asyncio.sleep(self.delay_s)
         if self.down:
@@ -103,6 +113,94 @@ def settle(tally: Tally, store, session_ids: list[str], receiver: Receiver | Non
         delivered = receiver.delivered_events()
         tally.webhooks_delivered = len(events & set(delivered))
         tally.notes["webhooks_delivered_more_than_once"] = sum(1 for e in events if delivered[e] > 1)
+
+
+class Stalls:
+    """How long each instance's event loop stood still: a static file (no database, no model) asked of each
+    instance every `every_s`; the slowest answer is the longest stall a customer's page or the API saw."""
+
+    def __init__(self, urls: list[str], every_s: float = 0.1) -> None:
+        self.urls = urls
+        self.every_s = every_s
+        self.longest_s = {url: 0.0 for url in urls}
+        self._stop = asyncio.Event()
+        self._task: asyncio.Task | None = None
+
+    async def _probe(self, http, url: str) -> None:
+        import aiohttp
+
+        while not self._stop.is_set():
+            sent = time.monotonic()
+            try:
+                async with http.get(f"{url}/static/realname.css") as response:
+                    await response.read()
+            except (aiohttp.ClientError, OSError, TimeoutError):
+                pass
+            self.longest_s[url] = max(self.longest_s[url], time.monotonic() - sent)
+            await asyncio.sleep(self.every_s)
+
+    async def _run(self) -> None:
+        import aiohttp
+
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as http:
+            await asyncio.gather(*(self._probe(http, url) for url in self.urls))
+
+    def start(self) -> Stalls:
+        self._task = asyncio.create_task(self._run())
+        return self
+
+    async def stop(self) -> float:
+        """The longest stall of any instance, in seconds."""
+        self._stop.set()
+        if self._task is not None:
+            await self._task
+        return round(max(self.longest_s.values(), default=0.0), 2)
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size_mb: int) -> Iterator[Path]:
+    """A file system of its own at `path` (a tmpfs of `size_mb`; mounting needs root), unmounted after."""
+    if os.geteuid() != 0:
+        raise PermissionError("a small disk is a tmpfs mount: run as root")
+    path.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_mb}m,mode=0700", "tmpfs", str(path)], check=True, capture_output=True)
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", "--lazy", str(path)], check=False, capture_output=True)
+
+
+def fill(folder: Path) -> Path:
+    """A file that takes every free byte of the file system `folder` is on: delete it to free them."""
+    filler = folder / "filler"
+    descriptor = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        for size in (1 << 20, 1 << 12, 1):
+            while True:
+                try:
+                    os.write(descriptor, b"\0" * size)
+                except OSError as error:
+                    if error.errno != errno.ENOSPC:
+                        raise
+                    break
+    finally:
+        os.close(descriptor)
+    return filler
+
+
+async def clean_up(cluster, receivers=(), browsers=()) -> None:
+    """What a fault started, stopped, each part even if stopping one before it failed. `cluster`: a
+    Cluster, or one Instance (killed)."""
+    try:
+        for http in browsers:
+            await http.close()
+    finally:
+        try:
+            if cluster is not None:
+                await asyncio.to_thread(getattr(cluster, "stop", None) or cluster.kill)
+        finally:
+            for receiver in receivers:
+                await receiver.stop()
 
 
 async def eventually(condition, timeout: float, step: float = 0.2) -> bool:

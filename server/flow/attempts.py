@@ -190,7 +190,7 @@ class LiveAttempts:
             connection = LiveConnection(
                 step,
                 self.executor,
-                server_rtc_configuration(self.settings, time.time()),
+                server_rtc_configuration(self.settings, self.lifecycle.now()),
                 on_end=on_end,
                 connect_timeout_s=self.settings.connect_timeout_s,
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,

@@ -15,7 +15,6 @@ import hashlib
 import hmac
 import json
 import logging
-import time
 from typing import Any
 
 from ..errors import FlowError
@@ -38,7 +37,7 @@ class ClusterLine:
     def ask(self, admission: Admission, session_id: str, live: int, fps: float, bound: int, keys: tuple[str, ...]) -> Admit:
         """One ask on the cluster's line: admitted here, admitted on another instance (a place held there
         for the customer), or a place in the line."""
-        now = time.time()
+        now = self.line.shared.now()
         with self.line.locked():
             admission.line = [Place(**place) for place in self.line.load()]
             others = self.line.elsewhere(now)
@@ -54,7 +53,7 @@ class ClusterLine:
     def publish(self, admission: Admission, live: int, fps: float, bound: int, freed: bool = False) -> None:
         """This instance's room and live checks (a check ended, the climb opened a place, a heartbeat);
         `freed` and a place is free: the other instances are told at once."""
-        now = time.time()
+        now = self.line.shared.now()
         try:
             room = admission.room(fps, bound)
             self.line.publish(room, live, now)
@@ -68,7 +67,7 @@ class ClusterLine:
         self.line.leave(session_id)
 
     def take_held(self, session_id: str) -> bool:
-        return self.line.take_held(session_id, time.time())
+        return self.line.take_held(session_id, self.line.shared.now())
 
     def end_elsewhere(self, session_id: str, reason: str) -> None:
         """A bye that reached this instance for a check running on another."""
@@ -79,7 +78,7 @@ class ClusterLine:
 
     def view(self) -> dict[str, Any]:
         """The cluster's line, for /healthz/details."""
-        now = time.time()
+        now = self.line.shared.now()
         line = [Place(**place) for place in self.line.load()]
         return {
             "waiting": len(line),
@@ -90,12 +89,12 @@ class ClusterLine:
     # -- forwarding an offer to the instance that holds the place ----------------------------------
 
     def sign(self, payload: bytes, now: float | None = None) -> str:
-        stamp = str(int(time.time() if now is None else now))
+        stamp = str(int(self.line.shared.now() if now is None else now))
         return f"{stamp}.{hmac.new(self._key, stamp.encode() + b'.' + payload, hashlib.sha256).hexdigest()}"
 
     def signed(self, signature: str, payload: bytes) -> bool:
         stamp, _, _ = signature.partition(".")
-        if not stamp.isdigit() or abs(time.time() - int(stamp)) > SIGNED_FOR_S:
+        if not stamp.isdigit() or abs(self.line.shared.now() - int(stamp)) > SIGNED_FOR_S:
             return False
         return hmac.compare_digest(signature, self.sign(payload, int(stamp)))
 

@@ -35,7 +35,7 @@ from ..privacy.modes import Retention
 from ..reasons import Reason
 from ..receipts.issuer import ReceiptIssuer
 from ..sessions import FINAL, Session, Status
-from ..storage.shared import SharedState
+from ..storage.shared import SharedState, cluster_time
 from ..storage.store import ConflictError, Store
 from .registry import LiveRegistry
 from .tokens import new_token, token_hash
@@ -105,7 +105,7 @@ class Lifecycle:
             if not sandbox:
                 raise FlowError("fixed_challenges_forbidden", "only sandbox keys may fix the challenges", 403)
             fixed_challenges = [c.value for c in parse_challenges(fixed_challenges)]
-        now = time.time()
+        now = self.now()  # its expiry is compared by every instance
         token = new_token()
         session = Session(
             id="ses_" + secrets.token_hex(12),
@@ -255,8 +255,12 @@ class Lifecycle:
 
     # -- the clock and restarts -------------------------------------------------------------------
 
+    def now(self) -> float:
+        """The time other instances, coturn and browsers compare with: the cluster's (storage/shared.py)."""
+        return cluster_time(self.shared)
+
     def expire_if_due(self, session: Session) -> bool:
-        if session.status.is_final or session.expires_at > time.time():
+        if session.status.is_final or session.expires_at > self.now():
             return session.status == Status.EXPIRED
         if session.status in (Status.LIVE, Status.PROCESSING):
             return False
@@ -268,7 +272,7 @@ class Lifecycle:
 
     def expire_due(self) -> int:
         count = 0
-        due = self.store.sessions_to_expire(time.time(), LIVE_GRACE_S)
+        due = self.store.sessions_to_expire(self.now(), LIVE_GRACE_S)
         held = self._held_elsewhere([s for s in due if s.status in (Status.LIVE, Status.PROCESSING)], include_own=True)
         for session in due:
             if session.id in self.live or session.id in held:

@@ -8,6 +8,10 @@ bytes is declared BLOB (or, if it held text before, passed to `make_blob` in the
 
 PostgreSQL is reached with psycopg 3: its synchronous API fits Store, whose calls are short and run on the
 event loop's thread (asyncpg would mean an async Store and an async caller at every one of its uses).
+Because they run there, none may hang: a statement has STATEMENT_DEADLINE_S, and connecting again after
+the connection was lost happens on a thread of its own (a stalled server, e.g. a stopped process or a
+frozen machine, keeps its socket open and answers nothing: without a bound, pages, API and live checks
+would all wait for it).
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ import functools
 import logging
 import os
 import re
+import socket
 import sqlite3
+import threading
 import time
 from collections.abc import Awaitable, Callable, Iterable, Iterator
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,15 +36,33 @@ JOURNAL_SIZE_LIMIT = 1024 * 1024  # the WAL is cut back to this after a checkpoi
 BUSY_TIMEOUT_S = 10
 CHECKPOINT_WAIT_MS = 500
 SCHEMA_LOCK = 0x7265616C6E616D65  # "realname": the advisory lock instances take while migrating
-CONNECT_TIMEOUT_S = 5  # a paused or unreachable PostgreSQL must not hold a request (and the event loop) for long
+CONNECT_TIMEOUT_S = 5  # for one attempt to connect (on its own thread, see PostgresDatabase._reconnect)
 RECONNECT_FIRST_S, RECONNECT_MAX_S = 0.5, 8.0  # back-off between reconnection attempts, doubling
+RECONNECT_WAIT_S = 0.25  # how long a statement waits for a connection being made before it answers 503
+# A statement unanswered by then has its connection cut (503): a stalled server holds the event loop no
+# longer. Below the live checks' no-frames timeout (4 s), so that a stall does not end them.
+STATEMENT_DEADLINE_S = 2.0
+STORAGE_FULL_RETRY_S = 10.0  # a full disk is freed by a person, not in a moment
 
 
 class DatabaseUnavailable(Exception):
     """The database cannot be reached now (it restarted, or is down); ask again after `retry_after_s`."""
 
+    status = 503  # the answer to a request that met it (server/errors.py has its code)
+
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"the database cannot be reached; retry in {retry_after_s:.1f} s")
+        self.retry_after_s = retry_after_s
+
+
+class StorageFull(DatabaseUnavailable):
+    """The database's disk is full: nothing was written (the statement or transaction was undone). Writes
+    work again once the operator frees space, so it is waited for like a database that is down."""
+
+    status = 507
+
+    def __init__(self, retry_after_s: float = STORAGE_FULL_RETRY_S) -> None:
+        Exception.__init__(self, "the database's disk is full")
         self.retry_after_s = retry_after_s
 
 
@@ -84,6 +109,10 @@ class Database:
         """Make erased rows unrecoverable from the engine's files; False if it must be retried later."""
         return True
 
+    def clock(self) -> float:
+        """The time by the database's clock (Unix seconds): for SQLite, on this machine, this machine's."""
+        return time.time()
+
     def close(self) -> None:
         raise NotImplementedError
 
@@ -105,7 +134,13 @@ class SQLiteDatabase(Database):
         self._db.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> sqlite3.Cursor:
-        return self._db.execute(sql, tuple(params))
+        try:
+            return self._db.execute(sql, tuple(params))
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode == sqlite3.SQLITE_FULL:  # type: ignore[attr-defined]
+                log.error("%s: the disk is full; nothing was written", self.name)
+                raise StorageFull() from None
+            raise
 
     def begin(self) -> None:
         self._db.execute("BEGIN IMMEDIATE")  # the write lock now, so a transaction never fails to upgrade
@@ -150,7 +185,7 @@ class PostgresDatabase(Database):
     shared = True
     skip_locked = " FOR UPDATE SKIP LOCKED"
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, deadline_s: float | None = STATEMENT_DEADLINE_S) -> None:
         import psycopg
 
         self._psycopg = psycopg
@@ -158,6 +193,10 @@ class PostgresDatabase(Database):
         self.name = _without_password(url)
         self._url = url
         self._backoff, self._retry_at = RECONNECT_FIRST_S, 0.0
+        self._connecting: Future | None = None
+        self._deadline_s = deadline_s
+        self._watchdog = Watchdog()
+        self._one_at_a_time = threading.Lock()  # the watchdog watches one statement; one thread reconnects
         self._db = self._connect()
 
     def _connect(self) -> Any:
@@ -166,33 +205,75 @@ class PostgresDatabase(Database):
         return self._psycopg.connect(self._url, autocommit=True, row_factory=dict_row, connect_timeout=CONNECT_TIMEOUT_S)
 
     def execute(self, sql: str, params: Iterable[Any] = ()) -> Any:
+        with self._one_at_a_time:
+            return self._execute(sql, params)
+
+    def _execute(self, sql: str, params: Iterable[Any]) -> Any:
         if self._db.broken or self._db.closed:
             self._reconnect()
         try:
-            return self._db.execute(_translate(sql), tuple(params))
+            with self._watchdog.bound(self._db.fileno(), self._deadline_s):
+                return self._db.execute(_translate(sql), tuple(params))
+        except self._psycopg.errors.DiskFull:
+            log.error("PostgreSQL's disk is full; nothing was written")
+            raise StorageFull() from None
         except self._psycopg.OperationalError as error:
-            if self._db.broken:  # the connection went, not the statement: the server restarted or stopped
+            if self._db.broken:  # the connection went, not the statement: the server restarted, stopped or stalled
+                if self._watchdog.cut:
+                    log.warning("PostgreSQL did not answer a statement within %.1f s; its connection was cut", self._deadline_s)
                 raise DatabaseUnavailable(self._backoff) from error
             raise
 
+    @contextlib.contextmanager
+    def without_deadline(self) -> Iterator[None]:
+        """For statements that may rightly take long (migrating, waiting for another instance's migration,
+        building an index): off the serving path, at start-up or in the CLI."""
+        kept, self._deadline_s = self._deadline_s, None
+        try:
+            yield
+        finally:
+            self._deadline_s = kept
+
     def _reconnect(self) -> None:
-        """With back-off: while PostgreSQL is down, requests are answered at once (503) rather than each
-        waiting for a connection attempt of its own."""
+        """With back-off, on a thread of its own: while PostgreSQL is down or stalled, requests are answered
+        at once (503) rather than each waiting for a connection attempt (up to CONNECT_TIMEOUT_S)."""
         now = time.monotonic()
         if now < self._retry_at:
             raise DatabaseUnavailable(self._retry_at - now)
-        log.warning("the connection to PostgreSQL was lost; reconnecting")
-        try:
-            self._db = self._connect()
-        except self._psycopg.OperationalError as error:
+        started = self._connecting is None
+        if started:
+            log.warning("the connection to PostgreSQL was lost; reconnecting")
+            self._db.close()
+            self._connecting = Future()
+            threading.Thread(target=self._connect_into, args=(self._connecting,), name="postgres-connect", daemon=True).start()
+        connecting = self._connecting
+        try:  # only the call that started the attempt waits (briefly): a healthy server answers at once
+            connection = connecting.result(timeout=RECONNECT_WAIT_S if started else 0)
+        except TimeoutError:
+            raise DatabaseUnavailable(RECONNECT_FIRST_S) from None  # still connecting
+        except Exception as error:
+            self._connecting = None
+            if not isinstance(error, self._psycopg.OperationalError):
+                raise
             self._retry_at = time.monotonic() + self._backoff
             self._backoff = min(RECONNECT_MAX_S, self._backoff * 2)
             raise DatabaseUnavailable(self._retry_at - time.monotonic()) from error
+        self._connecting = None
+        self._db = connection
         self._backoff, self._retry_at = RECONNECT_FIRST_S, 0.0
         log.warning("reconnected to PostgreSQL")
 
+    def _connect_into(self, future: Future) -> None:
+        try:
+            future.set_result(self._connect())
+        except BaseException as error:
+            future.set_exception(error)
+
     def begin(self) -> None:
         self.execute("BEGIN")
+
+    def clock(self) -> float:
+        return float(self.execute("SELECT EXTRACT(EPOCH FROM clock_timestamp()) AS now").fetchone()["now"])
 
     @property
     def in_transaction(self) -> bool:
@@ -221,6 +302,10 @@ class PostgresDatabase(Database):
         """The column's HNSW index over cosine distance, (re)built from the rows now in the table; m and
         ef_construction are pgvector's defaults (docs/benchmarks.md). `memory_mb`: maintenance_work_mem for
         the build, when more than the server's: the graph is built in memory when it fits, far faster."""
+        with self.without_deadline():
+            self._build_vector_index(table, column, memory_mb)
+
+    def _build_vector_index(self, table: str, column: str, memory_mb: int) -> None:
         self.execute(f"DROP INDEX IF EXISTS {table}_{column}")
         current = self.execute("SELECT setting::bigint AS kb FROM pg_settings WHERE name = 'maintenance_work_mem'").fetchone()
         raise_memory = memory_mb * 1024 > int(current["kb"])
@@ -235,15 +320,75 @@ class PostgresDatabase(Database):
 
     @contextlib.contextmanager
     def schema_lock(self) -> Iterator[None]:
-        """Instances starting together migrate one after the other."""
-        self.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+        """Instances starting together migrate one after the other (the wait, and a migration, may be long)."""
+        with self.without_deadline():
+            self.execute("SELECT pg_advisory_lock(?)", (SCHEMA_LOCK,))
+            try:
+                yield
+            finally:
+                self.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+
+    def close(self) -> None:
+        self._watchdog.stop()
+        self._db.close()
+        if self._connecting is not None:  # a connection still being made is closed when it is made
+            self._connecting.add_done_callback(lambda made: made.exception() is None and made.result().close())
+
+
+class Watchdog:
+    """Cuts the connection of a statement that runs past its deadline: its socket is shut down, so the
+    wait for the answer ends at once with the connection broken. One thread, sleeping while nothing is due."""
+
+    def __init__(self) -> None:
+        self._changed = threading.Condition()
+        self._due: tuple[float, int] | None = None  # (monotonic deadline, socket) of the statement under way
+        self._thread: threading.Thread | None = None
+        self._stopped = False
+        self.cut = False  # the last statement's connection was cut
+
+    @contextlib.contextmanager
+    def bound(self, fileno: int, deadline_s: float | None) -> Iterator[None]:
+        if deadline_s is None:
+            yield
+            return
+        with self._changed:
+            self.cut = False
+            self._due = (time.monotonic() + deadline_s, fileno)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._watch, name="postgres-watchdog", daemon=True)
+                self._thread.start()
+            self._changed.notify()
         try:
             yield
         finally:
-            self.execute("SELECT pg_advisory_unlock(?)", (SCHEMA_LOCK,))
+            with self._changed:
+                self._due = None
 
-    def close(self) -> None:
-        self._db.close()
+    def stop(self) -> None:
+        with self._changed:
+            self._stopped = True
+            self._changed.notify()
+
+    def _watch(self) -> None:
+        with self._changed:
+            while not self._stopped:
+                if self._due is None:
+                    self._changed.wait()
+                    continue
+                at, fileno = self._due
+                left = at - time.monotonic()
+                if left > 0:
+                    self._changed.wait(left)
+                    continue
+                self._due = None
+                self.cut = True
+                _shut(fileno)
+
+
+def _shut(fileno: int) -> None:
+    """Both directions of the socket shut (the descriptor stays its owner's to close)."""
+    with contextlib.suppress(OSError), socket.socket(fileno=os.dup(fileno)) as sock:
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 _LITERAL = re.compile(r"('(?:[^']|'')*')")

@@ -1,6 +1,10 @@
 """What instances sharing one database agree on through it: who is alive, which live checks are whose,
 who delivers which webhook (a lease), rate limits, and that they all hold the same secrets.
 
+Their moments (heartbeats, leases, buckets) are on one clock, the cluster's (`SharedState.now`): the
+database's, read at each heartbeat and advanced by this machine's monotonic clock in between, so that
+the wall clock of one machine jumping (a bad NTP step, a VM resumed) moves nothing the others compare.
+
 The SQL is the portable dialect of server/storage/database.py; on SQLite (one writer at a time) every
 statement here is atomic by itself, on PostgreSQL the webhook claim skips rows another instance has locked.
 """
@@ -28,13 +32,29 @@ class SharedState:
         self.heartbeat_s = heartbeat_s
         self.incarnation = secrets.token_hex(8)
         self._last_beat: float | None = None
+        self._clock: tuple[float, float] | None = None  # (the database's time, time.monotonic()) when last read
+
+    def now(self) -> float:
+        """The cluster's time (Unix seconds)."""
+        if self._clock is None:
+            self.read_clock()
+        assert self._clock is not None
+        read, at = self._clock
+        return read + (time.monotonic() - at)
+
+    def read_clock(self) -> None:
+        before = time.monotonic()
+        read = self.store.database_clock()
+        self._clock = (read, (before + time.monotonic()) / 2)
 
     # -- instances --------------------------------------------------------------------------------
 
     def heartbeat(self, now: float | None = None) -> bool:
         """Mark this instance alive. False (and an error logged) when another process beat under the same
         id since this one last did: both would take the other's live checks and webhook claims for their own."""
-        now = time.time() if now is None else now
+        if now is None:
+            self.read_clock()
+            now = self.now()
         row = self.store._one("SELECT incarnation, heartbeat_at FROM instances WHERE id = ?", (self.instance_id,))
         alone = row is None or self._last_beat is None or row["incarnation"] == self.incarnation or row["heartbeat_at"] <= self._last_beat
         if not alone:
@@ -48,14 +68,14 @@ class SharedState:
         return alone
 
     def alive_instances(self, now: float | None = None) -> set[str]:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         rows = self.store._all("SELECT id FROM instances WHERE heartbeat_at >= ?", (now - MISSED_BEATS * self.heartbeat_s,))
         return {row["id"] for row in rows}
 
     def orphaned_checks(self, include_own: bool, now: float | None = None) -> set[str]:
         """Live or processing sessions nobody alive holds: no owner recorded, an owner that stopped
         beating, and (`include_own`, at start-up) this instance's from before its restart."""
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         rows = self.store._all(
             """SELECT id FROM sessions WHERE status IN ('live', 'processing') AND (
                    owner IS NULL OR (owner = ? AND ? = 1)
@@ -84,7 +104,7 @@ class SharedState:
         another instance whose lease still runs. A crashed instance's claims come back when theirs end."""
         if not event_ids:
             return set()
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         marks = ", ".join("?" for _ in event_ids)
         rows = self.store._all(
             f"""UPDATE webhook_events SET claimed_by = ?, claimed_until = ?
@@ -106,7 +126,7 @@ class SharedState:
 
     def take_token(self, key: str, per_minute: float, burst: float, now: float | None = None) -> float:
         """A token bucket in one statement: 0 if allowed (and counted), else the seconds to wait."""
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         key = self._bucket_key(key)
         rate = per_minute / 60.0
         refill = "(rate_buckets.tokens + (? - rate_buckets.updated_at) * ?)"  # now, rate
@@ -128,14 +148,14 @@ class SharedState:
 
     def forget_full_buckets(self, now: float | None = None) -> int:
         """Rate buckets full again and failure counts past their window and pause: they change nothing."""
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         buckets = self.store._write("DELETE FROM rate_buckets WHERE full_at < ?", (now,)).rowcount
         return buckets + self.store._write("DELETE FROM failure_counts WHERE forget_at < ?", (now,)).rowcount
 
     def record_failure(self, key: str, limit: int, window_s: float, pause_s: float, now: float | None = None) -> None:
         """One more failure of `key`; the `limit`-th within `window_s` of the first pauses it for `pause_s`.
         (A window that starts at its first failure: the in-memory FailureLimiter's is sliding.)"""
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         fresh = "(failure_counts.window_start < ?)"  # since
         count = f"(CASE WHEN {fresh} THEN 1 ELSE failure_counts.failures + 1 END)"
         reached = f"({count} >= ?)"  # limit
@@ -157,7 +177,7 @@ class SharedState:
         )  # fmt: skip
 
     def paused_for(self, key: str, now: float | None = None) -> float:
-        now = time.time() if now is None else now
+        now = self.now() if now is None else now
         row = self.store._one("SELECT paused_until FROM failure_counts WHERE key = ?", (self._bucket_key(key),))
         return max(0.0, row["paused_until"] - now) if row else 0.0
 
@@ -178,3 +198,8 @@ class SharedState:
 def _full_at(now: float, missing: float, rate: float) -> float:
     """When a bucket `missing` tokens short is full again (an upper bound: it may have had more)."""
     return now + missing / rate if rate > 0 else now + 60.0
+
+
+def cluster_time(shared: SharedState | None) -> float:
+    """The cluster's time when instances share the database, else this machine's."""
+    return shared.now() if shared is not None else time.time()

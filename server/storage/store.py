@@ -11,6 +11,7 @@ the database file's free space)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -158,6 +159,10 @@ class Store(MerchantAccounts):
     def _all(self, sql: str, params: Iterable[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
             return [dict(r) for r in self._db.execute(sql, tuple(params)).fetchall()]
+
+    def database_clock(self) -> float:
+        with self._lock:
+            return self._db.clock()
 
     def transaction(self):
         return _Transaction(self)
@@ -530,8 +535,18 @@ class _Transaction:
             raise
 
     def __exit__(self, kind, value, traceback) -> None:
+        db = self.store._db
         try:
-            self.store._db.execute("COMMIT" if kind is None else "ROLLBACK")
+            try:
+                if kind is None:
+                    db.execute("COMMIT")
+                elif db.in_transaction:  # SQLite undoes a transaction itself on some errors (a full disk)
+                    db.execute("ROLLBACK")
+            except BaseException:
+                if db.in_transaction:  # a COMMIT that failed must not leave the transaction (and its lock) open
+                    with contextlib.suppress(Exception):
+                        db.execute("ROLLBACK")
+                raise
             if self.store._forget_pending:
                 self.store._forget()
         finally:

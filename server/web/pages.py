@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hmac
-import time
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -314,7 +313,7 @@ async def live_page(request: web.Request) -> web.Response:
         "csrf": csrf_token(services.secret, (browser_cookie(request) or "")),
         "csrfHeader": CSRF_HEADER,
         "csrfField": CSRF_FIELD,
-        "iceServers": page_ice_servers(services.settings, session.id, time.time()),
+        "iceServers": page_ice_servers(services.settings, session.id, services.lifecycle.now()),  # coturn checks their expiry
         "errorTexts": {code: t(key) for code, key in LIVE_ERROR_TEXTS.items()},
         "captureFps": CAPTURE_FPS,
         "captureKbps": RECEIVE_KBPS,

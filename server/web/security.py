@@ -25,7 +25,7 @@ from .rendering import EndWith, error_page
 log = logging.getLogger(__name__)
 
 TOKEN_IN_PATH = re.compile(r"^/([vh])/[^/?#]+")  # a session's link, a handoff's short link
-PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited", 503: "unavailable"}
+PAGE_ERROR_CODES = {404: "not_found", 413: "too_large", 429: "rate_limited", 503: "unavailable", 507: "storage_full"}
 
 
 def is_api(request: web.Request) -> bool:
@@ -115,12 +115,14 @@ async def errors(request: web.Request, handler) -> web.StreamResponse:
             return problem_response(error.status, code, detail, request.path, kept)
         return error_page(request, error.status, PAGE_ERROR_CODES.get(error.status, "internal"))
     except DatabaseUnavailable as down:
-        # The database restarted or is down: a clear 503 with when to ask again, never a 500 or a trace.
+        # The database restarted, is down or its disk is full: a clear 503 (507) with when to ask again,
+        # never a 500 or a trace.
         retry = {"Retry-After": str(max(1, math.ceil(down.retry_after_s)))}
-        log.warning("%s %s answered 503: the database cannot be reached", request.method, redact_path(request.path))
+        code, detail = HTTP_CODES[down.status]
+        log.warning("%s %s answered %d: %s", request.method, redact_path(request.path), down.status, down)
         if is_api(request):
-            return problem_response(503, HTTP_CODES[503][0], HTTP_CODES[503][1], request.path, retry)
-        page = error_page(request, 503, PAGE_ERROR_CODES[503])
+            return problem_response(down.status, code, detail, request.path, retry)
+        page = error_page(request, down.status, PAGE_ERROR_CODES[down.status])
         page.headers.update(retry)
         return page
     except (asyncio.CancelledError, KeyboardInterrupt):
