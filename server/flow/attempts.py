@@ -39,8 +39,10 @@ from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
+from ..spoof.replay_fingerprint import EarlierCheck, Fingerprint, replayed_check_signal
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
+from ..storage.check_fingerprints import CheckFingerprints
 from ..storage.database import when_available
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
@@ -418,7 +420,9 @@ class LiveAttempts:
                 analyzer = attempt.step.analyzer
                 embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
                 stats["decision_started_at"] = started  # popped by decide
-                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded)
+                session = await self.decide(
+                    session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded, analyzer.movement.fingerprint()
+                )
             else:
                 attacked = True
                 decided(stats, started)
@@ -489,11 +493,13 @@ class LiveAttempts:
         path: CheckPath,
         scenes: list[np.ndarray] | None = None,
         embedded: list[EmbeddedFace] | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> Session:
         """Match the passed check's faces against the reference and decide the session. `stats` may
         hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
         (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review.
-        `embedded`: the crops already embedded during the check (live_faces.py), else they are here."""
+        `embedded`: the crops already embedded during the check (live_faces.py), else they are here.
+        `fingerprint`: the check's movement, compared with the merchant's earlier checks, then kept."""
         started = stats.pop("decision_started_at", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
@@ -510,7 +516,7 @@ class LiveAttempts:
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
-        found = self._reference_replay(session, reference_embedding, live_faces)
+        found = self._reference_replay(session, reference_embedding, live_faces) + await self._replayed_check(session, fingerprint)
         if found:
             signals = strongest_first([*signals, *found])
             record["signals"] = [s.to_dict() for s in signals]
@@ -553,6 +559,19 @@ class LiveAttempts:
             return []
         found = reference_replay_of(reference, portrait, live_faces)
         return [found] if found is not None else []
+
+
+    async def _replayed_check(self, session: Session, fingerprint: Fingerprint | None) -> list[RiskSignal]:
+        """replayed_check: the check moves as one of the merchant's earlier checks did (its footage replayed,
+        spoof/replay_fingerprint.py); this check's fingerprint is then kept for the next ones."""
+        if fingerprint is None:
+            return []
+        records = CheckFingerprints(self.store)
+        stored = records.earlier(session.id, session.sandbox)
+        earlier = [EarlierCheck(other, found) for other, data in stored if (found := Fingerprint.from_bytes(data)) is not None]
+        records.keep(session.id, session.sandbox, fingerprint.to_bytes())
+        signal = await asyncio.get_running_loop().run_in_executor(self.executor, replayed_check_signal, fingerprint, earlier)
+        return [signal] if signal is not None else []
 
 
 def decided(stats: dict, started: float | None) -> None:

@@ -1,0 +1,160 @@
+"""A check that replays an earlier one (issue 24 item 5): the face's movement, as a compact fingerprint.
+
+A replay of an earlier check's footage (re-encoded, scaled, cropped, brighter, at another frame rate,
+started at another point) shows the same face making the very same movements at the same moments:
+every small turn, nod, blink and twitch of the earlier check, in the same order and rhythm. A new check
+of the same person, even in the same room, is another performance: the same challenges, done with
+other timing and other small movements. Appearance cannot tell these apart (the same face, light and
+background), the movement can.
+
+So each analysed frame gives a few numbers the landmarker already measured: head yaw, pitch and roll, the
+eyes' closure, the jaw, the smile, the mouth's opening, and the face's place and size in face-widths
+(unchanged by scaling, and shifted as a whole by a crop, which the comparison removes). They are
+resampled to 10 per second (a different frame rate does not matter) and kept as float16: about 220 bytes
+a second of check, never a frame. Two fingerprints match when, at some time offset (the replay may start
+anywhere), over an overlap of at least MIN_OVERLAP_S, the measures that move in both correlate as a
+whole: the mean correlation of the moving measures. A static stretch matches nothing (its measures do not
+move beyond the landmarker's own noise). Calibrated on the shared clips with `python -m
+realname_tools.replays` (docs/anti-spoofing.md). Pure: numpy only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..liveness.signals import FrameSignals
+from .signals import Action, Level, RiskSignal, SignalCode
+
+RATE_HZ = 10.0  # samples a second in a fingerprint
+MAX_GAP_S = 0.35  # frames further apart than this leave a gap (no sample), not an interpolation
+MAX_SECONDS = 60.0  # of a check kept in its fingerprint (600 samples, 13 KB at most)
+# The landmarker's noise on each measure (yaw, pitch, roll in degrees; closures, jaw, smile 0..1; mouth
+# opening over width; centre in face-widths; log of the face's size): the unit each is compared in.
+SCALES = np.array([1.0, 1.0, 0.5, 0.05, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01, 0.01], dtype=np.float64)
+MEASURES = ("yaw", "pitch", "roll", "closure_left", "closure_right", "jaw", "smile", "mouth", "x", "y", "size")
+VERSION = 1
+
+
+def measures(s: FrameSignals) -> list[float] | None:
+    """The fingerprint's numbers for one analysed frame (None: not exactly one face)."""
+    if s.face_count != 1 or s.box is None or not s.frame_w or not s.frame_h:
+        return None
+    x0, y0, x1, y1 = s.box
+    size = max((x1 - x0) * s.frame_w, (y1 - y0) * s.frame_h)
+    if size <= 1.0:
+        return None
+    cx, cy = (x0 + x1) / 2 * s.frame_w / size, (y0 + y1) / 2 * s.frame_h / size
+    return [s.yaw, s.pitch, s.roll, s.eye_closure_left, s.eye_closure_right, s.jaw_open, s.smile, s.mouth_open_ratio, cx, cy, math.log(size)]
+
+
+@dataclass
+class FingerprintRecorder:
+    """Fed every analysed frame's signals (cheap: a few floats a frame); `fingerprint()` at the end."""
+
+    times: list[float] = field(default_factory=list)
+    values: list[list[float]] = field(default_factory=list)
+
+    def add(self, s: FrameSignals) -> None:
+        if self.times and (s.t <= self.times[-1] or s.t - self.times[0] > MAX_SECONDS):
+            return
+        row = measures(s)
+        if row is not None:
+            self.times.append(s.t)
+            self.values.append(row)
+
+    def fingerprint(self) -> Fingerprint | None:
+        return Fingerprint.of(self.times, self.values)
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    samples: np.ndarray  # (n, len(MEASURES)) float, in SCALES units, at RATE_HZ; NaN rows are gaps
+
+    @classmethod
+    def of(cls, times: list[float], values: list[list[float]]) -> Fingerprint | None:
+        """Resampled to RATE_HZ from the first frame (linear between frames at most MAX_GAP_S apart)."""
+        if len(times) < 2:
+            return None
+        t = np.asarray(times, dtype=np.float64)
+        v = np.asarray(values, dtype=np.float64) / SCALES
+        grid = t[0] + np.arange(int((t[-1] - t[0]) * RATE_HZ) + 1) / RATE_HZ
+        after = np.clip(np.searchsorted(t, grid), 1, len(t) - 1)
+        t0, t1 = t[after - 1], t[after]
+        w = np.clip((grid - t0) / np.maximum(t1 - t0, 1e-9), 0.0, 1.0)[:, None]
+        samples = v[after - 1] * (1 - w) + v[after] * w
+        samples[(t1 - t0) > MAX_GAP_S] = np.nan
+        return cls(samples)
+
+    def to_bytes(self) -> bytes:
+        return bytes([VERSION]) + self.samples.astype("<f2").tobytes()
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Fingerprint | None:
+        if not data or data[0] != VERSION or (len(data) - 1) % (2 * len(MEASURES)):
+            return None
+        return cls(np.frombuffer(data, dtype="<f2", offset=1).reshape(-1, len(MEASURES)).astype(np.float64))
+
+    @property
+    def seconds(self) -> float:
+        return len(self.samples) / RATE_HZ
+
+
+@dataclass(frozen=True)
+class ReplayLimits:
+    similarity: float = 0.8  # mean correlation of the moving measures at the best offset
+    min_overlap_s: float = 3.0  # seconds both fingerprints share at that offset
+    moving: float = 1.0  # a measure moves when its spread over the overlap exceeds this many noise units
+    min_moving: int = 2  # measures that must move in both (fewer: too still to tell)
+
+
+def _xcorr(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
+    """sum_i f[..., i] * g[..., i + k] for k from -(len f - 1) to len g - 1 (by FFT)."""
+    r = np.fft.irfft(np.conj(np.fft.rfft(f, n)) * np.fft.rfft(g, n), n)
+    return np.concatenate([r[..., n - (f.shape[-1] - 1) :], r[..., : g.shape[-1]]], axis=-1)
+
+
+def similarity(a: Fingerprint, b: Fingerprint, limits: ReplayLimits = ReplayLimits()) -> tuple[float, float]:
+    """(the best mean correlation of the moving measures over all offsets with enough overlap, that
+    overlap in seconds); (0, 0) when no offset has enough overlap and movement."""
+    x, y = a.samples.T, b.samples.T  # (measures, samples)
+    mx, my = (~np.isnan(x).any(axis=0)).astype(np.float64), (~np.isnan(y).any(axis=0)).astype(np.float64)
+    x, y = np.nan_to_num(x) * mx, np.nan_to_num(y) * my
+    size = 1 << int(math.ceil(math.log2(x.shape[1] + y.shape[1])))
+    count = np.rint(_xcorr(mx, my, size))
+    sx, sy = _xcorr(x, my, size), _xcorr(mx, y, size)
+    sxx, syy, sxy = _xcorr(x * x, my, size), _xcorr(mx, y * y, size), _xcorr(x, y, size)
+    enough = count >= limits.min_overlap_s * RATE_HZ
+    if not enough.any():
+        return 0.0, 0.0
+    n = np.maximum(count, 1.0)
+    vx, vy = np.maximum(sxx - sx * sx / n, 0.0), np.maximum(syy - sy * sy / n, 0.0)
+    moving = (vx > limits.moving**2 * n) & (vy > limits.moving**2 * n)
+    corr = np.where(moving, (sxy - sx * sy / n) / np.sqrt(np.maximum(vx * vy, 1e-12)), 0.0)
+    moved = moving.sum(axis=0)
+    score = np.where(enough & (moved >= limits.min_moving), corr.sum(axis=0) / np.maximum(moved, 1), 0.0)
+    best = int(np.argmax(score))
+    return float(score[best]), float(count[best] / RATE_HZ) if score[best] > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class EarlierCheck:
+    session_id: str
+    fingerprint: Fingerprint
+
+
+def replayed_check_signal(fingerprint: Fingerprint, earlier: list[EarlierCheck], limits: ReplayLimits = ReplayLimits()) -> RiskSignal | None:
+    """The check's fingerprint against the merchant's earlier checks: the closest one at or above the
+    limit makes this check a replay of it (an attack)."""
+    best: tuple[float, float, str] | None = None
+    for check in earlier:
+        score, overlap = similarity(fingerprint, check.fingerprint, limits)
+        if score >= limits.similarity and (best is None or score > best[0]):
+            best = (score, overlap, check.session_id)
+    if best is None:
+        return None
+    detail = {"similarity": round(best[0], 3), "overlap_s": round(best[1], 1), "earlier_session": best[2], "compared": len(earlier),
+              "limit": limits.similarity}
+    return RiskSignal(SignalCode.REPLAYED_CHECK, Level.HIGH, detail, Action.FAIL)
