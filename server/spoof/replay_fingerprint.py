@@ -12,10 +12,10 @@ eyes' closure, the jaw, the smile, the mouth's opening, and the face's place and
 (unchanged by scaling, and shifted as a whole by a crop, which the comparison removes). They are
 resampled to 10 per second (a different frame rate does not matter) and kept as float16: about 220 bytes
 a second of check, never a frame. Two fingerprints match when, at some time offset (the replay may start
-anywhere), over an overlap of at least MIN_OVERLAP_S, the measures that move in both correlate as a
+anywhere), over an overlap of at least `min_overlap_s`, the measures that move in both correlate as a
 whole: the mean correlation of the moving measures. A static stretch matches nothing (its measures do not
-move beyond the landmarker's own noise). Calibrated on the shared clips with `python -m
-realname_tools.replays` (docs/anti-spoofing.md). Pure: numpy only.
+move beyond the landmarker's own noise), nor does a check shorter than the overlap. Calibrated on the
+shared clips and their re-encoded, scaled, cropped copies (docs/anti-spoofing.md). Pure: numpy only.
 """
 
 from __future__ import annotations
@@ -104,9 +104,12 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class ReplayLimits:
-    similarity: float = 0.8  # mean correlation of the moving measures at the best offset
-    min_overlap_s: float = 3.0  # seconds both fingerprints share at that offset
-    moving: float = 1.0  # a measure moves when its spread over the overlap exceeds this many noise units
+    """Measured on the shared genuine clips (docs/anti-spoofing.md): replays 0.908 and above, different
+    checks (other clips, or another stretch of the same clip) 0.737 and below."""
+
+    similarity: float = 0.82  # mean correlation of the moving measures at the best offset
+    min_overlap_s: float = 4.0  # seconds both fingerprints share at that offset (shorter: chance correlations)
+    moving: float = 2.0  # a measure moves when its spread over the overlap exceeds this many noise units
     min_moving: int = 2  # measures that must move in both (fewer: too still to tell)
 
 
