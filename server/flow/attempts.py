@@ -39,10 +39,9 @@ from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
-from ..spoof.replay_fingerprint import EarlierCheck, Fingerprint, replayed_check_signal
+from ..spoof.replay_fingerprint import Fingerprint
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
-from ..storage.check_fingerprints import CheckFingerprints
 from ..storage.database import when_available
 from ..storage.handoffs import HandoffRecords
 from ..storage.store import ConflictError, Store
@@ -55,6 +54,7 @@ from .lifecycle import Lifecycle, jpeg
 from .live_faces import LiveFaces
 from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
+from .replayed_checks import replayed_check
 
 log = logging.getLogger(__name__)
 
@@ -420,9 +420,8 @@ class LiveAttempts:
                 analyzer = attempt.step.analyzer
                 embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
                 stats["decision_started_at"] = started  # popped by decide
-                session = await self.decide(
-                    session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded, analyzer.movement.fingerprint()
-                )
+                moved = analyzer.movement.fingerprint()
+                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded, moved)
             else:
                 attacked = True
                 decided(stats, started)
@@ -516,7 +515,7 @@ class LiveAttempts:
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
-        found = self._reference_replay(session, reference_embedding, live_faces) + await self._replayed_check(session, fingerprint)
+        found = self._reference_replay(session, reference_embedding, live_faces) + await replayed_check(self.store, self.executor, session, fingerprint)
         if found:
             signals = strongest_first([*signals, *found])
             record["signals"] = [s.to_dict() for s in signals]
@@ -559,19 +558,6 @@ class LiveAttempts:
             return []
         found = reference_replay_of(reference, portrait, live_faces)
         return [found] if found is not None else []
-
-
-    async def _replayed_check(self, session: Session, fingerprint: Fingerprint | None) -> list[RiskSignal]:
-        """replayed_check: the check moves as one of the merchant's earlier checks did (its footage replayed,
-        spoof/replay_fingerprint.py); this check's fingerprint is then kept for the next ones."""
-        if fingerprint is None:
-            return []
-        records = CheckFingerprints(self.store)
-        stored = records.earlier(session.id, session.sandbox)
-        earlier = [EarlierCheck(other, found) for other, data in stored if (found := Fingerprint.from_bytes(data)) is not None]
-        records.keep(session.id, session.sandbox, fingerprint.to_bytes())
-        signal = await asyncio.get_running_loop().run_in_executor(self.executor, replayed_check_signal, fingerprint, earlier)
-        return [signal] if signal is not None else []
 
 
 def decided(stats: dict, started: float | None) -> None:
