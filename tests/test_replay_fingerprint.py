@@ -20,6 +20,7 @@ from server.spoof.replay_fingerprint import MEASURES, EarlierCheck, Fingerprint,
 from server.spoof.signals import SignalCode
 from server.storage.check_fingerprints import CheckFingerprints
 from server.storage.crypto import Cipher
+from server.storage.face_data import FaceDataRecords
 from server.storage.store import Store
 from tests.support.postgres import BACKENDS, database_for
 from tests.test_store import new_session
@@ -115,6 +116,9 @@ def test_fingerprints_are_sealed_per_merchant_and_erased_with_the_evidence(store
     assert dict(records.earlier("ses_3", True))["ses_1"] == b"fingerprint of ses_1"
     assert records.earlier("ses_3", False) == [] and records.earlier("ses_4", True) == []
     assert [s for s, _ in records.earlier("ses_3", True, limit=1)] == ["ses_2"]
+    # A person's access export describes it with the evidence.
+    store.put_evidence("ses_2", "live_embedding", b"template")
+    assert [i["kind"] for i in FaceDataRecords(store).inventory("ses_2")] == ["live_embedding", "movement_fingerprint"]
     # Erased with the evidence: deleted (redaction, DELETE, minimal retention), or purged by age.
     store.put_evidence("ses_1", "reference_face", b"jpeg")
     store.delete_evidence("ses_1")
