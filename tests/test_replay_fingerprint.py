@@ -55,16 +55,16 @@ def fingerprint(frames: list[FrameSignals]) -> Fingerprint:
 
 
 def test_a_replay_matches_at_another_rate_and_start_and_another_performance_does_not():
-    earlier = fingerprint(performance(1))
-    replayed = fingerprint(performance(1, fps=24.0, start=1.5))  # another frame rate, started later
+    earlier = fingerprint(performance(1, seconds=10.0))
+    replayed = fingerprint(performance(1, seconds=10.0, fps=24.0, start=1.5))  # another frame rate, started later
     score, overlap = similarity(replayed, earlier)
-    assert score > 0.9 and overlap >= 6.0
-    other, _ = similarity(fingerprint(performance(2)), earlier)
+    assert score > 0.9 and overlap >= 8.0
+    other, _ = similarity(fingerprint(performance(2, seconds=10.0)), earlier)
     assert other < 0.5
-    signal = replayed_check_signal(replayed, [EarlierCheck("ses_other", fingerprint(performance(2))), EarlierCheck("ses_earlier", earlier)])
+    signal = replayed_check_signal(replayed, [EarlierCheck("ses_other", fingerprint(performance(2, seconds=10.0))), EarlierCheck("ses_earlier", earlier)])
     assert signal is not None and signal.code == SignalCode.REPLAYED_CHECK and signal.action.value == "fail"
     assert signal.detail["earlier_session"] == "ses_earlier" and signal.detail["compared"] == 2
-    assert replayed_check_signal(fingerprint(performance(3)), [EarlierCheck("ses_earlier", earlier)]) is None
+    assert replayed_check_signal(fingerprint(performance(3, seconds=10.0)), [EarlierCheck("ses_earlier", earlier)]) is None
 
 
 def test_a_still_face_or_a_short_check_matches_nothing():
@@ -85,7 +85,7 @@ def test_the_fingerprint_is_compact_and_keeps_gaps():
 
 
 def test_replayed_check_acts_on_live_keys_and_is_only_flagged_on_sandbox_keys():
-    signal = replayed_check_signal(fingerprint(performance(1)), [EarlierCheck("ses_earlier", fingerprint(performance(1)))])
+    signal = replayed_check_signal(fingerprint(performance(1, seconds=10.0)), [EarlierCheck("ses_earlier", fingerprint(performance(1, seconds=10.0)))])
     assert signal is not None
     live = judge(Decision.MATCH, [signal], sandbox=False)
     assert live.status == Status.FAILED and live.attacks == ("replayed_check",)

@@ -8,14 +8,17 @@ other timing and other small movements. Appearance cannot tell these apart (the 
 background), the movement can.
 
 So each analysed frame gives a few numbers the landmarker already measured: head yaw, pitch and roll, the
-eyes' closure, the jaw, the smile, the mouth's opening, and the face's place and size in face-widths
-(unchanged by scaling, and shifted as a whole by a crop, which the comparison removes). They are
-resampled to 10 per second (a different frame rate does not matter) and kept as float16: about 220 bytes
-a second of check, never a frame. Two fingerprints match when, at some time offset (the replay may start
-anywhere), over an overlap of at least `min_overlap_s`, the measures that move in both correlate as a
-whole: the mean correlation of the moving measures. A static stretch matches nothing (its measures do not
-move beyond the landmarker's own noise), nor does a check shorter than the overlap. Calibrated on the
-shared clips and their re-encoded, scaled, cropped copies (docs/anti-spoofing.md). Pure: numpy only.
+eyes' closure (both eyes as one: a blink is one movement), the jaw, the smile, the mouth's opening, and the
+face's place and size in face-widths (unchanged by scaling, and shifted as a whole by a crop, which the
+comparison removes). They are resampled to 10 a second (a different frame rate does not matter) and kept
+as float16: 200 bytes a second of check, never a frame. Two fingerprints match when, at some time offset
+(the replay may start anywhere), they share at least `min_overlap_s` and, cut into parts of `part_s`, at
+least `min_parts` parts move and the lower half of the parts' scores (each the mean correlation of the
+measures that move in it) averages `similarity` or more. Smooth movements of two different checks often
+look alike over a second or two (a turn is a turn); the very same moments over several seconds do not. A
+still stretch, or a blink of a still face, matches nothing (too little moves to tell), nor does a check
+shorter than the overlap. Calibrated on the shared clips and their re-encoded, scaled, cropped copies
+(docs/anti-spoofing.md). Pure: numpy only.
 """
 
 from __future__ import annotations
@@ -30,12 +33,14 @@ from .signals import Action, Level, RiskSignal, SignalCode
 
 RATE_HZ = 10.0  # samples a second in a fingerprint
 MAX_GAP_S = 0.35  # frames further apart than this leave a gap (no sample), not an interpolation
-MAX_SECONDS = 60.0  # of a check kept in its fingerprint (600 samples, 13 KB at most)
+MAX_SECONDS = 60.0  # of a check kept in its fingerprint (600 samples, 12 KB at most)
 # The landmarker's noise on each measure (yaw, pitch, roll in degrees; closures, jaw, smile 0..1; mouth
 # opening over width; centre in face-widths; log of the face's size): the unit each is compared in.
-SCALES = np.array([1.0, 1.0, 0.5, 0.05, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01, 0.01], dtype=np.float64)
-MEASURES = ("yaw", "pitch", "roll", "closure_left", "closure_right", "jaw", "smile", "mouth", "x", "y", "size")
+SCALES = np.array([1.0, 1.0, 0.5, 0.05, 0.03, 0.03, 0.02, 0.01, 0.01, 0.01], dtype=np.float64)
+# The eyes close together: one measure for both, so that a blink is one movement, not two.
+MEASURES = ("yaw", "pitch", "roll", "closure", "jaw", "smile", "mouth", "x", "y", "size")
 VERSION = 1
+CANDIDATES = 5  # the best offsets over the whole overlap, scored part by part
 
 
 def measures(s: FrameSignals) -> list[float] | None:
@@ -47,7 +52,8 @@ def measures(s: FrameSignals) -> list[float] | None:
     if size <= 1.0:
         return None
     cx, cy = (x0 + x1) / 2 * s.frame_w / size, (y0 + y1) / 2 * s.frame_h / size
-    return [s.yaw, s.pitch, s.roll, s.eye_closure_left, s.eye_closure_right, s.jaw_open, s.smile, s.mouth_open_ratio, cx, cy, math.log(size)]
+    closure = (s.eye_closure_left + s.eye_closure_right) / 2
+    return [s.yaw, s.pitch, s.roll, closure, s.jaw_open, s.smile, s.mouth_open_ratio, cx, cy, math.log(size)]
 
 
 @dataclass
@@ -104,13 +110,18 @@ class Fingerprint:
 
 @dataclass(frozen=True)
 class ReplayLimits:
-    """Measured on the shared genuine clips (docs/anti-spoofing.md): replays 0.908 and above, different
-    checks (other clips, or another stretch of the same clip) 0.737 and below."""
+    """Measured on the shared genuine clips (docs/anti-spoofing.md, `python -m realname_tools.replays
+    calibrate`): replays 0.855 and above, different checks (other clips, or another stretch of the same
+    clip) 0.313 and below; random synthetic performances (as in tests/test_replay_fingerprint.py) 0.736
+    and below in 12,720 pairs. Six seconds in three moving parts, so that a chance likeness of a
+    few smooth movements is not taken for a replay: a false match fails a genuine customer."""
 
-    similarity: float = 0.82  # mean correlation of the moving measures at the best offset
-    min_overlap_s: float = 4.0  # seconds both fingerprints share at that offset (shorter: chance correlations)
-    moving: float = 2.0  # a measure moves when its spread over the overlap exceeds this many noise units
-    min_moving: int = 2  # measures that must move in both (fewer: too still to tell)
+    similarity: float = 0.8  # the mean of the lower half of the parts' scores at the best offset
+    min_overlap_s: float = 6.0  # seconds both fingerprints share at that offset
+    moving: float = 2.0  # a measure moves when its spread exceeds this many noise units
+    min_moving: int = 2  # measures that must move in a part (fewer: the part is too still to tell)
+    part_s: float = 2.0  # the overlap is scored in parts this long
+    min_parts: int = 3  # parts that move (fewer: too little movement to tell)
 
 
 def _xcorr(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
@@ -119,9 +130,24 @@ def _xcorr(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
     return np.concatenate([r[..., n - (f.shape[-1] - 1) :], r[..., : g.shape[-1]]], axis=-1)
 
 
+def _score(x: np.ndarray, y: np.ndarray, limits: ReplayLimits) -> float | None:
+    """The mean correlation of the measures that move in either of two aligned stretches (samples x
+    measures); None when fewer than `min_moving` move."""
+    x, y = x - x.mean(axis=0), y - y.mean(axis=0)
+    vx, vy = (x * x).sum(axis=0), (y * y).sum(axis=0)
+    moving = (vx > limits.moving**2 * len(x)) | (vy > limits.moving**2 * len(y))
+    if moving.sum() < limits.min_moving:
+        return None
+    return float(((x * y).sum(axis=0)[moving] / np.sqrt(np.maximum(vx[moving] * vy[moving], 1e-12))).mean())
+
+
 def similarity(a: Fingerprint, b: Fingerprint, limits: ReplayLimits = ReplayLimits()) -> tuple[float, float]:
-    """(the best mean correlation of the moving measures over all offsets with enough overlap, that
-    overlap in seconds); (0, 0) when no offset has enough overlap and movement."""
+    """(similarity, the overlap in seconds) at the best time offset of `a` against `b`; (0, 0) when no
+    offset has enough overlap and movement.
+
+    Every offset is scored at once over its whole overlap (cross-correlations by FFT); the best few are
+    then scored part by part (the module's docstring).
+    """
     x, y = a.samples.T, b.samples.T  # (measures, samples)
     mx, my = (~np.isnan(x).any(axis=0)).astype(np.float64), (~np.isnan(y).any(axis=0)).astype(np.float64)
     x, y = np.nan_to_num(x) * mx, np.nan_to_num(y) * my
@@ -134,12 +160,24 @@ def similarity(a: Fingerprint, b: Fingerprint, limits: ReplayLimits = ReplayLimi
         return 0.0, 0.0
     n = np.maximum(count, 1.0)
     vx, vy = np.maximum(sxx - sx * sx / n, 0.0), np.maximum(syy - sy * sy / n, 0.0)
-    moving = (vx > limits.moving**2 * n) & (vy > limits.moving**2 * n)
+    moving = (vx > limits.moving**2 * n) | (vy > limits.moving**2 * n)
     corr = np.where(moving, (sxy - sx * sy / n) / np.sqrt(np.maximum(vx * vy, 1e-12)), 0.0)
-    moved = moving.sum(axis=0)
-    score = np.where(enough & (moved >= limits.min_moving), corr.sum(axis=0) / np.maximum(moved, 1), 0.0)
-    best = int(np.argmax(score))
-    return float(score[best]), float(count[best] / RATE_HZ) if score[best] > 0 else 0.0
+    count_moving = moving.sum(axis=0)
+    score = np.where(enough & (count_moving >= limits.min_moving), corr.sum(axis=0) / np.maximum(count_moving, 1), 0.0)
+    best, overlap = 0.0, 0.0
+    for index in np.argsort(score)[::-1][:CANDIDATES]:
+        if score[index] <= 0:
+            break
+        lag = int(index) - (a.samples.shape[0] - 1)  # a's sample i meets b's sample i + lag
+        start, end = max(0, -lag), min(a.samples.shape[0], b.samples.shape[0] - lag)
+        both = np.flatnonzero(mx[start:end] * my[start + lag : end + lag]) + start
+        parts = np.array_split(both, max(1, int(len(both) / (limits.part_s * RATE_HZ))))
+        scored = [v for v in (_score(a.samples[part], b.samples[part + lag], limits) for part in parts) if v is not None]
+        lowest = sorted(scored)[: max(limits.min_parts, len(scored) // 2)]
+        value = sum(lowest) / len(lowest) if len(scored) >= limits.min_parts else 0.0
+        if value > best:
+            best, overlap = value, len(both) / RATE_HZ
+    return best, overlap
 
 
 @dataclass(frozen=True)

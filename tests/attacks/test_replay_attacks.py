@@ -5,8 +5,9 @@ scripted client with its offer disguised as Chrome's (so client_not_browser does
 recorded fallback. The check's movement fingerprint matches the earlier one: `replayed_check` fails it,
 also when the footage is re-encoded, scaled, cropped and brighter. Another stretch of the same person's
 footage is another check, and nothing matches once the earlier sessions are deleted (their fingerprints
-go with their evidence). The ID photo is another person's, so each check reaches the decision (rejected
-for the face) without the portrait's own replay signal.
+go with their evidence). The footage is the young man's head-turn selfie (a fingerprint needs 6 s of
+movement: a still face that only blinks is never compared); the ID photo is another person's, so each
+check reaches the decision (rejected for the face) without the portrait's own replay signal.
 """
 
 from __future__ import annotations
@@ -27,15 +28,23 @@ from tests.support.api import auth
 from tests.support.media import photo, video
 from tests.support.recording import webm
 from tests.support.waiting import eventually
-from tests.test_live_flow import BLINK_CLIP, OTHER_ID, new_session, ready_for_live, session_json
-from tests.test_recorded import plan, recorded_already, upload
+from tests.test_live_flow import OTHER_ID, new_session, ready_for_live, session_json
+from tests.test_recorded import HEADTURN_CLIP, plan, recorded_already, upload
 
-CHALLENGES = ["blink"] * 4  # a check of about 5 s with this clip: fingerprints are compared over 4 s at least
+# The clip turns left at 2.3-5.5 s, right at 7.5-10.5 s, looks down at 11.5-14 s and up at 14.5-16 s.
+TURNS = ["turn_left", "turn_right"]  # from its start: a check of about 9 s (with the hold)
+LATER = 7.0  # another check from here
+HOLD_S = 1.5  # each footage's first frame held still this long first: a steady neutral start
+LATER_CHALLENGES = ["turn_right", "look_down", "look_up"]
 
 
 @pytest.fixture(scope="module")
-def blink_clip():
-    return load_clip(video(BLINK_CLIP), max_seconds=14)
+def headturn_clip():
+    return load_clip(video(HEADTURN_CLIP), max_seconds=17)
+
+
+def held(frames: list, fps: float) -> list:
+    return [frames[0]] * round(HOLD_S * fps) + frames
 
 
 def copied(frames: list, fps: float) -> list:
@@ -45,10 +54,10 @@ def copied(frames: list, fps: float) -> list:
     first = frames[0].to_ndarray(format="rgb24")
     h, w = first.shape[:2]
     top, bottom, left, right = int(h * 0.04), h - int(h * 0.02), int(w * 0.06), w - int(w * 0.02)
-    size = (int((right - left) * 0.75) // 2 * 2, int((bottom - top) * 0.75) // 2 * 2)
+    size = (int((right - left) * 0.8) // 2 * 2, int((bottom - top) * 0.8) // 2 * 2)
     encoder.width, encoder.height, encoder.pix_fmt = size[0], size[1], "yuv420p"
     encoder.framerate = round(fps)
-    encoder.options = {"preset": "veryfast", "tune": "zerolatency", "crf": "30"}
+    encoder.options = {"preset": "veryfast", "tune": "zerolatency", "crf": "26"}
     decoder = av.CodecContext.create("h264", "r")
     out = []
     for frame in [*frames, None]:
@@ -61,9 +70,9 @@ def copied(frames: list, fps: float) -> list:
     return out
 
 
-async def live_check(server, services, key: str, frames: list, fps: float) -> dict:
+async def live_check(server, services, key: str, frames: list, fps: float, challenges: list[str] = TURNS) -> dict:
     """One session, checked live by the disguised scripted client playing `frames`; its record."""
-    services.lifecycle.challenges_for = lambda session: parse_challenges(CHALLENGES)
+    services.lifecycle.challenges_for = lambda session: parse_challenges(challenges)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"User-Agent": CHROME_UA}) as http:
         created = await new_session(http, server, key)
         customer = HostedFlowClient(http, str(server.make_url("/")))
@@ -85,28 +94,30 @@ def seen(data: dict) -> dict:
     return {"status": data["status"], "failure_reason": data["failure_reason"], "signals": [(s["code"], s["action"]) for s in liveness.get("signals", [])]}
 
 
-async def test_a_replayed_live_check_fails_until_the_earlier_session_is_deleted(server, services, live_key, blink_clip):
-    frames, fps = blink_clip
+async def test_a_replayed_live_check_fails_until_the_earlier_session_is_deleted(server, services, live_key, headturn_clip):
+    clip, fps = headturn_clip
+    frames = held(clip, fps)
     first = await live_check(server, services, live_key, frames, fps)
     assert first["status"] == "rejected" and first["failure_reason"] == "face_mismatch", seen(first)
     assert signal(first, "replayed_check") is None and CheckFingerprints(services.store).held(first["id"])
 
     again = await live_check(server, services, live_key, frames, fps)
     found = signal(again, "replayed_check")
-    print(f"\n[attack] the same clip again, live key: {seen(again)}")
+    print(f"\n[attack] the same footage again, live key: {seen(again)} {found and found['detail']}")
     assert found is not None and found["action"] == "fail" and found["detail"]["earlier_session"] == first["id"], seen(again)
     assert again["status"] != "approved" and again["failure_reason"] == "presentation_attack", seen(again)
     assert "replayed_check" in again["liveness"]["detail"]
 
     copy = await live_check(server, services, live_key, copied(frames, fps), fps)
-    print(f"[attack] a cropped, scaled, brighter, re-encoded copy, live key: {seen(copy)}")
+    print(f"[attack] a cropped, scaled, brighter, re-encoded copy, live key: {seen(copy)} {signal(copy, 'replayed_check')}")
     assert signal(copy, "replayed_check") is not None and copy["failure_reason"] == "presentation_attack", seen(copy)
 
-    # Another stretch of the same man's footage (he blinks there too) is another check, not a replay.
-    other = await live_check(server, services, live_key, frames[round(7.0 * fps) :], fps)
+    # The same man's later footage (his right turn, then down and up) is another check: it shares only
+    # the start of his right turn with the first, far under the 6 s a match needs.
+    other = await live_check(server, services, live_key, held(clip[round(LATER * fps) :], fps), fps, LATER_CHALLENGES)
     assert other["status"] == "rejected" and signal(other, "replayed_check") is None, seen(other)
 
-    # The sessions holding this footage are deleted: their fingerprints went with their evidence.
+    # The sessions holding the replayed footage are deleted: their fingerprints went with their evidence.
     async with aiohttp.ClientSession() as http:
         for data in (first, again, copy):
             async with http.delete(server.make_url(f"/api/v1/sessions/{data['id']}"), headers=auth(live_key)) as response:
@@ -118,7 +129,7 @@ async def test_a_replayed_live_check_fails_until_the_earlier_session_is_deleted(
 
 async def recorded_check(server, services, key: str, frames: list, fps: float) -> dict:
     """One session, checked through the recorded fallback (after a connection failure the server saw)."""
-    services.lifecycle.challenges_for = lambda session: parse_challenges(["blink", "blink"])
+    services.lifecycle.challenges_for = lambda session: parse_challenges(TURNS)
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
         created, _customer = await ready_for_live(http, server, key, OTHER_ID)
         config = await live_config(http, server)
@@ -126,18 +137,18 @@ async def recorded_check(server, services, key: str, frames: list, fps: float) -
         status, issued = await plan(http, server, config)
         assert status == 200, issued
         recorded_already(services, created["id"])
-        status, answer = await upload(http, server, config, issued["nonce"], webm(frames, fps, issued["duration_s"]))
+        status, answer = await upload(http, server, config, issued["nonce"], webm(frames, fps, issued["duration_s"], hold_start_s=1.5))
         assert status == 200, answer
         return await session_json(http, server, key, created["id"])
 
 
-async def test_a_recording_uploaded_again_fails_as_a_replay(server, services, live_key, blink_clip):
-    frames, fps = blink_clip
+async def test_a_recording_uploaded_again_fails_as_a_replay(server, services, live_key, headturn_clip):
+    frames, fps = headturn_clip
     first = await recorded_check(server, services, live_key, frames, fps)
     assert first["liveness"]["path"] == "recorded" and first["status"] == "rejected", seen(first)
     assert signal(first, "replayed_check") is None, seen(first)
     again = await recorded_check(server, services, live_key, frames, fps)
-    print(f"\n[attack] the same recording uploaded again, live key: {seen(again)}")
     found = signal(again, "replayed_check")
+    print(f"\n[attack] the same recording uploaded again, live key: {seen(again)} {found and found['detail']}")
     assert found is not None and found["detail"]["earlier_session"] == first["id"], seen(again)
     assert again["status"] != "approved" and again["failure_reason"] == "presentation_attack", seen(again)
