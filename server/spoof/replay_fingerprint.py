@@ -122,6 +122,9 @@ class ReplayLimits:
     min_moving: int = 2  # measures that must move in a part (fewer: the part is too still to tell)
     part_s: float = 2.0  # the overlap is scored in parts this long
     min_parts: int = 3  # parts that move (fewer: too little movement to tell)
+    # Offsets whose whole overlap scores below this are not scored part by part (the cost of a check's
+    # search; replays score 0.9 and above over the whole overlap). 0: every candidate (calibration).
+    prefilter: float = 0.6
 
 
 def _xcorr(f: np.ndarray, g: np.ndarray, n: int) -> np.ndarray:
@@ -166,7 +169,7 @@ def similarity(a: Fingerprint, b: Fingerprint, limits: ReplayLimits = ReplayLimi
     score = np.where(enough & (count_moving >= limits.min_moving), corr.sum(axis=0) / np.maximum(count_moving, 1), 0.0)
     best, overlap = 0.0, 0.0
     for index in np.argsort(score)[::-1][:CANDIDATES]:
-        if score[index] <= 0:
+        if score[index] <= 0 or score[index] < limits.prefilter:
             break
         lag = int(index) - (a.samples.shape[0] - 1)  # a's sample i meets b's sample i + lag
         start, end = max(0, -lag), min(a.samples.shape[0], b.samples.shape[0] - lag)
