@@ -205,8 +205,12 @@ def costs(signals: list, whole_of: Callable) -> dict:
     started = time.perf_counter()
     for _ in range(100):
         similarity(whole, whole)
-    return {"per_frame_ms": round(per_frame, 4), "comparison_ms": round((time.perf_counter() - started) / 100 * 1000, 3), "seconds_compared": whole.seconds,
-            "fingerprint_bytes": len(whole.to_bytes())}
+    return {
+        "per_frame_ms": round(per_frame, 4),
+        "comparison_ms": round((time.perf_counter() - started) / 100 * 1000, 3),
+        "seconds_compared": whole.seconds,
+        "fingerprint_bytes": len(whole.to_bytes()),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -40,8 +40,20 @@ def performance(seed: int, seconds: float = 8.0, fps: float = 15.0, start: float
         yaw, pitch, roll, dx = knots[k] * (1 - w) + knots[k + 1] * w
         closed = max(0.0, 1 - min(abs(t - b) for b in blinks) / 0.15)
         n = lambda: measured.gauss(0, noise)  # noqa: E731
-        out.append(FrameSignals(t=t - start, face_count=1, frame_w=640, frame_h=480, box=(0.4 + dx / 400, 0.3, 0.6 + dx / 400, 0.6),
-                                yaw=yaw + n(), pitch=pitch + n(), roll=roll / 2 + n(), eye_closure_left=closed, eye_closure_right=closed))
+        out.append(
+            FrameSignals(
+                t=t - start,
+                face_count=1,
+                frame_w=640,
+                frame_h=480,
+                box=(0.4 + dx / 400, 0.3, 0.6 + dx / 400, 0.6),
+                yaw=yaw + n(),
+                pitch=pitch + n(),
+                roll=roll / 2 + n(),
+                eye_closure_left=closed,
+                eye_closure_right=closed,
+            )
+        )
     return out
 
 

@@ -111,10 +111,10 @@ class Fingerprint:
 @dataclass(frozen=True)
 class ReplayLimits:
     """Measured on the shared genuine clips (docs/anti-spoofing.md, `python -m realname_tools.replays
-    calibrate`): replays 0.855 and above, different checks (other clips, or another stretch of the same
-    clip) 0.313 and below; random synthetic performances (as in tests/test_replay_fingerprint.py) 0.736
-    and below in 12,720 pairs. Six seconds in three moving parts, so that a chance likeness of a
-    few smooth movements is not taken for a replay: a false match fails a genuine customer."""
+    calibrate`): replays 0.858 and above, different checks (other clips, or another stretch of the same
+    clip) 0.351 and below; random synthetic performances (tests/test_replay_fingerprint.py's) 0.736 and
+    below in 12,720 pairs. Six seconds in three moving parts, so that a chance likeness of a few smooth
+    movements is not taken for a replay: a false match fails a genuine customer."""
 
     similarity: float = 0.8  # the mean of the lower half of the parts' scores at the best offset
     min_overlap_s: float = 6.0  # seconds both fingerprints share at that offset
@@ -123,7 +123,7 @@ class ReplayLimits:
     part_s: float = 2.0  # the overlap is scored in parts this long
     min_parts: int = 3  # parts that move (fewer: too little movement to tell)
     # Offsets whose whole overlap scores below this are not scored part by part (the cost of a check's
-    # search; replays score 0.9 and above over the whole overlap). 0: every candidate (calibration).
+    # search; at 0.8 the calibration lost no replay). 0: every candidate (calibration).
     prefilter: float = 0.6
 
 
@@ -199,6 +199,5 @@ def replayed_check_signal(fingerprint: Fingerprint, earlier: list[EarlierCheck],
             best = (score, overlap, check.session_id)
     if best is None:
         return None
-    detail = {"similarity": round(best[0], 3), "overlap_s": round(best[1], 1), "earlier_session": best[2], "compared": len(earlier),
-              "limit": limits.similarity}
+    detail = {"similarity": round(best[0], 3), "overlap_s": round(best[1], 1), "earlier_session": best[2], "compared": len(earlier), "limit": limits.similarity}
     return RiskSignal(SignalCode.REPLAYED_CHECK, Level.HIGH, detail, Action.FAIL)
