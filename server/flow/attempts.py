@@ -39,6 +39,7 @@ from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
 from ..spoof.reference_replay import reference_replay_of
+from ..spoof.replay_fingerprint import Fingerprint
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
 from ..storage.database import when_available
@@ -53,6 +54,7 @@ from .lifecycle import Lifecycle, jpeg
 from .live_faces import LiveFaces
 from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
+from .replayed_checks import replayed_check
 
 log = logging.getLogger(__name__)
 
@@ -421,7 +423,8 @@ class LiveAttempts:
                 analyzer = attempt.step.analyzer
                 embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
                 stats["decision_started_at"] = started  # popped by decide
-                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded)
+                moved = analyzer.movement.fingerprint()
+                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded, moved)
             else:
                 attacked = True
                 decided(stats, started)
@@ -492,11 +495,13 @@ class LiveAttempts:
         path: CheckPath,
         scenes: list[np.ndarray] | None = None,
         embedded: list[EmbeddedFace] | None = None,
+        fingerprint: Fingerprint | None = None,
     ) -> Session:
         """Match the passed check's faces against the reference and decide the session. `stats` may
         hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
         (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review.
-        `embedded`: the crops already embedded during the check (live_faces.py), else they are here."""
+        `embedded`: the crops already embedded during the check (live_faces.py), else they are here.
+        `fingerprint`: the check's movement, compared with the merchant's earlier checks, then kept."""
         started = stats.pop("decision_started_at", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
@@ -513,7 +518,7 @@ class LiveAttempts:
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
-        found = self._reference_replay(session, reference_embedding, live_faces)
+        found = self._reference_replay(session, reference_embedding, live_faces) + await replayed_check(self.store, self.executor, session, fingerprint)
         if found:
             signals = strongest_first([*signals, *found])
             record["signals"] = [s.to_dict() for s in signals]

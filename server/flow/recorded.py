@@ -267,7 +267,7 @@ class RecordedChecks:
             return attempts.lifecycle.retry_or_fail(session, Reason.OFF_SCHEDULE.value, stats, liveness=record)
         if result.passed:
             pad = report.pad if report.pad is not None else PadResult.unavailable()
-            return await attempts.decide(session, report.faces, result, stats, pad, signals, path, report.scenes)
+            return await attempts.decide(session, report.faces, result, stats, pad, signals, path, report.scenes, fingerprint=report.fingerprint)
         failure = result.reason.value if result.reason is not None else Reason.STREAM_ENDED.value
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
         return attempts.lifecycle.retry_or_fail(session, failure, stats, liveness=liveness_record(result, session, report.pad, signals, path))

@@ -18,6 +18,7 @@ from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
 from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
+from ..spoof.replay_fingerprint import FingerprintRecorder
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from .engine import LivenessEngine, Verdict
@@ -140,6 +141,7 @@ class LivenessAnalyzer:
         self.analysed_pairs = 0
         self._last_fingerprint: bytes | None = None
         self.continuity = ContinuityTracker()  # cuts in the stream (spoof/continuity.py), fed by `observe`
+        self.movement = FingerprintRecorder()  # the face's movement, against earlier checks (spoof/replay_fingerprint.py)
         self._last_t: float | None = None
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -171,6 +173,7 @@ class LivenessAnalyzer:
         mid = time.perf_counter()
         signals = frame_signals(t, faces, rgb)
         verdict = self.engine.update(signals)
+        self.movement.add(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
         self._count_repeat(rgb)

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..models.loader import new_landmarker
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
+from ..spoof.replay_fingerprint import Fingerprint
 from ..spoof.signals import RiskSignal, StreamFacts, check_signals
 from .analyzer import FrameTimings, LivenessAnalyzer, PadModels, frame_due, score_pad
 from .challenges import Challenge
@@ -126,6 +127,7 @@ class ReplayReport:
     liveness: LivenessResult | None = None  # the active challenges' own verdict, before PAD
     duration_s: float = 0.0  # from the first frame to the last decoded one
     scenes: list[np.ndarray] = field(default_factory=list)  # whole frames, reduced, for a reviewer
+    fingerprint: Fingerprint | None = None  # the face's movement, against earlier checks (replayed_check)
 
     def to_dict(self) -> dict:
         data = self.result.to_dict()
@@ -267,4 +269,5 @@ def replay_video(
         liveness,
         last_t - (first_t or 0.0),
         analyzer.scene_frames(),
+        analyzer.movement.fingerprint(),
     )

@@ -18,6 +18,8 @@ DESCRIPTIONS = {
     "live_face": "a still image of the face from the camera, aligned (JPEG); no video is kept",
     "live_embedding": "the face template computed from the camera's faces (their average, 512 numbers)",
     "scene": "a whole camera frame at reduced size, kept only for a person reviewing the check (JPEG)",
+    "movement_fingerprint": "how the face moved during the check (head angles, eye closure, mouth, the face's place, ten times a second; "
+    "no image, no template), kept to recognise a replay of this check",
 }
 NOT_HELD = (
     "the ID photo (only the face cut out from it is kept)",

@@ -43,6 +43,7 @@ class SignalCode(StrEnum):
     CLIENT_NOT_BROWSER = "client_not_browser"  # the offer was not written by the browser the User-Agent names
     REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
     STREAM_DISCONTINUITY = "stream_discontinuity"  # cuts in the stream while challenges ran: spliced footage
+    REPLAYED_CHECK = "replayed_check"  # the face moves as in an earlier check of the merchant: its footage replayed
     # The merchant's face gallery (1:N, server/gallery/checks.py), at decision time.
     DUPLICATE_FACE = "duplicate_face"  # the same face enrolled under another document number or reference
     DOCUMENT_REUSED = "document_reused"  # the same document number enrolled with another face

@@ -9,17 +9,21 @@ from typing import Any
 from ..privacy.census import FaceDataCensus
 from .store import Store
 
+MOVEMENT_FINGERPRINT = "movement_fingerprint"  # how a check's row in check_fingerprints is named to the person
+
 
 class FaceDataRecords:
     def __init__(self, store: Store) -> None:
         self.store = store
 
     def inventory(self, session_id: str) -> list[dict[str, Any]]:
-        """The session's evidence, described: kind, size and SHA-256 of the sealed value, when stored."""
-        rows = self.store._all("SELECT kind, sealed, created_at FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))
+        """The session's evidence and its check's movement fingerprint (check_fingerprints.py), described:
+        kind, size and SHA-256 of the sealed value, when stored."""
+        rows = self.store._all("SELECT kind, sealed, created_at FROM evidence WHERE session_id = ?", (session_id,))
+        rows += self.store._all(f"SELECT '{MOVEMENT_FINGERPRINT}' AS kind, sealed, created_at FROM check_fingerprints WHERE session_id = ?", (session_id,))
         return [
             {"kind": r["kind"], "sealed_bytes": len(bytes(r["sealed"])), "sealed_sha256": hashlib.sha256(bytes(r["sealed"])).hexdigest(), "stored_at": r["created_at"]}
-            for r in rows
+            for r in sorted(rows, key=lambda r: r["kind"])
         ]
 
     def census(self, threshold: int) -> FaceDataCensus:

@@ -305,4 +305,16 @@ MIGRATIONS: list[str | Rewrite] = [
     ALTER TABLE instances ADD COLUMN live INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE instances ADD COLUMN capacity_at REAL NOT NULL DEFAULT 0;
     """,
+    # 16: each decided check's movement fingerprint (spoof/replay_fingerprint.py, sealed), found by merchant
+    # and key kind for the replayed-check search (storage/check_fingerprints.py); erased with the evidence
+    """
+    CREATE TABLE check_fingerprints (
+        session_id TEXT PRIMARY KEY REFERENCES sessions(id) ON DELETE CASCADE,
+        merchant_id INTEGER NOT NULL,
+        sandbox INTEGER NOT NULL,
+        sealed BLOB NOT NULL,  -- AES-GCM, authenticated with the session id
+        created_at REAL NOT NULL
+    );
+    CREATE INDEX check_fingerprints_recent ON check_fingerprints(merchant_id, sandbox, created_at);
+    """,
 ]

@@ -399,7 +399,9 @@ class Store(MerchantAccounts):
         return [r["kind"] for r in self._all("SELECT kind FROM evidence WHERE session_id = ? ORDER BY kind", (session_id,))]
 
     def delete_evidence(self, session_id: str) -> int:
+        """Erase the session's evidence and, with it, its check's fingerprint (storage/check_fingerprints.py)."""
         count = self._write("DELETE FROM evidence WHERE session_id = ?", (session_id,)).rowcount
+        self._write("DELETE FROM check_fingerprints WHERE session_id = ?", (session_id,))
         self._forget()
         return count
 
@@ -408,6 +410,7 @@ class Store(MerchantAccounts):
         with self.transaction():
             ids = [r["session_id"] for r in self._all("SELECT DISTINCT session_id FROM evidence WHERE created_at < ?", (before,))]
             self._write("DELETE FROM evidence WHERE created_at < ?", (before,))
+            self._write("DELETE FROM check_fingerprints WHERE created_at < ?", (before,))
             now = time.time()
             for session_id in ids:
                 self._write("UPDATE sessions SET evidence_purged_at = ?, has_reference = 0 WHERE id = ?", (now, session_id))
