@@ -547,7 +547,7 @@ def render_cv(report: dict) -> str:
     lines.append(cv.render_folds(report["cross_validation"]))
     t = report["fitted_on_all"]
     lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}, "
-                 f"flat below {t['flat_below']}, dim below face luma {t['dim_luma']}")
+                 f"flat below {t['flat_below']}, dim below face luma {t['dim_luma']}, a dim face's review below {t['dim_review']}")
     return "\n".join(lines)
 
 
@@ -555,14 +555,16 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
     t = report["fitted_on_all"]
     return {
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
-        "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "dim_luma": t["dim_luma"]},
+        "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "dim_luma": t["dim_luma"], "dim_review": t["dim_review"]},
         "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
-                     "below attack -> presentation_attack (review when the face's median luma is below dim_luma); below review -> review; "
+                     "below attack -> presentation_attack (review when the face's median luma is below dim_luma); below review (a dim face: "
+                     "below dim_review) -> review; "
                      "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
                      "cross-validation (each person's clips decided by thresholds fitted without that person)",
         "rule": report["rule"],
-        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed)",
+        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed; the dim "
+                           "attacks with --recipe print_close_dim --recipe monitor_replay_dim --out /tmp/pad-attacks-dim, the same clips)",
         "policy": report["policy"],
         "measured": {
             "date": datetime.date.today().isoformat(),

@@ -40,7 +40,8 @@ RULE = ("in log-odds, review threshold halfway between the highest attack clip a
         "quarter of the way and below every genuine clip; when they overlap, review just above the highest attack and attack just "
         "below the lowest genuine clip. Shipped (SHIPPED_RULE): flat_below halfway (geometric) between the most deformed print and "
         "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
-        "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60)")
+        "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60); a dim face's own "
+        "review threshold (dim_review) by the same rule between those attacks (of any luma) and the dim genuine clips, never above review")
 
 
 DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
@@ -53,6 +54,7 @@ class MarginRule:
     step: float = 0.05  # log-odds: "just above/below" when the classes overlap
     flatness: bool = False  # fit `flat_below` (flatness.py) and judge scores only where it does not hold
     dim_luma: float = 0.0  # a dim face is never rejected on its score: its clips do not place the thresholds
+    dim_review: bool = False  # fit a dim face's own review threshold: the dim genuine clips against every attack
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
@@ -69,12 +71,22 @@ class MarginRule:
         floor = expit(min(logit(s.score) for s in train if s.label == "genuine" and s.score is not None) - self.step)
         persons = len({s.person for s in train})
         source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
-        extra = {"flat_below": flat_below, "dim_luma": self.dim_luma}
-        if a < g:
-            review = expit(a + self.review_at * (g - a))
-            return PadThresholds(attack=round(min(floor, expit(a + self.attack_at * (g - a))), 4), review=round(review, 4), source=source, **extra)
-        review = expit(a + self.step)
-        return PadThresholds(attack=round(min(review, floor), 4), review=round(review, 4), source=source + " (classes overlap)", **extra)
+        overlap = a >= g
+        review = round(expit(a + self.step) if overlap else expit(a + self.review_at * (g - a)), 4)
+        attack = round(min(review, floor) if overlap else min(floor, expit(a + self.attack_at * (g - a))), 4)
+        dim_review = min(review, self.dim_review_threshold(train, attacks))  # a dim face is never held higher
+        return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
+                             dim_luma=self.dim_luma, dim_review=dim_review)
+
+    def dim_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
+        """The same margin rule between every attack the score must hold (log-odds `attacks`, of any
+        luma: a dim face is never let pass below a known attack) and the dim genuine clips; 0 (the
+        review threshold) when off or no dim genuine clip is known; never above the review threshold."""
+        dim = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and self.dim(s)]
+        if not self.dim_review or not dim or not attacks:
+            return 0.0
+        a, g = max(attacks), min(dim)
+        return round(expit(a + self.review_at * (g - a) if a < g else a + self.step), 4)
 
     def dim(self, s: Scored) -> bool:
         return s.luma is not None and s.luma < self.dim_luma
@@ -92,7 +104,8 @@ class MarginRule:
         return round(g * math.exp(-self.step), 4)
 
 
-SHIPPED_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA)
+SHIPPED_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA, dim_review=True)
+PREVIOUS_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA)  # shipped before dim faces had their own review threshold
 
 
 @dataclass(frozen=True)
@@ -171,6 +184,11 @@ def summarise_folds(folds: list[Fold]) -> dict:
             # what the fused rule lives on: the score where flatness does not hold, flatness where the score is fooled
             "highest_attack_not_flat": hi([s.score for f, s, _ in attacks if s.score is not None and not flat(f, s)]),
             "lowest_genuine_not_dim": lo([s.score for f, s, _ in genuine if s.score is not None and not (s.luma is not None and s.luma < f.thresholds.dim_luma)]),
+            "lowest_dim_genuine": lo([s.score for f, s, _ in genuine if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
+            "highest_dim_attack": hi([s.score for f, s, _ in attacks if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
+            # a dim genuine clip over its fold's dim review threshold (negative: sent to review), log-odds
+            "dim_genuine_above_dim_review_logit": lo([logit(s.score) - logit(f.thresholds.dim_review or f.thresholds.review) for f, s, _ in genuine
+                                                      if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
             "most_deformed_print": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None], 4),
             "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
                                                    and s.score is not None and s.score >= 0.5], 4),
@@ -187,7 +205,8 @@ def person_row(fold: Fold) -> dict:
     a_scores = [s.score for s, _ in a if s.score is not None]
     return {
         "person": fold.person,
-        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below},
+        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below,
+                       "dim_review": fold.thresholds.dim_review},
         "genuine": len(g),
         "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
         "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
@@ -209,11 +228,12 @@ def _pct(r: dict) -> str:
 def render_folds(summary: dict, per_person: bool = True) -> str:
     lines = []
     if per_person:
-        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
+        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'dimrev':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
                      f"{'att':>4} {'acc':>4} {'rev':>4} {'low gen':>8} {'high att':>8}")
         for row in summary["per_person"]:
             lines.append(
-                f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
+                f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} "
+                f"{row['thresholds']['dim_review'] or row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
                 f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['attacks']:>4} {row['attacks_accepted']:>4} "
                 f"{row['attacks_to_review']:>4} {_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
             )
@@ -231,7 +251,9 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
                  f"worst attack below its review threshold {m['attack_below_review_threshold_logit']} (log-odds)")
     lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not dim "
                  f"{m['lowest_genuine_not_dim']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
-                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}")
+                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}; dim faces: lowest "
+                 f"genuine {m['lowest_dim_genuine']}, highest attack {m['highest_dim_attack']}, worst dim genuine above its fold's dim review "
+                 f"threshold {m['dim_genuine_above_dim_review_logit']} (log-odds)")
     return "\n".join(lines)
 
 
@@ -292,9 +314,10 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
         Cue("V2 + flatness (a flat face at best review)", more, combine_live, "median", rule=MarginRule(flatness=True)),
         Cue("V2 + dim face never rejected on its score", more, combine_live, "median", rule=MarginRule(dim_luma=DIM_LUMA)),
-        Cue("V2 + flatness + dim face [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
-        Cue("mean of networks + flatness + dim face", more, live_mean, "median", rule=SHIPPED_RULE),
-        Cue("V2, log-odds t.mean + flatness + dim face", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
+        Cue("V2 + flatness + dim face (previous shipped)", more, combine_live, "median", rule=PREVIOUS_RULE),
+        Cue("+ dim face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("mean of networks, shipped rule", more, live_mean, "median", rule=SHIPPED_RULE),
+        Cue("V2, log-odds trimmed mean, shipped rule", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]
 
 

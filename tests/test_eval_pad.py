@@ -170,5 +170,5 @@ def test_cross_validated_eval_pad_on_a_small_set(tmp_path):
     assert cv["apcer"]["of"] == 2 and cv["bpcer"]["of"] == 2 and cv["apcer"]["ci95"] is not None
     assert cv["apcer"]["count"] == 0 and cv["bpcer"]["count"] == 0
     written = json.loads(calibration.read_text())
-    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "dim_luma")}
+    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "dim_luma", "dim_review")}
     assert "--cross-validate person" in written["measured"]["command"]

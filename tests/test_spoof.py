@@ -142,7 +142,7 @@ def test_pass_review_or_unscored_leave_the_liveness_verdict_alone(scores):
 def test_pad_result_as_a_signal():
     signals = check_signals(StreamFacts(), PadResult.of([0.01], TH, 1.0, 1), TH)
     assert signals[0].to_dict() == {"code": "pad_attack", "level": "high", "action": "fail",
-                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "dim_luma": 0.0}}}
+                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "dim_luma": 0.0, "dim_review": 0.0}}}
     cued = PadResult.of([0.01], TH, 1.0, 1, deformation=0.02, lumas=[50.0])
     assert {"deformation": 0.02, "face_luma": 50.0}.items() <= check_signals(StreamFacts(), cued, TH)[0].to_dict()["detail"].items()
     assert check_signals(StreamFacts(), PadResult.of([0.5], TH, 1.0, 1))[0].action == Action.REVIEW

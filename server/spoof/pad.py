@@ -35,7 +35,9 @@ class PadThresholds:
     temper it: a face that moved as one plane over the check (`deformation` below `flat_below`, see
     flatness.py) is at best `review`, since a print or a still moves so and the texture model can call a
     close print live; a dim face (median face luma below `dim_luma`, where the exposure rule more than
-    doubles the pixels and their noise) is never rejected on its score alone, it goes to review.
+    doubles the pixels and their noise) is never rejected on its score alone, it goes to review. The
+    brightened noise drags a dim genuine face's score down, so a dim face is held to its own review
+    threshold `dim_review` (0: the same as `review`), fitted on dim genuine faces against every known attack.
     """
 
     attack: float = 0.4
@@ -43,26 +45,31 @@ class PadThresholds:
     source: str = "built-in defaults"
     flat_below: float = 0.0  # 0: the flatness cue is off
     dim_luma: float = 0.0  # 0: a dim face is judged as any other
+    dim_review: float = 0.0  # 0: a dim face has the same review threshold as any other
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.attack <= self.review <= 1.0:
             raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
         if self.flat_below < 0 or not 0 <= self.dim_luma <= 255:
             raise ValueError("PAD flat_below must be >= 0 and dim_luma within 0..255")
+        if not 0.0 <= self.dim_review <= self.review:
+            raise ValueError("PAD dim_review must be within 0..review")
 
     def decide(self, score: float | None, deformation: float | None = None, luma: float | None = None) -> PadVerdict:
         if score is None:
             return PadVerdict.UNSCORED
+        dim = luma is not None and luma < self.dim_luma
         if score < self.attack:
-            return PadVerdict.REVIEW if luma is not None and luma < self.dim_luma else PadVerdict.ATTACK
-        if score < self.review:
+            return PadVerdict.REVIEW if dim else PadVerdict.ATTACK
+        if score < ((self.dim_review or self.review) if dim else self.review):
             return PadVerdict.REVIEW
         if deformation is not None and deformation < self.flat_below:
             return PadVerdict.REVIEW
         return PadVerdict.PASS
 
     def to_dict(self) -> dict:
-        return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below, "dim_luma": self.dim_luma}
+        return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below, "dim_luma": self.dim_luma,
+                "dim_review": self.dim_review}
 
 
 @dataclass(frozen=True)

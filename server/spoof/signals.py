@@ -112,7 +112,8 @@ def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> Ri
     if result.face_luma is not None:
         detail["face_luma"] = round(result.face_luma, 1)  # below dim_luma: never rejected on the score alone
     if thresholds is not None:
-        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below, "dim_luma": thresholds.dim_luma}
+        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below, "dim_luma": thresholds.dim_luma,
+                                "dim_review": thresholds.dim_review}
     verdict = result.verdict
     if verdict == PadVerdict.ATTACK:
         return RiskSignal(SignalCode.PAD_ATTACK, Level.HIGH, detail, Action.FAIL)
