@@ -192,7 +192,8 @@ def dim_attack(portrait: np.ndarray, frames: list[np.ndarray], recipe: str, n: i
 
 def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: set[str] | None = None,
              recipes: set[str] | None = None) -> list[Generated]:
-    """Write the clips into `out` and list them (also written as out/pad_clips.csv); `recipes`: only those."""
+    """Write the clips into `out` and list them (also written as out/pad_clips.csv). `recipes`: only those; the
+    dim attacks are then the full run's clips (their own random stream), the other recipes are not (they share one)."""
     import cv2
 
     from server.models.loader import load_face_models
@@ -210,10 +211,9 @@ def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: 
     made: list[Generated] = []
 
     def emit(name: str, frames: Iterator[np.ndarray] | list[np.ndarray], label: str, kind: str, person: str, source: str, recipe: str, kbps: int) -> None:
-        frames = list(frames)  # made even when not written: the random stream stays that of a full run
         if recipes and recipe not in recipes:
             return
-        write_clip(out / name, frames, kbps)
+        write_clip(out / name, list(frames), kbps)
         made.append(Generated(name, label, kind, person, source, recipe))
         print(f"{name}", file=sys.stderr)
 
@@ -270,7 +270,7 @@ def add_parser(sub) -> None:
     gen.add_argument("--out", required=True, help="output folder, outside the repository (e.g. /tmp/pad-attacks)")
     gen.add_argument("--seconds", type=float, default=4.0, help="length of each attack clip (genuine: 2 s more)")
     gen.add_argument("--seed", type=int, default=7)
-    gen.add_argument("--recipe", action="append", choices=ATTACK_RECIPES + GENUINE_RECIPES + DIM_ATTACK_RECIPES,
-                     help="only this recipe (repeatable; the others are not written)")
+    gen.add_argument("--recipe", action="append", choices=DIM_ATTACK_RECIPES,
+                     help="only this dim attack (repeatable): the same clips as a full run's, since each has its own random stream")
     gen.add_argument("--person", action="append", help="only this person (repeatable; names from realname_tools/data/pad_persons.csv)")
     gen.set_defaults(func=run)

@@ -41,7 +41,8 @@ RULE = ("in log-odds, review threshold halfway between the highest attack clip a
         "below the lowest genuine clip. Shipped (SHIPPED_RULE): flat_below halfway (geometric) between the most deformed print and "
         "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
         "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60); a dim face's own "
-        "review threshold (dim_review) by the same rule between those attacks (of any luma) and the dim genuine clips, never above review")
+        "review threshold (dim_review) by the same rule between those attacks (of any luma) and the dim genuine clips; the lit thresholds "
+        "then placed by the lit attacks only")
 
 
 DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
@@ -54,13 +55,18 @@ class MarginRule:
     step: float = 0.05  # log-odds: "just above/below" when the classes overlap
     flatness: bool = False  # fit `flat_below` (flatness.py) and judge scores only where it does not hold
     dim_luma: float = 0.0  # a dim face is never rejected on its score: its clips do not place the thresholds
-    dim_review: bool = False  # fit a dim face's own review threshold: the dim genuine clips against every attack
+    dim_review: bool = False  # a dim face's own review threshold: the dim genuine clips against every attack; lit thresholds from lit attacks
+    dim_never_passes: bool = False  # (compared only) a dim face always goes to review
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
-        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
-                   or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
+        every_attack = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
+                        or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
+        # With a dim face's own threshold, the lit thresholds are placed by lit attacks: noise that hides a dim
+        # print's texture says nothing of a lit one.
+        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.dim(s)]
+                   if self.dim_review or self.dim_never_passes else []) or every_attack
         genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
                    or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them dim
         if not attacks or not genuine:
@@ -74,14 +80,16 @@ class MarginRule:
         overlap = a >= g
         review = round(expit(a + self.step) if overlap else expit(a + self.review_at * (g - a)), 4)
         attack = round(min(review, floor) if overlap else min(floor, expit(a + self.attack_at * (g - a))), 4)
-        dim_review = min(review, self.dim_review_threshold(train, attacks))  # a dim face is never held higher
+        dim_review = 1.0 if self.dim_never_passes else self.dim_review_threshold(train, every_attack)
         return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
                              dim_luma=self.dim_luma, dim_review=dim_review)
 
     def dim_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
         """The same margin rule between every attack the score must hold (log-odds `attacks`, of any
-        luma: a dim face is never let pass below a known attack) and the dim genuine clips; 0 (the
-        review threshold) when off or no dim genuine clip is known; never above the review threshold."""
+        luma: a dim face is never let pass below a known attack, dim or lit) and the dim genuine clips; 0
+        (the review threshold) when off or no dim genuine clip is known. Above the review threshold when
+        dim attacks score higher than lit ones (the noise hides their texture), below it when only dim
+        genuine faces score lower."""
         dim = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and self.dim(s)]
         if not self.dim_review or not dim or not attacks:
             return 0.0
@@ -316,6 +324,8 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + dim face never rejected on its score", more, combine_live, "median", rule=MarginRule(dim_luma=DIM_LUMA)),
         Cue("V2 + flatness + dim face (previous shipped)", more, combine_live, "median", rule=PREVIOUS_RULE),
         Cue("+ dim face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("V2 + flatness + dim face always to review", more, combine_live, "median",
+            rule=MarginRule(flatness=True, dim_luma=DIM_LUMA, dim_never_passes=True)),
         Cue("mean of networks, shipped rule", more, live_mean, "median", rule=SHIPPED_RULE),
         Cue("V2, log-odds trimmed mean, shipped rule", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]

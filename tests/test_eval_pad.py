@@ -143,7 +143,10 @@ def test_the_generator_writes_labelled_clips_outside_the_repository(tmp_path):
     labels = {(g.label, g.attack_type, g.person) for g in made}
     assert ("attack", "print", "lp_d7_woman") in labels and ("attack", "screen_replay", "lp_d7_woman") in labels
     assert ("genuine", "", "lp_d7_woman") in labels and ("attack", "print", "george_clooney") in labels
+    assert ("attack", "print", "lp_d7_woman", "print_close_dim") in {(g.label, g.attack_type, g.person, g.recipe) for g in made}
     assert read_clips(tmp_path / "pad_clips.csv")[0].person in {"lp_d7_woman", "george_clooney"}
+    only = generate(MEDIA, tmp_path / "dim", seconds=0.6, only={"lp_d7_woman"}, recipes={"monitor_replay_dim"})
+    assert [(g.file, g.attack_type) for g in only] == [("gen_monitor_replay_dim_lp_d7_woman.mp4", "screen_replay")]
     for g in made:
         with av.open(str(tmp_path / g.file)) as container:
             assert sum(1 for _ in container.decode(video=0)) >= 9, g.file

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from realname_tools.pad_crossval import MarginRule, Scored, cross_validate
 from server.spoof.flatness import SHAPE_POINTS, FlatnessTracker, check_deformation, frame_deformation
-from server.spoof.pad import PadResult, PadThresholds, PadVerdict
+from server.spoof.pad import PadResult, PadThresholds, PadVerdict, expit, logit
 
 FOCAL = 600.0
 
@@ -93,6 +94,18 @@ def test_a_dim_face_is_never_rejected_on_its_score_alone():
     assert RULE.decide(0.9, deformation=0.05, luma=30.0) == PadVerdict.PASS
 
 
+def test_a_dim_face_is_held_to_its_own_review_threshold():
+    rule = PadThresholds(attack=0.4, review=0.8, flat_below=0.01, dim_luma=60.0, dim_review=0.55)
+    assert rule.decide(0.6, deformation=0.05, luma=30.0) == PadVerdict.PASS  # dim: above its own review threshold
+    assert rule.decide(0.6, deformation=0.05, luma=120.0) == PadVerdict.REVIEW  # lit: the same score is not enough
+    assert rule.decide(0.5, deformation=0.05, luma=30.0) == PadVerdict.REVIEW
+    assert rule.decide(0.3, deformation=0.05, luma=30.0) == PadVerdict.REVIEW  # still never rejected on its score
+    assert rule.decide(0.6, deformation=0.002, luma=30.0) == PadVerdict.REVIEW  # a flat dim face is still held
+    assert RULE.decide(0.55, deformation=0.05, luma=30.0) == PadVerdict.REVIEW  # dim_review 0: the review threshold
+    with pytest.raises(ValueError):
+        PadThresholds(attack=0.4, review=0.6, dim_review=1.5)
+
+
 def test_the_result_carries_the_cues_and_decides_with_them():
     result = PadResult.of([0.99, 0.98, 0.97], RULE, 5.0, 3, deformation=0.001, lumas=[100.0, 110.0, 120.0])
     assert result.verdict == PadVerdict.REVIEW
@@ -117,6 +130,25 @@ def test_dim_genuine_clips_do_not_place_the_score_thresholds():
     fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
     assert fitted.review > 0.5  # the replay at 0.5 is not accepted
     assert fitted.decide(0.45, 0.05, 30.0) == PadVerdict.REVIEW  # the dim customer is not rejected
+
+
+def test_a_dim_face_s_review_threshold_keeps_every_known_attack_out():
+    lit_replay = clip("c", "attack", 0.5, 0.09, "screen_replay")
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.7, 0.05, luma=30.0), lit_replay]
+    fitted = MarginRule(flatness=True, dim_luma=60.0, dim_review=True).fit(train)
+    assert 0.5 < fitted.dim_review < 0.7 and fitted.dim_review == round(expit((logit(0.5) + logit(0.7)) / 2), 4)
+    assert fitted.decide(0.7, 0.05, 30.0) == PadVerdict.PASS and fitted.decide(0.5, 0.09, 30.0) == PadVerdict.REVIEW
+    # a dim genuine clip below a known attack: just above the attack, never below it
+    overlap = MarginRule(flatness=True, dim_luma=60.0, dim_review=True).fit(train + [clip("d", "genuine", 0.3, 0.05, luma=30.0)])
+    assert overlap.dim_review == round(expit(logit(0.5) + 0.05), 4)
+    # never above the review threshold, and off unless asked
+    # a dim attack that scores higher than any lit one: a stricter threshold for dim faces, the lit ones unmoved
+    dim_replay = clip("e", "attack", 0.9, 0.09, "screen_replay", luma=30.0)
+    stricter = MarginRule(flatness=True, dim_luma=60.0, dim_review=True).fit(train + [clip("f", "genuine", 0.99, 0.05, luma=30.0), dim_replay])
+    assert stricter.review == fitted.review and stricter.dim_review > 0.9
+    assert stricter.decide(0.95, 0.05, 120.0) == PadVerdict.PASS and stricter.decide(0.9, 0.09, 30.0) == PadVerdict.REVIEW
+    assert MarginRule(flatness=True, dim_luma=60.0, dim_never_passes=True).fit(train).decide(0.99, 0.05, 30.0) == PadVerdict.REVIEW
+    assert MarginRule(flatness=True, dim_luma=60.0).fit(train).dim_review == 0.0
 
 
 def test_cross_validation_fits_without_the_scored_person():

@@ -36,8 +36,9 @@ class PadThresholds:
     flatness.py) is at best `review`, since a print or a still moves so and the texture model can call a
     close print live; a dim face (median face luma below `dim_luma`, where the exposure rule more than
     doubles the pixels and their noise) is never rejected on its score alone, it goes to review. The
-    brightened noise drags a dim genuine face's score down, so a dim face is held to its own review
-    threshold `dim_review` (0: the same as `review`), fitted on dim genuine faces against every known attack.
+    brightened noise hides the texture the model reads, dragging a dim genuine face's score down and
+    pushing some dim attacks' up, so a dim face is held to its own review threshold `dim_review` (0: the
+    same as `review`), fitted on dim genuine faces against every known attack, dim or lit.
     """
 
     attack: float = 0.4
@@ -52,8 +53,8 @@ class PadThresholds:
             raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
         if self.flat_below < 0 or not 0 <= self.dim_luma <= 255:
             raise ValueError("PAD flat_below must be >= 0 and dim_luma within 0..255")
-        if not 0.0 <= self.dim_review <= self.review:
-            raise ValueError("PAD dim_review must be within 0..review")
+        if not 0.0 <= self.dim_review <= 1.0:
+            raise ValueError("PAD dim_review must be within 0..1")
 
     def decide(self, score: float | None, deformation: float | None = None, luma: float | None = None) -> PadVerdict:
         if score is None:
