@@ -172,6 +172,10 @@ def summarise_folds(folds: list[Fold]) -> dict:
     def hi(values, digits=4):
         return round(max(values), digits) if values else None
 
+    def review_for(f: Fold, s: Scored) -> float:  # the review threshold this clip was held to (a dim face's own)
+        t = f.thresholds
+        return (t.dim_review or t.review) if s.luma is not None and s.luma < t.dim_luma else t.review
+
     def flat(f: Fold, s: Scored) -> bool:
         return s.deformation is not None and s.deformation < f.thresholds.flat_below
 
@@ -187,15 +191,15 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "highest_attack_clip": round(max(a_scores), 4) if a_scores else None,
             "separation_logit": round(logit(min(g_scores)) - logit(max(a_scores)), 3) if g_scores and a_scores else None,
             "genuine_above_attack_threshold_logit": lo([logit(s.score) - logit(f.thresholds.attack) for f, s, _ in genuine if s.score is not None]),
-            "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(f.thresholds.review) for f, s, _ in genuine if s.score is not None]),
-            "attack_below_review_threshold_logit": lo([logit(f.thresholds.review) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
+            "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine if s.score is not None]),
+            "attack_below_review_threshold_logit": lo([logit(review_for(f, s)) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
             # what the fused rule lives on: the score where flatness does not hold, flatness where the score is fooled
             "highest_attack_not_flat": hi([s.score for f, s, _ in attacks if s.score is not None and not flat(f, s)]),
             "lowest_genuine_not_dim": lo([s.score for f, s, _ in genuine if s.score is not None and not (s.luma is not None and s.luma < f.thresholds.dim_luma)]),
             "lowest_dim_genuine": lo([s.score for f, s, _ in genuine if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
             "highest_dim_attack": hi([s.score for f, s, _ in attacks if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
             # a dim genuine clip over its fold's dim review threshold (negative: sent to review), log-odds
-            "dim_genuine_above_dim_review_logit": lo([logit(s.score) - logit(f.thresholds.dim_review or f.thresholds.review) for f, s, _ in genuine
+            "dim_genuine_above_dim_review_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine
                                                       if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
             "most_deformed_print": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None], 4),
             "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
