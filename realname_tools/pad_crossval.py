@@ -33,19 +33,31 @@ class Scored:
     person: str
     score: float | None  # the check's aggregated live score; None: no usable frame
     deformation: float | None = None  # flatness.py: how far the face departed from one homography
-    luma: float | None = None  # median face luma of the scored frames (before the exposure rule)
+    luma: float | None = None  # median face luma of the scored frames (before the exposure rule), recorded only
+    noise: float | None = None  # median face noise of the scored frames after the exposure rule (models/pad.py)
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
         "quarter of the way and below every genuine clip; when they overlap, review just above the highest attack and attack just "
         "below the lowest genuine clip. Shipped (SHIPPED_RULE): flat_below halfway (geometric) between the most deformed print and "
         "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
-        "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60); a dim face's own "
-        "review threshold (dim_review) by the same rule between those attacks (of any luma) and the dim genuine clips; the lit thresholds "
-        "then placed by the lit attacks only")
+        "attacks flatness does not hold and the genuine clips that are not noisy (face noise after the exposure rule <= noisy_above, "
+        "fixed beforehand from genuine clips only); a noisy face's own review threshold (noisy_review) by the same rule between those "
+        "attacks (noisy or clean) and the noisy genuine clips; the clean thresholds then placed by the clean attacks only")
 
 
-DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
+# Fixed before fitting, from genuine clips only (no attack looked at): halfway in log between the noisiest
+# genuine clip in ordinary light (shared clips and their defocused, low-resolution and compressed copies)
+# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md).
+NOISY_ABOVE = 2.19  # 1.86 (the talking TV clip) and 2.57 (the webcam man in the dim room): sqrt(1.86 * 2.57)
+DIM_ROOM_RECIPE = "low_light"  # pad_attacks.py: the genuine clips degraded as a dim room does
+
+
+def noise_limit(clean: list[float], dim_room: list[float]) -> float:
+    """Halfway in log (geometric mean) between the noisiest clean genuine clip and the least noisy dim-room one."""
+    if not clean or not dim_room:
+        raise ValueError("the noise limit needs clean and dim-room genuine clips")
+    return round(math.sqrt(max(clean) * min(dim_room)), 2)
 
 
 @dataclass(frozen=True)
@@ -54,50 +66,50 @@ class MarginRule:
     attack_at: float = 0.25
     step: float = 0.05  # log-odds: "just above/below" when the classes overlap
     flatness: bool = False  # fit `flat_below` (flatness.py) and judge scores only where it does not hold
-    dim_luma: float = 0.0  # a dim face is never rejected on its score: its clips do not place the thresholds
-    dim_review: bool = False  # a dim face's own review threshold: the dim genuine clips against every attack; lit thresholds from lit attacks
-    dim_never_passes: bool = False  # (compared only) a dim face always goes to review
+    noisy_above: float = 0.0  # a noisy face is never rejected on its score: its clips do not place the thresholds
+    noisy_review: bool = False  # a noisy face's own review threshold: the noisy genuine clips against every attack; clean ones from clean attacks
+    noisy_never_passes: bool = False  # (compared only) a noisy face always goes to review
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
         every_attack = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
                         or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
-        # With a dim face's own threshold, the lit thresholds are placed by lit attacks: noise that hides a dim
-        # print's texture says nothing of a lit one.
-        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.dim(s)]
-                   if self.dim_review or self.dim_never_passes else []) or every_attack
-        genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
-                   or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them dim
+        # With a noisy face's own threshold, the clean thresholds are placed by clean attacks: noise that hides a
+        # print's texture says nothing of a clean one.
+        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.noisy(s)]
+                   if self.noisy_review or self.noisy_never_passes else []) or every_attack
+        genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.noisy(s)]
+                   or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them noisy
         if not attacks or not genuine:
             raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
         a, g = max(attacks), min(genuine)
-        # The attack threshold also stays below every genuine clip, dim ones included: a lit face that
-        # scores as low as a dim one goes to review, it is not rejected.
+        # The attack threshold also stays below every genuine clip, noisy ones included: a clean face that
+        # scores as low as a noisy one goes to review, it is not rejected.
         floor = expit(min(logit(s.score) for s in train if s.label == "genuine" and s.score is not None) - self.step)
         persons = len({s.person for s in train})
         source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
         overlap = a >= g
         review = round(expit(a + self.step) if overlap else expit(a + self.review_at * (g - a)), 4)
         attack = round(min(review, floor) if overlap else min(floor, expit(a + self.attack_at * (g - a))), 4)
-        dim_review = 1.0 if self.dim_never_passes else self.dim_review_threshold(train, every_attack)
+        noisy_review = 1.0 if self.noisy_never_passes else self.noisy_review_threshold(train, every_attack)
         return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
-                             dim_luma=self.dim_luma, dim_review=dim_review)
+                             noisy_above=self.noisy_above, noisy_review=noisy_review)
 
-    def dim_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
-        """The same margin rule between every attack the score must hold (log-odds `attacks`, of any
-        luma: a dim face is never let pass below a known attack, dim or lit) and the dim genuine clips; 0
-        (the review threshold) when off or no dim genuine clip is known. Above the review threshold when
-        dim attacks score higher than lit ones (the noise hides their texture), below it when only dim
-        genuine faces score lower."""
-        dim = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and self.dim(s)]
-        if not self.dim_review or not dim or not attacks:
+    def noisy_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
+        """The same margin rule between every attack the score must hold (log-odds `attacks`, noisy or
+        clean: a noisy face is never let pass below a known attack) and the noisy genuine clips; 0 (the
+        review threshold) when off or no noisy genuine clip is known. Above the review threshold when
+        noisy attacks score higher than clean ones (the noise hides their texture), below it when only
+        noisy genuine faces score lower."""
+        noisy = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and self.noisy(s)]
+        if not self.noisy_review or not noisy or not attacks:
             return 0.0
-        a, g = max(attacks), min(dim)
+        a, g = max(attacks), min(noisy)
         return round(expit(a + self.review_at * (g - a) if a < g else a + self.step), 4)
 
-    def dim(self, s: Scored) -> bool:
-        return s.luma is not None and s.luma < self.dim_luma
+    def noisy(self, s: Scored) -> bool:
+        return s.noise is not None and self.noisy_above > 0 and s.noise > self.noisy_above
 
     def flat_below(self, train: list[Scored]) -> float:
         """Halfway (geometric) between the most deformed print and the least deformed genuine clip; when
@@ -112,8 +124,8 @@ class MarginRule:
         return round(g * math.exp(-self.step), 4)
 
 
-SHIPPED_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA, dim_review=True)
-PREVIOUS_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA)  # shipped before dim faces had their own review threshold
+SHIPPED_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True)
+PREVIOUS_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE)  # a noisy face never rejected on its score, no threshold of its own
 
 
 @dataclass(frozen=True)
@@ -129,7 +141,7 @@ def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresho
     for person in sorted({s.person for s in items}):
         train = [s for s in items if s.person != person]
         thresholds = fit(train)
-        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.luma)) for s in items if s.person == person)
+        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.noise)) for s in items if s.person == person)
         folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
     return folds
 
@@ -172,9 +184,11 @@ def summarise_folds(folds: list[Fold]) -> dict:
     def hi(values, digits=4):
         return round(max(values), digits) if values else None
 
-    def review_for(f: Fold, s: Scored) -> float:  # the review threshold this clip was held to (a dim face's own)
-        t = f.thresholds
-        return (t.dim_review or t.review) if s.luma is not None and s.luma < t.dim_luma else t.review
+    def review_for(f: Fold, s: Scored) -> float:  # the review threshold this clip was held to (a noisy face's own)
+        return f.thresholds.review_for(s.noise)
+
+    def noisy(f: Fold, s: Scored) -> bool:
+        return f.thresholds.noisy(s.noise)
 
     def flat(f: Fold, s: Scored) -> bool:
         return s.deformation is not None and s.deformation < f.thresholds.flat_below
@@ -195,12 +209,13 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "attack_below_review_threshold_logit": lo([logit(review_for(f, s)) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
             # what the fused rule lives on: the score where flatness does not hold, flatness where the score is fooled
             "highest_attack_not_flat": hi([s.score for f, s, _ in attacks if s.score is not None and not flat(f, s)]),
-            "lowest_genuine_not_dim": lo([s.score for f, s, _ in genuine if s.score is not None and not (s.luma is not None and s.luma < f.thresholds.dim_luma)]),
-            "lowest_dim_genuine": lo([s.score for f, s, _ in genuine if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
-            "highest_dim_attack": hi([s.score for f, s, _ in attacks if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
-            # a dim genuine clip over its fold's dim review threshold (negative: sent to review), log-odds
-            "dim_genuine_above_dim_review_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine
-                                                      if s.score is not None and s.luma is not None and s.luma < f.thresholds.dim_luma]),
+            "lowest_genuine_not_noisy": lo([s.score for f, s, _ in genuine if s.score is not None and not noisy(f, s)]),
+            "lowest_noisy_genuine": lo([s.score for f, s, _ in genuine if s.score is not None and noisy(f, s)]),
+            "highest_noisy_attack": hi([s.score for f, s, _ in attacks if s.score is not None and noisy(f, s)]),
+            # a noisy genuine clip over its fold's noisy review threshold (negative: sent to review), log-odds
+            "noisy_genuine_above_noisy_review_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine
+                                                          if s.score is not None and noisy(f, s)]),
+            "noise": noise_groups([s for _, s, _ in pairs]),
             "most_deformed_print": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None], 4),
             "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
                                                    and s.score is not None and s.score >= 0.5], 4),
@@ -208,6 +223,19 @@ def summarise_folds(folds: list[Fold]) -> dict:
         },
         "per_person": [person_row(f) for f in folds],
     }
+
+
+def noise_groups(items: list[Scored]) -> dict:
+    """The face noise (clips' medians) of genuine clips in ordinary light, genuine dim-room copies, and attacks."""
+    groups = {"genuine_ordinary_light": [s.noise for s in items if s.label == "genuine" and not dim_room(s)],
+              "genuine_dim_room": [s.noise for s in items if s.label == "genuine" and dim_room(s)],
+              "attacks": [s.noise for s in items if s.label == "attack"]}
+    return {name: {"clips": len(known), "min": round(min(known), 2), "max": round(max(known), 2)}
+            for name, values in groups.items() if (known := [v for v in values if v is not None])}
+
+
+def dim_room(s: Scored) -> bool:
+    return DIM_ROOM_RECIPE in s.file  # pad_attacks.py names a generated clip after its recipe
 
 
 def person_row(fold: Fold) -> dict:
@@ -218,7 +246,7 @@ def person_row(fold: Fold) -> dict:
     return {
         "person": fold.person,
         "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below,
-                       "dim_review": fold.thresholds.dim_review},
+                       "noisy_review": fold.thresholds.noisy_review},
         "genuine": len(g),
         "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
         "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
@@ -240,12 +268,12 @@ def _pct(r: dict) -> str:
 def render_folds(summary: dict, per_person: bool = True) -> str:
     lines = []
     if per_person:
-        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'dimrev':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
+        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'nsyrev':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
                      f"{'att':>4} {'acc':>4} {'rev':>4} {'low gen':>8} {'high att':>8}")
         for row in summary["per_person"]:
             lines.append(
                 f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} "
-                f"{row['thresholds']['dim_review'] or row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
+                f"{row['thresholds']['noisy_review'] or row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
                 f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['attacks']:>4} {row['attacks_accepted']:>4} "
                 f"{row['attacks_to_review']:>4} {_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
             )
@@ -261,11 +289,13 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
                  f"(separation {m['separation_logit']} log-odds); worst genuine above its fold's attack threshold "
                  f"{m['genuine_above_attack_threshold_logit']}, above its review threshold {m['genuine_above_review_threshold_logit']}; "
                  f"worst attack below its review threshold {m['attack_below_review_threshold_logit']} (log-odds)")
-    lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not dim "
-                 f"{m['lowest_genuine_not_dim']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
-                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}; dim faces: lowest "
-                 f"genuine {m['lowest_dim_genuine']}, highest attack {m['highest_dim_attack']}, worst dim genuine above its fold's dim review "
-                 f"threshold {m['dim_genuine_above_dim_review_logit']} (log-odds)")
+    lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not noisy "
+                 f"{m['lowest_genuine_not_noisy']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
+                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}; noisy faces: lowest "
+                 f"genuine {m['lowest_noisy_genuine']}, highest attack {m['highest_noisy_attack']}, worst noisy genuine above its fold's noisy "
+                 f"review threshold {m['noisy_genuine_above_noisy_review_logit']} (log-odds)")
+    lines.append("  face noise after the exposure rule (grey levels, clips' medians): " + "; ".join(
+        f"{group} {g['min']}-{g['max']} (n={g['clips']})" for group, g in m["noise"].items()))
     return "\n".join(lines)
 
 
@@ -325,11 +355,11 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + exposure gate", replace(more, min_brightness=40.0, max_brightness=225.0), combine_live, "median"),
         Cue("V2 + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
         Cue("V2 + flatness (a flat face at best review)", more, combine_live, "median", rule=MarginRule(flatness=True)),
-        Cue("V2 + dim face never rejected on its score", more, combine_live, "median", rule=MarginRule(dim_luma=DIM_LUMA)),
-        Cue("V2 + flatness + dim face (previous shipped)", more, combine_live, "median", rule=PREVIOUS_RULE),
-        Cue("+ dim face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
-        Cue("V2 + flatness + dim face always to review", more, combine_live, "median",
-            rule=MarginRule(flatness=True, dim_luma=DIM_LUMA, dim_never_passes=True)),
+        Cue("V2 + noisy face never rejected on its score", more, combine_live, "median", rule=MarginRule(noisy_above=NOISY_ABOVE)),
+        Cue("V2 + flatness + noisy face never rejected", more, combine_live, "median", rule=PREVIOUS_RULE),
+        Cue("+ noisy face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("V2 + flatness + noisy face always to review", more, combine_live, "median",
+            rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_never_passes=True)),
         Cue("mean of networks, shipped rule", more, live_mean, "median", rule=SHIPPED_RULE),
         Cue("V2, log-odds trimmed mean, shipped rule", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]

@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from realname_tools.eval_pad import ClipsError, read_clips
+from realname_tools.pad_crossval import NOISY_ABOVE
 from tests.support.media import MEDIA, ROOT, VIDEOS, pad_model_dir, require_media
 
 
@@ -173,5 +174,8 @@ def test_cross_validated_eval_pad_on_a_small_set(tmp_path):
     assert cv["apcer"]["of"] == 2 and cv["bpcer"]["of"] == 2 and cv["apcer"]["ci95"] is not None
     assert cv["apcer"]["count"] == 0 and cv["bpcer"]["count"] == 0
     written = json.loads(calibration.read_text())
-    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "dim_luma", "dim_review")}
+    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "noisy_above", "noisy_review")}
     assert "--cross-validate person" in written["measured"]["command"]
+    # the darker-skinned man on his real webcam, in ordinary light: a clean face, judged as any other
+    webcam = next(c for c in report["clip_scores"] if c["file"] == "static_webcam_man_real_4s.mp4")
+    assert webcam["face_luma"] < 60 and webcam["face_noise"] < NOISY_ABOVE
