@@ -41,6 +41,7 @@ class Clip:
     attack_type: str
     person: str = ""  # whose face it shows: the unit of cross-validation
     root: str = ""  # the folder `file` is relative to
+    recipe: str = ""  # how a generated clip was made (pad_attacks.py); empty for a filmed one
 
 
 @dataclass
@@ -109,7 +110,7 @@ def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] 
         if (row.get("recipe") or "") in exclude:
             continue
         person = (row.get("person") or "").strip() or persons.get(row["file"], "") or Path(row["file"]).stem
-        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root)))
+        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root), (row.get("recipe") or "").strip()))
     if not clips:
         raise ClipsError(f"{path} lists no clips")
     return clips
@@ -545,7 +546,8 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
         out = []
         for r in results:
             replay(r, cue_policy, placeholder, combine, method, raw)
-            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma, r.noise))
+            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma, r.noise,
+                                 r.clip.recipe))
         return out
 
     report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}

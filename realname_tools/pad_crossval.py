@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from server.models.pad import combine_live
 from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict, expit, logit
 
+from .pad_attacks import DIM_ATTACK_RECIPES
+
 Z95 = 1.959964
 
 
@@ -35,6 +37,7 @@ class Scored:
     deformation: float | None = None  # flatness.py: how far the face departed from one homography
     luma: float | None = None  # median face luma of the scored frames (before the exposure rule), recorded only
     noise: float | None = None  # median face noise of the scored frames after the exposure rule (models/pad.py)
+    recipe: str = ""  # how a generated clip was made (pad_attacks.py); empty for a filmed one
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
@@ -43,14 +46,15 @@ RULE = ("in log-odds, review threshold halfway between the highest attack clip a
         "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
         "attacks flatness does not hold and the genuine clips that are not noisy (face noise after the exposure rule <= noisy_above, "
         "fixed beforehand from genuine clips only); a noisy face's own review threshold (noisy_review) by the same rule between those "
-        "attacks (noisy or clean) and the noisy genuine clips; the clean thresholds then placed by the clean attacks only")
+        "attacks (of any noise or room) and the noisy genuine clips, never below review; the clean thresholds then placed by the attacks "
+        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise")
 
 
 # Fixed before fitting, from genuine clips only (no attack looked at): halfway in log between the noisiest
 # genuine clip in ordinary light (shared clips and their defocused, low-resolution and compressed copies)
 # and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md).
 NOISY_ABOVE = 2.19  # 1.86 (the talking TV clip) and 2.57 (the webcam man in the dim room): sqrt(1.86 * 2.57)
-DIM_ROOM_RECIPE = "low_light"  # pad_attacks.py: the genuine clips degraded as a dim room does
+DIM_ROOM_RECIPES = frozenset({"low_light", *DIM_ATTACK_RECIPES})  # pad_attacks.py: the clips made in its dim room
 
 
 def noise_limit(clean: list[float], dim_room: list[float]) -> float:
@@ -69,6 +73,10 @@ class MarginRule:
     noisy_above: float = 0.0  # a noisy face is never rejected on its score: its clips do not place the thresholds
     noisy_review: bool = False  # a noisy face's own review threshold: the noisy genuine clips against every attack; clean ones from clean attacks
     noisy_never_passes: bool = False  # (compared only) a noisy face always goes to review
+    # Which attacks place the clean thresholds: "room", those filmed in ordinary light whatever their noise (a
+    # generated screen's moire measures as noise, a real screen's does not); "noise", the attacks that are not noisy.
+    clean_attacks: str = "room"
+    noisy_floor: bool = True  # a noisy face never passes more easily than a clean one (noisy_review >= review)
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
@@ -77,7 +85,7 @@ class MarginRule:
                         or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
         # With a noisy face's own threshold, the clean thresholds are placed by clean attacks: noise that hides a
         # print's texture says nothing of a clean one.
-        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.noisy(s)]
+        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.noisy_attack(s)]
                    if self.noisy_review or self.noisy_never_passes else []) or every_attack
         genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.noisy(s)]
                    or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them noisy
@@ -93,6 +101,8 @@ class MarginRule:
         review = round(expit(a + self.step) if overlap else expit(a + self.review_at * (g - a)), 4)
         attack = round(min(review, floor) if overlap else min(floor, expit(a + self.attack_at * (g - a))), 4)
         noisy_review = 1.0 if self.noisy_never_passes else self.noisy_review_threshold(train, every_attack)
+        if noisy_review and self.noisy_floor:
+            noisy_review = max(noisy_review, review)
         return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
                              noisy_above=self.noisy_above, noisy_review=noisy_review)
 
@@ -110,6 +120,10 @@ class MarginRule:
 
     def noisy(self, s: Scored) -> bool:
         return s.noise is not None and self.noisy_above > 0 and s.noise > self.noisy_above
+
+    def noisy_attack(self, s: Scored) -> bool:
+        """Whether an attack is left out of the clean thresholds (it places the noisy face's threshold only)."""
+        return dim_room(s) if self.clean_attacks == "room" else self.noisy(s)
 
     def flat_below(self, train: list[Scored]) -> float:
         """Halfway (geometric) between the most deformed print and the least deformed genuine clip; when
@@ -235,7 +249,7 @@ def noise_groups(items: list[Scored]) -> dict:
 
 
 def dim_room(s: Scored) -> bool:
-    return DIM_ROOM_RECIPE in s.file  # pad_attacks.py names a generated clip after its recipe
+    return s.recipe in DIM_ROOM_RECIPES
 
 
 def person_row(fold: Fold) -> dict:
@@ -360,6 +374,8 @@ def cue_ladder() -> list[Cue]:
         Cue("+ noisy face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
         Cue("V2 + flatness + noisy face always to review", more, combine_live, "median",
             rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_never_passes=True)),
+        Cue("shipped, but clean thresholds by clean attacks, no floor", more, combine_live, "median",
+            rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True, clean_attacks="noise", noisy_floor=False)),
         Cue("mean of networks, shipped rule", more, live_mean, "median", rule=SHIPPED_RULE),
         Cue("V2, log-odds trimmed mean, shipped rule", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]

@@ -113,8 +113,8 @@ def test_the_result_carries_the_cues_and_decides_with_them():
     assert result.to_dict()["deformation"] == 0.001 and result.to_dict()["face_luma"] == 110.0 and result.to_dict()["face_noise"] == 0.7
 
 
-def clip(person: str, label: str, score: float, deformation: float, kind: str = "", noise: float = 0.7) -> Scored:
-    return Scored(f"{person}-{label}-{kind}-{score}", label, kind, person, score, deformation, noise=noise)
+def clip(person: str, label: str, score: float, deformation: float, kind: str = "", noise: float = 0.7, recipe: str = "") -> Scored:
+    return Scored(f"{person}-{label}-{kind}-{score}", label, kind, person, score, deformation, noise=noise, recipe=recipe)
 
 
 def test_the_fused_rule_fits_flatness_between_prints_and_genuine_and_scores_on_what_flatness_leaves():
@@ -136,20 +136,32 @@ def test_noisy_genuine_clips_do_not_place_the_score_thresholds():
 def test_a_noisy_face_s_review_threshold_keeps_every_known_attack_out():
     clean_replay = clip("c", "attack", 0.5, 0.09, "screen_replay")
     train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.7, 0.05, noise=4.0), clean_replay]
-    fitted = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train)
+    fitted = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, noisy_floor=False).fit(train)
     assert 0.5 < fitted.noisy_review < 0.7 and fitted.noisy_review == round(expit((logit(0.5) + logit(0.7)) / 2), 4)
     assert fitted.decide(0.7, 0.05, 4.0) == PadVerdict.PASS and fitted.decide(0.5, 0.09, 4.0) == PadVerdict.REVIEW
     # a noisy genuine clip below a known attack: just above the attack, never below it
-    overlap = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train + [clip("d", "genuine", 0.3, 0.05, noise=4.0)])
+    overlap = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, noisy_floor=False).fit(train + [clip("d", "genuine", 0.3, 0.05, noise=4.0)])
     assert overlap.noisy_review == round(expit(logit(0.5) + 0.05), 4)
-    # never above the review threshold, and off unless asked
-    # a noisy attack that scores higher than any clean one: a stricter threshold for noisy faces, the clean ones unmoved
-    noisy_replay = clip("e", "attack", 0.9, 0.09, "screen_replay", noise=4.0)
+    # shipped: a noisy face never passes more easily than a clean one
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train).noisy_review == fitted.review
+    # a dim-room attack that scores higher than any other: a stricter threshold for noisy faces, the clean ones unmoved
+    noisy_replay = clip("e", "attack", 0.9, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay_dim")
     stricter = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train + [clip("f", "genuine", 0.99, 0.05, noise=4.0), noisy_replay])
     assert stricter.review == fitted.review and stricter.noisy_review > 0.9
     assert stricter.decide(0.95, 0.05, 0.7) == PadVerdict.PASS and stricter.decide(0.9, 0.09, 4.0) == PadVerdict.REVIEW
     assert MarginRule(flatness=True, noisy_above=2.0, noisy_never_passes=True).fit(train).decide(0.99, 0.05, 4.0) == PadVerdict.REVIEW
     assert MarginRule(flatness=True, noisy_above=2.0).fit(train).noisy_review == 0.0
+
+
+def test_an_attack_filmed_in_ordinary_light_places_the_clean_thresholds_whatever_its_noise():
+    """A generated screen's moire measures as noise; a real screen replay in ordinary light measures clean. So
+    every attack filmed in ordinary light holds the clean thresholds, and only the dim room's do not."""
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.9, 0.06), clip("c", "attack", 0.1, 0.09, "print"),
+             clip("d", "attack", 0.6, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay")]
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train).review > 0.6
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, clean_attacks="noise").fit(train).review < 0.6
+    in_the_dark = train[:3] + [clip("d", "attack", 0.6, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay_dim")]
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(in_the_dark).review < 0.6
 
 
 def test_cross_validation_fits_without_the_scored_person():
