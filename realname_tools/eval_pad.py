@@ -21,7 +21,7 @@ from statistics import median
 
 import numpy as np
 
-from server.models.pad import Exposure, combine_live
+from server.models.pad import Exposure, combine_live, integer_box
 from server.spoof.flatness import FlatnessTracker
 from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
 
@@ -41,6 +41,7 @@ class Clip:
     attack_type: str
     person: str = ""  # whose face it shows: the unit of cross-validation
     root: str = ""  # the folder `file` is relative to
+    recipe: str = ""  # how a generated clip was made (pad_attacks.py); empty for a filmed one
 
 
 @dataclass
@@ -53,6 +54,7 @@ class ClipResult:
     score: float | None = None
     deformation: float | None = None  # flatness.py, over every analysed frame with one face
     luma: float | None = None  # median face luma of the frames a check keeps
+    noise: float | None = None  # median face noise after the exposure rule, of the frames a check keeps
     verdict: PadVerdict = PadVerdict.UNSCORED
     error: str | None = None
     records: list = field(default_factory=list)  # FrameRecord of every analysed frame
@@ -77,6 +79,7 @@ class ClipResult:
             "score": None if self.score is None else round(self.score, 4),
             "deformation": None if self.deformation is None else round(self.deformation, 4),
             "face_luma": None if self.luma is None else round(self.luma, 1),
+            "face_noise": None if self.noise is None else round(self.noise, 2),
             "verdict": self.verdict.value,
             "error": self.error,
         }
@@ -107,7 +110,7 @@ def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] 
         if (row.get("recipe") or "") in exclude:
             continue
         person = (row.get("person") or "").strip() or persons.get(row["file"], "") or Path(row["file"]).stem
-        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root)))
+        clips.append(Clip(row["file"], row["label"], (row.get("attack_type") or "").strip(), person, str(root), (row.get("recipe") or "").strip()))
     if not clips:
         raise ClipsError(f"{path} lists no clips")
     return clips
@@ -147,6 +150,7 @@ class FrameRecord:
     live: tuple[float, ...] | None  # with the exposure rule the service uses
     raw: tuple[float, ...] | None = None  # the pixels as they came (to measure what the exposure rule buys)
     shape: tuple[float, ...] | None = None  # flatness.SHAPE_POINTS in pixels, x0, y0, x1, y1, ... (one face only)
+    noise: float | None = None  # the scored face's noise after the exposure rule (Exposure.noise)
 
     def wanted(self, policy: PadFramePolicy) -> bool:
         return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
@@ -176,7 +180,9 @@ def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds
     result.score = aggregate(result.check_scores, method)
     result.deformation = deformation(result.records)
     result.luma = float(median(r.brightness for r in kept)) if kept else None
-    result.verdict = thresholds.decide(result.score, result.deformation, result.luma)
+    noises = [r.noise for r in kept if r.noise is not None]
+    result.noise = float(median(noises)) if noises else None
+    result.verdict = thresholds.decide(result.score, result.deformation, result.noise)
     return result
 
 
@@ -187,6 +193,11 @@ def deformation(records: list[FrameRecord]) -> float | None:
         if r.shape is not None:
             tracker.add(r.t, np.asarray(r.shape, dtype=np.float64).reshape(-1, 2))
     return tracker.deformation
+
+
+def write_cache(cache: Path, result: ClipResult) -> None:
+    records = [r.__dict__ for r in result.records]
+    cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
 
 
 class Scorer:
@@ -235,14 +246,15 @@ class Scorer:
                                              "shape": tuple(r["shape"]) if r.get("shape") else None}) for r in data["records"]]
             if result.records and "shape" not in data["records"][0]:  # a cache made before the flatness cue
                 self._add_shapes(result, path)
-                records = [r.__dict__ for r in result.records]
-                cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
+                write_cache(cache, result)
+            if result.records and "noise" not in data["records"][0]:  # a cache made before the noise stratifier
+                self._add_noise(result, path)
+                write_cache(cache, result)
         else:
             self._record(result, path)
             if cache is not None and result.error is None:
                 cache.parent.mkdir(parents=True, exist_ok=True)
-                records = [r.__dict__ for r in result.records]
-                cache.write_text(json.dumps({"frames_decoded": result.frames_decoded, "error": None, "records": records}), encoding="utf-8")
+                write_cache(cache, result)
         return replay(result, self.policy, self.thresholds)
 
     def _frames(self, path: Path):
@@ -287,6 +299,23 @@ class Scorer:
         finally:
             landmarker.close()
 
+    def _add_noise(self, result: ClipResult, path: Path) -> None:
+        """The face noise of cached scored records (SCRFD only, the same frames and boxes)."""
+        from dataclasses import replace
+
+        from server.matching.faces import detect_all
+
+        detector = self.models()[0]
+        by_t = {round(r.t, 6): i for i, r in enumerate(result.records)}
+        for t, rgb in self._frames(path):
+            i = by_t.get(round(t, 6))
+            if i is None or result.records[i].live is None:
+                continue
+            faces, image = detect_all(detector, np.ascontiguousarray(rgb[:, :, ::-1]))
+            if faces:
+                box = max(faces, key=lambda f: f.area).box
+                result.records[i] = replace(result.records[i], noise=round(Exposure().noise(image, integer_box(box)), 3))
+
     def _record(self, result: ClipResult, path: Path) -> None:
         import av
 
@@ -328,7 +357,7 @@ class Scorer:
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
-                live = raw = None
+                live = raw = noise = None
                 if s.face_count == 1:
                     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
                     start = time.perf_counter()
@@ -337,11 +366,12 @@ class Scorer:
                     if faces:
                         box = max(faces, key=lambda f: f.area).box
                         live = ensemble.live_scores(image, box, Exposure())
+                        noise = round(Exposure().noise(image, integer_box(box)), 3)
                         raw = ensemble.live_scores(image, box, False)
                         self.cost.detect_ms.append((detected - start) * 1000)
                         self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
-                                                  float(s.brightness), float(s.face_px), reference, live, raw, shape))
+                                                  float(s.brightness), float(s.face_px), reference, live, raw, shape, noise))
         except av.error.FFmpegError as error:
             result.error = f"decoding stopped: {error}"
         finally:
@@ -516,7 +546,8 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
         out = []
         for r in results:
             replay(r, cue_policy, placeholder, combine, method, raw)
-            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma))
+            out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma, r.noise,
+                                 r.clip.recipe))
         return out
 
     report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}
@@ -529,12 +560,16 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))
     fitted = rule.fit(items)
     report["fitted_on_all"] = fitted.to_dict()
+    groups = report["cross_validation"]["margins"]["noise"]
+    if {"genuine_ordinary_light", "genuine_dim_room"} <= groups.keys():  # the principle NOISY_ABOVE was fixed by, on these clips
+        report["noise_limit_of_these_genuine_clips"] = cv.noise_limit([groups["genuine_ordinary_light"]["max"]], [groups["genuine_dim_room"]["min"]])
     report["policy"] = {**policy.__dict__, "aggregate": DEFAULT_AGGREGATE, "ensemble": "MiniFASNetV2 live probability, exposure rule on",
                         "flatness": "98th percentile of the landmark residuals after one homography, over the eye span; second-highest frame"}
     report["clip_scores"] = [{"file": s.file, "label": s.label, "attack_type": s.attack_type or None, "person": s.person,
                               "score": None if s.score is None else round(s.score, 4),
                               "deformation": None if s.deformation is None else round(s.deformation, 4),
-                              "face_luma": None if s.luma is None else round(s.luma, 1)} for s in items]
+                              "face_luma": None if s.luma is None else round(s.luma, 1),
+                              "face_noise": None if s.noise is None else round(s.noise, 2)} for s in items]
     return report
 
 
@@ -547,7 +582,10 @@ def render_cv(report: dict) -> str:
     lines.append(cv.render_folds(report["cross_validation"]))
     t = report["fitted_on_all"]
     lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}, "
-                 f"flat below {t['flat_below']}, dim below face luma {t['dim_luma']}")
+                 f"flat below {t['flat_below']}, noisy above face noise {t['noisy_above']}, a noisy face's review below {t['noisy_review']}")
+    if "noise_limit_of_these_genuine_clips" in report:
+        lines.append(f"noise limit by its principle on these genuine clips (halfway in log, ordinary light vs dim room): "
+                     f"{report['noise_limit_of_these_genuine_clips']}")
     return "\n".join(lines)
 
 
@@ -555,14 +593,17 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
     t = report["fitted_on_all"]
     return {
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
-        "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "dim_luma": t["dim_luma"]},
+        "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "noisy_above": t["noisy_above"],
+                       "noisy_review": t["noisy_review"]},
         "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
-                     "below attack -> presentation_attack (review when the face's median luma is below dim_luma); below review -> review; "
+                     "below attack -> presentation_attack (review when the face's median noise after the exposure rule is above "
+                     "noisy_above); below review (a noisy face: below noisy_review) -> review; "
                      "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
                      "cross-validation (each person's clips decided by thresholds fitted without that person)",
         "rule": report["rule"],
-        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed)",
+        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed; the dim "
+                           "attacks with --recipe print_close_dim --recipe monitor_replay_dim --out /tmp/pad-attacks-dim, the same clips)",
         "policy": report["policy"],
         "measured": {
             "date": datetime.date.today().isoformat(),

@@ -36,6 +36,8 @@ PORTRAITS = (
 )
 ATTACK_RECIPES = ("print_tilt_bend_shake", "print_close", "print_far", "phone_replay", "monitor_replay")
 GENUINE_RECIPES = ("defocus", "low_light", "low_resolution", "compressed")
+# Each made with its own random stream after the others, so adding them left every earlier clip as it was.
+DIM_ATTACK_RECIPES = ("print_close_dim", "monitor_replay_dim")
 
 
 @dataclass(frozen=True)
@@ -180,8 +182,18 @@ def degrade(frames: list[np.ndarray], recipe: str, rng: np.random.Generator) -> 
             yield bgr
 
 
-def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: set[str] | None = None) -> list[Generated]:
-    """Write the clips into `out` and list them (also written as out/pad_clips.csv)."""
+def dim_attack(portrait: np.ndarray, frames: list[np.ndarray], recipe: str, n: int, rng: np.random.Generator) -> Iterator[np.ndarray]:
+    """A close print or a monitor replay filmed in the dim room of the `low_light` genuine clips."""
+    base = recipe.removesuffix("_dim")
+    made = print_attack(portrait, base, n, rng) if base.startswith("print") else screen_attack(frames[:n], base, rng)
+    for bgr in made:
+        yield sc.low_light(bgr, rng)
+
+
+def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: set[str] | None = None,
+             recipes: set[str] | None = None) -> list[Generated]:
+    """Write the clips into `out` and list them (also written as out/pad_clips.csv). `recipes`: only those; the
+    dim attacks are then the full run's clips (their own random stream), the other recipes are not (they share one)."""
     import cv2
 
     from server.models.loader import load_face_models
@@ -199,6 +211,8 @@ def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: 
     made: list[Generated] = []
 
     def emit(name: str, frames: Iterator[np.ndarray] | list[np.ndarray], label: str, kind: str, person: str, source: str, recipe: str, kbps: int) -> None:
+        if recipes and recipe not in recipes:
+            return
         write_clip(out / name, list(frames), kbps)
         made.append(Generated(name, label, kind, person, source, recipe))
         print(f"{name}", file=sys.stderr)
@@ -216,6 +230,10 @@ def generate(media: Path, out: Path, seconds: float = 4.0, seed: int = 7, only: 
         for recipe in GENUINE_RECIPES:
             kbps = 120 if recipe == "compressed" else 350
             emit(f"gen_genuine_{recipe}_{person}.mp4", degrade(frames, recipe, rng), "genuine", "", person, clip, recipe, kbps)
+        dim_rng = np.random.default_rng(seed * 1000 + number + 500_000)
+        for recipe in DIM_ATTACK_RECIPES:
+            kind = "print" if recipe.startswith("print") else "screen_replay"
+            emit(f"gen_{recipe}_{person}.mp4", dim_attack(portrait, frames, recipe, n, dim_rng), "attack", kind, person, clip, recipe, 600)
     for number, relative in enumerate(PORTRAITS):
         person = relative.split("/")[0]
         if only and person not in only:
@@ -238,7 +256,7 @@ def run(args: argparse.Namespace) -> int:
     from server.console import fail
 
     try:
-        made = generate(Path(args.media), Path(args.out), args.seconds, args.seed, set(args.person or []) or None)
+        made = generate(Path(args.media), Path(args.out), args.seconds, args.seed, set(args.person or []) or None, set(args.recipe or []) or None)
     except (GeneratorError, OSError) as error:
         return fail("pad_attacks", str(error), False)
     attacks = sum(g.label == "attack" for g in made)
@@ -252,5 +270,7 @@ def add_parser(sub) -> None:
     gen.add_argument("--out", required=True, help="output folder, outside the repository (e.g. /tmp/pad-attacks)")
     gen.add_argument("--seconds", type=float, default=4.0, help="length of each attack clip (genuine: 2 s more)")
     gen.add_argument("--seed", type=int, default=7)
+    gen.add_argument("--recipe", action="append", choices=DIM_ATTACK_RECIPES,
+                     help="only this dim attack (repeatable): the same clips as a full run's, since each has its own random stream")
     gen.add_argument("--person", action="append", help="only this person (repeatable; names from realname_tools/data/pad_persons.csv)")
     gen.set_defaults(func=run)

@@ -22,6 +22,8 @@ from dataclasses import dataclass, replace
 from server.models.pad import combine_live
 from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict, expit, logit
 
+from .pad_attacks import DIM_ATTACK_RECIPES
+
 Z95 = 1.959964
 
 
@@ -33,17 +35,33 @@ class Scored:
     person: str
     score: float | None  # the check's aggregated live score; None: no usable frame
     deformation: float | None = None  # flatness.py: how far the face departed from one homography
-    luma: float | None = None  # median face luma of the scored frames (before the exposure rule)
+    luma: float | None = None  # median face luma of the scored frames (before the exposure rule), recorded only
+    noise: float | None = None  # median face noise of the scored frames after the exposure rule (models/pad.py)
+    recipe: str = ""  # how a generated clip was made (pad_attacks.py); empty for a filmed one
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
         "quarter of the way and below every genuine clip; when they overlap, review just above the highest attack and attack just "
         "below the lowest genuine clip. Shipped (SHIPPED_RULE): flat_below halfway (geometric) between the most deformed print and "
         "the least deformed genuine clip, or just below that genuine clip when they overlap; the score thresholds placed by the "
-        "attacks flatness does not hold and the genuine clips that are not dim (face luma >= dim_luma, fixed at 60)")
+        "attacks flatness does not hold and the genuine clips that are not noisy (face noise after the exposure rule <= noisy_above, "
+        "fixed beforehand from genuine clips only); a noisy face's own review threshold (noisy_review) by the same rule between those "
+        "attacks (of any noise or room) and the noisy genuine clips, never below review; the clean thresholds then placed by the attacks "
+        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise")
 
 
-DIM_LUMA = 60.0  # chosen before fitting: below it the exposure rule's gain (120 / luma) more than doubles the pixels
+# Fixed before fitting, from genuine clips only (no attack looked at): halfway in log between the noisiest
+# genuine clip in ordinary light (shared clips and their defocused, low-resolution and compressed copies)
+# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md).
+NOISY_ABOVE = 2.19  # 1.86 (the talking TV clip) and 2.57 (the webcam man in the dim room): sqrt(1.86 * 2.57)
+DIM_ROOM_RECIPES = frozenset({"low_light", *DIM_ATTACK_RECIPES})  # pad_attacks.py: the clips made in its dim room
+
+
+def noise_limit(clean: list[float], dim_room: list[float]) -> float:
+    """Halfway in log (geometric mean) between the noisiest clean genuine clip and the least noisy dim-room one."""
+    if not clean or not dim_room:
+        raise ValueError("the noise limit needs clean and dim-room genuine clips")
+    return round(math.sqrt(max(clean) * min(dim_room)), 2)
 
 
 @dataclass(frozen=True)
@@ -52,32 +70,60 @@ class MarginRule:
     attack_at: float = 0.25
     step: float = 0.05  # log-odds: "just above/below" when the classes overlap
     flatness: bool = False  # fit `flat_below` (flatness.py) and judge scores only where it does not hold
-    dim_luma: float = 0.0  # a dim face is never rejected on its score: its clips do not place the thresholds
+    noisy_above: float = 0.0  # a noisy face is never rejected on its score: its clips do not place the thresholds
+    noisy_review: bool = False  # a noisy face's own review threshold: the noisy genuine clips against every attack; clean ones from clean attacks
+    noisy_never_passes: bool = False  # (compared only) a noisy face always goes to review
+    # Which attacks place the clean thresholds: "room", those filmed in ordinary light whatever their noise (a
+    # generated screen's moire measures as noise, a real screen's does not); "noise", the attacks that are not noisy.
+    clean_attacks: str = "room"
+    noisy_floor: bool = True  # a noisy face never passes more easily than a clean one (noisy_review >= review)
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
-        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
-                   or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
-        genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.dim(s)]
-                   or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them dim
+        every_attack = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
+                        or [logit(s.score) for s in train if s.label == "attack" and s.score is not None])  # flatness holds them all
+        # With a noisy face's own threshold, the clean thresholds are placed by clean attacks: noise that hides a
+        # print's texture says nothing of a clean one.
+        attacks = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held and not self.noisy_attack(s)]
+                   if self.noisy_review or self.noisy_never_passes else []) or every_attack
+        genuine = ([logit(s.score) for s in train if s.label == "genuine" and s.score is not None and not self.noisy(s)]
+                   or [logit(s.score) for s in train if s.label == "genuine" and s.score is not None])  # all of them noisy
         if not attacks or not genuine:
             raise ValueError("fitting PAD thresholds needs scored attack and genuine clips")
         a, g = max(attacks), min(genuine)
-        # The attack threshold also stays below every genuine clip, dim ones included: a lit face that
-        # scores as low as a dim one goes to review, it is not rejected.
+        # The attack threshold also stays below every genuine clip, noisy ones included: a clean face that
+        # scores as low as a noisy one goes to review, it is not rejected.
         floor = expit(min(logit(s.score) for s in train if s.label == "genuine" and s.score is not None) - self.step)
         persons = len({s.person for s in train})
         source = f"leave-one-person-out margin rule on {len(train)} clips of {persons} persons"
-        extra = {"flat_below": flat_below, "dim_luma": self.dim_luma}
-        if a < g:
-            review = expit(a + self.review_at * (g - a))
-            return PadThresholds(attack=round(min(floor, expit(a + self.attack_at * (g - a))), 4), review=round(review, 4), source=source, **extra)
-        review = expit(a + self.step)
-        return PadThresholds(attack=round(min(review, floor), 4), review=round(review, 4), source=source + " (classes overlap)", **extra)
+        overlap = a >= g
+        review = round(expit(a + self.step) if overlap else expit(a + self.review_at * (g - a)), 4)
+        attack = round(min(review, floor) if overlap else min(floor, expit(a + self.attack_at * (g - a))), 4)
+        noisy_review = 1.0 if self.noisy_never_passes else self.noisy_review_threshold(train, every_attack)
+        if noisy_review and self.noisy_floor:
+            noisy_review = max(noisy_review, review)
+        return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
+                             noisy_above=self.noisy_above, noisy_review=noisy_review)
 
-    def dim(self, s: Scored) -> bool:
-        return s.luma is not None and s.luma < self.dim_luma
+    def noisy_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
+        """The same margin rule between every attack the score must hold (log-odds `attacks`, noisy or
+        clean: a noisy face is never let pass below a known attack) and the noisy genuine clips; 0 (the
+        review threshold) when off or no noisy genuine clip is known. Above the review threshold when
+        noisy attacks score higher than clean ones (the noise hides their texture), below it when only
+        noisy genuine faces score lower."""
+        noisy = [logit(s.score) for s in train if s.label == "genuine" and s.score is not None and self.noisy(s)]
+        if not self.noisy_review or not noisy or not attacks:
+            return 0.0
+        a, g = max(attacks), min(noisy)
+        return round(expit(a + self.review_at * (g - a) if a < g else a + self.step), 4)
+
+    def noisy(self, s: Scored) -> bool:
+        return s.noise is not None and self.noisy_above > 0 and s.noise > self.noisy_above
+
+    def noisy_attack(self, s: Scored) -> bool:
+        """Whether an attack is left out of the clean thresholds (it places the noisy face's threshold only)."""
+        return dim_room(s) if self.clean_attacks == "room" else self.noisy(s)
 
     def flat_below(self, train: list[Scored]) -> float:
         """Halfway (geometric) between the most deformed print and the least deformed genuine clip; when
@@ -92,7 +138,8 @@ class MarginRule:
         return round(g * math.exp(-self.step), 4)
 
 
-SHIPPED_RULE = MarginRule(flatness=True, dim_luma=DIM_LUMA)
+SHIPPED_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True)
+PREVIOUS_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE)  # a noisy face never rejected on its score, no threshold of its own
 
 
 @dataclass(frozen=True)
@@ -108,7 +155,7 @@ def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresho
     for person in sorted({s.person for s in items}):
         train = [s for s in items if s.person != person]
         thresholds = fit(train)
-        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.luma)) for s in items if s.person == person)
+        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.noise)) for s in items if s.person == person)
         folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
     return folds
 
@@ -151,6 +198,12 @@ def summarise_folds(folds: list[Fold]) -> dict:
     def hi(values, digits=4):
         return round(max(values), digits) if values else None
 
+    def review_for(f: Fold, s: Scored) -> float:  # the review threshold this clip was held to (a noisy face's own)
+        return f.thresholds.review_for(s.noise)
+
+    def noisy(f: Fold, s: Scored) -> bool:
+        return f.thresholds.noisy(s.noise)
+
     def flat(f: Fold, s: Scored) -> bool:
         return s.deformation is not None and s.deformation < f.thresholds.flat_below
 
@@ -166,11 +219,17 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "highest_attack_clip": round(max(a_scores), 4) if a_scores else None,
             "separation_logit": round(logit(min(g_scores)) - logit(max(a_scores)), 3) if g_scores and a_scores else None,
             "genuine_above_attack_threshold_logit": lo([logit(s.score) - logit(f.thresholds.attack) for f, s, _ in genuine if s.score is not None]),
-            "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(f.thresholds.review) for f, s, _ in genuine if s.score is not None]),
-            "attack_below_review_threshold_logit": lo([logit(f.thresholds.review) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
+            "genuine_above_review_threshold_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine if s.score is not None]),
+            "attack_below_review_threshold_logit": lo([logit(review_for(f, s)) - logit(s.score) for f, s, _ in attacks if s.score is not None]),
             # what the fused rule lives on: the score where flatness does not hold, flatness where the score is fooled
             "highest_attack_not_flat": hi([s.score for f, s, _ in attacks if s.score is not None and not flat(f, s)]),
-            "lowest_genuine_not_dim": lo([s.score for f, s, _ in genuine if s.score is not None and not (s.luma is not None and s.luma < f.thresholds.dim_luma)]),
+            "lowest_genuine_not_noisy": lo([s.score for f, s, _ in genuine if s.score is not None and not noisy(f, s)]),
+            "lowest_noisy_genuine": lo([s.score for f, s, _ in genuine if s.score is not None and noisy(f, s)]),
+            "highest_noisy_attack": hi([s.score for f, s, _ in attacks if s.score is not None and noisy(f, s)]),
+            # a noisy genuine clip over its fold's noisy review threshold (negative: sent to review), log-odds
+            "noisy_genuine_above_noisy_review_logit": lo([logit(s.score) - logit(review_for(f, s)) for f, s, _ in genuine
+                                                          if s.score is not None and noisy(f, s)]),
+            "noise": noise_groups([s for _, s, _ in pairs]),
             "most_deformed_print": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None], 4),
             "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
                                                    and s.score is not None and s.score >= 0.5], 4),
@@ -180,6 +239,19 @@ def summarise_folds(folds: list[Fold]) -> dict:
     }
 
 
+def noise_groups(items: list[Scored]) -> dict:
+    """The face noise (clips' medians) of genuine clips in ordinary light, genuine dim-room copies, and attacks."""
+    groups = {"genuine_ordinary_light": [s.noise for s in items if s.label == "genuine" and not dim_room(s)],
+              "genuine_dim_room": [s.noise for s in items if s.label == "genuine" and dim_room(s)],
+              "attacks": [s.noise for s in items if s.label == "attack"]}
+    return {name: {"clips": len(known), "min": round(min(known), 2), "max": round(max(known), 2)}
+            for name, values in groups.items() if (known := [v for v in values if v is not None])}
+
+
+def dim_room(s: Scored) -> bool:
+    return s.recipe in DIM_ROOM_RECIPES
+
+
 def person_row(fold: Fold) -> dict:
     g = [(s, v) for s, v in fold.verdicts if s.label == "genuine"]
     a = [(s, v) for s, v in fold.verdicts if s.label == "attack"]
@@ -187,7 +259,8 @@ def person_row(fold: Fold) -> dict:
     a_scores = [s.score for s, _ in a if s.score is not None]
     return {
         "person": fold.person,
-        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below},
+        "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below,
+                       "noisy_review": fold.thresholds.noisy_review},
         "genuine": len(g),
         "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
         "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
@@ -209,11 +282,12 @@ def _pct(r: dict) -> str:
 def render_folds(summary: dict, per_person: bool = True) -> str:
     lines = []
     if per_person:
-        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
+        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'nsyrev':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
                      f"{'att':>4} {'acc':>4} {'rev':>4} {'low gen':>8} {'high att':>8}")
         for row in summary["per_person"]:
             lines.append(
-                f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
+                f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} "
+                f"{row['thresholds']['noisy_review'] or row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
                 f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['attacks']:>4} {row['attacks_accepted']:>4} "
                 f"{row['attacks_to_review']:>4} {_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
             )
@@ -229,9 +303,13 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
                  f"(separation {m['separation_logit']} log-odds); worst genuine above its fold's attack threshold "
                  f"{m['genuine_above_attack_threshold_logit']}, above its review threshold {m['genuine_above_review_threshold_logit']}; "
                  f"worst attack below its review threshold {m['attack_below_review_threshold_logit']} (log-odds)")
-    lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not dim "
-                 f"{m['lowest_genuine_not_dim']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
-                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}")
+    lines.append(f"  fused rule: highest attack that flatness does not hold {m['highest_attack_not_flat']}, lowest genuine clip that is not noisy "
+                 f"{m['lowest_genuine_not_noisy']}; deformation of the most deformed print {m['most_deformed_print']} (of a print scored live, "
+                 f"{m['most_deformed_print_scored_live']}), of the least deformed genuine clip {m['least_deformed_genuine']}; noisy faces: lowest "
+                 f"genuine {m['lowest_noisy_genuine']}, highest attack {m['highest_noisy_attack']}, worst noisy genuine above its fold's noisy "
+                 f"review threshold {m['noisy_genuine_above_noisy_review_logit']} (log-odds)")
+    lines.append("  face noise after the exposure rule (grey levels, clips' medians): " + "; ".join(
+        f"{group} {g['min']}-{g['max']} (n={g['clips']})" for group, g in m["noise"].items()))
     return "\n".join(lines)
 
 
@@ -291,10 +369,15 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + exposure gate", replace(more, min_brightness=40.0, max_brightness=225.0), combine_live, "median"),
         Cue("V2 + log-odds trimmed mean", more, combine_live, "logit_trimmed_mean"),
         Cue("V2 + flatness (a flat face at best review)", more, combine_live, "median", rule=MarginRule(flatness=True)),
-        Cue("V2 + dim face never rejected on its score", more, combine_live, "median", rule=MarginRule(dim_luma=DIM_LUMA)),
-        Cue("V2 + flatness + dim face [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
-        Cue("mean of networks + flatness + dim face", more, live_mean, "median", rule=SHIPPED_RULE),
-        Cue("V2, log-odds t.mean + flatness + dim face", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
+        Cue("V2 + noisy face never rejected on its score", more, combine_live, "median", rule=MarginRule(noisy_above=NOISY_ABOVE)),
+        Cue("V2 + flatness + noisy face never rejected", more, combine_live, "median", rule=PREVIOUS_RULE),
+        Cue("+ noisy face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("V2 + flatness + noisy face always to review", more, combine_live, "median",
+            rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_never_passes=True)),
+        Cue("shipped, but clean thresholds by clean attacks, no floor", more, combine_live, "median",
+            rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True, clean_attacks="noise", noisy_floor=False)),
+        Cue("mean of networks, shipped rule", more, live_mean, "median", rule=SHIPPED_RULE),
+        Cue("V2, log-odds trimmed mean, shipped rule", more, combine_live, "logit_trimmed_mean", rule=SHIPPED_RULE),
     ]
 
 

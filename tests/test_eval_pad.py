@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from realname_tools.eval_pad import ClipsError, read_clips
+from realname_tools.pad_crossval import NOISY_ABOVE
 from tests.support.media import MEDIA, ROOT, VIDEOS, pad_model_dir, require_media
 
 
@@ -143,7 +144,10 @@ def test_the_generator_writes_labelled_clips_outside_the_repository(tmp_path):
     labels = {(g.label, g.attack_type, g.person) for g in made}
     assert ("attack", "print", "lp_d7_woman") in labels and ("attack", "screen_replay", "lp_d7_woman") in labels
     assert ("genuine", "", "lp_d7_woman") in labels and ("attack", "print", "george_clooney") in labels
+    assert ("attack", "print", "lp_d7_woman", "print_close_dim") in {(g.label, g.attack_type, g.person, g.recipe) for g in made}
     assert read_clips(tmp_path / "pad_clips.csv")[0].person in {"lp_d7_woman", "george_clooney"}
+    only = generate(MEDIA, tmp_path / "dim", seconds=0.6, only={"lp_d7_woman"}, recipes={"monitor_replay_dim"})
+    assert [(g.file, g.attack_type) for g in only] == [("gen_monitor_replay_dim_lp_d7_woman.mp4", "screen_replay")]
     for g in made:
         with av.open(str(tmp_path / g.file)) as container:
             assert sum(1 for _ in container.decode(video=0)) >= 9, g.file
@@ -170,5 +174,8 @@ def test_cross_validated_eval_pad_on_a_small_set(tmp_path):
     assert cv["apcer"]["of"] == 2 and cv["bpcer"]["of"] == 2 and cv["apcer"]["ci95"] is not None
     assert cv["apcer"]["count"] == 0 and cv["bpcer"]["count"] == 0
     written = json.loads(calibration.read_text())
-    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "dim_luma")}
+    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "noisy_above", "noisy_review")}
     assert "--cross-validate person" in written["measured"]["command"]
+    # the darker-skinned man on his real webcam, in ordinary light: a clean face, judged as any other
+    webcam = next(c for c in report["clip_scores"] if c["file"] == "static_webcam_man_real_4s.mp4")
+    assert webcam["face_luma"] < 60 and webcam["face_noise"] < NOISY_ABOVE

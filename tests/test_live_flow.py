@@ -69,6 +69,10 @@ async def test_same_person_is_approved(http, server, services, sandbox_key, blin
     stats = data["live_stats"]
     # Frames arrived and were analysed (how many a second is the benchmark's business, not a test's).
     assert stats["frames_received"] > 0 and stats["frames_analysed"] > 0 and stats["received_kbps"] > 0
+    # The decision's time and its parts, which add up to it (no duration is asserted: the machine may be busy).
+    parts = stats["decision_parts_ms"]
+    assert {"analysis", "to_outcome", "pad", "faces", "decide"} <= set(parts) and all(v >= 0 for k, v in parts.items() if k != "decide")
+    assert abs(sum(parts.values()) - stats["decision_ms"]) < 0.5
     # The answer asked for no more than the analysis needs.
     video = run.answer_sdp[run.answer_sdp.index("m=video") :].split("m=application")[0]
     assert f"b=AS:{RECEIVE_KBPS}\r\n" in video

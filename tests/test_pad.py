@@ -204,3 +204,36 @@ def test_a_dim_face_is_brightened_before_it_is_scored():
     assert Exposure().gain(dim, integer_box(box)) > 2.5
     raw, brightened = ensemble.live_scores(dim, box, False)[0], ensemble.live_scores(dim, box)[0]
     assert brightened > raw
+
+
+def _synthetic_face(luma: float, sigma: float, seed: int = 5) -> np.ndarray:
+    """A BGR face-like image: a smooth shaded ellipse on a gradient, `luma` bright, with white sensor noise."""
+    y, x = np.mgrid[0:160, 0:128].astype(np.float64)
+    shading = 1.0 + 0.25 * np.exp(-(((x - 64) / 40) ** 2 + ((y - 80) / 55) ** 2)) + 0.002 * (x - y)
+    grey = luma * shading / shading.mean() + np.random.default_rng(seed).normal(0.0, sigma, shading.shape)
+    return np.repeat(np.clip(np.rint(grey), 0, 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_the_noise_estimate_reads_added_noise_and_not_the_face():
+    from server.models.pad import noise_level
+
+    clean = _synthetic_face(120.0, 0.0)[..., 0]
+    assert noise_level(clean) < 0.5  # shading and gradients cancel: only rounding is left
+    for sigma in (2.0, 5.0):
+        assert noise_level(_synthetic_face(120.0, sigma)[..., 0]) == pytest.approx(sigma, rel=0.2)
+    assert noise_level(np.zeros((2, 2))) == 0.0
+
+
+def test_a_dark_but_clean_face_stays_below_the_noise_limit_and_a_dim_room_does_not():
+    """Darker skin in ordinary light is brightened as much as a face in a dim room, but only the room's
+    sensor noise grows with the gain: the stratifier is the noise, not the luma."""
+    from realname_tools.pad_crossval import NOISY_ABOVE
+    from server.models.pad import Exposure
+
+    box = (0, 0, 128, 160)
+    dark_skin = Exposure().noise(_synthetic_face(40.0, 0.3), box)  # gain 3, a clean sensor
+    dim_room = Exposure().noise(_synthetic_face(30.0, 1.5), box)  # gain 4, the sensor's noise with it
+    lit = Exposure().noise(_synthetic_face(130.0, 1.0), box)  # gain 1
+    assert dark_skin < NOISY_ABOVE < dim_room
+    assert lit < NOISY_ABOVE
+    assert Exposure().noise(_synthetic_face(30.0, 1.5), box) > Exposure().noise(_synthetic_face(120.0, 1.5), box)  # the gain brightens it

@@ -6,10 +6,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 
 from realname_tools.pad_crossval import MarginRule, Scored, cross_validate
 from server.spoof.flatness import SHAPE_POINTS, FlatnessTracker, check_deformation, frame_deformation
-from server.spoof.pad import PadResult, PadThresholds, PadVerdict
+from server.spoof.pad import PadResult, PadThresholds, PadVerdict, expit, logit
 
 FOCAL = 600.0
 
@@ -77,58 +78,102 @@ def test_the_tracker_keeps_the_first_frame_as_reference_and_its_pace():
     assert tracker.deformation == sorted(tracker.values)[-2]
 
 
-RULE = PadThresholds(attack=0.4, review=0.6, flat_below=0.01, dim_luma=60.0)
+RULE = PadThresholds(attack=0.4, review=0.6, flat_below=0.01, noisy_above=2.0)
 
 
 def test_a_flat_face_that_the_model_calls_live_goes_to_review():
-    assert RULE.decide(0.99, deformation=0.002, luma=120.0) == PadVerdict.REVIEW
-    assert RULE.decide(0.99, deformation=0.05, luma=120.0) == PadVerdict.PASS
-    assert RULE.decide(0.99, deformation=None, luma=120.0) == PadVerdict.PASS  # not measured: the score decides
-    assert RULE.decide(0.1, deformation=0.05, luma=120.0) == PadVerdict.ATTACK  # a deformed face is not a live one
+    assert RULE.decide(0.99, deformation=0.002, noise=0.7) == PadVerdict.REVIEW
+    assert RULE.decide(0.99, deformation=0.05, noise=0.7) == PadVerdict.PASS
+    assert RULE.decide(0.99, deformation=None, noise=0.7) == PadVerdict.PASS  # not measured: the score decides
+    assert RULE.decide(0.1, deformation=0.05, noise=0.7) == PadVerdict.ATTACK  # a deformed face is not a live one
 
 
-def test_a_dim_face_is_never_rejected_on_its_score_alone():
-    assert RULE.decide(0.1, deformation=0.05, luma=30.0) == PadVerdict.REVIEW
-    assert RULE.decide(0.1, deformation=0.05, luma=60.0) == PadVerdict.ATTACK
-    assert RULE.decide(0.9, deformation=0.05, luma=30.0) == PadVerdict.PASS
+def test_a_noisy_face_is_never_rejected_on_its_score_alone():
+    assert RULE.decide(0.1, deformation=0.05, noise=4.0) == PadVerdict.REVIEW
+    assert RULE.decide(0.1, deformation=0.05, noise=2.0) == PadVerdict.ATTACK
+    assert RULE.decide(0.9, deformation=0.05, noise=4.0) == PadVerdict.PASS
+
+
+def test_a_noisy_face_is_held_to_its_own_review_threshold():
+    rule = PadThresholds(attack=0.4, review=0.8, flat_below=0.01, noisy_above=2.0, noisy_review=0.55)
+    assert rule.decide(0.6, deformation=0.05, noise=4.0) == PadVerdict.PASS  # noisy: above its own review threshold
+    assert rule.decide(0.6, deformation=0.05, noise=0.7) == PadVerdict.REVIEW  # clean: the same score is not enough
+    assert rule.decide(0.5, deformation=0.05, noise=4.0) == PadVerdict.REVIEW
+    assert rule.decide(0.3, deformation=0.05, noise=4.0) == PadVerdict.REVIEW  # still never rejected on its score
+    assert rule.decide(0.6, deformation=0.002, noise=4.0) == PadVerdict.REVIEW  # a flat noisy face is still held
+    assert RULE.decide(0.55, deformation=0.05, noise=4.0) == PadVerdict.REVIEW  # noisy_review 0: the review threshold
+    with pytest.raises(ValueError):
+        PadThresholds(attack=0.4, review=0.6, noisy_review=1.5)
 
 
 def test_the_result_carries_the_cues_and_decides_with_them():
-    result = PadResult.of([0.99, 0.98, 0.97], RULE, 5.0, 3, deformation=0.001, lumas=[100.0, 110.0, 120.0])
+    result = PadResult.of([0.99, 0.98, 0.97], RULE, 5.0, 3, deformation=0.001, lumas=[100.0, 110.0, 120.0],
+                          noises=[0.5, None, 0.9])
     assert result.verdict == PadVerdict.REVIEW
-    assert result.to_dict()["deformation"] == 0.001 and result.to_dict()["face_luma"] == 110.0
+    assert result.to_dict()["deformation"] == 0.001 and result.to_dict()["face_luma"] == 110.0 and result.to_dict()["face_noise"] == 0.7
 
 
-def clip(person: str, label: str, score: float, deformation: float, kind: str = "", luma: float = 120.0) -> Scored:
-    return Scored(f"{person}-{label}-{kind}-{score}", label, kind, person, score, deformation, luma)
+def clip(person: str, label: str, score: float, deformation: float, kind: str = "", noise: float = 0.7, recipe: str = "") -> Scored:
+    return Scored(f"{person}-{label}-{kind}-{score}", label, kind, person, score, deformation, noise=noise, recipe=recipe)
 
 
 def test_the_fused_rule_fits_flatness_between_prints_and_genuine_and_scores_on_what_flatness_leaves():
     train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.9, 0.04), clip("c", "attack", 0.99, 0.004, "print"),
              clip("c", "attack", 0.1, 0.09, "screen_replay"), clip("d", "attack", 0.01, 0.001, "print")]
-    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+    fitted = MarginRule(flatness=True, noisy_above=2.0).fit(train)
     assert fitted.flat_below == round(math.sqrt(0.004 * 0.04), 4)
     assert fitted.review < 0.9 and fitted.attack > 0.1  # the close print at 0.99 is held by flatness, not by the score
-    assert fitted.decide(0.99, 0.004, 120.0) == PadVerdict.REVIEW
+    assert fitted.decide(0.99, 0.004, 0.7) == PadVerdict.REVIEW
 
 
-def test_dim_genuine_clips_do_not_place_the_score_thresholds():
-    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.45, 0.05, luma=30.0), clip("c", "attack", 0.5, 0.09, "screen_replay")]
-    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+def test_noisy_genuine_clips_do_not_place_the_score_thresholds():
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.45, 0.05, noise=4.0), clip("c", "attack", 0.5, 0.09, "screen_replay")]
+    fitted = MarginRule(flatness=True, noisy_above=2.0).fit(train)
     assert fitted.review > 0.5  # the replay at 0.5 is not accepted
-    assert fitted.decide(0.45, 0.05, 30.0) == PadVerdict.REVIEW  # the dim customer is not rejected
+    assert fitted.decide(0.45, 0.05, 4.0) == PadVerdict.REVIEW  # the customer in a dim room is not rejected
+
+
+def test_a_noisy_face_s_review_threshold_keeps_every_known_attack_out():
+    clean_replay = clip("c", "attack", 0.5, 0.09, "screen_replay")
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.7, 0.05, noise=4.0), clean_replay]
+    fitted = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, noisy_floor=False).fit(train)
+    assert 0.5 < fitted.noisy_review < 0.7 and fitted.noisy_review == round(expit((logit(0.5) + logit(0.7)) / 2), 4)
+    assert fitted.decide(0.7, 0.05, 4.0) == PadVerdict.PASS and fitted.decide(0.5, 0.09, 4.0) == PadVerdict.REVIEW
+    # a noisy genuine clip below a known attack: just above the attack, never below it
+    overlap = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, noisy_floor=False).fit(train + [clip("d", "genuine", 0.3, 0.05, noise=4.0)])
+    assert overlap.noisy_review == round(expit(logit(0.5) + 0.05), 4)
+    # shipped: a noisy face never passes more easily than a clean one
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train).noisy_review == fitted.review
+    # a dim-room attack that scores higher than any other: a stricter threshold for noisy faces, the clean ones unmoved
+    noisy_replay = clip("e", "attack", 0.9, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay_dim")
+    stricter = MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train + [clip("f", "genuine", 0.99, 0.05, noise=4.0), noisy_replay])
+    assert stricter.review == fitted.review and stricter.noisy_review > 0.9
+    assert stricter.decide(0.95, 0.05, 0.7) == PadVerdict.PASS and stricter.decide(0.9, 0.09, 4.0) == PadVerdict.REVIEW
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_never_passes=True).fit(train).decide(0.99, 0.05, 4.0) == PadVerdict.REVIEW
+    assert MarginRule(flatness=True, noisy_above=2.0).fit(train).noisy_review == 0.0
+
+
+def test_an_attack_filmed_in_ordinary_light_places_the_clean_thresholds_whatever_its_noise():
+    """A generated screen's moire measures as noise; a real screen replay in ordinary light measures clean. So
+    every attack filmed in ordinary light holds the clean thresholds, and only the dim room's do not."""
+    train = [clip("a", "genuine", 0.95, 0.08), clip("b", "genuine", 0.9, 0.06), clip("c", "attack", 0.1, 0.09, "print"),
+             clip("d", "attack", 0.6, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay")]
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(train).review > 0.6
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True, clean_attacks="noise").fit(train).review < 0.6
+    in_the_dark = train[:3] + [clip("d", "attack", 0.6, 0.09, "screen_replay", noise=4.0, recipe="monitor_replay_dim")]
+    assert MarginRule(flatness=True, noisy_above=2.0, noisy_review=True).fit(in_the_dark).review < 0.6
 
 
 def test_cross_validation_fits_without_the_scored_person():
     items = [clip(p, "genuine", 0.9, 0.05) for p in "abc"] + [clip(p, "attack", 0.05, 0.001, "print") for p in "abc"]
-    for fold in cross_validate(items, MarginRule(flatness=True, dim_luma=60.0).fit):
+    for fold in cross_validate(items, MarginRule(flatness=True, noisy_above=2.0).fit):
         assert fold.person not in fold.trained_on
         assert all(v != PadVerdict.PASS for s, v in fold.verdicts if s.label == "attack")
 
 
-def test_a_fold_whose_genuine_clips_are_all_dim_still_fits():
-    train = [clip("a", "genuine", 0.9, 0.05, luma=30.0), clip("b", "attack", 0.05, 0.06, "screen_replay")]
-    fitted = MarginRule(flatness=True, dim_luma=60.0).fit(train)
+def test_a_fold_whose_genuine_clips_are_all_noisy_still_fits():
+    train = [clip("a", "genuine", 0.9, 0.05, noise=4.0), clip("b", "attack", 0.05, 0.06, "screen_replay")]
+    fitted = MarginRule(flatness=True, noisy_above=2.0).fit(train)
     assert fitted.attack < 0.9 and fitted.review <= 0.9
 
 

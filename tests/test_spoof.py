@@ -75,10 +75,10 @@ def test_the_running_verdict_scores_only_the_newest_waiting_frame():
     running.scored(slot, 0.1, 5.0)
     slot, frame = running.take()
     assert frame == "c"
-    running.scored(slot, 0.2, 5.0)
+    running.scored(slot, 0.2, 5.0, noise=1.5)
     result = running.result()
     assert result.scores == (0.1, 0.2) and result.frames_offered == 3 and result.ms == 10.0
-    assert result.verdict == PadVerdict.ATTACK
+    assert result.verdict == PadVerdict.ATTACK and result.face_noise == 1.5  # the noise of the frames that measured one
 
 
 def test_the_running_verdict_stays_bounded_and_stops_when_the_check_ends():
@@ -142,9 +142,9 @@ def test_pass_review_or_unscored_leave_the_liveness_verdict_alone(scores):
 def test_pad_result_as_a_signal():
     signals = check_signals(StreamFacts(), PadResult.of([0.01], TH, 1.0, 1), TH)
     assert signals[0].to_dict() == {"code": "pad_attack", "level": "high", "action": "fail",
-                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "dim_luma": 0.0}}}
-    cued = PadResult.of([0.01], TH, 1.0, 1, deformation=0.02, lumas=[50.0])
-    assert {"deformation": 0.02, "face_luma": 50.0}.items() <= check_signals(StreamFacts(), cued, TH)[0].to_dict()["detail"].items()
+                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "noisy_above": 0.0, "noisy_review": 0.0}}}
+    cued = PadResult.of([0.01], TH, 1.0, 1, deformation=0.02, lumas=[50.0], noises=[3.2])
+    assert {"deformation": 0.02, "face_luma": 50.0, "face_noise": 3.2}.items() <= check_signals(StreamFacts(), cued, TH)[0].to_dict()["detail"].items()
     assert check_signals(StreamFacts(), PadResult.of([0.5], TH, 1.0, 1))[0].action == Action.REVIEW
     assert check_signals(StreamFacts(), PadResult.of([], TH, 1.0, 0))[0].code == SignalCode.PAD_UNSCORED
     unavailable = check_signals(StreamFacts(), PadResult.unavailable())[0]

@@ -144,6 +144,7 @@ async def measure_decision(base_url: str, api_key: str, frames: list[Any], fps: 
         stats = data.get("live_stats") or {}
         return {
             "decision_ms": stats.get("decision_ms"),
+            "decision_parts_ms": stats.get("decision_parts_ms"),
             "status": data.get("status"),
             "challenges": challenges,
             "seconds_to_result": round(time.monotonic() - started, 2) if result is not None else None,

@@ -71,7 +71,9 @@ def render_report(report: dict[str, Any]) -> str:
     )
     decision = report.get("decision") or {}
     if decision.get("decision_ms") is not None:
-        lines.append(f"last challenge -> decision: {decision['decision_ms']} ms ({decision.get('status')}, one session, idle server)")
+        parts = ", ".join(f"{k} {v}" for k, v in (decision.get("decision_parts_ms") or {}).items())
+        lines.append(f"last challenge -> decision: {decision['decision_ms']} ms ({decision.get('status')}, one session, idle server)"
+                     + (f": {parts} ms" if parts else ""))
     else:
         lines.append(f"last challenge -> decision: not measured ({decision.get('error')})")
     t = report["targets_met"]

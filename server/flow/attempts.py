@@ -38,7 +38,6 @@ from ..rtc.ice import server_rtc_configuration
 from ..rtc.offer import CandidatePolicy, OfferError, check_offer
 from ..sessions import CheckPath, Session, Status
 from ..spoof.pad import PadResult, apply_pad
-from ..spoof.reference_replay import reference_replay_of
 from ..spoof.replay_fingerprint import Fingerprint
 from ..spoof.running import confident_attack
 from ..spoof.signals import VIRTUAL_CAMERA, RiskSignal, SignalCode, StreamFacts, check_signals, strongest_first
@@ -49,12 +48,13 @@ from .admission import AFTER_HELD_RETRY_S, SOON_RETRY_S, Admission, Admit
 from .cluster_line import ClusterLine
 from .cputime import analysis_workers, live_cpu_s, usable_cores
 from .customers import ADDRESS_FAILURE_SHARE, Customer, line_keys
+from .decision_time import DecisionParts, decided
 from .judgement import gallery_outcome, judge
 from .lifecycle import Lifecycle, jpeg
 from .live_faces import LiveFaces
 from .pad_scoring import PadScoring, scoring_executor
 from .registry import LiveRegistry
-from .replayed_checks import replayed_check
+from .replayed_checks import reference_replay, replayed_check
 
 log = logging.getLogger(__name__)
 
@@ -393,6 +393,7 @@ class LiveAttempts:
             self._place_freed()
 
     async def _outcome(self, attempt: LiveAttempt, reason: str) -> None:
+        entered = time.monotonic()
         connection = attempt.connection
         session = self.store.session(attempt.session_id)
         if session is None or session.status != Status.LIVE:
@@ -409,25 +410,32 @@ class LiveAttempts:
             self.store.audit("system", "live.unconnected", session.id, {"reason": reason})
         last = connection.stats
         started: float | None = None  # the arrival of the frame that completed the check (monotonic)
+        parts = DecisionParts()
         if reason == "completed" and last.last_analysed_at is not None and last.latencies_ms:
             started = last.last_analysed_at - last.latencies_ms[-1] / 1000
+            parts.mark("analysis", started, last.last_analysed_at)  # that frame's own wait and analysis
+            parts.mark("to_outcome", last.last_analysed_at, entered)
         passed = reason == "completed" and engine.result is not None and engine.result.passed
         failed = not passed and reason not in SERVER_ENDINGS
         flat = attempt.step.analyzer.pad_deformation()
+        before = time.monotonic()
         pad = await attempt.pad.verdict(failed, flat) if attempt.pad is not None else PadResult.unavailable()
+        parts.mark("pad", before, time.monotonic())
         attacked = False
         if passed and engine.result is not None:
             result = apply_pad(engine.result, pad)
             signals = self._signals(attempt, session, result, pad)
             if result.passed:
                 analyzer = attempt.step.analyzer
+                before = time.monotonic()
                 embedded = await attempt.faces.faces(result.frame_slots, analyzer) if attempt.faces is not None else None
-                stats["decision_started_at"] = started  # popped by decide
-                moved = analyzer.movement.fingerprint()
-                session = await self.decide(session, analyzer.faces_for_matching(), result, stats, pad, signals, path, analyzer.scene_frames(), embedded, moved)
+                parts.mark("faces", before, time.monotonic())
+                stats["decision_started_at"], stats["decision_parts"] = started, parts  # popped by decide
+                moved, crops = analyzer.movement.fingerprint(), analyzer.faces_for_matching()
+                session = await self.decide(session, crops, result, stats, pad, signals, path, analyzer.scene_frames(), embedded, moved)
             else:
                 attacked = True
-                decided(stats, started)
+                decided(stats, started, parts)
                 record = liveness_record(result, session, pad, signals, path)
                 session = self.store.update_session(session.id, liveness=record)
                 session = self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
@@ -438,7 +446,7 @@ class LiveAttempts:
                 # The customer is told nothing the challenges saw: an attack is refused as an attack.
                 result = apply_pad(result, pad)
                 failure = Reason.PRESENTATION_ATTACK.value
-                decided(stats, started)
+                decided(stats, started, parts)
             elif reason == "completed" and result is not None and result.reason is not None:
                 failure = result.reason.value
             else:
@@ -500,9 +508,9 @@ class LiveAttempts:
         """Match the passed check's faces against the reference and decide the session. `stats` may
         hold `decision_started_at` (monotonic), from when the decision's time is measured. `scenes`
         (whole frames, reduced) are kept only when PAD or a risk signal sends the session to review.
-        `embedded`: the crops already embedded during the check (live_faces.py), else they are here.
+        `embedded`: the crops already embedded during the check (live_faces.py), else they are here;
         `fingerprint`: the check's movement, compared with the merchant's earlier checks, then kept."""
-        started = stats.pop("decision_started_at", None)
+        started, parts = stats.pop("decision_started_at", None), stats.pop("decision_parts", None)
         record = liveness_record(result, session, pad, signals, path)
         session = self.lifecycle.move(session, Status.PROCESSING, "system", liveness=record)
         reference = self.store.evidence(session.id, "reference_embedding")
@@ -512,13 +520,14 @@ class LiveAttempts:
         live_faces = embedded if embedded is not None else await loop.run_in_executor(self.executor, self.matcher.embed_live, crops)
         swapped = bool(live_faces) and not self.matcher.same_person_throughout(live_faces)
         if not live_faces or swapped:
-            decided(stats, started)
+            decided(stats, started, parts)
             return self.lifecycle.retry_or_fail(session, (Reason.FACE_SWAP if swapped else Reason.NO_FACE).value, stats)
         reference_embedding = np.frombuffer(reference, dtype=np.float32)
         match = self.matcher.compare(reference_embedding, [f.embedding for f in live_faces])
         for index, face in enumerate(live_faces[:3]):
             self.store.put_evidence(session.id, f"live_face_{index}", jpeg(face.aligned))
-        found = self._reference_replay(session, reference_embedding, live_faces) + await replayed_check(self.store, self.executor, session, fingerprint)
+        found = reference_replay(self.store, session, reference_embedding, live_faces)
+        found += await replayed_check(self.store, self.executor, session, fingerprint, parts)
         if found:
             signals = strongest_first([*signals, *found])
             record["signals"] = [s.to_dict() for s in signals]
@@ -528,7 +537,7 @@ class LiveAttempts:
         waived = frozenset({SignalCode.PAD_UNAVAILABLE}) if self.settings.approve_without_anti_spoofing else frozenset()
         verdict = judge(match.decision, signals, session.sandbox, waived)
         if verdict.attacks:  # an injection signal on a live key (PAD's own attack verdict never gets here)
-            decided(stats, started)
+            decided(stats, started, parts)
             record.update(passed=False, reason=Reason.PRESENTATION_ATTACK.value, detail=", ".join(verdict.attacks))
             session = self.store.update_session(session.id, liveness=record)
             return self.lifecycle.retry_or_fail(session, Reason.PRESENTATION_ATTACK.value, stats)
@@ -544,29 +553,12 @@ class LiveAttempts:
         if target == Status.REVIEW and verdict.review_because:
             for kind, frame in zip(SCENE_KINDS, scenes or [], strict=False):
                 self.store.put_evidence(session.id, kind, jpeg(frame, SCENE_QUALITY))
-        decided(stats, started)  # the verdict is known; it is stored (and only then told) next
+        decided(stats, started, parts)  # the verdict is known; it is stored (and only then told) next
         # The record goes with the conditional move: a session redacted meanwhile gets nothing written.
         session = self.lifecycle.move(session, target, "system", match=match.to_dict(), live_stats=stats, failure_reason=failure_reason, liveness=record)
         if gallery is not None:
             gallery.enrol(session, mean)
         return session
-
-    def _reference_replay(self, session: Session, reference: np.ndarray, live_faces: list) -> list[RiskSignal]:
-        """reference_replay: a live face that is the stored ID portrait itself (spoof/reference_replay.py)."""
-        import cv2
-
-        stored = self.store.evidence(session.id, "reference_face")
-        portrait = cv2.imdecode(np.frombuffer(stored, np.uint8), cv2.IMREAD_COLOR) if stored else None
-        if portrait is None:
-            return []
-        found = reference_replay_of(reference, portrait, live_faces)
-        return [found] if found is not None else []
-
-
-def decided(stats: dict, started: float | None) -> None:
-    """Records decision_ms: from `started` (monotonic, when the frame that completed the check arrived) to now."""
-    if started is not None:
-        stats["decision_ms"] = round((time.monotonic() - started) * 1000, 1)
 
 
 # Endings the service caused (not the customer, not the camera): a PAD verdict does not override them.

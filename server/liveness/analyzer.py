@@ -259,25 +259,25 @@ def scene_frame(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(small[:, :, ::-1])
 
 
-def score_frame(bgr: np.ndarray, models: PadModels) -> float | None:
-    """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame (None:
-    the detector found no face)."""
+def score_frame(bgr: np.ndarray, models: PadModels) -> tuple[float, float | None] | None:
+    """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame, with
+    its noise after the exposure rule (None: the detector found no face)."""
     from ..matching.faces import detect_all
 
     faces, image = detect_all(models.detector, bgr)
     if not faces:
         return None
     largest = max(faces, key=lambda f: f.area)
-    return models.ensemble.get(image, largest.box)
+    return models.ensemble.get(image, largest.box), models.ensemble.noise(image, largest.box)
 
 
 def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deformation: float | None = None) -> PadResult:
     """Blocking (run it in a worker thread): each full frame (with its face luma) scored, aggregated and
     decided with the check's `deformation` (flatness.py)."""
     start = time.perf_counter()
-    scored = [(score, luma) for score, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if score is not None]
-    return PadResult.of([s for s, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
-                        [luma for _, luma in scored])
+    scored = [(frame, luma) for frame, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if frame is not None]
+    return PadResult.of([f[0] for f, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
+                        [luma for _, luma in scored], [f[1] for f, _ in scored])
 
 
 def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
@@ -288,9 +288,9 @@ def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
         return False
     slot, bgr = taken
     start = time.perf_counter()
-    score: float | None = None
+    scored: tuple[float, float | None] | None = None
     try:
-        score = score_frame(bgr, models)
+        scored = score_frame(bgr, models)
     finally:
-        running.scored(slot, score, (time.perf_counter() - start) * 1000)
+        running.scored(slot, scored[0] if scored else None, (time.perf_counter() - start) * 1000, scored[1] if scored else None)
     return True

@@ -88,12 +88,41 @@ class Exposure:
     max_gain: float = 4.0
 
     def gain(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> float:
-        x, y, w, h = box
-        face = bgr[max(0, y) : max(0, y) + max(1, h), max(0, x) : max(0, x) + max(1, w)]
+        face = face_region(bgr, box)
         if face.size == 0:
             return 1.0
         luma = float(face[..., 0].mean() * 0.114 + face[..., 1].mean() * 0.587 + face[..., 2].mean() * 0.299)
+        return self.gain_for(luma)
+
+    def gain_for(self, luma: float) -> float:
         return min(self.max_gain, max(1.0, self.target_luma / max(luma, 1.0)))
+
+    def noise(self, bgr: np.ndarray, box: tuple[int, int, int, int]) -> float:
+        """The face's noise as the networks see it: its luma's noise level times the gain that brightens it.
+        A dim room's sensor noise, brightened, is what hides a face's texture; darker skin in ordinary light
+        is as dark but clean (its noise stays low after the same gain)."""
+        face = face_region(bgr, box)
+        if face.shape[0] < 3 or face.shape[1] < 3:
+            return 0.0
+        grey = face[..., 0] * 0.114 + face[..., 1] * 0.587 + face[..., 2] * 0.299
+        return noise_level(grey) * self.gain_for(float(grey.mean()))
+
+
+def face_region(bgr: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    return bgr[max(0, y) : max(0, y) + max(1, h), max(0, x) : max(0, x) + max(1, w)]
+
+
+def noise_level(grey: np.ndarray) -> float:
+    """Immerkaer's fast noise estimate (1996), in grey levels: the standard deviation of white noise from the
+    mean absolute response to a 3x3 mask (the difference of two Laplacians) that cancels smooth structure
+    and linear gradients, so a face's shading and skin tone leave it near zero and sensor noise does not."""
+    g = np.asarray(grey, dtype=np.float32)
+    if g.shape[0] < 3 or g.shape[1] < 3:
+        return 0.0
+    response = (g[:-2, :-2] + g[:-2, 2:] + g[2:, :-2] + g[2:, 2:]
+                - 2 * (g[:-2, 1:-1] + g[1:-1, :-2] + g[1:-1, 2:] + g[2:, 1:-1]) + 4 * g[1:-1, 1:-1])
+    return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
@@ -145,6 +174,10 @@ class PadEnsemble:
     def get(self, bgr_full_frame: np.ndarray, box_xyxy) -> float:
         """Live score in 0..1 (1 = live) of the face at `box_xyxy` (pixels) in the whole BGR frame."""
         return combine_live(self.live_scores(bgr_full_frame, box_xyxy))
+
+    def noise(self, bgr_full_frame: np.ndarray, box_xyxy) -> float | None:
+        """The face's noise after the exposure rule (Exposure.noise); None when the rule is off."""
+        return self.exposure.noise(bgr_full_frame, integer_box(box_xyxy)) if self.exposure is not None else None
 
     def live_scores(self, bgr_full_frame: np.ndarray, box_xyxy, exposure: Exposure | None | bool = True) -> tuple[float, ...]:
         """Each network's live probability (PAD_FILES order), each on its own crop scale; `exposure`

@@ -34,35 +34,50 @@ class PadThresholds:
     Median live score below `attack` is an attack; below `review` goes to review; else a pass. Two cues
     temper it: a face that moved as one plane over the check (`deformation` below `flat_below`, see
     flatness.py) is at best `review`, since a print or a still moves so and the texture model can call a
-    close print live; a dim face (median face luma below `dim_luma`, where the exposure rule more than
-    doubles the pixels and their noise) is never rejected on its score alone, it goes to review.
+    close print live; a noisy face (median noise after the exposure rule above `noisy_above`: a dim room's
+    sensor noise, brightened) is never rejected on its score alone, it goes to review. That noise hides the
+    texture the model reads, dragging a genuine face's score down and pushing some attacks' up, so a noisy
+    face is held to its own review threshold `noisy_review` (0: the same as `review`), fitted on noisy
+    genuine faces against every known attack. Noise, not face luma: darker skin in ordinary light is dark
+    but clean, and is judged as any other face.
     """
 
     attack: float = 0.4
     review: float = 0.7
     source: str = "built-in defaults"
     flat_below: float = 0.0  # 0: the flatness cue is off
-    dim_luma: float = 0.0  # 0: a dim face is judged as any other
+    noisy_above: float = 0.0  # grey levels (models/pad.py Exposure.noise); 0: a noisy face is judged as any other
+    noisy_review: float = 0.0  # 0: a noisy face has the same review threshold as any other
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.attack <= self.review <= 1.0:
             raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
-        if self.flat_below < 0 or not 0 <= self.dim_luma <= 255:
-            raise ValueError("PAD flat_below must be >= 0 and dim_luma within 0..255")
+        if self.flat_below < 0 or self.noisy_above < 0:
+            raise ValueError("PAD flat_below and noisy_above must be >= 0")
+        if not 0.0 <= self.noisy_review <= 1.0:
+            raise ValueError("PAD noisy_review must be within 0..1")
 
-    def decide(self, score: float | None, deformation: float | None = None, luma: float | None = None) -> PadVerdict:
+    def noisy(self, noise: float | None) -> bool:
+        return noise is not None and self.noisy_above > 0 and noise > self.noisy_above
+
+    def review_for(self, noise: float | None) -> float:
+        """The review threshold a face of this noise is held to."""
+        return (self.noisy_review or self.review) if self.noisy(noise) else self.review
+
+    def decide(self, score: float | None, deformation: float | None = None, noise: float | None = None) -> PadVerdict:
         if score is None:
             return PadVerdict.UNSCORED
         if score < self.attack:
-            return PadVerdict.REVIEW if luma is not None and luma < self.dim_luma else PadVerdict.ATTACK
-        if score < self.review:
+            return PadVerdict.REVIEW if self.noisy(noise) else PadVerdict.ATTACK
+        if score < self.review_for(noise):
             return PadVerdict.REVIEW
         if deformation is not None and deformation < self.flat_below:
             return PadVerdict.REVIEW
         return PadVerdict.PASS
 
     def to_dict(self) -> dict:
-        return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below, "dim_luma": self.dim_luma}
+        return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below,
+                "noisy_above": self.noisy_above, "noisy_review": self.noisy_review}
 
 
 @dataclass(frozen=True)
@@ -156,13 +171,16 @@ class PadResult:
     frames_offered: int = 0  # candidate frames kept (some may have no face for the detector)
     deformation: float | None = None  # how far the face departed from one homography (flatness.py)
     face_luma: float | None = None  # median face luma of the scored frames, before the exposure rule
+    face_noise: float | None = None  # median face noise of the scored frames, after the exposure rule
 
     @classmethod
     def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int, deformation: float | None = None,
-           lumas: list[float] | None = None) -> PadResult:
+           lumas: list[float] | None = None, noises: list[float | None] | None = None) -> PadResult:
         score = aggregate(scores)
         luma = float(median(lumas)) if lumas else None
-        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, luma), ms, offered, deformation, luma)
+        known = [n for n in noises or () if n is not None]
+        noise = float(median(known)) if known else None
+        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, noise), ms, offered, deformation, luma, noise)
 
     @classmethod
     def unavailable(cls) -> PadResult:
@@ -178,6 +196,7 @@ class PadResult:
             "ms": round(self.ms, 1),
             "deformation": None if self.deformation is None else round(self.deformation, 4),
             "face_luma": None if self.face_luma is None else round(self.face_luma, 1),
+            "face_noise": None if self.face_noise is None else round(self.face_noise, 2),
         }
 
 

@@ -111,9 +111,12 @@ def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> Ri
     if result.deformation is not None:
         detail["deformation"] = round(result.deformation, 4)  # below flat_below: the face moved as one plane
     if result.face_luma is not None:
-        detail["face_luma"] = round(result.face_luma, 1)  # below dim_luma: never rejected on the score alone
+        detail["face_luma"] = round(result.face_luma, 1)
+    if result.face_noise is not None:
+        detail["face_noise"] = round(result.face_noise, 2)  # above noisy_above: never rejected on the score alone
     if thresholds is not None:
-        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below, "dim_luma": thresholds.dim_luma}
+        detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below,
+                                "noisy_above": thresholds.noisy_above, "noisy_review": thresholds.noisy_review}
     verdict = result.verdict
     if verdict == PadVerdict.ATTACK:
         return RiskSignal(SignalCode.PAD_ATTACK, Level.HIGH, detail, Action.FAIL)
