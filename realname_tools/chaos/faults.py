@@ -19,6 +19,7 @@ import asyncio
 import json
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,6 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
     answers meanwhile, and whether the checks that ended while it was down are stored once it is back."""
     import aiohttp
 
-    from realname_tools.client import HeldTrack
     from server.api.auth import create_api_key
     from server.rtc.ice import use_loopback_candidates
     from tests.support.instances import Cluster
@@ -222,19 +222,9 @@ async def database(postgres, folder: Path, mode: str = "restart", customers: int
         await asyncio.to_thread(cluster.start)
         key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
         instances = (cluster.a, cluster.b)
-        runs, tracks, clients = [], [], []
-        for index, http in enumerate(browsers):
-            session_id, client = await prepared_customer(http, instances[index % 2].url, key, photo, f"db-{index}", receiver.url)
-            track = HeldTrack(frames, fps)
-            run = await client.start_live(track)
-            if run.offer_error is not None:
-                raise RuntimeError(f"the first check was refused: {run.offer_error}")
-            ids.append(session_id)
-            runs.append(run)
-            tracks.append(track)
-            clients.append(client)
-        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in ids), timeout=60):
-            raise RuntimeError("the checks did not go live")
+        held = await _held_checks(cluster.store, browsers, instances, key, (frames, fps, photo), "db", receiver.url)
+        ids.extend(held.ids)
+        runs, tracks, clients = held.runs, held.tracks, held.clients
         stop = asyncio.Event()
 
         async def call_api(http) -> None:
@@ -400,6 +390,36 @@ async def disk_full(folder: Path, size_mb: int = 64, full_s: float = 10.0, timeo
     return tally
 
 
+@dataclass
+class HeldChecks:
+    ids: list[str] = field(default_factory=list)
+    runs: list[Any] = field(default_factory=list)
+    tracks: list[Any] = field(default_factory=list)
+    clients: list[Any] = field(default_factory=list)
+
+
+async def _held_checks(store, browsers: list, instances: tuple, key: str, media: tuple[list[Any], float, bytes], label: str, callback_url: str) -> HeldChecks:
+    """One customer per browser, on the instances in turn, each holding a neutral face (HeldTrack) until
+    told to blink; returned once every check is live."""
+    from realname_tools.client import HeldTrack
+
+    frames, fps, photo = media
+    held = HeldChecks()
+    for index, http in enumerate(browsers):
+        session_id, client = await prepared_customer(http, instances[index % len(instances)].url, key, photo, f"{label}-{index}", callback_url)
+        track = HeldTrack(frames, fps)
+        run = await client.start_live(track)
+        if run.offer_error is not None:
+            raise RuntimeError(f"the check of customer {index} was refused: {run.offer_error}")
+        held.ids.append(session_id)
+        held.runs.append(run)
+        held.tracks.append(track)
+        held.clients.append(client)
+    if not await eventually(lambda: all(store.session(s).status.value == "live" for s in held.ids), timeout=60):
+        raise RuntimeError("the checks did not go live")
+    return held
+
+
 async def _consented_customer(http, base_url: str, api_key: str, reference: str, callback_url: str):
     """A session created through the API whose customer consented and is about to send the ID photo."""
     from realname_tools.client import HostedFlowClient
@@ -454,7 +474,6 @@ async def clock(postgres, folder: Path, step_s: float = 7200.0, timeout_s: float
 
     import aiohttp
 
-    from realname_tools.client import HeldTrack
     from server.api.auth import create_api_key
     from server.rtc.ice import use_loopback_candidates
     from server.storage.shared import MISSED_BEATS
@@ -474,20 +493,9 @@ async def clock(postgres, folder: Path, step_s: float = 7200.0, timeout_s: float
         await asyncio.to_thread(cluster.start)
         key, _secret = create_api_key(cluster.store, "Shop", sandbox=True)
         instances = (cluster.a, cluster.b)
-        live, runs, tracks, clients = [], [], [], []
-        for index, http in enumerate(browsers):
-            session_id, client = await prepared_customer(http, instances[index].url, key, photo, f"clock-{index}", receiver.url)
-            track = HeldTrack(frames, fps)
-            run = await client.start_live(track)
-            if run.offer_error is not None:
-                raise RuntimeError(f"the check was refused: {run.offer_error}")
-            live.append(session_id)
-            runs.append(run)
-            tracks.append(track)
-            clients.append(client)
+        held = await _held_checks(cluster.store, browsers, instances, key, (frames, fps, photo), "clock", receiver.url)
+        live, runs, tracks, clients = held.ids, held.runs, held.tracks, held.clients
         waiting = [await _created(cluster.b.url, key, f"clock-waiting-{i}", ttl_s=1800) for i in range(2)]
-        if not await eventually(lambda: all(cluster.store.session(s).status.value == "live" for s in live), timeout=60):
-            raise RuntimeError("the checks did not go live")
         hold_s = 4 * MISSED_BEATS * float(cluster.a.env["REALNAME_INSTANCE_HEARTBEAT_S"])  # long enough to look gone
         seen: dict[str, Counter] = {}
         ended: set[str] = set()  # live checks seen not live while the clock was stepped
