@@ -66,7 +66,6 @@ def clip_to_y4m(
     size: tuple[int, int] | None = None,
     max_seconds: float | None = None,
     hold_start_s: float = 0.0,
-    hold_from_s: float = 0.0,
     hold_repeats: int = 1,
     palindrome: bool = False,
     out_of_reach: Callable[[float], bool] | None = None,
@@ -76,7 +75,7 @@ def clip_to_y4m(
     size: (width, height) to pad into; by default the clip's own aspect with its long side at max_side.
     hold_start_s: prepend the first hold_start_s seconds played forward then backward, so a person who
     starts still (frontal, neutral) stays so for longer before the clip's first movement; hold_repeats
-    times over. hold_from_s: the held seconds start there instead (a still stretch later in the clip).
+    times over.
     palindrome: the whole played forward then backward, so that its loop has no cut.
     out_of_reach: the clip's seconds whose frames are `pixelated`, as a landmarker that loses a face turned
     beyond its reach sees them.
@@ -102,8 +101,7 @@ def clip_to_y4m(
         raise ValueError("a 4:2:0 fake camera needs an even width and height")
     frames = [_fit(frame, width, height) for frame in decoded]
     if hold_start_s > 0:
-        first_held = int(float(fps) * hold_from_s)
-        held = frames[first_held : first_held + max(1, int(float(fps) * hold_start_s))]
+        held = frames[: max(1, int(float(fps) * hold_start_s))]
         frames = (held + held[::-1]) * hold_repeats + frames
     if palindrome:
         frames = frames + frames[-2:0:-1]
