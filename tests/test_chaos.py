@@ -101,8 +101,9 @@ async def test_killing_the_instance_of_a_live_check_in_chromium_is_told_at_once_
     assert tally.sessions_decided == tally.sessions_started == 1
     assert notes["message"]["error"] == "connection" and "retry" in notes["message"]["offers"], notes
     assert notes["result_shown"] == "approved" and set(notes["statuses"].values()) == {"approved"}, notes
-    assert notes["decided_by"] != notes["killed"], notes
-    # One attempt allowed: the interrupted one was given back, the decided one is the only one counted.
-    assert notes["attempts"] == {"live": 1, "given_back": 0, "final": 1, "max": 1}, notes
+    assert notes["sticky_after"] != [notes["killed"]], notes  # decided on the instance that survived
+    # One attempt allowed: the interrupted one was given back (as `interrupted`), the decided one counted.
+    assert notes["attempts"] == {"live": 1, "final": 1, "max": 1}, notes
+    assert "status.id_uploaded interrupted" in notes["moves"] and notes["moves"].count("status.live") == 2, notes
     assert tally.webhooks_delivered == tally.webhooks_expected == 1 and notes["webhooks_delivered_more_than_once"] == 0, tally
     assert notes["live_after_kill_s_max"] is not None and notes["live_after_kill_s_max"] <= 10 * notes["owner_timeout_s"], notes

@@ -193,12 +193,14 @@ async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
                 killed.kill()
                 live_for: list[float] = []
 
+                def still_live_on_killed() -> bool:
+                    row = store._one("SELECT status, owner FROM sessions WHERE id = ?", (session_id,))
+                    return row["status"] == "live" and row["owner"] == owner
+
                 async def watch_live() -> None:
                     while time.monotonic() - killed_at < timeout_s:
-                        current = await asyncio.to_thread(store.session, session_id)
-                        if current.status.value != "live":
+                        if not await asyncio.to_thread(still_live_on_killed):
                             live_for.append(round(time.monotonic() - killed_at, 1))
-                            attempts["given_back"] = current.attempts
                             return
                         await asyncio.sleep(0.2)
 
@@ -206,7 +208,7 @@ async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
                 await page.wait_for_function("() => document.body.dataset.liveError !== undefined", polling=100, timeout=timeout_s * 1000)
                 told_s = round(time.monotonic() - killed_at, 1)
                 told = await page.evaluate(PAGE_STATE)
-                taps, continued_at = await _take_the_offers(page, at("/verify/result"), killed_at + timeout_s, tally)
+                taps, continued_at = await _take_the_offers(page, at("/verify/result"), killed_at, killed_at + timeout_s, tally)
                 decided_s = round(time.monotonic() - continued_at, 1) if continued_at is not None else None
                 result_s = round(time.monotonic() - killed_at, 1)
                 shown_result = await page.locator("#result").get_attribute("data-status") if page.url and "/verify/result" in page.url else None
@@ -224,7 +226,7 @@ async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
                 "killed": owner,
                 "kill_to_message_s": told_s,
                 "message": told,
-                "taps_to_continue": taps,
+                "taps": taps,
                 "continue_to_decision_s": decided_s,
                 "kill_to_result_s": result_s,
                 "result_shown": shown_result,
@@ -232,6 +234,11 @@ async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
                 "decided_by": store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))["owner"],
                 "sticky_after": sticky,
                 "attempts": {**attempts, "max": final.max_attempts},
+                "moves": [
+                    f"{row['action']} {(row['detail'] or {}).get('reason') or ''}".strip()
+                    for row in store.audit_for(session_id)
+                    if row["action"].startswith("status.")
+                ],
                 "live_after_kill_s_max": max(live_for, default=None),
                 "owner_timeout_s": 4 * float(survivor.env["REALNAME_INSTANCE_HEARTBEAT_S"]),
             }
@@ -242,24 +249,33 @@ async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
     return tally
 
 
-async def _take_the_offers(page, result_url, deadline: float, tally: Tally) -> tuple[int, float | None]:
-    """Tap what the live page offers (retry, or start on a fresh live page) whenever it shows, until the
-    result page: the taps, and when the last one was made (the check that was decided started then)."""
-    taps, last = 0, None
+async def _take_the_offers(page, result_url, killed_at: float, deadline: float, tally: Tally) -> tuple[list[str], float | None]:
+    """Tap what the page offers whenever it shows (the live page's retry, or its start button on a fresh
+    live page; the result page's "try again" while attempts are left) until a final result shows: each tap
+    as "<seconds after the kill> <page> <button>", and when the last one was made (the decided check
+    started then)."""
+    taps: list[str] = []
+    last = None
     while time.monotonic() < deadline:
-        if result_url.match(page.url):
-            return taps, last
         try:
-            state = await page.evaluate(PAGE_STATE)
-            for offer in ("retry", "start"):
-                if offer in state["offers"] and await page.locator(f"#{offer}").is_enabled():
-                    if state["error"]:
-                        tally.customer_errors[state["error"]] += 1
-                    await page.locator(f"#{offer}").click()
-                    taps, last = taps + 1, time.monotonic()
+            if result_url.match(page.url):
+                status = await page.locator("#result").get_attribute("data-status")
+                if status in FINAL:
+                    return taps, last
+                offers = {"try-again": page.locator('form[action="/verify/retry"] button')}
+            else:
+                state = await page.evaluate(PAGE_STATE)
+                offers = {offer: page.locator(f"#{offer}") for offer in ("retry", "start") if offer in state["offers"]}
+                if state["error"]:
+                    tally.customer_errors[state["error"]] += bool(offers)
+            for name, button in offers.items():
+                if await button.is_visible() and await button.is_enabled():
+                    await button.click()
+                    taps.append(f"{time.monotonic() - killed_at:.1f} {page.url.split('?')[0].rsplit('/', 1)[-1]} {name}")
+                    last = time.monotonic()
                     break
         except Exception as error:  # the page navigating away under the script (a restart to /verify)
-            if "navigat" not in str(error).lower() and "context was destroyed" not in str(error).lower():
+            if not any(word in str(error).lower() for word in ("navigat", "context was destroyed", "detached")):
                 raise
         await asyncio.sleep(0.5)
     return taps, last
