@@ -84,3 +84,26 @@ async def test_a_step_of_one_instances_wall_clock_ends_no_check_and_expires_noth
     assert notes["results_told"] == ["approved", "approved"], notes
     assert tally.webhooks_delivered == tally.webhooks_expected == 2
     assert notes["signatures_a_receiver_refuses"] == 0, notes
+
+
+async def test_killing_the_instance_of_a_live_check_in_chromium_is_told_at_once_and_finished_on_the_other(postgres, tmp_path):
+    """The page-side case of the kill: Debian's Chromium through haproxy (deploy/haproxy.cfg)."""
+    from tests.support.instances import haproxy_binary
+
+    pytest.importorskip("playwright.async_api", reason="the browser case needs the playwright package")
+    from e2e.support.browser import CHROMIUM
+
+    if haproxy_binary() is None or not CHROMIUM.is_file():
+        pytest.skip("needs Debian's haproxy and chromium")
+    tally = await faults.kill_page(postgres, tmp_path)
+    notes = tally.notes
+    assert tally.sessions_lost == 0 and tally.decided_twice == 0, tally
+    assert tally.sessions_decided == tally.sessions_started == 1
+    assert notes["message"]["error"] == "connection" and "retry" in notes["message"]["offers"], notes
+    assert notes["result_shown"] == "approved" and set(notes["statuses"].values()) == {"approved"}, notes
+    assert notes["sticky_after"] != [notes["killed"]], notes  # decided on the instance that survived
+    # One attempt allowed: the interrupted one was given back (as `interrupted`), the decided one counted.
+    assert notes["attempts"] == {"live": 1, "final": 1, "max": 1}, notes
+    assert "status.id_uploaded interrupted" in notes["moves"] and notes["moves"].count("status.live") == 2, notes
+    assert tally.webhooks_delivered == tally.webhooks_expected == 1 and notes["webhooks_delivered_more_than_once"] == 0, tally
+    assert notes["live_after_kill_s_max"] is not None and notes["live_after_kill_s_max"] <= 10 * notes["owner_timeout_s"], notes

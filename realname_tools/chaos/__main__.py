@@ -13,6 +13,7 @@ from . import faults
 
 FAULTS = {
     "kill": faults.kill,
+    "kill-page": faults.kill_page,
     "webhooks": faults.webhooks,
     "db-restart": lambda postgres, folder: faults.database(postgres, folder, "restart"),
     "db-pause": lambda postgres, folder: faults.database(postgres, folder, "pause"),

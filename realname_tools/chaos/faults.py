@@ -4,6 +4,9 @@
   camera held on a neutral face) when a is killed; the customer then offers again to instance b (as the
   page does on reconnecting through the proxy) until b takes it, and finishes there. The sessions allow
   one attempt only, so an interrupted attempt counted against the customer would fail them.
+- `kill_page`: the same kill with the customer in Debian's Chromium through haproxy (deploy/haproxy.cfg):
+  how soon the page says the check was interrupted, what it offers, and the customer taking that offer
+  until the check is decided on the surviving instance.
 - `webhooks`: one merchant's receiver answers 503 for an hour of simulated time while another's works.
   Simulated: each round, the time to the dead merchant's next retry is taken off its events' clocks
   (created_at and next_attempt_at), as if that time had passed; the outbox's own back-off decides the
@@ -121,6 +124,170 @@ async def kill(postgres, folder: Path, customers: int = 1, timeout_s: float = 18
     finally:
         await clean_up(cluster, [receiver], browsers)
     return tally
+
+
+# What the live page shows once the check stopped: the problem's text and which ways on are visible.
+PAGE_STATE = """() => {
+  const shown = (id) => { const e = document.getElementById(id); return !!e && !e.hidden && e.offsetParent !== null; };
+  return {
+    error: document.body.dataset.liveError || null,
+    text: shown("problem") ? document.getElementById("problem-text").textContent.trim() : "",
+    offers: ["retry", "start", "record", "handoff-offer"].filter(shown),
+  };
+}"""
+BLINK_ID = "vid_blinkdet_man/frame_t1.2s_frontal_eyes_open.jpg"  # a frame of BLINK_CLIP, the ID photo
+
+
+async def kill_page(postgres, folder: Path, timeout_s: float = 240.0) -> Tally:
+    """A customer in Chromium through haproxy, the check live on the instance haproxy sent them to (the
+    fake camera holds a still stretch of the clip, no blink, for 25 s first); that instance SIGKILLed.
+    The customer reads the page's message and takes what it offers (the retry button, or the start button
+    again) each time it shows, until the page shows a result; one attempt allowed, as in `kill`."""
+    import aiohttp
+    from playwright.async_api import async_playwright
+
+    from e2e.support.browser import CHROMIUM, PHONE, chromium_args
+    from e2e.support.flow import at, walk_to_live
+    from e2e.support.y4m import clip_to_y4m
+    from server.api.auth import create_api_key
+    from tests.support.instances import Cluster, Proxy
+    from tests.support.media import photo, video
+
+    tally = Tally("kill-page")
+    # The clip's first blink is at 0.5 s: its first 0.45 s played forward and back for 25 s, then the clip
+    # from its start (no cut while a check runs, which would look like spliced footage). Chromium plays the
+    # file from its start each time the page opens the camera: the check after the kill waits it out too.
+    camera = clip_to_y4m(video(BLINK_CLIP), folder / "camera.y4m", hold_start_s=0.45, hold_repeats=30)
+    cluster = Cluster(
+        postgres.new_database(), folder, trusted_proxies='["127.0.0.1/32"]', max_attempts="1", start_timeout_s="300", challenge_timeout_s="150", **OPEN_LIMITS
+    )
+    proxy = Proxy(cluster)
+    for instance in (cluster.a, cluster.b):
+        instance.env["REALNAME_PUBLIC_URL"] = proxy.url
+    receiver = await Receiver().start()
+    store = cluster.store
+    try:
+        await asyncio.to_thread(cluster.start)
+        await asyncio.to_thread(proxy.start)
+        key, _secret = create_api_key(store, "Shop", sandbox=True)
+        body = {"reference_id": "kill-page", "fixed_challenges": ["blink"], "callback_url": receiver.url}
+        async with aiohttp.ClientSession() as http:
+            async with http.post(f"{proxy.url}/api/v1/sessions", json=body, headers={"Authorization": f"Bearer {key}"}) as response:
+                created = await response.json()
+                if response.status != 201:
+                    raise RuntimeError(f"creating a session answered {response.status}: {created}")
+        session_id = created["id"]
+        async with async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args(camera.path))
+            try:
+                context = await browser.new_context(**PHONE)
+                context.set_default_timeout(30_000)
+                page = await context.new_page()
+                await walk_to_live(page, created["url"], photo(BLINK_ID))
+                await page.locator("#start").click()
+                if not await eventually(lambda: store.session(session_id).status.value == "live", timeout=60):
+                    raise RuntimeError(f"the check did not go live: {store.session(session_id).status.value}")
+                owner = store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))["owner"]
+                killed, survivor = (cluster.a, cluster.b) if owner == "a" else (cluster.b, cluster.a)
+                attempts = {"live": store.session(session_id).attempts}
+                killed_at = time.monotonic()
+                killed.kill()
+                live_for: list[float] = []
+                live_again: list[float] = []
+
+                def still_live_on_killed() -> bool:
+                    row = store._one("SELECT status, owner FROM sessions WHERE id = ?", (session_id,))
+                    return row["status"] == "live" and row["owner"] == owner
+
+                def live_on_survivor() -> bool:
+                    row = store._one("SELECT status, owner FROM sessions WHERE id = ?", (session_id,))
+                    return row["status"] != "id_uploaded" and row["owner"] not in (owner, None)
+
+                async def watch_live() -> None:
+                    """When the check stopped being live on the killed instance, then when it went live again."""
+                    for condition, times in ((lambda: not still_live_on_killed()), live_for), (live_on_survivor, live_again):
+                        while time.monotonic() - killed_at < timeout_s:
+                            if await asyncio.to_thread(condition):
+                                times.append(round(time.monotonic() - killed_at, 1))
+                                break
+                            await asyncio.sleep(0.2)
+
+                watcher = asyncio.create_task(watch_live())
+                await page.wait_for_function("() => document.body.dataset.liveError !== undefined", polling=100, timeout=timeout_s * 1000)
+                told_s = round(time.monotonic() - killed_at, 1)
+                told = await page.evaluate(PAGE_STATE)
+                taps, continued_at = await _take_the_offers(page, at("/verify/result"), killed_at, killed_at + timeout_s, tally)
+                decided_s = round(time.monotonic() - continued_at, 1) if continued_at is not None else None
+                result_s = round(time.monotonic() - killed_at, 1)
+                shown_result = await page.locator("#result").get_attribute("data-status") if page.url and "/verify/result" in page.url else None
+                sticky = [c["value"] for c in await context.cookies() if c["name"] == "rn_instance"]
+            finally:
+                await browser.close()
+        await watcher
+        await eventually(lambda: len(receiver.delivered_events()) >= 1, timeout=60)
+        settle(tally, store, [session_id], receiver)
+        final = store.session(session_id)
+        attempts["final"] = final.attempts
+        tally.recover_s = decided_s
+        tally.notes.update(
+            {
+                "killed": owner,
+                "kill_to_message_s": told_s,
+                "message": told,
+                "taps": taps,
+                "continue_to_decision_s": decided_s,
+                "kill_to_live_again_s": live_again[0] if live_again else None,
+                "kill_to_result_s": result_s,
+                "result_shown": shown_result,
+                "statuses": {session_id: final.status.value},
+                "decided_by": store._one("SELECT owner FROM sessions WHERE id = ?", (session_id,))["owner"],
+                "sticky_after": sticky,
+                "attempts": {**attempts, "max": final.max_attempts},
+                "moves": [
+                    f"{row['action']} {(row['detail'] or {}).get('reason') or ''}".strip()
+                    for row in store.audit_for(session_id)
+                    if row["action"].startswith("status.")
+                ],
+                "live_after_kill_s_max": max(live_for, default=None),
+                "owner_timeout_s": 4 * float(survivor.env["REALNAME_INSTANCE_HEARTBEAT_S"]),
+            }
+        )
+    finally:
+        proxy.stop()
+        await clean_up(cluster, [receiver])
+    return tally
+
+
+async def _take_the_offers(page, result_url, killed_at: float, deadline: float, tally: Tally) -> tuple[list[str], float | None]:
+    """Tap what the page offers whenever it shows (the live page's retry, or its start button on a fresh
+    live page; the result page's "try again" while attempts are left) until a final result shows: each tap
+    as "<seconds after the kill> <page> <button>", and when the last one was made (the decided check
+    started then)."""
+    taps: list[str] = []
+    last = None
+    while time.monotonic() < deadline:
+        try:
+            if result_url.match(page.url):
+                status = await page.locator("#result").get_attribute("data-status")
+                if status in FINAL:
+                    return taps, last
+                offers = {"try-again": page.locator('form[action="/verify/retry"] button')}
+            else:
+                state = await page.evaluate(PAGE_STATE)
+                offers = {offer: page.locator(f"#{offer}") for offer in ("retry", "start") if offer in state["offers"]}
+                if state["error"]:
+                    tally.customer_errors[state["error"]] += bool(offers)
+            for name, button in offers.items():
+                if await button.is_visible() and await button.is_enabled():
+                    await button.click()
+                    taps.append(f"{time.monotonic() - killed_at:.1f} {page.url.split('?')[0].rsplit('/', 1)[-1]} {name}")
+                    last = time.monotonic()
+                    break
+        except Exception as error:  # the page navigating away under the script (a restart to /verify)
+            if not any(word in str(error).lower() for word in ("navigat", "context was destroyed", "detached")):
+                raise
+        await asyncio.sleep(0.5)
+    return taps, last
 
 
 async def webhooks(postgres, folder: Path, events: int = 10, simulated_s: float = 3600.0, timeout_s: float = 120.0) -> Tally:
