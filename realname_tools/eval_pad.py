@@ -21,9 +21,9 @@ from statistics import median
 
 import numpy as np
 
-from server.models.pad import Exposure, combine_live, integer_box
+from server.models.pad import Exposure, combine_live, face_detail, integer_box
 from server.spoof.flatness import FlatnessTracker
-from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate
+from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate, median_of
 
 LABELS = ("attack", "genuine")
 PERSONS_CSV = Path(__file__).parent / "data" / "pad_persons.csv"
@@ -55,6 +55,7 @@ class ClipResult:
     deformation: float | None = None  # flatness.py, over every analysed frame with one face
     luma: float | None = None  # median face luma of the frames a check keeps
     noise: float | None = None  # median face noise after the exposure rule, of the frames a check keeps
+    detail: float | None = None  # median fine detail over noise of the faces a check keeps (models/pad.py detail_level)
     verdict: PadVerdict = PadVerdict.UNSCORED
     error: str | None = None
     records: list = field(default_factory=list)  # FrameRecord of every analysed frame
@@ -80,6 +81,7 @@ class ClipResult:
             "deformation": None if self.deformation is None else round(self.deformation, 4),
             "face_luma": None if self.luma is None else round(self.luma, 1),
             "face_noise": None if self.noise is None else round(self.noise, 2),
+            "face_detail": None if self.detail is None else round(self.detail, 2),
             "verdict": self.verdict.value,
             "error": self.error,
         }
@@ -151,6 +153,7 @@ class FrameRecord:
     raw: tuple[float, ...] | None = None  # the pixels as they came (to measure what the exposure rule buys)
     shape: tuple[float, ...] | None = None  # flatness.SHAPE_POINTS in pixels, x0, y0, x1, y1, ... (one face only)
     noise: float | None = None  # the scored face's noise after the exposure rule (Exposure.noise)
+    detail: float | None = None  # the scored face's fine detail over its noise (models/pad.py face_detail)
 
     def wanted(self, policy: PadFramePolicy) -> bool:
         return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
@@ -180,9 +183,9 @@ def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds
     result.score = aggregate(result.check_scores, method)
     result.deformation = deformation(result.records)
     result.luma = float(median(r.brightness for r in kept)) if kept else None
-    noises = [r.noise for r in kept if r.noise is not None]
-    result.noise = float(median(noises)) if noises else None
-    result.verdict = thresholds.decide(result.score, result.deformation, result.noise)
+    result.noise = median_of([r.noise for r in kept])
+    result.detail = median_of([r.detail for r in kept])
+    result.verdict = thresholds.decide(result.score, result.deformation, result.noise, result.detail)
     return result
 
 
@@ -247,7 +250,7 @@ class Scorer:
             if result.records and "shape" not in data["records"][0]:  # a cache made before the flatness cue
                 self._add_shapes(result, path)
                 write_cache(cache, result)
-            if result.records and "noise" not in data["records"][0]:  # a cache made before the noise stratifier
+            if result.records and "detail" not in data["records"][0]:  # a cache made before the noise stratifier or the detail cue
                 self._add_noise(result, path)
                 write_cache(cache, result)
         else:
@@ -300,7 +303,7 @@ class Scorer:
             landmarker.close()
 
     def _add_noise(self, result: ClipResult, path: Path) -> None:
-        """The face noise of cached scored records (SCRFD only, the same frames and boxes)."""
+        """The face noise and detail of cached scored records (SCRFD only, the same frames and boxes)."""
         from dataclasses import replace
 
         from server.matching.faces import detect_all
@@ -314,7 +317,9 @@ class Scorer:
             faces, image = detect_all(detector, np.ascontiguousarray(rgb[:, :, ::-1]))
             if faces:
                 box = max(faces, key=lambda f: f.area).box
-                result.records[i] = replace(result.records[i], noise=round(Exposure().noise(image, integer_box(box)), 3))
+                detail = face_detail(image, integer_box(box))
+                result.records[i] = replace(result.records[i], noise=round(Exposure().noise(image, integer_box(box)), 3),
+                                            detail=None if detail is None else round(detail, 3))
 
     def _record(self, result: ClipResult, path: Path) -> None:
         import av
@@ -357,7 +362,7 @@ class Scorer:
                 if s.face_count == 1 and len(poses) < 15:
                     poses.append((s.yaw, s.pitch))  # the person's own neutral, as the engine's start phase takes it
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
-                live = raw = noise = None
+                live = raw = noise = detail = None
                 if s.face_count == 1:
                     bgr = np.ascontiguousarray(rgb[:, :, ::-1])
                     start = time.perf_counter()
@@ -367,11 +372,13 @@ class Scorer:
                         box = max(faces, key=lambda f: f.area).box
                         live = ensemble.live_scores(image, box, Exposure())
                         noise = round(Exposure().noise(image, integer_box(box)), 3)
+                        measured = face_detail(image, integer_box(box))
+                        detail = None if measured is None else round(measured, 3)
                         raw = ensemble.live_scores(image, box, False)
                         self.cost.detect_ms.append((detected - start) * 1000)
                         self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
-                                                  float(s.brightness), float(s.face_px), reference, live, raw, shape, noise))
+                                                  float(s.brightness), float(s.face_px), reference, live, raw, shape, noise, detail))
         except av.error.FFmpegError as error:
             result.error = f"decoding stopped: {error}"
         finally:
@@ -547,7 +554,7 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
         for r in results:
             replay(r, cue_policy, placeholder, combine, method, raw)
             out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma, r.noise,
-                                 r.clip.recipe))
+                                 r.clip.recipe, r.detail))
         return out
 
     report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}
@@ -569,7 +576,8 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
                               "score": None if s.score is None else round(s.score, 4),
                               "deformation": None if s.deformation is None else round(s.deformation, 4),
                               "face_luma": None if s.luma is None else round(s.luma, 1),
-                              "face_noise": None if s.noise is None else round(s.noise, 2)} for s in items]
+                              "face_noise": None if s.noise is None else round(s.noise, 2),
+                              "face_detail": None if s.detail is None else round(s.detail, 2)} for s in items]
     return report
 
 
@@ -582,7 +590,8 @@ def render_cv(report: dict) -> str:
     lines.append(cv.render_folds(report["cross_validation"]))
     t = report["fitted_on_all"]
     lines.append(f"thresholds fitted on all persons by the same rule: attack below {t['attack']}, review below {t['review']}, "
-                 f"flat below {t['flat_below']}, noisy above face noise {t['noisy_above']}, a noisy face's review below {t['noisy_review']}")
+                 f"flat below {t['flat_below']}, noisy above face noise {t['noisy_above']}, a noisy face's review below {t['noisy_review']}, "
+                 f"detail below {t['detail_below']}")
     if "noise_limit_of_these_genuine_clips" in report:
         lines.append(f"noise limit by its principle on these genuine clips (halfway in log, ordinary light vs dim room): "
                      f"{report['noise_limit_of_these_genuine_clips']}")
@@ -594,11 +603,12 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
     return {
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
         "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "noisy_above": t["noisy_above"],
-                       "noisy_review": t["noisy_review"]},
+                       "noisy_review": t["noisy_review"], "detail_below": t["detail_below"]},
         "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
                      "below attack -> presentation_attack (review when the face's median noise after the exposure rule is above "
                      "noisy_above); below review (a noisy face: below noisy_review) -> review; "
-                     "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below, pass otherwise"),
+                     "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below or its median fine "
+                     "detail over noise (server/models/pad.py detail_level) below detail_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
                      "cross-validation (each person's clips decided by thresholds fitted without that person)",
         "rule": report["rule"],

@@ -38,6 +38,7 @@ class Scored:
     luma: float | None = None  # median face luma of the scored frames (before the exposure rule), recorded only
     noise: float | None = None  # median face noise of the scored frames after the exposure rule (models/pad.py)
     recipe: str = ""  # how a generated clip was made (pad_attacks.py); empty for a filmed one
+    detail: float | None = None  # median fine detail over noise of the scored faces (models/pad.py detail_level)
 
 
 RULE = ("in log-odds, review threshold halfway between the highest attack clip and the lowest genuine clip, attack threshold a "
@@ -77,6 +78,7 @@ class MarginRule:
     # generated screen's moire measures as noise, a real screen's does not); "noise", the attacks that are not noisy.
     clean_attacks: str = "room"
     noisy_floor: bool = True  # a noisy face never passes more easily than a clean one (noisy_review >= review)
+    detail: bool = False  # fit `detail_below`: a face with less fine detail over its noise than every known genuine one is at best review
 
     def fit(self, train: list[Scored]) -> PadThresholds:
         flat_below = self.flat_below(train) if self.flatness else 0.0
@@ -104,7 +106,13 @@ class MarginRule:
         if noisy_review and self.noisy_floor:
             noisy_review = max(noisy_review, review)
         return PadThresholds(attack=attack, review=review, source=source + (" (classes overlap)" if overlap else ""), flat_below=flat_below,
-                             noisy_above=self.noisy_above, noisy_review=noisy_review)
+                             noisy_above=self.noisy_above, noisy_review=noisy_review, detail_below=self.detail_below(train) if self.detail else 0.0)
+
+    def detail_below(self, train: list[Scored]) -> float:
+        """Just below the least detailed genuine clip: no known genuine clip is held. Attacks lie on both sides
+        (a print filmed again has lost detail, a screen's moire adds some), so no attack places it."""
+        genuine = [s.detail for s in train if s.label == "genuine" and s.detail is not None]
+        return round(min(genuine) * math.exp(-self.step), 3) if genuine else 0.0
 
     def noisy_review_threshold(self, train: list[Scored], attacks: list[float]) -> float:
         """The same margin rule between every attack the score must hold (log-odds `attacks`, noisy or
@@ -138,7 +146,8 @@ class MarginRule:
         return round(g * math.exp(-self.step), 4)
 
 
-SHIPPED_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True)
+SHIPPED_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True, detail=True)
+BEFORE_DETAIL_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True)  # shipped before the detail cue
 PREVIOUS_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE)  # a noisy face never rejected on its score, no threshold of its own
 
 
@@ -155,7 +164,7 @@ def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresho
     for person in sorted({s.person for s in items}):
         train = [s for s in items if s.person != person]
         thresholds = fit(train)
-        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.noise)) for s in items if s.person == person)
+        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.noise, s.detail)) for s in items if s.person == person)
         folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
     return folds
 
@@ -234,6 +243,10 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "most_deformed_print_scored_live": hi([s.deformation for _, s, _ in attacks if s.attack_type == "print" and s.deformation is not None
                                                    and s.score is not None and s.score >= 0.5], 4),
             "least_deformed_genuine": lo([s.deformation for _, s, _ in genuine if s.deformation is not None], 4),
+            "least_detailed_genuine": lo([s.detail for _, s, _ in genuine if s.detail is not None], 3),
+            # attacks the score and flatness would have passed, held by the detail cue alone
+            "attacks_held_by_detail": sorted(s.file for f, s, v in attacks if v == PadVerdict.REVIEW and s.detail is not None
+                                             and f.thresholds.decide(s.score, s.deformation, s.noise) == PadVerdict.PASS),
         },
         "per_person": [person_row(f) for f in folds],
     }
@@ -371,7 +384,8 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + flatness (a flat face at best review)", more, combine_live, "median", rule=MarginRule(flatness=True)),
         Cue("V2 + noisy face never rejected on its score", more, combine_live, "median", rule=MarginRule(noisy_above=NOISY_ABOVE)),
         Cue("V2 + flatness + noisy face never rejected", more, combine_live, "median", rule=PREVIOUS_RULE),
-        Cue("+ noisy face's own review threshold [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("+ noisy face's own review threshold", more, combine_live, "median", rule=BEFORE_DETAIL_RULE),
+        Cue("+ detail over noise (less than every genuine: review) [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
         Cue("V2 + flatness + noisy face always to review", more, combine_live, "median",
             rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_never_passes=True)),
         Cue("shipped, but clean thresholds by clean attacks, no floor", more, combine_live, "median",

@@ -224,6 +224,20 @@ def test_the_noise_estimate_reads_added_noise_and_not_the_face():
     assert noise_level(np.zeros((2, 2))) == 0.0
 
 
+def test_detail_reads_fine_edges_over_the_noise_and_not_the_gain():
+    import cv2
+
+    from server.models.pad import detail_level
+
+    rng = np.random.default_rng(3)
+    texture = cv2.resize(rng.uniform(60, 180, (24, 24)).astype(np.float32), (96, 96), interpolation=cv2.INTER_NEAREST)  # sharp edges
+    recaptured = cv2.GaussianBlur(texture, (0, 0), 2.0)  # the same face through a second optic
+    noise = rng.normal(0, 4, texture.shape).astype(np.float32)
+    assert detail_level(texture + noise) > 3 * detail_level(recaptured + noise)
+    assert detail_level(3 * (texture + noise)) == pytest.approx(detail_level(texture + noise), rel=1e-3)  # a gain scales both alike
+    assert detail_level(np.zeros((4, 4))) == 0.0
+
+
 def test_a_dark_but_clean_face_stays_below_the_noise_limit_and_a_dim_room_does_not():
     """Darker skin in ordinary light is brightened as much as a face in a dim room, but only the room's
     sensor noise grows with the gain: the stratifier is the noise, not the luma."""

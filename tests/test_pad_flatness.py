@@ -186,3 +186,29 @@ def test_a_check_that_passed_a_deforming_challenge_hands_no_deformation_to_the_r
     assert deformation_for_rule(0.01, turned) == 0.01  # a tilted print can mimic a turn: flatness judges
     assert deformation_for_rule(0.01, turned + (ChallengeRecord(Challenge.BLINK, passed=True),)) is None
     assert deformation_for_rule(0.01, (ChallengeRecord(Challenge.SMILE, passed=False),)) == 0.01
+
+
+def test_a_face_with_less_detail_than_every_known_genuine_one_goes_to_review():
+    rule = PadThresholds(attack=0.4, review=0.6, flat_below=0.01, noisy_above=2.0, detail_below=1.25)
+    assert rule.decide(0.99, deformation=0.05, noise=4.0, detail=1.1) == PadVerdict.REVIEW  # a recaptured print, brightened
+    assert rule.decide(0.99, deformation=0.05, noise=4.0, detail=1.4) == PadVerdict.PASS
+    assert rule.decide(0.99, deformation=0.05, noise=4.0, detail=None) == PadVerdict.PASS  # not measured: the other cues decide
+    assert rule.decide(0.1, deformation=0.05, noise=0.7, detail=1.1) == PadVerdict.ATTACK  # it only ever holds a pass
+    assert RULE.decide(0.99, deformation=0.05, noise=0.7, detail=0.01) == PadVerdict.PASS  # off by default
+    with pytest.raises(ValueError):
+        PadThresholds(detail_below=-1.0)
+    result = PadResult.of([0.99, 0.98], rule, 5.0, 2, deformation=0.05, noises=[4.0, 4.0], details=[1.0, None])
+    assert result.verdict == PadVerdict.REVIEW and result.to_dict()["face_detail"] == 1.0
+
+
+def test_detail_below_sits_just_below_the_least_detailed_genuine_clip_whatever_the_attacks():
+    def detailed(person, label, score, detail, kind=""):
+        return Scored(f"{person}-{label}-{detail}", label, kind, person, score, 0.05, noise=0.7, detail=detail)
+
+    train = [detailed("a", "genuine", 0.95, 1.4), detailed("b", "genuine", 0.9, 3.0), detailed("c", "attack", 0.1, 1.0, "print"),
+             detailed("c", "attack", 0.1, 9.0, "screen_replay")]
+    fitted = MarginRule(detail=True).fit(train)
+    assert fitted.detail_below == round(1.4 * math.exp(-0.05), 3)
+    assert MarginRule(detail=True).fit(train + [detailed("d", "attack", 0.1, 1.39, "print")]).detail_below == fitted.detail_below
+    assert MarginRule().fit(train).detail_below == 0.0
+    assert fitted.decide(0.99, 0.05, 0.7, 1.4) == PadVerdict.PASS  # no known genuine clip is held

@@ -259,16 +259,16 @@ def scene_frame(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(small[:, :, ::-1])
 
 
-def score_frame(bgr: np.ndarray, models: PadModels) -> tuple[float, float | None] | None:
+def score_frame(bgr: np.ndarray, models: PadModels) -> tuple[float, float | None, float | None] | None:
     """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame, with
-    its noise after the exposure rule (None: the detector found no face)."""
+    its noise after the exposure rule and its fine detail over that noise (None: the detector found no face)."""
     from ..matching.faces import detect_all
 
     faces, image = detect_all(models.detector, bgr)
     if not faces:
         return None
     largest = max(faces, key=lambda f: f.area)
-    return models.ensemble.get(image, largest.box), models.ensemble.noise(image, largest.box)
+    return models.ensemble.get(image, largest.box), models.ensemble.noise(image, largest.box), models.ensemble.detail(image, largest.box)
 
 
 def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deformation: float | None = None) -> PadResult:
@@ -277,7 +277,8 @@ def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deforma
     start = time.perf_counter()
     scored = [(frame, luma) for frame, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if frame is not None]
     return PadResult.of([f[0] for f, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
-                        [luma for _, luma in scored], [f[1] for f, _ in scored])
+                        [luma for _, luma in scored], [f[1] for f, _ in scored],
+                        [f[2] for f, _ in scored])
 
 
 def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
@@ -288,9 +289,10 @@ def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
         return False
     slot, bgr = taken
     start = time.perf_counter()
-    scored: tuple[float, float | None] | None = None
+    scored: tuple[float, float | None, float | None] | None = None
     try:
         scored = score_frame(bgr, models)
     finally:
-        running.scored(slot, scored[0] if scored else None, (time.perf_counter() - start) * 1000, scored[1] if scored else None)
+        running.scored(slot, scored[0] if scored else None, (time.perf_counter() - start) * 1000, scored[1] if scored else None,
+                       scored[2] if scored else None)
     return True

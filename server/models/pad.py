@@ -125,6 +125,33 @@ def noise_level(grey: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * np.abs(response).mean() / 6)
 
 
+DETAIL_SIGMA = 1.0  # px: the luma is smoothed this much before the Laplacian, so single-pixel noise weighs less than edges
+
+
+def detail_level(grey: np.ndarray) -> float:
+    """The face's fine detail over its noise: the variance of the Laplacian of the luma (smoothed by
+    DETAIL_SIGMA) over the squared noise estimate (`noise_level`, at least 0.3). A gain scales both alike,
+    so no exposure rule is needed. A face filmed through a second optic (a print, recaptured) has lost the
+    fine edges a live face shows to the camera: in a dim room, where the noise hides the texture the
+    networks read, it measures little more than the noise's own response; a screen's sub-pixels and
+    moire measure more, not less."""
+    import cv2
+
+    g = np.asarray(grey, dtype=np.float32)
+    if g.shape[0] < 8 or g.shape[1] < 8:
+        return 0.0
+    response = cv2.Laplacian(cv2.GaussianBlur(g, (0, 0), DETAIL_SIGMA), cv2.CV_32F)
+    return float(response.var() / max(noise_level(g), 0.3) ** 2)
+
+
+def face_detail(bgr: np.ndarray, box: tuple[int, int, int, int]) -> float | None:
+    """`detail_level` of the face box's luma; None for a box too small to tell."""
+    face = face_region(bgr, box).astype(np.float32)
+    if face.shape[0] < 8 or face.shape[1] < 8:
+        return None
+    return detail_level(face[..., 0] * 0.114 + face[..., 1] * 0.587 + face[..., 2] * 0.299)
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     e = np.exp(shifted)
@@ -178,6 +205,10 @@ class PadEnsemble:
     def noise(self, bgr_full_frame: np.ndarray, box_xyxy) -> float | None:
         """The face's noise after the exposure rule (Exposure.noise); None when the rule is off."""
         return self.exposure.noise(bgr_full_frame, integer_box(box_xyxy)) if self.exposure is not None else None
+
+    def detail(self, bgr_full_frame: np.ndarray, box_xyxy) -> float | None:
+        """The face's fine detail over its noise (`face_detail`)."""
+        return face_detail(bgr_full_frame, integer_box(box_xyxy))
 
     def live_scores(self, bgr_full_frame: np.ndarray, box_xyxy, exposure: Exposure | None | bool = True) -> tuple[float, ...]:
         """Each network's live probability (PAD_FILES order), each on its own crop scale; `exposure`

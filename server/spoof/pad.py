@@ -39,7 +39,9 @@ class PadThresholds:
     texture the model reads, dragging a genuine face's score down and pushing some attacks' up, so a noisy
     face is held to its own review threshold `noisy_review` (0: the same as `review`), fitted on noisy
     genuine faces against every known attack. Noise, not face luma: darker skin in ordinary light is dark
-    but clean, and is judged as any other face.
+    but clean, and is judged as any other face. A face with less fine detail over its noise than
+    `detail_below` (models/pad.py `detail_level`: a print filmed again has lost the fine edges a live
+    face shows) is at best review as well.
     """
 
     attack: float = 0.4
@@ -48,12 +50,13 @@ class PadThresholds:
     flat_below: float = 0.0  # 0: the flatness cue is off
     noisy_above: float = 0.0  # grey levels (models/pad.py Exposure.noise); 0: a noisy face is judged as any other
     noisy_review: float = 0.0  # 0: a noisy face has the same review threshold as any other
+    detail_below: float = 0.0  # 0: the detail cue is off
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.attack <= self.review <= 1.0:
             raise ValueError("PAD thresholds need 0 <= attack <= review <= 1")
-        if self.flat_below < 0 or self.noisy_above < 0:
-            raise ValueError("PAD flat_below and noisy_above must be >= 0")
+        if self.flat_below < 0 or self.noisy_above < 0 or self.detail_below < 0:
+            raise ValueError("PAD flat_below, noisy_above and detail_below must be >= 0")
         if not 0.0 <= self.noisy_review <= 1.0:
             raise ValueError("PAD noisy_review must be within 0..1")
 
@@ -64,7 +67,8 @@ class PadThresholds:
         """The review threshold a face of this noise is held to."""
         return (self.noisy_review or self.review) if self.noisy(noise) else self.review
 
-    def decide(self, score: float | None, deformation: float | None = None, noise: float | None = None) -> PadVerdict:
+    def decide(self, score: float | None, deformation: float | None = None, noise: float | None = None,
+               detail: float | None = None) -> PadVerdict:
         if score is None:
             return PadVerdict.UNSCORED
         if score < self.attack:
@@ -73,11 +77,13 @@ class PadThresholds:
             return PadVerdict.REVIEW
         if deformation is not None and deformation < self.flat_below:
             return PadVerdict.REVIEW
+        if detail is not None and detail < self.detail_below:
+            return PadVerdict.REVIEW
         return PadVerdict.PASS
 
     def to_dict(self) -> dict:
         return {"attack": self.attack, "review": self.review, "source": self.source, "flat_below": self.flat_below,
-                "noisy_above": self.noisy_above, "noisy_review": self.noisy_review}
+                "noisy_above": self.noisy_above, "noisy_review": self.noisy_review, "detail_below": self.detail_below}
 
 
 @dataclass(frozen=True)
@@ -172,15 +178,17 @@ class PadResult:
     deformation: float | None = None  # how far the face departed from one homography (flatness.py)
     face_luma: float | None = None  # median face luma of the scored frames, before the exposure rule
     face_noise: float | None = None  # median face noise of the scored frames, after the exposure rule
+    face_detail: float | None = None  # median fine detail over noise of the scored faces (models/pad.py detail_level)
 
     @classmethod
     def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int, deformation: float | None = None,
-           lumas: list[float] | None = None, noises: list[float | None] | None = None) -> PadResult:
+           lumas: list[float] | None = None, noises: list[float | None] | None = None,
+           details: list[float | None] | None = None) -> PadResult:
         score = aggregate(scores)
         luma = float(median(lumas)) if lumas else None
-        known = [n for n in noises or () if n is not None]
-        noise = float(median(known)) if known else None
-        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, noise), ms, offered, deformation, luma, noise)
+        noise, detail = median_of(noises), median_of(details)
+        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, noise, detail), ms, offered, deformation, luma,
+                   noise, detail)
 
     @classmethod
     def unavailable(cls) -> PadResult:
@@ -197,7 +205,14 @@ class PadResult:
             "deformation": None if self.deformation is None else round(self.deformation, 4),
             "face_luma": None if self.face_luma is None else round(self.face_luma, 1),
             "face_noise": None if self.face_noise is None else round(self.face_noise, 2),
+            "face_detail": None if self.face_detail is None else round(self.face_detail, 2),
         }
+
+
+def median_of(values: list[float | None] | None) -> float | None:
+    """The median of the values measured (None: none was)."""
+    known = [v for v in values or () if v is not None]
+    return float(median(known)) if known else None
 
 
 def apply_pad(result: LivenessResult, pad: PadResult) -> LivenessResult:

@@ -28,6 +28,7 @@ class _Slot:
     luma: float = 0.0  # the face's mean luma, before the exposure rule
     score: float | None = None  # None: not scored (dropped for a newer frame, or no face for the detector)
     noise: float | None = None  # the face's noise after the exposure rule, measured when scored
+    detail: float | None = None  # the face's fine detail over its noise, measured when scored
 
 
 class RunningPad(Generic[T]):
@@ -64,9 +65,9 @@ class RunningPad(Generic[T]):
             taken, self._waiting, self._busy = self._waiting, None, True
             return taken
 
-    def scored(self, slot: _Slot, score: float | None, ms: float, noise: float | None = None) -> None:
+    def scored(self, slot: _Slot, score: float | None, ms: float, noise: float | None = None, detail: float | None = None) -> None:
         with self._lock:
-            slot.score, slot.noise = score, noise
+            slot.score, slot.noise, slot.detail = score, noise, detail
             self._ms += ms
             self._busy = False
 
@@ -82,11 +83,11 @@ class RunningPad(Generic[T]):
 
     def result(self, deformation: float | None = None) -> PadResult:
         """The verdict now: the median of the scored frames the sample still keeps, decided with the
-        check's `deformation` (flatness.py) and those frames' face luma and noise."""
+        check's `deformation` (flatness.py) and those frames' face luma, noise and detail."""
         with self._lock:
             slots = [slot for _, slot in self._sample.items if slot.score is not None]
             return PadResult.of([s.score for s in slots], self.thresholds, self._ms, self._offered, deformation, [s.luma for s in slots],
-                                [s.noise for s in slots])
+                                [s.noise for s in slots], [s.detail for s in slots])
 
 
 def confident_attack(result: PadResult) -> bool:

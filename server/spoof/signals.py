@@ -114,9 +114,12 @@ def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> Ri
         detail["face_luma"] = round(result.face_luma, 1)
     if result.face_noise is not None:
         detail["face_noise"] = round(result.face_noise, 2)  # above noisy_above: never rejected on the score alone
+    if result.face_detail is not None:
+        detail["face_detail"] = round(result.face_detail, 2)  # below detail_below: at best review
     if thresholds is not None:
         detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below,
-                                "noisy_above": thresholds.noisy_above, "noisy_review": thresholds.noisy_review}
+                                "noisy_above": thresholds.noisy_above, "noisy_review": thresholds.noisy_review,
+                                "detail_below": thresholds.detail_below}
     verdict = result.verdict
     if verdict == PadVerdict.ATTACK:
         return RiskSignal(SignalCode.PAD_ATTACK, Level.HIGH, detail, Action.FAIL)
