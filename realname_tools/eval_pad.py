@@ -303,16 +303,21 @@ class Scorer:
             landmarker.close()
 
     def _add_noise(self, result: ClipResult, path: Path) -> None:
-        """The face noise and detail of cached scored records (SCRFD only, the same frames and boxes)."""
+        """The face noise and detail of cached scored records (SCRFD only, the same frames and boxes). A cache
+        made before the detail cue gains it on the frames its check keeps under this scorer's policy only (the
+        others keep None: a policy that keeps them judges without the cue), which costs a third of the detection."""
         from dataclasses import replace
 
         from server.matching.faces import detect_all
 
         detector = self.models()[0]
         by_t = {round(r.t, 6): i for i, r in enumerate(result.records)}
+        kept = {round(r.t, 6) for r in check_frames(result.records, self.policy)}
         for t, rgb in self._frames(path):
             i = by_t.get(round(t, 6))
             if i is None or result.records[i].live is None:
+                continue
+            if result.records[i].noise is not None and round(t, 6) not in kept:
                 continue
             faces, image = detect_all(detector, np.ascontiguousarray(rgb[:, :, ::-1]))
             if faces:

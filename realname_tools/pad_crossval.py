@@ -245,7 +245,8 @@ def summarise_folds(folds: list[Fold]) -> dict:
             "least_deformed_genuine": lo([s.deformation for _, s, _ in genuine if s.deformation is not None], 4),
             "least_detailed_genuine": lo([s.detail for _, s, _ in genuine if s.detail is not None], 3),
             # attacks the score and flatness would have passed, held by the detail cue alone
-            "attacks_held_by_detail": sorted(s.file for f, s, v in attacks if v == PadVerdict.REVIEW and s.detail is not None
+            "attacks_held_by_detail": sorted(f"{s.file} ({s.detail:.3f} < {f.thresholds.detail_below})" for f, s, v in attacks
+                                             if v == PadVerdict.REVIEW and s.detail is not None
                                              and f.thresholds.decide(s.score, s.deformation, s.noise) == PadVerdict.PASS),
         },
         "per_person": [person_row(f) for f in folds],
@@ -323,6 +324,8 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
                  f"review threshold {m['noisy_genuine_above_noisy_review_logit']} (log-odds)")
     lines.append("  face noise after the exposure rule (grey levels, clips' medians): " + "; ".join(
         f"{group} {g['min']}-{g['max']} (n={g['clips']})" for group, g in m["noise"].items()))
+    lines.append(f"  detail over noise: least detailed genuine clip {m['least_detailed_genuine']}; attacks held by it alone (the score and "
+                 f"flatness passed them; detail < its fold's detail_below): {', '.join(m['attacks_held_by_detail']) or 'none'}")
     return "\n".join(lines)
 
 
