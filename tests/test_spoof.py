@@ -142,9 +142,10 @@ def test_pass_review_or_unscored_leave_the_liveness_verdict_alone(scores):
 def test_pad_result_as_a_signal():
     signals = check_signals(StreamFacts(), PadResult.of([0.01], TH, 1.0, 1), TH)
     assert signals[0].to_dict() == {"code": "pad_attack", "level": "high", "action": "fail",
-                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "noisy_above": 0.0, "noisy_review": 0.0}}}
-    cued = PadResult.of([0.01], TH, 1.0, 1, deformation=0.02, lumas=[50.0], noises=[3.2])
-    assert {"deformation": 0.02, "face_luma": 50.0, "face_noise": 3.2}.items() <= check_signals(StreamFacts(), cued, TH)[0].to_dict()["detail"].items()
+                                    "detail": {"score": 0.01, "frames": 1, "thresholds": {"attack": 0.4, "review": 0.7, "flat_below": 0.0, "noisy_above": 0.0, "noisy_review": 0.0,
+                                                                                          "detail_below": 0.0}}}
+    cued = PadResult.of([0.01], TH, 1.0, 1, deformation=0.02, lumas=[50.0], noises=[3.2], details=[1.1])
+    assert {"deformation": 0.02, "face_luma": 50.0, "face_noise": 3.2, "face_detail": 1.1}.items() <= check_signals(StreamFacts(), cued, TH)[0].to_dict()["detail"].items()
     assert check_signals(StreamFacts(), PadResult.of([0.5], TH, 1.0, 1))[0].action == Action.REVIEW
     assert check_signals(StreamFacts(), PadResult.of([], TH, 1.0, 0))[0].code == SignalCode.PAD_UNSCORED
     unavailable = check_signals(StreamFacts(), PadResult.unavailable())[0]
