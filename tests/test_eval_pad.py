@@ -174,8 +174,9 @@ def test_cross_validated_eval_pad_on_a_small_set(tmp_path):
     assert cv["apcer"]["of"] == 2 and cv["bpcer"]["of"] == 2 and cv["apcer"]["ci95"] is not None
     assert cv["apcer"]["count"] == 0 and cv["bpcer"]["count"] == 0
     written = json.loads(calibration.read_text())
-    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "noisy_above", "noisy_review")}
+    assert written["thresholds"] == {k: report["fitted_on_all"][k] for k in ("attack", "review", "flat_below", "noisy_above", "noisy_review", "detail_below")}
     assert "--cross-validate person" in written["measured"]["command"]
     # the darker-skinned man on his real webcam, in ordinary light: a clean face, judged as any other
     webcam = next(c for c in report["clip_scores"] if c["file"] == "static_webcam_man_real_4s.mp4")
     assert webcam["face_luma"] < 60 and webcam["face_noise"] < NOISY_ABOVE
+    assert webcam["face_detail"] >= written["thresholds"]["detail_below"] > 0  # a genuine clip is never held by the detail cue
