@@ -120,6 +120,15 @@ def test_a_replayed_frame_scores_attack(scorer, clip):
     assert scorer(_frame(clip, 20)) < load_thresholds().attack
 
 
+def test_the_live_path_measures_a_genuine_face_s_detail_above_the_shipped_limit():
+    from server.liveness.analyzer import PadModels, score_frame
+
+    models = PadModels(load_face_models().detector, load_pad(pad_model_dir()), load_thresholds())
+    score, noise, detail = score_frame(_frame("static_webcam_man_real_4s.mp4", 20), models)
+    assert score >= load_thresholds().review and noise is not None
+    assert detail is not None and detail > load_thresholds().detail_below > 0
+
+
 def test_the_service_starts_without_pad_unless_it_is_required(caplog):
     from server.liveness.analyzer import pad_models_for_service
 

@@ -75,10 +75,11 @@ def test_the_running_verdict_scores_only_the_newest_waiting_frame():
     running.scored(slot, 0.1, 5.0)
     slot, frame = running.take()
     assert frame == "c"
-    running.scored(slot, 0.2, 5.0, noise=1.5)
+    running.scored(slot, 0.2, 5.0, noise=1.5, detail=2.5)
     result = running.result()
     assert result.scores == (0.1, 0.2) and result.frames_offered == 3 and result.ms == 10.0
     assert result.verdict == PadVerdict.ATTACK and result.face_noise == 1.5  # the noise of the frames that measured one
+    assert result.face_detail == 2.5
 
 
 def test_the_running_verdict_stays_bounded_and_stops_when_the_check_ends():
