@@ -125,6 +125,9 @@ def test_the_postgresql_search_walks_the_hnsw_graph_whatever_its_ef_search(datab
         assert "Index Scan using gallery_embedding" in plan and "Seq Scan" not in plan and "Sort" not in plan, plan
         assert records.nearest(shop.id, False, faces[0], k=3)[0].score == pytest.approx(1.0, abs=1e-5)
     assert store._one("SELECT current_setting('enable_sort') AS s")["s"] == "on"  # the settings ended with the search
+    with store.transaction():  # inside a caller's transaction, which the search leaves open
+        assert records.nearest(shop.id, False, faces[1], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+        assert store._db.in_transaction
     store.close()
 
 

@@ -217,12 +217,12 @@ class GalleryStore:
         512-d vectors, stored out of line, make reading every row look cheap: at ef_search 400 over 10^5
         faces the planner read and sorted them all (0.6 s a search) instead of walking the HNSW graph
         (20 to 40 ms). With sorting off, only the index gives the rows in order."""
-        with self.store.transaction():
-            self.store._one(
-                "SELECT set_config('hnsw.ef_search', ?, true) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', true) AS b, set_config('enable_sort', 'off', true) AS c",
-                (str(max(self.ef_search, k)),),
-            )
-            yield
+        settings = "SELECT set_config('hnsw.ef_search', ?, true) AS a, set_config('hnsw.iterative_scan', 'relaxed_order', true) AS b, set_config('enable_sort', 'off', true) AS c"
+        with self.store._lock:
+            inside = self.store._db.in_transaction  # a caller's transaction: the settings end with it
+            with contextlib.nullcontext() if inside else self.store.transaction():
+                self.store._one(settings, (str(max(self.ef_search, k)),))
+                yield
 
     def with_document(self, merchant_id: int, sandbox: bool, document_hash: str, query: np.ndarray) -> list[Hit]:
         """The merchant's entries under this document number, each with its similarity to the query."""
