@@ -25,11 +25,17 @@ gives the fit, what it predicts at the threshold in use against gallery size, an
 cross-validation: each identity's searches judged at the threshold of a tail fitted without it (and its
 real impostor pairs counted against what that tail predicts, where they can be counted). Rates come with
 95 % Wilson intervals. `--write-calibration FILE` writes the calibration in use plus the fitted tail.
+
+`--impostors DIR`: photos and videos of people who are none of the identities (every face of a group
+photo, a few frames of each video), fitted on nothing: each face is searched in the gallery of enrolled
+photos (padded with the same distractors) and compared with every identity photo, so that the FPIR and the
+tail's fit are checked on faces other than the ones that set the threshold.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
@@ -40,6 +46,8 @@ import numpy as np
 from server.matching.calibration import ImpostorTail
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp"}
+VIDEO_SUFFIXES = {".mp4", ".webm", ".mov", ".mkv"}
+FRAMES_PER_VIDEO = 6  # evenly spaced: one person's frames are correlated, a few say as much as many
 CHUNK = 20_000
 
 
@@ -68,6 +76,49 @@ def embed_all(matcher, photos: dict[str, list[Path]]) -> tuple[dict[str, list[np
                 continue
             templates.setdefault(name, []).append(np.asarray(face.embedding, dtype=np.float32))
     return templates, failed
+
+
+def embed_impostors(matcher, root: Path) -> list[np.ndarray]:
+    """Every usable face (detected with confidence, at least the matcher's smallest face) in every photo,
+    and in FRAMES_PER_VIDEO frames of every video, under `root`."""
+    from server.matching.faces import RIVAL_MIN_SCORE, detect_all
+    from server.matching.images import ImageError, decode_image
+
+    templates = []
+    for path in sorted(Path(folder) / name for folder, _, names in os.walk(root, followlinks=True) for name in names):
+        suffix = path.suffix.lower()
+        if suffix in IMAGE_SUFFIXES:
+            try:
+                images = [decode_image(path.read_bytes())]
+            except ImageError:
+                continue
+        elif suffix in VIDEO_SUFFIXES:
+            images = video_frames(path, FRAMES_PER_VIDEO)
+        else:
+            continue
+        for image in images:
+            faces, scaled = detect_all(matcher.models.detector, image)
+            templates.extend(
+                np.asarray(matcher.models.embedder.get(scaled, face.kps), dtype=np.float32)
+                for face in faces
+                if face.score >= RIVAL_MIN_SCORE and face.width >= matcher.limits.min_face_px
+            )
+    return templates
+
+
+def video_frames(path: Path, count: int) -> list[np.ndarray]:
+    import cv2
+
+    capture = cv2.VideoCapture(str(path))
+    total = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
+    frames = []
+    for index in range(count if total > 0 else 0):
+        capture.set(cv2.CAP_PROP_POS_FRAMES, int((index + 0.5) * total / count))
+        ok, frame = capture.read()
+        if ok:
+            frames.append(frame)
+    capture.release()
+    return frames
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
@@ -212,6 +263,39 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
     return report
 
 
+def evaluate_impostors(templates: dict[str, list[np.ndarray]], impostors: list[np.ndarray], threshold: float, distractors: int, model: str, seed: int = 11) -> dict:
+    """Faces of people outside the identities, searched in the gallery of enrolled photos padded with
+    `distractors` (FPIR), and compared with every identity photo (the highest scores, and the pairs above
+    the tail's thresholds against what the tail fitted on the identity photos predicts)."""
+    names = [name for name, found in templates.items() if found]
+    probes = unit(np.stack(impostors).astype(np.float32))
+    everyone = np.stack([t for name in names for t in templates[name]])
+    pairs = probes @ everyone.T  # faces x identity photos
+    best_real = (probes @ np.stack([templates[name][0] for name in names]).T).max(axis=1)
+    best = best_real
+    if distractors:
+        maxima = distractor_maxima(probes, everyone, distractors, [distractors], model, np.random.default_rng(seed), [])
+        best = np.maximum(best_real, maxima[:, 0])
+    false_positive = int((best >= threshold).sum())
+    report = {
+        "faces": len(probes),
+        "distractors": distractors,
+        "fpir": round(false_positive / len(probes), 6),
+        "fpir_95": wilson(false_positive, len(probes)),
+        "real_identity_returned": int((best_real >= threshold).sum()),
+        "pairs_with_identity_photos": int(pairs.size),
+        "highest_pair": round(float(pairs.max()), 4),
+        "pairs_above_threshold": int((pairs >= threshold).sum()),
+        "highest_per_search": _summary(best),
+    }
+    if len(impostor_pairs(templates)) * TAIL_TOP >= MIN_TAIL_POINTS:
+        tail = fit_tail(impostor_pairs(templates), len(names))
+        report["pairs_above_tail"] = {  # observed against what the tail fitted on the identity photos predicts
+            f"{level:g}": {"observed": int((pairs >= tail.threshold_for(level)).sum()), "expected": round(level * pairs.size, 1)} for level in (1e-2, 1e-3, 1e-4)
+        }
+    return report
+
+
 # -- the impostor tail and the threshold it gives a gallery ---------------------------------------
 
 TAIL_TOP = 0.1  # the highest tenth of the impostor scores: the fit follows the tail, not the bulk
@@ -330,6 +414,8 @@ def run(args: argparse.Namespace) -> int:
     root = Path(args.photos)
     if not root.is_dir():
         return fail("bad_photos", f"{root} is not a folder", args.json)
+    if args.impostors and not Path(args.impostors).is_dir():
+        return fail("bad_impostors", f"{args.impostors} is not a folder", args.json)
     if args.distractors < 0:
         return fail("bad_distractors", "--distractors must be 0 or more", args.json)
     try:
@@ -350,6 +436,11 @@ def run(args: argparse.Namespace) -> int:
     templates, failed = embed_all(matcher, photos)
     report = evaluate(templates, threshold, args.distractors, args.model, far=settings.gallery_far)
     report.update({"far": far, "photos_without_a_face": failed, "photos": str(root)})
+    if args.impostors:
+        impostors = embed_impostors(matcher, Path(args.impostors))
+        if not impostors:
+            return fail("bad_impostors", f"no usable face in the photos or videos under {args.impostors}", args.json)
+        report["impostors"] = evaluate_impostors(templates, impostors, threshold, args.distractors, args.model)
     if args.write_calibration:
         try:
             fitted = fit_tail(impostor_pairs(templates), report["identities"])
@@ -366,6 +457,9 @@ def run(args: argparse.Namespace) -> int:
         if "cross_validation" in report:
             cv = report["cross_validation"]
             print(f"leave one identity out at FAR {cv['far']:g} (thresholds {cv['thresholds']}): FNIR {cv['fnir']} {cv['fnir_95']}  FPIR {cv['fpir']} {cv['fpir_95']}")
+        if "impostors" in report:
+            seen = report["impostors"]
+            print(f"{seen['faces']} impostor faces: FPIR {seen['fpir']} {seen['fpir_95']}, highest pair {seen['highest_pair']}, tail check {seen.get('pairs_above_tail')}")
         print(f"scores: {report['scores']}")
     return 0
 
@@ -377,6 +471,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--model", choices=["matched", "random"], default="matched", help="how distractors are made (see the module's notes)")
     parser.add_argument("--far", type=float, help="the calibration's FAR for the threshold (default: GALLERY_THRESHOLD, else GALLERY_FAR)")
     parser.add_argument("--threshold", type=float, help="a cosine threshold instead")
+    parser.add_argument("--impostors", help="a folder of photos and videos of people who are none of the identities, searched as extra non-mated faces")
     parser.add_argument("--write-calibration", dest="write_calibration", help="write the calibration in use plus the impostor tail fitted on these photos to this file")
     parser.add_argument("--json", action="store_true")
     parser.set_defaults(func=run)

@@ -16,7 +16,7 @@ from server.matching.calibration import DEFAULT_FILE, Calibration
 from server.sessions import Session, Status
 from server.spoof.signals import Action, SignalCode
 from server.storage.crypto import Cipher
-from server.storage.gallery import BLOCKED, ENROLLED, GRAPH_BYTES_PER_FACE, GalleryEntry, GalleryStore, Hit, index_build_mb
+from server.storage.gallery import BLOCKED, ENROLLED, GRAPH_BYTES_PER_FACE, NEAREST_SQL, GalleryEntry, GalleryStore, Hit, _vector, index_build_mb
 from server.storage.store import Store
 from tests.support.postgres import BACKENDS, database_for
 
@@ -104,6 +104,30 @@ def test_the_sqlite_engine_rebuilds_its_index_at_start(tmp_path, database_url):
     store = Store(path, cipher)
     again = GalleryStore(store)
     assert len(again.index) == 20 and again.nearest(merchant.id, False, faces[3], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+    store.close()
+
+
+def test_the_postgresql_search_walks_the_hnsw_graph_whatever_its_ef_search(database_url):
+    """pgvector's cost estimate grows with ef_search: at 400, reading every row and sorting looked
+    cheaper than the graph (a whole-table scan per search: 0.6 s at 10^5 faces, docs/benchmarks.md)."""
+    if not database_url:
+        pytest.skip("PostgreSQL's HNSW index only")
+    store = Store(database_url, Cipher(os.urandom(32)))
+    records = GalleryStore(store)
+    shop = store.create_merchant("shop")
+    faces = templates(3000)
+    records.bulk_load(shop.id, False, faces)
+    query = _vector(faces[0])
+    for ef_search in (40, 400, 1000):
+        records.ef_search = ef_search
+        with records.searching():
+            plan = "\n".join(row["QUERY PLAN"] for row in store._all("EXPLAIN " + NEAREST_SQL, (query, shop.id, 0, query, 10)))
+        assert "Index Scan using gallery_embedding" in plan and "Seq Scan" not in plan and "Sort" not in plan, plan
+        assert records.nearest(shop.id, False, faces[0], k=3)[0].score == pytest.approx(1.0, abs=1e-5)
+    assert store._one("SELECT current_setting('enable_sort') AS s")["s"] == "on"  # the settings ended with the search
+    with store.transaction():  # inside a caller's transaction, which the search leaves open
+        assert records.nearest(shop.id, False, faces[1], k=1)[0].score == pytest.approx(1.0, abs=1e-5)
+        assert store._db.in_transaction
     store.close()
 
 

@@ -13,7 +13,7 @@ import pytest
 
 from realname_tools.eval_duplicates import evaluate, fit_tail, per_comparison_far
 from server.matching.calibration import Calibration, calibration_for
-from tests.support.media import PHOTOS, ROOT, require_media
+from tests.support.media import PHOTOS, ROOT, VIDEOS, require_media
 
 
 def server(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -43,7 +43,11 @@ def test_eval_duplicates_measures_fpir_and_fnir_against_gallery_size(tmp_path):
     require_media()
     for name in ("george_clooney", "matt_damon", "jennifer_aniston", "_expressions"):
         (tmp_path / name).symlink_to(PHOTOS / name)
-    done = server("eval-duplicates", "--photos", str(tmp_path), "--distractors", "2000", "--json")
+    strangers = tmp_path / "strangers"  # none of the identities: 7 stock photos and a clip's frames
+    strangers.mkdir()
+    (strangers / "expressions").symlink_to(PHOTOS / "_expressions")
+    (strangers / "clip.mp4").symlink_to(VIDEOS / "lp_d0_smile_greenscreen_asian_man_3s.mp4")
+    done = server("eval-duplicates", "--photos", str(tmp_path), "--impostors", str(strangers), "--distractors", "2000", "--json")
     assert done.returncode == 0, done.stderr[-2000:]
     report = json.loads(done.stdout)
     threshold = calibration_for("", "").threshold_for(1e-7)  # the default GALLERY_FAR, from the fitted impostor tail
@@ -53,6 +57,10 @@ def test_eval_duplicates_measures_fpir_and_fnir_against_gallery_size(tmp_path):
     assert report["fpir_95"][0] == 0 < report["fpir_95"][1] < 1  # zero of few searches: an interval, not a certainty
     assert threshold in [row["threshold"] for row in report["by_threshold"]]
     assert "tail" not in report and "cross_validation" not in report  # 74 impostor pairs: too few to fit a tail on
+    strangers_found = report["impostors"]
+    assert strangers_found["faces"] >= 7 + 5 and strangers_found["distractors"] == 2000  # every stock face, most frames
+    assert strangers_found["fpir"] == 0 and strangers_found["pairs_above_threshold"] == 0 and strangers_found["highest_pair"] < threshold
+    assert strangers_found["pairs_with_identity_photos"] == strangers_found["faces"] * sum(len(list((PHOTOS / n).iterdir())) for n in ("george_clooney", "matt_damon", "jennifer_aniston"))
 
 
 def test_cross_validation_judges_each_identity_at_a_tail_fitted_without_it():
