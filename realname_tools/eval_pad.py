@@ -260,8 +260,9 @@ class Scorer:
                 write_cache(cache, result)
         return replay(result, self.policy, self.thresholds)
 
-    def _frames(self, path: Path):
-        """(t, rgb) of every k-th decoded frame (after the VP8 link, if any); counts decoded frames."""
+    def _frames(self, path: Path, counted: ClipResult | None = None):
+        """(t, rgb) of every k-th decoded frame (after the VP8 link, if any), counting every decoded frame
+        into `counted`. Raises ValueError for a file without video, av's errors for one it cannot read."""
         import av
 
         from server.liveness.analyzer import frame_to_rgb
@@ -270,9 +271,13 @@ class Scorer:
 
         link = Vp8Link(self.vp8_kbps * 1000) if self.vp8_kbps else None
         with av.open(str(path)) as container:
+            if not container.streams.video:
+                raise ValueError("no video stream")
             stream = container.streams.video[0]
             for index, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
+                if counted is not None:
+                    counted.frames_decoded += 1
                 if link is not None:
                     frame = link.received(frame, t)
                     if frame is None:
@@ -329,38 +334,15 @@ class Scorer:
     def _record(self, result: ClipResult, path: Path) -> None:
         import av
 
-        from server.liveness.analyzer import frame_to_rgb
         from server.liveness.signals import frame_signals
         from server.matching.faces import detect_all
         from server.spoof.flatness import shape_of
 
-        from .client import Vp8Link
-
         detector, ensemble, landmarker_path, new_landmarker = self.models()
-        link = Vp8Link(self.vp8_kbps * 1000) if self.vp8_kbps else None
         landmarker = new_landmarker(landmarker_path)
         poses: list[tuple[float, float]] = []
         try:
-            container = av.open(str(path))
-        except (av.error.FFmpegError, OSError) as error:
-            landmarker.close()
-            result.error = f"cannot open: {error}"
-            return
-        try:
-            if not container.streams.video:
-                result.error = "no video stream"
-                return
-            stream = container.streams.video[0]
-            for index, frame in enumerate(container.decode(stream)):
-                t = float(frame.time) if frame.time is not None else index / float(stream.average_rate or 30)
-                result.frames_decoded += 1
-                if link is not None:
-                    frame = link.received(frame, t)
-                    if frame is None:
-                        continue
-                if index % self.every:
-                    continue
-                rgb = frame_to_rgb(frame)
+            for t, rgb in self._frames(path, result):
                 marks = landmarker.get(rgb)
                 s = frame_signals(t, marks, rgb)
                 shape = tuple(round(float(v), 1) for v in shape_of(marks[0].points, rgb.shape[1], rgb.shape[0]).ravel()) if len(marks) == 1 else None
@@ -384,10 +366,11 @@ class Scorer:
                         self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
                                                   float(s.brightness), float(s.face_px), reference, live, raw, shape, noise, detail))
-        except av.error.FFmpegError as error:
-            result.error = f"decoding stopped: {error}"
+        except ValueError as error:
+            result.error = str(error)
+        except (av.error.FFmpegError, OSError) as error:
+            result.error = f"decoding stopped: {error}" if result.frames_decoded else f"cannot open: {error}"
         finally:
-            container.close()
             landmarker.close()
 
 
