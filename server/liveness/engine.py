@@ -141,22 +141,38 @@ class Verdict:
     result: LivenessResult | None = None
 
 
-class _Hold:
-    """True once a condition has held for a minimum time and number of frames."""
+# Frame times come from a 90 kHz (RTP) or a file's clock through float sums: a hold of exactly its seconds
+# must not read a hair short of them.
+TIME_EPSILON_S = 1e-6
 
-    def __init__(self, seconds: float, frames: int) -> None:
-        self.seconds, self.frames = seconds, frames
+
+def held(since: float, lead: float, t: float, seconds: float) -> bool:
+    """Whether a condition seen from `since` to `t` has lasted `seconds` of media time, whatever the rate
+    it was sampled at. An analysed frame is a sample: the condition most likely began halfway between the
+    last frame without it and the first with it, so `lead`, that half-gap, counts too. Without it a hold
+    would need up to one more frame interval of movement at a lower rate (a wrong turn held 0.44 s failed
+    at 20 fps and passed at 15)."""
+    return t - since + lead >= seconds - TIME_EPSILON_S
+
+
+class _Hold:
+    """True once a condition has held for a minimum time (media time, see `held`) over a number of frames."""
+
+    def __init__(self, seconds: float, frames: int, max_gap_s: float) -> None:
+        self.seconds, self.frames, self.max_gap_s = seconds, frames, max_gap_s
         self.since: float | None = None
+        self.lead = 0.0
         self.count = 0
 
-    def update(self, ok: bool, t: float) -> bool:
+    def update(self, ok: bool, t: float, gap: float) -> bool:
+        """`gap`: seconds since the frame analysed before this one (0: none)."""
         if not ok:
             self.since, self.count = None, 0
             return False
         if self.since is None:
-            self.since = t
+            self.since, self.lead = t, min(gap, self.max_gap_s) / 2
         self.count += 1
-        return self.count >= self.frames and t - self.since >= self.seconds
+        return self.count >= self.frames and held(self.since, self.lead, t, self.seconds)
 
     def reset(self) -> None:
         self.since, self.count = None, 0
@@ -203,9 +219,11 @@ class LivenessEngine:
         self.faces_seen = 0
         self.hint: Hint | None = None
         self._neutral_frames: list[FrameSignals] = []
-        self._neutral_hold = _Hold(self.th.neutral_hold_s, self.th.neutral_hold_frames)
-        self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames)
-        self._wrong_hold = _Hold(self.th.wrong_hold_s, 2)
+        self._neutral_leads: list[float] = []  # each neutral frame's half-gap to the frame before it (`held`)
+        self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames, self.th.max_frame_gap_s)
+        self._wrong_hold = _Hold(self.th.wrong_hold_s, 2, self.th.max_frame_gap_s)
+        self._last_t: float | None = None  # the frame analysed before this one
+        self._gap = 0.0  # seconds since it
         self._eyes_were_closed = False
         self._moving = False  # a movement is under way: every frame, so holds (a wrong turn's 0.4 s) are timed finely
         self._tracking = _Tracking()
@@ -236,6 +254,8 @@ class LivenessEngine:
             return Verdict(self.prompt(), result=self.result)
         if self.t0 is None:
             self.t0 = self.phase_since = s.t
+        self._gap = 0.0 if self._last_t is None else max(0.0, s.t - self._last_t)
+        self._last_t = s.t
         if s.face_count:
             self.faces_seen += 1
         failure = self._check_presence(s)
@@ -304,13 +324,13 @@ class LivenessEngine:
         if record.type == Challenge.BLINK:
             done = self._blink_done(s)
         else:
-            done = self._action_hold.update(self._action_reached(record.type, s), s.t)
+            done = self._action_hold.update(self._action_reached(record.type, s), s.t, self._gap)
         if done:
             self._complete(s.t)
             return None
         if record.type.is_head_pose:
             wrong = self._wrong_pose(record.type, s)
-            if self._wrong_hold.update(wrong is not None, s.t):
+            if self._wrong_hold.update(wrong is not None, s.t, self._gap):
                 return Reason.WRONG_ACTION, wrong.value if wrong else None
         return None
 
@@ -531,23 +551,27 @@ class LivenessEngine:
 
     def _reset_holds(self) -> None:
         self._neutral_frames.clear()
+        self._neutral_leads.clear()
         self._moving = False
-        for hold in (self._neutral_hold, self._action_hold, self._wrong_hold):
+        for hold in (self._action_hold, self._wrong_hold):
             hold.reset()
 
     def _collect_neutral(self, s: FrameSignals, ok: bool) -> bool:
-        """True once the face has been neutral, and steady, long enough."""
-        if ok and self._neutral_frames:
-            first = self._neutral_frames[0]
-            steady = self.th.neutral_steady_deg
-            if abs(s.yaw - first.yaw) > steady or abs(s.pitch - first.pitch) > steady:
-                self._neutral_frames.clear()
-                self._neutral_hold.reset()
+        """True once the face has been neutral, and steady, long enough: the latest stretch of neutral frames
+        all within `neutral_steady_deg` of its first has lasted `neutral_hold_s` (`held`). A face still
+        settling drops the stretch's oldest frames, not all of them: where the stretch begins then does
+        not depend on which frames of the settling movement were analysed."""
+        frames, leads = self._neutral_frames, self._neutral_leads
         if not ok:
-            self._neutral_frames.clear()
-        else:
-            self._neutral_frames.append(s)
-        return self._neutral_hold.update(ok, s.t)
+            frames.clear()
+            leads.clear()
+            return False
+        frames.append(s)
+        leads.append(min(self._gap, self.th.max_frame_gap_s) / 2)
+        steady = self.th.neutral_steady_deg
+        while any(abs(f.yaw - frames[0].yaw) > steady or abs(f.pitch - frames[0].pitch) > steady for f in frames[1:]):
+            del frames[0], leads[0]
+        return len(frames) >= self.th.neutral_hold_frames and held(frames[0].t, leads[0], s.t, self.th.neutral_hold_s)
 
     def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
         """Frames for face matching: frontal, eyes open, sharp and large."""

@@ -36,6 +36,7 @@ class Thresholds:
     hold_frames: int = 2  # ...over at least this many analysed frames
     neutral_hold_s: float = 0.2
     neutral_hold_frames: int = 3
+    max_frame_gap_s: float = 0.2  # a hold counts at most half of this before its first frame (engine.held)
     face_lost_s: float = 1.0
     over_rotation_grace_s: float = 4.0  # a face lost just after a strong turn the right way may come back
     multiple_faces_s: float = 0.5
