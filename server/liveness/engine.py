@@ -239,11 +239,11 @@ class LivenessEngine:
 
     def step(self) -> str:
         """The current step, as `rates.STEPS` name it: its rate is what the check costs now."""
-        if self.phase == Phase.START:
-            return rates.START
         if self.phase == Phase.CHALLENGE:
             return rates.MOVING if self._moving else self.records[self.index].type.value
-        return rates.RETURN
+        if self._neutral_frames:
+            return rates.NEUTRAL
+        return rates.START if self.phase == Phase.START else rates.RETURN
 
     def needed_fps(self) -> float:
         """Analysed frames a second the current step needs (0: every frame)."""
@@ -324,7 +324,10 @@ class LivenessEngine:
         if record.type == Challenge.BLINK:
             done = self._blink_done(s)
         else:
-            done = self._action_hold.update(self._action_reached(record.type, s), s.t, self._gap)
+            # Once reached, a head movement holds while it stays near its threshold: a frame a hair under it
+            # (which frames are analysed decides which) does not start the hold again.
+            factor = self.th.hold_release_factor if self._action_hold.since is not None else 1.0
+            done = self._action_hold.update(self._action_reached(record.type, s, factor), s.t, self._gap)
         if done:
             self._complete(s.t)
             return None
@@ -404,11 +407,11 @@ class LivenessEngine:
         th = self.th
         return {Challenge.BLINK: th.eyes_closed_rise, Challenge.SMILE: th.smile_rise}.get(challenge, th.jaw_open_rise)
 
-    def _action_reached(self, challenge: Challenge, s: FrameSignals) -> bool:
+    def _action_reached(self, challenge: Challenge, s: FrameSignals, factor: float = 1.0) -> bool:
         b, th = self.baseline, self.th
         assert b is not None
         if challenge.is_head_pose:
-            return self._pose_reached(challenge, s)
+            return self._pose_reached(challenge, s, factor)
         if challenge == Challenge.SMILE:
             return s.smile >= max(th.smile, b.smile + th.smile_rise)
         if challenge == Challenge.OPEN_MOUTH:

@@ -17,7 +17,8 @@ from .challenges import Challenge
 START = "start"  # waiting for a neutral, steady, frontal face: the first baseline
 RETURN = "return"  # back to neutral between challenges: the baseline renewed
 MOVING = "moving"  # a movement under way: its hold, a wrong turn's 0.4 s, a blink's closing
-STEPS: tuple[str, ...] = (START, RETURN, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
+NEUTRAL = "neutral"  # a neutral face seen, held (start or return): its stretch becomes the baseline
+STEPS: tuple[str, ...] = (START, RETURN, NEUTRAL, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
 
 # Frames a second the page sends (server/web/pages.py asks the camera and its encoder for them).
 SEND_FPS = 20.0
@@ -29,9 +30,10 @@ SEND_FPS = 20.0
 # changed a 4-challenge check to stream_ended), a movement under way too (at 15 a wrong turn passed).
 def _measured() -> dict[str, float]:
     return {
-        START: 0.0,
-        RETURN: 0.0,
-        MOVING: 0.0,
+        START: 5.0,
+        RETURN: 5.0,
+        NEUTRAL: 0.0,
+        MOVING: 12.0,
         # Head movements: none changed down to 5 on the clips, but a turn fast enough to leave the
         # landmarker's reach between two frames at 5 loses the over-rotation grace (the last face seen is
         # still neutral): 10, so the last face before the loss shows the turn.
@@ -53,6 +55,7 @@ def _measured() -> dict[str, float]:
 FIRST_CHANGED_FPS: dict[str, float | None] = {
     START: 15.0,
     RETURN: 15.0,
+    NEUTRAL: 15.0,
     MOVING: 15.0,
     **{c.value: None for c in Challenge if c.is_head_pose},
     Challenge.BLINK.value: 6.0,

@@ -34,6 +34,7 @@ class Thresholds:
     mouth_open_ratio: float = 0.3  # inner-lip gap over mouth width
     hold_s: float = 0.15  # an action must be held this long...
     hold_frames: int = 2  # ...over at least this many analysed frames
+    hold_release_factor: float = 0.9  # a head movement's hold, once begun, lasts while it is beyond this share of its threshold
     neutral_hold_s: float = 0.2
     neutral_hold_frames: int = 3
     max_frame_gap_s: float = 0.2  # a hold counts at most half of this before its first frame (engine.held)
