@@ -240,7 +240,8 @@ class LivenessEngine:
     def step(self) -> str:
         """The current step, as `rates.STEPS` name it: its rate is what the check costs now."""
         if self.phase == Phase.CHALLENGE:
-            return rates.MOVING if self._moving else self.records[self.index].type.value
+            lost = self._tracking.lost_since is not None  # a head turned beyond reach: its return is a movement
+            return rates.MOVING if self._moving or (lost and self._awaiting_head_pose()) else self.records[self.index].type.value
         if self._neutral_frames:
             return rates.NEUTRAL
         return rates.START if self.phase == Phase.START else rates.RETURN
@@ -447,7 +448,10 @@ class LivenessEngine:
             if tr.lost_since is None and tr.last_face is not None:
                 tr.lost_since = s.t
                 tr.before_loss = tr.last_face
-                tr.grace = started and self._strong_turn_asked_way(tr.last_face)
+                # The grace: the last face was turned the asked way, or still (a head movement awaited at a
+                # few frames a second may leave reach between two frames); not one turned another way.
+                still = self._awaiting_head_pose() and not self._head_moved(tr.last_face)
+                tr.grace = started and (self._strong_turn_asked_way(tr.last_face) or still)
                 tr.turned_away = started and self._turned_away(tr.last_face)
             if started and tr.lost_since is not None:
                 allowed = th.over_rotation_grace_s if tr.grace else th.face_lost_s
@@ -458,9 +462,17 @@ class LivenessEngine:
         if started and previous is not None and s.t - previous.t <= max(th.continuity_window_s, th.over_rotation_grace_s):
             if not self._same_face(previous, s):
                 return Reason.FACE_SWAP, None
-        tr.returned_from_over_rotation = started and tr.grace and tr.lost_since is not None
+        # Back from beyond reach: a turn the asked way seen on either side of the loss. Awaited at a few
+        # frames a second, a fast turn may leave reach between two frames (the last face still neutral):
+        # then the face coming back, analysed at a movement's rate, shows it.
+        before = tr.before_loss if tr.lost_since is not None else None
+        turn_seen = before is not None and (self._strong_turn_asked_way(before) or (self._awaiting_head_pose() and self._strong_turn_asked_way(s)))
+        tr.returned_from_over_rotation = started and tr.grace and turn_seen
         tr.last_face, tr.lost_since, tr.before_loss, tr.grace, tr.turned_away = s, None, None, False, False
         return None
+
+    def _awaiting_head_pose(self) -> bool:
+        return self.phase == Phase.CHALLENGE and self.records[self.index].type.is_head_pose
 
     def _strong_turn_asked_way(self, s: FrameSignals) -> bool:
         record = self.records[self.index]
