@@ -15,6 +15,7 @@ from statistics import median
 from ..reasons import Reason
 from . import rates
 from .challenges import HEAD_POSE, Challenge
+from .holds import Hold, SteadyStretch
 from .rates import StepRates
 from .signals import FrameSignals
 from .thresholds import Thresholds
@@ -141,43 +142,6 @@ class Verdict:
     result: LivenessResult | None = None
 
 
-# Frame times come from a 90 kHz (RTP) or a file's clock through float sums: a hold of exactly its seconds
-# must not read a hair short of them.
-TIME_EPSILON_S = 1e-6
-
-
-def held(since: float, lead: float, t: float, seconds: float) -> bool:
-    """Whether a condition seen from `since` to `t` has lasted `seconds` of media time, whatever the rate
-    it was sampled at. An analysed frame is a sample: the condition most likely began halfway between the
-    last frame without it and the first with it, so `lead`, that half-gap, counts too. Without it a hold
-    would need up to one more frame interval of movement at a lower rate (a wrong turn held 0.44 s failed
-    at 20 fps and passed at 15)."""
-    return t - since + lead >= seconds - TIME_EPSILON_S
-
-
-class _Hold:
-    """True once a condition has held for a minimum time (media time, see `held`) over a number of frames."""
-
-    def __init__(self, seconds: float, frames: int, max_gap_s: float) -> None:
-        self.seconds, self.frames, self.max_gap_s = seconds, frames, max_gap_s
-        self.since: float | None = None
-        self.lead = 0.0
-        self.count = 0
-
-    def update(self, ok: bool, t: float, gap: float) -> bool:
-        """`gap`: seconds since the frame analysed before this one (0: none)."""
-        if not ok:
-            self.since, self.count = None, 0
-            return False
-        if self.since is None:
-            self.since, self.lead = t, min(gap, self.max_gap_s) / 2
-        self.count += 1
-        return self.count >= self.frames and held(self.since, self.lead, t, self.seconds)
-
-    def reset(self) -> None:
-        self.since, self.count = None, 0
-
-
 @dataclass
 class _Tracking:
     """Where the face was last seen, for continuity and loss rules."""
@@ -218,14 +182,14 @@ class LivenessEngine:
         self.phase_since = 0.0
         self.faces_seen = 0
         self.hint: Hint | None = None
-        self._neutral_frames: list[FrameSignals] = []
-        self._neutral_leads: list[float] = []  # each neutral frame's half-gap to the frame before it (`held`)
-        self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames, self.th.max_frame_gap_s)
-        self._wrong_hold = _Hold(self.th.wrong_hold_s, 2, self.th.max_frame_gap_s)
+        th = self.th
+        self._neutral = SteadyStretch(th.neutral_steady_deg, th.neutral_hold_s, th.neutral_hold_frames, th.max_frame_gap_s)
+        self._action_hold = Hold(th.hold_s, th.hold_frames, th.max_frame_gap_s)
+        self._wrong_hold = Hold(th.wrong_hold_s, 2, th.max_frame_gap_s)
         self._last_t: float | None = None  # the frame analysed before this one
         self._gap = 0.0  # seconds since it
         self._eyes_were_closed = False
-        self._moving = False  # a movement is under way: every frame, so holds (a wrong turn's 0.4 s) are timed finely
+        self._moving = False  # a movement is under way: analysed at its own rate (rates.MOVING), its holds timed finely
         self._tracking = _Tracking()
         self._slot_scores: dict[str, float] = {}
         self._hint_counts: dict[Hint, int] = {}
@@ -242,7 +206,7 @@ class LivenessEngine:
         if self.phase == Phase.CHALLENGE:
             lost = self._tracking.lost_since is not None  # a head turned beyond reach: its return is a movement
             return rates.MOVING if self._moving or (lost and self._awaiting_head_pose()) else self.records[self.index].type.value
-        if self._neutral_frames:
+        if self._neutral.frames:
             return rates.NEUTRAL
         return rates.START if self.phase == Phase.START else rates.RETURN
 
@@ -309,7 +273,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best("start", s) if ok else None
         if self._collect_neutral(s, ok) and self._due(0, s.t):
-            self.baseline = Baseline.of(self._neutral_frames)
+            self.baseline = Baseline.of(self._neutral.frames)
             self._ask(s.t)
         return keep
 
@@ -356,7 +320,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best(f"after_{self.index}", s) if ok and self._quality_ok(s) else None
         if self._collect_neutral(s, ok) and self._due(self.index + 1, s.t):
-            self.baseline = b.with_pose_of(self._neutral_frames)
+            self.baseline = b.with_pose_of(self._neutral.frames)
             self.index += 1
             self._ask(s.t)
         return keep
@@ -565,28 +529,14 @@ class LivenessEngine:
         return max(self._hint_counts.items(), key=lambda item: item[1])[0].value
 
     def _reset_holds(self) -> None:
-        self._neutral_frames.clear()
-        self._neutral_leads.clear()
+        self._neutral.clear()
         self._moving = False
         for hold in (self._action_hold, self._wrong_hold):
             hold.reset()
 
     def _collect_neutral(self, s: FrameSignals, ok: bool) -> bool:
-        """True once the face has been neutral, and steady, long enough: the latest stretch of neutral frames
-        all within `neutral_steady_deg` of its first has lasted `neutral_hold_s` (`held`). A face still
-        settling drops the stretch's oldest frames, not all of them: where the stretch begins then does
-        not depend on which frames of the settling movement were analysed."""
-        frames, leads = self._neutral_frames, self._neutral_leads
-        if not ok:
-            frames.clear()
-            leads.clear()
-            return False
-        frames.append(s)
-        leads.append(min(self._gap, self.th.max_frame_gap_s) / 2)
-        steady = self.th.neutral_steady_deg
-        while any(abs(f.yaw - frames[0].yaw) > steady or abs(f.pitch - frames[0].pitch) > steady for f in frames[1:]):
-            del frames[0], leads[0]
-        return len(frames) >= self.th.neutral_hold_frames and held(frames[0].t, leads[0], s.t, self.th.neutral_hold_s)
+        """True once the face has been neutral, and steady, long enough (holds.SteadyStretch)."""
+        return self._neutral.update(s, ok, self._gap)
 
     def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
         """Frames for face matching: frontal, eyes open, sharp and large."""
