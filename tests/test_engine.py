@@ -383,3 +383,11 @@ def test_a_turn_that_leaves_reach_between_two_analysed_frames_passes_when_the_fa
     assert not back_still.passed and not back_still.challenges[0].passed  # no turn seen on either side
     gone = run(timeline((1.0, {}), (4.6, LOST), fps=5), "turn_left")
     assert gone.reason == Reason.FACE_LOST
+
+
+def test_a_face_moving_fast_between_two_frames_analysed_far_apart_is_not_a_swap():
+    # A fast turn moves the face a third of the frame in 0.2 s: two frames apart at 5 a second.
+    moved = {"box": (0.68, 0.25, 0.98, 0.75)}  # its centre 0.33 to the right
+    assert run(timeline((1.0, {}), (0.4, {**moved, "yaw": 14.0}), (1.0, {}), fps=5), "turn_left").passed
+    # The same jump from one frame to the next at 30 a second is another face.
+    assert run(timeline((1.0, {}), (0.1, {"yaw": 3.0}), (0.4, moved), fps=30), "turn_left").reason == Reason.FACE_SWAP

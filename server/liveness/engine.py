@@ -424,7 +424,7 @@ class LivenessEngine:
             return None
         previous = tr.before_loss if tr.lost_since is not None else tr.last_face
         if started and previous is not None and s.t - previous.t <= max(th.continuity_window_s, th.over_rotation_grace_s):
-            if not self._same_face(previous, s):
+            if not self._same_face(previous, s, across_loss=tr.lost_since is not None):
                 return Reason.FACE_SWAP, None
         # Back from beyond reach: a turn the asked way seen on either side of the loss. Awaited at a few
         # frames a second, a fast turn may leave reach between two frames (the last face still neutral):
@@ -461,13 +461,18 @@ class LivenessEngine:
         onset = self.th.onset_fraction
         return any(abs(self._pose_delta(c, s)) >= onset * self._pose_threshold(c) for c in (Challenge.TURN_LEFT, Challenge.LOOK_UP))
 
-    def _same_face(self, a: FrameSignals, b: FrameSignals) -> bool:
+    def _same_face(self, a: FrameSignals, b: FrameSignals, across_loss: bool = False) -> bool:
         assert a.box is not None and b.box is not None
         (ax, ay), (bx, by) = a.centre, b.centre
         jump = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
         ha, hb = a.box[3] - a.box[1], b.box[3] - b.box[1]
         low, high = self.th.size_ratio_range
-        return jump <= self.th.max_centre_jump and ha > 0 and low <= hb / ha <= high
+        # Between two analysed frames the face may move its jump per `max_centre_jump_s`: a fast turn moves
+        # it 0.3 of the frame in 0.2 s, two frames apart at 5 a second. Across a loss it comes back near
+        # where it left.
+        window = self.th.max_centre_jump_s
+        allowed = self.th.max_centre_jump * (1.0 if across_loss else max(1.0, min(b.t - a.t, self.th.max_frame_gap_s) / window))
+        return jump <= allowed and ha > 0 and low <= hb / ha <= high
 
     def _check_timeouts(self, t: float) -> tuple[Reason, str | None] | None:
         waited = t - self.phase_since

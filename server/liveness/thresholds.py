@@ -48,7 +48,8 @@ class Thresholds:
     max_brightness: float = 235.0
     min_sharpness: float = 12.0
     max_centre_offset: float = 0.3
-    max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame
+    max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame...
+    max_centre_jump_s: float = 0.1  # ...analysed up to this far apart (farther, up to max_frame_gap_s: in proportion)
     size_ratio_range: tuple[float, float] = (0.6, 1.67)
     continuity_window_s: float = 1.5
     onset_fraction: float = 0.5  # a movement has begun (reaction time) at this fraction of its threshold
