@@ -233,7 +233,8 @@ def render_step_rates(data: dict[str, Any]) -> str:
         )
     t = data["totals"]
     lines.append(
-        f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged: {data['verdicts_unchanged']}; "
+        f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged at the current rates: "
+        f"{not data['changed_at_current_rates']}, at the chosen ones: {data['verdicts_unchanged']}; "
         f"mean analysed fps per check at the current rates {t['current']['mean_analysed_fps']}, at the chosen ones {t['chosen']['mean_analysed_fps']}"
     )
     return "\n".join(lines)
