@@ -82,7 +82,7 @@ class Settings:
     start_timeout_s: float = _setting(20.0, "Seconds a customer has to show a neutral, frontal face before the first challenge.")
     busy_analysis_fps: float = _setting(20.0, "When every analysis worker is busy, analyse each stream at most this often (fair share, low latency); 0 analyses every frame it can.")
     live_analysis_fps: float = _setting(0.0, "Analysed frames per second each live check is planned at: checks are admitted only while the measured capacity carries them all at this rate; later ones wait in line. 0: the mean of the rates its steps need, measured on the shared clips (docs/benchmarks.md).")
-    live_frame_rate_cut: bool = _setting(True, "Analyse each live check only as often as its current step needs (server/liveness/rates.py: waiting for a head movement 5 frames a second, a smile 12, a blink 15, the neutral start, the return and a movement under way every frame).")
+    live_frame_rate_cut: bool = _setting(True, "Analyse each live check only as often as its current step needs (server/liveness/rates.py: waiting for a neutral face 5 frames a second, for a head movement 6, a smile 8, a blink 15, a movement under way 12, a neutral face held every frame).")
     max_live_sessions: int = _setting(0, "Upper bound on live checks at once, below the measured capacity; 0: the measured capacity alone decides.")
 
     # WebRTC

@@ -116,7 +116,7 @@ def test_footage_spliced_one_piece_per_challenge_fails_by_stream_discontinuity(t
     """The issue's second bypass, offline: a selfie video cut into pieces that fit the challenges (each
     piece starts and ends facing the camera), which the match and PAD alone would approve."""
     clip, source = tmp_path / "splice.mp4", str(video(HEADTURN))
-    pieces = [f"{source}:0:2", f"{source}:7.0:11.2", f"{source}:2.0:6.8", f"{source}:11.2:14.3"]
+    pieces = [f"{source}:0:2", f"{source}:7.0:11.2", f"{source}:2.0:7.2", f"{source}:11.2:14.3"]  # the third back at neutral
     made = subprocess.run([sys.executable, "-m", "realname_tools.splices", "make", str(clip), *pieces], capture_output=True, text=True, cwd=ROOT, timeout=600)
     assert made.returncode == 0, made.stderr
     args = ["liveness", str(clip), "--challenges", "turn_right,turn_left,look_down", "--json",

@@ -163,9 +163,22 @@ def step_rates(
             "changed_at_first_changed": why if failed is not None else [],
             "chosen_fps": chosen.effective(step),
         }
+    # Each step's margin as the service runs: lowered alone, the other steps at their rates (rates.py).
+    for step in STEPS:
+        lowest, failed, why = None, None, []
+        for rate in ladder:
+            if rate > base.send_fps:
+                continue
+            why = changed(base.with_rate(step, 0.0 if rate >= base.send_fps else rate))
+            if why:
+                failed = rate
+                break
+            lowest = rate
+        steps[step]["alone"] = {"lowest_unchanged_fps": lowest, "first_changed_fps": failed, "changed_at_first_changed": why if failed else []}
     # The frames analysed and the time per step at the rates before and after.
     totals: dict[str, Any] = {}
     shares: dict[str, float] = {}
+    current_shares: dict[str, float] = {}
     for name, rates in (("current", base), ("chosen", chosen)):
         frames_analysed, seconds, expected_ok, passed_s = 0, 0.0, True, 0.0
         for _clip, challenges, expected, frames, fps, _ in runs:
@@ -174,9 +187,9 @@ def step_rates(
             seconds += outcome["seconds"]
             expected_ok = expected_ok and _as_expected(outcome, expected)  # from phase 0
             passed_s += outcome["seconds"] if outcome["passed"] else 0.0
-            if name == "chosen":
-                for step, s in outcome["step_seconds"].items():
-                    shares[step] = shares.get(step, 0.0) + s
+            for step, s in outcome["step_seconds"].items():
+                into = shares if name == "chosen" else current_shares
+                into[step] = into.get(step, 0.0) + s
         totals[name] = {
             "frames_analysed": frames_analysed,
             "check_seconds": round(seconds, 1),
@@ -185,6 +198,7 @@ def step_rates(
             "passed_checks_seconds": round(passed_s, 2),  # the customers' time, on the cases that pass
         }
     whole = sum(shares.values()) or 1.0
+    current_whole = sum(current_shares.values()) or 1.0
     return {
         "send_fps": base.send_fps,
         "phases": PHASES,
@@ -197,6 +211,8 @@ def step_rates(
         "steps": steps,
         "chosen": {step: chosen.of(step) for step in STEPS},
         "step_time_share": {step: round(s / whole, 3) for step, s in sorted(shares.items())},
+        # At the current rates (rates.TIME_SHARE holds these: the admission plans by them).
+        "step_time_share_current": {step: round(s / current_whole, 3) for step, s in sorted(current_shares.items())},
         "totals": totals,
         "verdicts_unchanged": not changed(chosen),
         "signals_s": round(signals_s, 1),
@@ -204,15 +220,21 @@ def step_rates(
 
 
 def render_step_rates(data: dict[str, Any]) -> str:
-    lines = [f"{'step':<12} {'now fps':>8} {'lowest unchanged':>17} {'first changed':>14} {'chosen':>7}  time share"]
+    lines = [
+        f"{'step':<12} {'now fps':>8} {'lowest unchanged':>17} {'first changed':>14} {'chosen':>7}  time share"
+        f"  {'alone: lowest':>13} {'first changed':>14}  time share now"
+    ]
     for step, row in data["steps"].items():
+        alone = row.get("alone") or {}
         lines.append(
             f"{step:<12} {fmt(row['current_fps']):>8} {fmt(row['lowest_unchanged_fps']):>17} {fmt(row['first_changed_fps']):>14} "
-            f"{fmt(row['chosen_fps']):>7}  {fmt(data['step_time_share'].get(step), 3)}"
+            f"{fmt(row['chosen_fps']):>7}  {fmt(data['step_time_share'].get(step), 3):>10}  {fmt(alone.get('lowest_unchanged_fps')):>13} "
+            f"{fmt(alone.get('first_changed_fps')):>14}  {fmt(data['step_time_share_current'].get(step), 3)}"
         )
     t = data["totals"]
     lines.append(
-        f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged: {data['verdicts_unchanged']}; "
+        f"{data['cases']} cases x {data['phases']} phases at {data['send_fps']:g} fps sent: verdicts unchanged at the current rates: "
+        f"{not data['changed_at_current_rates']}, at the chosen ones: {data['verdicts_unchanged']}; "
         f"mean analysed fps per check at the current rates {t['current']['mean_analysed_fps']}, at the chosen ones {t['chosen']['mean_analysed_fps']}"
     )
     return "\n".join(lines)

@@ -15,6 +15,7 @@ from statistics import median
 from ..reasons import Reason
 from . import rates
 from .challenges import HEAD_POSE, Challenge
+from .holds import Hold, SteadyStretch
 from .rates import StepRates
 from .signals import FrameSignals
 from .thresholds import Thresholds
@@ -141,27 +142,6 @@ class Verdict:
     result: LivenessResult | None = None
 
 
-class _Hold:
-    """True once a condition has held for a minimum time and number of frames."""
-
-    def __init__(self, seconds: float, frames: int) -> None:
-        self.seconds, self.frames = seconds, frames
-        self.since: float | None = None
-        self.count = 0
-
-    def update(self, ok: bool, t: float) -> bool:
-        if not ok:
-            self.since, self.count = None, 0
-            return False
-        if self.since is None:
-            self.since = t
-        self.count += 1
-        return self.count >= self.frames and t - self.since >= self.seconds
-
-    def reset(self) -> None:
-        self.since, self.count = None, 0
-
-
 @dataclass
 class _Tracking:
     """Where the face was last seen, for continuity and loss rules."""
@@ -202,12 +182,14 @@ class LivenessEngine:
         self.phase_since = 0.0
         self.faces_seen = 0
         self.hint: Hint | None = None
-        self._neutral_frames: list[FrameSignals] = []
-        self._neutral_hold = _Hold(self.th.neutral_hold_s, self.th.neutral_hold_frames)
-        self._action_hold = _Hold(self.th.hold_s, self.th.hold_frames)
-        self._wrong_hold = _Hold(self.th.wrong_hold_s, 2)
+        th = self.th
+        self._neutral = SteadyStretch(th.neutral_steady_deg, th.neutral_hold_s, th.neutral_hold_frames, th.max_frame_gap_s)
+        self._action_hold = Hold(th.hold_s, th.hold_frames, th.max_frame_gap_s)
+        self._wrong_hold = Hold(th.wrong_hold_s, 2, th.max_frame_gap_s)
+        self._last_t: float | None = None  # the frame analysed before this one
+        self._gap = 0.0  # seconds since it
         self._eyes_were_closed = False
-        self._moving = False  # a movement is under way: every frame, so holds (a wrong turn's 0.4 s) are timed finely
+        self._moving = False  # a movement is under way: analysed at its own rate (rates.MOVING), its holds timed finely
         self._tracking = _Tracking()
         self._slot_scores: dict[str, float] = {}
         self._hint_counts: dict[Hint, int] = {}
@@ -221,11 +203,12 @@ class LivenessEngine:
 
     def step(self) -> str:
         """The current step, as `rates.STEPS` name it: its rate is what the check costs now."""
-        if self.phase == Phase.START:
-            return rates.START
         if self.phase == Phase.CHALLENGE:
-            return rates.MOVING if self._moving else self.records[self.index].type.value
-        return rates.RETURN
+            lost = self._tracking.lost_since is not None  # a head turned beyond reach: its return is a movement
+            return rates.MOVING if self._moving or (lost and self._awaiting_head_pose()) else self.records[self.index].type.value
+        if self._neutral.frames:
+            return rates.NEUTRAL
+        return rates.START if self.phase == Phase.START else rates.RETURN
 
     def needed_fps(self) -> float:
         """Analysed frames a second the current step needs (0: every frame)."""
@@ -236,6 +219,8 @@ class LivenessEngine:
             return Verdict(self.prompt(), result=self.result)
         if self.t0 is None:
             self.t0 = self.phase_since = s.t
+        self._gap = 0.0 if self._last_t is None else max(0.0, s.t - self._last_t)
+        self._last_t = s.t
         if s.face_count:
             self.faces_seen += 1
         failure = self._check_presence(s)
@@ -288,7 +273,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best("start", s) if ok else None
         if self._collect_neutral(s, ok) and self._due(0, s.t):
-            self.baseline = Baseline.of(self._neutral_frames)
+            self.baseline = Baseline.of(self._neutral.frames)
             self._ask(s.t)
         return keep
 
@@ -304,13 +289,16 @@ class LivenessEngine:
         if record.type == Challenge.BLINK:
             done = self._blink_done(s)
         else:
-            done = self._action_hold.update(self._action_reached(record.type, s), s.t)
+            # Once reached, a head movement holds while it stays near its threshold: a frame a hair under it
+            # (which frames are analysed decides which) does not start the hold again.
+            factor = self.th.hold_release_factor if self._action_hold.since is not None else 1.0
+            done = self._action_hold.update(self._action_reached(record.type, s, factor), s.t, self._gap)
         if done:
             self._complete(s.t)
             return None
         if record.type.is_head_pose:
             wrong = self._wrong_pose(record.type, s)
-            if self._wrong_hold.update(wrong is not None, s.t):
+            if self._wrong_hold.update(wrong is not None, s.t, self._gap):
                 return Reason.WRONG_ACTION, wrong.value if wrong else None
         return None
 
@@ -332,7 +320,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best(f"after_{self.index}", s) if ok and self._quality_ok(s) else None
         if self._collect_neutral(s, ok) and self._due(self.index + 1, s.t):
-            self.baseline = b.with_pose_of(self._neutral_frames)
+            self.baseline = b.with_pose_of(self._neutral.frames)
             self.index += 1
             self._ask(s.t)
         return keep
@@ -384,11 +372,11 @@ class LivenessEngine:
         th = self.th
         return {Challenge.BLINK: th.eyes_closed_rise, Challenge.SMILE: th.smile_rise}.get(challenge, th.jaw_open_rise)
 
-    def _action_reached(self, challenge: Challenge, s: FrameSignals) -> bool:
+    def _action_reached(self, challenge: Challenge, s: FrameSignals, factor: float = 1.0) -> bool:
         b, th = self.baseline, self.th
         assert b is not None
         if challenge.is_head_pose:
-            return self._pose_reached(challenge, s)
+            return self._pose_reached(challenge, s, factor)
         if challenge == Challenge.SMILE:
             return s.smile >= max(th.smile, b.smile + th.smile_rise)
         if challenge == Challenge.OPEN_MOUTH:
@@ -424,7 +412,10 @@ class LivenessEngine:
             if tr.lost_since is None and tr.last_face is not None:
                 tr.lost_since = s.t
                 tr.before_loss = tr.last_face
-                tr.grace = started and self._strong_turn_asked_way(tr.last_face)
+                # The grace: the last face was turned the asked way, or still (a head movement awaited at a
+                # few frames a second may leave reach between two frames); not one turned another way.
+                still = self._awaiting_head_pose() and not self._head_moved(tr.last_face)
+                tr.grace = started and (self._strong_turn_asked_way(tr.last_face) or still)
                 tr.turned_away = started and self._turned_away(tr.last_face)
             if started and tr.lost_since is not None:
                 allowed = th.over_rotation_grace_s if tr.grace else th.face_lost_s
@@ -433,11 +424,19 @@ class LivenessEngine:
             return None
         previous = tr.before_loss if tr.lost_since is not None else tr.last_face
         if started and previous is not None and s.t - previous.t <= max(th.continuity_window_s, th.over_rotation_grace_s):
-            if not self._same_face(previous, s):
+            if not self._same_face(previous, s, across_loss=tr.lost_since is not None):
                 return Reason.FACE_SWAP, None
-        tr.returned_from_over_rotation = started and tr.grace and tr.lost_since is not None
+        # Back from beyond reach: a turn the asked way seen on either side of the loss. Awaited at a few
+        # frames a second, a fast turn may leave reach between two frames (the last face still neutral):
+        # then the face coming back, analysed at a movement's rate, shows it.
+        before = tr.before_loss if tr.lost_since is not None else None
+        turn_seen = before is not None and (self._strong_turn_asked_way(before) or (self._awaiting_head_pose() and self._strong_turn_asked_way(s)))
+        tr.returned_from_over_rotation = started and tr.grace and turn_seen
         tr.last_face, tr.lost_since, tr.before_loss, tr.grace, tr.turned_away = s, None, None, False, False
         return None
+
+    def _awaiting_head_pose(self) -> bool:
+        return self.phase == Phase.CHALLENGE and self.records[self.index].type.is_head_pose
 
     def _strong_turn_asked_way(self, s: FrameSignals) -> bool:
         record = self.records[self.index]
@@ -462,13 +461,18 @@ class LivenessEngine:
         onset = self.th.onset_fraction
         return any(abs(self._pose_delta(c, s)) >= onset * self._pose_threshold(c) for c in (Challenge.TURN_LEFT, Challenge.LOOK_UP))
 
-    def _same_face(self, a: FrameSignals, b: FrameSignals) -> bool:
+    def _same_face(self, a: FrameSignals, b: FrameSignals, across_loss: bool = False) -> bool:
         assert a.box is not None and b.box is not None
         (ax, ay), (bx, by) = a.centre, b.centre
         jump = ((ax - bx) ** 2 + (ay - by) ** 2) ** 0.5
         ha, hb = a.box[3] - a.box[1], b.box[3] - b.box[1]
         low, high = self.th.size_ratio_range
-        return jump <= self.th.max_centre_jump and ha > 0 and low <= hb / ha <= high
+        # Between two analysed frames the face may move its jump per `max_centre_jump_s`: a fast turn moves
+        # it 0.3 of the frame in 0.2 s, two frames apart at 5 a second. Across a loss it comes back near
+        # where it left.
+        window = self.th.max_centre_jump_s
+        allowed = self.th.max_centre_jump * (1.0 if across_loss else max(1.0, min(b.t - a.t, self.th.max_frame_gap_s) / window))
+        return jump <= allowed and ha > 0 and low <= hb / ha <= high
 
     def _check_timeouts(self, t: float) -> tuple[Reason, str | None] | None:
         waited = t - self.phase_since
@@ -530,24 +534,14 @@ class LivenessEngine:
         return max(self._hint_counts.items(), key=lambda item: item[1])[0].value
 
     def _reset_holds(self) -> None:
-        self._neutral_frames.clear()
+        self._neutral.clear()
         self._moving = False
-        for hold in (self._neutral_hold, self._action_hold, self._wrong_hold):
+        for hold in (self._action_hold, self._wrong_hold):
             hold.reset()
 
     def _collect_neutral(self, s: FrameSignals, ok: bool) -> bool:
-        """True once the face has been neutral, and steady, long enough."""
-        if ok and self._neutral_frames:
-            first = self._neutral_frames[0]
-            steady = self.th.neutral_steady_deg
-            if abs(s.yaw - first.yaw) > steady or abs(s.pitch - first.pitch) > steady:
-                self._neutral_frames.clear()
-                self._neutral_hold.reset()
-        if not ok:
-            self._neutral_frames.clear()
-        else:
-            self._neutral_frames.append(s)
-        return self._neutral_hold.update(ok, s.t)
+        """True once the face has been neutral, and steady, long enough (holds.SteadyStretch)."""
+        return self._neutral.update(s, ok, self._gap)
 
     def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
         """Frames for face matching: frontal, eyes open, sharp and large."""

@@ -34,8 +34,10 @@ class Thresholds:
     mouth_open_ratio: float = 0.3  # inner-lip gap over mouth width
     hold_s: float = 0.15  # an action must be held this long...
     hold_frames: int = 2  # ...over at least this many analysed frames
+    hold_release_factor: float = 0.9  # a head movement's hold, once begun, lasts while it is beyond this share of its threshold
     neutral_hold_s: float = 0.2
     neutral_hold_frames: int = 3
+    max_frame_gap_s: float = 0.2  # a hold counts at most half of this before its first frame (engine.held)
     face_lost_s: float = 1.0
     over_rotation_grace_s: float = 4.0  # a face lost just after a strong turn the right way may come back
     multiple_faces_s: float = 0.5
@@ -46,7 +48,8 @@ class Thresholds:
     max_brightness: float = 235.0
     min_sharpness: float = 12.0
     max_centre_offset: float = 0.3
-    max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame
+    max_centre_jump: float = 0.3  # between frames of the same face, normalised to the frame...
+    max_centre_jump_s: float = 0.1  # ...analysed up to this far apart (farther, up to max_frame_gap_s: in proportion)
     size_ratio_range: tuple[float, float] = (0.6, 1.67)
     continuity_window_s: float = 1.5
     onset_fraction: float = 0.5  # a movement has begun (reaction time) at this fraction of its threshold
