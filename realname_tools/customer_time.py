@@ -25,7 +25,6 @@ import dataclasses
 import json
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -58,6 +57,7 @@ PHOTOS = {
 }
 OTHER_PERSON = "george_clooney/deepface_img38.jpg"
 EXPRESSIONS = ("blink", "smile", "open_mouth")
+SHARED_PAD = "../shared/models/pad"  # as the tests find it, when no PAD folder is configured
 
 
 # -- the clip's stretches, found with the landmarker ------------------------------------------------
@@ -171,13 +171,33 @@ def find_stretches(clip: str, signals: list) -> ClipStretches:
 def cut(source: Path, stretch: Stretch, out: Path, palindrome: bool = False) -> Path:
     """The stretch as a small VP8 .webm (no sound), its long side at most CANVAS_LONG_SIDE; with
     `palindrome` played forward then backward, so that looping it makes no cut."""
-    scale = f"scale='if(gt(iw,ih),min({CANVAS_LONG_SIDE},iw),-2)':'if(gt(iw,ih),-2,min({CANVAS_LONG_SIDE},ih))'"
-    graph = f"[0:v]{scale},split[a][b];[b]reverse[r];[a][r]concat=n=2:v=1:a=0[v]" if palindrome else f"[0:v]{scale}[v]"
-    command = [
-        "ffmpeg", "-v", "error", "-y", "-ss", f"{stretch.start:.3f}", "-to", f"{stretch.end:.3f}", "-i", str(source),
-        "-filter_complex", graph, "-map", "[v]", "-an", "-c:v", "libvpx", "-b:v", "1M", "-deadline", "good", "-cpu-used", "4", str(out),
-    ]
-    subprocess.run(command, check=True, capture_output=True, timeout=120)
+    from fractions import Fraction
+
+    import av
+
+    frames, rate = [], Fraction(30)
+    with av.open(str(source)) as container:
+        stream = container.streams.video[0]
+        rate = Fraction(stream.average_rate or 30)
+        for index, frame in enumerate(container.decode(stream)):
+            t = float(frame.time) if frame.time is not None else index / float(rate)
+            if t > stretch.end:
+                break
+            if t >= stretch.start:
+                scale = min(1.0, CANVAS_LONG_SIDE / max(frame.width, frame.height))
+                frames.append(frame.reformat(width=round(frame.width * scale) // 2 * 2, height=round(frame.height * scale) // 2 * 2, format="yuv420p").to_ndarray())
+    if palindrome:
+        frames = frames + frames[-2:0:-1]
+    with av.open(str(out), "w", format="webm") as container:
+        stream = container.add_stream("libvpx", rate=rate)
+        stream.height, stream.width = frames[0].shape[0] * 2 // 3, frames[0].shape[1]
+        stream.pix_fmt = "yuv420p"
+        stream.bit_rate = 1_000_000
+        for array in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(array, format="yuv420p")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
     return out
 
 
@@ -277,7 +297,7 @@ def parts_of(events: list[tuple[str, str, float]]) -> dict[str, Any]:
         for (name, t), nxt in zip(challenge_at, [*challenge_at[1:], (None, None)], strict=True):
             after = next((u for _, u in prompts if u > t), result) if nxt[1] is None else nxt[1]
             steps.append({"challenge": name, "s": s(t, after)})
-        out["challenges"] = steps
+        out["steps"] = steps
         last_done = next((u for _, u in prompts if u > challenge_at[-1][1]), result)
         out["after_s"] = s(last_done, result)
     return out
@@ -323,10 +343,11 @@ async def one_check(live, playwright, script: str, challenges: list[str], photo:
     row.update(
         challenges=",".join(challenges),
         status=data.get("status"),
-        liveness_passed=liveness.get("passed"),
+        performed=bool(liveness.get("challenges")) and all(c["passed"] for c in liveness["challenges"]),
         reason=data.get("failure_reason") or liveness.get("reason"),
         decision_ms=(data.get("live_stats") or {}).get("decision_ms"),
         missing=[d for n, d, _ in events if n == "missing"],
+        failing_signals=[g["code"] for g in liveness.get("signals") or [] if g.get("action") == "fail"],
     )
     return row
 
@@ -349,11 +370,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
     decided = [r for r in rows if r.get("total_s") is not None]
-    challenge_s = [c["s"] for r in decided for c in r.get("challenges", [])]
+    challenge_s = [c["s"] for r in decided for c in r.get("steps", [])]
     return {
         "n": len(rows),
         "decided": len(decided),
-        "passed": sum(bool(r.get("liveness_passed")) for r in rows),
+        "performed": sum(bool(r.get("performed")) for r in rows),
         "total_s": stat("total_s"),
         "connect_s": stat("connect_s"),
         "neutral_s": stat("neutral_s"),
@@ -435,14 +456,14 @@ def render(data: dict[str, Any]) -> str:
         return "-" if d["p50"] is None else f"{d['p50']:.2f} / {d['p95']:.2f}"
 
     lines = [
-        "| kind | n | decided | passed | camera to decision p50 / p95 s | connect | neutral | each challenge | after last | decision_ms |",
+        "| kind | n | decided | performed | camera to decision p50 / p95 s | connect | neutral | each challenge | after last | decision_ms |",
         "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for kind, k in data["kinds"].items():
         ms = k["decision_ms"]
         ms_cell = "-" if ms["p50"] is None else f"{ms['p50']:.0f} / {ms['p95']:.0f}"
         lines.append(
-            f"| {kind} | {k['n']} | {k['decided']} | {k['passed']} | {cell(k['total_s'])} | {cell(k['connect_s'])} | {cell(k['neutral_s'])} "
+            f"| {kind} | {k['n']} | {k['decided']} | {k['performed']} | {cell(k['total_s'])} | {cell(k['connect_s'])} | {cell(k['neutral_s'])} "
             f"| {cell(k['challenge_s'])} | {cell(k['after_s'])} | {ms_cell} |"
         )
     return "\n".join(lines)
@@ -453,7 +474,7 @@ def run(args) -> int:
     from server.config import load_settings
 
     settings = load_settings(args.config)
-    pad_dir = args.pad_model_dir or settings.pad_model_dir
+    pad_dir = args.pad_model_dir or settings.pad_model_dir or (SHARED_PAD if Path(SHARED_PAD).is_dir() else "")
     kinds = [k.strip() for k in args.kinds.split(",")] if args.kinds else [*KINDS, DEFAULT_KIND]
     unknown = [k for k in kinds if k not in KINDS and k != DEFAULT_KIND]
     if unknown:
@@ -468,7 +489,7 @@ def run(args) -> int:
 def add_parser(sub) -> None:
     p = sub.add_parser("customer-time", help="camera start to decision per challenge kind, in Chromium, with a customer who reacts to the prompts")
     p.add_argument("--media", default="../shared/media", help="the shared media folder (photos/, videos/)")
-    p.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
+    p.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR, else ../shared/models/pad)")
     p.add_argument("--runs", type=int, default=5, help="checks per kind")
     p.add_argument("--kinds", help=f"comma-separated, of: {', '.join([*KINDS, DEFAULT_KIND])} (default: all)")
     p.add_argument("--seed", type=int, default=28, help="the default check's challenge draws")
