@@ -36,6 +36,7 @@ NEUTRAL_MAX_S = 2.0  # the neutral stretch played (forward, then backward)
 NEUTRAL_MIN_S = 0.5
 LEAD_S = 0.15  # a movement's stretch starts this long before it shows, and ends this long after it has gone
 TAIL_S = 0.3
+HOLD_S = 0.3  # a movement held at its furthest: this much of it before the furthest point, forward and back
 CANVAS_LONG_SIDE = 640
 CANVAS_FPS = 20
 RESULT_TIMEOUT_MS = 120_000
@@ -68,6 +69,7 @@ class Stretch:
     start: float
     end: float
     peak: float = 0.0  # how far the movement went, in its own units
+    peak_t: float = 0.0  # when it went furthest
 
 
 @dataclass
@@ -156,6 +158,7 @@ def find_stretches(clip: str, signals: list) -> ClipStretches:
         amounts = [_amount(challenge, s, base) if s.has_one_face else 0.0 for s in signals]
         for begin, stop in _runs([x >= 0.3 and f for x, f in zip(amounts, one, strict=True)]):
             peak = max(amounts[begin : stop + 1])
+            peak_t = signals[max(range(begin, stop + 1), key=lambda i: amounts[i])].t
             duration = signals[stop].t - signals[begin].t
             if peak < 1.3 or (challenge == "blink" and duration > 0.6):
                 continue
@@ -163,7 +166,7 @@ def find_stretches(clip: str, signals: list) -> ClipStretches:
             if challenge in EXPRESSIONS and any(abs(s.yaw - base.yaw) > th.neutral_yaw_deg or abs(s.pitch - base.pitch) > th.neutral_pitch_deg for s in head):
                 continue  # an expression made while the head is turned (or a turn's artefact) is not one a prompt gets
             start, finish = max(0.0, signals[begin].t - LEAD_S), min(end_t, signals[stop].t + TAIL_S)
-            moves[challenge] = Stretch(round(start, 3), round(finish, 3), round(peak, 2))
+            moves[challenge] = Stretch(round(start, 3), round(finish, 3), round(peak, 2), round(peak_t, 3))
             break
     return ClipStretches(clip, neutral, moves)
 
@@ -218,20 +221,26 @@ CUSTOMER = """
       const v = document.createElement("video");
       v.muted = true; v.playsInline = true; v.preload = "auto"; v.loop = name === "neutral";
       v.src = url(b64);
-      if (name !== "neutral") v.addEventListener("ended", () => { if (current === name) playing("neutral"); });
+      if (!v.loop) v.addEventListener("ended", () => { if (current === name) playing(videos[`${name}.hold`] ? `${name}.hold` : "neutral"); });
+      if (name.endsWith(".hold")) v.loop = true;
       videos[name] = v;
     }
   };
   const playing = (name) => {
     current = name;
     const v = videos[name];
-    if (name !== "neutral") v.currentTime = 0;
+    if (!v.loop || name.endsWith(".hold")) v.currentTime = 0;
     v.play();
     note("playing", name);
   };
+  let moved = null; // the challenge last performed: the way back is its own
   const react = (challenge) => setTimeout(() => {
+    moved = challenge;
     if (videos[challenge]) playing(challenge);
     else note("missing", challenge);
+  }, REACTION_MS);
+  const comeBack = () => setTimeout(() => {
+    if (moved && videos[`${moved}.back`] && current.startsWith(moved)) playing(`${moved}.back`);
   }, REACTION_MS);
 
   navigator.mediaDevices.getUserMedia = async () => {
@@ -265,6 +274,7 @@ CUSTOMER = """
       asked = key;
       note("prompt", key);
       if (m.phase === "challenge") react(m.challenge);
+      if (m.phase === "return") comeBack();
     });
     return channel;
   };
@@ -296,7 +306,8 @@ def parts_of(events: list[tuple[str, str, float]]) -> dict[str, Any]:
         steps = []
         for (name, t), nxt in zip(challenge_at, [*challenge_at[1:], (None, None)], strict=True):
             after = next((u for _, u in prompts if u > t), result) if nxt[1] is None else nxt[1]
-            steps.append({"challenge": name, "s": s(t, after)})
+            judged = next((u for _, u in prompts if u > t), result)  # the next prompt: the movement was judged
+            steps.append({"challenge": name, "s": s(t, after), "judged_s": s(t, min(judged, after))})
         out["steps"] = steps
         last_done = next((u for _, u in prompts if u > challenge_at[-1][1]), result)
         out["after_s"] = s(last_done, result)
@@ -370,7 +381,8 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
     decided = [r for r in rows if r.get("total_s") is not None]
-    challenge_s = [c["s"] for r in decided for c in r.get("steps", [])]
+    challenge_s = [c["judged_s"] for r in decided for c in r.get("steps", [])]
+    back_s = [round(c["s"] - c["judged_s"], 2) for r in decided for c in r.get("steps", [])[:-1]]
     return {
         "n": len(rows),
         "decided": len(decided),
@@ -379,6 +391,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "connect_s": stat("connect_s"),
         "neutral_s": stat("neutral_s"),
         "challenge_s": {"p50": percentile(challenge_s, 50), "p95": percentile(challenge_s, 95)},
+        "back_s": {"p50": percentile(back_s, 50), "p95": percentile(back_s, 95)},
         "after_s": stat("after_s"),
         "decision_ms": stat("decision_ms"),
     }
@@ -427,7 +440,15 @@ async def measure(media: Path, models, pad_dir: str, kinds: list[str], runs: int
             say(f"{clip}: neutral {stretches.neutral.start:.2f}-{stretches.neutral.end:.2f} s; " + ", ".join(f"{c} {m.start:.2f}-{m.end:.2f} s" for c, m in stretches.moves.items()))
             files = {"neutral": cut(videos / clip, stretches.neutral, folder / f"{index}-neutral.webm", palindrome=True)}
             for challenge, stretch in stretches.moves.items():
-                files[challenge] = cut(videos / clip, stretch, folder / f"{index}-{challenge}.webm")
+                if challenge == "blink":  # closing and opening again is the movement: played whole
+                    files[challenge] = cut(videos / clip, stretch, folder / f"{index}-{challenge}.webm")
+                    continue
+                # The movement up to where it goes furthest, held there (a short stretch around it, forward and
+                # back) until the page asks to look straight again, then the way back.
+                at = stretch.peak_t
+                files[challenge] = cut(videos / clip, Stretch(stretch.start, at), folder / f"{index}-{challenge}.webm")
+                files[f"{challenge}.hold"] = cut(videos / clip, Stretch(max(stretch.start, at - HOLD_S), at), folder / f"{index}-{challenge}-hold.webm", palindrome=True)
+                files[f"{challenge}.back"] = cut(videos / clip, Stretch(at, stretch.end), folder / f"{index}-{challenge}-back.webm")
             scripts[clip] = customer_script(files)
         live_server = LiveServer(models, pad_dir, folder)
         # The service's own challenge timeout, not the injection evaluation's longer one.
@@ -456,15 +477,15 @@ def render(data: dict[str, Any]) -> str:
         return "-" if d["p50"] is None else f"{d['p50']:.2f} / {d['p95']:.2f}"
 
     lines = [
-        "| kind | n | decided | performed | camera to decision p50 / p95 s | connect | neutral | each challenge | after last | decision_ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| kind | n | decided | performed | camera to decision p50 / p95 s | connect | neutral | each challenge, prompt to judged | back to neutral | after last | decision_ms |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for kind, k in data["kinds"].items():
         ms = k["decision_ms"]
         ms_cell = "-" if ms["p50"] is None else f"{ms['p50']:.0f} / {ms['p95']:.0f}"
         lines.append(
             f"| {kind} | {k['n']} | {k['decided']} | {k['performed']} | {cell(k['total_s'])} | {cell(k['connect_s'])} | {cell(k['neutral_s'])} "
-            f"| {cell(k['challenge_s'])} | {cell(k['after_s'])} | {ms_cell} |"
+            f"| {cell(k['challenge_s'])} | {cell(k['back_s'])} | {cell(k['after_s'])} | {ms_cell} |"
         )
     return "\n".join(lines)
 
