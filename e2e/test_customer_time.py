@@ -18,7 +18,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.media]
 
 def test_customer_time_reports_a_decision_for_one_blink_check(chromium):
     video("blink_frontal_man_phone_portrait_14s.mp4")  # skips when the shared media is absent
-    command = [sys.executable, "-m", "server", "customer-time", "--runs", "1", "--kinds", "blink", "--media", str(MEDIA), "--pad-model-dir", str(pad_model_dir()), "--json"]
+    command = [
+        sys.executable,
+        "-m",
+        "server",
+        "customer-time",
+        "--runs",
+        "1",
+        "--kinds",
+        "blink",
+        "--media",
+        str(MEDIA),
+        "--pad-model-dir",
+        str(pad_model_dir()),
+        "--json",
+    ]
     done = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     data = json.loads(done.stdout)

@@ -131,8 +131,12 @@ def find_stretches(clip: str, signals: list) -> ClipStretches:
     th = Thresholds()
     one = [s.has_one_face for s in signals]
     calm = [
-        s.has_one_face and abs(s.yaw) <= th.frontal_yaw_deg * 0.6 and abs(s.pitch) <= th.frontal_pitch_deg * 0.6
-        and s.eyes_closed < 0.3 and s.jaw_open < 0.15 and s.smile < 0.3
+        s.has_one_face
+        and abs(s.yaw) <= th.frontal_yaw_deg * 0.6
+        and abs(s.pitch) <= th.frontal_pitch_deg * 0.6
+        and s.eyes_closed < 0.3
+        and s.jaw_open < 0.15
+        and s.smile < 0.3
         for s in signals
     ]
     # calm AND steady: within neutral_steady_deg of the run's own median pose
@@ -188,7 +192,9 @@ def cut(source: Path, stretch: Stretch, out: Path, palindrome: bool = False) -> 
                 break
             if t >= stretch.start:
                 scale = min(1.0, CANVAS_LONG_SIDE / max(frame.width, frame.height))
-                frames.append(frame.reformat(width=round(frame.width * scale) // 2 * 2, height=round(frame.height * scale) // 2 * 2, format="yuv420p").to_ndarray())
+                frames.append(
+                    frame.reformat(width=round(frame.width * scale) // 2 * 2, height=round(frame.height * scale) // 2 * 2, format="yuv420p").to_ndarray()
+                )
     if palindrome:
         frames = frames + frames[-2:0:-1]
     with av.open(str(out), "w", format="webm") as container:
@@ -284,11 +290,7 @@ CUSTOMER = """
 
 def customer_script(files: dict[str, Path]) -> str:
     clips = {name: base64.b64encode(path.read_bytes()).decode() for name, path in files.items()}
-    return (
-        CUSTOMER.replace("__CLIPS__", json.dumps(clips))
-        .replace("__REACTION_MS__", str(int(REACTION_S * 1000)))
-        .replace("__FPS__", str(CANVAS_FPS))
-    )
+    return CUSTOMER.replace("__CLIPS__", json.dumps(clips)).replace("__REACTION_MS__", str(int(REACTION_S * 1000))).replace("__FPS__", str(CANVAS_FPS))
 
 
 def parts_of(events: list[tuple[str, str, float]]) -> dict[str, Any]:
@@ -330,7 +332,9 @@ async def one_check(live, playwright, script: str, challenges: list[str], photo:
         async with http.post(live.base + "/api/v1/sessions", json={"reference_id": "customer-time"}, headers=headers) as response:
             created = await response.json()
             assert response.status == 201, created
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[*BASE_ARGS, "--autoplay-policy=no-user-gesture-required"])
+        browser = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), headless=True, args=[*BASE_ARGS, "--autoplay-policy=no-user-gesture-required"]
+        )
         try:
             context = await browser.new_context(**PHONE)
             context.set_default_timeout(60_000)
@@ -437,7 +441,10 @@ async def measure(media: Path, models, pad_dir: str, kinds: list[str], runs: int
             landmarker.close()
         scripts: dict[str, str] = {}
         for index, (clip, stretches) in enumerate(found.items()):
-            say(f"{clip}: neutral {stretches.neutral.start:.2f}-{stretches.neutral.end:.2f} s; " + ", ".join(f"{c} {m.start:.2f}-{m.end:.2f} s" for c, m in stretches.moves.items()))
+            say(
+                f"{clip}: neutral {stretches.neutral.start:.2f}-{stretches.neutral.end:.2f} s; "
+                + ", ".join(f"{c} {m.start:.2f}-{m.end:.2f} s" for c, m in stretches.moves.items())
+            )
             files = {"neutral": cut(videos / clip, stretches.neutral, folder / f"{index}-neutral.webm", palindrome=True)}
             for challenge, stretch in stretches.moves.items():
                 if challenge == "blink":  # closing and opening again is the movement: played whole
@@ -447,7 +454,9 @@ async def measure(media: Path, models, pad_dir: str, kinds: list[str], runs: int
                 # back) until the page asks to look straight again, then the way back.
                 at = stretch.peak_t
                 files[challenge] = cut(videos / clip, Stretch(stretch.start, at), folder / f"{index}-{challenge}.webm")
-                files[f"{challenge}.hold"] = cut(videos / clip, Stretch(max(stretch.start, at - HOLD_S), at), folder / f"{index}-{challenge}-hold.webm", palindrome=True)
+                files[f"{challenge}.hold"] = cut(
+                    videos / clip, Stretch(max(stretch.start, at - HOLD_S), at), folder / f"{index}-{challenge}-hold.webm", palindrome=True
+                )
                 files[f"{challenge}.back"] = cut(videos / clip, Stretch(at, stretch.end), folder / f"{index}-{challenge}-back.webm")
             scripts[clip] = customer_script(files)
         live_server = LiveServer(models, pad_dir, folder)
@@ -466,7 +475,9 @@ async def measure(media: Path, models, pad_dir: str, kinds: list[str], runs: int
                 rows[kind].append(row)
     return {
         "reaction_s": REACTION_S,
-        "stretches": {clip: {"neutral": dataclasses.asdict(s.neutral), "moves": {c: dataclasses.asdict(m) for c, m in s.moves.items()}} for clip, s in found.items()},
+        "stretches": {
+            clip: {"neutral": dataclasses.asdict(s.neutral), "moves": {c: dataclasses.asdict(m) for c, m in s.moves.items()}} for clip, s in found.items()
+        },
         "kinds": {kind: {"clip": DEFAULT_CLIP if kind == DEFAULT_KIND else KINDS[kind][0], **summary(r)} for kind, r in rows.items()},
         "checks": rows,
     }
