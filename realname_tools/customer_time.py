@@ -306,10 +306,10 @@ def parts_of(events: list[tuple[str, str, float]]) -> dict[str, Any]:
     if challenge_at:
         out["neutral_s"] = s(prompts[0][1], challenge_at[0][1])
         steps = []
-        for (name, t), nxt in zip(challenge_at, [*challenge_at[1:], (None, None)], strict=True):
-            after = next((u for _, u in prompts if u > t), result) if nxt[1] is None else nxt[1]
+        for i, (name, t) in enumerate(challenge_at):
             judged = next((u for _, u in prompts if u > t), result)  # the next prompt: the movement was judged
-            steps.append({"challenge": name, "s": s(t, after), "judged_s": s(t, min(judged, after))})
+            ends = challenge_at[i + 1][1] if i + 1 < len(challenge_at) else judged  # with the way back to neutral
+            steps.append({"challenge": name, "s": s(t, ends), "judged_s": s(t, min(judged, ends))})
         out["steps"] = steps
         last_done = next((u for _, u in prompts if u > challenge_at[-1][1]), result)
         out["after_s"] = s(last_done, result)
