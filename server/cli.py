@@ -446,6 +446,7 @@ def build_parser() -> argparse.ArgumentParser:
     from realname_tools.bench.cli import add_parser as add_bench_parser
     from realname_tools.bench.soak import add_parser as add_soak_parser
     from realname_tools.bench_gallery import add_parser as add_bench_gallery_parser
+    from realname_tools.customer_time import add_parser as add_customer_time_parser
     from realname_tools.eval_documents import add_parser as add_eval_documents_parser
     from realname_tools.eval_duplicates import add_parser as add_eval_duplicates_parser
     from realname_tools.eval_injection import add_parser as add_eval_injection_parser
@@ -561,6 +562,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_duplicates_parser(sub)
     add_bench_gallery_parser(sub)
     add_eval_injection_parser(sub)
+    add_customer_time_parser(sub)
     return parser
 
 
