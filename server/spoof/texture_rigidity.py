@@ -8,9 +8,9 @@ neutral frame is warped (piecewise affine, on MediaPipe's landmarks) onto the la
 frame, the remaining misalignment (the landmarker's own error, the same for a puppet and a person) is
 taken out by a dense optical flow on a small canvas, and what is left is compared: the mean absolute
 difference of the two faces, each normalised to zero mean and unit spread (a brightness or contrast
-change of the camera does not count). A warped photo leaves noise and compression (about 0.06-0.12); a
-head that turned leaves its new view (0.3 and more). The check's value is the median over its turned
-frames; too few turned frames (a check of blinks and smiles) give none.
+change of the camera does not count), after a slight blur. A warped photo leaves little but noise and
+compression; a head that turned leaves its new view (calibration: docs/anti-spoofing.md). The check's
+value is the median over its turned frames; too few turned frames (a check of blinks and smiles) give none.
 
 Computed in the analysis worker on frames it has already landmarked, only when the face is turned away
 from its neutral pose (at most MAX_SAMPLES a check, one every SAMPLE_GAP_S): about 5 ms each on a 96 px
@@ -26,6 +26,7 @@ import numpy as np
 
 MESH_POINTS = 468  # the iris points are left out
 CANVAS_W = 96  # the turned face's landmark box is compared at this width
+DETAIL_SIGMA = 2.0  # canvas pixels: finer detail is noise and compression
 CROP_MARGIN = 0.15  # of the face's size, kept around the landmarks of the neutral face
 MIN_FACE_PX = 60.0  # a smaller face (landmark box width, analysis pixels) is not compared
 # Triangles with two corners or more on these (the eyes' openings, the inner lips) are left out: a blink
@@ -38,10 +39,10 @@ EYES_AND_LIPS = frozenset({
 NEUTRAL_DEG = 4.0  # the neutral frame: within this of the check's baseline pose
 MIN_ANGLE_DEG = 10.0  # a frame is compared when turned or nodded this far from the neutral frame
 MAX_EYES_CLOSED = 0.4
-SAMPLE_GAP_S = 0.1
+SAMPLE_GAP_S = 0.05  # every frame of a movement under way (analysed at up to 20 a second)
 MAX_SAMPLES = 30
 MIN_SAMPLES = 3
-RIGID_BELOW = 0.16  # the check's median change under this: a warped photo (calibration: docs/anti-spoofing.md)
+RIGID_BELOW = 0.125  # the check's median change under this: a warped photo (0.6 x the lowest genuine turn: docs/anti-spoofing.md)
 
 
 @dataclass(frozen=True)
@@ -178,7 +179,9 @@ def texture_change(neutral: NeutralFace, rgb: np.ndarray, points: np.ndarray) ->
     mask &= cv2.remap(mask.astype(np.uint8), fx, fy, cv2.INTER_NEAREST) > 0
     if mask.sum() < 0.25 * CANVAS_W * canvas_h:
         return None
-    a, b = now[mask], aligned[mask]
+    # Sensor noise and compression are the whole change of a warped photo: a slight blur takes most of them
+    # out, and leaves the larger-scale change of a turning head (σ 2: a fiftieth of the face's width).
+    a, b = cv2.GaussianBlur(now, (0, 0), DETAIL_SIGMA)[mask], cv2.GaussianBlur(aligned, (0, 0), DETAIL_SIGMA)[mask]
     return float(np.abs((a - a.mean()) / (a.std() + 1e-6) - (b - b.mean()) / (b.std() + 1e-6)).mean())
 
 
