@@ -13,8 +13,8 @@ compression; a head that turned leaves its new view (calibration: docs/anti-spoo
 value is the median over its turned frames; too few turned frames (a check of blinks and smiles) give none.
 
 Computed in the analysis worker on frames it has already landmarked, only when the face is turned away
-from its neutral pose (at most MAX_SAMPLES a check, one every SAMPLE_GAP_S): about 5 ms each on a 96 px
-canvas. Calibrated with `python -m realname_tools.rigidity calibrate` (docs/anti-spoofing.md).
+from its neutral pose (at most MAX_SAMPLES a check, one every SAMPLE_GAP_S): 15-25 ms each on a 96 px
+canvas on this 2-core machine at a load of 10 (the landmarker takes about as long per frame). Calibrated with `python -m realname_tools.rigidity calibrate` (docs/anti-spoofing.md).
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ NEUTRAL_DEG = 4.0  # the neutral frame: within this of the check's baseline pose
 MIN_ANGLE_DEG = 10.0  # a frame is compared when turned or nodded this far from the neutral frame
 MAX_EYES_CLOSED = 0.4
 SAMPLE_GAP_S = 0.05  # every frame of a movement under way (analysed at up to 20 a second)
-MAX_SAMPLES = 30
+MAX_SAMPLES = 20  # the first second or so of turned frames: a whole movement out, at 15-25 ms each
 MIN_SAMPLES = 3
 RIGID_BELOW = 0.125  # the check's median change under this: a warped photo (0.6 x the lowest genuine turn: docs/anti-spoofing.md)
 
@@ -155,9 +155,11 @@ def texture_change(neutral: NeutralFace, rgb: np.ndarray, points: np.ndarray) ->
     area = np.abs(np.cross(here[tris[:, 1]] - here[tris[:, 0]], here[tris[:, 2]] - here[tris[:, 0]]))
     owner = np.full((canvas_h, CANVAS_W), -1, np.int32)
     depth = px[tris, 2].mean(axis=1)
-    for k in np.argsort(-depth):  # far first: nearer triangles are drawn over them, as the head hides its far side
-        if usable[k] and area[k] >= 1.0:
-            cv2.fillConvexPoly(owner, np.round(here[tris[k]]).astype(np.int32), int(k))
+    corners = np.round(here[tris]).astype(np.int32)
+    drawn = usable & (area >= 1.0)
+    for k in np.argsort(-depth).tolist():  # far first: nearer triangles are drawn over them, as the head hides its far side
+        if drawn[k]:
+            cv2.fillConvexPoly(owner, corners[k], k)
     inside = owner >= 0
     mask = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if mask.sum() < 0.25 * CANVAS_W * canvas_h:
