@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--puppets", default="", help="people (photo folders) to make mesh-warped puppets of, comma-separated")
     cal.add_argument("--clips", nargs="*", default=[], help="more puppet clips, already made (e.g. by `puppets make --mesh`)")
     cal.add_argument("--every", type=int, default=2, help="analyse every n-th frame (2: about what a check analyses)")
-    cal.add_argument("--margin", type=float, default=0.6, help="the limit: the lowest genuine turn of the other people, times this")
+    cal.add_argument("--margin", type=float, default=0.75, help="the limit: the lowest genuine turn of the other people, times this")
     cal.add_argument("--json", default=None, help="write every sample here")
     args = parser.parse_args(argv)
     persons = [p for p in args.puppets.split(",") if p]

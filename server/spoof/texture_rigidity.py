@@ -42,7 +42,7 @@ MAX_EYES_CLOSED = 0.4
 SAMPLE_GAP_S = 0.05  # every frame of a movement under way (analysed at up to 20 a second)
 MAX_SAMPLES = 20  # the first second or so of turned frames: a whole movement out, at 15-25 ms each
 MIN_SAMPLES = 3
-RIGID_BELOW = 0.125  # the check's median change under this: a warped photo (0.6 x the lowest genuine turn: docs/anti-spoofing.md)
+RIGID_BELOW = 0.155  # the check's median change under this: a warped photo (0.75 x the lowest genuine turn: docs/anti-spoofing.md)
 
 
 @dataclass(frozen=True)
