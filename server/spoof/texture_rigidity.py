@@ -10,7 +10,8 @@ taken out by a dense optical flow on a small canvas, and what is left is compare
 difference of the two faces, each normalised to zero mean and unit spread (a brightness or contrast
 change of the camera does not count), after a slight blur. A warped photo leaves little but noise and
 compression; a head that turned leaves its new view (calibration: docs/anti-spoofing.md). The check's
-value is the median over its turned frames; too few turned frames (a check of blinks and smiles) give none.
+value is the median over its turned frames; too few turned frames (a check of blinks and smiles), or none
+turned JUDGED_FROM_DEG or more, give none.
 
 Computed in the analysis worker on frames it has already landmarked, only when the face is turned away
 from its neutral pose (at most MAX_SAMPLES a check, one every SAMPLE_GAP_S): 15-25 ms each on a 96 px
@@ -41,7 +42,10 @@ MIN_ANGLE_DEG = 10.0  # a frame is compared when turned or nodded this far from 
 MAX_EYES_CLOSED = 0.4
 SAMPLE_GAP_S = 0.05  # every frame of a movement under way (analysed at up to 20 a second)
 MAX_SAMPLES = 20  # the first second or so of turned frames: a whole movement out, at 15-25 ms each
-MIN_SAMPLES = 3
+MIN_SAMPLES = 2  # a last challenge's turn is judged from its first frame past 10 degrees to its completion
+# A check is judged only once a frame turned this far: nearer the neutral pose a real head's change is still
+# small (a clean, evenly lit face: a median 0.15 between 10 and 15 degrees), as small as a puppet's.
+JUDGED_FROM_DEG = 15.0
 RIGID_BELOW = 0.155  # the check's median change under this: a warped photo (0.75 x the lowest genuine turn: docs/anti-spoofing.md)
 
 
@@ -212,6 +216,6 @@ class RigidityTracker:
             self.samples.append(RigiditySample(t, angle, change))
 
     def result(self) -> Rigidity | None:
-        if len(self.samples) < MIN_SAMPLES:
+        if len(self.samples) < MIN_SAMPLES or max(s.angle_deg for s in self.samples) < JUDGED_FROM_DEG:
             return None
         return Rigidity(median(s.change for s in self.samples), len(self.samples), max(s.angle_deg for s in self.samples))

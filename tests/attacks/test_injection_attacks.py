@@ -145,6 +145,6 @@ async def test_a_disguised_client_streaming_a_puppet_of_another_photo_fails_by_r
     assert signal(data, "client_not_browser") is None and signal(data, "reference_replay") is None, seen
     found = signal(data, "rigid_texture")
     assert found is not None and found["action"] == "fail" and found["level"] == "high", seen
-    assert found["detail"]["texture_change"] < found["detail"]["below"] and found["detail"]["frames"] >= 3
+    assert found["detail"]["texture_change"] < found["detail"]["below"] and found["detail"]["frames"] >= 2
     assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
     assert "rigid_texture" in data["liveness"]["detail"]
