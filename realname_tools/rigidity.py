@@ -4,7 +4,7 @@ when it turns, for genuine clips and for mesh-warped puppets of photos (issue 24
 Each clip goes through the landmarker at the analysis size (every `--every`-th frame); its neutral face
 is its first frontal, open-eyed frame (the engine's start condition), and every later frame turned or
 nodded MIN_ANGLE_DEG or more from it is compared (`texture_change`). A clip gives one value per turn
-(each run of consecutive turned frames with MIN_SAMPLES or more: what one challenge shows a check) and
+(each run of consecutive turned frames, judged as a check would judge it were it its only turn: what one challenge shows a check) and
 one for the whole clip as a check's tracker would take it (its first MAX_SAMPLES turned frames).
 
 `calibrate` measures the genuine clips of the media's videos (one face; the screen and phone replays of
@@ -101,10 +101,17 @@ def measure(path: Path, landmarker, every: int) -> dict:
     result = tracker.result()
     return {
         "samples": samples,
-        "turns": [round(median(c for _, _, c in r), 4) for r in turns if len(r) >= rig.MIN_SAMPLES],
+        "turns": [round(judged.change, 4) for judged in map(judged_turn, turns) if judged is not None],
         "check": None if result is None else round(result.change, 4),
         "max_angle_deg": round(max((a for _, a, _ in samples), default=0.0), 1),
     }
+
+
+def judged_turn(run: list[tuple[float, float, float]]):
+    """One turn's value, as a check whose only turn it was would judge it (None: not judged)."""
+    from server.spoof import texture_rigidity as rig
+
+    return rig.RigidityTracker(samples=[rig.RigiditySample(t, angle, change) for t, angle, change in run[: rig.MAX_SAMPLES]]).result()
 
 
 def make_puppets(media: Path, persons: list[str], folder: Path) -> list[Path]:
