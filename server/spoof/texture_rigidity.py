@@ -43,9 +43,10 @@ MAX_EYES_CLOSED = 0.4
 SAMPLE_GAP_S = 0.05  # every frame of a movement under way (analysed at up to 20 a second)
 MAX_SAMPLES = 20  # the first second or so of turned frames: a whole movement out, at 15-25 ms each
 MIN_SAMPLES = 2  # a last challenge's turn is judged from its first frame past 10 degrees to its completion
-# A check is judged only once a frame turned this far: nearer the neutral pose a real head's change is still
-# small (a clean, evenly lit face: a median 0.15 between 10 and 15 degrees), as small as a puppet's.
-JUDGED_FROM_DEG = 15.0
+# A check is judged only once a frame turned this far (a turn's threshold): nearer the neutral pose a real
+# head's change is still small (a clean, evenly lit face: a median 0.14 between 10 and 12 degrees). Not
+# higher: a puppet's nod through Chromium measured no more than 13.5 degrees.
+JUDGED_FROM_DEG = 12.0
 RIGID_BELOW = 0.155  # the check's median change under this: a warped photo (0.75 x the lowest genuine turn: docs/anti-spoofing.md)
 
 
