@@ -111,6 +111,7 @@ class Outcome:
     why: str
     signals: list[str] = field(default_factory=list)
     performed: bool | None = None  # every challenge passed (None: not known)
+    texture_change: float | None = None  # the check's turned faces against its neutral one (rigid_texture; None: not measured)
 
 
 def client_signals(client: Client, clip: Path):
@@ -156,7 +157,8 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     if status == "failed" and why == "presentation_attack":
         why += ": " + ",".join(s.code.value for s in signals if s.action.value == "fail" and (not case.sandbox or s.code.value.startswith("pad_")))
     performed = all(c.passed for c in report.result.challenges)
-    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed)
+    change = report.rigidity.change if report.rigidity is not None else None
+    return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed, change)
 
 
 def cases(media: Path) -> list[Case]:
@@ -266,7 +268,8 @@ def run(args) -> int:
     chosen = [case for case in cases(media) if not args.only or any(part in case.instrument for part in args.only.split("|"))]
 
     def said(outcome: Outcome) -> None:
-        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}", file=sys.stderr, flush=True)
+        change = "" if outcome.texture_change is None else f" texture_change {outcome.texture_change:.3f}"
+        print(f"{outcome.case.instrument} | {outcome.case.name}: {outcome.status} ({outcome.why}) {outcome.signals}{change}", file=sys.stderr, flush=True)
 
     if args.chromium:
         import asyncio

@@ -103,6 +103,24 @@ def test_a_mesh_warped_puppet_of_the_id_portrait_performs_its_challenges_and_is_
     assert data["status"] != "approved" and "reference_replay" in data["attacks"], (data["status"], data["signals"])
 
 
+def test_a_mesh_warped_puppet_of_another_photo_of_the_person_fails_by_rigid_texture(tmp_path):
+    """The same puppet made from a photo that is not the ID photo (one found online): it matches the ID
+    without being it, so reference_replay is silent; its face turns with its texture unchanged."""
+    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
+    source, reference = "george_clooney/deepface_img39.jpg", "george_clooney/deepface_img38.jpg"
+    made = subprocess.run(
+        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(source)), str(clip), "--challenges", "turn_right,look_up", "--mesh"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert made.returncode == 0, made.stderr
+    args = ["liveness", str(clip), "--challenges", "turn_right,look_up", "--reference", str(photo(reference)), "--json"]
+    done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    data = json.loads(done.stdout)
+    assert [c["passed"] for c in data["challenges"]] == [True, True], data
+    assert "reference_replay" not in data["attacks"], data["signals"]
+    assert data["status"] != "approved" and "rigid_texture" in data["attacks"], (data["status"], data["signals"])
+
+
 def test_an_unusable_reference_is_a_clear_error(tmp_path):
     bogus = tmp_path / "id.jpg"
     bogus.write_bytes(b"not an image")

@@ -489,6 +489,7 @@ class LiveAttempts:
             user_agent=attempt.user_agent,
             continuity=analyzer.continuity.steps,
             challenge_spans=result.challenge_spans(),
+            rigidity=analyzer.rigidity.result(),
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)
 

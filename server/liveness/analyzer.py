@@ -21,6 +21,7 @@ from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.replay_fingerprint import FingerprintRecorder
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
+from ..spoof.texture_rigidity import RigidityTracker
 from .engine import LivenessEngine, Verdict
 from .signals import FrameSignals, frame_signals
 
@@ -142,6 +143,7 @@ class LivenessAnalyzer:
         self._last_fingerprint: bytes | None = None
         self.continuity = ContinuityTracker()  # cuts in the stream (spoof/continuity.py), fed by `observe`
         self.movement = FingerprintRecorder()  # the face's movement, against earlier checks (spoof/replay_fingerprint.py)
+        self.rigidity = RigidityTracker()  # turned faces against the neutral one (spoof/texture_rigidity.py)
         self._last_t: float | None = None
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -179,6 +181,9 @@ class LivenessAnalyzer:
         self._count_repeat(rgb)
         if len(faces) == 1 and self.flatness.due(t):
             self.flatness.add(t, shape_of(faces[0].points, rgb.shape[1], rgb.shape[0]))
+        if len(faces) == 1:
+            b = self.engine.baseline
+            self.rigidity.add(t, rgb, faces[0].points, signals.yaw, signals.pitch, signals.eyes_closed, (b.yaw, b.pitch) if b is not None else None)
         self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:

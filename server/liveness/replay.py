@@ -15,6 +15,7 @@ from ..models.loader import new_landmarker
 from ..spoof.pad import PadFramePolicy, PadResult, apply_pad
 from ..spoof.replay_fingerprint import Fingerprint
 from ..spoof.signals import RiskSignal, StreamFacts, check_signals
+from ..spoof.texture_rigidity import Rigidity
 from .analyzer import FrameTimings, LivenessAnalyzer, PadModels, frame_due, score_pad
 from .challenges import Challenge
 from .engine import LivenessEngine, LivenessResult, Thresholds
@@ -128,6 +129,7 @@ class ReplayReport:
     duration_s: float = 0.0  # from the first frame to the last decoded one
     scenes: list[np.ndarray] = field(default_factory=list)  # whole frames, reduced, for a reviewer
     fingerprint: Fingerprint | None = None  # the face's movement, against earlier checks (replayed_check)
+    rigidity: Rigidity | None = None  # turned faces against the neutral one (rigid_texture)
 
     def to_dict(self) -> dict:
         data = self.result.to_dict()
@@ -249,6 +251,7 @@ def replay_video(
     elapsed = time.perf_counter() - started
     liveness = engine.result or engine.finish(last_t - (first_t or 0.0) if prompts_at is not None else last_t)
     pad = score_pad(analyzer.frames_for_pad(), pad_models, analyzer.pad_deformation()) if pad_models is not None else None
+    rigidity = analyzer.rigidity.result()
     facts = StreamFacts(
         sizes=sizes,  # no capture_s: a file's timestamps are not a camera's clock
         repeated_frames=analyzer.repeated_frames,
@@ -256,6 +259,7 @@ def replay_video(
         reactions=[(c.type.value, c.reaction_s) for c in liveness.challenges],
         continuity=analyzer.continuity.steps,
         challenge_spans=liveness.challenge_spans(),
+        rigidity=rigidity,
     )
     signals = check_signals(facts, pad if pad is not None else PadResult.unavailable(), pad_models.thresholds if pad_models else None)
     result = apply_pad(liveness, pad) if pad is not None else liveness
@@ -270,4 +274,5 @@ def replay_video(
         last_t - (first_t or 0.0),
         analyzer.scene_frames(),
         analyzer.movement.fingerprint(),
+        rigidity,
     )

@@ -19,6 +19,7 @@ import numpy as np
 from .continuity import CutLimits, Step, cuts
 from .offer_client import BROWSER_FAMILIES, claimed_family, offer_traits, user_agent_summary
 from .pad import PadResult, PadThresholds, PadVerdict
+from .texture_rigidity import RIGID_BELOW, Rigidity
 
 # Camera labels that name a virtual camera or an injection tool (Chromium's own fake camera is "fake_device_0").
 VIRTUAL_CAMERA = re.compile(r"\bobs\b|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
@@ -44,6 +45,7 @@ class SignalCode(StrEnum):
     REFERENCE_REPLAY = "reference_replay"  # the live face is the ID portrait itself, re-animated
     STREAM_DISCONTINUITY = "stream_discontinuity"  # cuts in the stream while challenges ran: spliced footage
     REPLAYED_CHECK = "replayed_check"  # the face moves as in an earlier check of the merchant: its footage replayed
+    RIGID_TEXTURE = "rigid_texture"  # the face turned and its texture moved rigidly with it: a still photo warped
     # The merchant's face gallery (1:N, server/gallery/checks.py), at decision time.
     DUPLICATE_FACE = "duplicate_face"  # the same face enrolled under another document number or reference
     DOCUMENT_REUSED = "document_reused"  # the same document number enrolled with another face
@@ -288,6 +290,15 @@ def discontinuity_signal(steps: list[Step], spans: list[tuple[float, float]], li
     return RiskSignal(SignalCode.STREAM_DISCONTINUITY, Level.LOW, detail)
 
 
+def rigid_texture_signal(rigidity: Rigidity | None, below: float = RIGID_BELOW) -> RiskSignal | None:
+    """The check's turned faces against its neutral face, once warped onto them (texture_rigidity.py):
+    a texture that barely changed is a still photo made to turn."""
+    if rigidity is None or rigidity.change >= below:
+        return None
+    detail = {"texture_change": round(rigidity.change, 3), "below": below, "frames": rigidity.samples, "max_angle_deg": round(rigidity.max_angle_deg, 1)}
+    return RiskSignal(SignalCode.RIGID_TEXTURE, Level.HIGH, detail, Action.FAIL)
+
+
 # -- one check ----------------------------------------------------------------------------------------
 
 
@@ -307,6 +318,7 @@ class StreamFacts:
     user_agent: str = ""  # what the page's HTTP request said it is
     continuity: list[Step] = field(default_factory=list)  # analysed frame to frame (continuity.py)
     challenge_spans: list[tuple[float, float]] = field(default_factory=list)  # each prompt to its completion
+    rigidity: Rigidity | None = None  # turned faces against the neutral one (texture_rigidity.py)
 
 
 def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThresholds | None = None,
@@ -340,6 +352,9 @@ def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThre
     discontinuity = discontinuity_signal(facts.continuity, facts.challenge_spans)
     if discontinuity is not None:
         out.append(discontinuity)
+    rigid = rigid_texture_signal(facts.rigidity)
+    if rigid is not None:
+        out.append(rigid)
     return strongest_first(out)
 
 

@@ -7,13 +7,16 @@ matching clip as each prompt arrived). Before the offer was fingerprinted it was
 fails on a live key, with and without jitter on its timestamps, and a sandbox key still lets the same
 client through with the signal recorded (merchants' integration tests use it). The same client with
 its offer disguised as Chrome's gets past the offer check, and is failed by reference_replay when its
-stream is the footage the ID photo came from.
+stream is the footage the ID photo came from, and by rigid_texture when it streams a mesh-warped puppet
+of another photo of the ID's owner (a photo found online: not the ID photo, so reference_replay is silent).
 """
 
 from __future__ import annotations
 
 import random
 import re
+import subprocess
+import sys
 
 import aiohttp
 import pytest
@@ -21,16 +24,31 @@ import pytest
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
 from server.liveness.challenges import parse_challenges
 from server.sessions import Status
-from tests.support.media import photo, video
+from tests.support.media import ROOT, photo, video
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, new_session, session_json
 
 CHROME_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
+# A puppet made from one press photo of the person; the ID photo is another (realname_tools/eval_injection.py's
+# OTHER_PHOTO_PUPPETS: approved before rigid_texture).
+PUPPET_SOURCE, PUPPET_ID = "matt_damon/deepface_img32.jpg", "matt_damon/deepface_img30.jpg"
+PUPPET_CHALLENGES = ["turn_left", "turn_right"]
 
 
 @pytest.fixture(scope="module")
 def blink_clip():
     return load_clip(video(BLINK_CLIP))
+
+
+@pytest.fixture(scope="module")
+def puppet_clip(tmp_path_factory):
+    clip = tmp_path_factory.mktemp("puppet") / "mesh-puppet.mp4"  # generated media stays out of the repository
+    made = subprocess.run(
+        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(PUPPET_SOURCE)), str(clip), "--challenges", ",".join(PUPPET_CHALLENGES), "--mesh"],
+        capture_output=True, text=True, cwd=ROOT, timeout=900,
+    )
+    assert made.returncode == 0, made.stderr
+    return load_clip(clip)
 
 
 class JitteredTrack(ClipTrack):
@@ -59,15 +77,15 @@ def disguised_as_chrome(sdp: str) -> str:
     return sdp.replace(f"a=rtpmap:{first} ", extra + f"a=rtpmap:{first} ", 1)
 
 
-async def scripted_check(server, services, key: str, track, rewrite_offer=None) -> dict:
+async def scripted_check(server, services, key: str, track, rewrite_offer=None, challenges=("blink", "blink"), id_photo=BLINK_ID) -> dict:
     """The whole flow as the scripted peer, claiming to be Chrome; the session's record."""
-    services.lifecycle.challenges_for = lambda session: parse_challenges(["blink", "blink"])
+    services.lifecycle.challenges_for = lambda session: parse_challenges(list(challenges))
     async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True), headers={"User-Agent": CHROME_UA}) as http:
         created = await new_session(http, server, key)
         customer = HostedFlowClient(http, str(server.make_url("/")))
         assert await customer.open(created["url"]) == 303
         assert await customer.consent() == 303
-        status, page = await customer.upload_document(photo(BLINK_ID).read_bytes())
+        status, page = await customer.upload_document(photo(id_photo).read_bytes())
         assert status == 303, page
         run = await customer.start_live(track, camera_label="Integrated Camera", rewrite_offer=rewrite_offer)
         assert run.offer_error is None, run.offer_error
@@ -116,3 +134,17 @@ async def test_a_disguised_client_replaying_the_id_portraits_own_footage_fails_b
     assert found["detail"]["identity"] >= 0.85 and found["detail"]["appearance"] >= 0.7
     assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
     assert "reference_replay" in data["liveness"]["detail"]
+
+
+async def test_a_disguised_client_streaming_a_puppet_of_another_photo_fails_by_rigid_texture(server, services, live_key, puppet_clip):
+    """The puppet turns as asked and matches the ID photo, which it was not made from: PAD and
+    reference_replay see nothing; its face turns with its texture unchanged, a photo warped."""
+    track = JitteredTrack(*puppet_clip, jitter_s=0.002)
+    data = await scripted_check(server, services, live_key, track, disguised_as_chrome, PUPPET_CHALLENGES, PUPPET_ID)
+    seen = {k: data.get(k) for k in ("status", "failure_reason")} | {"signals": (data.get("liveness") or {}).get("signals")}
+    assert signal(data, "client_not_browser") is None and signal(data, "reference_replay") is None, seen
+    found = signal(data, "rigid_texture")
+    assert found is not None and found["action"] == "fail" and found["level"] == "high", seen
+    assert found["detail"]["texture_change"] < found["detail"]["below"] and found["detail"]["frames"] >= 2
+    assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
+    assert "rigid_texture" in data["liveness"]["detail"]

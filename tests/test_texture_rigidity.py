@@ -1,0 +1,60 @@
+"""rigid_texture (issue 24 item 3): a face that turns while its texture stays the neutral one, warped.
+
+On real faces: a mesh-warped puppet (realname_tools/puppets.py, made here from a press photo) against the
+genuine head-turn selfie, both measured as a check's tracker measures them (realname_tools/rigidity.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from realname_tools.puppets import mesh_puppet_of, read_photo, write_clip
+from realname_tools.rigidity import frames, measure
+from server.models.loader import landmarker_file, new_landmarker
+from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, rigid_texture_signal
+from server.spoof.texture_rigidity import RIGID_BELOW, Rigidity, RigidityTracker, texture_change
+from tests.support.media import photo, video
+
+PHOTO = "george_clooney/deepface_img39.jpg"  # not an ID portrait of realname_tools/eval_injection.py
+HEADTURN = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
+
+
+def test_the_signal_fails_a_rigid_texture_only():
+    assert rigid_texture_signal(None) is None
+    assert rigid_texture_signal(Rigidity(RIGID_BELOW + 0.01, 12, 25.0)) is None
+    found = rigid_texture_signal(Rigidity(0.05, 12, 21.04))
+    assert found is not None and found.code == SignalCode.RIGID_TEXTURE
+    assert (found.level, found.action) == (Level.HIGH, Action.FAIL)
+    assert found.detail == {"texture_change": 0.05, "below": RIGID_BELOW, "frames": 12, "max_angle_deg": 21.0}
+    assert [s.code for s in check_signals(StreamFacts(rigidity=Rigidity(0.05, 12, 21.0)), None)] == [SignalCode.RIGID_TEXTURE]
+
+
+def test_a_check_without_turned_frames_has_no_value():
+    tracker = RigidityTracker()
+    assert tracker.result() is None  # blinks and smiles only: nothing compared
+
+
+@pytest.fixture(scope="module")
+def landmarker():
+    found = new_landmarker(landmarker_file())
+    yield found
+    found.close()
+
+
+def test_a_puppet_of_a_photo_turns_rigidly_and_a_turning_head_does_not(models, landmarker, tmp_path):
+    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays in the test's temporary folder
+    write_clip(mesh_puppet_of(models.matcher, landmarker, read_photo(photo(PHOTO)), ["turn_left", "look_up"]), clip)
+    puppet = measure(clip, landmarker, every=2)
+    assert puppet["check"] is not None and puppet["check"] < RIGID_BELOW, puppet["turns"]
+    genuine = measure(video(HEADTURN), landmarker, every=3)
+    assert genuine["check"] is not None and genuine["check"] > RIGID_BELOW, genuine["turns"]
+    assert min(genuine["turns"]) > max(puppet["turns"])
+
+
+def test_the_same_frame_compared_with_itself_is_unchanged(landmarker, tmp_path):
+    _, rgb = next(frames(video(HEADTURN), every=1))
+    faces = landmarker.get(rgb)
+    tracker = RigidityTracker()
+    tracker.add(0.0, rgb, faces[0].points, 0.0, 0.0, 0.0, (0.0, 0.0))
+    assert tracker.neutral is not None
+    assert texture_change(tracker.neutral, rgb, faces[0].points) == pytest.approx(0.0, abs=0.02)
