@@ -12,7 +12,7 @@ from realname_tools.puppets import mesh_puppet_of, read_photo, write_clip
 from realname_tools.rigidity import frames, measure
 from server.models.loader import landmarker_file, new_landmarker
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, rigid_texture_signal
-from server.spoof.texture_rigidity import RIGID_BELOW, Rigidity, RigidityTracker, texture_change
+from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigidityTracker, texture_change
 from tests.support.media import photo, video
 
 PHOTO = "george_clooney/deepface_img39.jpg"  # not an ID portrait of realname_tools/eval_injection.py
@@ -27,6 +27,11 @@ def test_the_signal_fails_a_rigid_texture_only():
     assert (found.level, found.action) == (Level.HIGH, Action.FAIL)
     assert found.detail == {"texture_change": 0.05, "below": RIGID_BELOW, "frames": 12, "max_angle_deg": 21.0}
     assert [s.code for s in check_signals(StreamFacts(rigidity=Rigidity(0.05, 12, 21.0)), None)] == [SignalCode.RIGID_TEXTURE]
+
+
+def test_a_rigid_texture_over_a_barely_sufficient_turn_goes_to_review_not_refusal():
+    found = rigid_texture_signal(Rigidity(0.05, 4, CLEAR_TURN_DEG - 4.0))
+    assert found is not None and (found.level, found.action) == (Level.ELEVATED, Action.REVIEW)
 
 
 def test_a_check_without_turned_frames_has_no_value():

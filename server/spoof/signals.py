@@ -19,7 +19,7 @@ import numpy as np
 from .continuity import CutLimits, Step, cuts
 from .offer_client import BROWSER_FAMILIES, claimed_family, offer_traits, user_agent_summary
 from .pad import PadResult, PadThresholds, PadVerdict
-from .texture_rigidity import RIGID_BELOW, Rigidity
+from .texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity
 
 # Camera labels that name a virtual camera or an injection tool (Chromium's own fake camera is "fake_device_0").
 VIRTUAL_CAMERA = re.compile(r"\bobs\b|manycam|v4l2loopback|virtual|snap camera|xsplit|vcam|droidcam|fake", re.IGNORECASE)
@@ -296,6 +296,8 @@ def rigid_texture_signal(rigidity: Rigidity | None, below: float = RIGID_BELOW) 
     if rigidity is None or rigidity.change >= below:
         return None
     detail = {"texture_change": round(rigidity.change, 3), "below": below, "frames": rigidity.samples, "max_angle_deg": round(rigidity.max_angle_deg, 1)}
+    if rigidity.max_angle_deg < CLEAR_TURN_DEG:
+        return RiskSignal(SignalCode.RIGID_TEXTURE, Level.ELEVATED, detail, Action.REVIEW)
     return RiskSignal(SignalCode.RIGID_TEXTURE, Level.HIGH, detail, Action.FAIL)
 
 
