@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.support.media import video
 
 PROJECT = Path(__file__).resolve().parents[1]
@@ -123,6 +125,7 @@ def test_the_senders_send_at_the_rate_the_page_asks_the_camera_for():
     assert at_rate(frames, 15.0, 20.0) == (frames, 15.0)  # never more frames than the clip has
 
 
+@pytest.mark.long
 def test_bench_with_customers_who_leave_reports_admissions_a_minute_and_idle_places():
     blink = video(BLINK_CLIP)
     command = [

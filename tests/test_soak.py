@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from realname_tools.bench.soak import slope_per_hour
 from tests.support.media import video
 
@@ -15,6 +17,7 @@ PROJECT = Path(__file__).resolve().parents[1]
 BLINK_CLIP = "blink_frontal_man_phone_portrait_14s.mp4"
 
 
+@pytest.mark.long
 def test_a_short_soak_writes_its_samples_and_figures(tmp_path):
     out = tmp_path / "soak.json"
     command = [sys.executable, "-m", "server", "soak", "--minutes", "0.4", "--video", str(video(BLINK_CLIP)), "--out", str(out), "--json"]
