@@ -39,7 +39,6 @@ TAIL_S = 0.3
 HOLD_S = 0.3  # a movement held at its furthest: this much of it before the furthest point, forward and back
 CANVAS_LONG_SIDE = 640
 CANVAS_FPS = 20
-RESULT_TIMEOUT_MS = 120_000
 
 # kind -> (clip, the challenge lists its checks take in turn); the default check is drawn per run.
 KINDS: dict[str, tuple[str, list[list[str]]]] = {
@@ -318,41 +317,17 @@ def parts_of(events: list[tuple[str, str, float]]) -> dict[str, Any]:
 
 async def one_check(live, playwright, script: str, challenges: list[str], photo: Path) -> dict[str, Any]:
     """One check, as a customer whose camera is `script`'s: the page's times and the session's record."""
-    import aiohttp
+    from e2e.support.browser import BASE_ARGS
 
-    from e2e.support.browser import BASE_ARGS, CHROMIUM, PHONE
-    from e2e.support.flow import at, walk_to_live
-    from server.liveness.challenges import parse_challenges
+    from .eval_injection_browser import browser_check
 
-    fixed = parse_challenges(challenges)
-    live.services.lifecycle.challenges_for = lambda session: list(fixed)
-    headers = {"Authorization": f"Bearer {live.key}"}
     events: list[tuple[str, str, float]] = []
-    async with aiohttp.ClientSession() as http:
-        async with http.post(live.base + "/api/v1/sessions", json={"reference_id": "customer-time"}, headers=headers) as response:
-            created = await response.json()
-            assert response.status == 201, created
-        browser = await playwright.chromium.launch(
-            executable_path=str(CHROMIUM), headless=True, args=[*BASE_ARGS, "--autoplay-policy=no-user-gesture-required"]
-        )
-        try:
-            context = await browser.new_context(**PHONE)
-            context.set_default_timeout(60_000)
-            await context.expose_function("__customerEvent", lambda name, detail, t: events.append((name, detail, t)))
-            await context.add_init_script(script)
-            page = await context.new_page()
-            await walk_to_live(page, created["url"], photo)
-            await page.locator("#start").click()
-            await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
-        finally:
-            await browser.close()
-        data: dict[str, Any] = {}
-        for _ in range(60):  # the record may lag the page a moment
-            async with http.get(live.base + f"/api/v1/sessions/{created['id']}", headers=headers) as response:
-                data = await response.json()
-            if data.get("liveness") is not None:
-                break
-            await asyncio.sleep(0.5)
+
+    async def prepare(context) -> None:
+        await context.expose_function("__customerEvent", lambda name, detail, t: events.append((name, detail, t)))
+
+    launch_args = [*BASE_ARGS, "--autoplay-policy=no-user-gesture-required"]
+    data = await browser_check(live, playwright, launch_args, challenges, photo, "customer-time", script, 60_000, prepare)
     row = parts_of(events)
     liveness = data.get("liveness") or {}
     row.update(

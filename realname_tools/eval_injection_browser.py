@@ -80,28 +80,34 @@ class LiveServer:
         await self.runner.cleanup()
 
 
-async def chromium_check(live: LiveServer, playwright, camera: Path, challenges: str, id_photo: Path) -> dict:
-    """One check as a customer in Chromium whose camera is `camera`; the session's record."""
+async def browser_check(live: LiveServer, playwright, launch_args: list[str], challenges: list[str], photo: Path, reference_id: str,
+                        init_script: str, default_timeout_ms: int, prepare=None) -> dict:
+    """One check as a customer in Chromium launched with `launch_args`, `init_script` run before the page
+    (and `prepare(context)` awaited first, if given), on a session whose challenges are `challenges`;
+    the session's record once it holds the liveness result."""
     import aiohttp
 
-    from e2e.support.browser import CHROMIUM, PHONE, chromium_args
+    from e2e.support.browser import CHROMIUM, PHONE
     from e2e.support.flow import at, walk_to_live
     from server.liveness.challenges import parse_challenges
 
-    fixed = parse_challenges(challenges.split(","))
+    fixed = parse_challenges(challenges)
     live.services.lifecycle.challenges_for = lambda session: list(fixed)
     headers = {"Authorization": f"Bearer {live.key}"}
+    data: dict = {}
     async with aiohttp.ClientSession() as http:
-        async with http.post(live.base + "/api/v1/sessions", json={"reference_id": "eval-injection"}, headers=headers) as response:
+        async with http.post(live.base + "/api/v1/sessions", json={"reference_id": reference_id}, headers=headers) as response:
             created = await response.json()
             assert response.status == 201, created
-        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=chromium_args(camera))
+        browser = await playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=launch_args)
         try:
             context = await browser.new_context(**PHONE)
-            context.set_default_timeout(30_000)
-            await context.add_init_script(RENAMED_CAMERA)
+            context.set_default_timeout(default_timeout_ms)
+            if prepare is not None:
+                await prepare(context)
+            await context.add_init_script(init_script)
             page = await context.new_page()
-            await walk_to_live(page, created["url"], id_photo)
+            await walk_to_live(page, created["url"], photo)
             await page.locator("#start").click()
             await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
         finally:
@@ -113,6 +119,13 @@ async def chromium_check(live: LiveServer, playwright, camera: Path, challenges:
                 break
             await asyncio.sleep(0.5)
     return data
+
+
+async def chromium_check(live: LiveServer, playwright, camera: Path, challenges: str, id_photo: Path) -> dict:
+    """One check as a customer in Chromium whose camera is `camera`; the session's record."""
+    from e2e.support.browser import chromium_args
+
+    return await browser_check(live, playwright, chromium_args(camera), challenges.split(","), id_photo, "eval-injection", RENAMED_CAMERA, 30_000)
 
 
 def outcome_of(Outcome, case, data: dict, match_assumed: bool):
