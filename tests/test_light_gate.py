@@ -1,0 +1,101 @@
+"""The light gate (server/liveness/light.py) on recorded face noise, and the engine waiting on it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from server.liveness.challenges import parse_challenges
+from server.liveness.engine import Hint, LivenessEngine, Phase, Reason
+from server.liveness.light import Light, LightGate
+from tests.test_engine import NEUTRAL, timeline
+
+# Face noise after the exposure rule of the first frames a check scores (eval-pad's cache of the shared clips
+# and their generated copies, /tmp/realname-pad-cache-h23): grey levels, in the order they were scored.
+DIM_ROOM_COPY = (10.97, 6.47, 2.95, 2.84, 2.6, 2.53, 3.03, 2.31)  # gen_genuine_low_light_lestari_webcam_man (least noisy dim copy)
+DIM_FIRST_FRAME_CLEAN = (1.91, 10.35, 6.63, 9.46, 7.92)  # gen_genuine_low_light_lin_manuel_miranda: its first frame reads clean
+DARKER_SKIN_ORDINARY_LIGHT = (0.82, 0.95, 1.04, 1.23, 1.29, 1.31, 1.32, 1.33)  # gen_genuine_low_resolution_lestari_webcam_man
+LIT = (0.44, 0.46, 0.47, 0.54)  # gen_genuine_low_resolution_blinkdet_man
+GATE = LightGate(noisy_above=2.19)  # the shipped calibration's noisy_above
+
+
+def test_a_dim_room_is_dark_from_its_first_frame_and_never_opens():
+    assert GATE.judge(DIM_ROOM_COPY[:1]) == Light.DARK
+    assert all(GATE.judge(DIM_ROOM_COPY[: n + 1]) == Light.DARK for n in range(len(DIM_ROOM_COPY)))
+    assert GATE.opens_at(DIM_ROOM_COPY) is None
+
+
+def test_one_clean_frame_does_not_open_it():
+    assert GATE.judge(DIM_FIRST_FRAME_CLEAN[:1]) == Light.UNKNOWN
+    assert GATE.opens_at(DIM_FIRST_FRAME_CLEAN) is None
+
+
+def test_darker_skin_in_ordinary_light_and_a_lit_face_open_it_on_the_third_frame():
+    for noises in (DARKER_SKIN_ORDINARY_LIGHT, LIT):
+        assert GATE.judge(noises[:2]) == Light.UNKNOWN
+        assert GATE.judge(noises[:3]) == Light.LIT
+        assert GATE.opens_at(noises) == 2
+
+
+def test_a_room_lit_after_a_while_opens_it_once_the_last_frames_are_clean():
+    assert GATE.opens_at(DIM_ROOM_COPY[:3] + LIT) == 4  # median of (2.95, 0.44, 0.46)
+
+
+def test_unmeasured_frames_wait_a_little_then_let_pads_own_rules_judge():
+    assert GATE.judge((), waited_s=1.0) == Light.UNKNOWN
+    assert GATE.judge((None, None), waited_s=3.0) == Light.LIT
+    assert GATE.judge((9.0,), waited_s=30.0) == Light.DARK  # measured dark stays dark however long
+    assert GATE.opens_at((None, None, None)) is None
+
+
+def test_the_gate_is_off_without_a_noise_limit():
+    assert LightGate(0.0).judge(DIM_ROOM_COPY) == Light.LIT
+
+
+def feed(engine: LivenessEngine, frames, noises) -> list:
+    prompts = []
+    for frame in frames:
+        verdict = engine.update(frame, noises)
+        prompts.append(verdict.prompt)
+        if verdict.result is not None:
+            break
+    return prompts
+
+
+def test_the_challenges_wait_for_light_and_the_customer_is_asked_for_more():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    prompts = feed(engine, timeline((3.0, {})), DIM_ROOM_COPY)
+    assert engine.phase == Phase.START and engine.light == Light.DARK
+    assert prompts[-1].hint == Hint.TOO_DARK  # "More light, please"
+    feed(engine, timeline((0.5, {}), start=3.0), DIM_ROOM_COPY[:2] + LIT)
+    assert engine.phase == Phase.CHALLENGE  # lit: the first challenge is asked
+
+
+def test_it_waits_for_three_measured_frames_but_not_forever():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    feed(engine, timeline((1.0, {})), LIT[:2])
+    assert engine.phase == Phase.START and engine.light == Light.UNKNOWN and engine.hint is None
+    feed(engine, timeline((2.5, {}), start=1.0), LIT[:2])
+    assert engine.phase == Phase.CHALLENGE  # nothing more measured within the grace: PAD's own rules judge
+
+
+def test_never_lit_ends_with_its_own_retryable_reason():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE, start_timeout_s=5.0)
+    feed(engine, timeline((6.0, {})), DIM_ROOM_COPY)
+    assert engine.result is not None and engine.result.reason == Reason.TOO_DARK and not engine.result.passed
+
+
+def test_the_gate_only_holds_the_start_the_check_itself_is_pads():
+    engine = LivenessEngine(parse_challenges("blink,blink"), light_gate=GATE)
+    feed(engine, timeline((1.0, {})), LIT)
+    assert engine.phase == Phase.CHALLENGE
+    # Dimmed once the check runs: the engine goes on (PAD's noisy-face rule judges those frames).
+    closed = replace(NEUTRAL, eye_closure_left=0.9, eye_closure_right=0.9, ear=0.05)
+    frames = [replace(closed, t=1.0 + i / 30) for i in range(6)] + timeline((0.5, {}), start=1.2)
+    feed(engine, frames, DIM_ROOM_COPY)
+    assert engine.records[0].passed and engine.light == Light.LIT
+
+
+def test_without_a_gate_nothing_changes():
+    engine = LivenessEngine(parse_challenges("blink"))
+    feed(engine, timeline((1.0, {})), DIM_ROOM_COPY)
+    assert engine.phase == Phase.CHALLENGE
