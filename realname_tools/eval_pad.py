@@ -184,15 +184,15 @@ def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy) -> list[
 
 def light_gate(records: list[FrameRecord], policy: PadFramePolicy, gate: LightGate) -> list[FrameRecord] | None:
     """The records a check judges once the light gate opened (None: it never opened). A gate that said
-    dark before it opened makes the live check forget the frames chosen until then (analyzer.py), so the
-    clip's check starts at the frame that opened it."""
+    dark before it opened makes the live check forget the frames chosen until then, the one that opened it
+    included (analyzer.py), so the clip's check starts after that frame."""
     chosen = scored_in_order(records, policy)
     noises = [r.noise if r.live is not None else None for r in chosen]
     opened = gate.opens_at(noises)
     if opened is None:
         return None
     if any(gate.judge(noises[: i + 1]) == Light.DARK for i in range(opened)):
-        return [r for r in records if r.t >= chosen[opened].t]
+        return [r for r in records if r.t > chosen[opened].t]
     return records
 
 

@@ -87,7 +87,8 @@ class MarginRule:
         if self.noise_fitted:
             clean = [s.noise for s in train if s.label == "genuine" and s.noise is not None and not dim_room(s)]
             dim = [s.noise for s in train if s.label == "genuine" and s.noise is not None and dim_room(s)]
-            return replace(self, noisy_above=noise_limit(clean, dim), noise_fitted=False).fit(train)
+            limit = noise_limit(clean, dim) if clean and dim else self.noisy_above  # too few to fit: the value fixed beforehand
+            return replace(self, noisy_above=limit, noise_fitted=False).fit(train)
         flat_below = self.flat_below(train) if self.flatness else 0.0
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
         every_attack = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]

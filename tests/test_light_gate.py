@@ -99,3 +99,43 @@ def test_without_a_gate_nothing_changes():
     engine = LivenessEngine(parse_challenges("blink"))
     feed(engine, timeline((1.0, {})), DIM_ROOM_COPY)
     assert engine.phase == Phase.CHALLENGE
+
+
+# -- eval-pad replays the same gate -----------------------------------------------------------------------
+
+
+def clip_of(noises, live: float = 0.95):
+    from realname_tools.eval_pad import Clip, ClipResult, FrameRecord
+
+    records = [FrameRecord(t=i * 0.25, face_count=1, yaw=0.0, pitch=0.0, sharpness=100.0, brightness=45.0, face_px=150.0, reference=(0.0, 0.0),
+                           live=(live, live), noise=n, detail=5.0) for i, n in enumerate(noises)]
+    return ClipResult(Clip("clip.mp4", "genuine", "", "someone"), records=records)
+
+
+def test_eval_pad_asks_a_dim_clip_for_light_with_the_same_gate():
+    from realname_tools.eval_pad import replay
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+
+    thresholds = PadThresholds(attack=0.4, review=0.7, noisy_above=2.19, noisy_review=0.96)
+    assert replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds).asked_for_light
+    lit = replay(clip_of(LIT * 3), PadFramePolicy(), thresholds)
+    assert not lit.asked_for_light and lit.verdict.value == "pass"
+    # Dark, then lit: the frames before the gate opened are forgotten, as the live check forgets them.
+    later = replay(clip_of(DIM_ROOM_COPY[:3] + LIT * 3), PadFramePolicy(), thresholds)
+    assert not later.asked_for_light and later.noise is not None and later.noise < 2.19 and len(later.check_scores) == 10  # after the frame that opened it
+    assert not replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds, gate=False).asked_for_light
+
+
+def test_cross_validation_counts_the_clips_the_gate_stopped_apart():
+    from realname_tools.pad_crossval import ASKED_FOR_LIGHT, Fold, summarise_folds
+    from server.spoof.pad import PadThresholds, PadVerdict
+    from tests.test_eval_pad import _scored
+
+    verdicts = ((_scored("a", "genuine", 0.9), ASKED_FOR_LIGHT), (_scored("a", "genuine", 0.9), PadVerdict.PASS),
+                (_scored("a", "genuine", 0.5), PadVerdict.REVIEW), (_scored("a", "attack", 0.9), ASKED_FOR_LIGHT))
+    summary = summarise_folds([Fold("a", frozenset({"b"}), PadThresholds(), verdicts)])
+    assert summary["apcer"]["count"] == 0 and summary["attacks_asked_for_light"]["count"] == 1  # stopped is not accepted
+    assert summary["genuine_asked_for_light"] == {**summary["genuine_asked_for_light"], "count": 1, "of": 3}
+    assert summary["genuine_review_past_gate"]["count"] == 1 and summary["genuine_review_past_gate"]["of"] == 2
+    assert summary["genuine_review_or_light"]["count"] == 2 and summary["bpcer"]["count"] == 0
+    assert summary["per_person"][0]["genuine_asked_for_light"] == 1
