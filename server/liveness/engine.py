@@ -195,9 +195,7 @@ class LivenessEngine:
         self._tracking = _Tracking()
         self._slot_scores: dict[str, float] = {}
         self._hint_counts: dict[Hint, int] = {}
-        # Live with PAD: the challenges wait for a face lit well enough for it to judge (light.py), measured by
-        # the scoring thread and handed in with each frame (`update(s, face_noises)`).
-        self.light_gate = light_gate
+        self.light_gate = light_gate  # live with PAD: the challenges wait for a face it can judge (light.py)
         self.light = Light.LIT
 
     # -- public -----------------------------------------------------------------------------------
@@ -220,8 +218,7 @@ class LivenessEngine:
         """Analysed frames a second the current step needs (0: every frame)."""
         return self.rates.of(self.step())
 
-    def update(self, s: FrameSignals, face_noises: tuple[float | None, ...] = ()) -> Verdict:
-        """One analysed frame; `face_noises`: the face noise of the frames PAD scored so far (light gate)."""
+    def update(self, s: FrameSignals, face_noises: tuple[float | None, ...] = ()) -> Verdict:  # noises: PAD's scored frames
         if self.result is not None:
             return Verdict(self.prompt(), result=self.result)
         if self.t0 is None:
@@ -488,9 +485,7 @@ class LivenessEngine:
         if self.phase == Phase.START and waited > self.start_timeout_s:
             if self.faces_seen == 0:
                 return Reason.NO_FACE, None
-            if self.hint == Hint.TOO_DARK:  # held by the light to the end: a quality refusal that names it
-                return Reason.TOO_DARK, None
-            return Reason.NOT_READY, self._dominant_hint()
+            return (Reason.TOO_DARK, None) if self.hint == Hint.TOO_DARK else (Reason.NOT_READY, self._dominant_hint())
         if self.phase == Phase.CHALLENGE and waited > self.challenge_timeout_s:
             return Reason.TIMEOUT, self.records[self.index].type.value
         if self.phase == Phase.RETURN and waited > self.challenge_timeout_s:
