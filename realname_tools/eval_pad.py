@@ -637,13 +637,16 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
         "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "noisy_above": t["noisy_above"],
                        "noisy_review": t["noisy_review"], "detail_below": t["detail_below"]},
-        "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
+        "decision": ("before the challenges start, the light gate (server/liveness/light.py): while the median face noise of the last 3 "
+                     "scored frames is above noisy_above the customer is asked for more light (reason too_dark at the start timeout); then the "
+                     f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
                      "below attack -> presentation_attack (review when the face's median noise after the exposure rule is above "
                      "noisy_above); below review (a noisy face: below noisy_review) -> review; "
                      "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below or its median fine "
                      "detail over noise (server/models/pad.py detail_level) below detail_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
-                     "cross-validation (each person's clips decided by thresholds fitted without that person)",
+                     "cross-validation (each person's clips decided by thresholds fitted without that person, noisy_above and so the light "
+                     "gate's limit included)",
         "rule": report["rule"],
         "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed; the dim "
                            "attacks with --recipe print_close_dim --recipe monitor_replay_dim --out /tmp/pad-attacks-dim, the same clips)",

@@ -48,12 +48,15 @@ RULE = ("in log-odds, review threshold halfway between the highest attack clip a
         "attacks flatness does not hold and the genuine clips that are not noisy (face noise after the exposure rule <= noisy_above, "
         "fixed beforehand from genuine clips only); a noisy face's own review threshold (noisy_review) by the same rule between those "
         "attacks (of any noise or room) and the noisy genuine clips, never below review; the clean thresholds then placed by the attacks "
-        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise")
+        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise. noisy_above is refitted in each fold by the same "
+        "principle (halfway in log between the noisiest genuine clip in ordinary light and the least noisy genuine dim-room copy of the "
+        "fitting persons); it is also the light gate's limit, which decides first whether a held-out clip's check would start")
 
 
 # Fixed before fitting, from genuine clips only (no attack looked at): halfway in log between the noisiest
 # genuine clip in ordinary light (shared clips and their defocused, low-resolution and compressed copies)
-# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md).
+# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md). The shipped rule
+# refits it in each fold by the same principle (`MarginRule.noise_fitted`); this value is the fallback.
 NOISY_ABOVE = 2.19  # 1.86 (the talking TV clip) and 2.57 (the webcam man in the dim room): sqrt(1.86 * 2.57)
 DIM_ROOM_RECIPES = frozenset({"low_light", *DIM_ATTACK_RECIPES})  # pad_attacks.py: the clips made in its dim room
 

@@ -139,3 +139,21 @@ def test_cross_validation_counts_the_clips_the_gate_stopped_apart():
     assert summary["genuine_review_past_gate"]["count"] == 1 and summary["genuine_review_past_gate"]["of"] == 2
     assert summary["genuine_review_or_light"]["count"] == 2 and summary["bpcer"]["count"] == 0
     assert summary["per_person"][0]["genuine_asked_for_light"] == 1
+
+
+def test_the_running_verdict_hands_the_noise_over_and_forgets_the_dark_frames():
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[str] = RunningPad(PadFramePolicy(), PadThresholds(noisy_above=2.19, noisy_review=0.96))
+    for index, noise in enumerate(DIM_ROOM_COPY[:3]):
+        running.offer(index * 0.25, f"dark {index}", 45.0)
+        slot, _ = running.take()
+        running.scored(slot, 0.9, 1.0, noise, 2.0)
+    assert running.noises() == DIM_ROOM_COPY[:3] and GATE.judge(running.noises()) == Light.DARK
+    running.restart()
+    assert running.noises() == () and running.result().frames_scored == 0 and running.result().ms == 3.0  # the cost stays counted
+    running.offer(1.0, "lit", 45.0)
+    slot, _ = running.take()
+    running.scored(slot, 0.95, 1.0, 0.5, 8.0)
+    assert running.result().face_noise == 0.5
