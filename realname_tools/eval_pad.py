@@ -187,8 +187,10 @@ def light_gate(records: list[FrameRecord], policy: PadFramePolicy, gate: LightGa
     dark before it opened makes the live check forget the frames chosen until then, the one that opened it
     included (analyzer.py), so the clip's check starts after that frame."""
     chosen = scored_in_order(records, policy)
+    if not chosen:  # no face a check would score: PAD says `unscored`, whatever the light
+        return records
     noises = [r.noise if r.live is not None else None for r in chosen]
-    opened = gate.opens_at(noises)
+    opened = gate.opens_at(noises, [r.t - records[0].t for r in chosen])
     if opened is None:
         return None
     if any(gate.judge(noises[: i + 1]) == Light.DARK for i in range(opened)):

@@ -45,6 +45,7 @@ def test_unmeasured_frames_wait_a_little_then_let_pads_own_rules_judge():
     assert GATE.judge((None, None), waited_s=3.0) == Light.LIT
     assert GATE.judge((9.0,), waited_s=30.0) == Light.DARK  # measured dark stays dark however long
     assert GATE.opens_at((None, None, None)) is None
+    assert GATE.opens_at((None, None, None), waited_s=(0.0, 2.0, 3.5)) == 2  # offline, the clip's clock
 
 
 def test_the_gate_is_off_without_a_noise_limit():
@@ -124,6 +125,8 @@ def test_eval_pad_asks_a_dim_clip_for_light_with_the_same_gate():
     later = replay(clip_of(DIM_ROOM_COPY[:3] + LIT * 3), PadFramePolicy(), thresholds)
     assert not later.asked_for_light and later.noise is not None and later.noise < 2.19 and len(later.check_scores) == 10  # after the frame that opened it
     assert not replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds, gate=False).asked_for_light
+    unscored = replay(clip_of([None] * 16), PadFramePolicy(), thresholds)  # no face noise measured in 3.75 s
+    assert not unscored.asked_for_light  # past the grace, PAD's own rules: unscored, to review
 
 
 def test_cross_validation_counts_the_clips_the_gate_stopped_apart():

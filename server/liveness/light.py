@@ -46,11 +46,10 @@ class LightGate:
             return Light.LIT
         return Light.UNKNOWN
 
-    def opens_at(self, noises: Sequence[float | None]) -> int | None:
-        """Offline, a clip's frames in the order a check scores them: the index of the frame at which the gate
-        opens (judged after each), None if it never does. Unmeasured frames do not open it (a clip has no clock
-        of waiting)."""
+    def opens_at(self, noises: Sequence[float | None], waited_s: Sequence[float] | None = None) -> int | None:
+        """Offline, a clip's frames in the order a check scores them (with the seconds since the clip began at
+        each): the index of the frame at which the gate opens (judged after each), None if it never does."""
         for index in range(len(noises)):
-            if noises[index] is not None and self.judge(noises[: index + 1]) == Light.LIT:
+            if self.judge(noises[: index + 1], waited_s[index] if waited_s is not None else 0.0) == Light.LIT:
                 return index
         return None
