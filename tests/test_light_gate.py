@@ -160,3 +160,22 @@ def test_the_running_verdict_hands_the_noise_over_and_forgets_the_dark_frames():
     slot, _ = running.take()
     running.scored(slot, 0.95, 1.0, 0.5, 8.0)
     assert running.result().face_noise == 0.5
+
+
+def test_lit_for_the_gate_and_dimmed_after_is_still_held_to_the_noisy_faces_threshold():
+    """The attacker's way round the gate: light for the start, then a dim room where the noise hides a print's
+    texture. The gate opened (no dark frame to forget), the frames of the check are noisy: the PAD rule's
+    `noisy_review` holds the check, whatever the gate said."""
+    from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[str] = RunningPad(PadFramePolicy(), PadThresholds(attack=0.44, review=0.78, noisy_above=2.19, noisy_review=0.9625))
+    noises = LIT[:3] + DIM_ROOM_COPY[2:] + DIM_ROOM_COPY[2:]
+    for index, noise in enumerate(noises):
+        if index == 3:
+            assert GATE.judge(running.noises()) == Light.LIT  # the challenges start here
+        running.offer(index * 0.25, f"frame {index}", 45.0)
+        slot, _ = running.take()
+        running.scored(slot, 0.95, 1.0, noise, 2.0)  # a score that passes a clean face (review 0.78)
+    result = running.result()
+    assert result.face_noise > 2.19 and result.verdict == PadVerdict.REVIEW
