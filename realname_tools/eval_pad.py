@@ -21,6 +21,7 @@ from statistics import median
 
 import numpy as np
 
+from server.liveness.light import Light, LightGate
 from server.models.pad import Exposure, combine_live, face_detail, integer_box
 from server.spoof.flatness import FlatnessTracker
 from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate, median_of
@@ -57,6 +58,7 @@ class ClipResult:
     noise: float | None = None  # median face noise after the exposure rule, of the frames a check keeps
     detail: float | None = None  # median fine detail over noise of the faces a check keeps (models/pad.py detail_level)
     verdict: PadVerdict = PadVerdict.UNSCORED
+    asked_for_light: bool = False  # the light gate (liveness/light.py) never opened: the check would not have started
     error: str | None = None
     records: list = field(default_factory=list)  # FrameRecord of every analysed frame
 
@@ -83,6 +85,7 @@ class ClipResult:
             "face_noise": None if self.noise is None else round(self.noise, 2),
             "face_detail": None if self.detail is None else round(self.detail, 2),
             "verdict": self.verdict.value,
+            "asked_for_light": self.asked_for_light,
             "error": self.error,
         }
 
@@ -168,17 +171,48 @@ def check_frames(records: list[FrameRecord], policy: PadFramePolicy) -> list[Fra
     return [r for _, r in sample.items if r.live is not None]
 
 
+def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy) -> list[FrameRecord]:
+    """The frames a live check scores, in the order it scores them (each when chosen, before any is thinned)."""
+    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s)
+    chosen = []
+    for r in records:
+        if sample.due(r.t) and r.wanted(policy):
+            sample.add(r.t, r)
+            chosen.append(r)
+    return chosen
+
+
+def light_gate(records: list[FrameRecord], policy: PadFramePolicy, gate: LightGate) -> list[FrameRecord] | None:
+    """The records a check judges once the light gate opened (None: it never opened). A gate that said
+    dark before it opened makes the live check forget the frames chosen until then, the one that opened it
+    included (analyzer.py), so the clip's check starts after that frame."""
+    chosen = scored_in_order(records, policy)
+    if not chosen:  # no face a check would score: PAD says `unscored`, whatever the light
+        return records
+    noises = [r.noise if r.live is not None else None for r in chosen]
+    opened = gate.opens_at(noises, [r.t - records[0].t for r in chosen])
+    if opened is None:
+        return None
+    if any(gate.judge(noises[: i + 1]) == Light.DARK for i in range(opened)):
+        return [r for r in records if r.t > chosen[opened].t]
+    return records
+
+
 def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds, combine=combine_live, method: str = DEFAULT_AGGREGATE,
-           raw: bool = False) -> ClipResult:
+           raw: bool = False, gate: bool = True) -> ClipResult:
     """The clip's verdict from its recorded frames under a frame policy, ensemble rule and aggregate
-    (`raw`: the scores of the pixels as they came, without the exposure rule)."""
+    (`raw`: the scores of the pixels as they came, without the exposure rule). With `gate`, the light gate
+    of the thresholds' noise limit (liveness/light.py) comes first: a clip it never opens for is
+    `asked_for_light` (its PAD figures are still those of every frame, for the record)."""
 
     def score(r: FrameRecord) -> float:
         return combine(r.raw if raw and r.raw is not None else r.live)
 
     result.candidates = sum(r.wanted(policy) for r in result.records)
     result.frame_scores = [score(r) for r in result.records if r.live is not None and r.wanted(policy)]
-    kept = check_frames(result.records, policy)
+    judged = light_gate(result.records, policy, LightGate(thresholds.noisy_above)) if gate else result.records
+    result.asked_for_light = judged is None
+    kept = check_frames(judged if judged is not None else result.records, policy)
     result.check_scores = [score(r) for r in kept]
     result.score = aggregate(result.check_scores, method)
     result.deformation = deformation(result.records)
@@ -394,6 +428,8 @@ def summarise(results: list[ClipResult], thresholds: PadThresholds, cost: Cost) 
         "apcer_max": max((row["apcer"] for row in apcer.values()), default=None),
         "bpcer": round(sum(r.verdict == PadVerdict.ATTACK for r in genuine) / len(genuine), 4) if genuine else None,
         "genuine_review_rate": round(sum(r.verdict == PadVerdict.REVIEW for r in genuine) / len(genuine), 4) if genuine else None,
+        "asked_for_light": {"genuine": sum(r.asked_for_light for r in results if r.clip.label == "genuine"),
+                            "attacks": sum(r.asked_for_light for r in results if r.clip.label == "attack")},
         "non_response_rate": round((len(results) - len(responded)) / len(results), 4) if results else None,
         "thresholds": thresholds.to_dict(),
         "margins": margins(results, thresholds),
@@ -545,14 +581,25 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
                                  r.clip.recipe, r.detail))
         return out
 
+    clips = {(r.clip.file, r.clip.person): r for r in results}
+
+    def gated(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False):
+        def judged(s: cv.Scored, thresholds: PadThresholds) -> str:
+            """The held-out clip as its fold's check judges it: the light gate first, then PAD on the frames after it."""
+            r = replay(clips[(s.file, s.person)], cue_policy, thresholds, combine, method, raw)
+            return cv.ASKED_FOR_LIGHT if r.asked_for_light else r.verdict
+        return judged
+
     report: dict = {"procedure": "leave-one-person-out", "rule": cv.RULE, "command": command}
     if args.ablation:
         rows = []
         for cue in cv.cue_ladder():
-            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), cue.rule.fit))))
+            judge = gated(cue.policy, cue.combine, cue.method, cue.raw) if cue.gate else None
+            folds = cv.cross_validate(scored(cue.policy, cue.combine, cue.method, cue.raw), cue.rule.fit, judge)
+            rows.append(cv.ablation_row(cue.name, cv.summarise_folds(folds)))
         report["ablation"] = rows
     items = scored(policy, combine_live, DEFAULT_AGGREGATE)
-    report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit))
+    report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit, gated(policy, combine_live, DEFAULT_AGGREGATE)))
     fitted = rule.fit(items)
     report["fitted_on_all"] = fitted.to_dict()
     groups = report["cross_validation"]["margins"]["noise"]
@@ -592,13 +639,16 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
         "thresholds": {"attack": t["attack"], "review": t["review"], "flat_below": t["flat_below"], "noisy_above": t["noisy_above"],
                        "noisy_review": t["noisy_review"], "detail_below": t["detail_below"]},
-        "decision": (f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
+        "decision": ("before the challenges start, the light gate (server/liveness/light.py): while the median face noise of the last 3 "
+                     "scored frames is above noisy_above the customer is asked for more light (reason too_dark at the start timeout); then the "
+                     f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
                      "below attack -> presentation_attack (review when the face's median noise after the exposure rule is above "
                      "noisy_above); below review (a noisy face: below noisy_review) -> review; "
                      "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below or its median fine "
                      "detail over noise (server/models/pad.py detail_level) below detail_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
-                     "cross-validation (each person's clips decided by thresholds fitted without that person)",
+                     "cross-validation (each person's clips decided by thresholds fitted without that person, noisy_above and so the light "
+                     "gate's limit included)",
         "rule": report["rule"],
         "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed; the dim "
                            "attacks with --recipe print_close_dim --recipe monitor_replay_dim --out /tmp/pad-attacks-dim, the same clips)",

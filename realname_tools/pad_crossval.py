@@ -48,12 +48,15 @@ RULE = ("in log-odds, review threshold halfway between the highest attack clip a
         "attacks flatness does not hold and the genuine clips that are not noisy (face noise after the exposure rule <= noisy_above, "
         "fixed beforehand from genuine clips only); a noisy face's own review threshold (noisy_review) by the same rule between those "
         "attacks (of any noise or room) and the noisy genuine clips, never below review; the clean thresholds then placed by the attacks "
-        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise")
+        "filmed in ordinary light (not a dim-room recipe), whatever their measured noise. noisy_above is refitted in each fold by the same "
+        "principle (halfway in log between the noisiest genuine clip in ordinary light and the least noisy genuine dim-room copy of the "
+        "fitting persons); it is also the light gate's limit, which decides first whether a held-out clip's check would start")
 
 
 # Fixed before fitting, from genuine clips only (no attack looked at): halfway in log between the noisiest
 # genuine clip in ordinary light (shared clips and their defocused, low-resolution and compressed copies)
-# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md).
+# and the least noisy genuine copy in a dim room (`noise_limit`, docs/anti-spoofing.md). The shipped rule
+# refits it in each fold by the same principle (`MarginRule.noise_fitted`); this value is the fallback.
 NOISY_ABOVE = 2.19  # 1.86 (the talking TV clip) and 2.57 (the webcam man in the dim room): sqrt(1.86 * 2.57)
 DIM_ROOM_RECIPES = frozenset({"low_light", *DIM_ATTACK_RECIPES})  # pad_attacks.py: the clips made in its dim room
 
@@ -79,8 +82,16 @@ class MarginRule:
     clean_attacks: str = "room"
     noisy_floor: bool = True  # a noisy face never passes more easily than a clean one (noisy_review >= review)
     detail: bool = False  # fit `detail_below`: a face with less fine detail over its noise than every known genuine one is at best review
+    # Fit `noisy_above` in each fold by its principle (`noise_limit`, genuine clips only) instead of the fixed value:
+    # it is also the light gate's limit (liveness/light.py), which decides the held-out clips.
+    noise_fitted: bool = False
 
     def fit(self, train: list[Scored]) -> PadThresholds:
+        if self.noise_fitted:
+            clean = [s.noise for s in train if s.label == "genuine" and s.noise is not None and not dim_room(s)]
+            dim = [s.noise for s in train if s.label == "genuine" and s.noise is not None and dim_room(s)]
+            limit = noise_limit(clean, dim) if clean and dim else self.noisy_above  # too few to fit: the value fixed beforehand
+            return replace(self, noisy_above=limit, noise_fitted=False).fit(train)
         flat_below = self.flat_below(train) if self.flatness else 0.0
         held = [s for s in train if s.label == "attack" and s.deformation is not None and s.deformation < flat_below]
         every_attack = ([logit(s.score) for s in train if s.label == "attack" and s.score is not None and s not in held]
@@ -146,9 +157,15 @@ class MarginRule:
         return round(g * math.exp(-self.step), 4)
 
 
-SHIPPED_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True, detail=True)
+BEFORE_GATE_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True, detail=True)  # shipped before the light gate
+SHIPPED_RULE = replace(BEFORE_GATE_RULE, noise_fitted=True)  # with the light gate: noisy_above refitted in each fold
 BEFORE_DETAIL_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_review=True)  # shipped before the detail cue
 PREVIOUS_RULE = MarginRule(flatness=True, noisy_above=NOISY_ABOVE)  # a noisy face never rejected on its score, no threshold of its own
+
+
+# A held-out clip the light gate (liveness/light.py) never opened for: the check would not have started.
+# Not a PAD verdict: an attack stopped there is not accepted, a genuine clip there is neither rejected nor reviewed.
+ASKED_FOR_LIGHT = "asked_for_light"
 
 
 @dataclass(frozen=True)
@@ -156,15 +173,19 @@ class Fold:
     person: str
     trained_on: frozenset[str]  # the persons whose clips fitted this fold's thresholds
     thresholds: PadThresholds
-    verdicts: tuple[tuple[Scored, PadVerdict], ...]
+    verdicts: tuple[tuple[Scored, str], ...]  # a PadVerdict, or ASKED_FOR_LIGHT
 
 
-def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresholds]) -> list[Fold]:
+def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresholds],
+                   judge: Callable[[Scored, PadThresholds], str] | None = None) -> list[Fold]:
+    """Each person's clips decided by thresholds fitted without them; `judge` (default: the PAD rule on the
+    clip's figures) may put the light gate first."""
     folds = []
     for person in sorted({s.person for s in items}):
         train = [s for s in items if s.person != person]
         thresholds = fit(train)
-        verdicts = tuple((s, thresholds.decide(s.score, s.deformation, s.noise, s.detail)) for s in items if s.person == person)
+        verdicts = tuple((s, judge(s, thresholds) if judge is not None else thresholds.decide(s.score, s.deformation, s.noise, s.detail))
+                         for s in items if s.person == person)
         folds.append(Fold(person, frozenset(s.person for s in train), thresholds, verdicts))
     return folds
 
@@ -216,6 +237,7 @@ def summarise_folds(folds: list[Fold]) -> dict:
     def flat(f: Fold, s: Scored) -> bool:
         return s.deformation is not None and s.deformation < f.thresholds.flat_below
 
+    past_gate = [(f, s, v) for f, s, v in genuine if v != ASKED_FOR_LIGHT]
     return {
         "folds": len(folds),
         "apcer": rate(sum(v == PadVerdict.PASS for _, _, v in attacks), len(attacks)),
@@ -223,6 +245,12 @@ def summarise_folds(folds: list[Fold]) -> dict:
         "attacks_to_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, _, v in attacks),
         "bpcer": rate(sum(v == PadVerdict.ATTACK for _, _, v in genuine), len(genuine)),
         "genuine_review": rate(sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, _, v in genuine), len(genuine)),
+        # The light gate: clips it never opened for (the check would not have started), and the review rate of
+        # the genuine clips it let through; friction for a genuine customer either way.
+        "genuine_asked_for_light": rate(sum(v == ASKED_FOR_LIGHT for _, _, v in genuine), len(genuine)),
+        "attacks_asked_for_light": rate(sum(v == ASKED_FOR_LIGHT for _, _, v in attacks), len(attacks)),
+        "genuine_review_past_gate": rate(sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, _, v in past_gate), len(past_gate)),
+        "genuine_review_or_light": rate(sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED, ASKED_FOR_LIGHT) for _, _, v in genuine), len(genuine)),
         "margins": {
             "lowest_genuine_clip": lo(g_scores),
             "highest_attack_clip": round(max(a_scores), 4) if a_scores else None,
@@ -274,16 +302,18 @@ def person_row(fold: Fold) -> dict:
     return {
         "person": fold.person,
         "thresholds": {"attack": fold.thresholds.attack, "review": fold.thresholds.review, "flat_below": fold.thresholds.flat_below,
-                       "noisy_review": fold.thresholds.noisy_review},
+                       "noisy_review": fold.thresholds.noisy_review, "noisy_above": fold.thresholds.noisy_above},
         "genuine": len(g),
         "genuine_rejected": sum(v == PadVerdict.ATTACK for _, v in g),
         "genuine_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in g),
+        "genuine_asked_for_light": sum(v == ASKED_FOR_LIGHT for _, v in g),
         "attacks": len(a),
         "attacks_accepted": sum(v == PadVerdict.PASS for _, v in a),
         "attacks_to_review": sum(v in (PadVerdict.REVIEW, PadVerdict.UNSCORED) for _, v in a),
+        "attacks_asked_for_light": sum(v == ASKED_FOR_LIGHT for _, v in a),
         "lowest_genuine": round(min(g_scores), 4) if g_scores else None,
         "highest_attack": round(max(a_scores), 4) if a_scores else None,
-        "clips": [{"file": s.file, "label": s.label, "score": None if s.score is None else round(s.score, 4), "verdict": v.value}
+        "clips": [{"file": s.file, "label": s.label, "score": None if s.score is None else round(s.score, 4), "verdict": str(v)}
                   for s, v in fold.verdicts],
     }
 
@@ -296,14 +326,15 @@ def _pct(r: dict) -> str:
 def render_folds(summary: dict, per_person: bool = True) -> str:
     lines = []
     if per_person:
-        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'nsyrev':>6} {'gen':>4} {'rej':>4} {'rev':>4} "
-                     f"{'att':>4} {'acc':>4} {'rev':>4} {'low gen':>8} {'high att':>8}")
+        lines.append(f"{'person (scored with thresholds fitted without them)':<44} {'attack':>6} {'review':>6} {'nsyrev':>6} {'noisy':>5} {'gen':>4} {'rej':>4} {'rev':>4} "
+                     f"{'lgt':>4} {'att':>4} {'acc':>4} {'rev':>4} {'lgt':>4} {'low gen':>8} {'high att':>8}")
         for row in summary["per_person"]:
             lines.append(
                 f"{row['person'][:44]:<44} {row['thresholds']['attack']:>6.3f} {row['thresholds']['review']:>6.3f} "
-                f"{row['thresholds']['noisy_review'] or row['thresholds']['review']:>6.3f} {row['genuine']:>4} "
-                f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['attacks']:>4} {row['attacks_accepted']:>4} "
-                f"{row['attacks_to_review']:>4} {_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
+                f"{row['thresholds']['noisy_review'] or row['thresholds']['review']:>6.3f} {row['thresholds']['noisy_above']:>5.2f} {row['genuine']:>4} "
+                f"{row['genuine_rejected']:>4} {row['genuine_review']:>4} {row['genuine_asked_for_light']:>4} {row['attacks']:>4} "
+                f"{row['attacks_accepted']:>4} {row['attacks_to_review']:>4} {row['attacks_asked_for_light']:>4} "
+                f"{_num(row['lowest_genuine']):>8} {_num(row['highest_attack']):>8}"
             )
         lines.append("")
     lines.append(f"pooled over {summary['folds']} leave-one-person-out folds:")
@@ -312,6 +343,9 @@ def render_folds(summary: dict, per_person: bool = True) -> str:
         lines.append(f"    {kind}: {_pct(r)}")
     lines.append(f"  BPCER (genuine rejected): {_pct(summary['bpcer'])}")
     lines.append(f"  genuine sent to review:   {_pct(summary['genuine_review'])}")
+    lines.append(f"  light gate: genuine asked for more light {_pct(summary['genuine_asked_for_light'])}; attacks {_pct(summary['attacks_asked_for_light'])}")
+    lines.append(f"  genuine sent to review among those past the gate: {_pct(summary['genuine_review_past_gate'])}; "
+                 f"review or asked for light: {_pct(summary['genuine_review_or_light'])}")
     m = summary["margins"]
     lines.append(f"  margins: lowest genuine clip {m['lowest_genuine_clip']}, highest attack clip {m['highest_attack_clip']} "
                  f"(separation {m['separation_logit']} log-odds); worst genuine above its fold's attack threshold "
@@ -357,6 +391,7 @@ class Cue:
     method: str
     raw: bool = False  # score the pixels as they came (no exposure rule)
     rule: MarginRule = MarginRule()  # the decision fitted in each fold
+    gate: bool = False  # the light gate of each fold's noisy_above first (liveness/light.py)
 
 
 def cue_ladder() -> list[Cue]:
@@ -388,7 +423,10 @@ def cue_ladder() -> list[Cue]:
         Cue("V2 + noisy face never rejected on its score", more, combine_live, "median", rule=MarginRule(noisy_above=NOISY_ABOVE)),
         Cue("V2 + flatness + noisy face never rejected", more, combine_live, "median", rule=PREVIOUS_RULE),
         Cue("+ noisy face's own review threshold", more, combine_live, "median", rule=BEFORE_DETAIL_RULE),
-        Cue("+ detail over noise (less than every genuine: review) [shipped]", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("+ detail over noise (less than every genuine: review)", more, combine_live, "median", rule=BEFORE_GATE_RULE),
+        Cue("+ noisy_above refitted in each fold (no gate)", more, combine_live, "median", rule=SHIPPED_RULE),
+        Cue("+ light gate: a noisy face asked for light [shipped]", more, combine_live, "median", rule=SHIPPED_RULE, gate=True),
+        Cue("light gate, fixed noisy_above 2.19", more, combine_live, "median", rule=BEFORE_GATE_RULE, gate=True),
         Cue("V2 + flatness + noisy face always to review", more, combine_live, "median",
             rule=MarginRule(flatness=True, noisy_above=NOISY_ABOVE, noisy_never_passes=True)),
         Cue("shipped, but clean thresholds by clean attacks, no floor", more, combine_live, "median",
@@ -407,6 +445,8 @@ def ablation_row(name: str, summary: dict) -> dict:
         "genuine_rejected": summary["bpcer"]["count"],
         "genuine_review": summary["genuine_review"]["count"],
         "genuine": summary["genuine_review"]["of"],
+        "genuine_asked_for_light": summary["genuine_asked_for_light"]["count"],
+        "attacks_asked_for_light": summary["attacks_asked_for_light"]["count"],
         "lowest_genuine_clip": m["lowest_genuine_clip"],
         "highest_attack_clip": m["highest_attack_clip"],
         "separation_logit": m["separation_logit"],
@@ -416,11 +456,11 @@ def ablation_row(name: str, summary: dict) -> dict:
 
 
 def render_ablation(rows: list[dict]) -> str:
-    lines = [f"{'cue (leave-one-person-out)':<58} {'acc':>7} {'rej':>7} {'review':>7} {'low gen':>7} {'hi att':>7} {'sep':>6} {'g>rev':>6} {'a<rev':>6}"]
+    lines = [f"{'cue (leave-one-person-out)':<58} {'acc':>7} {'rej':>7} {'review':>7} {'g lgt':>5} {'a lgt':>5} {'low gen':>7} {'hi att':>7} {'sep':>6} {'g>rev':>6} {'a<rev':>6}"]
     for r in rows:
         lines.append(
             f"{r['cue'][:58]:<58} {r['attacks_accepted']:>3}/{r['attacks']:<3} {r['genuine_rejected']:>3}/{r['genuine']:<3} "
-            f"{r['genuine_review']:>3}/{r['genuine']:<3} {_num(r['lowest_genuine_clip']):>7} {_num(r['highest_attack_clip']):>7} "
+            f"{r['genuine_review']:>3}/{r['genuine']:<3} {r['genuine_asked_for_light']:>5} {r['attacks_asked_for_light']:>5} {_num(r['lowest_genuine_clip']):>7} {_num(r['highest_attack_clip']):>7} "
             f"{_num(r['separation_logit']):>6} {_num(r['worst_genuine_over_review_logit']):>6} {_num(r['worst_attack_under_review_logit']):>6}"
         )
     return "\n".join(lines)

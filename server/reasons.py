@@ -20,6 +20,7 @@ class Reason(StrEnum):
     TIMEOUT = "timeout"
     NOT_NEUTRAL = "not_neutral"
     NOT_READY = "not_ready"
+    TOO_DARK = "too_dark"  # the face stayed too dim (and noisy) for the checks to judge it: more light, then retry
     STREAM_ENDED = "stream_ended"
     # Passive anti-spoofing: the face looked presented (a screen, a print), not live.
     PRESENTATION_ATTACK = "presentation_attack"

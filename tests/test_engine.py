@@ -243,7 +243,10 @@ def test_no_face_at_all():
 def test_poor_quality_never_starts_and_says_why():
     dark = timeline((25, {"brightness": 10.0}))
     result = run(dark, "blink", start_timeout_s=20)
-    assert result.reason == Reason.NOT_READY and result.detail == "too_dark"
+    assert result.reason == Reason.TOO_DARK  # held by the light to the end: named, retryable
+    blurred = timeline((25, {"sharpness": 2.0}))
+    result = run(blurred, "blink", start_timeout_s=20)
+    assert result.reason == Reason.NOT_READY and result.detail == "too_blurry"
 
 
 @pytest.mark.parametrize(

@@ -27,6 +27,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
+from ..liveness.light import LightGate
 from ..liveness.rates import StepRates
 from ..matching.matcher import EmbeddedFace, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
@@ -172,6 +173,7 @@ class LiveAttempts:
                 self.lifecycle.challenges_for(session),
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
+                light_gate=LightGate(self.pad.thresholds.noisy_above) if self.pad and self.pad_executor else None,
             )
             scoring = PadScoring(self.pad, self.pad_executor) if self.pad and self.pad_executor else None
             analyzer = LivenessAnalyzer(

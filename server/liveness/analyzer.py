@@ -22,7 +22,8 @@ from ..spoof.replay_fingerprint import FingerprintRecorder
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from ..spoof.texture_rigidity import RigidityTracker
-from .engine import LivenessEngine, Verdict
+from .engine import LivenessEngine, Phase, Verdict
+from .light import Light
 from .signals import FrameSignals, frame_signals
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class LivenessAnalyzer:
         faces = self.landmarker.get(rgb)
         mid = time.perf_counter()
         signals = frame_signals(t, faces, rgb)
-        verdict = self.engine.update(signals)
+        verdict = self._update_engine(signals)
         self.movement.add(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
@@ -189,6 +190,17 @@ class LivenessAnalyzer:
         if self.timings is not None:
             self.timings.landmarks_ms.append((mid - start) * 1000)
             self.timings.rest_ms.append((time.perf_counter() - mid) * 1000)
+        return verdict
+
+    def _update_engine(self, s: FrameSignals) -> Verdict:
+        """The engine's verdict, with the light the running PAD measured (liveness/light.py). When a face
+        held for more light is lit at last, the dark frames chosen so far are forgotten: PAD judges the lit face."""
+        if self.running_pad is None or self.engine.light_gate is None or self.engine.phase != Phase.START:
+            return self.engine.update(s)
+        was = self.engine.light
+        verdict = self.engine.update(s, self.running_pad.noises())
+        if was == Light.DARK and self.engine.light == Light.LIT:
+            self.running_pad.restart()
         return verdict
 
     def _count_repeat(self, rgb: np.ndarray) -> None:

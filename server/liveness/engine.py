@@ -16,6 +16,7 @@ from ..reasons import Reason
 from . import rates
 from .challenges import HEAD_POSE, Challenge
 from .holds import Hold, SteadyStretch
+from .light import Light, LightGate
 from .rates import StepRates
 from .signals import FrameSignals
 from .thresholds import Thresholds
@@ -164,6 +165,7 @@ class LivenessEngine:
         start_timeout_s: float = 20.0,
         prompts_at: list[float] | None = None,
         step_rates: StepRates | None = None,
+        light_gate: LightGate | None = None,
     ) -> None:
         if not challenges:
             raise ValueError("at least one challenge is needed")
@@ -193,6 +195,8 @@ class LivenessEngine:
         self._tracking = _Tracking()
         self._slot_scores: dict[str, float] = {}
         self._hint_counts: dict[Hint, int] = {}
+        self.light_gate = light_gate  # live with PAD: the challenges wait for a face it can judge (light.py)
+        self.light = Light.LIT
 
     # -- public -----------------------------------------------------------------------------------
 
@@ -214,11 +218,13 @@ class LivenessEngine:
         """Analysed frames a second the current step needs (0: every frame)."""
         return self.rates.of(self.step())
 
-    def update(self, s: FrameSignals) -> Verdict:
+    def update(self, s: FrameSignals, face_noises: tuple[float | None, ...] = ()) -> Verdict:  # noises: PAD's scored frames
         if self.result is not None:
             return Verdict(self.prompt(), result=self.result)
         if self.t0 is None:
             self.t0 = self.phase_since = s.t
+        if self.light_gate is not None and self.phase == Phase.START:
+            self.light = self.light_gate.judge(face_noises, s.t - self.phase_since)
         self._gap = 0.0 if self._last_t is None else max(0.0, s.t - self._last_t)
         self._last_t = s.t
         if s.face_count:
@@ -272,7 +278,7 @@ class LivenessEngine:
             and s.jaw_open < th.jaw_open
         )
         keep = self._keep_if_best("start", s) if ok else None
-        if self._collect_neutral(s, ok) and self._due(0, s.t):
+        if self._collect_neutral(s, ok) and self._due(0, s.t) and self.light == Light.LIT:
             self.baseline = Baseline.of(self._neutral.frames)
             self._ask(s.t)
         return keep
@@ -479,7 +485,7 @@ class LivenessEngine:
         if self.phase == Phase.START and waited > self.start_timeout_s:
             if self.faces_seen == 0:
                 return Reason.NO_FACE, None
-            return Reason.NOT_READY, self._dominant_hint()
+            return (Reason.TOO_DARK, None) if self.hint == Hint.TOO_DARK else (Reason.NOT_READY, self._dominant_hint())
         if self.phase == Phase.CHALLENGE and waited > self.challenge_timeout_s:
             return Reason.TIMEOUT, self.records[self.index].type.value
         if self.phase == Phase.RETURN and waited > self.challenge_timeout_s:
@@ -526,6 +532,8 @@ class LivenessEngine:
             return quality
         if self.phase == Phase.START and (abs(s.yaw) > self.th.frontal_yaw_deg or abs(s.pitch) > self.th.frontal_pitch_deg):
             return Hint.LOOK_STRAIGHT
+        if self.phase == Phase.START and self.light == Light.DARK:
+            return Hint.TOO_DARK
         return None
 
     def _dominant_hint(self) -> str | None:

@@ -34,6 +34,7 @@ class _Slot:
 class RunningPad(Generic[T]):
     def __init__(self, policy: PadFramePolicy, thresholds: PadThresholds) -> None:
         self.thresholds = thresholds
+        self._policy = policy
         self._sample: SpreadSample[_Slot] = SpreadSample(policy.max_frames, policy.min_gap_s)
         self._waiting: tuple[_Slot, T] | None = None
         self._busy = False
@@ -70,6 +71,17 @@ class RunningPad(Generic[T]):
             slot.score, slot.noise, slot.detail = score, noise, detail
             self._ms += ms
             self._busy = False
+
+    def noises(self) -> tuple[float | None, ...]:
+        """The face noise of the frames scored so far, oldest first (the light gate, liveness/light.py)."""
+        with self._lock:
+            return tuple(slot.noise for _, slot in self._sample.items if slot.score is not None)
+
+    def restart(self) -> None:
+        """Forget the frames chosen so far (the face was too dark to judge until now); the cost stays counted."""
+        with self._lock:
+            self._sample = SpreadSample(self._policy.max_frames, self._policy.min_gap_s)
+            self._waiting = None
 
     @property
     def waiting(self) -> bool:

@@ -1,0 +1,55 @@
+"""Light before the check: a face too dim and noisy for anti-spoofing to judge is asked for more light. Pure.
+
+In a dim room the camera's sensor noise, brightened by the exposure rule (models/pad.py `Exposure.noise`),
+hides the texture the PAD model reads: it drags genuine faces' scores down and pushes some attacks' up, so
+such a face could only go to review. Commercial checks ask the customer to move to a brighter place
+instead, before the check. So does this one: while the challenges have not started, the face noise of the
+frames PAD scored decides whether they may start. The limit is the PAD rule's own `noisy_above` (the
+calibration file), so "asked for more light" and "noisy face" are the same thing; once the check runs, a
+face that turns noisy is still held to the noisy face's review threshold (light up for the gate, dim after).
+The same function decides the live start and `eval-pad`'s replay of a clip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from statistics import median
+
+
+class Light(StrEnum):
+    UNKNOWN = "unknown"  # no scored frame yet: the challenges wait (at most `unmeasured_grace_s`)
+    DARK = "dark"  # the customer is asked for more light; the challenges wait
+    LIT = "lit"
+
+
+@dataclass(frozen=True)
+class LightGate:
+    noisy_above: float  # face noise after the exposure rule (grey levels, PadThresholds.noisy_above); 0: the gate is off
+    frames: int = 3  # the median of the last this many measured frames decides
+    # With nothing measured this long after the start (no scoring thread free, or SCRFD finds no face), the
+    # gate opens: PAD's own rules then judge the face as they did without a gate.
+    unmeasured_grace_s: float = 3.0
+
+    def judge(self, noises: Sequence[float | None], waited_s: float = 0.0) -> Light:
+        """The light now, from the face noise of the frames scored so far (oldest first) and the seconds
+        waited since the start. Dark as soon as the frames measured say so; lit only once `frames` of them
+        do (a single frame may catch a moment the room's light has not settled), or, when too few could be
+        measured, after `unmeasured_grace_s`."""
+        if self.noisy_above <= 0:
+            return Light.LIT
+        known = [n for n in noises if n is not None][-self.frames :]
+        if known and median(known) > self.noisy_above:
+            return Light.DARK
+        if len(known) >= self.frames or waited_s >= self.unmeasured_grace_s:
+            return Light.LIT
+        return Light.UNKNOWN
+
+    def opens_at(self, noises: Sequence[float | None], waited_s: Sequence[float] | None = None) -> int | None:
+        """Offline, a clip's frames in the order a check scores them (with the seconds since the clip began at
+        each): the index of the frame at which the gate opens (judged after each), None if it never does."""
+        for index in range(len(noises)):
+            if self.judge(noises[: index + 1], waited_s[index] if waited_s is not None else 0.0) == Light.LIT:
+                return index
+        return None

@@ -1,0 +1,181 @@
+"""The light gate (server/liveness/light.py) on recorded face noise, and the engine waiting on it."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from server.liveness.challenges import parse_challenges
+from server.liveness.engine import Hint, LivenessEngine, Phase, Reason
+from server.liveness.light import Light, LightGate
+from tests.test_engine import NEUTRAL, timeline
+
+# Face noise after the exposure rule of the first frames a check scores (eval-pad's cache of the shared clips
+# and their generated copies, /tmp/realname-pad-cache-h23): grey levels, in the order they were scored.
+DIM_ROOM_COPY = (10.97, 6.47, 2.95, 2.84, 2.6, 2.53, 3.03, 2.31)  # gen_genuine_low_light_lestari_webcam_man (least noisy dim copy)
+DIM_FIRST_FRAME_CLEAN = (1.91, 10.35, 6.63, 9.46, 7.92)  # gen_genuine_low_light_lin_manuel_miranda: its first frame reads clean
+DARKER_SKIN_ORDINARY_LIGHT = (0.82, 0.95, 1.04, 1.23, 1.29, 1.31, 1.32, 1.33)  # gen_genuine_low_resolution_lestari_webcam_man
+LIT = (0.44, 0.46, 0.47, 0.54)  # gen_genuine_low_resolution_blinkdet_man
+GATE = LightGate(noisy_above=2.19)  # the shipped calibration's noisy_above
+
+
+def test_a_dim_room_is_dark_from_its_first_frame_and_never_opens():
+    assert GATE.judge(DIM_ROOM_COPY[:1]) == Light.DARK
+    assert all(GATE.judge(DIM_ROOM_COPY[: n + 1]) == Light.DARK for n in range(len(DIM_ROOM_COPY)))
+    assert GATE.opens_at(DIM_ROOM_COPY) is None
+
+
+def test_one_clean_frame_does_not_open_it():
+    assert GATE.judge(DIM_FIRST_FRAME_CLEAN[:1]) == Light.UNKNOWN
+    assert GATE.opens_at(DIM_FIRST_FRAME_CLEAN) is None
+
+
+def test_darker_skin_in_ordinary_light_and_a_lit_face_open_it_on_the_third_frame():
+    for noises in (DARKER_SKIN_ORDINARY_LIGHT, LIT):
+        assert GATE.judge(noises[:2]) == Light.UNKNOWN
+        assert GATE.judge(noises[:3]) == Light.LIT
+        assert GATE.opens_at(noises) == 2
+
+
+def test_a_room_lit_after_a_while_opens_it_once_the_last_frames_are_clean():
+    assert GATE.opens_at(DIM_ROOM_COPY[:3] + LIT) == 4  # median of (2.95, 0.44, 0.46)
+
+
+def test_unmeasured_frames_wait_a_little_then_let_pads_own_rules_judge():
+    assert GATE.judge((), waited_s=1.0) == Light.UNKNOWN
+    assert GATE.judge((None, None), waited_s=3.0) == Light.LIT
+    assert GATE.judge((9.0,), waited_s=30.0) == Light.DARK  # measured dark stays dark however long
+    assert GATE.opens_at((None, None, None)) is None
+    assert GATE.opens_at((None, None, None), waited_s=(0.0, 2.0, 3.5)) == 2  # offline, the clip's clock
+
+
+def test_the_gate_is_off_without_a_noise_limit():
+    assert LightGate(0.0).judge(DIM_ROOM_COPY) == Light.LIT
+
+
+def feed(engine: LivenessEngine, frames, noises) -> list:
+    prompts = []
+    for frame in frames:
+        verdict = engine.update(frame, noises)
+        prompts.append(verdict.prompt)
+        if verdict.result is not None:
+            break
+    return prompts
+
+
+def test_the_challenges_wait_for_light_and_the_customer_is_asked_for_more():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    prompts = feed(engine, timeline((3.0, {})), DIM_ROOM_COPY)
+    assert engine.phase == Phase.START and engine.light == Light.DARK
+    assert prompts[-1].hint == Hint.TOO_DARK  # "More light, please"
+    feed(engine, timeline((0.5, {}), start=3.0), DIM_ROOM_COPY[:2] + LIT)
+    assert engine.phase == Phase.CHALLENGE  # lit: the first challenge is asked
+
+
+def test_it_waits_for_three_measured_frames_but_not_forever():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    feed(engine, timeline((1.0, {})), LIT[:2])
+    assert engine.phase == Phase.START and engine.light == Light.UNKNOWN and engine.hint is None
+    feed(engine, timeline((2.5, {}), start=1.0), LIT[:2])
+    assert engine.phase == Phase.CHALLENGE  # nothing more measured within the grace: PAD's own rules judge
+
+
+def test_never_lit_ends_with_its_own_retryable_reason():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE, start_timeout_s=5.0)
+    feed(engine, timeline((6.0, {})), DIM_ROOM_COPY)
+    assert engine.result is not None and engine.result.reason == Reason.TOO_DARK and not engine.result.passed
+
+
+def test_the_gate_only_holds_the_start_the_check_itself_is_pads():
+    engine = LivenessEngine(parse_challenges("blink,blink"), light_gate=GATE)
+    feed(engine, timeline((1.0, {})), LIT)
+    assert engine.phase == Phase.CHALLENGE
+    # Dimmed once the check runs: the engine goes on (PAD's noisy-face rule judges those frames).
+    closed = replace(NEUTRAL, eye_closure_left=0.9, eye_closure_right=0.9, ear=0.05)
+    frames = [replace(closed, t=1.0 + i / 30) for i in range(6)] + timeline((0.5, {}), start=1.2)
+    feed(engine, frames, DIM_ROOM_COPY)
+    assert engine.records[0].passed and engine.light == Light.LIT
+
+
+def test_without_a_gate_nothing_changes():
+    engine = LivenessEngine(parse_challenges("blink"))
+    feed(engine, timeline((1.0, {})), DIM_ROOM_COPY)
+    assert engine.phase == Phase.CHALLENGE
+
+
+# -- eval-pad replays the same gate -----------------------------------------------------------------------
+
+
+def clip_of(noises, live: float = 0.95):
+    from realname_tools.eval_pad import Clip, ClipResult, FrameRecord
+
+    records = [FrameRecord(t=i * 0.25, face_count=1, yaw=0.0, pitch=0.0, sharpness=100.0, brightness=45.0, face_px=150.0, reference=(0.0, 0.0),
+                           live=(live, live), noise=n, detail=5.0) for i, n in enumerate(noises)]
+    return ClipResult(Clip("clip.mp4", "genuine", "", "someone"), records=records)
+
+
+def test_eval_pad_asks_a_dim_clip_for_light_with_the_same_gate():
+    from realname_tools.eval_pad import replay
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+
+    thresholds = PadThresholds(attack=0.4, review=0.7, noisy_above=2.19, noisy_review=0.96)
+    assert replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds).asked_for_light
+    lit = replay(clip_of(LIT * 3), PadFramePolicy(), thresholds)
+    assert not lit.asked_for_light and lit.verdict.value == "pass"
+    # Dark, then lit: the frames before the gate opened are forgotten, as the live check forgets them.
+    later = replay(clip_of(DIM_ROOM_COPY[:3] + LIT * 3), PadFramePolicy(), thresholds)
+    assert not later.asked_for_light and later.noise is not None and later.noise < 2.19 and len(later.check_scores) == 10  # after the frame that opened it
+    assert not replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds, gate=False).asked_for_light
+    unscored = replay(clip_of([None] * 16), PadFramePolicy(), thresholds)  # no face noise measured in 3.75 s
+    assert not unscored.asked_for_light  # past the grace, PAD's own rules: unscored, to review
+
+
+def test_cross_validation_counts_the_clips_the_gate_stopped_apart():
+    from realname_tools.pad_crossval import ASKED_FOR_LIGHT, Fold, summarise_folds
+    from server.spoof.pad import PadThresholds, PadVerdict
+    from tests.test_eval_pad import _scored
+
+    verdicts = ((_scored("a", "genuine", 0.9), ASKED_FOR_LIGHT), (_scored("a", "genuine", 0.9), PadVerdict.PASS),
+                (_scored("a", "genuine", 0.5), PadVerdict.REVIEW), (_scored("a", "attack", 0.9), ASKED_FOR_LIGHT))
+    summary = summarise_folds([Fold("a", frozenset({"b"}), PadThresholds(), verdicts)])
+    assert summary["apcer"]["count"] == 0 and summary["attacks_asked_for_light"]["count"] == 1  # stopped is not accepted
+    assert summary["genuine_asked_for_light"] == {**summary["genuine_asked_for_light"], "count": 1, "of": 3}
+    assert summary["genuine_review_past_gate"]["count"] == 1 and summary["genuine_review_past_gate"]["of"] == 2
+    assert summary["genuine_review_or_light"]["count"] == 2 and summary["bpcer"]["count"] == 0
+    assert summary["per_person"][0]["genuine_asked_for_light"] == 1
+
+
+def test_the_running_verdict_hands_the_noise_over_and_forgets_the_dark_frames():
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[str] = RunningPad(PadFramePolicy(), PadThresholds(noisy_above=2.19, noisy_review=0.96))
+    for index, noise in enumerate(DIM_ROOM_COPY[:3]):
+        running.offer(index * 0.25, f"dark {index}", 45.0)
+        slot, _ = running.take()
+        running.scored(slot, 0.9, 1.0, noise, 2.0)
+    assert running.noises() == DIM_ROOM_COPY[:3] and GATE.judge(running.noises()) == Light.DARK
+    running.restart()
+    assert running.noises() == () and running.result().frames_scored == 0 and running.result().ms == 3.0  # the cost stays counted
+    running.offer(1.0, "lit", 45.0)
+    slot, _ = running.take()
+    running.scored(slot, 0.95, 1.0, 0.5, 8.0)
+    assert running.result().face_noise == 0.5
+
+
+def test_lit_for_the_gate_and_dimmed_after_is_still_held_to_the_noisy_faces_threshold():
+    """The attacker's way round the gate: light for the start, then a dim room where the noise hides a print's
+    texture. The gate opened (no dark frame to forget), the frames of the check are noisy: the PAD rule's
+    `noisy_review` holds the check, whatever the gate said."""
+    from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[str] = RunningPad(PadFramePolicy(), PadThresholds(attack=0.44, review=0.78, noisy_above=2.19, noisy_review=0.9625))
+    noises = LIT[:3] + DIM_ROOM_COPY[2:] + DIM_ROOM_COPY[2:]
+    for index, noise in enumerate(noises):
+        if index == 3:
+            assert GATE.judge(running.noises()) == Light.LIT  # the challenges start here
+        running.offer(index * 0.25, f"frame {index}", 45.0)
+        slot, _ = running.take()
+        running.scored(slot, 0.95, 1.0, noise, 2.0)  # a score that passes a clean face (review 0.78)
+    result = running.result()
+    assert result.face_noise > 2.19 and result.verdict == PadVerdict.REVIEW
