@@ -235,7 +235,7 @@ def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...]
                         mesh_puppet(str(portrait.resolve()), challenges, 200 + seed), challenges, str(portrait.resolve())))
     for index, spec in enumerate(more_splices):
         challenges, _, pieces_text = spec.partition("=")
-        pieces = [(Path(c), float(a), float(b)) for c, a, b in (piece.rsplit(":", 2) for piece in pieces_text.split("+"))]
+        pieces = [(Path(c).resolve(), float(a), float(b)) for c, a, b in (piece.rsplit(":", 2) for piece in pieces_text.split("+"))]
         name = " + ".join(f"{c.name}[{a}-{b}]" for c, a, b in pieces)
         out.append(Case("unseen footage: splice, one piece per challenge", name, True, splice(pieces, 100 + index), challenges, None))
     return out
