@@ -12,7 +12,7 @@ from realname_tools.puppets import mesh_puppet_of, read_photo, write_clip
 from realname_tools.rigidity import frames, measure
 from server.models.loader import landmarker_file, new_landmarker
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, rigid_texture_signal
-from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigidityTracker, RigiditySample, texture_change
+from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigiditySample, RigidityTracker, texture_change
 from tests.support.media import photo, video
 
 PHOTO = "george_clooney/deepface_img39.jpg"  # not an ID portrait of realname_tools/eval_injection.py
