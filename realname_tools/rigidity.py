@@ -5,7 +5,7 @@ Each clip goes through the landmarker at the analysis size (every `--every`-th f
 is its first frontal, open-eyed frame (the engine's start condition), and every later frame turned or
 nodded MIN_ANGLE_DEG or more from it is compared (`texture_change`). A clip gives one value per turn
 (each run of consecutive turned frames, judged as a check would judge it were it its only turn: what
-one challenge shows a check) and one for the whole clip as a check's tracker would take it (its first
+one challenge shows a check; and again cut short at its completion, as a check's last challenge is) and one for the whole clip as a check's tracker would take it (its first
 MAX_SAMPLES turned frames).
 
 `calibrate` measures the genuine clips of the media's videos (one face; the screen and phone replays of
