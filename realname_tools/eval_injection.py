@@ -161,7 +161,10 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed, change)
 
 
-def cases(media: Path) -> list[Case]:
+def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...] = ()) -> list[Case]:
+    """The cases; `photos`: a folder of portraits (one face each) never used to calibrate, each made into a
+    mesh-warped puppet and judged against itself as the ID photo; `more_splices`: footage never used,
+    each "CHALLENGES=CLIP:START:END+CLIP:START:END+..." (paths as given, seconds)."""
     from realname_tools import puppets, splices
 
     videos = media / "videos"
@@ -226,6 +229,15 @@ def cases(media: Path) -> list[Case]:
     for index, (pieces, challenges, reference) in enumerate(SPLICES):
         name = " + ".join(f"{c.split('_')[0]}[{a}-{b}]" for c, a, b in pieces)
         out.append(Case("splice of real footage, one piece per challenge", name, True, splice(pieces, index), challenges, reference))
+    for seed, portrait in enumerate(sorted(p for p in (photos.iterdir() if photos else ()) if p.suffix.lower() in (".jpg", ".jpeg", ".png"))):
+        challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
+        out.append(Case("unseen photo: puppet of the ID portrait (mesh-warped)", f"{portrait.name} {challenges}", True,
+                        mesh_puppet(str(portrait.resolve()), challenges, 200 + seed), challenges, str(portrait.resolve())))
+    for index, spec in enumerate(more_splices):
+        challenges, _, pieces_text = spec.partition("=")
+        pieces = [(Path(c).resolve(), float(a), float(b)) for c, a, b in (piece.rsplit(":", 2) for piece in pieces_text.split("+"))]
+        name = " + ".join(f"{c.name}[{a}-{b}]" for c, a, b in pieces)
+        out.append(Case("unseen footage: splice, one piece per challenge", name, True, splice(pieces, 100 + index), challenges, None))
     return out
 
 
@@ -265,7 +277,8 @@ def run(args) -> int:
     settings = load_settings(args.config)
     pad_dir = args.pad_model_dir or settings.pad_model_dir
     media = Path(args.media)
-    chosen = [case for case in cases(media) if not args.only or any(part in case.instrument for part in args.only.split("|"))]
+    more = cases(media, Path(args.photos) if args.photos else None, tuple(args.splice or ()))
+    chosen = [case for case in more if not args.only or any(part in case.instrument for part in args.only.split("|"))]
 
     def said(outcome: Outcome) -> None:
         change = "" if outcome.texture_change is None else f" texture_change {outcome.texture_change:.3f}"
@@ -312,5 +325,8 @@ def add_parser(sub) -> None:
     evali.add_argument("--pad-model-dir", dest="pad_model_dir", help="PAD model folder (default: REALNAME_PAD_MODEL_DIR)")
     evali.add_argument("--only", help="only the instruments whose name contains this (or any of A|B|...)")
     evali.add_argument("--chromium", action="store_true", help="each clip as Chromium's fake camera through the hosted page, on a live key of a server run here")
+    evali.add_argument("--photos", help="a folder of portraits never used to calibrate: each made into a mesh-warped puppet (instrument 'unseen photo')")
+    evali.add_argument("--splice", action="append", metavar="CHALLENGES=CLIP:START:END+...",
+                       help="footage never used, spliced one piece per challenge (repeatable; instrument 'unseen footage')")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)

@@ -5,7 +5,7 @@ Each clip goes through the landmarker at the analysis size (every `--every`-th f
 is its first frontal, open-eyed frame (the engine's start condition), and every later frame turned or
 nodded MIN_ANGLE_DEG or more from it is compared (`texture_change`). A clip gives one value per turn
 (each run of consecutive turned frames, judged as a check would judge it were it its only turn: what
-one challenge shows a check) and one for the whole clip as a check's tracker would take it (its first
+one challenge shows a check; and again cut short at its completion, as a check's last challenge is) and one for the whole clip as a check's tracker would take it (its first
 MAX_SAMPLES turned frames).
 
 `calibrate` measures the genuine clips of the media's videos (one face; the screen and phone replays of
@@ -43,6 +43,7 @@ GENUINE = {
     "lp_d0_smile_greenscreen_asian_man_3s.mp4": "lp_d0",
     "static_webcam_man_real_4s.mp4": "lestari",
 }
+COMPLETED_HOLD_S = 0.15  # a challenge is completed once its movement is held this long past its threshold
 PUPPET_CHALLENGES = ["turn_left,turn_right", "look_up,blink", "turn_right,look_down", "blink,turn_left", "look_down,look_up", "turn_left,look_up"]
 
 
@@ -103,6 +104,8 @@ def measure(path: Path, landmarker, every: int) -> dict:
     return {
         "samples": samples,
         "turns": [round(judged.change, 4) for judged in map(judged_turn, turns) if judged is not None],
+        # The same turns cut short at their completion, as a check's last challenge ends them.
+        "completed_turns": [round(judged.change, 4) for judged in (judged_turn(completed(run)) for run in turns) if judged is not None],
         "check": None if result is None else round(result.change, 4),
         "max_angle_deg": round(max((a for _, a, _ in samples), default=0.0), 1),
     }
@@ -113,6 +116,15 @@ def judged_turn(run: list[tuple[float, float, float]]):
     from server.spoof import texture_rigidity as rig
 
     return rig.RigidityTracker(samples=[rig.RigiditySample(t, angle, change) for t, angle, change in run[: rig.MAX_SAMPLES]]).result()
+
+
+def completed(run: list[tuple[float, float, float]]) -> list[tuple[float, float, float]]:
+    """A turn's frames up to its completion as a challenge: COMPLETED_HOLD_S after it first reaches
+    JUDGED_FROM_DEG (the turn thresholds' order), as when it is the check's last challenge."""
+    from server.spoof import texture_rigidity as rig
+
+    reached = next((t for t, angle, _ in run if angle >= rig.JUDGED_FROM_DEG), None)
+    return run if reached is None else [s for s in run if s[0] <= reached + COMPLETED_HOLD_S]
 
 
 def make_puppets(media: Path, persons: list[str], folder: Path) -> list[Path]:
@@ -152,7 +164,7 @@ def limits_leaving_out(genuine: dict[str, dict], margin: float) -> dict[str, flo
     people = {GENUINE[name] for name in genuine}
     out = {}
     for person in sorted(people):
-        others = [v for name, m in genuine.items() if GENUINE[name] != person for v in m["turns"]]
+        others = [v for name, m in genuine.items() if GENUINE[name] != person for v in m["turns"] + m["completed_turns"]]
         if others:
             out[person] = round(margin * min(others), 4)
     return out
@@ -185,16 +197,19 @@ def calibrate(media: Path, persons: list[str], every: int, margin: float, clips:
 def summary(result: dict, below: float) -> dict:
     genuine_turns = [v for m in result["genuine"].values() for v in m["turns"]]
     puppet_turns = [v for m in result["puppets"].values() for v in m["turns"]]
+    genuine_completed = [v for m in result["genuine"].values() for v in m["completed_turns"]]
+    puppet_completed = [v for m in result["puppets"].values() for v in m["completed_turns"]]
     puppet_checks = [m["check"] for m in result["puppets"].values() if m["check"] is not None]
     genuine_checks = [m["check"] for m in result["genuine"].values() if m["check"] is not None]
     q = lambda v: {"n": len(v), "min": min(v), "median": round(median(v), 4), "max": max(v)} if v else None  # noqa: E731
     held_out = {}
     for person, limit in result["limits_leaving_out"].items():
-        turns = [v for name, m in result["genuine"].items() if GENUINE[name] == person for v in m["turns"]]
+        turns = [v for name, m in result["genuine"].items() if GENUINE[name] == person for v in m["turns"] + m["completed_turns"]]
         held_out[person] = {"limit": limit, "turns": len(turns), "flagged": sum(v < limit for v in turns)}
     return {
         "genuine_turns": q(genuine_turns), "genuine_checks": q(genuine_checks),
         "puppet_turns": q(puppet_turns), "puppet_checks": q(puppet_checks),
+        "genuine_completed_turns": q(genuine_completed), "puppet_completed_turns": q(puppet_completed),
         "below": below,
         "puppet_checks_flagged": sum(v < below for v in puppet_checks), "puppet_checks_measured": len(puppet_checks),
         "puppets_not_measured": [n for n, m in result["puppets"].items() if m["check"] is None],

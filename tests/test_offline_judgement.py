@@ -154,3 +154,32 @@ def judged_mesh_puppet(tmp_path, source: str, reference: str, challenges: str) -
     args = ["liveness", str(clip), "--challenges", challenges, "--reference", str(photo(reference)), "--json"]
     done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
     return json.loads(done.stdout)
+
+
+def test_a_genuine_fast_turn_at_15_fps_ends_its_check_without_rigid_texture(tmp_path):
+    """Found with media the calibration never used (issue 24): the head-turn selfie at 15 fps and 120
+    kbps, asked one turn, completes it within four turned frames, mostly just past 10 degrees where a real
+    head has changed little; judged on all of them (median 0.149) it failed as a warped photo."""
+    from realname_tools.pad_attacks import read_frames, write_clip
+
+    clip = tmp_path / "fast-turn.mp4"  # generated media stays out of the repository
+    write_clip(clip, read_frames(video(HEADTURN), 6.0), 120)
+    args = ["liveness", str(clip), "--challenges", "turn_left", "--json"]
+    done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
+    data = json.loads(done.stdout)
+    assert data["passed"] is True, data
+    assert "rigid_texture" not in [s["code"] for s in data["signals"]], data["signals"]
+
+
+def test_eval_injection_takes_photos_and_footage_never_used(tmp_path):
+    from realname_tools.eval_injection import MESH_CHALLENGES, cases
+
+    (tmp_path / "stranger.jpg").write_bytes(b"")  # never read: the puppet is made when the case runs
+    (tmp_path / "notes.txt").write_text("not a photo")
+    spec = f"blink,turn_left={tmp_path / 'a.mp4'}:0:1.5+{tmp_path / 'b.mp4'}:2:3.25"
+    found = [c for c in cases(ROOT.parent / "shared" / "media", tmp_path, (spec,)) if c.instrument.startswith("unseen")]
+    puppet, splice = found
+    assert puppet.instrument == "unseen photo: puppet of the ID portrait (mesh-warped)" and puppet.attack
+    assert puppet.challenges == MESH_CHALLENGES[0] and puppet.reference == str((tmp_path / "stranger.jpg").resolve())
+    assert splice.instrument == "unseen footage: splice, one piece per challenge" and splice.challenges == "blink,turn_left"
+    assert splice.name == "a.mp4[0.0-1.5] + b.mp4[2.0-3.25]" and splice.reference is None

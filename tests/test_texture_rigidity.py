@@ -12,7 +12,7 @@ from realname_tools.puppets import mesh_puppet_of, read_photo, write_clip
 from realname_tools.rigidity import frames, measure
 from server.models.loader import landmarker_file, new_landmarker
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, rigid_texture_signal
-from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigidityTracker, texture_change
+from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigiditySample, RigidityTracker, texture_change
 from tests.support.media import photo, video
 
 PHOTO = "george_clooney/deepface_img39.jpg"  # not an ID portrait of realname_tools/eval_injection.py
@@ -37,6 +37,27 @@ def test_a_rigid_texture_over_a_barely_sufficient_turn_goes_to_review_not_refusa
 def test_a_check_without_turned_frames_has_no_value():
     tracker = RigidityTracker()
     assert tracker.result() is None  # blinks and smiles only: nothing compared
+
+
+# The turned frames (t, degrees from the neutral face, texture change) of a genuine check whose only
+# challenge was a fast turn, cut short at its completion: the head-turn selfie at 15 fps and 120 kbps
+# (realname_tools/pad_attacks.py's `compressed` genuine clip), recorded with realname_tools/rigidity.py.
+FAST_LAST_TURN = [(2.0, 10.6, 0.091), (2.07, 17.2, 0.130), (2.13, 21.3, 0.165), (2.2, 23.1, 0.197)]
+
+
+def test_a_fast_last_turn_is_judged_where_it_turned_furthest():
+    # All four frames' median (0.148) is under the limit; a real head's change grows with its angle, so
+    # the furthest-turned half is judged, and the genuine turn is not taken for a warped photo.
+    tracker = RigidityTracker(samples=[RigiditySample(*s) for s in FAST_LAST_TURN])
+    result = tracker.result()
+    assert result is not None and result.change == pytest.approx(0.181) and result.change > RIGID_BELOW
+    assert (result.samples, result.max_angle_deg) == (4, 23.1)
+
+
+def test_a_warped_photo_is_flat_at_every_angle():
+    flat = [RigiditySample(2 + 0.05 * i, 10.0 + i, 0.06 + 0.01 * (i % 3)) for i in range(16)]  # a puppet: 0.04-0.11
+    result = RigidityTracker(samples=flat).result()
+    assert result is not None and result.change < RIGID_BELOW and result.max_angle_deg == 25.0
 
 
 @pytest.fixture(scope="module")

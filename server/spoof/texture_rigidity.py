@@ -10,7 +10,7 @@ taken out by a dense optical flow on a small canvas, and what is left is compare
 difference of the two faces, each normalised to zero mean and unit spread (a brightness or contrast
 change of the camera does not count), after a slight blur. A warped photo leaves little but noise and
 compression; a head that turned leaves its new view (calibration: docs/anti-spoofing.md). The check's
-value is the median over its turned frames; too few turned frames (a check of blinks and smiles), or none
+value is the median over the furthest-turned half of its turned frames; too few turned frames (a check of blinks and smiles), or none
 turned JUDGED_FROM_DEG or more, give none.
 
 Computed in the analysis worker on frames it has already landmarked, only when the face is turned away
@@ -223,4 +223,7 @@ class RigidityTracker:
     def result(self) -> Rigidity | None:
         if len(self.samples) < MIN_SAMPLES or max(s.angle_deg for s in self.samples) < JUDGED_FROM_DEG:
             return None
-        return Rigidity(median(s.change for s in self.samples), len(self.samples), max(s.angle_deg for s in self.samples))
+        # A real head's change grows with its angle, a warped photo's does not: the furthest-turned half is
+        # judged. A fast last turn, cut short at its completion, is mostly frames just past 10 degrees.
+        furthest = sorted(self.samples, key=lambda s: s.angle_deg)[len(self.samples) // 2 :]
+        return Rigidity(median(s.change for s in furthest), len(self.samples), furthest[-1].angle_deg)
