@@ -19,6 +19,7 @@ from server.rtc.ice import use_loopback_candidates  # noqa: E402
 from tests.support.coturn import Coturn, run_coturn  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 from tests.support.postgres import Cluster, start_cluster  # noqa: E402
+from tests.support.puppets import MeshPuppets  # noqa: E402
 
 # Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).
 use_loopback_candidates()
@@ -28,6 +29,12 @@ use_loopback_candidates()
 def models() -> Models:
     """The service's models, passive anti-spoofing included when ../shared/models/pad is there."""
     return load_models(Settings(pad_model_dir=str(PAD_MODELS) if pad_models_present() else ""))
+
+
+@pytest.fixture(scope="session")
+def mesh_puppets(tmp_path_factory) -> MeshPuppets:
+    """mesh_puppets(photo, challenges) -> a mesh-warped puppet's clip, made once a run and shared."""
+    return MeshPuppets(tmp_path_factory.mktemp("mesh-puppets"))
 
 
 @pytest.fixture(scope="session")
