@@ -3,6 +3,8 @@ in a temp folder, a browser-like HTTP client."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -16,6 +18,7 @@ from server.app import Models, create_app, load_models  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
 from server.rtc.ice import use_loopback_candidates  # noqa: E402
+from server.storage.crypto import ensure_private_dir  # noqa: E402
 from tests.support.coturn import Coturn, run_coturn  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 from tests.support.postgres import Cluster, start_cluster  # noqa: E402
@@ -52,9 +55,17 @@ def database_url() -> str:
     return ""
 
 
+# Every test's data folder holds this gallery key (DATA_DIR/gallery.key, as on a first start), so that
+# the gallery's rotation, a 512x512 QR that takes seconds on a busy machine, is derived once a run.
+GALLERY_KEY = base64.b64encode(hashlib.sha256(b"realname test gallery key").digest()).decode()
+
+
 @pytest.fixture
 def settings(request, tmp_path, database_url) -> Settings:
     """Documents are read only in tests marked `reads_documents` (OCR is most of a second per photo)."""
+    key_file = ensure_private_dir(tmp_path / "data") / "gallery.key"
+    key_file.write_text(GALLERY_KEY + "\n")
+    key_file.chmod(0o600)
     return Settings(
         data_dir=str(tmp_path / "data"),
         database_url=database_url,
