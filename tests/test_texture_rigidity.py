@@ -1,6 +1,6 @@
 """rigid_texture (issue 24 item 3): a face that turns while its texture stays the neutral one, warped.
 
-On real faces: a mesh-warped puppet (realname_tools/puppets.py, made here from a press photo) against the
+On real faces: a mesh-warped puppet (realname_tools/puppets.py, made from a press photo) against the
 genuine head-turn selfie, both measured as a check's tracker measures them (realname_tools/rigidity.py).
 """
 
