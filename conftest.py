@@ -3,6 +3,8 @@ in a temp folder, a browser-like HTTP client."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 from collections.abc import Iterator
 
@@ -16,9 +18,11 @@ from server.app import Models, create_app, load_models  # noqa: E402
 from server.config import Settings  # noqa: E402
 from server.http.services import SERVICES  # noqa: E402
 from server.rtc.ice import use_loopback_candidates  # noqa: E402
+from server.storage.crypto import ensure_private_dir  # noqa: E402
 from tests.support.coturn import Coturn, run_coturn  # noqa: E402
 from tests.support.media import PAD_MODELS, pad_models_present  # noqa: E402
 from tests.support.postgres import Cluster, start_cluster  # noqa: E402
+from tests.support.puppets import MeshPuppets  # noqa: E402
 
 # Tests talk WebRTC to themselves on 127.0.0.1 only (CI runs them in a network namespace with just lo).
 use_loopback_candidates()
@@ -28,6 +32,12 @@ use_loopback_candidates()
 def models() -> Models:
     """The service's models, passive anti-spoofing included when ../shared/models/pad is there."""
     return load_models(Settings(pad_model_dir=str(PAD_MODELS) if pad_models_present() else ""))
+
+
+@pytest.fixture(scope="session")
+def mesh_puppets(tmp_path_factory) -> MeshPuppets:
+    """mesh_puppets(photo, challenges) -> a mesh-warped puppet's clip, made once a run and shared."""
+    return MeshPuppets(tmp_path_factory.mktemp("mesh-puppets"))
 
 
 @pytest.fixture(scope="session")
@@ -45,9 +55,17 @@ def database_url() -> str:
     return ""
 
 
+# Every test's data folder holds this gallery key (DATA_DIR/gallery.key, as on a first start), so that
+# the gallery's rotation, a 512x512 QR that takes seconds on a busy machine, is derived once a run.
+GALLERY_KEY = base64.b64encode(hashlib.sha256(b"realname test gallery key").digest()).decode()
+
+
 @pytest.fixture
 def settings(request, tmp_path, database_url) -> Settings:
     """Documents are read only in tests marked `reads_documents` (OCR is most of a second per photo)."""
+    key_file = ensure_private_dir(tmp_path / "data") / "gallery.key"
+    key_file.write_text(GALLERY_KEY + "\n")
+    key_file.chmod(0o600)
     return Settings(
         data_dir=str(tmp_path / "data"),
         database_url=database_url,

@@ -5,8 +5,6 @@ The check is `eval-injection --chromium`'s own (realname_tools/eval_injection_br
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from types import SimpleNamespace
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from e2e.support.y4m import clip_to_y4m
 from realname_tools.eval_injection_browser import CHALLENGE_TIMEOUT_S, LEAD_IN_REPEATS, chromium_check
 from server.api.auth import create_api_key
-from tests.support.media import ROOT, pad_model_dir, photo, video
+from tests.support.media import pad_model_dir, photo, video
 
 pytestmark = [pytest.mark.e2e, pytest.mark.media]
 
@@ -34,17 +32,9 @@ def camera(clip, folder):
     return clip_to_y4m(clip, folder / "camera.y4m", hold_start_s=0.5, hold_repeats=LEAD_IN_REPEATS, palindrome=True).path
 
 
-async def test_a_mesh_warped_puppet_as_a_renamed_fake_camera_is_not_approved_on_a_live_key(live, playwright_driver, chromium, tmp_path):
+async def test_a_mesh_warped_puppet_as_a_renamed_fake_camera_is_not_approved_on_a_live_key(live, playwright_driver, chromium, mesh_puppets, tmp_path):
     pad_model_dir()
-    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
-    made = subprocess.run(
-        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(PORTRAIT)), str(clip), "--challenges", "turn_left,turn_right", "--mesh"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=900,
-    )
-    assert made.returncode == 0, made.stderr
+    clip = mesh_puppets(PORTRAIT, ["turn_left", "turn_right"])
     data = await chromium_check(live, playwright_driver, camera(clip, tmp_path), "turn_left,turn_right", photo(PORTRAIT))
     liveness = data["liveness"]
     seen = {"status": data["status"], "failure_reason": data["failure_reason"], "signals": [(s["code"], s["action"]) for s in liveness["signals"]]}

@@ -40,21 +40,18 @@ def test_id_cards_still_match(models, subset):
     folder, pairs = subset
     matcher = models.matcher
     card_pairs = write_card_set(pairs, PHOTOS, folder / "out", matcher.models.detector)
-    photos = evaluate(matcher, read_pairs(pairs), PHOTOS)
     cards = evaluate(matcher, read_pairs(card_pairs), folder / "out")
+    # Only the cards are scored: the same pairs photo against photo asserted nothing.
     summary = {
-        name: {
-            "failed_images": len(e.failures),
-            "tar_at_match": round(e.tar(matcher.match_threshold), 4),
-            "tar_at_review": round(e.tar(matcher.review_threshold), 4),
-            "far_at_review": round(e.far(matcher.review_threshold), 4),
-            "median_genuine": round(float(np.median(e.genuine)), 3),
-        }
-        for name, e in (("photo_vs_photo", photos), ("card_vs_photo", cards))
+        "failed_images": len(cards.failures),
+        "tar_at_match": round(cards.tar(matcher.match_threshold), 4),
+        "tar_at_review": round(cards.tar(matcher.review_threshold), 4),
+        "far_at_review": round(cards.far(matcher.review_threshold), 4),
+        "median_genuine": round(float(np.median(cards.genuine)), 3),
     }
-    print("ID-card effect:", json.dumps(summary))
+    print("card_vs_photo:", json.dumps(summary))
     assert cards.failures == {}
     # Cards lower the scores, but nobody is refused outright and almost everyone still matches.
-    assert summary["card_vs_photo"]["tar_at_review"] >= 0.98
-    assert summary["card_vs_photo"]["tar_at_match"] >= 0.9
-    assert summary["card_vs_photo"]["far_at_review"] <= 0.02
+    assert summary["tar_at_review"] >= 0.98
+    assert summary["tar_at_match"] >= 0.9
+    assert summary["far_at_review"] <= 0.02

@@ -86,19 +86,19 @@ def test_a_puppet_of_the_id_portrait_is_not_approved(tmp_path):
     assert data["status"] != "approved" and data["failure_reason"] is not None
 
 
-def test_a_mesh_warped_puppet_of_the_id_portrait_performs_its_challenges_and_is_not_approved(tmp_path):
+def test_a_mesh_warped_puppet_of_the_id_portrait_performs_its_challenges_and_is_not_approved(mesh_puppets):
     """The issue's real-time-capable puppet: the portrait's face mesh turned in 3D, the picture warped to
     follow. It performs the turns (the affine puppet does not); reference_replay keeps it from approval."""
     reference = "matt_damon/deepface_img32.jpg"
-    data = judged_mesh_puppet(tmp_path, reference, reference, "turn_left,turn_right")
+    data = judged_mesh_puppet(mesh_puppets, reference, reference, "turn_left,turn_right")
     assert [c["passed"] for c in data["challenges"]] == [True, True], data
     assert data["status"] != "approved" and "reference_replay" in data["attacks"], (data["status"], data["signals"])
 
 
-def test_a_mesh_warped_puppet_of_another_photo_of_the_person_fails_by_rigid_texture(tmp_path):
+def test_a_mesh_warped_puppet_of_another_photo_of_the_person_fails_by_rigid_texture(mesh_puppets):
     """The same puppet made from a photo that is not the ID photo (one found online): it matches the ID
     without being it, so reference_replay is silent; its face turns with its texture unchanged."""
-    data = judged_mesh_puppet(tmp_path, "george_clooney/deepface_img39.jpg", "george_clooney/deepface_img38.jpg", "turn_right,look_up")
+    data = judged_mesh_puppet(mesh_puppets, "george_clooney/deepface_img39.jpg", "george_clooney/deepface_img38.jpg", "turn_right,look_up")
     assert [c["passed"] for c in data["challenges"]] == [True, True], data
     assert "reference_replay" not in data["attacks"], data["signals"]
     assert data["status"] != "approved" and "rigid_texture" in data["attacks"], (data["status"], data["signals"])
@@ -142,15 +142,11 @@ def test_eval_injection_reports_an_instrument_in_the_standards_terms():
     assert all("reference_replay" in case["signals"] for case in data["cases"])
 
 
-def judged_mesh_puppet(tmp_path, source: str, reference: str, challenges: str) -> dict:
-    """A mesh-warped puppet of the `source` photo performing `challenges`, judged offline against the
-    `reference` ID photo (`python -m server liveness --json`)."""
-    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays out of the repository
-    made = subprocess.run(
-        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(source)), str(clip), "--challenges", challenges, "--mesh"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )
-    assert made.returncode == 0, made.stderr
+def judged_mesh_puppet(mesh_puppets, source: str, reference: str, challenges: str) -> dict:
+    """A mesh-warped puppet of the `source` photo performing `challenges` (made once a run, shared with
+    the other tests that attack with it), judged offline against the `reference` ID photo
+    (`python -m server liveness --json`)."""
+    clip = mesh_puppets(source, challenges.split(","))
     args = ["liveness", str(clip), "--challenges", challenges, "--reference", str(photo(reference)), "--json"]
     done = subprocess.run([sys.executable, "-m", "server", *args], capture_output=True, text=True, cwd=ROOT, timeout=600)
     return json.loads(done.stdout)

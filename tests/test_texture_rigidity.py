@@ -1,6 +1,6 @@
 """rigid_texture (issue 24 item 3): a face that turns while its texture stays the neutral one, warped.
 
-On real faces: a mesh-warped puppet (realname_tools/puppets.py, made here from a press photo) against the
+On real faces: a mesh-warped puppet (realname_tools/puppets.py, made from a press photo) against the
 genuine head-turn selfie, both measured as a check's tracker measures them (realname_tools/rigidity.py).
 """
 
@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from realname_tools.puppets import mesh_puppet_of, read_photo, write_clip
 from realname_tools.rigidity import frames, measure
 from server.models.loader import landmarker_file, new_landmarker
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, rigid_texture_signal
 from server.spoof.texture_rigidity import CLEAR_TURN_DEG, RIGID_BELOW, Rigidity, RigiditySample, RigidityTracker, texture_change
-from tests.support.media import photo, video
+from tests.support.media import video
 
 PHOTO = "george_clooney/deepface_img39.jpg"  # not an ID portrait of realname_tools/eval_injection.py
 HEADTURN = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
@@ -67,10 +66,9 @@ def landmarker():
     found.close()
 
 
-def test_a_puppet_of_a_photo_turns_rigidly_and_a_turning_head_does_not(models, landmarker, tmp_path):
-    clip = tmp_path / "mesh-puppet.mp4"  # generated media stays in the test's temporary folder
-    write_clip(mesh_puppet_of(models.matcher, landmarker, read_photo(photo(PHOTO)), ["turn_left", "look_up"]), clip)
-    puppet = measure(clip, landmarker, every=2)
+def test_a_puppet_of_a_photo_turns_rigidly_and_a_turning_head_does_not(mesh_puppets, landmarker):
+    # the puppet tests/test_offline_judgement.py judges (made once a run)
+    puppet = measure(mesh_puppets(PHOTO, ["turn_right", "look_up"]), landmarker, every=2)
     assert puppet["check"] is not None and puppet["check"] < RIGID_BELOW, puppet["turns"]
     genuine = measure(video(HEADTURN), landmarker, every=3)
     assert genuine["check"] is not None and genuine["check"] > RIGID_BELOW, genuine["turns"]

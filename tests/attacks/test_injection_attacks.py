@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import random
 import re
-import subprocess
-import sys
 
 import aiohttp
 import pytest
@@ -24,7 +22,7 @@ import pytest
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
 from server.liveness.challenges import parse_challenges
 from server.sessions import Status
-from tests.support.media import ROOT, photo, video
+from tests.support.media import photo, video
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, new_session, session_json
 
@@ -41,14 +39,8 @@ def blink_clip():
 
 
 @pytest.fixture(scope="module")
-def puppet_clip(tmp_path_factory):
-    clip = tmp_path_factory.mktemp("puppet") / "mesh-puppet.mp4"  # generated media stays out of the repository
-    made = subprocess.run(
-        [sys.executable, "-m", "realname_tools.puppets", "make", str(photo(PUPPET_SOURCE)), str(clip), "--challenges", ",".join(PUPPET_CHALLENGES), "--mesh"],
-        capture_output=True, text=True, cwd=ROOT, timeout=900,
-    )
-    assert made.returncode == 0, made.stderr
-    return load_clip(clip)
+def puppet_clip(mesh_puppets):
+    return load_clip(mesh_puppets(PUPPET_SOURCE, PUPPET_CHALLENGES))
 
 
 class JitteredTrack(ClipTrack):
