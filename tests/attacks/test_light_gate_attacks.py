@@ -7,7 +7,8 @@ aiortc peer streams the shared blink clip, in its own light or dimmed as the gen
   since the start measure the noisy face (`check_noise` above `noisy_above`) and the PAD verdict is at
   best review; the record, the webhook and the console say so.
 - Dark throughout, as a stall or to probe the gate: the attempt ends `too_dark` at the start timeout,
-  frees its place, counts as a failure, and retrying dark does not get round the session's attempts.
+  frees its place, counts as a failure, and retrying dark does not get round the session's attempts;
+  reading the "more light" hint and leaving before the timeout is not a failure, but spends an attempt.
 
 Outcomes only: no durations or rates are asserted.
 """
@@ -15,6 +16,7 @@ Outcomes only: no durations or rates are asserted.
 from __future__ import annotations
 
 import json
+from functools import partial
 
 import aiohttp
 import pytest
@@ -24,7 +26,7 @@ from server.ratelimit import FailureLimiter
 from server.sessions import Status
 from tests import test_webhooks
 from tests.support.console import make_operator, sign_in
-from tests.support.light import LightSwitchTrack, challenge_asked, dimmed, prompts
+from tests.support.light import LightSwitchTrack, asked_for_light, challenge_asked, dimmed
 from tests.support.media import pad_model_dir, video
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, ready_for_live, session_json
@@ -56,14 +58,13 @@ async def test_lit_for_the_gate_then_dimmed_is_not_approved_on_the_lit_frames(ht
     run = LiveRun()
     # The light goes down as soon as the first challenge is asked (and, with a dark start, is up only from
     # the frame after the page asked for more light until then).
-    asked_for_light = lambda: any(m.get("hint") == "too_dark" for m in prompts(run))  # noqa: E731
-    track = LightSwitchTrack(lit, dark, fps, lambda index: challenge_asked(run) or (dark_start and not asked_for_light()))
+    track = LightSwitchTrack(lit, dark, fps, lambda index: challenge_asked(run) or (dark_start and not asked_for_light(run)))
     await customer.start_live(track, run=run)
     assert run.offer_error is None, run.offer_error
     result = await customer.wait_result(run, timeout=90)
     await customer.close()
     assert result is not None
-    assert challenge_asked(run) and asked_for_light() == dark_start
+    assert challenge_asked(run) and asked_for_light(run) == dark_start
     data = await session_json(http, server, key, created["id"])
     liveness, pad = data["liveness"], data["liveness"]["pad"]
     assert data["status"] != "approved", (data["status"], pad)
@@ -103,7 +104,7 @@ async def test_a_dark_stream_cannot_hold_its_place_nor_retry_for_ever(http, serv
         result = await customer.wait_result(run, timeout=60)
         await customer.close()
         assert result is not None, f"attempt {attempt} never ended"
-        assert any(m["hint"] == "too_dark" for m in prompts(run)) and not challenge_asked(run)
+        assert asked_for_light(run) and not challenge_asked(run)
         assert await eventually(lambda: not services.attempts.live)  # the place (and its PAD scoring) is free
         session = services.store.session(created["id"])
         assert session.failure_reason == "too_dark" and session.attempts == attempt
@@ -118,3 +119,23 @@ async def test_a_dark_stream_cannot_hold_its_place_nor_retry_for_ever(http, serv
     paused = await other.start_live(ClipTrack(dark, fps))
     assert paused.offer_error is not None and paused.offer_error["code"] == "too_many_failures", paused.offer_error
     assert not services.attempts.live
+
+
+async def test_probing_the_gate_and_leaving_still_spends_the_attempts(http, server, services, sandbox_key, lit_and_dim):
+    """The gate as an oracle: show a face, read whether it is asked for more light, leave before the start
+    timeout, try again. Leaving is not a failure, but each probe is an attempt: they run out."""
+    _lit, dark, fps = lit_and_dim
+    services.lifecycle.settings = services.lifecycle.settings.replace(max_attempts=2)
+    created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["blink"])
+    for attempt in (1, 2):
+        run = await customer.start_live(ClipTrack(dark[: round(2 * fps)], fps))
+        assert run.offer_error is None, run.offer_error
+        assert await eventually(partial(asked_for_light, run), timeout=30)  # the answer read
+        await customer.bye()
+        assert await eventually(lambda: not services.attempts.live, timeout=10)
+        await customer.close()
+        session = services.store.session(created["id"])
+        assert session.failure_reason == "abandoned" and session.attempts == attempt
+    assert session.status == Status.FAILED
+    refused = await customer.start_live(ClipTrack(dark, fps))
+    assert refused.offer_error is not None and refused.offer_error["code"] == "no_live_step"

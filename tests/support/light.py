@@ -31,6 +31,11 @@ def challenge_asked(run: LiveRun) -> bool:
     return any(m["phase"] == "challenge" for m in prompts(run))
 
 
+def asked_for_light(run: LiveRun) -> bool:
+    """Whether the page was told "More light, please" (the light gate, or a face too dim by its brightness)."""
+    return any(m["hint"] == "too_dark" for m in prompts(run))
+
+
 class LightSwitchTrack(ClipTrack):
     """The clip, looping, in its own light or dimmed: `dark(index)` decides for each frame sent (from the
     frame the clip has reached, so the face moves on as it would)."""
