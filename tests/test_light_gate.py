@@ -179,3 +179,34 @@ def test_lit_for_the_gate_and_dimmed_after_is_still_held_to_the_noisy_faces_thre
         running.scored(slot, 0.95, 1.0, noise, 2.0)  # a score that passes a clean face (review 0.78)
     result = running.result()
     assert result.face_noise > 2.19 and result.verdict == PadVerdict.REVIEW
+
+
+def test_lit_for_the_gate_and_dimmed_for_a_short_check_is_at_best_review():
+    """The same attack with a long lit start and a short check: the lit frames are most of those kept, so the
+    median noise is clean and the noisy face's threshold would not apply. The frames scored since the
+    challenges started are noisy: the verdict is at best review, whatever the lit frames scored. A lit
+    attack stays an attack (its lit frames are judged as any)."""
+    from server.spoof.pad import PadFramePolicy, PadThresholds, PadVerdict
+    from server.spoof.running import RunningPad
+
+    thresholds = PadThresholds(attack=0.44, review=0.78, noisy_above=2.19, noisy_review=0.9625)
+
+    def checked(start: tuple, check: tuple, score: float = 0.999) -> RunningPad[str]:
+        running: RunningPad[str] = RunningPad(PadFramePolicy(), thresholds)
+        for index, noise in enumerate(start + check):
+            if index == len(start):
+                running.check_started(index * 0.25)
+            running.offer(index * 0.25, f"frame {index}", 45.0)
+            slot, _ = running.take()
+            running.scored(slot, score, 1.0, noise, 8.0)
+        return running
+
+    dimmed = checked(LIT * 2, DIM_ROOM_COPY[2:5]).result()
+    assert dimmed.face_noise is not None and dimmed.face_noise < 2.19  # the lit start is most of the frames
+    assert dimmed.check_noise is not None and dimmed.check_noise > 2.19 and dimmed.verdict == PadVerdict.REVIEW
+    assert dimmed.to_dict()["check_noise"] == round(dimmed.check_noise, 2)
+    lit = checked(LIT * 2, LIT[:3]).result()
+    assert lit.verdict == PadVerdict.PASS and lit.check_noise is not None and lit.check_noise < 2.19
+    assert checked(LIT * 2, DIM_ROOM_COPY[2:5], score=0.1).result().verdict == PadVerdict.ATTACK
+    unstarted = checked(LIT * 2, ()).result()  # ended before the challenges: nothing of the check to judge apart
+    assert unstarted.check_noise is None and unstarted.verdict == PadVerdict.PASS

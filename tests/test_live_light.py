@@ -10,28 +10,11 @@ from __future__ import annotations
 
 import json
 
-import numpy as np
-from av import VideoFrame
-
 from realname_tools.client import ClipTrack, load_clip
-from realname_tools.pad_scenes import low_light
+from tests.support.light import dimmed, prompts
 from tests.support.media import pad_model_dir, video
 from tests.support.waiting import eventually
 from tests.test_live_flow import BLINK_CLIP, BLINK_ID, ROOT, ready_for_live, session_json
-
-
-def dimmed(frames: list, seed: int = 7) -> list:
-    """Each frame as the dim room makes it (fresh sensor noise on every frame)."""
-    rng = np.random.default_rng(seed)
-    out = []
-    for frame in frames:
-        dark = low_light(frame.to_ndarray(format="bgr24"), rng)
-        out.append(VideoFrame.from_ndarray(dark, format="bgr24").reformat(format="yuv420p"))
-    return out
-
-
-def prompts(run) -> list[dict]:
-    return [m for m in run.messages if m["type"] == "prompt"]
 
 
 async def test_a_dim_room_is_asked_for_more_light_and_the_check_never_starts(http, server, services, sandbox_key):

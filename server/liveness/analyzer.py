@@ -201,6 +201,8 @@ class LivenessAnalyzer:
         verdict = self.engine.update(s, self.running_pad.noises())
         if was == Light.DARK and self.engine.light == Light.LIT:
             self.running_pad.restart()
+        if self.engine.phase != Phase.START:
+            self.running_pad.check_started(s.t)
         return verdict
 
     def _count_repeat(self, rgb: np.ndarray) -> None:

@@ -6,7 +6,7 @@ such a face could only go to review. Commercial checks ask the customer to move 
 instead, before the check. So does this one: while the challenges have not started, the face noise of the
 frames PAD scored decides whether they may start. The limit is the PAD rule's own `noisy_above` (the
 calibration file), so "asked for more light" and "noisy face" are the same thing; once the check runs, a
-face that turns noisy is still held to the noisy face's review threshold (light up for the gate, dim after).
+face that turns noisy is at best review (light up for the gate, dim after: spoof/pad.py `check_noise`).
 The same function decides the live start and `eval-pad`'s replay of a clip.
 """
 

@@ -41,7 +41,9 @@ class PadThresholds:
     genuine faces against every known attack. Noise, not face luma: darker skin in ordinary light is dark
     but clean, and is judged as any other face. A face with less fine detail over its noise than
     `detail_below` (models/pad.py `detail_level`: a print filmed again has lost the fine edges a live
-    face shows) is at best review as well.
+    face shows) is at best review as well. So is a live check whose frames scored after its challenges
+    started are noisy (`check_noise`, their median, above `noisy_above`): lit for the light gate, then
+    dim, the lit frames before the start must not carry the check (liveness/light.py).
     """
 
     attack: float = 0.4
@@ -68,7 +70,7 @@ class PadThresholds:
         return (self.noisy_review or self.review) if self.noisy(noise) else self.review
 
     def decide(self, score: float | None, deformation: float | None = None, noise: float | None = None,
-               detail: float | None = None) -> PadVerdict:
+               detail: float | None = None, check_noise: float | None = None) -> PadVerdict:
         if score is None:
             return PadVerdict.UNSCORED
         if score < self.attack:
@@ -78,6 +80,8 @@ class PadThresholds:
         if deformation is not None and deformation < self.flat_below:
             return PadVerdict.REVIEW
         if detail is not None and detail < self.detail_below:
+            return PadVerdict.REVIEW
+        if self.noisy(check_noise):
             return PadVerdict.REVIEW
         return PadVerdict.PASS
 
@@ -179,16 +183,17 @@ class PadResult:
     face_luma: float | None = None  # median face luma of the scored frames, before the exposure rule
     face_noise: float | None = None  # median face noise of the scored frames, after the exposure rule
     face_detail: float | None = None  # median fine detail over noise of the scored faces (models/pad.py detail_level)
+    check_noise: float | None = None  # live: median face noise of the frames scored after the challenges started
 
     @classmethod
     def of(cls, scores: list[float], thresholds: PadThresholds, ms: float, offered: int, deformation: float | None = None,
            lumas: list[float] | None = None, noises: list[float | None] | None = None,
-           details: list[float | None] | None = None) -> PadResult:
+           details: list[float | None] | None = None, check_noises: list[float | None] | None = None) -> PadResult:
         score = aggregate(scores)
         luma = float(median(lumas)) if lumas else None
-        noise, detail = median_of(noises), median_of(details)
-        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, noise, detail), ms, offered, deformation, luma,
-                   noise, detail)
+        noise, detail, check_noise = median_of(noises), median_of(details), median_of(check_noises)
+        return cls(score, len(scores), tuple(scores), thresholds.decide(score, deformation, noise, detail, check_noise), ms, offered, deformation,
+                   luma, noise, detail, check_noise)
 
     @classmethod
     def unavailable(cls) -> PadResult:
@@ -206,6 +211,7 @@ class PadResult:
             "face_luma": None if self.face_luma is None else round(self.face_luma, 1),
             "face_noise": None if self.face_noise is None else round(self.face_noise, 2),
             "face_detail": None if self.face_detail is None else round(self.face_detail, 2),
+            "check_noise": None if self.check_noise is None else round(self.check_noise, 2),
         }
 
 

@@ -41,6 +41,7 @@ class RunningPad(Generic[T]):
         self._ms = 0.0
         self._offered = 0
         self._closed = False
+        self._check_from: float | None = None  # when the challenges started (liveness/light.py: lit for the gate, dim after)
         self._lock = threading.Lock()
 
     def due(self, t: float) -> bool:
@@ -83,6 +84,12 @@ class RunningPad(Generic[T]):
             self._sample = SpreadSample(self._policy.max_frames, self._policy.min_gap_s)
             self._waiting = None
 
+    def check_started(self, t: float) -> None:
+        """The challenges started at t: the frames scored from then on are the check's own (their noise is judged apart)."""
+        with self._lock:
+            if self._check_from is None:
+                self._check_from = t
+
     @property
     def waiting(self) -> bool:
         with self._lock:
@@ -95,11 +102,15 @@ class RunningPad(Generic[T]):
 
     def result(self, deformation: float | None = None) -> PadResult:
         """The verdict now: the median of the scored frames the sample still keeps, decided with the
-        check's `deformation` (flatness.py) and those frames' face luma, noise and detail."""
+        check's `deformation` (flatness.py) and those frames' face luma, noise and detail, and the noise of
+        those scored since the challenges started."""
         with self._lock:
-            slots = [slot for _, slot in self._sample.items if slot.score is not None]
+            timed = [(t, slot) for t, slot in self._sample.items if slot.score is not None]
+            slots = [slot for _, slot in timed]
+            since = self._check_from
+            checked = [slot.noise for t, slot in timed if since is not None and t >= since]
             return PadResult.of([s.score for s in slots], self.thresholds, self._ms, self._offered, deformation, [s.luma for s in slots],
-                                [s.noise for s in slots], [s.detail for s in slots])
+                                [s.noise for s in slots], [s.detail for s in slots], checked)
 
 
 def confident_attack(result: PadResult) -> bool:

@@ -118,6 +118,8 @@ def pad_signal(result: PadResult, thresholds: PadThresholds | None = None) -> Ri
         detail["face_noise"] = round(result.face_noise, 2)  # above noisy_above: never rejected on the score alone
     if result.face_detail is not None:
         detail["face_detail"] = round(result.face_detail, 2)  # below detail_below: at best review
+    if result.check_noise is not None:
+        detail["check_noise"] = round(result.check_noise, 2)  # above noisy_above: dimmed once the challenges started, at best review
     if thresholds is not None:
         detail["thresholds"] = {"attack": thresholds.attack, "review": thresholds.review, "flat_below": thresholds.flat_below,
                                 "noisy_above": thresholds.noisy_above, "noisy_review": thresholds.noisy_review,
