@@ -643,7 +643,8 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
                      "scored frames is above noisy_above the customer is asked for more light (reason too_dark at the start timeout); then the "
                      f"{report['policy']['aggregate']} live score of up to {report['policy']['max_frames']} gated frames spread over the check: "
                      "below attack -> presentation_attack (review when the face's median noise after the exposure rule is above "
-                     "noisy_above); below review (a noisy face: below noisy_review) -> review; "
+                     "noisy_above); below review (a noisy face: below noisy_review) -> review; live, review at best when the median noise of "
+                     "the frames scored after the challenges started (check_noise) is above noisy_above (lit for the gate, dimmed after); "
                      "else review when the face's deformation over the check (server/spoof/flatness.py) is below flat_below or its median fine "
                      "detail over noise (server/models/pad.py detail_level) below detail_below, pass otherwise"),
         "procedure": "thresholds = the margin rule fitted on every clip below; its generalisation measured by leave-one-person-out "
