@@ -27,7 +27,7 @@ from ..documents.outcome import document_problem
 from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
-from ..liveness.rates import StepRates
+from ..liveness.rates import SEND_FPS, StepRates
 from ..matching.matcher import EmbeddedFace, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter
@@ -72,7 +72,13 @@ class LivenessStep:
         message = protocol.prompt_message(verdict)
         changed = message != self._last_message
         self._last_message = message
-        return StepResult(message if changed else None, done=verdict.result is not None, needed_fps=self.analyzer.engine.needed_fps() if self.paced else None)
+        engine = self.analyzer.engine
+        return StepResult(
+            message if changed else None,
+            done=verdict.result is not None,
+            needed_fps=engine.needed_fps() if self.paced else None,
+            sent_fps=engine.sent_fps() if self.paced else None,
+        )
 
     def observe(self, frame: Any, t: float) -> None:
         self.analyzer.observe(frame, t)
@@ -198,6 +204,7 @@ class LiveAttempts:
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
                 on_frame=on_frame,
+                first_sent_fps=SEND_FPS,
             )
             attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent, scoring, faces)
             self.live.register(attempt)
@@ -480,6 +487,7 @@ class LiveAttempts:
             capture_s=list(stats.capture_s),
             arrival_s=list(stats.arrival_s),
             sizes=list(stats.sizes),
+            asked_fps=list(stats.asked_fps),
             repeated_frames=analyzer.repeated_frames,
             analysed_pairs=analyzer.analysed_pairs,
             declared=attempt.camera,

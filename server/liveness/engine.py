@@ -214,6 +214,10 @@ class LivenessEngine:
         """Analysed frames a second the current step needs (0: every frame)."""
         return self.rates.of(self.step())
 
+    def sent_fps(self) -> float:
+        """Frames a second the page is to send in the current step (rates.StepRates.sent_fps)."""
+        return self.rates.sent_fps(self.step())
+
     def update(self, s: FrameSignals) -> Verdict:
         if self.result is not None:
             return Verdict(self.prompt(), result=self.result)
