@@ -6,6 +6,9 @@ feeds it: the clip as the page sends it (`SEND_FPS`), each step analysed at its 
 from several sampling phases (the first frames dropped). Step by step, the rate is lowered along a
 ladder while every case's verdict stays the one it has with every frame of the clip, at every phase;
 the next rung down, where some verdict changed (or a passed check ended over LATER_S later), is the margin.
+
+`sent_rates` (`bench --sent-rates`) replays the same cases as the page sends them when the server asks
+it for each step's rate (rates.py `StepRates.sent_fps`), the ask heard a round trip late.
 """
 
 from __future__ import annotations
@@ -92,20 +95,21 @@ def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
 def replay_sent(frames: list[Any], challenges: str, rates, lag_s: float) -> dict[str, Any]:
     """The engine on the frames the camera captures (`frames`, at `rates.send_fps`) when the page sends
     each step at `rates.sent_fps(step)` from `lag_s` after the step began (a data-channel message and the
-    encoder's next frame), its encoder dropping a frame sooner than 0.9 / rate after the last one sent,
-    and each sent frame analysed at the step's rate: its verdict, and the frames sent and analysed."""
+    encoder's next frame), keeping the frames Chromium keeps at that rate (`client.sent_at`), and each
+    sent frame analysed at the step's rate: its verdict, and the frames sent and analysed."""
     from server.liveness.analyzer import frame_due
     from server.liveness.challenges import parse_challenges
     from server.liveness.engine import LivenessEngine
 
+    from ..client import sent_at
+
     engine = LivenessEngine(parse_challenges(challenges), step_rates=rates)
     asked = [(float("-inf"), rates.sent_fps(engine.step()))]  # (from, frames a second): the page's rate over time
-    last_sent, last_t, sent_count, analysed = None, None, 0, 0
-    for s in frames:
-        limit = next(fps for since, fps in reversed(asked) if since <= s.t)
-        if limit < rates.send_fps and last_sent is not None and s.t - last_sent < 0.9 / limit:
+    last_t, sent_count, analysed = None, 0, 0
+    for index, s in enumerate(frames):
+        if not sent_at(index, rates.send_fps, next(fps for since, fps in reversed(asked) if since <= s.t)):
             continue
-        last_sent, sent_count = s.t, sent_count + 1
+        sent_count += 1
         if not frame_due(s.t, last_t, engine.needed_fps()):
             continue
         last_t, analysed = s.t, analysed + 1
@@ -126,7 +130,7 @@ def replay_sent(frames: list[Any], challenges: str, rates, lag_s: float) -> dict
 
 def sent_rates(
     videos: str | Path,
-    lags: tuple[float, ...] = (0.1, 0.3),
+    lags: tuple[float, ...] = (0.1, 0.3, 0.5),
     cases: list[tuple[str, str, str]] | None = None,
     sent_fps: dict[str, float] | None = None,
     clips: dict[str, tuple[list[Any], float]] | None = None,
@@ -178,6 +182,18 @@ def sent_rates(
         **{f"received_fps_lag_{lag:g}": per_second([r for r in rows if r["lag_s"] == lag], "paced", "frames_sent") for lag in lags},
         **{f"analysed_fps_lag_{lag:g}": per_second([r for r in rows if r["lag_s"] == lag], "paced", "frames_analysed") for lag in lags},
     }
+
+
+def render_sent_rates(data: dict[str, Any]) -> str:
+    lines = ["step sent at (fps): " + ", ".join(f"{step} {fmt(fps)}" for step, fps in data["sent_fps"].items())]
+    lines.append(
+        f"{data['replays']} replays (cases x {PHASES} phases x the rate heard {', '.join(f'{lag:g}' for lag in data['lags_s'])} s late): "
+        f"verdicts unchanged: {data['verdicts_unchanged']}; received fps {data['received_fps_before']} -> "
+        + ", ".join(f"{data[f'received_fps_lag_{lag:g}']} ({lag:g} s)" for lag in data["lags_s"])
+        + f"; analysed fps {data['analysed_fps_before']} -> " + ", ".join(f"{data[f'analysed_fps_lag_{lag:g}']} ({lag:g} s)" for lag in data["lags_s"])
+    )
+    lines += [f"  changed: {line}" for line in data["changed"]]
+    return "\n".join(lines)
 
 
 def _verdict(outcome: dict[str, Any]) -> tuple[bool, str | None]:
