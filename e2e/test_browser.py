@@ -199,13 +199,17 @@ async def test_the_page_sends_each_step_at_the_rate_the_server_asks_for(launch, 
     sent = await page.evaluate(SENT_VIDEO, 3)
     applied = await page.evaluate("document.body.dataset.sentFps")
     await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
-    received = (await merchant.session(created["id"]))["live_stats"]["received_fps_by_asked"]
+    data = await merchant.session(created["id"])
+    received = data["live_stats"]["received_fps_by_asked"]
     full, lowered = f"{CAPTURE_FPS:g}", f"{StepRates().sent_fps('smile'):g}"
     print(f"\n[e2e] smile awaited: maxFramerate {sent['maxFramerate']}, {sent['encodedFps']:.1f} frames encoded a second; received a second by rate asked: {received}")
     assert sent["maxFramerate"] == StepRates().sent_fps("smile")
     assert applied == lowered
     assert full in received and lowered in received, received
     assert received[lowered] < received[full]  # a ratio within the run, not a rate
+    # The rates the server asked for are not a stream's rate changing, nor does a camera look synthetic at them.
+    codes = {s["code"] for s in data["liveness"]["signals"]}
+    assert not codes & {"frame_rate_changed", "timing_too_regular", "timing_irregular", "settings_mismatch"}, data["liveness"]["signals"]
 
 
 @pytest.mark.media
