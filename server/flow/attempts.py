@@ -62,9 +62,10 @@ log = logging.getLogger(__name__)
 class LivenessStep:
     """The per-frame analysis of a live check: the liveness engine, translated into messages for the page."""
 
-    def __init__(self, analyzer: LivenessAnalyzer, paced: bool = True) -> None:
+    def __init__(self, analyzer: LivenessAnalyzer, paced: bool = True, sent_by_step: bool = False) -> None:
         self.analyzer = analyzer
         self.paced = paced  # analyse only as often as the engine's current step needs
+        self.sent_by_step = paced and sent_by_step  # ask the page to send each step at its rate (rates.sent_fps)
         self._last_message: dict[str, Any] | None = None
 
     def analyse(self, frame: Any, t: float) -> StepResult:
@@ -77,7 +78,7 @@ class LivenessStep:
             message if changed else None,
             done=verdict.result is not None,
             needed_fps=engine.needed_fps() if self.paced else None,
-            sent_fps=engine.sent_fps() if self.paced else None,
+            sent_fps=engine.sent_fps() if self.sent_by_step else None,
         )
 
     def observe(self, frame: Any, t: float) -> None:
@@ -183,7 +184,7 @@ class LiveAttempts:
             analyzer = LivenessAnalyzer(
                 self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
-            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut)
+            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut, self.settings.live_send_rate_by_step)
             faces = LiveFaces(self.matcher, self.executor)
 
             def on_frame(analysis_ms: float) -> None:
