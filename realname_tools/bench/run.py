@@ -66,9 +66,8 @@ def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], fl
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Drive the sessions and return the report (see docs/benchmarks.md for its fields)."""
 
-    from server.rtc.ice import use_loopback_candidates
-
     from server.liveness.rates import STEPS, StepRates
+    from server.rtc.ice import use_loopback_candidates
 
     from ..client import encode_rates, load_clip
 

@@ -73,13 +73,9 @@ class LivenessStep:
         message = protocol.prompt_message(verdict)
         changed = message != self._last_message
         self._last_message = message
-        engine = self.analyzer.engine
-        return StepResult(
-            message if changed else None,
-            done=verdict.result is not None,
-            needed_fps=engine.needed_fps() if self.paced else None,
-            sent_fps=engine.sent_fps() if self.sent_by_step else None,
-        )
+        engine, done = self.analyzer.engine, verdict.result is not None
+        needed, sent = engine.needed_fps() if self.paced else None, engine.sent_fps() if self.sent_by_step else None
+        return StepResult(message if changed else None, done=done, needed_fps=needed, sent_fps=sent)
 
     def observe(self, frame: Any, t: float) -> None:
         self.analyzer.observe(frame, t)

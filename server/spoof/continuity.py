@@ -112,6 +112,11 @@ class CutLimits:
     min_steps: int = 10
 
 
+def _at(step: Step, interval: float) -> float:
+    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much."""
+    return step.change * max(1, round(interval / step.dt))
+
+
 def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
     """Times of the steps that are cuts."""
     if len(steps) < limits.min_steps:
@@ -136,12 +141,8 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
         change = step.change / (spans + held)
         if change < max(limits.floor, limits.times * usual * max(1, round(local / interval))):
             continue
-
-        def at_local(s: Step) -> float:
-            return s.change * max(1, round(local / s.dt))
-
-        before = [at_local(s) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
-        after = [at_local(s) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+        before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
+        after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
         # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
         # ends with the return to neutral. A movement of the person has moving steps on both sides.
         local_step = min(median(before) if before else usual, median(after) if after else usual)
