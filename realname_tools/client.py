@@ -19,6 +19,7 @@ import aiohttp
 from aiortc import RTCPeerConnection, RTCRtpSender, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av import Packet, VideoFrame
+from av.video.frame import PictureType
 
 VIDEO_CLOCK = 90000
 CSRF = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
@@ -62,22 +63,50 @@ def vp8_encoder(width: int, height: int, bitrate: int) -> Any:
     return codec
 
 
-def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000) -> list[bytes]:
+def encode_clip(frames: list[Any], fps: float, bitrate: int = 1_000_000, sent: list[int] | None = None, key_every: int = 0) -> list[bytes]:
     """VP8-encode decoded frames once, with aiortc's real-time encoder settings at a fixed bitrate.
 
     Many ClipTracks can then replay the same packets, so a load test's senders do not each spend a VP8
     encoder's CPU on every frame. Only the first frame is a key frame; a track starts and loops there.
+    `sent`: only these frames (indices, each keeping its own time), as a browser asked for fewer frames
+    sends them; `key_every`: a key frame also on every frame whose index is a multiple of it.
     """
     codec = vp8_encoder(frames[0].width, frames[0].height, bitrate)
+    indices = range(len(frames)) if sent is None else sent
     packets: list[bytes] = []
-    for index, source in enumerate(frames):
-        frame = VideoFrame.from_numpy_buffer(source.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
+    for index in indices:
+        frame = VideoFrame.from_numpy_buffer(frames[index].reformat(format="yuv420p").to_ndarray(), format="yuv420p")
         frame.pts, frame.time_base = int(index * VIDEO_CLOCK / fps), codec.time_base
+        if key_every and index % key_every == 0:
+            frame.pict_type = PictureType.I
         packets.extend(bytes(packet) for packet in codec.encode(frame))
     packets.extend(bytes(packet) for packet in codec.encode(None))
-    if len(packets) != len(frames):
-        raise ValueError(f"the encoder gave {len(packets)} packets for {len(frames)} frames")
+    if len(packets) != len(indices):
+        raise ValueError(f"the encoder gave {len(packets)} packets for {len(indices)} frames")
     return packets
+
+
+def sent_at(index: int, fps: float, rate: float) -> bool:
+    """Whether a browser asked for at most `rate` frames a second sends frame `index` of a camera giving
+    `fps`: Chromium keeps to the rate on average (at 12 of 20, 3 frames of every 5; measured in
+    e2e/test_browser.py), so the frames kept are those where the count at `rate` ticks over."""
+    return rate >= fps or index == 0 or int(index * rate / fps) > int((index - 1) * rate / fps)
+
+
+# Key frames every this many frames in a clip encoded for several rates (`encode_rates`): where a sender
+# may change from one rate's packets to another's (each decodes from its own previous frames).
+RATE_KEY_EVERY_S = 2.0
+
+
+def encode_rates(frames: list[Any], fps: float, rates: set[float], bitrate: int = 1_000_000) -> tuple[dict[float, list[bytes]], int]:
+    """The clip encoded once for each rate a sender may be asked for (ClipTrack.ask), with key frames at
+    the same frames in each, every RATE_KEY_EVERY_S: the packets by rate, and that key-frame spacing."""
+    key_every = max(1, round(RATE_KEY_EVERY_S * fps))
+    encoded = {}
+    for rate in sorted({min(r, fps) for r in rates} | {fps}):
+        kept = [i for i in range(len(frames)) if sent_at(i, fps, rate)]
+        encoded[rate] = encode_clip(frames, fps, bitrate, kept, key_every)
+    return encoded, key_every
 
 
 class Vp8Link:
@@ -112,19 +141,46 @@ class ClipTrack(MediaStreamTrack):
     """Sends decoded frames at their native rate, looping, as a live camera would.
 
     With `packets` (from encode_clip) it sends those already-encoded VP8 frames instead, at the same rate:
-    what the peer receives is the same kind of stream, without an encoder per sender.
+    what the peer receives is the same kind of stream, without an encoder per sender. With `rates` (from
+    encode_rates: packets by rate, and their key-frame spacing) it follows the rate the server asks for
+    (`ask`, the live page's `rate` message), as the page's sender does: from the next key frame.
     """
 
     kind = "video"
 
-    def __init__(self, frames: list[Any], fps: float, loop: bool = True, packets: list[bytes] | None = None) -> None:
+    def __init__(
+        self, frames: list[Any], fps: float, loop: bool = True, packets: list[bytes] | None = None,
+        rates: tuple[dict[float, list[bytes]], int] | None = None,
+    ) -> None:
         super().__init__()
         self.frames, self.fps, self.loop = frames, fps, loop
-        self.packets = packets
-        self.codec = "video/VP8" if packets is not None else None  # what the sender must negotiate
-        self.sent = 0
+        self.packets = packets if rates is None else rates[0][max(rates[0])]
+        self.rates = rates
+        self.codec = "video/VP8" if self.packets is not None else None  # what the sender must negotiate
+        self.sent = 0  # frames of the camera's clock gone by, sent or not
         self.late_ms: deque = deque(maxlen=10000)  # how far behind its due time each frame left (a busy sender)
         self._start: float | None = None
+        self.asked = fps  # frames a second the server asked for
+        self._rate = fps  # the rate whose packets are being sent
+        self._positions: dict[float, dict[int, int]] = {}  # rate -> clip frame -> its packet
+
+    def ask(self, fps: float) -> None:
+        """Send at most `fps` frames a second from now on (the page's `maxFramerate`)."""
+        self.asked = min(float(fps), self.fps) if fps and fps > 0 else self.fps
+
+    def _next_index(self) -> int:
+        """The clip frame to send next, frames the asked rate leaves out skipped."""
+        count = len(self.packets if self.packets is not None else self.frames)
+        while True:
+            index = self.sent % count
+            if self.asked != self._rate:
+                if self.rates is None:
+                    self._rate = self.asked
+                elif index % self.rates[1] == 0:  # a key frame in every rate's packets
+                    self._rate = max((r for r in self.rates[0] if r <= self.asked), default=min(self.rates[0]))
+            if sent_at(index, self.fps, self._rate):
+                return index
+            self.sent += 1
 
     async def recv(self):
         if self.readyState != "live":
@@ -134,18 +190,28 @@ class ClipTrack(MediaStreamTrack):
         if not self.loop and self.sent >= len(self.packets if self.packets is not None else self.frames):
             self.stop()
             raise MediaStreamError
+        index = self._next_index()
+        if not self.loop and self.sent >= len(self.packets if self.packets is not None else self.frames):
+            self.stop()
+            raise MediaStreamError
         due = self._start + self.sent / self.fps
         delay = due - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
         self.late_ms.append(max(0.0, (time.monotonic() - due) * 1000))
         if self.packets is not None:
-            packet = Packet(self.packets[self.sent % len(self.packets)])
+            if self.rates is not None:
+                positions = self._positions.setdefault(self._rate, {})
+                if not positions:
+                    positions.update((i, p) for p, i in enumerate(i for i in range(len(self.packets)) if sent_at(i, self.fps, self._rate)))
+                packet = Packet(self.rates[0][self._rate][positions[index]])
+            else:
+                packet = Packet(self.packets[index])
             packet.pts = int(self.sent * VIDEO_CLOCK / self.fps)
             packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
             self.sent += 1
             return packet
-        source = self.frames[self.sent % len(self.frames)]
+        source = self.frames[index]
         # A copy, since pts is per send and many tracks share the frames (reformat to the same format
         # returns the very same frame object).
         frame = VideoFrame.from_numpy_buffer(source.reformat(format="yuv420p").to_ndarray(), format="yuv420p")
@@ -262,6 +328,8 @@ class HostedFlowClient:
         def on_message(message: str) -> None:
             data = json.loads(message)
             run.messages.append({**data, "received_at": time.monotonic()})
+            if data.get("type") == "rate" and hasattr(track, "ask"):  # as the page's sender does
+                track.ask(data.get("fps"))
             if data.get("type") == "result":
                 run.result = data
                 done.set()

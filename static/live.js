@@ -17,6 +17,7 @@ const IN_APP = /FBAN|FBAV|Instagram|Line\/|MicroMessenger|WeChat|Weibo|QQ\/|baid
 let stream = null;
 let pc = null;
 let channel = null;
+let sender = null; // the camera's RTP sender: the server asks it for the rate each step needs
 let finished = false;
 let waitTimer = null;
 let connectTimer = null;
@@ -90,6 +91,7 @@ function stopPeer() {
   if (pc) pc.close();
   pc = null;
   channel = null;
+  sender = null;
 }
 
 function stop() {
@@ -102,6 +104,7 @@ function stop() {
   if (stream) stream.getTracks().forEach((t) => t.stop());
   pc = null;
   channel = null;
+  sender = null;
   stream = null;
 }
 
@@ -116,12 +119,27 @@ function onMessage(event) {
     $("stage").classList.toggle("good", !message.hint);
     const step = Math.min(message.step + (message.phase === "challenge" ? 1 : 0), message.total);
     $("challenge-progress").textContent = message.phase === "start" ? "" : text("step.of", { step, total: message.total });
+  } else if (message.type === "rate") {
+    sendAt(message.fps);
   } else if (message.type === "result") {
     finished = true;
     $("instruction").textContent = text("live.phase.done");
     stop();
     window.location.assign(config.resultUrl);
   }
+}
+
+async function sendAt(fps) {
+  // A step analysed at fewer frames than the camera gives: those are neither encoded nor sent. Never more
+  // than the page asked the camera for; the other encoding settings (bitrate, size) stay as they are.
+  if (!sender || !(fps > 0)) return;
+  const parameters = sender.getParameters();
+  if (!parameters.encodings || !parameters.encodings.length) return;
+  parameters.encodings[0].maxFramerate = Math.min(fps, config.captureFps);
+  try {
+    await sender.setParameters(parameters);
+    document.body.dataset.sentFps = String(parameters.encodings[0].maxFramerate);
+  } catch (e) { /* the browser keeps the rate it has: the server only analyses fewer of its frames */ }
 }
 
 function iceGatheringDone(connection, timeoutMs) {
@@ -218,7 +236,9 @@ async function start() {
   const longSide = Math.max(settings.width || 0, settings.height || 0);
   if (longSide > config.analysisSide) encoding.scaleResolutionDownBy = longSide / config.analysisSide;
   pc = new RTCPeerConnection({ iceServers: config.iceServers });
-  preferVp8(pc.addTransceiver(track, { direction: "sendonly", streams: [stream], sendEncodings: [encoding] }));
+  const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream], sendEncodings: [encoding] });
+  preferVp8(transceiver);
+  sender = transceiver.sender;
   channel = pc.createDataChannel("control");
   channel.addEventListener("message", onMessage);
   pc.addEventListener("connectionstatechange", () => {

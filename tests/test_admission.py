@@ -379,3 +379,21 @@ def test_a_check_is_planned_at_its_steps_rates_weighted_by_their_share_of_its_ti
     admission = Admission(cores=2)
     admission.cost.ms, admission.cost.source = 10.0, "live"
     assert admission.capacity(planned / 2) >= 2 * admission.capacity(planned) - 1
+
+
+def test_each_step_is_sent_at_its_own_rate_or_that_of_the_steps_its_frames_may_lead_to():
+    from server.liveness.challenges import Challenge
+    from server.liveness.rates import MOVING, NEUTRAL, RETURN, START, STEPS
+
+    rates = StepRates()
+    for step in STEPS:
+        # Never fewer than the step analyses of every frame sent now (12 of 20: every second one, 10), nor more than the page sends.
+        assert rates.on_full_stream(step) <= rates.sent_fps(step) <= rates.send_fps
+    # A wait for a neutral face: its next frame may begin the stretch that needs every frame.
+    assert rates.sent_fps(START) == rates.sent_fps(RETURN) == rates.sent_fps(NEUTRAL) == rates.send_fps
+    assert rates.sent_fps(Challenge.BLINK.value) == rates.send_fps
+    # A wait for a movement is sent at least at the movement's rate: the page hears of it a round trip late.
+    waits = [c.value for c in Challenge if c != Challenge.BLINK]
+    assert all(rates.sent_fps(MOVING) <= rates.sent_fps(w) < rates.send_fps for w in waits)
+    assert rates.on_full_stream(MOVING) == rates.send_fps / 2 and rates.on_full_stream(Challenge.SMILE.value) == rates.send_fps / 3
+    assert rates.with_sent({}).sent_fps(MOVING) == rates.send_fps  # nothing set: every frame

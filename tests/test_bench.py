@@ -151,3 +151,36 @@ def test_step_rates_are_the_lowest_that_keep_every_verdict_and_report_their_marg
             assert row["changed_at_first_changed"] and (row["lowest_unchanged_fps"] or 99) > row["first_changed_fps"]
     assert data["totals"]["chosen"]["all_as_expected"]
     assert abs(sum(data["step_time_share"].values()) - 1) < 0.01
+
+
+def test_a_sender_keeps_the_frames_chromium_keeps_at_the_asked_rate():
+    from realname_tools.client import sent_at
+
+    assert [i for i in range(10) if sent_at(i, 20.0, 10.0)] == [0, 2, 4, 6, 8]
+    assert sum(sent_at(i, 20.0, 12.0) for i in range(20)) == 12  # 3 of every 5, as Chromium sends them
+    assert all(sent_at(i, 20.0, 20.0) for i in range(20))
+
+
+async def test_the_bench_sender_follows_the_asked_rate_from_a_key_frame_and_stays_decodable():
+    import av
+    import numpy as np
+
+    from realname_tools.client import ClipTrack, encode_rates
+
+    rng = np.random.default_rng(5)
+    base = rng.integers(0, 255, (48, 64), dtype=np.uint8)
+    frames = [av.VideoFrame.from_ndarray(np.roll(base, i, axis=1), format="gray").reformat(format="yuv420p") for i in range(120)]
+    rates = encode_rates(frames, 20.0, {10.0, 20.0}, bitrate=200_000)
+    track = ClipTrack(frames, 20.0, rates=rates)
+    track._start = -1e9  # every frame already due: no waiting
+    decoder = av.CodecContext.create("libvpx", "r")
+    sent = []
+    for count in range(100):
+        if count == 10:
+            track.ask(10.0)
+        packet = await track.recv()
+        assert decoder.decode(av.Packet(bytes(packet)))  # every packet decodes, across the switch
+        sent.append(round(packet.pts * 20.0 / 90000))
+    switched = rates[1]  # the first key frame after the ask
+    assert sent[:switched + 1] == list(range(switched + 1))  # every frame until then
+    assert all(b - a == 2 for a, b in zip(sent[switched:], sent[switched + 1 :], strict=False))  # every second one after

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -132,3 +133,38 @@ async def test_every_received_frame_is_observed_while_the_analysis_takes_only_so
     assert ended == ["stream_ended"]
     assert analysis.observed == [i / 20 for i in range(1, 41)]
     assert analysis.log.count("analyse") < 40 and connection.stats.frames_dropped > 0
+
+
+class SteppedAnalysis:
+    """Each analysed frame's step asks the page for the rate in `sent` (one entry per frame, the last kept)."""
+
+    def __init__(self, sent: list[float]) -> None:
+        self.sent = sent
+        self.index = 0
+
+    def analyse(self, frame, t: float) -> StepResult:
+        rate = self.sent[min(self.index, len(self.sent) - 1)]
+        self.index += 1
+        return StepResult(sent_fps=rate)
+
+    def close(self) -> None:
+        pass
+
+
+async def test_the_page_is_asked_for_another_rate_only_when_the_step_changes_it():
+    from aiortc import RTCConfiguration
+
+    async def on_end(reason: str) -> None:
+        pass
+
+    analysis = SteppedAnalysis([20.0, 20.0, 12.0, 12.0, 12.0, 20.0])
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        connection = LiveConnection(analysis, executor, RTCConfiguration(), on_end=on_end, first_sent_fps=20.0)
+        connection._spawn(connection._receive(FakeTrack(40)), "receive")
+        connection._spawn(connection._analyse(), "analyse")
+        await asyncio.wait_for(connection.closed.wait(), timeout=30)
+    sent = [json.loads(text) for text in connection._pending]  # no data channel: what would have gone out
+    assert [m for m in sent if m["type"] == "rate"] == [{"type": "rate", "fps": 12.0}, {"type": "rate", "fps": 20.0}]
+    by_asked = connection.stats.summary()["received_fps_by_asked"]
+    assert set(by_asked) == {"20", "12"}
+    assert len(connection.stats.asked_fps) == len(connection.stats.capture_s)  # each frame's asked rate, for the signals

@@ -49,3 +49,8 @@ def test_prompt_and_result_messages():
     assert json.loads(protocol.encode(message)) == message
     assert protocol.result_message("approved") == {"type": "result", "status": "approved"}
     assert " " not in protocol.encode(protocol.result_message("approved"))  # compact on the wire
+
+
+def test_the_rate_message_asks_the_page_for_a_frame_rate():
+    assert protocol.rate_message(12.0) == {"type": "rate", "fps": 12.0}
+    assert json.loads(protocol.encode(protocol.rate_message(12.0))) == {"type": "rate", "fps": 12.0}

@@ -315,3 +315,35 @@ def test_a_live_offer_is_fingerprinted_and_its_missing_track_settings_noted():
     assert scripted[SignalCode.SETTINGS_MISMATCH].detail == {"declared": None}
     # A recorded clip has no offer: neither applies.
     assert check_signals(StreamFacts(), None) == []
+
+
+def _steps_at(rates_and_seconds: list[tuple[float, float]], jitter: float = 0.0, seed: int = 4) -> tuple[list[float], list[float]]:
+    """Capture times of a stream sent at each (rate, seconds) in turn from a 20 fps camera, keeping the frames
+    a browser keeps at that rate (3 of 5 at 12), and the rate asked for as each arrived."""
+    rng = np.random.default_rng(seed)
+    times, asked, t = [], [], 0.0
+    for rate, seconds in rates_and_seconds:
+        for index in range(int(seconds * 20)):
+            if rate >= 20 or int(index * rate / 20) > int((index - 1) * rate / 20) or index == 0:
+                times.append(t + (rng.normal(0, jitter) if jitter else 0.0))
+                asked.append(rate)
+            t += 1 / 20
+    return times, asked
+
+
+def test_a_rate_the_server_asked_for_is_no_rate_change_and_does_not_hide_a_synthetic_source():
+    # A camera whose page follows the asked rates (the encoder dropping frames, its clock wobbling): no signal.
+    camera, asked = _steps_at([(20.0, 2.5), (12.0, 4.0), (20.0, 2.5), (12.0, 4.0)], jitter=0.002)
+    assert timing_signals(camera, asked=asked) == []
+    sizes = [(t, 360, 480) for t in camera]
+    assert SignalCode.FRAME_RATE_CHANGED in [s.code for s in format_signals(sizes)]  # unasked, it would read as one
+    assert format_signals(sizes, asked=asked) == []
+    # Software that sends exactly the asked rates, each at its own fixed interval, is as regular as before.
+    synthetic, asked = [], []
+    for rate, start, count in ((20.0, 0.0, 50), (12.0, 2.5, 48), (20.0, 6.5, 50)):
+        synthetic += [start + i / rate for i in range(count)]
+        asked += [rate] * count
+    assert [s.code for s in timing_signals(synthetic, asked=asked)] == [SignalCode.TIMING_TOO_REGULAR]
+    # A rate change nobody asked for is still one.
+    slowed = [(i / 30, 640, 480) for i in range(150)] + [(5 + i / 10, 640, 480) for i in range(50)]
+    assert SignalCode.FRAME_RATE_CHANGED in [s.code for s in format_signals(slowed, asked=[20.0] * len(slowed))]

@@ -44,6 +44,10 @@ def add_parser(sub) -> None:
         help="the lowest rate each step of a check needs with every verdict of the shared clip cases unchanged, and the margin",
     )
     bench.add_argument(
+        "--sent-rates", dest="sent_rates", metavar="VIDEOS_DIR",
+        help="replay the shared clip cases as the page sends each step at the rate the server asks for, heard late: verdicts and frames received",
+    )
+    bench.add_argument(
         "--vp8-kbps", dest="vp8_kbps", type=int, default=0,
         help="with --frame-rate-cut: pass every frame through VP8 at this bitrate first, as a browser sends it",
     )
@@ -85,6 +89,12 @@ def run(args: argparse.Namespace) -> int:
 
         data = step_rates(args.step_rates)
         print(json.dumps(data) if args.json else render_step_rates(data))
+        return 0 if data["verdicts_unchanged"] else 1
+    if args.sent_rates:
+        from .step_rates import render_sent_rates, sent_rates
+
+        data = sent_rates(args.sent_rates)
+        print(json.dumps(data) if args.json else render_sent_rates(data))
         return 0 if data["verdicts_unchanged"] else 1
     if not args.video:
         print(json.dumps({"error": {"code": "bad_arguments", "message": "--video is required"}}) if args.json else "error (bad_arguments): --video is required")

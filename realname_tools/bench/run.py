@@ -66,15 +66,18 @@ def at_rate(frames: list[Any], fps: float, wanted: float) -> tuple[list[Any], fl
 async def run_bench(options: BenchOptions) -> dict[str, Any]:
     """Drive the sessions and return the report (see docs/benchmarks.md for its fields)."""
 
+    from server.liveness.rates import STEPS, StepRates
     from server.rtc.ice import use_loopback_candidates
 
-    from ..client import encode_clip, load_clip
+    from ..client import encode_rates, load_clip
 
     if options.sessions < 1 or options.seconds <= 0:
         raise BenchError("--sessions must be at least 1 and --seconds above 0")
     use_loopback_candidates()  # every peer is on this machine: offer 127.0.0.1 only
     frames, fps = at_rate(*load_clip(options.video, max_side=options.max_side), options.send_fps)
-    packets = None if options.encode_live else encode_clip(frames, fps, options.bitrate)
+    # Each sender follows the rate the server asks for (the page's `rate` message), as the page does.
+    rates = StepRates()
+    packets = None if options.encode_live else encode_rates(frames, fps, {rates.sent_fps(step) for step in STEPS}, options.bitrate)
     photo = Path(options.id_photo).read_bytes() if options.id_photo else id_photo_from_clip(frames, fps)
     decision_clip = (frames, fps)
     if options.decision and options.decision_video and Path(options.decision_video) != Path(options.video):
@@ -91,7 +94,9 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
             "width": frames[0].width,
             "height": frames[0].height,
             "fps": round(fps, 2),  # as sent: the page asks the camera and encoder for --send-fps
-            "sender": "an aiortc VP8 encoder per sender" if packets is None else f"VP8 encoded once at {options.bitrate // 1000} kbps, replayed by every sender",
+            "sender": "an aiortc VP8 encoder per sender" if packets is None
+            else f"VP8 encoded once per rate the server may ask for ({', '.join(f'{r:g}' for r in packets[0])} fps) at {options.bitrate // 1000} kbps, "
+            f"a key frame every {packets[1]} frames, replayed by every sender",
         },
         "challenges": options.challenges,
         "server": {"url": base_url, "managed": server is not None, "pid": server_pid},
@@ -131,7 +136,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         from ..client import ClipTrack
 
         released = asyncio.Event()  # set when the bench stops asking for places
-        joining = [asyncio.create_task(join(c, lambda: ClipTrack(frames, fps, packets=packets), released)) for c in customers]
+        joining = [asyncio.create_task(join(c, lambda: ClipTrack(frames, fps, rates=packets), released)) for c in customers]
         await _wait_streaming(customers, timeout_s=60.0)
         _progress(options, "waiting for the server to climb to its capacity")
         report["climb_s"] = await _wait_climbed(customers, base_url, options.status_token, timeout_s=120.0)
@@ -387,6 +392,7 @@ def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
             "failure_reason": data.get("failure_reason"),
             "ended_before_bye": bool(c.run is not None and c.run.result is not None and not _ended_by_bye(data)),
             "received_fps": stats.get("received_fps"),
+            "received_fps_by_asked": stats.get("received_fps_by_asked"),
             "received_kbps": stats.get("received_kbps"),
             "decision_ms": stats.get("decision_ms"),  # None: the session ended by bye, undecided
             "analysed_fps": stats.get("analysed_fps"),

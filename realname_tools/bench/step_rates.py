@@ -6,6 +6,9 @@ feeds it: the clip as the page sends it (`SEND_FPS`), each step analysed at its 
 from several sampling phases (the first frames dropped). Step by step, the rate is lowered along a
 ladder while every case's verdict stays the one it has with every frame of the clip, at every phase;
 the next rung down, where some verdict changed (or a passed check ended over LATER_S later), is the margin.
+
+`sent_rates` (`bench --sent-rates`) replays the same cases as the page sends them when the server asks
+it for each step's rate (rates.py `StepRates.sent_fps`), the ask heard a round trip late.
 """
 
 from __future__ import annotations
@@ -87,6 +90,110 @@ def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
         "seconds": round(result.finished_at - result.started_at, 3),
         "step_seconds": steps,
     }
+
+
+def replay_sent(frames: list[Any], challenges: str, rates, lag_s: float) -> dict[str, Any]:
+    """The engine on the frames the camera captures (`frames`, at `rates.send_fps`) when the page sends
+    each step at `rates.sent_fps(step)` from `lag_s` after the step began (a data-channel message and the
+    encoder's next frame), keeping the frames Chromium keeps at that rate (`client.sent_at`), and each
+    sent frame analysed at the step's rate: its verdict, and the frames sent and analysed."""
+    from server.liveness.analyzer import frame_due
+    from server.liveness.challenges import parse_challenges
+    from server.liveness.engine import LivenessEngine
+
+    from ..client import sent_at
+
+    engine = LivenessEngine(parse_challenges(challenges), step_rates=rates)
+    asked = [(float("-inf"), rates.sent_fps(engine.step()))]  # (from, frames a second): the page's rate over time
+    last_t, sent_count, analysed = None, 0, 0
+    for index, s in enumerate(frames):
+        if not sent_at(index, rates.send_fps, next(fps for since, fps in reversed(asked) if since <= s.t)):
+            continue
+        sent_count += 1
+        if not frame_due(s.t, last_t, engine.needed_fps()):
+            continue
+        last_t, analysed = s.t, analysed + 1
+        if engine.update(s).result is not None:
+            break
+        wanted = rates.sent_fps(engine.step())
+        if wanted != asked[-1][1]:
+            asked.append((s.t + lag_s, wanted))
+    result = engine.result or engine.finish(frames[-1].t)
+    return {
+        "passed": result.passed,
+        "reason": result.reason.value if result.reason else None,
+        "frames_sent": sent_count,
+        "frames_analysed": analysed,
+        "seconds": round(result.finished_at - result.started_at, 3),
+    }
+
+
+def sent_rates(
+    videos: str | Path,
+    lags: tuple[float, ...] = (0.1, 0.3, 0.5),
+    cases: list[tuple[str, str, str]] | None = None,
+    sent_fps: dict[str, float] | None = None,
+    clips: dict[str, tuple[list[Any], float]] | None = None,
+) -> dict[str, Any]:
+    """The page sending each step at its rate (rates.py `_sent`), the rate heard `lag` seconds late, against
+    every frame sent (20 fps) and each step analysed at its rate: every verdict of the clip cases, from
+    every sampling phase, and the frames received and analysed a second."""
+    from server.liveness.rates import StepRates
+
+    folder = Path(videos)
+    rates = StepRates() if sent_fps is None else StepRates().with_sent(sent_fps)
+    full = rates.with_sent({})
+    rows, missing = [], []
+    clips = {} if clips is None else clips
+    for clip, challenges, _expected in cases or CASES:
+        path = folder / clip
+        if not path.is_file():
+            missing.append(clip)
+            continue
+        if clip not in clips:
+            clips[clip] = clip_signals(path)
+        frames, fps = clips[clip]
+        for p in range(PHASES):
+            stream = sent(frames, fps, rates.send_fps, p)
+            every = replay_sent(stream, challenges, full, 0.0)
+            for lag in lags:
+                paced = replay_sent(stream, challenges, rates, lag)
+                rows.append({"clip": clip, "challenges": challenges, "phase": p, "lag_s": lag, "every": every, "paced": paced})
+    changed = [
+        f"{r['clip']} {r['challenges']} phase {r['phase']} lag {r['lag_s']}: {_verdict(r['every'])} -> {_verdict(r['paced'])}"
+        for r in rows
+        if _verdict(r["every"]) != _verdict(r["paced"]) or (r["paced"]["passed"] and r["paced"]["seconds"] > r["every"]["seconds"] + LATER_S)
+    ]
+
+    def per_second(rows: list[dict], key: str, count: str) -> float | None:
+        seconds = sum(r[key]["seconds"] for r in rows)
+        return round(sum(r[key][count] for r in rows) / seconds, 2) if seconds else None
+
+    first = [r for r in rows if r["lag_s"] == lags[0]]
+    return {
+        "sent_fps": {step: rates.sent_fps(step) for step in rates.fps},
+        "lags_s": list(lags),
+        "replays": len(rows),
+        "missing": missing,
+        "changed": changed,
+        "verdicts_unchanged": not changed,
+        "received_fps_before": per_second(first, "every", "frames_sent"),
+        "analysed_fps_before": per_second(first, "every", "frames_analysed"),
+        **{f"received_fps_lag_{lag:g}": per_second([r for r in rows if r["lag_s"] == lag], "paced", "frames_sent") for lag in lags},
+        **{f"analysed_fps_lag_{lag:g}": per_second([r for r in rows if r["lag_s"] == lag], "paced", "frames_analysed") for lag in lags},
+    }
+
+
+def render_sent_rates(data: dict[str, Any]) -> str:
+    lines = ["step sent at (fps): " + ", ".join(f"{step} {fmt(fps)}" for step, fps in data["sent_fps"].items())]
+    lines.append(
+        f"{data['replays']} replays (cases x {PHASES} phases x the rate heard {', '.join(f'{lag:g}' for lag in data['lags_s'])} s late): "
+        f"verdicts unchanged: {data['verdicts_unchanged']}; received fps {data['received_fps_before']} -> "
+        + ", ".join(f"{data[f'received_fps_lag_{lag:g}']} ({lag:g} s)" for lag in data["lags_s"])
+        + f"; analysed fps {data['analysed_fps_before']} -> " + ", ".join(f"{data[f'analysed_fps_lag_{lag:g}']} ({lag:g} s)" for lag in data["lags_s"])
+    )
+    lines += [f"  changed: {line}" for line in data["changed"]]
+    return "\n".join(lines)
 
 
 def _verdict(outcome: dict[str, Any]) -> tuple[bool, str | None]:

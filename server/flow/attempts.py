@@ -28,7 +28,7 @@ from ..errors import FlowError
 from ..liveness.analyzer import SCENE_KINDS, SCENE_QUALITY, LivenessAnalyzer, PadModels
 from ..liveness.engine import LivenessEngine, LivenessResult
 from ..liveness.light import LightGate
-from ..liveness.rates import StepRates
+from ..liveness.rates import SEND_FPS, StepRates
 from ..matching.matcher import EmbeddedFace, FaceMatcher
 from ..models.landmarker import LandmarkerPool, time_on_synthetic_face
 from ..ratelimit import FailureLimiter
@@ -63,9 +63,10 @@ log = logging.getLogger(__name__)
 class LivenessStep:
     """The per-frame analysis of a live check: the liveness engine, translated into messages for the page."""
 
-    def __init__(self, analyzer: LivenessAnalyzer, paced: bool = True) -> None:
+    def __init__(self, analyzer: LivenessAnalyzer, paced: bool = True, sent_by_step: bool = False) -> None:
         self.analyzer = analyzer
         self.paced = paced  # analyse only as often as the engine's current step needs
+        self.sent_by_step = paced and sent_by_step  # ask the page to send each step at its rate (rates.sent_fps)
         self._last_message: dict[str, Any] | None = None
 
     def analyse(self, frame: Any, t: float) -> StepResult:
@@ -73,7 +74,9 @@ class LivenessStep:
         message = protocol.prompt_message(verdict)
         changed = message != self._last_message
         self._last_message = message
-        return StepResult(message if changed else None, done=verdict.result is not None, needed_fps=self.analyzer.engine.needed_fps() if self.paced else None)
+        engine, done = self.analyzer.engine, verdict.result is not None
+        needed, sent = engine.needed_fps() if self.paced else None, engine.rates.sent_fps(engine.step()) if self.sent_by_step else None
+        return StepResult(message if changed else None, done=done, needed_fps=needed, sent_fps=sent)
 
     def observe(self, frame: Any, t: float) -> None:
         self.analyzer.observe(frame, t)
@@ -179,7 +182,7 @@ class LiveAttempts:
             analyzer = LivenessAnalyzer(
                 self.landmarkers, engine, pad_policy=scoring.policy if scoring else None, running_pad=scoring.running if scoring else None
             )
-            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut)
+            step = LivenessStep(analyzer, self.settings.live_frame_rate_cut, self.settings.live_send_rate_by_step)
             faces = LiveFaces(self.matcher, self.executor)
 
             def on_frame(analysis_ms: float) -> None:
@@ -200,6 +203,7 @@ class LiveAttempts:
                 no_frames_timeout_s=self.settings.no_frames_timeout_s,
                 busy_analysis_fps=self.settings.busy_analysis_fps,
                 on_frame=on_frame,
+                first_sent_fps=SEND_FPS,
             )
             attempt = LiveAttempt(session.id, customer, step, connection, camera_label, camera, offer, user_agent, scoring, faces)
             self.live.register(attempt)
@@ -482,6 +486,7 @@ class LiveAttempts:
             capture_s=list(stats.capture_s),
             arrival_s=list(stats.arrival_s),
             sizes=list(stats.sizes),
+            asked_fps=list(stats.asked_fps),
             repeated_frames=analyzer.repeated_frames,
             analysed_pairs=analyzer.analysed_pairs,
             declared=attempt.camera,

@@ -10,6 +10,7 @@ figures and their margins are in docs/benchmarks.md). 0 means every frame the pa
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from .challenges import Challenge
@@ -20,7 +21,7 @@ MOVING = "moving"  # a movement under way: its hold, a wrong turn's 0.4 s, a bli
 NEUTRAL = "neutral"  # a neutral face seen, held (start or return): its stretch becomes the baseline
 STEPS: tuple[str, ...] = (START, RETURN, NEUTRAL, MOVING, *(c.value for c in Challenge))  # a challenge: awaited
 
-# Frames a second the page sends (server/web/pages.py asks the camera and its encoder for them).
+# Frames a second the page sends at most (server/web/pages.py asks the camera and its encoder for them).
 SEND_FPS = 20.0
 
 
@@ -88,12 +89,35 @@ TIME_SHARE = {
 }
 
 
+# Frames a second the page is asked to send in each step (0: SEND_FPS): what the server receives, decrypts
+# and decodes. A step's frame decides the next step, and the page hears of it a round trip and an encoder
+# frame later, so a step is sent at the rate of the steps its frames may lead to, not only at its own: a
+# wait for a neutral face at every frame (its stretch, NEUTRAL, needs every frame from the first: the ask's
+# moment and the baseline come from it), a wait for a movement at the movement's rate (MOVING, analysed
+# at 12: every second frame of 20, so 10 sent is the same frames). Measured with `python -m server bench
+# --sent-rates VIDEOS_DIR` (realname_tools/bench/step_rates.py `sent_rates`): the 18 clip cases x 4
+# sampling phases, the ask heard 0.1, 0.3 and 0.5 s late, Chromium keeping 3 of 5 frames at 12 of 20:
+# every verdict unchanged at these; the waits at 8 or the returns at 10 changed some (docs/benchmarks.md).
+def _sent() -> dict[str, float]:
+    return {
+        START: 0.0,
+        RETURN: 0.0,
+        NEUTRAL: 0.0,
+        MOVING: 10.0,
+        **{c.value: 10.0 for c in Challenge if c.is_head_pose},
+        Challenge.BLINK.value: 0.0,
+        Challenge.SMILE.value: 10.0,
+        Challenge.OPEN_MOUTH.value: 10.0,
+    }
+
+
 @dataclass(frozen=True)
 class StepRates:
     """Analysed frames a second per step (0: every frame sent)."""
 
     fps: dict[str, float] = field(default_factory=_measured)
     send_fps: float = SEND_FPS
+    sent: dict[str, float] = field(default_factory=_sent)
 
     def of(self, step: str) -> float:
         return self.fps.get(step, 0.0)
@@ -102,6 +126,17 @@ class StepRates:
         """Frames a second the step is analysed at, live: its rate, at most what the page sends."""
         rate = self.of(step)
         return self.send_fps if not rate else min(rate, self.send_fps)
+
+    def on_full_stream(self, step: str) -> float:
+        """Frames a second the step is analysed at when the page sends every frame: `frame_due` takes every
+        n-th frame (12 of 20 sent: every second, 10)."""
+        every = max(1, math.ceil(round(0.9 * self.send_fps / self.effective(step), 6)))
+        return self.send_fps / every
+
+    def sent_fps(self, step: str) -> float:
+        """Frames a second the page is asked to send in the step: never fewer than it analyses now."""
+        rate = self.sent.get(step, 0.0)
+        return self.send_fps if not rate else max(min(rate, self.send_fps), self.on_full_stream(step))
 
     def planned_fps(self, shares: dict[str, float] | None = None) -> float:
         """Analysed frames a second of a check on average: each step's rate by its share of the time."""
@@ -114,4 +149,7 @@ class StepRates:
         return {step: {"fps": self.effective(step), "first_changed_fps": FIRST_CHANGED_FPS.get(step), "time_share": TIME_SHARE.get(step)} for step in STEPS}
 
     def with_rate(self, step: str, fps: float) -> StepRates:
-        return StepRates({**self.fps, step: fps}, self.send_fps)
+        return StepRates({**self.fps, step: fps}, self.send_fps, self.sent)
+
+    def with_sent(self, sent: dict[str, float]) -> StepRates:
+        return StepRates(self.fps, self.send_fps, sent)

@@ -38,6 +38,7 @@ class StepResult:
     message: dict[str, Any] | None = None  # sent to the page when not None
     done: bool = False
     needed_fps: float | None = None  # analysed frames a second the next step needs; None: every frame
+    sent_fps: float | None = None  # frames a second the page is to send in the next step; None: as it does
 
 
 class FrameAnalysis(Protocol):
@@ -83,6 +84,10 @@ class StreamStats:
     arrival_s: deque = field(default_factory=lambda: deque(maxlen=2000))
     sizes: deque = field(default_factory=lambda: deque(maxlen=2000))
     bytes_received: int | None = None  # over the connection's transport, read when it ends
+    # The rate the page was asked to send at (protocol.rate_message) when each frame with a timestamp
+    # arrived (aligned with capture_s), and the frames and seconds received under each asked rate.
+    asked_fps: deque = field(default_factory=lambda: deque(maxlen=2000))
+    by_asked: dict[float, list[float]] = field(default_factory=dict)  # asked fps -> [frames, seconds]
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -125,6 +130,9 @@ class StreamStats:
             "resolution": f"{self.width}x{self.height}" if self.width else None,
             # From the connection's start: the media with its RTP, RTCP and the data channel.
             "received_kbps": round(self.bytes_received * 8 / 1000 / span) if self.bytes_received is not None and span > 0 else None,
+            # Frames received a second while the page was asked for each rate (from the ask, so the
+            # page's and its encoder's reaction time is in it).
+            "received_fps_by_asked": {f"{fps:g}": round(n / s, 2) for fps, (n, s) in sorted(self.by_asked.items()) if s > 0},
         }
 
 
@@ -139,6 +147,7 @@ class LiveConnection:
         no_frames_timeout_s: float = 4.0,
         busy_analysis_fps: float = 20.0,
         on_frame: Callable[[float], None] | None = None,
+        first_sent_fps: float | None = None,
     ) -> None:
         # When analyses wait for a free worker (on average over the last few frames more than
         # BUSY_WAIT_MS: every worker is busy, the machine is saturated), this stream is analysed at most
@@ -169,6 +178,10 @@ class LiveConnection:
         self._queue_avg_ms = 0.0
         self._needed_fps: float | None = None
         self._last_analysed_t: float | None = None  # stream time of the last analysed frame
+        # What the page was last asked to send: at first what it sends unasked (None: not known, so the
+        # first step's rate is asked for).
+        self._asked_fps: float | None = first_sent_fps
+        self._asked_at: float | None = None  # since when (monotonic)
 
     # -- setup ------------------------------------------------------------------------------------
 
@@ -235,7 +248,9 @@ class LiveConnection:
                     stats.width, stats.height = frame.width, frame.height
                 stats.last_frame_at = now
                 stats.frames_received += 1
+                self._count_asked(now, 1)
                 if frame.time is not None:
+                    stats.asked_fps.append(self._asked_fps)
                     stats.capture_s.append(float(frame.time))
                     stats.arrival_s.append(now)
                     stats.sizes.append((float(frame.time), frame.width, frame.height))
@@ -305,6 +320,8 @@ class LiveConnection:
             stats.latencies_ms.append((done_at - arrived) * 1000)
             stats.analysis_ms.append((done_at - started) * 1000)
             self._needed_fps = result.needed_fps
+            if result.sent_fps is not None and result.sent_fps != self._asked_fps:
+                self._ask(result.sent_fps)
             if self.on_frame is not None:
                 self.on_frame((done_at - began) * 1000)
             if result.message is not None:
@@ -312,6 +329,21 @@ class LiveConnection:
             if result.done:
                 self._spawn(self.end("completed"))
                 return
+
+    def _ask(self, fps: float) -> None:
+        """Ask the page for another frame rate; the frames received count under it from now."""
+        now = time.monotonic()
+        self._count_asked(now, 0)
+        self._asked_fps, self._asked_at = fps, now
+        self.send(protocol.rate_message(fps))
+
+    def _count_asked(self, now: float, frames: int) -> None:
+        if self._asked_fps is None:  # before the first ask (the first analysed frame's): not counted
+            return
+        row = self.stats.by_asked.setdefault(self._asked_fps, [0, 0.0])
+        row[0] += frames
+        row[1] += now - (self._asked_at or now)
+        self._asked_at = now
 
     async def _watchdog(self) -> None:
         while self.end_reason is None:

@@ -1,4 +1,11 @@
-"""The live page's data channel: what the server sends (prompt, result) and what it reads (bye).
+"""The live page's data channel: what the server sends (prompt, rate, result) and what it reads (bye).
+
+- `{"type": "prompt", "phase", "challenge", "step", "total", "hint"}`: what to show the customer.
+- `{"type": "rate", "fps": N}`: send at most N frames a second from now on (the page sets its sender's
+  `maxFramerate`; N is at most what the page was told to send at first, `captureFps`). Sent when the
+  check's step changes to one sent at another rate (server/liveness/rates.py `StepRates.sent_fps`).
+- `{"type": "result", "status"}`: the check is over; the page goes to its result.
+- From the page, `{"type": "bye"}`: the customer left.
 
 Page URLs are not part of it: the page knows where its result is from its own config block.
 """
@@ -23,6 +30,10 @@ def prompt_message(verdict: Verdict) -> dict[str, Any]:
         "total": prompt.total,
         "hint": prompt.hint.value if prompt.hint else None,
     }
+
+
+def rate_message(fps: float) -> dict[str, Any]:
+    return {"type": "rate", "fps": fps}
 
 
 def result_message(status: str) -> dict[str, Any]:

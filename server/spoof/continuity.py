@@ -112,6 +112,11 @@ class CutLimits:
     min_steps: int = 10
 
 
+def _at(step: Step, interval: float) -> float:
+    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much."""
+    return step.change * max(1, round(interval / step.dt))
+
+
 def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
     """Times of the steps that are cuts."""
     if len(steps) < limits.min_steps:
@@ -122,21 +127,26 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
     found: list[float] = []
     last_cut = -limits.around - 1
     for i, step in enumerate(steps):
-        spans = max(1, round(step.dt / interval))  # usual intervals between the two frames
+        # The usual interval around the step, not only the stream's: the page sends some steps at fewer
+        # frames a second (server/liveness/rates.py). A cut across an interval the page was asked for is
+        # one interval's jump; the steps it is compared with are taken at that interval (a step of a
+        # stretch sent at twice the rate moves half as much), and so is the stream's usual step.
+        local = median(s.dt for s in steps[max(0, i - reach) : i + reach + 1])
+        spans = max(1, round(step.dt / local))  # usual intervals between the two frames
         if spans > limits.max_gap or i - last_cut <= limits.around:  # the steps just after a cut: its new piece
             continue
         held = 0  # frames repeated just before this one: its change is the movement of that many more intervals
         while held < i and steps[i - 1 - held].change < limits.repeat * usual:
             held += 1
         change = step.change / (spans + held)
-        if change < max(limits.floor, limits.times * usual):
+        if change < max(limits.floor, limits.times * usual * max(1, round(local / interval))):
             continue
-        before = [s.change for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
-        after = [s.change for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+        before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
+        after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
         # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
         # ends with the return to neutral. A movement of the person has moving steps on both sides.
-        local = min(median(before) if before else usual, median(after) if after else usual)
-        if change >= limits.isolation * local:
+        local_step = min(median(before) if before else usual, median(after) if after else usual)
+        if change >= limits.isolation * local_step:
             found.append(step.t)
             last_cut = i
     return found
