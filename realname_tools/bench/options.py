@@ -63,6 +63,7 @@ class BenchOptions:
     profile: bool = _option(False, "sample the server with py-spy during the window: where the time goes")
     profile_native: bool = _option(False, "with --profile: include native frames")
     warmup_s: float = _option(2.0, "seconds of streaming before the window opens")
+    bare_frames: int = _option(200, "frames per core in each round of the bare landmarker's timing (fewer: a rougher yardstick, a shorter run)")
     encode_live: bool = _option(False, "every sender encodes VP8 itself (default: encode once, replay)")
     bitrate: int = _option(RECEIVE_KBPS * 1000, "bit rate of the packets encoded once (default: what the live page sends at most)")
     quiet_wait_s: float = _option(0.0, "wait up to this many seconds for other processes to go idle", flag="--quiet-wait")

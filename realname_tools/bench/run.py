@@ -113,7 +113,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         report["decision_ms"] = report["decision"].get("decision_ms")
         # The bare per-frame cost on this machine, now, in this process (the server is idle meanwhile).
         _progress(options, "measuring the bare per-frame cost")
-        report["bare_landmarker_ms"] = await asyncio.to_thread(bare_landmarker_ms, frames, fps)
+        report["bare_landmarker_ms"] = await asyncio.to_thread(bare_landmarker_ms, frames, fps, options.bare_frames)
 
         pids = {"client": os.getpid()}
         if server_pid:
@@ -186,7 +186,7 @@ async def run_bench(options: BenchOptions) -> dict[str, Any]:
         if server_pid:
             await _wait_idle(server_pid, limit_s=15.0)
         _progress(options, "measuring the bare per-frame cost again")
-        after = await asyncio.to_thread(bare_landmarker_ms, frames, fps)
+        after = await asyncio.to_thread(bare_landmarker_ms, frames, fps, options.bare_frames)
         report["bare_landmarker_ms"] = bracketing(report["bare_landmarker_ms"], after)
         finals_in_order = [finals.get(c.index, {}) for c in customers]
         window_s = end["t"] - start["t"]
