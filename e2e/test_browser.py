@@ -44,6 +44,18 @@ async def start_live(page, shot=None) -> None:
     await page.locator("#start").click()
 
 
+async def live_with_readable_peers(launch, camera, url: str, id_photo):
+    """A phone page started on the live step, its peer connections readable (SENT_VIDEO), and what it said."""
+    browser = await launch(camera)
+    context = await phone_context(browser)
+    await context.add_init_script(KEEP_PEERS)
+    said = await watch_live_text(context)
+    page = await context.new_page()
+    await walk_to_live(page, url, id_photo)
+    await start_live(page)
+    return page, said
+
+
 async def prompted(said, timeout: float = 20.0) -> bool:
     """The server's first instruction (not our own "Connecting…") reached the page."""
     return await eventually(lambda: any(t != CONNECTING for t in said.texts()), timeout=timeout)
@@ -162,13 +174,7 @@ SENT_VIDEO = """async (seconds) => {
 @pytest.mark.media
 async def test_the_camera_is_sent_at_no_more_than_the_bitrate_the_analysis_needs(launch, blink_camera, merchant):
     created = await merchant.create_session(fixed_challenges=["smile"])  # never performed: the check stays live
-    browser = await launch(blink_camera)
-    context = await phone_context(browser)
-    await context.add_init_script(KEEP_PEERS)
-    said = await watch_live_text(context)
-    page = await context.new_page()
-    await walk_to_live(page, created["url"], photo(BLINK_ID))
-    await start_live(page)
+    page, said = await live_with_readable_peers(launch, blink_camera, created["url"], photo(BLINK_ID))
     assert await prompted(said), said.seen
     sent = await page.evaluate(SENT_VIDEO, 5)
     print(

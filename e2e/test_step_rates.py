@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 
 from e2e.conftest import BLINK_ID, HEADTURN_ID, phone_context
-from e2e.support.flow import KEEP_PEERS, at, walk_to_live, watch_live_text
-from e2e.test_browser import RESULT_TIMEOUT_MS, SENT_VIDEO, start_live
+from e2e.support.flow import at, walk_to_live
+from e2e.test_browser import RESULT_TIMEOUT_MS, SENT_VIDEO, live_with_readable_peers, start_live
 from server.liveness.rates import StepRates
 from server.web.pages import CAPTURE_FPS
 from tests.support.media import photo
@@ -27,13 +27,7 @@ async def test_the_page_sends_each_step_at_the_rate_the_server_asks_for(launch, 
     # A blink (every frame sent) then a smile the clip never does (awaited at fewer frames): the page sends
     # fewer frames once asked, and the server receives fewer.
     created = await merchant.create_session(fixed_challenges=["blink", "smile"])
-    browser = await launch(blink_camera)
-    context = await phone_context(browser)
-    await context.add_init_script(KEEP_PEERS)
-    said = await watch_live_text(context)
-    page = await context.new_page()
-    await walk_to_live(page, created["url"], photo(BLINK_ID))
-    await start_live(page)
+    page, said = await live_with_readable_peers(launch, blink_camera, created["url"], photo(BLINK_ID))
     assert await eventually(lambda: "Smile" in said.texts(), timeout=RESULT_TIMEOUT_MS / 1000), said.seen
     sent = await page.evaluate(SENT_VIDEO, 3)
     applied = await page.evaluate("document.body.dataset.sentFps")
