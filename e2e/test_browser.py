@@ -44,11 +44,12 @@ async def start_live(page, shot=None) -> None:
     await page.locator("#start").click()
 
 
-async def live_with_readable_peers(launch, camera, url: str, id_photo):
-    """A phone page started on the live step, its peer connections readable (SENT_VIDEO), and what it said."""
+async def live_page(launch, camera, url: str, id_photo, readable_peers: bool = False):
+    """A phone page started on the live step, and what it says; its peer connections readable (SENT_VIDEO) if asked."""
     browser = await launch(camera)
     context = await phone_context(browser)
-    await context.add_init_script(KEEP_PEERS)
+    if readable_peers:
+        await context.add_init_script(KEEP_PEERS)
     said = await watch_live_text(context)
     page = await context.new_page()
     await walk_to_live(page, url, id_photo)
@@ -174,7 +175,7 @@ SENT_VIDEO = """async (seconds) => {
 @pytest.mark.media
 async def test_the_camera_is_sent_at_no_more_than_the_bitrate_the_analysis_needs(launch, blink_camera, merchant):
     created = await merchant.create_session(fixed_challenges=["smile"])  # never performed: the check stays live
-    page, said = await live_with_readable_peers(launch, blink_camera, created["url"], photo(BLINK_ID))
+    page, said = await live_page(launch, blink_camera, created["url"], photo(BLINK_ID), readable_peers=True)
     assert await prompted(said), said.seen
     sent = await page.evaluate(SENT_VIDEO, 5)
     print(
@@ -229,12 +230,7 @@ async def test_turning_left_then_right_is_approved(launch, headturn_camera, merc
 @pytest.mark.media
 async def test_a_turn_beyond_the_landmarkers_reach_is_told_not_so_far_not_no_face(launch, over_rotation_camera, merchant, shot):
     created = await merchant.create_session(fixed_challenges=["turn_left"])
-    browser = await launch(over_rotation_camera)
-    context = await phone_context(browser)
-    said = await watch_live_text(context)
-    page = await context.new_page()
-    await walk_to_live(page, created["url"], photo(HEADTURN_ID))
-    await start_live(page)
+    page, said = await live_page(launch, over_rotation_camera, created["url"], photo(HEADTURN_ID))
     await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
     data = await merchant.session(created["id"])
     asked = next(i for i, (kind, text, _) in enumerate(said.seen) if kind == "instruction" and text == "Turn your head to your left")

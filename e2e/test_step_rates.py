@@ -6,9 +6,9 @@ import dataclasses
 
 import pytest
 
-from e2e.conftest import BLINK_ID, HEADTURN_ID, phone_context
-from e2e.support.flow import at, walk_to_live
-from e2e.test_browser import RESULT_TIMEOUT_MS, SENT_VIDEO, live_with_readable_peers, start_live
+from e2e.conftest import BLINK_ID, HEADTURN_ID
+from e2e.support.flow import at
+from e2e.test_browser import RESULT_TIMEOUT_MS, SENT_VIDEO, live_page
 from server.liveness.rates import StepRates
 from server.web.pages import CAPTURE_FPS
 from tests.support.media import photo
@@ -27,7 +27,7 @@ async def test_the_page_sends_each_step_at_the_rate_the_server_asks_for(launch, 
     # A blink (every frame sent) then a smile the clip never does (awaited at fewer frames): the page sends
     # fewer frames once asked, and the server receives fewer.
     created = await merchant.create_session(fixed_challenges=["blink", "smile"])
-    page, said = await live_with_readable_peers(launch, blink_camera, created["url"], photo(BLINK_ID))
+    page, said = await live_page(launch, blink_camera, created["url"], photo(BLINK_ID), readable_peers=True)
     assert await eventually(lambda: "Smile" in said.texts(), timeout=RESULT_TIMEOUT_MS / 1000), said.seen
     sent = await page.evaluate(SENT_VIDEO, 3)
     applied = await page.evaluate("document.body.dataset.sentFps")
@@ -50,11 +50,7 @@ async def test_the_page_sends_each_step_at_the_rate_the_server_asks_for(launch, 
 async def test_a_genuine_check_sent_at_the_steps_rates_is_approved_with_no_stream_signal(launch, headturn_camera, merchant):
     # Head turns: each wait for a turn and each turn sent at fewer frames, the neutral face at every frame.
     created = await merchant.create_session(fixed_challenges=["turn_left", "turn_right"])
-    browser = await launch(headturn_camera)
-    context = await phone_context(browser)
-    page = await context.new_page()
-    await walk_to_live(page, created["url"], photo(HEADTURN_ID))
-    await start_live(page)
+    page, _said = await live_page(launch, headturn_camera, created["url"], photo(HEADTURN_ID))
     await page.wait_for_url(at("/verify/result"), timeout=RESULT_TIMEOUT_MS)
     data = await merchant.session(created["id"])
     signals = data["liveness"]["signals"]
