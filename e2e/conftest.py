@@ -15,6 +15,7 @@ from e2e.support.browser import (
     ARTIFACTS,
     CHROMIUM,
     PHONE,
+    STEP_TIMEOUT_MS,
     chromium_args,
     screenshot,
     shot_name,
@@ -132,7 +133,7 @@ async def phone_context(browser, **options):
     """A fresh profile shaped like a 360x640 phone; its console messages and page errors are kept in
     context.console_log for the failure artifacts."""
     context = await browser.new_context(**{**PHONE, **options})
-    context.set_default_timeout(15_000)
+    context.set_default_timeout(STEP_TIMEOUT_MS)
     log: list[str] = []
     context.console_log = log
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from e2e.conftest import BLINK_ID, HEADTURN_ID, phone_context
+from e2e.support.browser import STEP_TIMEOUT_MS
 from e2e.support.flow import at, walk_to_live
 from tests.support.media import pad_model_dir, photo
 
@@ -20,7 +21,7 @@ async def desktop_hands_off(launch, merchant, challenges: list[str], id_photo: s
     """The desktop walks to the live step, finds no camera, asks for the phone link: (page, link, session id)."""
     created = await merchant.create_session(fixed_challenges=challenges)
     desktop = await (await launch(fake_camera=False)).new_context(**DESKTOP)
-    desktop.set_default_timeout(15_000)
+    desktop.set_default_timeout(STEP_TIMEOUT_MS)
     page = await desktop.new_page()
     await walk_to_live(page, created["url"], photo(id_photo))
     await page.locator("#start").click()

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from e2e.conftest import BLINK_ID, HEADTURN_ID, phone_context
+from e2e.support.browser import STEP_TIMEOUT_MS
 from e2e.support.flow import at, consent, upload_id
 from server.api.auth import create_api_key
 from server.webhooks import standard_secret
@@ -71,7 +72,7 @@ async def test_a_desktop_buyer_hands_the_check_to_a_phone_and_gets_an_active_sim
     origin, orders = await open_shop(aiohttp_server, server, services, ["blink"])
     card = card_with_face(models, photo(BLINK_ID), seed=23)
     desktop = await (await launch(fake_camera=False)).new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    desktop.set_default_timeout(15_000)
+    desktop.set_default_timeout(STEP_TIMEOUT_MS)
     page = await desktop.new_page()
     frame = await buy_and_verify(page, origin, card, tmp_path, card.truth["name"], card.truth["id_number"])
     await frame.locator("body[data-live-error='no_camera']").wait_for(state="attached")

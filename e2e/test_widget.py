@@ -9,6 +9,7 @@ import pytest
 from aiohttp import web
 
 from e2e.conftest import BLINK_ID, phone_context
+from e2e.support.browser import STEP_TIMEOUT_MS
 from e2e.support.flow import at, consent, upload_id, watch_live_text
 from server.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.support.media import photo
@@ -210,7 +211,7 @@ async def test_a_desktop_without_a_camera_hands_off_to_a_phone_from_inside_the_w
     allow(services, [origin])
     created = await merchant.create_session(fixed_challenges=["blink"])
     desktop = await (await launch(fake_camera=False)).new_context(viewport={"width": 1280, "height": 800}, locale="en-US")
-    desktop.set_default_timeout(15_000)
+    desktop.set_default_timeout(STEP_TIMEOUT_MS)
     page = await desktop.new_page()
     await page.goto(origin + "/checkout")
     await page.evaluate("(url) => { window.start(url); }", created["url"])

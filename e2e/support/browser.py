@@ -9,6 +9,9 @@ from pathlib import Path
 CHROMIUM = Path(os.environ.get("REALNAME_E2E_CHROMIUM", "/usr/bin/chromium"))
 SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"  # git-ignored
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"  # git-ignored: what a failed test left open
+# One page step (a click, a navigation): reading a card (OCR) takes seconds, and the suite shares the
+# machine's cores between its workers, so a step is given far longer than it needs on an idle machine.
+STEP_TIMEOUT_MS = 45_000
 
 # Quiet, offline, and WebRTC on 127.0.0.1 with plain (not mDNS) host candidates, which the
 # loopback-only server can reach.
