@@ -122,6 +122,11 @@ class LivenessResult:
         """From each asked challenge's prompt to its completion (or the check's end), on the frames' clock."""
         return [(c.asked_at, c.completed_at or self.finished_at) for c in self.challenges if c.asked_at is not None]
 
+    def reaction_windows(self) -> list[tuple[float, float]]:
+        """From each asked challenge's prompt to the first sign of its movement (or, without one, its
+        completion or the check's end): where a person waits and footage played on prompt cuts."""
+        return [(c.asked_at, c.onset_at or c.completed_at or self.finished_at) for c in self.challenges if c.asked_at is not None]
+
 
 @dataclass(frozen=True)
 class Prompt:
