@@ -105,18 +105,16 @@ class CutLimits:
     stall) is not judged.
 
     In a prompt's reaction window (from the prompt to the movement's first sign), where footage assembled
-    one piece per prompt must cut to the piece that answers it and a person only waits, a step under the
-    `floor` is a cut too when it is over `prompted_floor`, `prompted_times` the stream's median step and
-    `prompted_isolation` times its calmer side: a cut between two pieces of one still shot changes the
-    picture by less than the `floor` a quiet genuine stream reaches elsewhere."""
+    one piece per prompt must cut to the piece that answers it, a step under the `floor` is a cut too when
+    it is over `prompted_floor`, `prompted_times` the stream's median step and `isolation` times its
+    calmer side: a cut between two pieces of one still shot changes the picture by less than the `floor`
+    a quiet genuine stream reaches elsewhere."""
 
     floor: float = 2.0
     times: float = 5.0
     isolation: float = 6.0  # 1.3 x the highest of the other genuine clips, left out one at a time (the docs)
-    # 1.3 x the genuine streams' highest in a reaction window (lp_d13 through Chromium: 7.0 and 6.0; the docs)
     prompted_floor: float = 0.4
-    prompted_times: float = 9.1
-    prompted_isolation: float = 7.8
+    prompted_times: float = 9.2  # 1.3 x the genuine streams' highest in a reaction window (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 8.0
@@ -151,18 +149,16 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
         while held < i and steps[i - 1 - held].change < limits.repeat * usual:
             held += 1
         change = step.change / (spans + held)
-        usual_here = usual * max(1, round(local / interval))
         prompted = any(start <= step.t <= end for start, end in windows)
-        if change < max(limits.prompted_floor if prompted else limits.floor, limits.times * usual_here):
+        times = limits.prompted_times if prompted and change < limits.floor else limits.times
+        if change < max(limits.prompted_floor if prompted else limits.floor, times * usual * max(1, round(local / interval))):
             continue
         before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
         after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
         # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
         # ends with the return to neutral. A movement of the person has moving steps on both sides.
         local_step = min(median(before) if before else usual, median(after) if after else usual)
-        # Under the floor (only in a reaction window, by now): the prompted limits.
-        small = change < limits.floor and (change < limits.prompted_times * usual_here or change < limits.prompted_isolation * local_step)
-        if change >= limits.isolation * local_step and not small:
+        if change >= limits.isolation * local_step:
             found.append(step.t)
             last_cut = i
     return found
