@@ -134,7 +134,7 @@ def steps_and_windows(path: Path, challenges: str, landmarker: Path):
     from server.liveness.replay import replay_video
 
     result = replay_video(path, parse_challenges(challenges), landmarker).liveness
-    return [s for s in steps_of(path) if s.t <= result.finished_at], result.reaction_windows()
+    return [s for s in steps_of(path) if s.t <= result.finished_at], result.challenge_spans(to_onset=True)
 
 
 def highest_prompted_times(steps, windows, limits) -> float | None:

@@ -194,7 +194,7 @@ def test_reaction_windows_run_from_each_prompt_to_its_movements_onset():
         ChallengeRecord(Challenge.TURN_LEFT),  # never asked
     )
     result = LivenessResult(False, None, None, records, 0.0, 9.0, ())
-    assert result.reaction_windows() == [(1.0, 1.4), (2.5, 9.0)]
+    assert result.challenge_spans(to_onset=True) == [(1.0, 1.4), (2.5, 9.0)]
     assert result.challenge_spans() == [(1.0, 2.0), (2.5, 9.0)]
 
 
