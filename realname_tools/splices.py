@@ -8,7 +8,7 @@ never commit generated media). `calibrate` measures the continuity steps (server
 the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found.
 
     python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5
-    python -m realname_tools.splices calibrate [--media ../shared/media]
+    python -m realname_tools.splices calibrate [--media ../shared/media] [--windows]
 """
 
 from __future__ import annotations
@@ -40,6 +40,22 @@ GENUINE = [
     "attack_phone_replay_selfie_video_young_man_15s.mp4",
 ]
 
+# What each genuine clip is asked when its prompts' reaction windows are measured (`--windows`): the
+# challenges it performs (one it never performs leaves its window open to the check's end).
+GENUINE_CHALLENGES = {
+    "blink_frontal_man_phone_portrait_14s.mp4": "blink,blink,blink",
+    "headturn_lr_nod_phone_selfie_young_man_21s.mp4": "turn_left,turn_right,look_down,look_up",
+    "static_webcam_man_real_4s.mp4": "blink",
+    "lp_d0_smile_greenscreen_asian_man_3s.mp4": "smile",
+    "lp_d3_expressions_headtilt_woman_12s.mp4": "turn_left,turn_right",
+    "lp_d7_winks_blinks_woman_6s.mp4": "blink",
+    "lp_d12_talking_glasses_man_headturns_7s.mp4": "turn_left,turn_right,turn_left",
+    "lp_d13_selfie_glasses_man_smile_12s.mp4": "smile,blink",
+    "lp_d18_mouth_open_eyes_closed_man_7s.mp4": "open_mouth",
+    "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4": "turn_left,turn_right",
+    "attack_phone_replay_selfie_video_young_man_15s.mp4": "blink",
+}
+
 HEADTURN = "headturn_lr_nod_phone_selfie_young_man_21s.mp4"
 MONITOR = "attack_monitor_replay_of_headturn_phone_selfie_21s.mp4"
 D12 = "lp_d12_talking_glasses_man_headturns_7s.mp4"
@@ -60,6 +76,14 @@ SPLICES: dict[str, list[tuple[str, float, float]]] = {
     "d13: smile, blink": [(D13, 0, 2), (D13, 6.0, 7.5), (D13, 3.0, 4.0), (D13, 10.0, 11.5)],
     "blink (static head): blink, blink": [(BLINK, 0, 1.5), (BLINK, 9.0, 9.8), (BLINK, 3.2, 4.0), (BLINK, 1.4, 2.2)],
     "d7: blink, blink": [(D7, 0, 1.0), (D7, 2.1, 3.0), (D7, 0.6, 1.2), (D7, 4.5, 5.9)],
+}
+
+
+SPLICE_CHALLENGES = {
+    "headturn: left, right, down": "turn_left,turn_right,look_down", "headturn: right, left, up": "turn_right,turn_left,look_up",
+    "headturn: down, left": "look_down,turn_left", "headturn + its screen replay: left, right": "turn_left,turn_right",
+    "d12: right, left, right": "turn_right,turn_left,turn_right", "d12: left, right": "turn_left,turn_right", "d3: turns": "turn_left,turn_right",
+    "d13: smile, blink": "smile,blink", "blink (static head): blink, blink": "blink,blink", "d7: blink, blink": "blink,blink",
 }
 
 
@@ -103,6 +127,28 @@ def steps_of(path: Path):
     return tracker.steps
 
 
+def steps_and_windows(path: Path, challenges: str, landmarker: Path):
+    """The continuity steps of a clip judged as a check (to the check's end), and each prompt's reaction
+    window (from the prompt to its movement's onset), on the clip's clock."""
+    from server.liveness.challenges import parse_challenges
+    from server.liveness.replay import replay_video
+
+    result = replay_video(path, parse_challenges(challenges), landmarker).liveness
+    return [s for s in steps_of(path) if s.t <= result.finished_at], result.challenge_spans(to_onset=True)
+
+
+def highest_prompted_times(steps, windows, limits) -> float | None:
+    """The highest `prompted_times` at which a step under the floor in a reaction window is a cut (None:
+    none at 1): for a genuine clip how near it comes, for a splice how far its small cut stands out."""
+    import dataclasses
+
+    from server.spoof.continuity import cuts
+
+    found = [v for v in (round(1 + 0.1 * i, 1) for i in range(191)) if cuts(steps, dataclasses.replace(limits, prompted_times=v), windows)
+             != cuts(steps, limits)]
+    return found[-1] if found else None
+
+
 def highest_limits(steps, limits) -> dict:
     """The highest `times` and `isolation` (each alone, the other limits as set) at which the stream still
     has a cut: for a genuine clip how near it comes to a false cut, for a splice how far its cuts stand out."""
@@ -128,22 +174,39 @@ def describe(name: str, steps, limits) -> dict:
     }
 
 
-def calibrate(media: Path) -> dict:
+def calibrate(media: Path, windows: bool = False) -> dict:
+    """`windows`: each clip judged as a check too (the landmarker's cost), for its prompts' reaction windows."""
     from realname_tools.puppets import write_clip
     from server.spoof.continuity import CutLimits
 
     limits = CutLimits()
     videos = media / "videos"
+    landmarker = None
+    if windows:
+        from server.config import load_settings
+        from server.models.loader import landmarker_file
+
+        settings = load_settings(None)
+        landmarker = landmarker_file(settings.landmarker_model, settings.models_dir)
+
+    def measured(name: str, path: Path, challenges: str) -> dict:
+        row = describe(name, steps_of(path), limits)
+        if landmarker is not None:
+            steps, found = steps_and_windows(path, challenges, landmarker)
+            row["reaction_windows"] = [[round(a, 2), round(b, 2)] for a, b in found]
+            row["highest_prompted_times_with_a_cut"] = highest_prompted_times(steps, found, limits)
+        return row
+
     genuine = []
     for clip in GENUINE:
         print(f"genuine {clip}", file=sys.stderr)
-        genuine.append(describe(clip, steps_of(videos / clip), limits))
+        genuine.append(measured(clip, videos / clip, GENUINE_CHALLENGES[clip]))
     splices = []
     for name, pieces in SPLICES.items():
         print(f"splice {name}", file=sys.stderr)
         with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as out:  # never in the repository
             write_clip(splice([(videos / c, a, b) for c, a, b in pieces]), Path(out.name))
-            row = describe(name, steps_of(Path(out.name)), limits)
+            row = measured(name, Path(out.name), SPLICE_CHALLENGES[name])
         row["cuts_made_at_s"] = [round(t, 2) for t in np.cumsum([round((e - s) * FPS) / FPS for _, s, e in pieces])[:-1]]
         splices.append(row)
     return {"genuine": genuine, "splices": splices}
@@ -158,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     cal = sub.add_parser("calibrate", help="continuity steps and cuts of genuine clips and generated splices")
     cal.add_argument("--media", default="../shared/media")
     cal.add_argument("--json", default=None, help="write the measurements here")
+    cal.add_argument("--windows", action="store_true", help="judge each clip as a check too: its prompts' reaction windows and the small cuts in them")
     args = parser.parse_args(argv)
     if args.command == "make":
         from realname_tools.puppets import write_clip
@@ -169,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
         write_clip(splice(pieces), Path(args.out))
         print(args.out)
         return 0
-    result = calibrate(Path(args.media))
+    result = calibrate(Path(args.media), args.windows)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -95,6 +95,10 @@ def recorded(name: str) -> tuple[list[Step], list[tuple[float, float]]]:
     return [Step(*s) for s in case["steps"]], [tuple(span) for span in case["spans"]]
 
 
+def windows(name: str) -> list[tuple[float, float]]:
+    return [tuple(window) for window in RECORDED[name]["windows"]]
+
+
 def test_genuine_streams_as_chromium_sent_them_have_no_cut():
     """Every frame received, at 20 fps in VP8: the head-turn selfie (whose file repeats frames) and the
     face-tracked hand-held lp_d12 (every frame jumps)."""
@@ -134,6 +138,70 @@ def test_cuts_during_the_challenges_ask_for_review_then_fail_the_check():
     assert (before.level, before.action) == (Level.LOW, Action.NONE)
 
 
+def quiet(cut_at: int, cut: float) -> list[Step]:
+    """A still, evenly lit shot: steps of 0.10-0.14 grey levels, one of `cut` at `cut_at`."""
+    noise = [0.12, 0.10, 0.14, 0.11, 0.13]
+    return [Step(i / FPS, 1 / FPS, cut if i == cut_at else noise[i % 5]) for i in range(1, 90)]
+
+
+def test_a_small_cut_counts_in_a_prompts_reaction_window_only():
+    """Two pieces of one still shot cut right after a prompt: a step under the floor of 2 grey levels
+    (a quiet genuine stream reaches 1.7), 12 times its neighbours. In the window from the prompt to the
+    movement's onset it is a cut; elsewhere it is not."""
+    steps = quiet(40, 1.5)  # 2.67 s
+    assert cuts(steps) == []
+    assert cuts(steps, windows=[(2.5, 3.0)]) == [steps[39].t]
+    assert cuts(steps, windows=[(3.0, 4.0)]) == []
+    one = discontinuity_signal(steps, [(2.5, 5.0)], windows=[(2.5, 3.0)])
+    assert (one.level, one.action, one.detail["during_challenges"]) == (Level.ELEVATED, Action.REVIEW, 1)
+
+
+def test_in_the_window_a_small_step_must_stand_out_more_than_a_cut_elsewhere():
+    steps = quiet(40, 1.0)  # 8.3 times the median: a cut's ratios were it over the floor, not a small step's
+    assert cuts(steps, windows=[(2.5, 3.0)]) == []
+    assert cuts(quiet(40, 2.1), windows=[(2.5, 3.0)]) == cuts(quiet(40, 2.1)) != []  # over the floor: as anywhere
+    steps = quiet(40, 0.3)  # under the window's floor of 0.4
+    assert cuts(steps, windows=[(0.0, 6.0)]) == []
+
+
+def test_a_genuine_stream_as_chromium_sent_it_has_no_cut_in_its_reaction_windows():
+    """lp_d13 through Chromium's fake camera (VP8): a step of 1.35 grey levels, 7.0 times the stream's
+    median and 6.0 times its calmer side, in the blink's window (0.2 s from prompt to onset): with the
+    1.7 of another run (7.1 times), the highest of the genuine streams, which the window's limit is 1.3
+    times."""
+    for name in ("genuine_lp_d13", "genuine_lp_d13_second_run"):  # the second: its blink 6.6 s after the prompt
+        steps, spans = recorded(name)
+        assert cuts(steps, windows=windows(name)) == [], name
+        assert discontinuity_signal(steps, spans, windows=windows(name)) is None, name
+
+
+def test_a_cut_under_the_floor_as_chromium_sent_it_is_found_in_its_reaction_window():
+    """The green-screen clip lp_d0 cut once (0.45 s into 1.0 s) as a smile's footage: 1.75 grey levels
+    through Chromium, under the floor; approved before the reaction window was judged."""
+    steps, spans = recorded("splice_lp_d0_one_cut")
+    assert discontinuity_signal(steps, spans) is None
+    signal = discontinuity_signal(steps, spans, windows=windows("splice_lp_d0_one_cut"))
+    assert signal is not None and signal.action == Action.REVIEW and signal.detail["during_challenges"] == 1
+
+
+def test_reaction_windows_run_from_each_prompt_to_its_movements_onset():
+    from server.liveness.challenges import Challenge
+    from server.liveness.engine import ChallengeRecord, LivenessResult
+
+    records = (
+        ChallengeRecord(Challenge.SMILE, asked_at=1.0, completed_at=2.0, passed=True, onset_at=1.4),
+        ChallengeRecord(Challenge.BLINK, asked_at=2.5),  # never began: to the check's end
+        ChallengeRecord(Challenge.TURN_LEFT),  # never asked
+    )
+    result = LivenessResult(False, None, None, records, 0.0, 9.0, ())
+    assert result.challenge_spans(to_onset=True) == [(1.0, 1.4), (2.5, 9.0)]
+    assert result.challenge_spans() == [(1.0, 2.0), (2.5, 9.0)]
+
+
 def test_check_signals_reports_it_from_the_stream_facts():
     facts = StreamFacts(continuity=cut_steps([38, 60]), challenge_spans=[(2.0, 3.0), (3.5, 5.0)])
     assert SignalCode.STREAM_DISCONTINUITY in [s.code for s in check_signals(facts, None)]
+    small = StreamFacts(continuity=quiet(40, 1.5), challenge_spans=[(2.5, 5.0)])
+    assert SignalCode.STREAM_DISCONTINUITY not in [s.code for s in check_signals(small, None)]
+    small = StreamFacts(continuity=quiet(40, 1.5), challenge_spans=[(2.5, 5.0)], reaction_windows=[(2.5, 3.0)])
+    assert SignalCode.STREAM_DISCONTINUITY in [s.code for s in check_signals(small, None)]

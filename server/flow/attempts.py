@@ -496,6 +496,7 @@ class LiveAttempts:
             user_agent=attempt.user_agent,
             continuity=analyzer.continuity.steps,
             challenge_spans=result.challenge_spans(),
+            reaction_windows=result.challenge_spans(to_onset=True),
             rigidity=analyzer.rigidity.result(),
         )
         return check_signals(facts, pad, self.pad.thresholds if self.pad else None)

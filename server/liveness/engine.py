@@ -118,9 +118,10 @@ class LivenessResult:
             "duration_s": round(self.finished_at - self.started_at, 3),
         }
 
-    def challenge_spans(self) -> list[tuple[float, float]]:
-        """From each asked challenge's prompt to its completion (or the check's end), on the frames' clock."""
-        return [(c.asked_at, c.completed_at or self.finished_at) for c in self.challenges if c.asked_at is not None]
+    def challenge_spans(self, to_onset: bool = False) -> list[tuple[float, float]]:
+        """From each asked challenge's prompt to its completion (or the check's end), on the frames' clock;
+        `to_onset`: to the first sign of its movement when there was one instead (its reaction window)."""
+        return [(c.asked_at, (to_onset and c.onset_at) or c.completed_at or self.finished_at) for c in self.challenges if c.asked_at is not None]
 
 
 @dataclass(frozen=True)

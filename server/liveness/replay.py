@@ -259,6 +259,7 @@ def replay_video(
         reactions=[(c.type.value, c.reaction_s) for c in liveness.challenges],
         continuity=analyzer.continuity.steps,
         challenge_spans=liveness.challenge_spans(),
+        reaction_windows=liveness.challenge_spans(to_onset=True),
         rigidity=rigidity,
     )
     signals = check_signals(facts, pad if pad is not None else PadResult.unavailable(), pad_models.thresholds if pad_models else None)

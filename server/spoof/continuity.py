@@ -17,6 +17,7 @@ calibrate` (docs/anti-spoofing.md).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from statistics import median
 
@@ -101,11 +102,19 @@ class CutLimits:
     it, or after it; repeated frames left out: a video that repeats frames moves in bigger steps between
     the repeats). A step after `n` repeated frames, or across a gap of `n` + 1 usual intervals (dropped
     frames), counts as `n` + 1 intervals of movement; one across more than `max_gap` usual intervals (a
-    stall) is not judged."""
+    stall) is not judged.
+
+    In a prompt's reaction window (from the prompt to the movement's first sign), where footage assembled
+    one piece per prompt must cut to the piece that answers it, a step under the `floor` is a cut too when
+    it is over `prompted_floor`, `prompted_times` the stream's median step and `isolation` times its
+    calmer side: a cut between two pieces of one still shot changes the picture by less than the `floor`
+    a quiet genuine stream reaches elsewhere."""
 
     floor: float = 2.0
     times: float = 5.0
     isolation: float = 6.0  # 1.3 x the highest of the other genuine clips, left out one at a time (the docs)
+    prompted_floor: float = 0.4
+    prompted_times: float = 9.2  # 1.3 x the genuine streams' highest in a reaction window (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 8.0
@@ -117,8 +126,9 @@ def _at(step: Step, interval: float) -> float:
     return step.change * max(1, round(interval / step.dt))
 
 
-def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
-    """Times of the steps that are cuts."""
+def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[tuple[float, float]] = ()) -> list[float]:
+    """Times of the steps that are cuts; `windows`: the prompts' reaction windows (start, end), on the
+    steps' clock."""
     if len(steps) < limits.min_steps:
         return []
     usual = median(s.change for s in steps)
@@ -139,7 +149,9 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits()) -> list[float]:
         while held < i and steps[i - 1 - held].change < limits.repeat * usual:
             held += 1
         change = step.change / (spans + held)
-        if change < max(limits.floor, limits.times * usual * max(1, round(local / interval))):
+        prompted = any(start <= step.t <= end for start, end in windows)
+        times = limits.prompted_times if prompted and change < limits.floor else limits.times
+        if change < max(limits.prompted_floor if prompted else limits.floor, times * usual * max(1, round(local / interval))):
             continue
         before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
         after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]

@@ -313,11 +313,13 @@ def client_signal(offer: str, user_agent: str) -> RiskSignal | None:
     return None
 
 
-def discontinuity_signal(steps: list[Step], spans: list[tuple[float, float]], limits: CutLimits = CutLimits()) -> RiskSignal | None:
+def discontinuity_signal(steps: list[Step], spans: list[tuple[float, float]], limits: CutLimits = CutLimits(),
+                         windows: list[tuple[float, float]] = ()) -> RiskSignal | None:
     """Cuts while the challenges were asked and performed (`spans`: from each prompt to its completion,
     or the stream's end): one asks for a person's look, two or more are a stream assembled from pieces.
-    Cuts elsewhere (before the first prompt) are only noted."""
-    found = cuts(steps, limits)
+    Cuts elsewhere (before the first prompt) are only noted. `windows`: each prompt's reaction window,
+    where a smaller cut counts (continuity.py)."""
+    found = cuts(steps, limits, windows)
     if not found:
         return None
     near = [t for t in found if any(start - 0.5 <= t <= end + 1.0 for start, end in spans)]
@@ -360,6 +362,7 @@ class StreamFacts:
     user_agent: str = ""  # what the page's HTTP request said it is
     continuity: list[Step] = field(default_factory=list)  # analysed frame to frame (continuity.py)
     challenge_spans: list[tuple[float, float]] = field(default_factory=list)  # each prompt to its completion
+    reaction_windows: list[tuple[float, float]] = field(default_factory=list)  # each prompt to its movement's onset
     rigidity: Rigidity | None = None  # turned faces against the neutral one (texture_rigidity.py)
 
 
@@ -391,7 +394,7 @@ def check_signals(facts: StreamFacts, pad: PadResult | None, thresholds: PadThre
         if not facts.declared:  # the page always sends its track's getSettings(); a script may not
             out.append(RiskSignal(SignalCode.SETTINGS_MISMATCH, Level.ELEVATED, {"declared": None}, Action.REVIEW))
     out += reaction_signals(facts.reactions, limits)
-    discontinuity = discontinuity_signal(facts.continuity, facts.challenge_spans)
+    discontinuity = discontinuity_signal(facts.continuity, facts.challenge_spans, windows=facts.reaction_windows)
     if discontinuity is not None:
         out.append(discontinuity)
     rigid = rigid_texture_signal(facts.rigidity)
