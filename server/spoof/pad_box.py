@@ -4,11 +4,10 @@ The networks were trained on crops around an SCRFD face box (models/pad.py). The
 found the face's mesh on the same frame, so the box is placed from the mesh instead of running SCRFD
 again (21 ms a scored frame on this 2-core machine, more than both networks together): SCRFD's box is
 the mesh's extent, as wide, 1.14 times as tall and centred 6 % of the mesh's height higher (its box
-takes in the forehead above the mesh). Fitted by least squares (`python -m realname_tools.pad_box_fit`)
-on the 1617 frames PAD would score among every fifth frame of the 131 clips of
-`server/spoof/calibration/minifasnet-ensemble.md`. Against SCRFD's box: IoU median 0.94, 5th percentile
-0.87 (genuine clips 0.95 and 0.90); centre 2 % of the box's width away (95th percentile 5 %). The worst
-are dim screen replays, where SCRFD's box runs down the screen's dark edge.
+takes in the forehead above the mesh). Fitted by least squares on the 1617 frames PAD would score, every
+fifth frame of the 131 clips of `server/spoof/calibration/minifasnet-ensemble.md`: against SCRFD's box,
+IoU median 0.94 (5th percentile 0.87; genuine 0.95 / 0.89), centre 2 % of the box's width away (95th
+percentile 5 %). The worst are dim screen replays, where SCRFD's box runs down the screen's dark edge.
 """
 
 from __future__ import annotations
