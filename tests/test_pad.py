@@ -136,7 +136,7 @@ def test_a_replayed_frame_scores_attack(scorer, clip):
 @pytest.mark.parametrize("clip", ["blink_frontal_man_phone_portrait_14s.mp4", "static_webcam_man_real_4s.mp4",
                                   "attack_phone_replay_same_man_as_static_webcam_3s.mp4", "lp_d7_winks_blinks_woman_6s.mp4"])
 def test_the_face_box_from_the_landmarks_is_the_box_the_networks_were_trained_on(clip):
-    """The crops are placed from the analysis's landmarks (spoof/pad_box.py), in place of SCRFD's box."""
+    """The crops are placed from the analysis's landmarks (spoof/face_box.py), in place of SCRFD's box."""
     frame = _pad_frame(clip, 20)
     faces, _ = detect_all(load_face_models().detector, frame.bgr)
     scrfd = max(faces, key=lambda f: f.area).box

@@ -15,7 +15,7 @@ from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
-from ..spoof.pad_box import pad_box
+from ..spoof.face_box import face_box
 from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.replay_fingerprint import FingerprintRecorder
@@ -78,7 +78,7 @@ def frame_to_rgb(frame, reformatter=None) -> np.ndarray:
 @dataclass
 class PadModels:
     """What scoring the kept frames needs: the ensemble and the thresholds (the face box comes from the
-    analysis's landmarks, spoof/pad_box.py)."""
+    analysis's landmarks, spoof/face_box.py)."""
 
     ensemble: PadEnsemble
     thresholds: PadThresholds
@@ -87,7 +87,7 @@ class PadModels:
 @dataclass(frozen=True)
 class PadFrame:
     """A frame kept for PAD: the whole frame (BGR, analysis size) and the face box its crops are placed
-    around (x0, y0, x1, y1 pixels), from the landmarks the analysis found on it (spoof/pad_box.py)."""
+    around (x0, y0, x1, y1 pixels), from the landmarks the analysis found on it (spoof/face_box.py)."""
 
     bgr: np.ndarray
     box: np.ndarray
@@ -95,7 +95,7 @@ class PadFrame:
 
 def pad_frame(rgb: np.ndarray, points: np.ndarray) -> PadFrame:
     """The frame (RGB) with one face's landmarks (normalised, 478 x 3), as PAD scores it: the live check and `eval-pad` alike."""
-    return PadFrame(np.ascontiguousarray(rgb[:, :, ::-1]), pad_box(points, rgb.shape[1], rgb.shape[0]))
+    return PadFrame(np.ascontiguousarray(rgb[:, :, ::-1]), face_box(points, rgb.shape[1], rgb.shape[0]))
 
 
 def load_pad_models(model_dir: str, calibration_file: str = "") -> PadModels:

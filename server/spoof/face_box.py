@@ -21,7 +21,7 @@ WIDTH = 0.980  # of the mesh's width
 HEIGHT = 1.136  # of the mesh's height
 
 
-def pad_box(points: np.ndarray, width: int, height: int) -> np.ndarray:
+def face_box(points: np.ndarray, width: int, height: int) -> np.ndarray:
     """The face box x0, y0, x1, y1 in pixels of a frame `width` x `height`, from its normalised landmarks (478 x 3)."""
     mesh = np.asarray(points, dtype=np.float64)[:MESH_POINTS, :2] * (width, height)
     (x0, y0), (x1, y1) = mesh.min(axis=0), mesh.max(axis=0)
