@@ -70,7 +70,7 @@ def load_models(settings: Settings) -> Models:
         settings.match_far,
         settings.review_far,
     )
-    pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file)
+    pad = pad_models_for_service(_pad_folder(settings), settings.pad_required, settings.pad_calibration_file, detector=matcher.models.detector)
     documents = None
     if settings.read_documents:
         documents = DocumentReader(settings.models_dir, thread_initializer=background_thread)

@@ -18,7 +18,9 @@ import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-from ..liveness.analyzer import PadFrame, PadModels, score_next
+import numpy as np
+
+from ..liveness.analyzer import PadModels, score_next
 from ..spoof.pad import PadFramePolicy, PadResult, PadVerdict
 from ..spoof.running import CONFIDENT_FRAMES, RunningPad
 
@@ -45,7 +47,7 @@ class PadScoring:
         self.models = models
         self.executor = executor
         self.policy = policy or PadFramePolicy()
-        self.running: RunningPad[PadFrame] = RunningPad(self.policy, models.thresholds)
+        self.running: RunningPad[np.ndarray] = RunningPad(self.policy, models.thresholds)
         self._job: asyncio.Future | None = None
 
     def kick(self) -> None:

@@ -11,11 +11,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..models.detector import FaceDetector
 from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
 from ..models.pad import PadEnsemble
 from ..spoof.continuity import ContinuityTracker
-from ..spoof.face_box import face_box
 from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
 from ..spoof.replay_fingerprint import FingerprintRecorder
@@ -77,37 +77,27 @@ def frame_to_rgb(frame, reformatter=None) -> np.ndarray:
 
 @dataclass
 class PadModels:
-    """What scoring the kept frames needs: the ensemble and the thresholds (the face box comes from the
-    analysis's landmarks, spoof/face_box.py)."""
+    """What scoring the kept frames needs: the face detector (for the box the PAD models were trained on),
+    the ensemble and the thresholds."""
 
+    detector: FaceDetector
     ensemble: PadEnsemble
     thresholds: PadThresholds
 
 
-@dataclass(frozen=True)
-class PadFrame:
-    """A frame kept for PAD: the whole frame (BGR, analysis size) and the face box its crops are placed
-    around (x0, y0, x1, y1 pixels), from the landmarks the analysis found on it (spoof/face_box.py)."""
-
-    bgr: np.ndarray
-    box: np.ndarray
-
-
-def pad_frame(rgb: np.ndarray, points: np.ndarray) -> PadFrame:
-    """The frame (RGB) with one face's landmarks (normalised, 478 x 3), as PAD scores it: the live check and `eval-pad` alike."""
-    return PadFrame(np.ascontiguousarray(rgb[:, :, ::-1]), face_box(points, rgb.shape[1], rgb.shape[0]))
-
-
-def load_pad_models(model_dir: str, calibration_file: str = "") -> PadModels:
+def load_pad_models(model_dir: str, calibration_file: str = "", detector: FaceDetector | None = None) -> PadModels:
     """The configured PAD folder (SHA-256 checked) with its thresholds; ModelFileError or
-    PadCalibrationError when unusable."""
+    PadCalibrationError when unusable. Pass the service's detector to share it."""
+    from ..models.loader import load_face_models
     from ..models.pad import load_pad
     from ..spoof.calibration import load_thresholds
 
-    return PadModels(load_pad(model_dir), load_thresholds(calibration_file))
+    ensemble = load_pad(model_dir)
+    thresholds = load_thresholds(calibration_file)
+    return PadModels(detector or load_face_models().detector, ensemble, thresholds)
 
 
-def pad_models_for_service(model_dir: str, required: bool, calibration_file: str = "") -> PadModels | None:
+def pad_models_for_service(model_dir: str, required: bool, calibration_file: str = "", detector: FaceDetector | None = None) -> PadModels | None:
     """At start-up: the PAD models, or None (said loudly) when none are configured and none are required.
 
     A configured folder that is missing or fails its checks always stops the start (ModelFileError).
@@ -121,7 +111,7 @@ def pad_models_for_service(model_dir: str, required: bool, calibration_file: str
             "python -m server models import-pad FOLDER"
         )
         return None
-    return load_pad_models(model_dir, calibration_file)
+    return load_pad_models(model_dir, calibration_file, detector)
 
 
 class LivenessAnalyzer:
@@ -131,17 +121,17 @@ class LivenessAnalyzer:
         engine: LivenessEngine,
         timings: FrameTimings | None = None,
         pad_policy: PadFramePolicy | None = None,
-        running_pad: RunningPad[PadFrame] | None = None,
+        running_pad: RunningPad[np.ndarray] | None = None,
     ) -> None:
         self.landmarker = landmarker
         self.engine = engine
         self.kept_faces: dict[str, np.ndarray] = {}  # slot -> BGR crop around the face
         self.timings = timings
         self.frames = 0
-        # Full frames (BGR, analysis size) with their face box for passive anti-spoofing, when a policy is
-        # given: scored after the check (replays), unless a running verdict takes them.
+        # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given: scored after
+        # the check (replays), unless a running verdict takes them.
         self.pad_policy = pad_policy
-        self.pad_frames: SpreadSample[tuple[PadFrame, float]] | None = (  # (frame, face luma)
+        self.pad_frames: SpreadSample[tuple[np.ndarray, float]] | None = (  # (BGR, face luma)
             SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
         )
         self.flatness = FlatnessTracker()  # the face's departure from one homography, over the whole check
@@ -195,7 +185,7 @@ class LivenessAnalyzer:
         if len(faces) == 1:
             b = self.engine.baseline
             self.rigidity.add(t, rgb, faces[0].points, signals.yaw, signals.pitch, signals.eyes_closed, (b.yaw, b.pitch) if b is not None else None)
-        self._offer_pad_frame(signals, rgb, faces[0].points if len(faces) == 1 else None)
+        self._offer_pad_frame(signals, rgb)
         self.frames += 1
         if self.timings is not None:
             self.timings.landmarks_ms.append((mid - start) * 1000)
@@ -222,8 +212,8 @@ class LivenessAnalyzer:
             self.repeated_frames += fingerprint == self._last_fingerprint
         self._last_fingerprint = fingerprint
 
-    def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray, points: np.ndarray | None) -> None:
-        """Frames of one sharp, near-frontal face (its landmarks `points`): for PAD, and (reduced) for a reviewer."""
+    def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
+        """Frames of one sharp, near-frontal face: for PAD, and (reduced) for a reviewer."""
         b = self.engine.baseline
         running = self.running_pad is not None and self.running_pad.due(s.t)
         sampled = self.pad_frames is not None and self.pad_frames.due(s.t)
@@ -234,12 +224,12 @@ class LivenessAnalyzer:
         policy = self.pad_policy or PadFramePolicy()
         if not policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
             return
-        if (running or sampled) and points is not None:
-            frame = pad_frame(rgb, points)
+        if running or sampled:
+            bgr = np.ascontiguousarray(rgb[:, :, ::-1])
             if running and self.running_pad is not None:
-                self.running_pad.offer(s.t, frame, s.brightness)
+                self.running_pad.offer(s.t, bgr, s.brightness)
             elif self.pad_frames is not None:
-                self.pad_frames.add(s.t, (frame, s.brightness))
+                self.pad_frames.add(s.t, (bgr, s.brightness))
         if scene:
             self.scenes.add(s.t, scene_frame(rgb))
 
@@ -252,7 +242,7 @@ class LivenessAnalyzer:
         """A few whole frames (BGR, at most SCENE_SIDE px) spread over the check, for a reviewer."""
         return [frame for _, frame in self.scenes.items]
 
-    def frames_for_pad(self) -> list[tuple[PadFrame, float]]:
+    def frames_for_pad(self) -> list[tuple[np.ndarray, float]]:
         """The kept full frames with their face luma, in time order; hand them to score_pad in a worker thread."""
         return [frame for _, frame in self.pad_frames.items] if self.pad_frames is not None else []
 
@@ -288,33 +278,39 @@ def scene_frame(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(small[:, :, ::-1])
 
 
-def score_frame(frame: PadFrame, models: PadModels) -> tuple[float, float | None, float | None]:
-    """Blocking: the face of a kept frame scored by the ensemble on that whole frame, with its noise after
-    the exposure rule and its fine detail over that noise."""
-    ensemble = models.ensemble
-    return ensemble.get(frame.bgr, frame.box), ensemble.noise(frame.bgr, frame.box), ensemble.detail(frame.bgr, frame.box)
+def score_frame(bgr: np.ndarray, models: PadModels) -> tuple[float, float | None, float | None] | None:
+    """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame, with
+    its noise after the exposure rule and its fine detail over that noise (None: the detector found no face)."""
+    from ..matching.faces import detect_all
+
+    faces, image = detect_all(models.detector, bgr)
+    if not faces:
+        return None
+    largest = max(faces, key=lambda f: f.area)
+    return models.ensemble.get(image, largest.box), models.ensemble.noise(image, largest.box), models.ensemble.detail(image, largest.box)
 
 
-def score_pad(frames: list[tuple[PadFrame, float]], models: PadModels, deformation: float | None = None) -> PadResult:
-    """Blocking (run it in a worker thread): each kept frame (with its face luma) scored, aggregated and
+def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deformation: float | None = None) -> PadResult:
+    """Blocking (run it in a worker thread): each full frame (with its face luma) scored, aggregated and
     decided with the check's `deformation` (flatness.py)."""
     start = time.perf_counter()
-    scored = [score_frame(frame, models) for frame, _ in frames]
-    return PadResult.of([f[0] for f in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
-                        [luma for _, luma in frames], [f[1] for f in scored], [f[2] for f in scored])
+    scored = [(frame, luma) for frame, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if frame is not None]
+    return PadResult.of([f[0] for f, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
+                        [luma for _, luma in scored], [f[1] for f, _ in scored],
+                        [f[2] for f, _ in scored])
 
 
-def score_next(running: RunningPad[PadFrame], models: PadModels) -> bool:
+def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
     """Blocking (a worker thread): score the newest frame waiting for the running verdict, if any and no
     other job is scoring; whether one was scored."""
     taken = running.take()
     if taken is None:
         return False
-    slot, frame = taken
+    slot, bgr = taken
     start = time.perf_counter()
     scored: tuple[float, float | None, float | None] | None = None
     try:
-        scored = score_frame(frame, models)
+        scored = score_frame(bgr, models)
     finally:
         running.scored(slot, scored[0] if scored else None, (time.perf_counter() - start) * 1000, scored[1] if scored else None,
                        scored[2] if scored else None)

@@ -28,7 +28,7 @@ class Light(StrEnum):
 class LightGate:
     noisy_above: float  # face noise after the exposure rule (grey levels, PadThresholds.noisy_above); 0: the gate is off
     frames: int = 3  # the median of the last this many measured frames decides
-    # With nothing measured this long after the start (no scoring thread free), the
+    # With nothing measured this long after the start (no scoring thread free, or SCRFD finds no face), the
     # gate opens: PAD's own rules then judge the face as they did without a gate.
     unmeasured_grace_s: float = 3.0
 

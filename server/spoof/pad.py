@@ -178,7 +178,7 @@ class PadResult:
     scores: tuple[float, ...]
     verdict: PadVerdict
     ms: float  # CPU time spent detecting and scoring, for the cost report
-    frames_offered: int = 0  # candidate frames kept
+    frames_offered: int = 0  # candidate frames kept (some may have no face for the detector)
     deformation: float | None = None  # how far the face departed from one homography (flatness.py)
     face_luma: float | None = None  # median face luma of the scored frames, before the exposure rule
     face_noise: float | None = None  # median face noise of the scored frames, after the exposure rule

@@ -26,7 +26,7 @@ CONFIDENT_FRAMES = 3
 @dataclass
 class _Slot:
     luma: float = 0.0  # the face's mean luma, before the exposure rule
-    score: float | None = None  # None: not scored (dropped for a newer frame)
+    score: float | None = None  # None: not scored (dropped for a newer frame, or no face for the detector)
     noise: float | None = None  # the face's noise after the exposure rule, measured when scored
     detail: float | None = None  # the face's fine detail over its noise, measured when scored
 
