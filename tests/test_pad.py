@@ -260,3 +260,15 @@ def test_a_dark_but_clean_face_stays_below_the_noise_limit_and_a_dim_room_does_n
     assert dark_skin < NOISY_ABOVE < dim_room
     assert lit < NOISY_ABOVE
     assert Exposure().noise(_synthetic_face(30.0, 1.5), box) > Exposure().noise(_synthetic_face(120.0, 1.5), box)  # the gain brightens it
+
+
+def test_pad_s_own_one_thread_detector_finds_the_service_s_boxes():
+    """PAD's SCRFD runs on a session of its own on one thread (less CPU than the default threads): the same boxes."""
+    from server.liveness.analyzer import load_pad_models
+
+    shared = load_face_models().detector
+    own = load_pad_models(str(pad_model_dir()), detector=shared).detector
+    assert own is not shared and own.model_file == shared.model_file
+    for clip in ("blink_frontal_man_phone_portrait_14s.mp4", "attack_phone_replay_same_man_as_static_webcam_3s.mp4"):
+        frame = _frame(clip, 20)
+        assert [f.box.tolist() for f in own.get(frame)] == [f.box.tolist() for f in shared.get(frame)]

@@ -199,8 +199,9 @@ class PadEnsemble:
         return self
 
     def get(self, bgr_full_frame: np.ndarray, box_xyxy) -> float:
-        """Live score in 0..1 (1 = live) of the face at `box_xyxy` (pixels) in the whole BGR frame."""
-        return combine_live(self.live_scores(bgr_full_frame, box_xyxy))
+        """Live score in 0..1 (1 = live) of the face at `box_xyxy` (pixels) in the whole BGR frame: only
+        the networks `combine_live` reads are run."""
+        return combine_live(self.live_scores(bgr_full_frame, box_xyxy, networks=DECIDING_NETWORKS))
 
     def noise(self, bgr_full_frame: np.ndarray, box_xyxy) -> float | None:
         """The face's noise after the exposure rule (Exposure.noise); None when the rule is off."""
@@ -210,19 +211,24 @@ class PadEnsemble:
         """The face's fine detail over its noise (`face_detail`)."""
         return face_detail(bgr_full_frame, integer_box(box_xyxy))
 
-    def live_scores(self, bgr_full_frame: np.ndarray, box_xyxy, exposure: Exposure | None | bool = True) -> tuple[float, ...]:
-        """Each network's live probability (PAD_FILES order), each on its own crop scale; `exposure`
-        False scores the raw pixels whatever the ensemble's setting."""
+    def live_scores(self, bgr_full_frame: np.ndarray, box_xyxy, exposure: Exposure | None | bool = True,
+                    networks: int | None = None) -> tuple[float, ...]:
+        """Each network's live probability (PAD_FILES order; the first `networks` of them, None: all), each
+        on its own crop scale; `exposure` False scores the raw pixels whatever the ensemble's setting."""
         box = integer_box(box_xyxy)
         rule = self.exposure if exposure is True else (exposure or None)
         gain = rule.gain(bgr_full_frame, box) if rule is not None else 1.0
-        return tuple(float(model.get(bgr_full_frame, box, gain)[LIVE_INDEX]) for model in self.models)
+        return tuple(float(model.get(bgr_full_frame, box, gain)[LIVE_INDEX]) for model in self.models[:networks])
+
+
+DECIDING_NETWORKS = 1  # the first of PAD_FILES: what `combine_live` reads, all the live check runs
 
 
 def combine_live(live: tuple[float, ...]) -> float:
     """The live score: MiniFASNetV2's (crop 2.7 boxes). Minivision's code averages both networks; under
     leave-one-person-out cross-validation V1SE's wider crop (4.0) cost separation between dim genuine faces
-    and attacks (docs/anti-spoofing.md), so it is scored and recorded but does not decide."""
+    and attacks (docs/anti-spoofing.md), so `eval-pad` scores and records it but it does not decide, and
+    the live check does not run it."""
     return float(live[0])
 
 
