@@ -2,6 +2,8 @@
 changed since the last analysed one are analysed whatever the step's rate, so a blink awaited at a few
 frames a second is not missed, and a neutral stretch skips only frames that look like an analysed one."""
 
+from dataclasses import replace
+
 import av
 import numpy as np
 
@@ -111,3 +113,22 @@ def test_a_blink_awaited_at_a_few_frames_a_second_is_analysed_where_the_eyes_clo
     assert result is not None and result.passed, result
     assert watched >= 1  # frames the watch asked for while the blink was awaited
     assert analyzer.frames < index + 1
+
+
+def test_the_neutral_stretch_asks_for_the_frame_on_which_it_has_lasted_its_time_once():
+    """At the stretch's rate the ask would wait for the next due frame (up to a frame interval later);
+    the frame from which it has lasted its time is analysed whatever the rate, and only that one."""
+    from server.liveness.change_watch import stretch_due
+    from server.liveness.challenges import parse_challenges
+    from server.liveness.engine import LivenessEngine
+    from tests.test_engine import NEUTRAL as NEUTRAL_FACE
+
+    engine = LivenessEngine(parse_challenges("blink"), prompts_at=[10.0])  # a recorded prompt: the stretch waits on
+    assert not stretch_due(engine, 0.0)  # no stretch yet
+    for t in (0.0, 0.1):
+        engine.update(replace(NEUTRAL_FACE, t=t))
+    assert engine.step() == NEUTRAL
+    assert not stretch_due(engine, 0.15)  # 0.15 s of 0.2 (the first frame of the stream has no lead)
+    assert stretch_due(engine, 0.2) and stretch_due(engine, 0.25)
+    engine.update(replace(NEUTRAL_FACE, t=0.25))
+    assert not stretch_due(engine, 0.3)  # held: the stretch's own rate again

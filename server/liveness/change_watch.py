@@ -129,10 +129,11 @@ def asks(step: str, eyes: float, face: float) -> bool:
 
 
 def stretch_due(engine, t: float) -> bool:
-    """In the neutral stretch, a frame from which it has lasted its time: the ask's moment (and so the
-    customer's time) does not wait for the stretch's rate."""
+    """In the neutral stretch, the first frame from which it has lasted its time: the ask's moment (and so
+    the customer's time) does not wait for the stretch's rate. Once held (a stretch that waits on, for
+    the light gate or a recorded prompt), its rate again."""
     held_from = engine.neutral.held_from()
-    return held_from is not None and t >= held_from and engine.step() == rates.NEUTRAL
+    return held_from is not None and engine.neutral.frames[-1].t < held_from <= t and engine.step() == rates.NEUTRAL
 
 
 def watched_step(engine) -> str | None:
