@@ -60,7 +60,7 @@ def clip_signals(path: Path) -> tuple[list[Any], float, dict[float, dict[float, 
                 luma = change_watch.luma_plane(frame)
                 recent = [r for r in recent if r[0] >= rows[max(0, len(rows) - 1 - WATCH_PAIRS)].t]
                 changes[t] = {t_ref: ref.changes(luma) for t_ref, ref in recent}
-                if change_watch.reference_frame(s, level):
+                if s.face_count == 1 and s.eyes_closed < level:  # the replay picks among these (change_watch.reference_frame)
                     recent.append((t, change_watch.Reference(luma, faces[0].points)))
     finally:
         landmarker.close()
@@ -127,7 +127,7 @@ def _watch_asks(engine, changes: dict[float, dict[float, tuple[float, float]]] |
 def _reference(engine, s, reference: float | None) -> float | None:
     from server.liveness import change_watch
 
-    return s.t if change_watch.reference_frame(s, engine.th.eyes_closed) else reference if s.face_count == 1 else None
+    return s.t if change_watch.reference_frame(engine, s) else reference if s.face_count == 1 else None
 
 
 def replay_sent(frames: list[Any], challenges: str, rates, lag_s: float) -> dict[str, Any]:

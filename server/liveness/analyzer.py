@@ -185,7 +185,7 @@ class LivenessAnalyzer:
         s, faces = self._last_analysed
         if s.face_count != 1:
             self.watch.clear()
-        elif change_watch.reference_frame(s, self.engine.th.eyes_closed):
+        elif change_watch.reference_frame(self.engine, s):
             self.watch.set_reference(change_watch.luma_plane(frame), faces[0].points)
 
     def _analyse(self, rgb: np.ndarray, t: float) -> Verdict:

@@ -142,9 +142,12 @@ def watched_step(engine) -> str | None:
     return step if step in WATCHED else None
 
 
-def reference_frame(s, level: float) -> bool:
-    """Whether an analysed frame (FrameSignals) may be the reference: one face, both eyes open."""
-    return s.face_count == 1 and s.eyes_closed < level
+def reference_frame(engine, s) -> bool:
+    """Whether an analysed frame (FrameSignals) may be the reference: one face, both eyes open, within half
+    a blink's rise of the person's own open eyes once known (a lid half closed is no reference: the closed
+    eye would change less from it)."""
+    th, b = engine.th, engine.baseline
+    return s.face_count == 1 and s.eyes_closed < (th.eyes_closed if b is None else min(th.eyes_closed, b.eyes_closed + th.eyes_closed_rise / 2))
 
 
 class ChangeWatch:

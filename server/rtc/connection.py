@@ -270,7 +270,10 @@ class LiveConnection:
                         self._observe = None
                 if self._latest is not None:
                     stats.frames_dropped += 1
-                self._latest, self._latest_wanted = (frame, now), wanted
+                # A frame the observer asked for waits for the analysis rather than give way to a newer one
+                # it did not ask for (a blink's closed eyes while a frame is still being analysed).
+                if not self._latest_wanted or wanted:
+                    self._latest, self._latest_wanted = (frame, now), wanted
                 self._frame_ready.set()
         except MediaStreamError:
             if self.end_reason is None:
@@ -286,7 +289,7 @@ class LiveConnection:
             if self._latest is None:
                 continue
             if not self._latest_wanted and not frame_due(self._latest[1] - stats.started_at, self._last_analysed_t, self._needed_fps):
-                self._latest = None
+                self._latest, self._latest_wanted = None, False
                 stats.frames_not_needed += 1
                 continue
             if self.busy_analysis_fps and time.monotonic() < self._busy_until:
@@ -295,7 +298,7 @@ class LiveConnection:
                     stats.frames_paced += 1
                     await asyncio.sleep(pause)  # newer frames replace the waiting one meanwhile
             frame, arrived = self._latest
-            self._latest = None
+            self._latest, self._latest_wanted = None, False
             self._last_analysed_t = arrived - stats.started_at
             started = time.monotonic()
             next_start = started + 1 / self.busy_analysis_fps if self.busy_analysis_fps else 0.0
