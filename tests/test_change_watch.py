@@ -118,8 +118,8 @@ def test_a_blink_awaited_at_a_few_frames_a_second_is_analysed_where_the_eyes_clo
 def test_the_neutral_stretch_asks_for_the_frame_on_which_it_has_lasted_its_time_once():
     """At the stretch's rate the ask would wait for the next due frame (up to a frame interval later);
     the frame from which it has lasted its time is analysed whatever the rate, and only that one."""
-    from server.liveness.change_watch import stretch_due
     from server.liveness.challenges import parse_challenges
+    from server.liveness.change_watch import stretch_due
     from server.liveness.engine import LivenessEngine
     from tests.test_engine import NEUTRAL as NEUTRAL_FACE
 
