@@ -15,7 +15,8 @@ shifts the whole face); for the eyes the less changed one decides (a blink close
 
 The cue only adds frames to the landmarker's, it never stands in for one: no verdict is taken from it,
 and a frame it lets go by is one where the face looks as it did on an analysed frame.
-About 0.05 ms a frame, and only while one of the two steps is under way.
+About 0.2 ms a frame received (0.2-0.6 ms measured on the loaded 2-core machine), only while one of the
+two steps is under way, and as much for the reference per analysed frame (the landmarker: 8-15 ms).
 """
 
 from __future__ import annotations
@@ -37,14 +38,15 @@ EYE_HEIGHT = 0.8  # the patch's height in eye widths (the eye opening is a third
 FACE_THUMB = 32  # the face box is compared as a square thumbnail of this many pixels a side
 BLINK = Challenge.BLINK.value  # the blink awaited
 WATCHED = (BLINK, rates.NEUTRAL)  # the steps whose skipped frames are watched
+_EYES = (np.array(RIGHT_EYE), np.array(LEFT_EYE))
 
 
 def eye_boxes(points: np.ndarray, width: int, height: int) -> tuple[Box, Box] | None:
     """Both eyes' boxes in a `width` x `height` plane, from landmarks normalised to the frame (None: an eye
     too small to judge)."""
     boxes = []
-    for eye in (RIGHT_EYE, LEFT_EYE):
-        xs, ys = points[list(eye), 0] * width, points[list(eye), 1] * height
+    for eye in _EYES:
+        xs, ys = points[eye, 0] * width, points[eye, 1] * height
         eye_w = float(xs.max() - xs.min())
         if eye_w < 6:
             return None
@@ -78,10 +80,17 @@ def eye_patches(luma: np.ndarray, boxes: tuple[Box, Box]) -> tuple[np.ndarray, n
 
 
 def face_thumb(luma: np.ndarray, box: Box) -> np.ndarray:
+    """The face box as FACE_THUMB x FACE_THUMB block means, its mean taken out. The box is trimmed (evenly
+    on each side) to a whole number of blocks: an area resize is then its fast path, about 0.03 ms instead
+    of 0.4."""
     import cv2
 
     x0, y0, x1, y1 = box
-    return _centred(cv2.resize(luma[y0:y1, x0:x1], (FACE_THUMB, FACE_THUMB), interpolation=cv2.INTER_AREA))
+    h, w = (y1 - y0) // FACE_THUMB * FACE_THUMB, (x1 - x0) // FACE_THUMB * FACE_THUMB
+    if not h or not w:  # a face under FACE_THUMB pixels (too small for the engine anyway)
+        return _centred(cv2.resize(luma[y0:y1, x0:x1], (FACE_THUMB, FACE_THUMB), interpolation=cv2.INTER_LINEAR))
+    top, left = y0 + (y1 - y0 - h) // 2, x0 + (x1 - x0 - w) // 2
+    return _centred(cv2.resize(luma[top : top + h, left : left + w], (FACE_THUMB, FACE_THUMB), interpolation=cv2.INTER_AREA))
 
 
 def _mad(a: np.ndarray, b: np.ndarray) -> float:
