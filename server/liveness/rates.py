@@ -81,9 +81,9 @@ FIRST_CHANGED_FPS: dict[str, float | None] = {
 TIME_SHARE = {
     START: 0.13,
     RETURN: 0.12,
-    NEUTRAL: 0.074,
-    MOVING: 0.076,
-    Challenge.BLINK.value: 0.066,
+    NEUTRAL: 0.079,
+    MOVING: 0.074,
+    Challenge.BLINK.value: 0.064,
     Challenge.TURN_LEFT.value: 0.138,
     Challenge.TURN_RIGHT.value: 0.168,
     Challenge.LOOK_UP.value: 0.11,
