@@ -146,8 +146,12 @@ def stretch_due(engine, t: float) -> bool:
 
 
 def watched_step(engine) -> str | None:
-    """The engine's (a LivenessEngine's) step when its skipped frames are watched, else None."""
+    """The engine's (a LivenessEngine's) step when its skipped frames are watched, else None. A blink under
+    way (the eyes closing: a movement, analysed at its rate) is watched as the blink awaited: its closed
+    frames may be the one frame between two analysed ones."""
     step = engine.step()
+    if step == rates.MOVING and engine.prompt().challenge == Challenge.BLINK:
+        return BLINK
     return step if step in WATCHED else None
 
 
