@@ -29,9 +29,9 @@ SEND_FPS = 20.0
 # 12, 10, 8, 6, 5), the other steps at these rates, while every verdict stays what it is with every frame
 # and no passed check ends over 0.25 s later. The engine times its holds in media time whatever the rate
 # (holds.held), so the waits for a neutral face need few frames. The neutral stretch (its frames make the
-# baseline and the ask's moment) and the blink awaited run the landmarker at a lower rate and the frames
-# between are watched (change_watch.py): one whose eyes, or in the stretch whose face, changed since the
-# last analysed frame is analysed whatever the rate, so the frames skipped look like an analysed one.
+# baseline and the ask's moment) runs the landmarker at a lower rate and the frames between are watched
+# (change_watch.py, as is the blink awaited below whatever its rate): one whose eyes or face changed since
+# the last analysed frame is analysed whatever the rate, so the frames skipped look like an analysed one.
 def _measured() -> dict[str, float]:
     return {
         START: 5.0,  # nothing changed down to 5
