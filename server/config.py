@@ -82,7 +82,7 @@ class Settings:
     start_timeout_s: float = _setting(20.0, "Seconds a customer has to show a neutral, frontal face before the first challenge.")
     busy_analysis_fps: float = _setting(20.0, "When every analysis worker is busy, analyse each stream at most this often (fair share, low latency); 0 analyses every frame it can.")
     live_analysis_fps: float = _setting(0.0, "Analysed frames per second each live check is planned at: checks are admitted only while the measured capacity carries them all at this rate; later ones wait in line. 0: the mean of the rates its steps need, measured on the shared clips (docs/benchmarks.md).")
-    live_frame_rate_cut: bool = _setting(True, "Analyse each live check only as often as its current step needs (server/liveness/rates.py: waiting for a neutral face 5 frames a second, for a head movement 6, a smile 8, a blink 15, a movement under way 12, a neutral face held every frame).")
+    live_frame_rate_cut: bool = _setting(True, "Analyse each live check only as often as its current step needs (server/liveness/rates.py: waiting for a neutral face 5 frames a second, for a head movement 6, a smile 8, a blink every frame, a movement under way 12, a neutral face held 10, the frames between analysed too where the eyes or face changed).")
     live_send_rate_by_step: bool = _setting(False, "Ask the page to send the waits for a movement at 10 frames a second instead of 20 (server/liveness/rates.py `sent_fps`): about a third fewer frames received and decoded, same verdicts; but the stream-continuity cue (spliced footage) finds fewer cuts at 10 (docs/benchmarks.md).")
     max_live_sessions: int = _setting(0, "Upper bound on live checks at once, below the measured capacity; 0: the measured capacity alone decides.")
 

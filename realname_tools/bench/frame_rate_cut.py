@@ -61,6 +61,7 @@ def replay(path: Path, challenges: str, paced: bool, vp8_kbps: int = 0) -> dict[
                 frame = link.received(frame, t)
                 if frame is None:
                     continue
+            analyzer.observe(frame, t)  # as the live connection: every frame, before the rate's skip (the eye watch)
             if paced and not analyzer.wants(t):
                 continue
             started = time.process_time()

@@ -28,16 +28,25 @@ PHASES = 4  # sampling phases: the sent stream starts at frame 0, 1, 2 or 3 of t
 LATER_S = 0.25
 
 
-def clip_signals(path: Path) -> tuple[list[Any], float]:
-    """Every frame's signals (server.liveness.signals.FrameSignals) and the clip's frame rate."""
+WATCH_PAIRS = 12  # frames back whose eyes and face each frame is compared with (the change watch's references)
+
+
+def clip_signals(path: Path) -> tuple[list[Any], float, dict[float, dict[float, tuple[float, float]]]]:
+    """Every frame's signals (server.liveness.signals.FrameSignals), the clip's frame rate, and the change
+    watch's cue (server/liveness/change_watch.py) between frames: by frame time, its eyes' and face's change
+    from each of the WATCH_PAIRS frames before it that may be a reference (one face, open eyes), in that
+    frame's boxes."""
     import av
 
+    from server.liveness import change_watch
     from server.liveness.analyzer import frame_to_rgb
     from server.liveness.signals import frame_signals
+    from server.liveness.thresholds import Thresholds
     from server.models.loader import landmarker_file, new_landmarker
 
     landmarker = new_landmarker(landmarker_file())
-    rows = []
+    level = Thresholds().eyes_closed
+    rows, changes, recent = [], {}, []  # recent: (t, Reference) of the frames before that may be references
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
@@ -45,10 +54,17 @@ def clip_signals(path: Path) -> tuple[list[Any], float]:
             for index, frame in enumerate(container.decode(stream)):
                 t = float(frame.time) if frame.time is not None else index / rate
                 rgb = frame_to_rgb(frame)
-                rows.append(frame_signals(t, landmarker.get(rgb), rgb))
+                faces = landmarker.get(rgb)
+                s = frame_signals(t, faces, rgb)
+                rows.append(s)
+                luma = change_watch.luma_plane(frame)
+                recent = [r for r in recent if r[0] >= rows[max(0, len(rows) - 1 - WATCH_PAIRS)].t]
+                changes[t] = {t_ref: ref.changes(luma) for t_ref, ref in recent}
+                if s.face_count == 1 and s.eyes_closed < level:  # the replay picks among these (change_watch.reference_frame)
+                    recent.append((t, change_watch.Reference(luma, faces[0].points)))
     finally:
         landmarker.close()
-    return rows, rate
+    return rows, rate, changes
 
 
 def sent(frames: list[Any], fps: float, send_fps: float, phase: int) -> list[Any]:
@@ -59,9 +75,10 @@ def sent(frames: list[Any], fps: float, send_fps: float, phase: int) -> list[Any
     return [frames[int(i * fps / send_fps)] for i in range(int(len(frames) * send_fps / fps))]
 
 
-def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
-    """The engine on the frames (all of them without `rates`, else paced by each step's rate): its
-    verdict, the frames analysed and the seconds each step lasted."""
+def replay(frames: list[Any], challenges: str, rates=None, changes: dict[float, dict[float, tuple[float, float]]] | None = None) -> dict[str, Any]:
+    """The engine on the frames (all of them without `rates`, else paced by each step's rate, and with
+    `changes`, the change watch's cue from `clip_signals`, adding frames as it does live): its verdict,
+    the frames analysed and the seconds each step lasted."""
     from server.liveness.analyzer import frame_due
     from server.liveness.challenges import parse_challenges
     from server.liveness.engine import LivenessEngine
@@ -69,9 +86,11 @@ def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
     engine = LivenessEngine(parse_challenges(challenges), step_rates=rates)
     last_t, analysed, steps = None, 0, {}
     step, since = None, frames[0].t if frames else 0.0
+    reference = None  # the change watch's: the last analysed frame with one face and open eyes
     for s in frames:
-        if rates is not None and not frame_due(s.t, last_t, engine.needed_fps()):
+        if rates is not None and not frame_due(s.t, last_t, engine.needed_fps()) and not _watch_asks(engine, changes, reference, s.t):
             continue
+        reference = _reference(engine, s, reference)
         now = engine.step()
         if now != step:
             if step is not None:
@@ -90,6 +109,25 @@ def replay(frames: list[Any], challenges: str, rates=None) -> dict[str, Any]:
         "seconds": round(result.finished_at - result.started_at, 3),
         "step_seconds": steps,
     }
+
+
+def _watch_asks(engine, changes: dict[float, dict[float, tuple[float, float]]] | None, reference: float | None, t: float) -> bool:
+    """The change watch's cue for the frame at t, as the live analyzer takes it (change_watch.ChangeWatch);
+    a reference further back than the frames compared counts as changed (live, it is kept)."""
+    from server.liveness import change_watch
+
+    if changes is not None and change_watch.stretch_due(engine, t):
+        return True
+    step = change_watch.watched_step(engine)
+    if changes is None or reference is None or step is None:
+        return False
+    return change_watch.asks(step, *changes.get(t, {}).get(reference, (float("inf"), float("inf"))))
+
+
+def _reference(engine, s, reference: float | None) -> float | None:
+    from server.liveness import change_watch
+
+    return s.t if change_watch.reference_frame(engine, s) else reference if s.face_count == 1 else None
 
 
 def replay_sent(frames: list[Any], challenges: str, rates, lag_s: float) -> dict[str, Any]:
@@ -133,7 +171,7 @@ def sent_rates(
     lags: tuple[float, ...] = (0.1, 0.3, 0.5),
     cases: list[tuple[str, str, str]] | None = None,
     sent_fps: dict[str, float] | None = None,
-    clips: dict[str, tuple[list[Any], float]] | None = None,
+    clips: dict[str, tuple[list[Any], float, dict[float, dict[float, tuple[float, float]]]]] | None = None,
 ) -> dict[str, Any]:
     """The page sending each step at its rate (rates.py `_sent`), the rate heard `lag` seconds late, against
     every frame sent (20 fps) and each step analysed at its rate: every verdict of the clip cases, from
@@ -152,7 +190,7 @@ def sent_rates(
             continue
         if clip not in clips:
             clips[clip] = clip_signals(path)
-        frames, fps = clips[clip]
+        frames, fps, _changes = clips[clip]
         for p in range(PHASES):
             stream = sent(frames, fps, rates.send_fps, p)
             every = replay_sent(stream, challenges, full, 0.0)
@@ -204,7 +242,7 @@ def step_rates(
     videos: str | Path,
     cases: list[tuple[str, str, str]] | None = None,
     ladder: tuple[float, ...] = LADDER,
-    clips: dict[str, tuple[list[Any], float]] | None = None,
+    clips: dict[str, tuple[list[Any], float, dict[float, dict[float, tuple[float, float]]]]] | None = None,
 ) -> dict[str, Any]:
     """`clips`: the clips' signals by name, as `clip_signals` makes them (computed here when missing)."""
     from server.liveness.rates import STEPS, StepRates
@@ -223,22 +261,22 @@ def step_rates(
                 missing.append(clip)
                 continue
             clips[clip] = clip_signals(path)
-        frames, fps = clips[clip]
+        frames, fps, changes = clips[clip]
         # The reference: every frame the page sends, from each phase; the rates are measured against it.
         every = [replay(sent(frames, fps, base.send_fps, p), challenges) for p in range(PHASES)]
         for p in range(PHASES):
             whole = replay(frames[p:], challenges)
             if _verdict(whole) != _verdict(every[p]):
                 by_send_rate.append(f"{clip} {challenges} phase {p}: {_verdict(whole)} -> {_verdict(every[p])}")
-        runs.append((clip, challenges, expected, frames, fps, every))
+        runs.append((clip, challenges, expected, frames, fps, every, changes))
     signals_s = time.perf_counter() - started
 
     def changed(rates: StepRates) -> list[str]:
         """The cases (and phases) whose verdict differs from every frame's, at these rates."""
         out = []
-        for clip, challenges, _, frames, fps, every in runs:
+        for clip, challenges, _, frames, fps, every, changes in runs:
             for p in range(PHASES):
-                paced = replay(sent(frames, fps, rates.send_fps, p), challenges, rates)
+                paced = replay(sent(frames, fps, rates.send_fps, p), challenges, rates, changes)
                 if _verdict(paced) != _verdict(every[p]):
                     out.append(f"{clip} {challenges} phase {p}: {_verdict(every[p])} -> {_verdict(paced)}")
                 elif paced["passed"] and paced["seconds"] > every[p]["seconds"] + LATER_S:
@@ -288,8 +326,8 @@ def step_rates(
     current_shares: dict[str, float] = {}
     for name, rates in (("current", base), ("chosen", chosen)):
         frames_analysed, seconds, expected_ok, passed_s = 0, 0.0, True, 0.0
-        for _clip, challenges, expected, frames, fps, _ in runs:
-            outcome = replay(sent(frames, fps, rates.send_fps, 0), challenges, rates)
+        for _clip, challenges, expected, frames, fps, _, changes in runs:
+            outcome = replay(sent(frames, fps, rates.send_fps, 0), challenges, rates, changes)
             frames_analysed += outcome["frames_analysed"]
             seconds += outcome["seconds"]
             expected_ok = expected_ok and _as_expected(outcome, expected)  # from phase 0

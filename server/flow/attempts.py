@@ -78,8 +78,8 @@ class LivenessStep:
         needed, sent = engine.needed_fps() if self.paced else None, engine.rates.sent_fps(engine.step()) if self.sent_by_step else None
         return StepResult(message if changed else None, done=done, needed_fps=needed, sent_fps=sent)
 
-    def observe(self, frame: Any, t: float) -> None:
-        self.analyzer.observe(frame, t)
+    def observe(self, frame: Any, t: float) -> bool:
+        return self.analyzer.observe(frame, t)
 
     def close(self) -> None:
         self.analyzer.close()

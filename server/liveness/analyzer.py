@@ -22,6 +22,8 @@ from ..spoof.replay_fingerprint import FingerprintRecorder
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from ..spoof.texture_rigidity import RigidityTracker
+from . import change_watch
+from .change_watch import ChangeWatch
 from .engine import LivenessEngine, Phase, Verdict
 from .light import Light
 from .signals import FrameSignals, frame_signals
@@ -152,16 +154,23 @@ class LivenessAnalyzer:
         self.movement = FingerprintRecorder()  # the face's movement, against earlier checks (spoof/replay_fingerprint.py)
         self.rigidity = RigidityTracker()  # turned faces against the neutral one (spoof/texture_rigidity.py)
         self._last_t: float | None = None
+        self.watch = ChangeWatch()  # frames skipped by the rate where the eyes or face changed are analysed (change_watch.py)
+        self._watch_asked = False
+        self._last_analysed: tuple[FrameSignals, list] = (FrameSignals(0.0, 0), [])  # the last analysed frame's signals and landmarks
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
     def wants(self, t: float) -> bool:
-        """Whether a frame at t is needed by the engine's current step (the live connection skips the
-        others the same way, by `frame_due`)."""
-        return frame_due(t, self._last_t, self.engine.needed_fps())
+        """Whether a frame at t is needed by the engine's current step, or the change watch asked for the
+        frame just observed (the live connection skips the others the same way, by `frame_due` and `observe`)."""
+        return self._watch_asked or frame_due(t, self._last_t, self.engine.needed_fps())
 
-    def observe(self, frame, t: float) -> None:
-        """Every frame of the stream, analysed or not (cheap: the luma plane's thumbnail): its continuity."""
+    def observe(self, frame, t: float) -> bool:
+        """Every frame of the stream, analysed or not (cheap: the luma plane's thumbnail): its continuity,
+        and in the steps it watches the change watch's cue; True: analyse it whatever the step's rate."""
         self.continuity.add_frame(t, frame)
+        engine = self.engine
+        self._watch_asked = change_watch.stretch_due(engine, t) or self.watch.asks(change_watch.watched_step(engine), lambda: change_watch.luma_plane(frame))
+        return self._watch_asked
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -173,7 +182,17 @@ class LivenessAnalyzer:
         rgb = frame_to_rgb(frame, self._reformatter)
         if self.timings is not None:
             self.timings.convert_ms.append((time.perf_counter() - start) * 1000)
-        return self._analyse(rgb, t)
+        verdict = self._analyse(rgb, t)
+        self._renew_watch_reference(frame)
+        return verdict
+
+    def _renew_watch_reference(self, frame) -> None:
+        """The change watch compares the frames received next with the last analysed one with open eyes."""
+        s, faces = self._last_analysed
+        if s.face_count != 1:
+            self.watch.clear()
+        elif change_watch.reference_frame(self.engine, s):
+            self.watch.set_reference(change_watch.luma_plane(frame), faces[0].points)
 
     def _analyse(self, rgb: np.ndarray, t: float) -> Verdict:
         start = time.perf_counter()
@@ -181,6 +200,7 @@ class LivenessAnalyzer:
         faces = self.landmarker.get(rgb)
         mid = time.perf_counter()
         signals = frame_signals(t, faces, rgb)
+        self._last_analysed = (signals, faces)
         verdict = self._update_engine(signals)
         self.movement.add(signals)
         if verdict.keep_frame is not None and signals.box is not None:

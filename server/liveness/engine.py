@@ -186,7 +186,7 @@ class LivenessEngine:
         self.faces_seen = 0
         self.hint: Hint | None = None
         th = self.th
-        self._neutral = SteadyStretch(th.neutral_steady_deg, th.neutral_hold_s, th.neutral_hold_frames, th.max_frame_gap_s)
+        self.neutral = SteadyStretch(th.neutral_steady_deg, th.neutral_hold_s, th.neutral_hold_frames, th.max_frame_gap_s)  # the baseline to be
         self._action_hold = Hold(th.hold_s, th.hold_frames, th.max_frame_gap_s)
         self._wrong_hold = Hold(th.wrong_hold_s, 2, th.max_frame_gap_s)
         self._last_t: float | None = None  # the frame analysed before this one
@@ -211,7 +211,7 @@ class LivenessEngine:
         if self.phase == Phase.CHALLENGE:
             lost = self._tracking.lost_since is not None  # a head turned beyond reach: its return is a movement
             return rates.MOVING if self._moving or (lost and self._awaiting_head_pose()) else self.records[self.index].type.value
-        if self._neutral.frames:
+        if self.neutral.frames:
             return rates.NEUTRAL
         return rates.START if self.phase == Phase.START else rates.RETURN
 
@@ -280,7 +280,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best("start", s) if ok else None
         if self._collect_neutral(s, ok) and self._due(0, s.t) and self.light == Light.LIT:
-            self.baseline = Baseline.of(self._neutral.frames)
+            self.baseline = Baseline.of(self.neutral.frames)
             self._ask(s.t)
         return keep
 
@@ -327,7 +327,7 @@ class LivenessEngine:
         )
         keep = self._keep_if_best(f"after_{self.index}", s) if ok and self._quality_ok(s) else None
         if self._collect_neutral(s, ok) and self._due(self.index + 1, s.t):
-            self.baseline = b.with_pose_of(self._neutral.frames)
+            self.baseline = b.with_pose_of(self.neutral.frames)
             self.index += 1
             self._ask(s.t)
         return keep
@@ -543,14 +543,14 @@ class LivenessEngine:
         return max(self._hint_counts.items(), key=lambda item: item[1])[0].value
 
     def _reset_holds(self) -> None:
-        self._neutral.clear()
+        self.neutral.clear()
         self._moving = False
         for hold in (self._action_hold, self._wrong_hold):
             hold.reset()
 
     def _collect_neutral(self, s: FrameSignals, ok: bool) -> bool:
         """True once the face has been neutral, and steady, long enough (holds.SteadyStretch)."""
-        return self._neutral.update(s, ok, self._gap)
+        return self.neutral.update(s, ok, self._gap)
 
     def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
         """Frames for face matching: frontal, eyes open, sharp and large."""

@@ -69,6 +69,10 @@ class SteadyStretch:
             del self.frames[0], self._leads[0]
         return len(self.frames) >= self.min_frames and held(self.frames[0].t, self._leads[0], s.t, self.seconds)
 
+    def held_from(self) -> float | None:
+        """The time from which the stretch, steady on, has lasted its seconds (None: no stretch under way)."""
+        return self.frames[0].t - self._leads[0] + self.seconds - TIME_EPSILON_S if self.frames else None
+
     def _unsteady(self, first: FrameSignals, f: FrameSignals) -> bool:
         return abs(f.yaw - first.yaw) > self.steady_deg or abs(f.pitch - first.pitch) > self.steady_deg
 

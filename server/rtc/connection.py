@@ -52,9 +52,10 @@ class FrameAnalysis(Protocol):
 @runtime_checkable
 class FrameObserver(Protocol):
     """Optionally also a FrameAnalysis's: told of EVERY received frame, on the receive loop, before any is
-    skipped or dropped. Must be cheap (well under a millisecond) and must not block."""
+    skipped or dropped. Must be cheap (well under a millisecond) and must not block. True: analyse this
+    frame whatever the step's rate (the eye watch saw the eyes change)."""
 
-    def observe(self, frame: Any, t: float) -> None: ...
+    def observe(self, frame: Any, t: float) -> bool | None: ...
 
 
 @dataclass
@@ -168,6 +169,7 @@ class LiveConnection:
         self.end_reason: str | None = None
         self.closed = asyncio.Event()
         self._latest: tuple[Any, float] | None = None
+        self._latest_wanted = False  # the observer asked for it to be analysed whatever the step's rate
         self._frame_ready = asyncio.Event()
         self._channel = None
         self._pending: list[str] = []
@@ -259,15 +261,19 @@ class LiveConnection:
                     if stats.transit_s and transit - stats.transit_s[-1] > wrap / 2:
                         transit -= wrap
                     stats.transit_s.append(transit)
+                wanted = False
                 if self._observe is not None:
                     try:
-                        self._observe(frame, now - stats.started_at)
+                        wanted = self._observe(frame, now - stats.started_at) is True
                     except Exception:  # a frame it cannot read costs the observation, not the check
                         log.exception("frame observer failed")
                         self._observe = None
                 if self._latest is not None:
                     stats.frames_dropped += 1
-                self._latest = (frame, now)
+                # A frame the observer asked for waits for the analysis rather than give way to a newer one
+                # it did not ask for (a blink's closed eyes while a frame is still being analysed).
+                if not self._latest_wanted or wanted:
+                    self._latest, self._latest_wanted = (frame, now), wanted
                 self._frame_ready.set()
         except MediaStreamError:
             if self.end_reason is None:
@@ -282,8 +288,8 @@ class LiveConnection:
             self._frame_ready.clear()
             if self._latest is None:
                 continue
-            if not frame_due(self._latest[1] - stats.started_at, self._last_analysed_t, self._needed_fps):
-                self._latest = None
+            if not self._latest_wanted and not frame_due(self._latest[1] - stats.started_at, self._last_analysed_t, self._needed_fps):
+                self._latest, self._latest_wanted = None, False
                 stats.frames_not_needed += 1
                 continue
             if self.busy_analysis_fps and time.monotonic() < self._busy_until:
@@ -292,7 +298,7 @@ class LiveConnection:
                     stats.frames_paced += 1
                     await asyncio.sleep(pause)  # newer frames replace the waiting one meanwhile
             frame, arrived = self._latest
-            self._latest = None
+            self._latest, self._latest_wanted = None, False
             self._last_analysed_t = arrived - stats.started_at
             started = time.monotonic()
             next_start = started + 1 / self.busy_analysis_fps if self.busy_analysis_fps else 0.0
