@@ -209,7 +209,6 @@ async def webhook(request: web.Request) -> web.Response:
     order = request.app[ORDERS].get(session.get("reference_id") or "")
     if order is None or order.session_id != session["id"]:
         return web.Response(status=204)  # not ours (or an erased session): acknowledge, do nothing
-    order.verification = session["status"]
     if event["type"] == "session.approved" and session["status"] == "approved":
         jwks = await realname(request.app, "GET", "/.well-known/jwks.json")
         claims = verify_receipt(session.get("receipt") or "", jwks)
@@ -223,6 +222,8 @@ async def webhook(request: web.Request) -> web.Response:
                 "reasons": ", ".join(claims.get("reasons") or []) or "none",
                 "path": claims.get("path"),
             }
+    # Only once the receipt is judged: the order page, polling, reloads as soon as this is set.
+    order.verification = session["status"]
     return web.Response(status=204)
 
 
