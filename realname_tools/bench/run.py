@@ -23,6 +23,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+from server.liveness.rates import StepRates
+
 from .customers import (
     Customer,
     id_photo_from_clip,
@@ -366,11 +368,16 @@ def _vs(capacity: float | None, bound: float | None) -> float | None:
 
 def _step_need(report: dict[str, Any]) -> float | None:
     """Analysed frames a second the measured checks' step needs: their first challenge, awaited (the
-    server's rate for it, 0 meaning every frame sent)."""
+    server's rate for it, 0 meaning every frame sent), as the server takes it from the frames the stream
+    sends (every n-th frame: a step at 8 of 20 sent is analysed at 6.67, the rate its verdicts were
+    measured at)."""
     rates = (report.get("server_capacity") or {}).get("step_rates") or {}
     challenges = report.get("challenges") or []
     need = (rates.get(challenges[0]) or {}).get("fps") if challenges else None
-    return min(need, report["stream"]["fps"]) if need else None
+    if not need:
+        return None
+    step = challenges[0]
+    return StepRates({step: need}, send_fps=report["stream"]["fps"]).on_full_stream(step)
 
 
 def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:
