@@ -169,7 +169,13 @@ class LivenessAnalyzer:
         and in the steps it watches the change watch's cue; True: analyse it whatever the step's rate."""
         self.continuity.add_frame(t, frame)
         engine = self.engine
-        self._watch_asked = change_watch.stretch_due(engine, t) or self.watch.asks(change_watch.watched_step(engine), lambda: change_watch.luma_plane(frame))
+        try:
+            self._watch_asked = change_watch.stretch_due(engine, t) or self.watch.asks(change_watch.watched_step(engine), lambda: change_watch.luma_plane(frame))
+        except IndexError:
+            # The engine is read here on the receiving thread while the analysis thread updates it: a stretch
+            # emptied between two reads. The rate decides for this frame; raising would make the connection
+            # drop its observer, and with it the continuity of every later frame.
+            self._watch_asked = False
         return self._watch_asked
 
     def analyse_frame(self, frame, t: float) -> Verdict:
