@@ -138,7 +138,7 @@ async def phone_context(browser, **options):
     context.console_log = log
 
     def on_page(page) -> None:
-        page.on("console", lambda message: log.append(f"console.{message.type}: {message.text}"))
+        page.on("console", lambda message: log.append(f"console.{message.type}: {message.text} ({message.location.get('url', '')})"))
         page.on("pageerror", lambda error: log.append(f"pageerror: {error}"))
         page.on("requestfailed", lambda req: log.append(f"requestfailed: {req.method} {req.url} {req.failure}"))
         page.on("response", lambda r: r.status >= 400 and log.append(f"http {r.status}: {r.request.method} {r.url}"))

@@ -1,7 +1,7 @@
 """The light gate on the live path (server/liveness/light.py): the real app, a real WebRTC peer, real models.
 
-A genuine clip filmed again in the dim room of the generated PAD clips (realname_tools/pad_scenes.py
-`low_light`: a dark exposure lifted by the sensor's gain, its noise with it) is asked for more light, its
+A genuine clip filmed again in a dim room (realname_tools/pad_scenes.py `low_light`: a dark exposure lifted
+by the sensor's gain, its noise with it; a little darker than the PAD clips', tests/support/light.py) is asked for more light, its
 challenges never start, and the attempt ends, retryable, as `too_dark`; the same clip as it was filmed is
 checked as before.
 """

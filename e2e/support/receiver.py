@@ -44,7 +44,8 @@ class Receiver:
         async with self._changed:
             self.returns.append(dict(request.query))
             self._changed.notify_all()
-        return web.Response(text="<!doctype html><title>Shop</title><h1>Back at the shop</h1>", content_type="text/html")
+        # The icon link spares a /favicon.ico request, whose 404 Chromium would log as a console error.
+        return web.Response(text="<!doctype html><title>Shop</title><link rel=\"icon\" href=\"data:,\"><h1>Back at the shop</h1>", content_type="text/html")
 
     async def event(self, type_: str, timeout: float = 15.0) -> Delivery:
         """The first delivered event of this type, waiting for it if needed."""

@@ -1,5 +1,5 @@
 """Attacks on the light gate (issue 23, server/liveness/light.py), each against the real server: a real
-aiortc peer streams the shared blink clip, in its own light or dimmed as the generated PAD clips' dim room
+aiortc peer streams the shared blink clip, in its own light or dimmed as in a dim room
 (tests/support/light.py), to the real app with the real models and a real SQLite file.
 
 - Lit for the gate, dimmed once the challenges start (and the same after a dark start that is lit just
