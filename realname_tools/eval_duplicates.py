@@ -180,7 +180,7 @@ def searches(templates: dict[str, list[np.ndarray]], distractors: int, model: st
         maxima = distractor_maxima(probes, others, distractors, sizes, model, rng, distractor_sample) if distractors else np.full((len(probes), len(sizes)), -1.0)
         for p in range(len(probes)):
             other_real = np.delete(real[p], index)
-            rows.append(Search(name, float(real[p, index]), float(other_real.max()) if len(other_real) else -1.0, maxima[p]))
+            rows.append(Search(name, float(real[p, index]), float(other_real.max()) if len(other_real) else -1.0, maxima[p], p + 1))
             mated_scores.append(float(real[p, index]))
             impostor_scores.extend(float(s) for s in other_real)
             distractor_best.append(float(maxima[p, -1]))
@@ -199,6 +199,7 @@ class Search:
     mate: float  # the score of its own identity's enrolled photo
     other: float  # the best score among the other identities' enrolled photos
     maxima: np.ndarray  # the best distractor score within each gallery size
+    position: int = 1  # which of its identity's photos searched (1: the second, the first being enrolled)
 
     def found(self, threshold: float, column: int = -1) -> bool:
         return bool(self.mate >= threshold and self.mate > max(self.other, self.maxima[column]))
@@ -206,6 +207,18 @@ class Search:
     def false_positive(self, threshold: float, column: int = -1) -> bool:
         """The same search without its own identity returns someone."""
         return bool(max(self.other, self.maxima[column]) >= threshold)
+
+
+def _second_photos(rows: list[Search], threshold: float) -> dict:
+    """Each identity's second photo searched against its first: the protocol of issue 27's must-show."""
+    second = [row for row in rows if row.position == 1]
+    found = [row for row in second if row.found(threshold)]
+    return {
+        "searched": len(second),
+        "found": len(found),
+        "other_identity_returned": sum(row.false_positive(threshold) for row in second),
+        "lowest_mate": round(min(row.mate for row in second), 4) if second else None,
+    }
 
 
 def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distractors: int, model: str, seed: int = 7, far: float | None = None) -> dict:
@@ -242,6 +255,7 @@ def evaluate(templates: dict[str, list[np.ndarray]], threshold: float, distracto
         "fpir": by_size[-1]["fpir"],
         "fpir_95": by_size[-1]["fpir_95"],
         "missed": [f"{row.identity}: {row.mate:.4f}" for row in rows if not row.found(threshold)],
+        "second_photos": _second_photos(rows, threshold),
         "other_identity_returned": sum(row.false_positive(threshold) for row in rows),
         "by_gallery_size": by_size,
         "by_threshold": by_threshold,
@@ -454,6 +468,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"threshold {threshold} (FAR {far or 'not from the calibration'}); {report['mated_searches']} searches of {report['identities']} identities")
         for row in report["by_gallery_size"]:
             print(f"  {row['distractors']:>9} distractors: FNIR {row['fnir']} {row['fnir_95']}  FPIR {row['fpir']} {row['fpir_95']}")
+        second = report["second_photos"]
+        print(f"each identity's second photo: {second['found']} of {second['searched']} found, lowest {second['lowest_mate']}, "
+              f"another identity returned {second['other_identity_returned']}; missed overall: {report['missed']}")
         if "cross_validation" in report:
             cv = report["cross_validation"]
             print(f"leave one identity out at FAR {cv['far']:g} (thresholds {cv['thresholds']}): FNIR {cv['fnir']} {cv['fnir_95']}  FPIR {cv['fpir']} {cv['fpir_95']}")

@@ -110,10 +110,11 @@ def test_evaluate_counts_misses_and_false_positives():
     templates = {name: [(t / np.linalg.norm(t)).astype(np.float32) for t in found] for name, found in templates.items()}
     clean = evaluate(templates, threshold=0.5, distractors=0, model="random")
     assert clean["mated_searches"] == 8 and clean["fnir"] == 0 and clean["fpir"] == 0
+    assert clean["second_photos"] == {"searched": 4, "found": 4, "other_identity_returned": 0, "lowest_mate": clean["second_photos"]["lowest_mate"]}
     loose = evaluate(templates, threshold=-1.0, distractors=0, model="random")
     assert loose["fpir"] == 1.0  # every other identity is returned at a threshold nothing stays under
     strict = evaluate(templates, threshold=0.999, distractors=0, model="random")
-    assert strict["fnir"] == 1.0
+    assert strict["fnir"] == 1.0 and strict["second_photos"]["found"] == 0 and strict["second_photos"]["searched"] == 4
 
 
 def test_bench_gallery_on_both_engines(postgres):
