@@ -68,6 +68,14 @@ def test_a_jump_across_dropped_frames_is_judged_per_interval_it_spans():
     assert cuts(steps) == []
 
 
+def test_frames_delivered_in_a_burst_do_not_drown_a_cut_beside_them():
+    steps = [Step(i / FPS, 1 / FPS, 1.0) for i in range(1, 30)]
+    steps[15] = Step(steps[15].t, 1 / FPS, 40.0)
+    for i in (12, 13, 17, 18):  # captured an interval apart, arrived 2 ms apart on a busy machine
+        steps[i] = Step(steps[i].t, 0.002, 1.0)
+    assert cuts(steps) == [steps[15].t]
+
+
 def test_the_step_interval_is_the_shorter_of_the_arrival_and_the_capture_clocks():
     flat = np.full((24, 32), 100, np.float32)
     tracker = ContinuityTracker()

@@ -119,11 +119,17 @@ class CutLimits:
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 8.0
     min_steps: int = 10
+    burst: float = 0.25  # of the usual interval: frames closer are a burst (see _at)
 
 
-def _at(step: Step, interval: float) -> float:
-    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much."""
-    return step.change * max(1, round(interval / step.dt))
+def _at(step: Step, interval: float, burst: float = CutLimits.burst) -> float:
+    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much.
+
+    Frames much closer than the usual interval (1-6 ms apart on a busy machine or network) are not a
+    camera sending faster: they were captured an interval apart and delivered together. Scaled as they
+    come, a step of theirs would count up to 40 times its change and drown a real cut beside it; no rate
+    the page asks for, nor a camera's own (15-60 frames a second), is more than 4 times the usual one."""
+    return step.change * max(1, round(interval / max(step.dt, burst * interval)))
 
 
 def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[tuple[float, float]] = ()) -> list[float]:
@@ -153,8 +159,8 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
         times = limits.prompted_times if prompted and change < limits.floor else limits.times
         if change < max(limits.prompted_floor if prompted else limits.floor, times * usual * max(1, round(local / interval))):
             continue
-        before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
-        after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+        before = [_at(s, local, limits.burst) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
+        after = [_at(s, local, limits.burst) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
         # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
         # ends with the return to neutral. A movement of the person has moving steps on both sides.
         local_step = min(median(before) if before else usual, median(after) if after else usual)
