@@ -108,22 +108,32 @@ class CutLimits:
     one piece per prompt must cut to the piece that answers it, a step under the `floor` is a cut too when
     it is over `prompted_floor`, `prompted_times` the stream's median step and `isolation` times its
     calmer side: a cut between two pieces of one still shot changes the picture by less than the `floor`
-    a quiet genuine stream reaches elsewhere."""
+    a quiet genuine stream reaches elsewhere. Anywhere, such a step is a cut when it stands out further
+    from the stream: over `quiet_times` its median step (and `isolation` times its calmer side): a still
+    person in a still shot, cut between two moments, changes the picture little, the stream around the cut
+    even less."""
 
     floor: float = 2.0
     times: float = 5.0
     isolation: float = 6.0  # 1.3 x the highest of the other genuine clips, left out one at a time (the docs)
     prompted_floor: float = 0.4
     prompted_times: float = 9.2  # 1.3 x the genuine streams' highest in a reaction window (the docs)
+    quiet_times: float = 10.8  # 1.3 x the genuine streams' highest under the floor, offline and through Chromium (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     max_gap: float = 8.0
     min_steps: int = 10
+    burst: float = 0.25  # of the usual interval: frames closer are a burst (see _at)
 
 
-def _at(step: Step, interval: float) -> float:
-    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much."""
-    return step.change * max(1, round(interval / step.dt))
+def _at(step: Step, interval: float, burst: float = CutLimits.burst) -> float:
+    """A step's change as over `interval`: one of a stretch sent at n times the rate moves 1/n as much.
+
+    Frames much closer than the usual interval (1-6 ms apart on a busy machine or network) are not a
+    camera sending faster: they were captured an interval apart and delivered together. Scaled as they
+    come, a step of theirs would count up to 40 times its change and drown a real cut beside it; no rate
+    the page asks for, nor a camera's own (15-60 frames a second), is more than 4 times the usual one."""
+    return step.change * max(1, round(interval / max(step.dt, burst * interval)))
 
 
 def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[tuple[float, float]] = ()) -> list[float]:
@@ -150,11 +160,16 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
             held += 1
         change = step.change / (spans + held)
         prompted = any(start <= step.t <= end for start, end in windows)
-        times = limits.prompted_times if prompted and change < limits.floor else limits.times
-        if change < max(limits.prompted_floor if prompted else limits.floor, times * usual * max(1, round(local / interval))):
+        if change >= limits.floor:
+            times = limits.times
+        elif change >= limits.prompted_floor:
+            times = min(limits.prompted_times, limits.quiet_times) if prompted else limits.quiet_times
+        else:
             continue
-        before = [_at(s, local) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
-        after = [_at(s, local) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+        if change < times * usual * max(1, round(local / interval)):
+            continue
+        before = [_at(s, local, limits.burst) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
+        after = [_at(s, local, limits.burst) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
         # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
         # ends with the return to neutral. A movement of the person has moving steps on both sides.
         local_step = min(median(before) if before else usual, median(after) if after else usual)
