@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from statistics import median
 
 import numpy as np
@@ -54,12 +55,34 @@ def luma_thumbnail(frame) -> np.ndarray:
 
 def shifted_difference(before: np.ndarray, after: np.ndarray, reach: int = MAX_SHIFT) -> float:
     """The smallest mean absolute difference of the two thumbnails over shifts of up to `reach` pixels
-    (over the part they share at each shift; all shifts at once, about 0.1 ms)."""
+    (over the part they share at each shift; all shifts at once, about 0.05 ms).
+
+    Every frame the stream delivers comes here, on the receiving loop. The sums are those of a NaN-padded
+    `np.nanmean` (the same values, in the same order: bit for bit the same step) without its NaN passes,
+    which took half the time."""
     h, w = before.shape
-    padded = np.full((h + 2 * reach, w + 2 * reach), np.nan, np.float32)
+    n = 2 * reach + 1
+    inside, counts = _overlap(h, w, reach)
+    padded = np.zeros((h + 2 * reach, w + 2 * reach), np.float32)
     padded[reach : reach + h, reach : reach + w] = after
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (h, w))  # (2 reach + 1, 2 reach + 1, h, w)
-    return float(np.nanmin(np.nanmean(np.abs(windows - before), axis=(2, 3))))
+    rows, cols = padded.strides
+    windows = np.lib.stride_tricks.as_strided(padded, (n, n, h, w), (rows, cols, rows, cols), writeable=False)
+    changes = np.subtract(windows, before)  # (n, n, h, w): each shift of `after` against `before`
+    np.abs(changes, out=changes)
+    changes *= inside  # 0 where the shifted picture is outside the thumbnail, as nanmean's NaN becomes 0
+    sums = changes.sum(axis=(2, 3), dtype=np.float32)
+    np.true_divide(sums, counts, out=sums, casting="unsafe")
+    return float(sums.min())
+
+
+@lru_cache(maxsize=4)
+def _overlap(h: int, w: int, reach: int) -> tuple[np.ndarray, np.ndarray]:
+    """For each shift: 1 where the shifted thumbnail covers a pixel, else 0; and how many it covers."""
+    padded = np.zeros((h + 2 * reach, w + 2 * reach), np.float32)
+    padded[reach : reach + h, reach : reach + w] = 1.0
+    inside = np.lib.stride_tricks.sliding_window_view(padded, (h, w)).copy()
+    inside.flags.writeable = False
+    return inside, inside.sum(axis=(2, 3), dtype=np.intp)
 
 
 @dataclass(frozen=True)
