@@ -134,7 +134,7 @@ async def test_probing_the_gate_and_leaving_still_spends_the_attempts(http, serv
         assert run.offer_error is None, run.offer_error
         assert await eventually(partial(asked_for_light, run), timeout=30)  # the answer read
         await customer.bye()
-        assert await eventually(lambda: not services.attempts.live, timeout=10)
+        assert await eventually(lambda: not services.attempts.live, timeout=30)
         await customer.close()
         session = services.store.session(created["id"])
         assert session.failure_reason == "abandoned" and session.attempts == attempt
