@@ -9,6 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from server.rtc.connection import LiveConnection, StepResult
+from tests.support.waiting import eventually
 
 
 class SlowAnalysis:
@@ -42,9 +43,9 @@ async def test_bye_while_a_frame_is_being_analysed_still_ends_the_check():
         connection._spawn(connection._analyse(), "analyse")
         connection._latest = (object(), time.monotonic())
         connection._frame_ready.set()
-        await asyncio.get_running_loop().run_in_executor(None, analysis.running.wait, 5)
-        await asyncio.wait_for(connection.end("bye"), timeout=5)
-        await asyncio.wait_for(connection.closed.wait(), timeout=5)
+        await asyncio.get_running_loop().run_in_executor(None, analysis.running.wait, 30)
+        await asyncio.wait_for(connection.end("bye"), timeout=30)
+        await asyncio.wait_for(connection.closed.wait(), timeout=30)
     assert ended == ["bye"]
     assert analysis.log == ["analyse", "analysed", "close"]
 
@@ -79,11 +80,8 @@ async def test_frames_sooner_than_the_step_needs_are_skipped_and_each_analysis_i
         for index in range(31):  # one second of a 30 fps camera, each frame handled before the next
             connection._latest = (object(), start + index / 30)
             connection._frame_ready.set()
-            for _ in range(500):
-                await asyncio.sleep(0.002)
-                if connection._latest is None and connection._in_flight is None:
-                    break
-        await asyncio.wait_for(connection.end("bye"), timeout=5)
+            assert await eventually(lambda: connection._latest is None and connection._in_flight is None, step=0.002)
+        await asyncio.wait_for(connection.end("bye"), timeout=30)
     assert len(analysis.times) == 11  # the first frame, then one every 0.1 s
     assert connection.stats.frames_not_needed == 20 and connection.stats.frames_dropped == 0
     assert len(costs) == 11 and all(ms >= 0 for ms in costs)

@@ -48,6 +48,32 @@ def test_unmeasured_frames_wait_a_little_then_let_pads_own_rules_judge():
     assert GATE.opens_at((None, None, None), waited_s=(0.0, 2.0, 3.5)) == 2  # offline, the clip's clock
 
 
+def test_a_first_score_still_on_its_way_is_waited_for_longer_but_not_forever():
+    """A saturated machine: the scoring threads yield to the analysis, the first score is late. A dim room
+    must not be let through unmeasured because of that; a face the scorer answered for without a noise
+    (SCRFD found none) is not waited for longer."""
+    assert GATE.judge((), waited_s=3.5, first_scoring=True) == Light.UNKNOWN
+    assert GATE.judge((), waited_s=GATE.first_score_grace_s, first_scoring=True) == Light.LIT
+    assert GATE.judge((9.0,), waited_s=3.5) == Light.DARK  # the late score, once there, decides
+    assert GATE.judge((None,), waited_s=3.5) == Light.LIT
+
+
+def test_the_running_verdict_says_when_its_first_score_is_on_its_way():
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[str] = RunningPad(PadFramePolicy(), PadThresholds(noisy_above=2.19, noisy_review=0.96))
+    assert not running.first_scoring()  # nothing offered: nothing to wait for
+    running.offer(0.0, "first", 45.0)
+    assert running.first_scoring()  # waiting for a scoring thread
+    slot, _ = running.take()
+    assert running.first_scoring()  # being scored
+    running.scored(slot, None, 1.0)  # no face found: answered all the same
+    assert not running.first_scoring()
+    running.offer(1.0, "second", 45.0)
+    assert not running.first_scoring()
+
+
 def test_the_gate_is_off_without_a_noise_limit():
     assert LightGate(0.0).judge(DIM_ROOM_COPY) == Light.LIT
 

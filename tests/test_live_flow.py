@@ -95,10 +95,10 @@ async def test_another_persons_id_is_rejected(http, server, sandbox_key, blink_c
 async def test_bye_frees_the_peer_connection_at_once_and_gives_the_attempt_back(http, server, services, sandbox_key, blink_clip):
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     run = await customer.start_live(ClipTrack(*blink_clip))
-    assert await eventually(lambda: len(run.messages) > 0, timeout=10)
+    assert await eventually(lambda: len(run.messages) > 0, timeout=30)
     assert created["id"] in services.attempts.live
     await customer.bye()
-    assert await eventually(lambda: not services.attempts.live, timeout=5)
+    assert await eventually(lambda: not services.attempts.live, timeout=30)
     await customer.close()
     # Freed by the bye itself: a dropped connection would have ended as connection_lost.
     session = services.store.session(created["id"])
@@ -123,9 +123,9 @@ async def test_no_frames_watchdog_frees_a_silent_peer(http, server, services, sa
     created, customer = await ready_for_live(http, server, sandbox_key, BLINK_ID, fixed_challenges=["turn_left"])
     frames, fps = blink_clip
     await customer.start_live(StallingTrack(frames, fps, stop_after=15))
-    assert await eventually(lambda: created["id"] in services.attempts.live, timeout=5)
+    assert await eventually(lambda: created["id"] in services.attempts.live, timeout=30)
     # settings.no_frames_timeout_s is 2 s in tests.
-    assert await eventually(lambda: not services.attempts.live, timeout=8)
+    assert await eventually(lambda: not services.attempts.live, timeout=30)  # the reason below says which ended it
     await customer.close()
     assert services.store.session(created["id"]).failure_reason == "connection_lost"
 
@@ -259,7 +259,7 @@ async def test_failed_attempts_run_out(http, server, services, sandbox_key, blin
     for attempt in range(1, 4):
         run = await customer.start_live(ClipTrack(*blink_clip))
         assert run.offer_error is None, run.offer_error
-        result = await customer.wait_result(run, timeout=20)
+        result = await customer.wait_result(run, timeout=60)
         await customer.close()
         assert result is not None
         session = services.store.session(session_id)

@@ -177,7 +177,7 @@ def merchant(services):
     return key, secret.encode()
 
 
-async def wait_for(condition, timeout: float = 10.0) -> bool:
+async def wait_for(condition, timeout: float = 30.0) -> bool:  # bounds a hang only: true returns at once
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():

@@ -19,7 +19,7 @@ from statistics import median
 
 
 class Light(StrEnum):
-    UNKNOWN = "unknown"  # no scored frame yet: the challenges wait (at most `unmeasured_grace_s`)
+    UNKNOWN = "unknown"  # no scored frame yet: the challenges wait (at most `unmeasured_grace_s`, or `first_score_grace_s`)
     DARK = "dark"  # the customer is asked for more light; the challenges wait
     LIT = "lit"
 
@@ -31,18 +31,24 @@ class LightGate:
     # With nothing measured this long after the start (no scoring thread free, or SCRFD finds no face), the
     # gate opens: PAD's own rules then judge the face as they did without a gate.
     unmeasured_grace_s: float = 3.0
+    # While the first frame offered is still being scored (or waits for its thread), longer: on a saturated
+    # machine the scoring threads yield to the analysis (flow/pad_scoring.py), and a first score that is
+    # merely late must not let a dim room through unmeasured. Bounded, well within the start timeout.
+    first_score_grace_s: float = 10.0
 
-    def judge(self, noises: Sequence[float | None], waited_s: float = 0.0) -> Light:
-        """The light now, from the face noise of the frames scored so far (oldest first) and the seconds
-        waited since the start. Dark as soon as the frames measured say so; lit only once `frames` of them
-        do (a single frame may catch a moment the room's light has not settled), or, when too few could be
-        measured, after `unmeasured_grace_s`."""
+    def judge(self, noises: Sequence[float | None], waited_s: float = 0.0, first_scoring: bool = False) -> Light:
+        """The light now, from the face noise of the frames scored so far (oldest first), the seconds
+        waited since the start, and whether the first frame offered for scoring is still on its way (none
+        scored yet). Dark as soon as the frames measured say so; lit only once `frames` of them do (a
+        single frame may catch a moment the room's light has not settled), or, when too few could be
+        measured, after `unmeasured_grace_s` (`first_score_grace_s` while the first score is on its way)."""
         if self.noisy_above <= 0:
             return Light.LIT
         known = [n for n in noises if n is not None][-self.frames :]
         if known and median(known) > self.noisy_above:
             return Light.DARK
-        if len(known) >= self.frames or waited_s >= self.unmeasured_grace_s:
+        grace = self.first_score_grace_s if first_scoring else self.unmeasured_grace_s
+        if len(known) >= self.frames or waited_s >= grace:
             return Light.LIT
         return Light.UNKNOWN
 

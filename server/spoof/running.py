@@ -40,6 +40,7 @@ class RunningPad(Generic[T]):
         self._busy = False
         self._ms = 0.0
         self._offered = 0
+        self._answered = 0  # frames whose scoring finished (a face found or not)
         self._closed = False
         self._check_from: float | None = None  # when the challenges started (liveness/light.py: lit for the gate, dim after)
         self._lock = threading.Lock()
@@ -71,12 +72,19 @@ class RunningPad(Generic[T]):
         with self._lock:
             slot.score, slot.noise, slot.detail = score, noise, detail
             self._ms += ms
+            self._answered += 1
             self._busy = False
 
     def noises(self) -> tuple[float | None, ...]:
         """The face noise of the frames scored so far, oldest first (the light gate, liveness/light.py)."""
         with self._lock:
             return tuple(slot.noise for _, slot in self._sample.items if slot.score is not None)
+
+    def first_scoring(self) -> bool:
+        """Whether no frame has been scored yet while one is being scored or waits for a scoring job (a late
+        first score, not a face the scorer could not measure: the light gate waits longer for it)."""
+        with self._lock:
+            return self._answered == 0 and (self._busy or self._waiting is not None) and not self._closed
 
     def restart(self) -> None:
         """Forget the frames chosen so far (the face was too dark to judge until now); the cost stays counted."""

@@ -35,7 +35,10 @@ from tests.test_recorded import HEADTURN_CLIP, plan, recorded_already, upload
 TURNS = ["turn_left", "turn_right"]  # from its start: a check of about 9 s (with the hold)
 LATER = 7.0  # another check from here
 HOLD_S = 1.5  # each footage's first frame held still this long first: a steady neutral start
-LATER_CHALLENGES = ["turn_right", "look_down", "look_up"]
+# Not its look up as well: the footage is neutral for only 0.5 s between its look down and its look up, and
+# on a busy machine the frames of so short a pause may reach the analysis late or not at all (the newest frame
+# is analysed); the look up would then be asked after the footage moved on, and the check end `wrong_action`.
+LATER_CHALLENGES = ["turn_right", "look_down"]
 
 
 @pytest.fixture(scope="module")
@@ -112,9 +115,10 @@ async def test_a_replayed_live_check_fails_until_the_earlier_session_is_deleted(
     print(f"[attack] a cropped, scaled, brighter, re-encoded copy, live key: {seen(copy)} {signal(copy, 'replayed_check')}")
     assert signal(copy, "replayed_check") is not None and copy["failure_reason"] == "presentation_attack", seen(copy)
 
-    # The same man's later footage (his right turn, then down and up) is another check: it shares only
+    # The same man's later footage (his right turn, then down) is another check: it shares only
     # the start of his right turn with the first, far under the 6 s a match needs.
     other = await live_check(server, services, live_key, held(clip[round(LATER * fps) :], fps), fps, LATER_CHALLENGES)
+    print(f"[attack] the same man's later footage, live key: {seen(other)}")
     assert other["status"] == "rejected" and signal(other, "replayed_check") is None, seen(other)
 
     # The sessions holding the replayed footage are deleted: their fingerprints went with their evidence.

@@ -12,7 +12,6 @@ from av import VideoFrame
 from realname_tools.client import ClipTrack, LiveRun
 from realname_tools.pad_scenes import low_light
 
-
 # Darker and noisier than the PAD clips' dim room (gain 0.32, noise 7): on the live path the sender's
 # encoder smooths part of the noise away, and that room's face noise of 3.4 in a file arrives at 2.2-2.7,
 # too close to noisy_above (2.19) for a test of the rules that use it. This room arrives at about 3.4.
