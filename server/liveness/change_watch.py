@@ -6,7 +6,7 @@ the blink awaited (100-400 ms: at every second frame of the page's 20, a short b
 analysed frames in 2 of 15 live checks through Chromium) and the neutral stretch (its frames make the
 baseline and decide the moment of the ask: at every second frame, a blink in the stretch and the talking
 face of a clip changed verdicts). Either may run the landmarker at a lower rate (rates.py: the stretch does;
-the blink stays at every frame, as live checks still missed 1 blink in 10 at 5), and each frame received in
+the blink at every second frame, as live checks still missed 1 blink in 10 at 5), and each frame received in
 between is compared with the last analysed frame whose face had open eyes, in that frame's boxes: where
 the eyes changed (a lid closing over the dark of the eye), or in the neutral stretch where the face did
 (talking, a movement starting), the frame is analysed whatever the rate. A closed eye stays changed
