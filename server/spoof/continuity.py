@@ -11,8 +11,10 @@ stream delivers, not only the analysed ones (the analysis skips frames as its st
 machine's load forces, and a cut between two analysed frames far apart hides among the larger steps of a
 slow sampling): a thumbnail of the frame's luma plane, no colour conversion, about 0.2 ms a frame with
 the step. A step across a gap (frames the encoder or the network dropped) is judged per interval it spans;
-one across a long stall is not judged. Pure and cheap; calibrated with `python -m realname_tools.splices
-calibrate` (docs/anti-spoofing.md).
+one across a long stall is not judged. A cut cross-faded over a few frames jumps in several small steps;
+a run of 2-7 steps whose inner frames are blends of its ends (at a finer 64x48, where a movement is not
+one) is judged as one jump. Pure and cheap; calibrated with `python -m realname_tools.splices calibrate`
+(docs/anti-spoofing.md).
 """
 
 from __future__ import annotations
@@ -136,7 +138,8 @@ class Step:
 
 @dataclass
 class ContinuityTracker:
-    """Fed every frame of a stream; keeps only the last thumbnail and one small step a frame.
+    """Fed every frame of a stream; keeps the last 7 frames' thumbnails and finer pictures (for fades) and
+    one small step a frame.
 
     `t` is the stream's clock (a live check's arrival clock, a clip's own); `capture_t`, when the frame
     carries one (its RTP or file timestamp), is the picture's own time: the step's interval is the shorter
