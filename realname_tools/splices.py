@@ -5,10 +5,13 @@ An attacker with some footage of the person (a selfie video, a video call) cuts 
 the piece where they blink, and plays each when its prompt comes. `make` concatenates such pieces
 (CLIP:START:END, seconds; each resized to the first piece's frame), writing an H.264 clip (to /tmp:
 never commit generated media). `calibrate` measures the continuity steps (server/spoof/continuity.py) of
-the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found.
+the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found;
+with `--fade`, the splices are cross-faded and each clip's lowest fade residual with a cut is measured
+(the fade limit's calibration, genuine clips only).
 
     python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5 [--fade 3 --fade-style moving]
-    python -m realname_tools.splices calibrate [--media ../shared/media] [--windows]
+    python -m realname_tools.splices calibrate [--media ../shared/media] [--windows] [--fade 4 --fade-style moving]
+        [--more-genuine /tmp/pad-attacks]
 """
 
 from __future__ import annotations
