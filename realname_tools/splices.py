@@ -5,10 +5,13 @@ An attacker with some footage of the person (a selfie video, a video call) cuts 
 the piece where they blink, and plays each when its prompt comes. `make` concatenates such pieces
 (CLIP:START:END, seconds; each resized to the first piece's frame), writing an H.264 clip (to /tmp:
 never commit generated media). `calibrate` measures the continuity steps (server/spoof/continuity.py) of
-the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found.
+the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found;
+with `--fade`, the splices are cross-faded and each clip's lowest fade residual with a cut is measured
+(the fade limit's calibration, genuine clips only).
 
-    python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5
-    python -m realname_tools.splices calibrate [--media ../shared/media] [--windows]
+    python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5 [--fade 3 --fade-style moving]
+    python -m realname_tools.splices calibrate [--media ../shared/media] [--windows] [--fade 4 --fade-style moving]
+        [--more-genuine /tmp/pad-attacks]
 """
 
 from __future__ import annotations
@@ -106,25 +109,85 @@ def piece_frames(path: Path, start: float, end: float, size: tuple[int, int] | N
     return out
 
 
-def splice(pieces: list[tuple[Path, float, float]]) -> list[np.ndarray]:
+FADE_STYLES = ("still", "moving", "both")
+
+
+def splice(pieces: list[tuple[Path, float, float]], fade: int = 0, style: str = "still", marks: list[int] | None = None) -> list[np.ndarray]:
+    """The pieces in turn; with `fade`, each cut cross-faded over that many frames, the linear blends
+    (weights 1/(fade+1) ... fade/(fade+1)) of: `still`, the last frame of one piece and the first of the
+    next (inserted between them); `moving`, the last frame of one piece and the next piece's first frames,
+    which go on moving (the fade replaces them); `both`, an editor's dissolve: the last `fade` frames of one
+    piece and the first of the next, overlapped (the fade replaces both). `marks`: gets the index of each
+    cut's first frame not of the piece before (its fade's first)."""
+    if style not in FADE_STYLES:
+        raise ValueError(f"fade style {style!r}: one of {', '.join(FADE_STYLES)}")
     frames: list[np.ndarray] = []
     for clip, start, end in pieces:
         size = (frames[0].shape[1], frames[0].shape[0]) if frames else None
-        frames += piece_frames(clip, start, end, size)
+        piece = piece_frames(clip, start, end, size)
+        if frames and piece:
+            n = min(fade, len(piece) - 1, len(frames) - 1) if style != "still" else fade
+            if n > 0:
+                weights = [j / (n + 1) for j in range(1, n + 1)]
+                if style == "still":
+                    outgoing, incoming = [frames[-1]] * n, [piece[0]] * n
+                elif style == "moving":
+                    outgoing, incoming, piece = [frames[-1]] * n, piece[:n], piece[n:]
+                else:
+                    outgoing, incoming, frames, piece = frames[-n:], piece[:n], frames[:-n], piece[n:]
+                if marks is not None:
+                    marks.append(len(frames))
+                frames += [blend(a, b, w) for a, b, w in zip(outgoing, incoming, weights, strict=True)]
+            elif marks is not None:
+                marks.append(len(frames))
+        frames += piece
     return frames
+
+
+def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
+    """(1 - weight) a + weight b, as 8-bit pixels."""
+    mixed = (1.0 - weight) * a.astype(np.float32) + weight * b.astype(np.float32)
+    return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
+
+
+def pictures_of(path: Path) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Every frame's time, thumbnail and finer thumbnail (server/spoof/continuity.py `luma_thumbnails`)."""
+    import av
+
+    from server.spoof.continuity import luma_thumbnails
+
+    with av.open(str(path)) as container:
+        return [(float(frame.time) if frame.time is not None else index / FPS, *luma_thumbnails(frame))
+                for index, frame in enumerate(container.decode(video=0))]
+
+
+def steps_from(pictures, fade_residual: float | None = None):
+    """The continuity steps of a clip's pictures, fed as a live check and a replay feed them (the clip's
+    clock for both); `fade_residual`: the tracker's, if not its own (-1: no cross-fade found)."""
+    from server.spoof.continuity import ContinuityTracker
+
+    tracker = ContinuityTracker() if fade_residual is None else ContinuityTracker(fade_residual=fade_residual)
+    for t, thumb, fine in pictures:
+        tracker.add(t, thumb, t, fine)
+    return tracker.steps
 
 
 def steps_of(path: Path):
     """The continuity steps of a whole clip, every frame fed as a live check and a replay feed them."""
-    import av
+    return steps_from(pictures_of(path))
 
-    from server.spoof.continuity import ContinuityTracker
 
-    tracker = ContinuityTracker()
-    with av.open(str(path)) as container:
-        for index, frame in enumerate(container.decode(video=0)):
-            tracker.add_frame(float(frame.time) if frame.time is not None else index / FPS, frame)
-    return tracker.steps
+def lowest_fade_residual(pictures, limits) -> float | None:
+    """The lowest `fade_residual` (0.01 to 0.5) at which the clip has a cut that it has not without
+    cross-fades (None: none): for a genuine clip how near it comes to a false fade, for a faded splice
+    how far under the limit its fades are."""
+    from server.spoof.continuity import cuts
+
+    plain = cuts(steps_from(pictures, -1.0), limits)
+    for value in (round(0.01 * i, 2) for i in range(1, 51)):
+        if cuts(steps_from(pictures, value), limits) != plain:
+            return value
+    return None
 
 
 def steps_and_windows(path: Path, challenges: str, landmarker: Path):
@@ -162,21 +225,32 @@ def highest_limits(steps, limits) -> dict:
     return {name: (values[-1] if values else None) for name, values in found.items()}
 
 
-def describe(name: str, steps, limits) -> dict:
+def describe(name: str, steps, limits, pictures=None) -> dict:
+    """`pictures` (`pictures_of`): also the lowest fade residual with a cut, and the cuts without fades."""
     from server.spoof.continuity import cuts
 
     changes = sorted((s.change for s in steps), reverse=True)
-    return {
+    row = {
         "clip": name,
         "steps": len(steps),
         "cuts_at_s": [round(t, 2) for t in cuts(steps, limits)],
         "highest_limits_with_a_cut": highest_limits(steps, limits),
         "change": {"median": round(float(np.median(changes)), 2) if changes else None, "max": [round(v, 1) for v in changes[:3]]},
+        "fades_at_s": [[round(s.t, 2), s.fade_steps, round(s.fade, 1)] for s in steps if s.fade > 0],
     }
+    if pictures is not None:
+        row["cuts_without_fades_at_s"] = [round(t, 2) for t in cuts(steps_from(pictures, -1.0), limits)]
+        row["lowest_fade_residual_with_a_cut"] = lowest_fade_residual(pictures, limits)
+    return row
 
 
-def calibrate(media: Path, windows: bool = False) -> dict:
-    """`windows`: each clip judged as a check too (the landmarker's cost), for its prompts' reaction windows."""
+def calibrate(media: Path, windows: bool = False, fade: int = 0, style: str = "still", more_genuine: Path | None = None) -> dict:
+    """`windows`: each clip judged as a check too (the landmarker's cost), for its prompts' reaction
+    windows. `fade`, `style`: the splices cross-faded (`splice`), and each clip's lowest fade residual
+    with a cut measured; `more_genuine`: a folder of `python -m server pad-attacks`, whose genuine clips
+    (its pad_clips.csv) are measured too."""
+    import csv
+
     from realname_tools.puppets import write_clip
     from server.spoof.continuity import CutLimits
 
@@ -190,9 +264,10 @@ def calibrate(media: Path, windows: bool = False) -> dict:
         settings = load_settings(None)
         landmarker = landmarker_file(settings.landmarker_model, settings.models_dir)
 
-    def measured(name: str, path: Path, challenges: str) -> dict:
-        row = describe(name, steps_of(path), limits)
-        if landmarker is not None:
+    def measured(name: str, path: Path, challenges: str | None) -> dict:
+        pictures = pictures_of(path)
+        row = describe(name, steps_from(pictures), limits, pictures if fade else None)
+        if landmarker is not None and challenges:
             steps, found = steps_and_windows(path, challenges, landmarker)
             row["reaction_windows"] = [[round(a, 2), round(b, 2)] for a, b in found]
             row["highest_prompted_times_with_a_cut"] = highest_prompted_times(steps, found, limits)
@@ -202,13 +277,20 @@ def calibrate(media: Path, windows: bool = False) -> dict:
     for clip in GENUINE:
         print(f"genuine {clip}", file=sys.stderr)
         genuine.append(measured(clip, videos / clip, GENUINE_CHALLENGES[clip]))
+    if more_genuine is not None:
+        with open(more_genuine / "pad_clips.csv", newline="", encoding="utf-8") as listing:
+            extra = [row["file"] for row in csv.DictReader(listing) if row["label"] == "genuine" and Path(row["source"]).name in GENUINE]
+        for clip in extra:
+            print(f"genuine {clip}", file=sys.stderr)
+            genuine.append(measured(clip, more_genuine / clip, None))
     splices = []
     for name, pieces in SPLICES.items():
         print(f"splice {name}", file=sys.stderr)
+        marks: list[int] = []
         with tempfile.NamedTemporaryFile(suffix=".mp4", dir="/tmp") as out:  # never in the repository
-            write_clip(splice([(videos / c, a, b) for c, a, b in pieces]), Path(out.name))
+            write_clip(splice([(videos / c, a, b) for c, a, b in pieces], fade, style, marks), Path(out.name))
             row = measured(name, Path(out.name), SPLICE_CHALLENGES[name])
-        row["cuts_made_at_s"] = [round(t, 2) for t in np.cumsum([round((e - s) * FPS) / FPS for _, s, e in pieces])[:-1]]
+        row["cuts_made_at_s"] = [round(m / FPS, 2) for m in marks]
         splices.append(row)
     return {"genuine": genuine, "splices": splices}
 
@@ -219,10 +301,15 @@ def main(argv: list[str] | None = None) -> int:
     make = sub.add_parser("make", help="concatenate pieces of footage into one clip")
     make.add_argument("out")
     make.add_argument("pieces", nargs="+", help="CLIP:START:END (seconds)")
+    make.add_argument("--fade", type=int, default=0, help="cross-fade each cut over this many frames")
+    make.add_argument("--fade-style", choices=FADE_STYLES, default="still", help="what is blended (see `splice`)")
     cal = sub.add_parser("calibrate", help="continuity steps and cuts of genuine clips and generated splices")
     cal.add_argument("--media", default="../shared/media")
     cal.add_argument("--json", default=None, help="write the measurements here")
     cal.add_argument("--windows", action="store_true", help="judge each clip as a check too: its prompts' reaction windows and the small cuts in them")
+    cal.add_argument("--fade", type=int, default=0, help="cross-fade the splices over this many frames, and measure each clip's lowest fade residual with a cut")
+    cal.add_argument("--fade-style", choices=FADE_STYLES, default="still")
+    cal.add_argument("--more-genuine", default=None, help="a `python -m server pad-attacks` folder: its genuine clips (of GENUINE) too")
     args = parser.parse_args(argv)
     if args.command == "make":
         from realname_tools.puppets import write_clip
@@ -231,10 +318,10 @@ def main(argv: list[str] | None = None) -> int:
         for piece in args.pieces:
             clip, start, end = piece.rsplit(":", 2)
             pieces.append((Path(clip), float(start), float(end)))
-        write_clip(splice(pieces), Path(args.out))
+        write_clip(splice(pieces, args.fade, args.fade_style), Path(args.out))
         print(args.out)
         return 0
-    result = calibrate(Path(args.media), args.windows)
+    result = calibrate(Path(args.media), args.windows, args.fade, args.fade_style, Path(args.more_genuine) if args.more_genuine else None)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from server.spoof.continuity import ContinuityTracker, Step, cuts, luma_thumbnail, thumbnail
+from server.spoof.continuity import FADE_RESIDUAL, ContinuityTracker, Step, blend_residual, cuts, luma_thumbnail, luma_thumbnails, thumbnail, thumbnails
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, discontinuity_signal
 
 FPS = 15.0
@@ -40,6 +40,73 @@ def stream(pieces: list[tuple[int, int]], shake_px: int = 0, seed: int = 0) -> C
             tracker.add(index / FPS, thumbnail(frame.mean(axis=2).astype(np.uint8)))
             index += 1
     return tracker
+
+
+SMALL = (240, 320)
+
+
+def fed(frames: list[np.ndarray], fine: bool = True, seed: int = 0) -> ContinuityTracker:
+    """RGB frames with sensor noise, each as its thumbnail and (with `fine`) its finer one."""
+    rng = np.random.default_rng(seed)
+    tracker = ContinuityTracker()
+    for index, frame in enumerate(frames):
+        grey = np.clip(frame.mean(axis=2) + rng.normal(0, 3, frame.shape[:2]), 0, 255).astype(np.uint8)
+        small, finer = thumbnails(grey)
+        tracker.add(index / FPS, small, None, finer if fine else None)
+    return tracker
+
+
+def drifting(picture: np.ndarray, count: int, start: int = 0) -> list[np.ndarray]:
+    return [np.roll(picture, ((start + i) // 3, (start + i) // 2), axis=(0, 1)) for i in range(count)]
+
+
+def cross_fade(last: np.ndarray, first: np.ndarray, count: int) -> list[np.ndarray]:
+    return [((1 - j / (count + 1)) * last + j / (count + 1) * first.astype(np.float32)).astype(np.uint8) for j in range(1, count + 1)]
+
+
+def test_a_cross_faded_cut_is_found_once_and_a_plain_cut_rule_alone_misses_it():
+    """Two pieces of one shot (a region of it changed: the person elsewhere), the cut cross-faded over
+    2-6 frames: each step of the fade is a fraction of the cut, none stands out; the run of steps whose
+    inner frames are blends of its ends is one jump, and a cut."""
+    one, other = scene(1, SMALL), scene(1, SMALL).copy()
+    other[60:180, 80:200] = scene(2, SMALL)[60:180, 80:200]
+    for count in (2, 3, 4, 6):
+        frames = drifting(one, 30) + cross_fade(drifting(one, 30)[-1], drifting(other, 1, 30)[0], count) + drifting(other, 30, 30)
+        found = cuts(fed(frames).steps)
+        assert len(found) == 1 and 30 <= round(found[0] * FPS) <= 30 + count, count
+        assert cuts(fed(frames, fine=False).steps) == [], count  # without the finer pictures: no fade looked for
+
+
+def test_a_moving_pattern_and_a_still_one_are_no_cross_fade():
+    """A pan across a detailed scene, up to a tenth of the frame a frame: its frames are the scene moved,
+    not blends; a still scene: its ends differ by noise only."""
+    wide = scene(3, (240, 1000))
+    detailed = cv2_resize(np.random.default_rng(3).integers(0, 255, (6, 24, 3), dtype=np.uint8), (1000, 240))
+    for picture in (wide, detailed):
+        for speed in (2, 5, 10, 15):
+            tracker = fed([picture[:, 100 + i * speed : 420 + i * speed] for i in range(40)])
+            assert not any(s.fade for s in tracker.steps) and cuts(tracker.steps) == [], speed
+    tracker = fed([scene(4, SMALL)] * 40)
+    assert not any(s.fade for s in tracker.steps) and cuts(tracker.steps) == []
+
+
+def cv2_resize(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    import cv2
+
+    return cv2.resize(small, size, interpolation=cv2.INTER_CUBIC)
+
+
+def test_the_blend_residual_of_a_fade_a_movement_and_a_still_scene():
+    rng = np.random.default_rng(5)
+    first, last = scene(5).mean(axis=2), scene(6).mean(axis=2)
+    fade = [(1 - w) * first + w * last + rng.normal(0, 1, first.shape) for w in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    assert blend_residual(np.stack([f.ravel() for f in fade])) < FADE_RESIDUAL / 3
+    moved = [np.roll(first, 12 * i, axis=1) for i in range(5)]  # a movement: not blends of its ends
+    assert blend_residual(np.stack([m.ravel() for m in moved])) > 2 * FADE_RESIDUAL
+    still = [first + rng.normal(0, 1, first.shape) for _ in range(5)]  # weights anywhere: no order
+    assert blend_residual(np.stack([s.ravel() for s in still])) > 3 * FADE_RESIDUAL
+    backwards = [fade[0], fade[3], fade[2], fade[1], fade[4]]  # blends, not in order
+    assert blend_residual(np.stack([b.ravel() for b in backwards])) == float("inf")
 
 
 def test_a_continuous_stream_has_no_cut_even_with_a_shaking_camera():
@@ -93,6 +160,8 @@ def test_the_thumbnail_of_a_video_frame_is_read_from_its_luma_plane():
     grey = thumbnail(frame.reformat(format="gray").to_ndarray())  # full range, as the limits are calibrated
     assert np.abs(luma_thumbnail(frame) - grey).max() <= 2.5  # the video-range luma plane, stretched (rounding)
     assert np.abs(luma_thumbnail(frame.reformat(format="rgb24")) - grey).max() <= 2.5  # no luma plane: converted
+    fine = thumbnails(frame.reformat(format="gray").to_ndarray())[1]
+    assert np.abs(luma_thumbnails(frame)[1] - fine).max() <= 2.5  # the finer picture too (cross-fades)
 
 
 RECORDED = json.loads((Path(__file__).parent / "fixtures" / "signals" / "continuity_chromium_steps.json").read_text())
@@ -224,3 +293,22 @@ def test_check_signals_reports_it_from_the_stream_facts():
     assert SignalCode.STREAM_DISCONTINUITY not in [s.code for s in check_signals(small, None)]
     small = StreamFacts(continuity=quiet(40, 1.2), challenge_spans=[(2.5, 5.0)], reaction_windows=[(2.5, 3.0)])
     assert SignalCode.STREAM_DISCONTINUITY in [s.code for s in check_signals(small, None)]
+
+
+def test_a_splice_of_real_footage_cross_faded_at_each_cut_is_found(tmp_path):
+    """The head-turn selfie cut into three pieces, each cut cross-faded over 4 frames into a piece that
+    goes on moving (realname_tools/splices.py, made here, never kept): without the fades' cue, no cut."""
+    from realname_tools.puppets import write_clip
+    from realname_tools.splices import FPS as SPLICE_FPS
+    from realname_tools.splices import pictures_of, splice, steps_from
+    from tests.support.media import video
+
+    source = video("headturn_lr_nod_phone_selfie_young_man_21s.mp4")
+    marks: list[int] = []
+    clip = tmp_path / "faded.mp4"
+    write_clip(splice([(source, 0, 2), (source, 7.5, 10.5), (source, 2.3, 5.5)], fade=4, style="moving", marks=marks), clip)
+    pictures = pictures_of(clip)
+    found = cuts(steps_from(pictures))
+    assert len(found) == len(marks) == 2
+    assert all(0 <= t - mark / SPLICE_FPS <= 6 / SPLICE_FPS for t, mark in zip(found, marks, strict=True))  # at the fade's end
+    assert cuts(steps_from(pictures, fade_residual=-1.0)) == []

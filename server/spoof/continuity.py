@@ -11,12 +11,15 @@ stream delivers, not only the analysed ones (the analysis skips frames as its st
 machine's load forces, and a cut between two analysed frames far apart hides among the larger steps of a
 slow sampling): a thumbnail of the frame's luma plane, no colour conversion, about 0.2 ms a frame with
 the step. A step across a gap (frames the encoder or the network dropped) is judged per interval it spans;
-one across a long stall is not judged. Pure and cheap; calibrated with `python -m realname_tools.splices
-calibrate` (docs/anti-spoofing.md).
+one across a long stall is not judged. A cut cross-faded over a few frames jumps in several small steps;
+a run of 2-7 steps whose inner frames are blends of its ends (at a finer 64x48, where a movement is not
+one) is judged as one jump. Pure and cheap; calibrated with `python -m realname_tools.splices calibrate`
+(docs/anti-spoofing.md).
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -25,6 +28,11 @@ from statistics import median
 import numpy as np
 
 THUMB_SIZE = (32, 24)  # width, height: whatever the frame's shape, steps are compared within one stream
+FINE_SIZE = (64, 48)  # where a cross-fade is told from a movement (see `blend_residual`)
+FADE_STEPS = (2, 7)  # the shortest and longest run of steps judged as one cross-faded cut (a fade of 1-6 frames)
+FADE_MIN = 0.4  # grey levels: CutLimits.prompted_floor, the smallest cut judged
+FADE_RESIDUAL = 0.10  # the largest blend_residual of a fade: the genuine clips' lowest / 1.3, leaving one person out (the docs)
+FADE_ORDER = 0.05  # how far a fade's fitted weights may stray (codec noise) and still go from one end to the other
 MAX_SHIFT = 2  # thumbnail pixels (~6 % of the frame) a shaking camera may move the picture between frames
 # 8-bit planar or semi-planar formats whose first plane is the luma, one byte a pixel: video range (16-235)
 # but for the JPEG-range "yuvj" formats and grey.
@@ -34,23 +42,57 @@ FULL_RANGE = frozenset({"yuvj420p", "yuvj422p", "yuvj444p", "gray"})
 
 def thumbnail(grey: np.ndarray) -> np.ndarray:
     """A grey (or luma) picture as a small float image."""
+    return thumbnails(grey)[0]
+
+
+def thumbnails(grey: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A grey (or luma) picture as a small float image, and as a finer one (FINE_SIZE)."""
     import cv2
 
     # Nearest to 160 px first: a quarter of the cost of one area resize of the whole frame, the same steps.
     coarse = cv2.resize(grey, (THUMB_SIZE[0] * 5, THUMB_SIZE[1] * 5), interpolation=cv2.INTER_NEAREST)
-    return cv2.resize(coarse, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    small = cv2.resize(coarse, THUMB_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+    return small, cv2.resize(coarse, FINE_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
 
 
 def luma_thumbnail(frame) -> np.ndarray:
-    """The thumbnail of an av.VideoFrame, from its luma plane when it has one (a decoded WebRTC or clip
-    frame is yuv420p: no colour conversion), else from its grey conversion."""
+    """The thumbnail of an av.VideoFrame (see `luma_thumbnails`)."""
+    return luma_thumbnails(frame)[0]
+
+
+def luma_thumbnails(frame) -> tuple[np.ndarray, np.ndarray]:
+    """The thumbnail and the finer one of an av.VideoFrame, from its luma plane when it has one (a decoded
+    WebRTC or clip frame is yuv420p: no colour conversion), else from its grey conversion."""
     name = frame.format.name
     if name not in LUMA_FIRST:
-        return thumbnail(frame.to_ndarray(format="gray"))
+        return thumbnails(frame.to_ndarray(format="gray"))
     plane = frame.planes[0]
-    small = thumbnail(np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width])
+    small, fine = thumbnails(np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width])
+    if name in FULL_RANGE:
+        return small, fine
     # Video range stretched to 0-255: the grey levels the limits are calibrated in (an RGB picture's grey).
-    return small if name in FULL_RANGE else (small - 16.0) * (255.0 / 219.0)
+    return (small - 16.0) * (255.0 / 219.0), (fine - 16.0) * (255.0 / 219.0)
+
+
+def blend_residual(pictures: np.ndarray) -> float:
+    """How far the inner pictures of a run (first, inner..., last; flattened, one a row) are from a
+    cross-fade of its two ends: each inner one fitted as first + weight x (last - first) (least squares),
+    the largest root-mean-square residual over that of the ends' difference; infinite unless the weights
+    lie between the ends and in order. A fade's inner frames are such blends (its residual is the codec's
+    noise); a movement's are not: an edge that moves is not half of it in two places (a small movement of
+    a blurred picture is nearly a blend, hence the finer picture); a still scene's ends barely differ, so
+    its noise is large against their difference."""
+    first, last = pictures[0], pictures[-1]
+    difference = last - first
+    energy = float(difference @ difference)
+    if energy <= 0.0:
+        return float("inf")
+    inner = pictures[1:-1] - first
+    weights = inner @ difference / energy
+    if weights.min() < FADE_ORDER or weights.max() > 1 - FADE_ORDER or np.any(np.diff(weights) < -FADE_ORDER):
+        return float("inf")
+    inner -= np.outer(weights, difference)
+    return float(np.sqrt(np.einsum("ij,ij->i", inner, inner).max() / energy))
 
 
 def shifted_difference(before: np.ndarray, after: np.ndarray, reach: int = MAX_SHIFT) -> float:
@@ -90,32 +132,97 @@ class Step:
     t: float  # the later frame's time
     dt: float  # seconds since the earlier one
     change: float  # grey levels (shifted_difference)
+    fade: float = 0.0  # grey levels from the first frame of a cross-fade that ends here to this one (0: none)
+    fade_steps: int = 0  # the steps that fade took
 
 
 @dataclass
 class ContinuityTracker:
-    """Fed every frame of a stream; keeps only the last thumbnail and one small step a frame.
+    """Fed every frame of a stream; keeps the last 7 frames' thumbnails and finer pictures (for fades) and
+    one small step a frame.
 
     `t` is the stream's clock (a live check's arrival clock, a clip's own); `capture_t`, when the frame
     carries one (its RTP or file timestamp), is the picture's own time: the step's interval is the shorter
     of the two (a burst of late frames is not a gap; a gap must be in both clocks to excuse a jump)."""
 
     steps: list[Step] = field(default_factory=list)
+    fade_residual: float = FADE_RESIDUAL  # judged here, where the pictures are (cuts() sees Step.fade)
     _last: tuple[float, float | None, np.ndarray] | None = None
+    _recent: deque = field(default_factory=lambda: deque(maxlen=FADE_STEPS[1]))  # (thumb, fine) of the frames before
+    _gram: list[list[float]] = field(default_factory=list)  # their fine pictures' dot products
 
     def add_frame(self, t: float, frame) -> None:
         """An av.VideoFrame (every frame, as it arrives)."""
-        self.add(t, luma_thumbnail(frame), float(frame.time) if frame.time is not None else None)
+        thumb, fine = luma_thumbnails(frame)
+        self.add(t, thumb, float(frame.time) if frame.time is not None else None, fine)
 
-    def add(self, t: float, thumb: np.ndarray, capture_t: float | None = None) -> None:
+    def add(self, t: float, thumb: np.ndarray, capture_t: float | None = None, fine: np.ndarray | None = None) -> None:
+        """`fine`: the same picture at FINE_SIZE (`thumbnails`); without it no cross-fade is looked for."""
+        vector = None if fine is None else fine.ravel().astype(np.float64) - 128.0
+        if vector is None or (self._recent and self._recent[-1][1].shape != vector.shape):
+            self._recent.clear()
+            self._gram = []
+        gram = None
+        if vector is not None:  # the dot products of the recent frames and this one, the last row and column this one's
+            dots = [float(v @ vector) for _, v in self._recent]
+            gram = [row + [d] for row, d in zip(self._gram, dots, strict=True)] + [dots + [float(vector @ vector)]]
         if self._last is not None:
             last_t, last_capture, last_thumb = self._last
             dt = t - last_t
             if capture_t is not None and last_capture is not None and capture_t > last_capture:
                 dt = min(dt, capture_t - last_capture) if dt > 0 else capture_t - last_capture
             if dt > 0 and thumb.shape == last_thumb.shape:
-                self.steps.append(Step(t, dt, shifted_difference(last_thumb, thumb)))
+                change = shifted_difference(last_thumb, thumb)
+                fade, fade_steps = self._fade(thumb, gram, change) if gram is not None else (0.0, 0)
+                self.steps.append(Step(t, dt, change, fade, fade_steps))
+            else:
+                self._recent.clear()
+                gram = None if gram is None else [gram[-1][-1:]]
         self._last = (t, capture_t, thumb)
+        if vector is not None:
+            self._recent.append((thumb, vector))
+            self._gram = [row[-FADE_STEPS[1] :] for row in gram[-FADE_STEPS[1] :]]
+
+    def _fade(self, thumb: np.ndarray, gram: list[list[float]], change: float) -> tuple[float, int]:
+        """The largest change from the first frame of a run of 2-7 steps ending with this frame whose inner
+        frames are a cross-fade of its ends (`blend_residual` within `fade_residual`, from the fine
+        pictures' dot products: a few microseconds a frame), and its steps. Only runs whose ends differ
+        (unshifted, on the thumbnail) by at least FADE_MIN and half as much again as their largest step
+        count: a fade's ends differ by the sum of its steps, a movement's often by less."""
+        n = len(gram) - 1  # this frame's index; the frames before it are the recent ones
+        found = (0.0, 0)
+        largest = change
+        for k in range(FADE_STEPS[0], min(n, len(self.steps) + 1) + 1):
+            largest = max(largest, self.steps[-k + 1].change)
+            start = self._recent[n - k][0]
+            if gram_blend_residual(gram, n - k, n) > self.fade_residual:
+                continue
+            if float(np.abs(thumb - start).mean()) < max(FADE_MIN, 1.5 * largest):
+                continue
+            jump = shifted_difference(start, thumb)
+            if jump > found[0]:
+                found = (jump, k)
+        return found
+
+
+def gram_blend_residual(gram: list[list[float]], first: int, last: int) -> float:
+    """`blend_residual` of the pictures first..last, from their dot products (plain floats: for so few,
+    faster than arrays)."""
+    g = gram
+    energy = g[last][last] + g[first][first] - 2.0 * g[first][last]
+    if energy <= 0.0:
+        return float("inf")
+    worst = 0.0
+    previous = -1.0
+    for j in range(first + 1, last):
+        along = g[j][last] - g[j][first] - g[first][last] + g[first][first]  # <p - first, last - first>
+        weight = along / energy
+        if weight < FADE_ORDER or weight > 1.0 - FADE_ORDER or weight < previous - FADE_ORDER:
+            return float("inf")
+        previous = weight
+        apart = g[j][j] + g[first][first] - 2.0 * g[j][first]  # |p - first|^2
+        worst = max(worst, apart - weight * along)
+    return (worst / energy) ** 0.5
 
 
 @dataclass(frozen=True)
@@ -181,22 +288,34 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
         held = 0  # frames repeated just before this one: its change is the movement of that many more intervals
         while held < i and steps[i - 1 - held].change < limits.repeat * usual:
             held += 1
-        change = step.change / (spans + held)
         prompted = any(start <= step.t <= end for start, end in windows)
-        if change >= limits.floor:
-            times = limits.times
-        elif change >= limits.prompted_floor:
-            times = min(limits.prompted_times, limits.quiet_times) if prompted else limits.quiet_times
-        else:
-            continue
-        if change < times * usual * max(1, round(local / interval)):
-            continue
-        before = [_at(s, local, limits.burst) for s in reversed(steps[max(0, i - reach) : i]) if s.change >= limits.repeat * usual][: limits.around]
-        after = [_at(s, local, limits.burst) for s in steps[i + 1 : i + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
-        # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
-        # ends with the return to neutral. A movement of the person has moving steps on both sides.
-        local_step = min(median(before) if before else usual, median(after) if after else usual)
-        if change >= limits.isolation * local_step:
+        jumps = [(step.change / (spans + held), i)]
+        # A cross-fade (ContinuityTracker._fade): its steps as one jump, judged against the steps before its
+        # first one; not across a stall, nor counted again when one of its steps was a cut.
+        first = i - step.fade_steps + 1
+        if step.fade > 0 and first > last_cut and all(s.dt <= limits.max_gap * local for s in steps[first:i]):
+            jumps.append((step.fade, first))
+        if any(_stands_out(steps, start, i, change, limits, usual, local, interval, prompted) for change, start in jumps):
             found.append(step.t)
             last_cut = i
     return found
+
+
+def _stands_out(steps: list[Step], first: int, last: int, change: float, limits: CutLimits, usual: float, local: float,
+                interval: float, prompted: bool) -> bool:
+    """Whether a jump of `change` grey levels over steps[first:last + 1] is a cut (`cuts`)."""
+    if change >= limits.floor:
+        times = limits.times
+    elif change >= limits.prompted_floor:
+        times = min(limits.prompted_times, limits.quiet_times) if prompted else limits.quiet_times
+    else:
+        return False
+    if change < times * usual * max(1, round(local / interval)):
+        return False
+    reach = 3 * limits.around
+    before = [_at(s, local, limits.burst) for s in reversed(steps[max(0, first - reach) : first]) if s.change >= limits.repeat * usual][: limits.around]
+    after = [_at(s, local, limits.burst) for s in steps[last + 1 : last + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+    # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
+    # ends with the return to neutral. A movement of the person has moving steps on both sides.
+    local_step = min(median(before) if before else usual, median(after) if after else usual)
+    return change >= limits.isolation * local_step
