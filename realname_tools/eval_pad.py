@@ -633,7 +633,7 @@ def render_cv(report: dict) -> str:
     return "\n".join(lines)
 
 
-def cv_calibration_record(report: dict, clips: list[str]) -> dict:
+def cv_calibration_record(report: dict, clips: list[str], vp8_kbps: int = 0) -> dict:
     t = report["fitted_on_all"]
     return {
         "model": "MiniFASNetV2 + MiniFASNetV1SE ensemble (Minivision, ONNX by yakhyo @ c175efef505bc275f7835cc9aa2aecab305ac184)",
@@ -651,8 +651,10 @@ def cv_calibration_record(report: dict, clips: list[str]) -> dict:
                      "cross-validation (each person's clips decided by thresholds fitted without that person, noisy_above and so the light "
                      "gate's limit included)",
         "rule": report["rule"],
-        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s; never committed; the dim "
-                           "attacks with --recipe print_close_dim --recipe monitor_replay_dim --out /tmp/pad-attacks-dim, the same clips)",
+        "generated_clips": "python -m server pad-attacks --out /tmp/pad-attacks (seed 7, attacks 4 s, genuine 6 s, 118 clips with the 20 dim "
+                           "attacks; never committed; the dim attacks alone with --recipe print_close_dim --recipe monitor_replay_dim, the same clips)",
+        "received": (f"every frame scaled to the analysis size and passed through VP8 at {vp8_kbps} kbps first, as the live page sends it "
+                     "(realname_tools/client.py Vp8Link)") if vp8_kbps else "the clip files as decoded",
         "policy": report["policy"],
         "measured": {
             "date": datetime.date.today().isoformat(),
@@ -707,7 +709,7 @@ def run(args: argparse.Namespace) -> int:
         except ValueError as error:
             return _fail("bad_clips", str(error), args.json)
         if args.write_calibration:
-            record = cv_calibration_record(report, args.clips)
+            record = cv_calibration_record(report, args.clips, args.vp8_kbps)
             Path(args.write_calibration).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
             report["calibration_written"] = args.write_calibration
         if args.json:
