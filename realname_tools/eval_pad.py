@@ -564,18 +564,19 @@ def load_clips(args: argparse.Namespace) -> list[Clip]:
     return clips
 
 
-def cross_validated(results: list[ClipResult], args: argparse.Namespace, command: str) -> dict:
+def cross_validated(results: list[ClipResult], args: argparse.Namespace, command: str, fit_results: list[ClipResult] | None = None) -> dict:
     """Leave-one-person-out: the shipped configuration's verdicts with thresholds fitted without the
-    person, and (with --ablation) the same for each cue."""
+    person, and (with --ablation) the same for each cue. `fit_results`: the same clips received another way
+    (--fit-vp8-kbps), which the thresholds are fitted on instead."""
     from . import pad_crossval as cv
 
     rule = cv.SHIPPED_RULE
     policy = PadFramePolicy()
 
-    def scored(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False) -> list[cv.Scored]:
+    def scored(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False, of: list[ClipResult] = results) -> list[cv.Scored]:
         placeholder = PadThresholds()
         out = []
-        for r in results:
+        for r in of:
             replay(r, cue_policy, placeholder, combine, method, raw)
             out.append(cv.Scored(r.clip.file, r.clip.label, r.clip.attack_type, r.clip.person, r.score, r.deformation, r.luma, r.noise,
                                  r.clip.recipe, r.detail))
@@ -586,7 +587,7 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
     def gated(cue_policy: PadFramePolicy, combine, method: str, raw: bool = False):
         def judged(s: cv.Scored, thresholds: PadThresholds) -> str:
             """The held-out clip as its fold's check judges it: the light gate first, then PAD on the frames after it."""
-            r = replay(clips[(s.file, s.person)], cue_policy, thresholds, combine, method, raw)
+            r = replay(clips[(s.file, s.person)], cue_policy, thresholds, combine, method, raw, gate=not args.no_light_gate)
             return cv.ASKED_FOR_LIGHT if r.asked_for_light else r.verdict
         return judged
 
@@ -599,8 +600,9 @@ def cross_validated(results: list[ClipResult], args: argparse.Namespace, command
             rows.append(cv.ablation_row(cue.name, cv.summarise_folds(folds)))
         report["ablation"] = rows
     items = scored(policy, combine_live, DEFAULT_AGGREGATE)
-    report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit, gated(policy, combine_live, DEFAULT_AGGREGATE)))
-    fitted = rule.fit(items)
+    fit_items = scored(policy, combine_live, DEFAULT_AGGREGATE, of=fit_results) if fit_results is not None else None
+    report["cross_validation"] = cv.summarise_folds(cv.cross_validate(items, rule.fit, gated(policy, combine_live, DEFAULT_AGGREGATE), fit_items))
+    fitted = rule.fit(fit_items or items)
     report["fitted_on_all"] = fitted.to_dict()
     groups = report["cross_validation"]["margins"]["noise"]
     if {"genuine_ordinary_light", "genuine_dim_room"} <= groups.keys():  # the principle NOISY_ABOVE was fixed by, on these clips
@@ -690,22 +692,28 @@ def run(args: argparse.Namespace) -> int:
         clips = load_clips(args)
         scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every, args.vp8_kbps, args.cache)
         scorer.models()  # a wrong model folder is a clear error before any clip
+        comparing = args.fit_vp8_kbps is not None
+        if comparing and (not args.cross_validate or args.ablation or args.write_calibration):
+            raise ValueError("--fit-vp8-kbps compares: only with --cross-validate, not with --ablation or --write-calibration")
+        fit_scorer = Scorer(pad_dir, PadFramePolicy(), thresholds, args.every, args.fit_vp8_kbps, args.cache) if comparing else None
     except ClipsError as error:
         return _fail("bad_clips", str(error), args.json)
     except (ModelFileError, PadCalibrationError, ValueError) as error:
         return _fail("configuration", str(error), args.json)
-    results = []
+    results, fit_results = [], []
     for number, clip in enumerate(clips, start=1):
         if not args.json:
             print(f"[{number}/{len(clips)}] {clip.file}", file=sys.stderr)
         try:
             results.append(scorer.clip(clip, Path(clip.root)))
+            if fit_scorer is not None:
+                fit_results.append(fit_scorer.clip(clip, Path(clip.root)))
         except ModelFileError as error:
             return _fail("configuration", str(error), args.json)
     command = "python -m server eval-pad " + " ".join(sys.argv[2:]) if len(sys.argv) > 2 else "python -m server eval-pad"
     if args.cross_validate:
         try:
-            report = cross_validated(results, args, command)
+            report = cross_validated(results, args, command, fit_results if fit_scorer is not None else None)
         except ValueError as error:
             return _fail("bad_clips", str(error), args.json)
         if args.write_calibration:
@@ -748,5 +756,10 @@ def add_parser(sub) -> None:
     evalp.add_argument("--review", type=float, help="override the review threshold")
     evalp.add_argument("--every", type=int, default=2, help="analyse every k-th frame of each clip (1: all)")
     evalp.add_argument("--vp8-kbps", dest="vp8_kbps", type=int, default=0, help="pass every frame through VP8 at this bitrate first, as a browser sends it")
+    evalp.add_argument("--fit-vp8-kbps", dest="fit_vp8_kbps", type=int,
+                       help="with --cross-validate: fit each fold on the clips passed through VP8 at this bitrate (0: the files) "
+                            "and judge them as --vp8-kbps receives them (thresholds of one stream judging another)")
+    evalp.add_argument("--no-light-gate", dest="no_light_gate", action="store_true",
+                       help="with --cross-validate: judge without the light gate, as the recorded path does")
     evalp.add_argument("--write-calibration", dest="write_calibration", metavar="FILE", help="write the thresholds with the data measured")
     evalp.set_defaults(func=run)

@@ -177,12 +177,13 @@ class Fold:
 
 
 def cross_validate(items: list[Scored], fit: Callable[[list[Scored]], PadThresholds],
-                   judge: Callable[[Scored, PadThresholds], str] | None = None) -> list[Fold]:
+                   judge: Callable[[Scored, PadThresholds], str] | None = None, fit_items: list[Scored] | None = None) -> list[Fold]:
     """Each person's clips decided by thresholds fitted without them; `judge` (default: the PAD rule on the
-    clip's figures) may put the light gate first."""
+    clip's figures) may put the light gate first. `fit_items`: the same clips received another way (the files,
+    for clips judged as a stream): each fold is fitted on those instead."""
     folds = []
     for person in sorted({s.person for s in items}):
-        train = [s for s in items if s.person != person]
+        train = [s for s in (items if fit_items is None else fit_items) if s.person != person]
         thresholds = fit(train)
         verdicts = tuple((s, judge(s, thresholds) if judge is not None else thresholds.decide(s.score, s.deformation, s.noise, s.detail))
                          for s in items if s.person == person)

@@ -112,6 +112,22 @@ def test_cross_validation_never_scores_a_person_with_thresholds_that_saw_them():
     assert bob.thresholds.review < others.thresholds.review
 
 
+def test_thresholds_fitted_on_the_clips_received_one_way_judge_them_received_another():
+    """eval-pad --fit-vp8-kbps: each fold fits on the same clips as files (say), and judges the stream's."""
+    from dataclasses import replace
+
+    from realname_tools.pad_crossval import MarginRule, cross_validate
+
+    files = [_scored("ann", "genuine", 0.97), _scored("ann", "attack", 0.01), _scored("bob", "genuine", 0.95), _scored("bob", "attack", 0.2),
+             _scored("cy", "genuine", 0.99), _scored("cy", "attack", 0.05)]
+    stream = [replace(s, score=0.6) if s.label == "attack" and s.person == "bob" else s for s in files]  # bob's attack scores higher as received
+    folds = {f.person: f for f in cross_validate(stream, MarginRule().fit, fit_items=files)}
+    assert folds["bob"].thresholds == MarginRule().fit([s for s in files if s.person != "bob"])
+    assert dict((s.file, str(v)) for s, v in folds["bob"].verdicts)[stream[3].file] == "pass"  # as received, by the files' thresholds: it passes
+    refitted = {f.person: f for f in cross_validate(stream, MarginRule().fit)}
+    assert refitted["ann"].thresholds.review > folds["ann"].thresholds.review  # fitted on the stream, bob's 0.6 attack places it
+
+
 def test_the_margin_rule_keeps_room_on_both_sides_and_never_passes_a_known_attack():
     from realname_tools.pad_crossval import MarginRule
 
