@@ -19,6 +19,7 @@ one) is judged as one jump. Pure and cheap; calibrated with `python -m realname_
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -230,7 +231,9 @@ class CutLimits:
     """A step is a cut when its change per interval is over `floor` grey levels, `times` the stream's
     median step and `isolation` times the median of the steps on its calmer side (`around` steps before
     it, or after it; repeated frames left out: a video that repeats frames moves in bigger steps between
-    the repeats). A step after `n` repeated frames, or across a gap of `n` + 1 usual intervals (dropped
+    the repeats). Repeated frames are joined to the next distinct picture (`distinct`: the stream's median
+    and intervals are those of its distinct pictures, a camera padding 15 frames a second to 30 is judged
+    at 15). A step after `n` repeated frames, or across a gap of `n` + 1 usual intervals (dropped
     frames), counts as `n` + 1 intervals of movement; one across more than `max_gap` usual intervals (a
     stall) is not judged.
 
@@ -251,6 +254,8 @@ class CutLimits:
     quiet_times: float = 10.8  # 1.3 x the genuine streams' highest under the floor, offline and through Chromium (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
+    repeated: float = 0.4  # of the last distinct step, and under `repeat` of the upper quartile: a repeated frame (`distinct`)
+    dip: float = 0.3  # of a step beside it: a step left out of a calmer side, a repeat's codec noise (`_moving`)
     max_gap: float = 8.0
     min_steps: int = 10
     burst: float = 0.25  # of the usual interval: frames closer are a burst (see _at)
@@ -271,6 +276,10 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
     steps' clock."""
     if len(steps) < limits.min_steps:
         return []
+    # Repeated frames joined to the next distinct one (`distinct`); the upper quartile, not the median:
+    # a camera padding 10 frames a second to 25 repeats 3 frames in 5.
+    changes = sorted(s.change for s in steps)
+    steps = distinct(steps, limits.repeat * changes[(3 * len(changes)) // 4], limits.repeated)
     usual = median(s.change for s in steps)
     interval = median(s.dt for s in steps)
     reach = 3 * limits.around
@@ -285,11 +294,8 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
         spans = max(1, round(step.dt / local))  # usual intervals between the two frames
         if spans > limits.max_gap or i - last_cut <= limits.around:  # the steps just after a cut: its new piece
             continue
-        held = 0  # frames repeated just before this one: its change is the movement of that many more intervals
-        while held < i and steps[i - 1 - held].change < limits.repeat * usual:
-            held += 1
         prompted = any(start <= step.t <= end for start, end in windows)
-        jumps = [(step.change / (spans + held), i)]
+        jumps = [(step.change / spans, i)]
         # A cross-fade (ContinuityTracker._fade): its steps as one jump, judged against the steps before its
         # first one; not across a stall, nor counted again when one of its steps was a cut.
         first = i - step.fade_steps + 1
@@ -299,6 +305,25 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
             found.append(step.t)
             last_cut = i
     return found
+
+
+def distinct(steps: list[Step], least: float, repeated: float = CutLimits.repeated) -> list[Step]:
+    """The steps between distinct pictures: a repeated frame's step (under `least`, and `repeated` times
+    the last distinct step) joined to the next one, whose interval it lengthens (its change is the
+    movement of that many more intervals). A camera that stalls repeats a frame, then jumps; one that
+    pads a lower rate (15 frames a second sent as 20 or 30, 10 as 25) repeats frames regularly, which
+    would pull the stream's median step down to the codec's noise: its stream is judged at that lower
+    rate. Judged against the steps before, not the stream's median (which such repeats pull down) nor
+    the step after (a cut)."""
+    out: list[Step] = []
+    held = 0.0
+    for step in steps:
+        if out and step.change < least and step.change < repeated * out[-1].change:
+            held += step.dt
+            continue
+        out.append(dataclasses.replace(step, dt=step.dt + held) if held else step)
+        held = 0.0
+    return out
 
 
 def _stands_out(steps: list[Step], first: int, last: int, change: float, limits: CutLimits, usual: float, local: float,
@@ -313,9 +338,18 @@ def _stands_out(steps: list[Step], first: int, last: int, change: float, limits:
     if change < times * usual * max(1, round(local / interval)):
         return False
     reach = 3 * limits.around
-    before = [_at(s, local, limits.burst) for s in reversed(steps[max(0, first - reach) : first]) if s.change >= limits.repeat * usual][: limits.around]
-    after = [_at(s, local, limits.burst) for s in steps[last + 1 : last + 1 + reach] if s.change >= limits.repeat * usual][: limits.around]
+    before = [_at(s, local, limits.burst) for s in reversed(_moving(steps[max(0, first - reach) : first], limits.repeat * usual, limits.dip))][: limits.around]
+    after = [_at(s, local, limits.burst) for s in _moving(steps[last + 1 : last + 1 + reach], limits.repeat * usual, limits.dip)][: limits.around]
     # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
     # ends with the return to neutral. A movement of the person has moving steps on both sides.
     local_step = min(median(before) if before else usual, median(after) if after else usual)
     return change >= limits.isolation * local_step
+
+
+def _moving(side: list[Step], least: float, dip: float = CutLimits.dip) -> list[Step]:
+    """The steps of one side of a jump that moved: over `least`, and not under `dip` times a step beside
+    them on that side. Through the codec a repeated frame's step is its noise, which in a still scene is
+    not always under the `distinct` rule's limits but is well under the movements on either side; left in,
+    a camera padding 15 frames a second to 30 makes every side as calm as its repeats."""
+    changes = [s.change for s in side]
+    return [s for k, s in enumerate(side) if s.change >= least and s.change >= dip * max(changes[max(0, k - 1) : k + 2])]
