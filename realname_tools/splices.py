@@ -7,11 +7,12 @@ the piece where they blink, and plays each when its prompt comes. `make` concate
 never commit generated media). `calibrate` measures the continuity steps (server/spoof/continuity.py) of
 the analyser on the shared genuine clips and on splices generated from them, and lists the cuts found;
 with `--fade`, the splices are cross-faded and each clip's lowest fade residual with a cut is measured
-(the fade limit's calibration, genuine clips only).
+(the fade limits' calibration, genuine clips only); with `--vp8-kbps`, every clip as the server receives
+it from the live page (20 frames a second through VP8 at that bitrate).
 
     python -m realname_tools.splices make /tmp/splice.mp4 CLIP:0:2 CLIP:7.5:10.5 CLIP:2.3:5.5 [--fade 3 --fade-style moving]
     python -m realname_tools.splices calibrate [--media ../shared/media] [--windows] [--fade 4 --fade-style moving]
-        [--more-genuine /tmp/pad-attacks]
+        [--more-genuine /tmp/pad-attacks] [--vp8-kbps 600]
 """
 
 from __future__ import annotations
@@ -150,23 +151,46 @@ def blend(a: np.ndarray, b: np.ndarray, weight: float) -> np.ndarray:
     return np.clip(mixed + 0.5, 0, 255).astype(np.uint8)
 
 
-def pictures_of(path: Path) -> list[tuple[float, np.ndarray, np.ndarray]]:
-    """Every frame's time, thumbnail and finer thumbnail (server/spoof/continuity.py `luma_thumbnails`)."""
+def pictures_of(path: Path, vp8_kbps: int = 0) -> list[tuple[float, np.ndarray, np.ndarray]]:
+    """Every frame's time, thumbnail and finer thumbnail (server/spoof/continuity.py `luma_thumbnails`);
+    with `vp8_kbps`, of the frames the live page sends (at most SEND_FPS a second), as the server receives
+    them through VP8 at that bitrate (realname_tools/client.py `Vp8Link`)."""
     import av
 
+    from realname_tools.client import Vp8Link, sent_at
+    from server.liveness.rates import SEND_FPS
     from server.spoof.continuity import luma_thumbnails
 
+    link = Vp8Link(vp8_kbps * 1000) if vp8_kbps else None
+    out = []
     with av.open(str(path)) as container:
-        return [(float(frame.time) if frame.time is not None else index / FPS, *luma_thumbnails(frame))
-                for index, frame in enumerate(container.decode(video=0))]
+        fps = float(container.streams.video[0].average_rate or FPS)
+        for index, frame in enumerate(container.decode(video=0)):
+            t = float(frame.time) if frame.time is not None else index / FPS
+            if link is not None:
+                if not sent_at(index, fps, SEND_FPS):
+                    continue
+                frame = link.received(frame, t)
+                if frame is None:
+                    continue
+            out.append((t, *luma_thumbnails(frame)))
+    return out
 
 
-def steps_from(pictures, fade_residual: float | None = None):
+def steps_from(pictures, fade_residual: float | None = None, even_residual: float | None = None):
     """The continuity steps of a clip's pictures, fed as a live check and a replay feed them (the clip's
-    clock for both); `fade_residual`: the tracker's, if not its own (-1: no cross-fade found)."""
+    clock for both); `fade_residual`, `even_residual`: the tracker's, if not its own (-1: no cross-fade
+    found; a `fade_residual` of -1 turns both off unless `even_residual` is given)."""
     from server.spoof.continuity import ContinuityTracker
 
-    tracker = ContinuityTracker() if fade_residual is None else ContinuityTracker(fade_residual=fade_residual)
+    limits = {}
+    if fade_residual is not None:
+        limits["fade_residual"] = fade_residual
+        if fade_residual < 0 and even_residual is None:
+            even_residual = -1.0
+    if even_residual is not None:
+        limits["even_residual"] = even_residual
+    tracker = ContinuityTracker(**limits)
     for t, thumb, fine in pictures:
         tracker.add(t, thumb, t, fine)
     return tracker.steps
@@ -177,15 +201,17 @@ def steps_of(path: Path):
     return steps_from(pictures_of(path))
 
 
-def lowest_fade_residual(pictures, limits) -> float | None:
-    """The lowest `fade_residual` (0.01 to 0.5) at which the clip has a cut that it has not without
-    cross-fades (None: none): for a genuine clip how near it comes to a false fade, for a faded splice
-    how far under the limit its fades are."""
+def lowest_fade_residual(pictures, limits, even: bool = False) -> float | None:
+    """The lowest `fade_residual` (0.01 to 0.5; the even runs' limit off) at which the clip has a cut that
+    it has not without cross-fades (None: none): for a genuine clip how near it comes to a false fade, for
+    a faded splice how far under the limit its fades are. `even`: the lowest `even_residual` instead (the
+    fade_residual as set), against the cuts with fade_residual alone."""
     from server.spoof.continuity import cuts
 
-    plain = cuts(steps_from(pictures, -1.0), limits)
+    plain = cuts(steps_from(pictures, None, -1.0) if even else steps_from(pictures, -1.0), limits)
     for value in (round(0.01 * i, 2) for i in range(1, 51)):
-        if cuts(steps_from(pictures, value), limits) != plain:
+        steps = steps_from(pictures, None, value) if even else steps_from(pictures, value, -1.0)
+        if cuts(steps, limits) != plain:
             return value
     return None
 
@@ -241,14 +267,17 @@ def describe(name: str, steps, limits, pictures=None) -> dict:
     if pictures is not None:
         row["cuts_without_fades_at_s"] = [round(t, 2) for t in cuts(steps_from(pictures, -1.0), limits)]
         row["lowest_fade_residual_with_a_cut"] = lowest_fade_residual(pictures, limits)
+        row["lowest_even_fade_residual_with_a_cut"] = lowest_fade_residual(pictures, limits, even=True)
     return row
 
 
-def calibrate(media: Path, windows: bool = False, fade: int = 0, style: str = "still", more_genuine: Path | None = None) -> dict:
+def calibrate(media: Path, windows: bool = False, fade: int = 0, style: str = "still", more_genuine: Path | None = None,
+              vp8_kbps: int = 0) -> dict:
     """`windows`: each clip judged as a check too (the landmarker's cost), for its prompts' reaction
-    windows. `fade`, `style`: the splices cross-faded (`splice`), and each clip's lowest fade residual
+    windows. `fade`, `style`: the splices cross-faded (`splice`), and each clip's lowest fade residuals
     with a cut measured; `more_genuine`: a folder of `python -m server pad-attacks`, whose genuine clips
-    (its pad_clips.csv) are measured too."""
+    (its pad_clips.csv) are measured too; `vp8_kbps`: the steps of every clip as the live page sends it
+    (`pictures_of`; the reaction windows are the clip's own)."""
     import csv
 
     from realname_tools.puppets import write_clip
@@ -265,7 +294,7 @@ def calibrate(media: Path, windows: bool = False, fade: int = 0, style: str = "s
         landmarker = landmarker_file(settings.landmarker_model, settings.models_dir)
 
     def measured(name: str, path: Path, challenges: str | None) -> dict:
-        pictures = pictures_of(path)
+        pictures = pictures_of(path, vp8_kbps)
         row = describe(name, steps_from(pictures), limits, pictures if fade else None)
         if landmarker is not None and challenges:
             steps, found = steps_and_windows(path, challenges, landmarker)
@@ -310,6 +339,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--fade", type=int, default=0, help="cross-fade the splices over this many frames, and measure each clip's lowest fade residual with a cut")
     cal.add_argument("--fade-style", choices=FADE_STYLES, default="still")
     cal.add_argument("--more-genuine", default=None, help="a `python -m server pad-attacks` folder: its genuine clips (of GENUINE) too")
+    cal.add_argument("--vp8-kbps", type=int, default=0, help="every clip as the live page sends it: 20 frames a second through VP8 at this bitrate")
     args = parser.parse_args(argv)
     if args.command == "make":
         from realname_tools.puppets import write_clip
@@ -321,7 +351,8 @@ def main(argv: list[str] | None = None) -> int:
         write_clip(splice(pieces, args.fade, args.fade_style), Path(args.out))
         print(args.out)
         return 0
-    result = calibrate(Path(args.media), args.windows, args.fade, args.fade_style, Path(args.more_genuine) if args.more_genuine else None)
+    result = calibrate(Path(args.media), args.windows, args.fade, args.fade_style, Path(args.more_genuine) if args.more_genuine else None,
+                       args.vp8_kbps)
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=1))
     print(json.dumps(result, indent=1))

@@ -10,7 +10,20 @@ from pathlib import Path
 
 import numpy as np
 
-from server.spoof.continuity import FADE_RESIDUAL, ContinuityTracker, Step, blend_residual, cuts, luma_thumbnail, luma_thumbnails, thumbnail, thumbnails
+from server.spoof.continuity import (
+    FADE_EVEN_RESIDUAL,
+    FADE_RESIDUAL,
+    FINE_SIZE,
+    THUMB_SIZE,
+    ContinuityTracker,
+    Step,
+    blend_residual,
+    cuts,
+    luma_thumbnail,
+    luma_thumbnails,
+    thumbnail,
+    thumbnails,
+)
 from server.spoof.signals import Action, Level, SignalCode, StreamFacts, check_signals, discontinuity_signal
 
 FPS = 15.0
@@ -94,6 +107,52 @@ def cv2_resize(small: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     import cv2
 
     return cv2.resize(small, size, interpolation=cv2.INTER_CUBIC)
+
+
+def through_a_codec(weights: list[float], noise: float, seed: int = 0) -> list[np.ndarray]:
+    """Fine pictures (FINE_SIZE) of a still shot cut to another (a fifth of the way to another picture in a
+    part of it: each step of the fade under the plain rule's limits) through blends of the given weights,
+    each blend off by blocky noise (4x4 blocks of the fine picture, about a VP8 macroblock at the page's
+    size) of `noise` times the cut's size, as a browser's encoder leaves a fade; the shots with a little
+    sensor noise."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    one = cv2.resize(scene(7, SMALL).mean(axis=2), FINE_SIZE, interpolation=cv2.INTER_AREA)
+    other = one.copy()
+    other[12:40, 16:48] += 0.2 * (cv2.resize(scene(8, SMALL).mean(axis=2), FINE_SIZE, interpolation=cv2.INTER_AREA)[12:40, 16:48] - one[12:40, 16:48])
+    difference = other - one
+    still = [one + rng.normal(0, 0.3, one.shape) for _ in range(30)]
+    blends = []
+    for w in weights:
+        blocky = np.kron(rng.normal(0, 1, (FINE_SIZE[1] // 4, FINE_SIZE[0] // 4)), np.ones((4, 4)))
+        blends.append(one + w * difference + blocky * noise * np.linalg.norm(difference) / np.linalg.norm(blocky))
+    return still + blends + [other + rng.normal(0, 0.3, one.shape) for _ in range(30)]
+
+
+def fed_fine(pictures: list[np.ndarray], **limits) -> ContinuityTracker:
+    import cv2
+
+    tracker = ContinuityTracker(**limits)
+    for index, fine in enumerate(pictures):
+        tracker.add(index / FPS, cv2.resize(fine.astype(np.float32), THUMB_SIZE, interpolation=cv2.INTER_AREA), None, fine.astype(np.float32))
+    return tracker
+
+
+def test_a_cross_fade_through_a_browsers_codec_is_found_when_its_blend_climbs_evenly():
+    """A still shot cut to another through a 3-frame fade, each blend off by an encoder's blocky noise:
+    its blend residual is over FADE_RESIDUAL (the clean fades' limit) but under FADE_EVEN_RESIDUAL, and
+    its weights climb in equal steps between calm stretches: a cut. Without the even runs' limit, none;
+    nor when the same noisy blends go slowly, then at once (a movement's profile, not a fade's)."""
+    pictures = through_a_codec([0.25, 0.5, 0.75], noise=0.1)
+    residual = blend_residual(np.stack([p.ravel() for p in pictures[29:34]]))
+    assert FADE_RESIDUAL < residual < FADE_EVEN_RESIDUAL, residual
+    found = cuts(fed_fine(pictures).steps)
+    assert len(found) == 1 and 30 <= round(found[0] * FPS) <= 33, found
+    assert cuts(fed_fine(pictures, even_residual=-1.0).steps) == []
+    uneven = through_a_codec([0.1, 0.2, 0.8], noise=0.1)
+    assert blend_residual(np.stack([p.ravel() for p in uneven[29:34]])) < FADE_EVEN_RESIDUAL
+    assert cuts(fed_fine(uneven).steps) == []
 
 
 def test_the_blend_residual_of_a_fade_a_movement_and_a_still_scene():

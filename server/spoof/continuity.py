@@ -13,7 +13,9 @@ slow sampling): a thumbnail of the frame's luma plane, no colour conversion, abo
 the step. A step across a gap (frames the encoder or the network dropped) is judged per interval it spans;
 one across a long stall is not judged. A cut cross-faded over a few frames jumps in several small steps;
 a run of 2-7 steps whose inner frames are blends of its ends (at a finer 64x48, where a movement is not
-one) is judged as one jump. Pure and cheap; calibrated with `python -m realname_tools.splices calibrate`
+one) is judged as one jump; a browser's VP8 adds its noise to the blends, so a run a little further from
+them counts too when its blend climbs evenly and starts and ends abruptly (judged 2 frames late, when
+the steps after it have come). Pure and cheap; calibrated with `python -m realname_tools.splices calibrate`
 (docs/anti-spoofing.md).
 """
 
@@ -34,6 +36,15 @@ FADE_STEPS = (2, 7)  # the shortest and longest run of steps judged as one cross
 FADE_MIN = 0.4  # grey levels: CutLimits.prompted_floor, the smallest cut judged
 FADE_RESIDUAL = 0.10  # the largest blend_residual of a fade: the genuine clips' lowest / 1.3, leaving one person out (the docs)
 FADE_ORDER = 0.05  # how far a fade's fitted weights may stray (codec noise) and still go from one end to the other
+# A fade through a browser's VP8 (docs/anti-spoofing.md): a run whose blend_residual is over FADE_RESIDUAL but
+# within FADE_EVEN_RESIDUAL counts when its weights climb evenly (no step of the blend off its even share,
+# 1/k of the way, by more than FADE_EVENNESS of that share) and it starts and ends abruptly (the
+# FADE_AROUND steps on each side of it each under FADE_ABRUPT times its mean step): a movement ramps up
+# and down, a fade goes from one piece to the other at once.
+FADE_EVEN_RESIDUAL = 0.118  # the genuine streams' lowest (VP8 at 600 kbps and Chromium) / 1.3, leaving one person out
+FADE_EVENNESS = 0.7
+FADE_AROUND = 2
+FADE_ABRUPT = 0.8
 MAX_SHIFT = 2  # thumbnail pixels (~6 % of the frame) a shaking camera may move the picture between frames
 # 8-bit planar or semi-planar formats whose first plane is the luma, one byte a pixel: video range (16-235)
 # but for the JPEG-range "yuvj" formats and grey.
@@ -148,7 +159,9 @@ class ContinuityTracker:
 
     steps: list[Step] = field(default_factory=list)
     fade_residual: float = FADE_RESIDUAL  # judged here, where the pictures are (cuts() sees Step.fade)
+    even_residual: float = FADE_EVEN_RESIDUAL  # an even, abrupt run's (under fade_residual: none)
     _last: tuple[float, float | None, np.ndarray] | None = None
+    _even: list[tuple[int, float, int, float]] = field(default_factory=list)  # (step index, jump, steps, mean step) awaiting the steps after
     _recent: deque = field(default_factory=lambda: deque(maxlen=FADE_STEPS[1]))  # (thumb, fine) of the frames before
     _gram: list[list[float]] = field(default_factory=list)  # their fine pictures' dot products
 
@@ -176,8 +189,11 @@ class ContinuityTracker:
                 change = shifted_difference(last_thumb, thumb)
                 fade, fade_steps = self._fade(thumb, gram, change) if gram is not None else (0.0, 0)
                 self.steps.append(Step(t, dt, change, fade, fade_steps))
+                if self._even:
+                    self._settle()
             else:
                 self._recent.clear()
+                self._even.clear()
                 gram = None if gram is None else [gram[-1][-1:]]
         self._last = (t, capture_t, thumb)
         if vector is not None:
@@ -192,38 +208,69 @@ class ContinuityTracker:
         count: a fade's ends differ by the sum of its steps, a movement's often by less."""
         n = len(gram) - 1  # this frame's index; the frames before it are the recent ones
         found = (0.0, 0)
-        largest = change
+        largest = total = change
         for k in range(FADE_STEPS[0], min(n, len(self.steps) + 1) + 1):
             largest = max(largest, self.steps[-k + 1].change)
+            total += self.steps[-k + 1].change
             start = self._recent[n - k][0]
-            if gram_blend_residual(gram, n - k, n) > self.fade_residual:
+            residual, evenness = gram_blend_fit(gram, n - k, n)
+            even = residual <= self.even_residual and evenness <= FADE_EVENNESS
+            if residual > self.fade_residual and not even:
                 continue
             if float(np.abs(thumb - start).mean()) < max(FADE_MIN, 1.5 * largest):
                 continue
             jump = shifted_difference(start, thumb)
-            if jump > found[0]:
+            if residual > self.fade_residual:
+                # Judged when the steps after it have come (`_settle`), if abrupt on this side.
+                mean = total / k
+                if all(s.change <= FADE_ABRUPT * mean for s in self.steps[max(0, len(self.steps) - k - FADE_AROUND + 1) : len(self.steps) - k + 1]):
+                    self._even.append((len(self.steps), jump, k, mean))
+            elif jump > found[0]:
                 found = (jump, k)
         return found
 
+    def _settle(self) -> None:
+        """The even runs (`_fade`) whose FADE_AROUND steps after them have come: a fade if each is under
+        FADE_ABRUPT times the run's mean step, kept on the run's last step when larger than its fade."""
+        last = len(self.steps) - 1
+        waiting = []
+        for index, jump, k, mean in self._even:
+            if last - index < FADE_AROUND:
+                waiting.append((index, jump, k, mean))
+            elif all(s.change <= FADE_ABRUPT * mean for s in self.steps[index + 1 : index + 1 + FADE_AROUND]) and jump > self.steps[index].fade:
+                self.steps[index] = dataclasses.replace(self.steps[index], fade=jump, fade_steps=k)
+        self._even = waiting
+
 
 def gram_blend_residual(gram: list[list[float]], first: int, last: int) -> float:
+    """`blend_residual` of the pictures first..last, from their dot products."""
+    return gram_blend_fit(gram, first, last)[0]
+
+
+def gram_blend_fit(gram: list[list[float]], first: int, last: int) -> tuple[float, float]:
     """`blend_residual` of the pictures first..last, from their dot products (plain floats: for so few,
-    faster than arrays)."""
+    faster than arrays), and how unevenly the fitted weights climb: the largest share of the way from 0
+    to the first weight, between weights and from the last to 1, times the steps, off 1 (0: in equal
+    steps, as a fade blends; a movement that goes fast then slow is far from it)."""
     g = gram
+    inf = float("inf")
     energy = g[last][last] + g[first][first] - 2.0 * g[first][last]
     if energy <= 0.0:
-        return float("inf")
+        return inf, inf
     worst = 0.0
-    previous = -1.0
+    previous = 0.0
+    uneven = 0.0
+    k = last - first
     for j in range(first + 1, last):
         along = g[j][last] - g[j][first] - g[first][last] + g[first][first]  # <p - first, last - first>
         weight = along / energy
         if weight < FADE_ORDER or weight > 1.0 - FADE_ORDER or weight < previous - FADE_ORDER:
-            return float("inf")
+            return inf, inf
+        uneven = max(uneven, abs((weight - previous) * k - 1.0))
         previous = weight
         apart = g[j][j] + g[first][first] - 2.0 * g[j][first]  # |p - first|^2
         worst = max(worst, apart - weight * along)
-    return (worst / energy) ** 0.5
+    return (worst / energy) ** 0.5, max(uneven, abs((1.0 - previous) * k - 1.0))
 
 
 @dataclass(frozen=True)
