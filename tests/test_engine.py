@@ -187,6 +187,29 @@ def test_blink_is_measured_against_the_persons_own_open_eyes():
     assert completed_at is not None and completed_at > 1.1  # not at the squint, at the reopening
 
 
+def blink_after_prompt(delays: list[float]) -> LivenessEngine:
+    """A blink prompt met by blinks (eyes closed 0.1 s) beginning `delays` seconds after it was asked."""
+    engine, t = LivenessEngine([Challenge.BLINK]), 0.0
+    closed = {"eye_closure_left": 0.8, "eye_closure_right": 0.8, "ear": 0.05}
+    while engine.phase != Phase.CHALLENGE:
+        engine.update(replace(NEUTRAL, t=round(t, 4)))
+        t += 1 / 30
+    asked = engine.records[0].asked_at
+    while t < asked + delays[-1] + 1.0 and not engine.result:
+        blinking = any(0 <= t - asked - d < 0.1 for d in delays)
+        engine.update(replace(NEUTRAL, t=round(t, 4), **(closed if blinking else {})))
+        t += 1 / 30
+    return engine
+
+
+def test_a_blink_begun_before_the_prompt_could_be_read_is_not_the_answer():
+    engine = blink_after_prompt([0.03, 0.8])
+    record = engine.result.challenges[0]
+    assert engine.result.passed and record.completed_at - record.asked_at > 0.8  # the second blink answered
+    assert record.reaction_s >= 0.15  # not the spontaneous one's
+    assert not blink_after_prompt([0.03]).result  # a lone spontaneous blink answers nothing
+
+
 def test_a_wink_is_not_a_blink():
     wink = {"eye_closure_left": 0.85, "eye_closure_right": 0.1}
     result = run(timeline((0.5, {}), (0.3, wink), (5, {})), "blink", challenge_timeout_s=3)

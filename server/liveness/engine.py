@@ -295,7 +295,7 @@ class LivenessEngine:
         if record.onset_at is None and amount >= self.th.onset_fraction * self._onset_threshold(record.type):
             record.onset_at = s.t
         if record.type == Challenge.BLINK:
-            done = self._blink_done(s)
+            done = self._blink_done(s, record)
         else:
             # Once reached, a head movement holds while it stays near its threshold: a frame a hair under it
             # (which frames are analysed decides which) does not start the hold again.
@@ -398,11 +398,15 @@ class LivenessEngine:
         by_aspect = b.ear > 0 and s.ear <= th.ear_closed_ratio * b.ear
         return by_blendshape or by_aspect
 
-    def _blink_done(self, s: FrameSignals) -> bool:
-        """A blink is both eyes closing and opening again, measured against this person's open eyes."""
+    def _blink_done(self, s: FrameSignals, record: ChallengeRecord) -> bool:
+        """A blink is both eyes closing and opening again, measured against this person's open eyes. One
+        begun before the prompt could be read is one of the 15-20 a minute everyone makes: the next answers."""
         if self._eyes_closed(s):
             self._eyes_were_closed = True
             return False
+        reaction = record.reaction_s
+        if self._eyes_were_closed and reaction is not None and reaction < self.th.reaction_floor_s:
+            record.onset_at, self._eyes_were_closed = None, False
         return self._eyes_were_closed
 
     # -- presence, continuity, timeouts -----------------------------------------------------------
@@ -556,8 +560,7 @@ class LivenessEngine:
     def _keep_if_best(self, slot: str, s: FrameSignals) -> str | None:
         """Frames for face matching: frontal, eyes open, sharp and large."""
         b = self.baseline
-        yaw = s.yaw - (b.yaw if b else 0.0)
-        pitch = s.pitch - (b.pitch if b else 0.0)
+        yaw, pitch = s.yaw - (b.yaw if b else 0.0), s.pitch - (b.pitch if b else 0.0)
         score = s.sharpness * s.face_px / (1.0 + abs(yaw) + abs(pitch)) * (1.0 - s.eyes_closed)
         if score > self._slot_scores.get(slot, 0.0):
             self._slot_scores[slot] = score
@@ -568,8 +571,7 @@ class LivenessEngine:
         return self.prompts_at is None or t >= self.prompts_at[index]
 
     def _ask(self, t: float) -> None:
-        self.phase = Phase.CHALLENGE
-        self.phase_since = t
+        self.phase, self.phase_since = Phase.CHALLENGE, t
         self.records[self.index].asked_at = t
         self._reset_holds()
         self._eyes_were_closed = False
@@ -581,8 +583,7 @@ class LivenessEngine:
         if self.index == len(self.records) - 1:
             self._finish(t, None, None)
             return
-        self.phase = Phase.RETURN
-        self.phase_since = t
+        self.phase, self.phase_since = Phase.RETURN, t
         self._reset_holds()
 
     def _finish(self, t: float, reason: Reason | None, detail: str | None) -> Verdict:

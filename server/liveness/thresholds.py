@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+# Seconds from a prompt to the earliest movement that can answer it: the page must show the prompt and a
+# person read it and begin (human reactions take roughly 0.2-1.5 s).
+REACTION_FLOOR_S = 0.15
+
 
 @dataclass(frozen=True)
 class Thresholds:
@@ -32,6 +36,7 @@ class Thresholds:
     jaw_open: float = 0.45
     jaw_open_rise: float = 0.3
     mouth_open_ratio: float = 0.3  # inner-lip gap over mouth width
+    reaction_floor_s: float = REACTION_FLOOR_S  # a blink begun sooner after its prompt is not the answer
     hold_s: float = 0.15  # an action must be held this long...
     hold_frames: int = 2  # ...over at least this many analysed frames
     hold_release_factor: float = 0.9  # a head movement's hold, once begun, lasts while it is beyond this share of its threshold

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..liveness.thresholds import REACTION_FLOOR_S
 from .continuity import CutLimits, Step, cuts
 from .offer_client import BROWSER_FAMILIES, claimed_family, offer_traits, user_agent_summary
 from .pad import PadResult, PadThresholds, PadVerdict
@@ -88,7 +89,7 @@ class SignalLimits:
     repeated_high_fraction: float = 0.25
     frame_rate_ratio: float = 1.6  # between the slowest and fastest 2-second window
     declared_tolerance: float = 0.25  # delivered vs declared size or rate
-    reaction_fast_s: float = 0.15
+    reaction_fast_s: float = REACTION_FLOOR_S
     reaction_slow_s: float = 4.0
 
 
