@@ -227,8 +227,7 @@ class LivenessEngine:
             self.t0 = self.phase_since = s.t
         if self.light_gate is not None and self.phase == Phase.START:
             self.light = self.light_gate.judge(face_noises, s.t - self.phase_since, first_scoring, noises_at and [t - self.t0 for t in noises_at])
-        self._gap = 0.0 if self._last_t is None else max(0.0, s.t - self._last_t)
-        self._last_t = s.t
+        self._gap, self._last_t = (0.0 if self._last_t is None else max(0.0, s.t - self._last_t)), s.t
         if s.face_count:
             self.faces_seen += 1
         failure = self._check_presence(s)
