@@ -42,3 +42,15 @@ def test_aiortc_still_reads_the_answer():
     parsed = SessionDescription.parse(limit_video_bitrate(ANSWER))
     assert [m.kind for m in parsed.media] == ["video", "application"]
     assert parsed.media[0].rtp.codecs[0].name == "VP8"
+
+
+def test_each_video_codec_is_asked_to_start_at_the_cap_and_retransmission_is_left_alone():
+    answer = ANSWER.replace("a=rtpmap:97 VP8/90000\r\n", "a=rtpmap:97 VP8/90000\r\na=rtpmap:98 rtx/90000\r\na=fmtp:98 apt=97\r\n"
+                            "a=rtpmap:99 H264/90000\r\na=fmtp:99 packetization-mode=1;x-google-start-bitrate=100\r\n")
+    video = sections(limit_video_bitrate(limit_video_bitrate(answer)))[1]
+    fmtp = [line for line in video if line.startswith("a=fmtp:")]
+    assert fmtp == [f"a=fmtp:97 x-google-start-bitrate={RECEIVE_KBPS}", "a=fmtp:98 apt=97",
+                    f"a=fmtp:99 packetization-mode=1;x-google-start-bitrate={RECEIVE_KBPS}"]
+    assert video.index(fmtp[0]) == video.index("a=rtpmap:97 VP8/90000") + 1
+    parsed = SessionDescription.parse(limit_video_bitrate(answer))
+    assert parsed.media[0].rtp.codecs[0].parameters == {"x-google-start-bitrate": str(RECEIVE_KBPS)}

@@ -18,6 +18,14 @@ DARKER_SKIN_ORDINARY_LIGHT = (0.63, 0.92, 1.27, 1.42, 1.51, 1.51, 1.53, 1.54)  #
 LIT = (0.34, 0.43, 0.51, 0.53)  # gen_genuine_low_resolution_blinkdet_man
 GATE = LightGate(noisy_above=1.69)  # the shipped calibration's noisy_above
 
+# The same, as a real Chromium sends the blink clip in a dim room (pad_scenes.low_light, 3.4 as a file) through
+# the page, the server asking it to start at the cap (rtc/bandwidth.py): (stream seconds, face noise) of the
+# frames the running PAD scored (e2e/test_light.py's camera, 7 December 2026). The encoder starts smooth: its
+# first frames read as a lit face's would, the room's noise settles from about 0.8 s.
+CHROMIUM_DIM_ROOM = ((0.12, 0.79), (0.33, 1.00), (0.55, 1.58), (0.77, 1.87), (1.16, 2.03), (1.47, 2.08), (1.73, 2.07), (1.99, 1.91),
+                     (2.21, 2.23), (2.47, 1.99))
+CHROMIUM_LIT = ((0.14, 0.42), (0.42, 0.54), (0.68, 0.56), (0.90, 0.58), (1.16, 0.58), (1.38, 0.56), (1.77, 0.56), (2.07, 0.56))
+
 
 def test_a_dim_room_is_dark_from_its_first_frame_and_never_opens():
     assert GATE.judge(DIM_ROOM_COPY[:1]) == Light.DARK
@@ -40,6 +48,23 @@ def test_darker_skin_in_ordinary_light_and_a_lit_face_open_it_on_the_third_frame
 
 def test_a_room_lit_after_a_while_opens_it_once_the_last_frames_are_clean():
     assert GATE.opens_at(DIM_ROOM_COPY[:3] + LIT) == 4  # median of (2.11, 0.34, 0.43)
+
+
+def test_the_senders_smooth_start_never_opens_it_for_a_dim_room():
+    """Judged on every frame, the dim room's first three (median 1.00) opened the gate: the challenges
+    started and the check's own noise then held it at review. Only frames from `settle_s` on may say lit."""
+    at, noises = zip(*CHROMIUM_DIM_ROOM, strict=True)
+    assert GATE.opens_at(noises[:3]) == 2  # the frames alone, as if all of the steady stream
+    assert GATE.opens_at(noises, at) is None
+    assert all(GATE.judge(noises[: n + 1], at[n], measured_s=at[: n + 1]) != Light.LIT for n in range(len(at)))
+    assert GATE.judge(noises[:5], at[4], measured_s=at[:5]) == Light.DARK  # dark as soon as the last three say so
+
+
+def test_a_lit_face_opens_it_on_its_first_three_frames_of_the_steady_stream():
+    at, noises = zip(*CHROMIUM_LIT, strict=True)
+    assert GATE.judge(noises[:3], at[2], measured_s=at[:3]) == Light.UNKNOWN  # lit, but the encoder's start
+    opened = GATE.opens_at(noises, at)
+    assert opened is not None and at[opened - 2] >= GATE.settle_s > at[opened - 3]
 
 
 def test_unmeasured_frames_wait_a_little_then_let_pads_own_rules_judge():
@@ -99,6 +124,22 @@ def test_the_challenges_wait_for_light_and_the_customer_is_asked_for_more():
     assert engine.phase == Phase.CHALLENGE  # lit: the first challenge is asked
 
 
+def test_the_challenges_wait_for_the_steady_stream():
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    frames = timeline((3.0, {}))
+    at, noises = zip(*CHROMIUM_DIM_ROOM, strict=True)
+    for frame in frames:
+        seen = [i for i, t in enumerate(at) if t <= frame.t - frames[0].t]
+        engine.update(frame, tuple(noises[i] for i in seen), False, tuple(frames[0].t + at[i] for i in seen))
+    assert engine.phase == Phase.START and engine.light == Light.DARK
+    engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
+    at, noises = zip(*CHROMIUM_LIT, strict=True)
+    for frame in frames:
+        seen = [i for i, t in enumerate(at) if t <= frame.t - frames[0].t]
+        engine.update(frame, tuple(noises[i] for i in seen), False, tuple(frames[0].t + at[i] for i in seen))
+    assert engine.phase == Phase.CHALLENGE
+
+
 def test_it_waits_for_three_measured_frames_but_not_forever():
     engine = LivenessEngine(parse_challenges("blink"), light_gate=GATE)
     feed(engine, timeline((1.0, {})), LIT[:2])
@@ -151,7 +192,8 @@ def test_eval_pad_asks_a_dim_clip_for_light_with_the_same_gate():
     assert not lit.asked_for_light and lit.verdict.value == "pass"
     # Dark, then lit: the frames before the gate opened are forgotten, as the live check forgets them.
     later = replay(clip_of(DIM_ROOM_COPY[:3] + LIT * 3), PadFramePolicy(), thresholds)
-    assert not later.asked_for_light and later.noise is not None and later.noise < 1.69 and len(later.check_scores) == 10  # after the frame that opened it
+    # Opened by its first three lit frames from 1 s on (settle_s), frames 4 to 6 of 15: the 8 after it.
+    assert not later.asked_for_light and later.noise is not None and later.noise < 1.69 and len(later.check_scores) == 8
     assert not replay(clip_of(DIM_ROOM_COPY), PadFramePolicy(), thresholds, gate=False).asked_for_light
     unscored = replay(clip_of([None] * 16), PadFramePolicy(), thresholds)  # no face noise measured in 3.75 s
     assert not unscored.asked_for_light  # past the grace, PAD's own rules: unscored, to review
@@ -182,6 +224,7 @@ def test_the_running_verdict_hands_the_noise_over_and_forgets_the_dark_frames():
         slot, _ = running.take()
         running.scored(slot, 0.9, 1.0, noise, 2.0)
     assert running.noises() == DIM_ROOM_COPY[:3] and GATE.judge(running.noises()) == Light.DARK
+    assert running.measured() == (DIM_ROOM_COPY[:3], (0.0, 0.25, 0.5))  # with each frame's stream time
     running.restart()
     assert running.noises() == () and running.result().frames_scored == 0 and running.result().ms == 3.0  # the cost stays counted
     running.offer(1.0, "lit", 45.0)

@@ -69,6 +69,7 @@ def clip_to_y4m(
     hold_repeats: int = 1,
     palindrome: bool = False,
     out_of_reach: Callable[[float], bool] | None = None,
+    scene: Callable[[np.ndarray], np.ndarray] | None = None,
 ) -> Y4mInfo:
     """Write `source` as a .y4m fake camera.
 
@@ -79,6 +80,7 @@ def clip_to_y4m(
     palindrome: the whole played forward then backward, so that its loop has no cut.
     out_of_reach: the clip's seconds whose frames are `pixelated`, as a landmarker that loses a face turned
     beyond its reach sees them.
+    scene: each frame (BGR) as the camera's room makes it, e.g. a dim room's dark exposure and sensor noise.
     """
     with av.open(str(source)) as container:
         stream = container.streams.video[0]
@@ -87,6 +89,8 @@ def clip_to_y4m(
         for frame in container.decode(stream):
             if out_of_reach is not None and frame.pts is not None and out_of_reach(float(frame.pts * frame.time_base)):
                 frame = pixelated(frame)
+            if scene is not None:
+                frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(scene(frame.to_ndarray(format="bgr24"))), format="bgr24")
             decoded.append(frame)
             if max_seconds is not None and len(decoded) >= float(fps) * max_seconds:
                 break

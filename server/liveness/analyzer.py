@@ -230,7 +230,8 @@ class LivenessAnalyzer:
         if self.running_pad is None or self.engine.light_gate is None or self.engine.phase != Phase.START:
             return self.engine.update(s)
         was = self.engine.light
-        verdict = self.engine.update(s, self.running_pad.noises(), self.running_pad.first_scoring())
+        noises, measured_at = self.running_pad.measured()
+        verdict = self.engine.update(s, noises, self.running_pad.first_scoring(), measured_at)
         if was == Light.DARK and self.engine.light == Light.LIT:
             self.running_pad.restart()
         if self.engine.phase != Phase.START:

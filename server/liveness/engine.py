@@ -219,15 +219,15 @@ class LivenessEngine:
         """Analysed frames a second the current step needs (0: every frame)."""
         return self.rates.of(self.step())
 
-    def update(self, s: FrameSignals, face_noises: tuple[float | None, ...] = (), first_scoring: bool = False) -> Verdict:  # PAD's scored frames (light.py)
+    def update(self, s: FrameSignals, face_noises: tuple[float | None, ...] = (), first_scoring: bool = False,
+               noises_at: tuple[float, ...] | None = None) -> Verdict:  # PAD's scored frames and their stream times (light.py)
         if self.result is not None:
             return Verdict(self.prompt(), result=self.result)
         if self.t0 is None:
             self.t0 = self.phase_since = s.t
         if self.light_gate is not None and self.phase == Phase.START:
-            self.light = self.light_gate.judge(face_noises, s.t - self.phase_since, first_scoring)
-        self._gap = 0.0 if self._last_t is None else max(0.0, s.t - self._last_t)
-        self._last_t = s.t
+            self.light = self.light_gate.judge(face_noises, s.t - self.phase_since, first_scoring, noises_at and [t - self.t0 for t in noises_at])
+        self._gap, self._last_t = (0.0 if self._last_t is None else max(0.0, s.t - self._last_t)), s.t
         if s.face_count:
             self.faces_seen += 1
         failure = self._check_presence(s)

@@ -77,8 +77,13 @@ class RunningPad(Generic[T]):
 
     def noises(self) -> tuple[float | None, ...]:
         """The face noise of the frames scored so far, oldest first (the light gate, liveness/light.py)."""
+        return self.measured()[0]
+
+    def measured(self) -> tuple[tuple[float | None, ...], tuple[float, ...]]:
+        """`noises()` and the stream time of each of those frames."""
         with self._lock:
-            return tuple(slot.noise for _, slot in self._sample.items if slot.score is not None)
+            timed = [(t, slot.noise) for t, slot in self._sample.items if slot.score is not None]
+            return tuple(n for _, n in timed), tuple(t for t, _ in timed)
 
     def first_scoring(self) -> bool:
         """Whether no frame has been scored yet while one is being scored or waits for a scoring job (a late
