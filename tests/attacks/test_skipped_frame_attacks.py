@@ -24,6 +24,9 @@ from tests.test_live_flow import BLINK_CLIP
 
 ACCOMPLICE_CLIP = "lp_d7_winks_blinks_woman_6s.mp4"  # blinks several times in 6 s
 STILL_FROM_S = 0.9  # the owner's face from here on: one still frame, eyes open
+# The bursts begin once the check has started on the still: the light gate judges the stream from its
+# first second on (server/liveness/light.py), and the bursts keep a neutral face from holding steady.
+BURSTS_FROM_S = 2.5
 BURST, EVERY = 2, 6  # frames of the accomplice in every 6 (a third of the time: 84 ms bursts at 24 fps)
 
 
@@ -33,10 +36,10 @@ def spliced_clip() -> tuple[list, float]:
     accomplice, _ = load_clip(video(ACCOMPLICE_CLIP))
     width, height = owner[0].width, owner[0].height
     accomplice = [f.reformat(width=width, height=height, format="yuv420p") for f in accomplice]
-    still = int(STILL_FROM_S * fps)
+    still, bursts = int(STILL_FROM_S * fps), int(BURSTS_FROM_S * fps)
     frames = owner[:still]
     for i in range(still, len(owner)):
-        frames.append(accomplice[i % len(accomplice)] if (i // BURST) % (EVERY // BURST) == 0 else owner[still])
+        frames.append(accomplice[i % len(accomplice)] if i >= bursts and (i // BURST) % (EVERY // BURST) == 0 else owner[still])
     return frames, fps
 
 
