@@ -162,18 +162,20 @@ class FrameRecord:
         return policy.wants(self.face_count, self.yaw, self.pitch, self.sharpness, self.face_px, self.reference, self.brightness)
 
 
-def check_frames(records: list[FrameRecord], policy: PadFramePolicy) -> list[FrameRecord]:
-    """The frames a live check keeps, as the analyzer keeps them (spread, then scored in a worker)."""
-    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s)
+def check_frames(records: list[FrameRecord], policy: PadFramePolicy, start: float | None = None, anchor_s: float = 0.0) -> list[FrameRecord]:
+    """The frames a live check keeps, as the analyzer keeps them (spread, then scored in a worker; with the
+    light gate, the sample anchored at its `settle_s` after the clip's `start`, as the live check's)."""
+    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s, start=start, anchor_s=anchor_s)
     for r in records:
         if sample.due(r.t) and r.wanted(policy):
             sample.add(r.t, r)
     return [r for _, r in sample.items if r.live is not None]
 
 
-def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy) -> list[FrameRecord]:
-    """The frames a live check scores, in the order it scores them (each when chosen, before any is thinned)."""
-    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s)
+def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy, anchor_s: float = 0.0) -> list[FrameRecord]:
+    """The frames a live check scores, in the order it scores them (each when chosen, before any is thinned;
+    `anchor_s`: the light gate's `settle_s`, SpreadSample)."""
+    sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s, start=records[0].t if records else None, anchor_s=anchor_s)
     chosen = []
     for r in records:
         if sample.due(r.t) and r.wanted(policy):
@@ -186,7 +188,7 @@ def light_gate(records: list[FrameRecord], policy: PadFramePolicy, gate: LightGa
     """The records a check judges once the light gate opened (None: it never opened). A gate that said
     dark before it opened makes the live check forget the frames chosen until then, the one that opened it
     included (analyzer.py), so the clip's check starts after that frame."""
-    chosen = scored_in_order(records, policy)
+    chosen = scored_in_order(records, policy, gate.settle_s)
     if not chosen:  # no face a check would score: PAD says `unscored`, whatever the light
         return records
     noises = [r.noise if r.live is not None else None for r in chosen]
@@ -210,9 +212,11 @@ def replay(result: ClipResult, policy: PadFramePolicy, thresholds: PadThresholds
 
     result.candidates = sum(r.wanted(policy) for r in result.records)
     result.frame_scores = [score(r) for r in result.records if r.live is not None and r.wanted(policy)]
-    judged = light_gate(result.records, policy, LightGate(thresholds.noisy_above)) if gate else result.records
+    light = LightGate(thresholds.noisy_above) if gate else None
+    judged = light_gate(result.records, policy, light) if light is not None else result.records
     result.asked_for_light = judged is None
-    kept = check_frames(judged if judged is not None else result.records, policy)
+    start = result.records[0].t if light is not None and result.records else None
+    kept = check_frames(judged if judged is not None else result.records, policy, start, light.settle_s if light is not None else 0.0)
     result.check_scores = [score(r) for r in kept]
     result.score = aggregate(result.check_scores, method)
     result.deformation = deformation(result.records)

@@ -281,3 +281,57 @@ def test_lit_for_the_gate_and_dimmed_for_a_short_check_is_at_best_review():
     assert checked(LIT * 2, DIM_ROOM_COPY[2:5], score=0.1).result().verdict == PadVerdict.ATTACK
     unstarted = checked(LIT * 2, ()).result()  # ended before the challenges: nothing of the check to judge apart
     assert unstarted.check_noise is None and unstarted.verdict == PadVerdict.PASS
+
+
+# A lit face analysed at about 10 a second (the neutral face's rate), as a browser's capture clock times the frames.
+ANALYSED_AT = (0.0, 0.1, 0.21, 0.3, 0.41, 0.5, 0.6, 0.71, 0.8, 0.92, 1.01, 1.1, 1.2, 1.31, 1.4, 1.5, 1.61, 1.7, 1.8, 1.9, 2.0)
+
+
+def _first_lit(anchored: bool, unwanted: float) -> float:
+    """The stream second at which the gate opens for a lit face analysed at ANALYSED_AT from 0.175 s, the frame
+    at `unwanted` not wanted (mid-blink), each chosen frame scored at once."""
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[int] = RunningPad(PadFramePolicy(), PadThresholds(noisy_above=1.69, noisy_review=0.96))
+    start = 0.175
+    if anchored:
+        running.anchor(start, GATE.settle_s)
+    for rel in ANALYSED_AT:
+        t = start + rel
+        if rel != unwanted and running.due(t):
+            running.offer(t, 0, 45.0)
+            slot, _ = running.take()
+            running.scored(slot, 0.95, 1.0, 0.5, 8.0)
+        noises, at = running.measured()
+        if GATE.judge(noises, rel, measured_s=[m - start for m in at]) == Light.LIT:
+            return rel
+    raise AssertionError("never lit")
+
+
+def test_the_first_frame_that_may_say_lit_is_scored_at_once():
+    """A frame chosen in the gap before `settle_s` can only say dark and puts the first one that may say lit
+    off by up to a gap (with a busy scorer, longer): the sample chooses none there (SpreadSample anchor)."""
+    assert _first_lit(anchored=True, unwanted=0.8) == 1.4  # frames at 1.01, 1.2 and 1.4 s of the stream
+    assert _first_lit(anchored=False, unwanted=0.8) == 1.5  # 0.92 -> 1.1, 1.31, 1.5
+    assert _first_lit(anchored=True, unwanted=-1.0) == 1.4  # the phase already right: nothing changes
+
+
+def test_a_frame_a_hair_under_the_gap_is_not_put_off_a_whole_frame():
+    from server.spoof.pad import SpreadSample
+
+    sample: SpreadSample[int] = SpreadSample(limit=16, gap_s=0.2)
+    for t in (0.0, 0.1, 0.199, 0.3, 0.38, 0.5):
+        sample.add(t, 0)
+    assert [t for t, _ in sample.items] == [0.0, 0.199, 0.38]  # 0.199 and 0.181 after (timing slack), not 0.3 and 0.5
+
+
+def test_the_anchor_keeps_the_sample_spread_and_lit_only_from_the_steady_stream():
+    from server.spoof.pad import SpreadSample
+
+    sample: SpreadSample[int] = SpreadSample(limit=16, gap_s=0.2, start=0.0, anchor_s=GATE.settle_s)
+    for t in (0.0, 0.1, 0.21, 0.31, 0.42, 0.52, 0.63, 0.73, 0.84, 0.94, 1.01, 1.11, 1.22, 1.32, 1.43):
+        sample.add(t, 0)
+    times = [t for t, _ in sample.items]
+    assert times == [0.0, 0.21, 0.42, 0.63, 1.01, 1.22, 1.43]  # none at 0.84: 1.01 comes at once, not 1.11
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.2

@@ -232,6 +232,8 @@ class LivenessAnalyzer:
         was = self.engine.light
         noises, measured_at = self.running_pad.measured()
         verdict = self.engine.update(s, noises, self.running_pad.first_scoring(), measured_at)
+        if self.engine.t0 == s.t:  # the stream's first frame: PAD's sample chooses the first frame that may say lit at once
+            self.running_pad.anchor(s.t, self.engine.light_gate.settle_s)
         if was == Light.DARK and self.engine.light == Light.LIT:
             self.running_pad.restart()
         if self.engine.phase != Phase.START:

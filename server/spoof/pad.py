@@ -116,17 +116,30 @@ class PadFramePolicy:
         )
 
 
+# A browser's frames come at its capture clock's times, a few ms either side of the analysed rate's: a frame
+# 0.199 s after the last chosen one was put off a whole frame (0.3 s instead of 0.2 at 10 fps analysed).
+TIMING_SLACK_S = 0.02
+
+
 @dataclass
 class SpreadSample(Generic[T]):
-    """At most `limit` items at least `gap_s` apart; when full, every other one is dropped and the gap
-    doubles, so the kept items stay spread over the whole check with bounded memory."""
+    """At most `limit` items at least `gap_s` apart (less TIMING_SLACK_S); when full, every other one is dropped and the gap
+    doubles, so the kept items stay spread over the whole check with bounded memory.
+
+    With `start`, the item `anchor_s` after it comes at once: none is chosen in the `gap_s` before that
+    moment. The light gate may say lit only from frames of the stream from `LightGate.settle_s` on
+    (liveness/light.py); a frame chosen just before then would only put the first one that can off."""
 
     limit: int
     gap_s: float
     items: list[tuple[float, T]] = field(default_factory=list)
+    start: float | None = None  # the stream's first analysed frame (the engine's t0)
+    anchor_s: float = 0.0
 
     def due(self, t: float) -> bool:
-        return not self.items or t - self.items[-1][0] >= self.gap_s
+        if self.start is not None and t - self.start < self.anchor_s < t - self.start + self.gap_s:
+            return False
+        return not self.items or t - self.items[-1][0] >= self.gap_s - TIMING_SLACK_S
 
     def add(self, t: float, item: T) -> None:
         if not self.due(t):

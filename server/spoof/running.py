@@ -91,10 +91,17 @@ class RunningPad(Generic[T]):
         with self._lock:
             return self._answered == 0 and (self._busy or self._waiting is not None) and not self._closed
 
+    def anchor(self, start: float, anchor_s: float) -> None:
+        """The stream began at `start` (its first analysed frame): the frame `anchor_s` later is chosen at once
+        (SpreadSample; the light gate's `settle_s`)."""
+        with self._lock:
+            self._sample.start, self._sample.anchor_s = start, anchor_s
+
     def restart(self) -> None:
         """Forget the frames chosen so far (the face was too dark to judge until now); the cost stays counted."""
         with self._lock:
-            self._sample = SpreadSample(self._policy.max_frames, self._policy.min_gap_s)
+            old = self._sample
+            self._sample = SpreadSample(self._policy.max_frames, self._policy.min_gap_s, start=old.start, anchor_s=old.anchor_s)
             self._waiting = None
 
     def check_started(self, t: float) -> None:
