@@ -403,9 +403,10 @@ class LivenessEngine:
         if self._eyes_closed(s):
             self._eyes_were_closed = True
             return False
-        reaction = record.reaction_s
-        if self._eyes_were_closed and reaction is not None and reaction < self.th.reaction_floor_s:
-            record.onset_at, self._eyes_were_closed = None, False
+        if (reaction := record.reaction_s) is not None and reaction < self.th.reaction_floor_s:
+            self._eyes_were_closed = False  # its onset is forgotten once the eyes are open again
+            if self._action_amount(Challenge.BLINK, s) < self.th.onset_fraction * self._onset_threshold(Challenge.BLINK):
+                record.onset_at = None
         return self._eyes_were_closed
 
     # -- presence, continuity, timeouts -----------------------------------------------------------
@@ -542,9 +543,7 @@ class LivenessEngine:
         return None
 
     def _dominant_hint(self) -> str | None:
-        if not self._hint_counts:
-            return None
-        return max(self._hint_counts.items(), key=lambda item: item[1])[0].value
+        return max(self._hint_counts.items(), key=lambda item: item[1])[0].value if self._hint_counts else None
 
     def _reset_holds(self) -> None:
         self.neutral.clear()
