@@ -238,13 +238,8 @@ async def test_a_turn_beyond_the_landmarkers_reach_is_told_not_so_far_not_no_fac
     seen = [(round(t - said.seen[0][2], 2), kind, text) for kind, text, t in said.seen]
     assert "Not so far, come back a little" in hints, (data["failure_reason"], seen, data["liveness"]["challenges"])
     assert "We can't see your face" not in hints, said.seen  # the customer sees their turned face in the preview
-    # The same face came back: a real turn, passed. PAD may still hold it in its grey band: this clip's
-    # flatness measure (`deformation`) read 0.038-0.10 over six runs against a limit of 0.034, and one
-    # full-suite run in nine ended in review (its signals were not recorded then; they are now).
-    codes = {s["code"] for s in data["liveness"].get("signals") or []}
-    why = (data["failure_reason"], codes, data["liveness"].get("pad"), data.get("match"), said.seen)
-    assert data["liveness"]["passed"] and data["failure_reason"] is None, why
-    assert data["status"] == "approved" or (data["status"] == "review" and "pad_uncertain" in codes), why
+    signals = [(s["code"], s["action"]) for s in data["liveness"].get("signals") or []]
+    assert data["status"] == "approved", (data["failure_reason"], signals, data["liveness"].get("pad"), data.get("match"), said.seen)  # the same face came back: a real turn
 
 
 @pytest.mark.media

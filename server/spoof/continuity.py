@@ -242,11 +242,6 @@ class ContinuityTracker:
         self._even = waiting
 
 
-def gram_blend_residual(gram: list[list[float]], first: int, last: int) -> float:
-    """`blend_residual` of the pictures first..last, from their dot products."""
-    return gram_blend_fit(gram, first, last)[0]
-
-
 def gram_blend_fit(gram: list[list[float]], first: int, last: int) -> tuple[float, float]:
     """`blend_residual` of the pictures first..last, from their dot products (plain floats: for so few,
     faster than arrays), and how unevenly the fitted weights climb: the largest share of the way from 0
