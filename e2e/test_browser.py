@@ -238,8 +238,13 @@ async def test_a_turn_beyond_the_landmarkers_reach_is_told_not_so_far_not_no_fac
     seen = [(round(t - said.seen[0][2], 2), kind, text) for kind, text, t in said.seen]
     assert "Not so far, come back a little" in hints, (data["failure_reason"], seen, data["liveness"]["challenges"])
     assert "We can't see your face" not in hints, said.seen  # the customer sees their turned face in the preview
-    signals = [(s["code"], s["action"]) for s in data["liveness"].get("signals") or []]
-    assert data["status"] == "approved", (data["failure_reason"], signals, data["liveness"].get("pad"), data.get("match"), said.seen)  # the same face came back: a real turn
+    # The same face came back: a real turn, passed. PAD's grey band may still hold it for review: in 2 of
+    # 5 full-suite runs on 7 December (busy machine) it did (`pad_uncertain`, which acts on sandbox keys
+    # too); alone it was approved 9 of 9 times. That is PAD's business, not this test's (issue 24 note).
+    codes = {s["code"] for s in data["liveness"].get("signals") or []}
+    why = (data["failure_reason"], codes, data["liveness"].get("pad"), data.get("match"), said.seen)
+    assert data["liveness"]["passed"] and data["failure_reason"] is None, why
+    assert data["status"] == "approved" or (data["status"] == "review" and "pad_uncertain" in codes), why
 
 
 @pytest.mark.media
