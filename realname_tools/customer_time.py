@@ -14,7 +14,9 @@ The server is a real one in this process (eval_injection_browser.LiveServer, a l
 challenge timeout), the browser and the customer's steps are the e2e suite's. Times are the page's clock:
 camera start (the page asks for the camera) to the result message; the parts are connect (to the first
 prompt), neutral (to the first challenge prompt), each challenge (its prompt to the next), after (last
-challenge judged to the result), and the server's own `live_stats.decision_ms`.
+challenge judged to the result), and the server's own `live_stats.decision_ms`; the wait for the first
+challenge as the server saw it (`live_stats.start_s`, stream seconds from its first analysed frame): the
+neutral face held, the light gate said lit, the first challenge asked.
 """
 
 from __future__ import annotations
@@ -58,6 +60,7 @@ PHOTOS = {
 OTHER_PERSON = "george_clooney/deepface_img38.jpg"
 EXPRESSIONS = ("blink", "smile", "open_mouth")
 SHARED_PAD = "../shared/models/pad"  # as the tests find it, when no PAD folder is configured
+START_PARTS = ("held", "lit", "asked")  # live_stats.start_s, from the server's first analysed frame
 
 
 # -- the clip's stretches, found with the landmarker ------------------------------------------------
@@ -336,6 +339,7 @@ async def one_check(live, playwright, script: str, challenges: list[str], photo:
         performed=bool(liveness.get("challenges")) and all(c["passed"] for c in liveness["challenges"]),
         reason=data.get("failure_reason") or liveness.get("reason"),
         decision_ms=(data.get("live_stats") or {}).get("decision_ms"),
+        **{f"{part}_s": ((data.get("live_stats") or {}).get("start_s") or {}).get(part) for part in START_PARTS},
         missing=[d for n, d, _ in events if n == "missing"],
         failing_signals=[g["code"] for g in liveness.get("signals") or [] if g.get("action") == "fail"],
     )
@@ -373,6 +377,7 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "back_s": {"p50": percentile(back_s, 50), "p95": percentile(back_s, 95)},
         "after_s": stat("after_s"),
         "decision_ms": stat("decision_ms"),
+        **{f"{part}_s": stat(f"{part}_s") for part in START_PARTS},
     }
 
 
@@ -463,15 +468,17 @@ def render(data: dict[str, Any]) -> str:
         return "-" if d["p50"] is None else f"{d['p50']:.2f} / {d['p95']:.2f}"
 
     lines = [
-        "| kind | n | decided | performed | camera to decision p50 / p95 s | connect | neutral | each challenge, prompt to judged | back to neutral | after last | decision_ms |",
-        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
+        "| kind | n | decided | performed | camera to decision p50 / p95 s | connect | neutral | each challenge, prompt to judged | back to neutral | after last "
+        "| decision_ms | first frame to: neutral held | gate lit | first ask |",
+        "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|",
     ]
     for kind, k in data["kinds"].items():
         ms = k["decision_ms"]
         ms_cell = "-" if ms["p50"] is None else f"{ms['p50']:.0f} / {ms['p95']:.0f}"
         lines.append(
             f"| {kind} | {k['n']} | {k['decided']} | {k['performed']} | {cell(k['total_s'])} | {cell(k['connect_s'])} | {cell(k['neutral_s'])} "
-            f"| {cell(k['challenge_s'])} | {cell(k['back_s'])} | {cell(k['after_s'])} | {ms_cell} |"
+            f"| {cell(k['challenge_s'])} | {cell(k['back_s'])} | {cell(k['after_s'])} | {ms_cell} | {cell(k['held_s'])} | {cell(k['lit_s'])} "
+            f"| {cell(k['asked_s'])} |"
         )
     return "\n".join(lines)
 

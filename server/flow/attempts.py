@@ -405,7 +405,7 @@ class LiveAttempts:
         if session is None or session.status != Status.LIVE:
             return
         engine = attempt.step.analyzer.engine
-        stats = connection.stats.summary()
+        stats = {**connection.stats.summary(), "start_s": dict(attempt.step.analyzer.start_times)}
         # A peer that failed to connect, or the page gave up on before it did (it offers to record then).
         never_connected = reason in NEVER_CONNECTED_ENDINGS and not connection.ever_connected and connection.stats.first_frame_at is None
         connected = CheckPath.WEBRTC_RELAY if connection.relayed() else CheckPath.WEBRTC

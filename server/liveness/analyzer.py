@@ -156,6 +156,7 @@ class LivenessAnalyzer:
         self._last_t: float | None = None
         self.watch = ChangeWatch()  # frames skipped by the rate where the eyes or face changed are analysed (change_watch.py)
         self._watch_asked = False
+        self.start_times: dict[str, float] = {}  # see _note_start
         self._last_analysed: tuple[FrameSignals, list] = (FrameSignals(0.0, 0), [])  # the last analysed frame's signals and landmarks
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -207,7 +208,10 @@ class LivenessAnalyzer:
         mid = time.perf_counter()
         signals = frame_signals(t, faces, rgb)
         self._last_analysed = (signals, faces)
+        starting, held = self.engine.phase == Phase.START, self.engine.neutral.held_from()
         verdict = self._update_engine(signals)
+        if starting:
+            self._note_start(t, held)
         self.movement.add(signals)
         if verdict.keep_frame is not None and signals.box is not None:
             self.kept_faces[verdict.keep_frame] = face_crop(rgb, signals.box)
@@ -239,6 +243,21 @@ class LivenessAnalyzer:
         if self.engine.phase != Phase.START:
             self.running_pad.check_started(s.t)
         return verdict
+
+    def _note_start(self, t: float, held: float | None) -> None:
+        """Where the wait for the first challenge went (live_stats `start_s`, the customer's time): stream seconds
+        from the first analysed frame until the neutral face had held, the light gate said lit, the first ask."""
+        engine, times = self.engine, self.start_times
+        t0 = engine.t0 if engine.t0 is not None else t
+        if engine.light_gate is not None:
+            if engine.light == Light.LIT:
+                times.setdefault("lit", round(t - t0, 3))
+            else:
+                times.pop("lit", None)
+        if engine.phase == Phase.CHALLENGE:
+            times["asked"] = round(t - t0, 3)
+            if held is not None:
+                times["held"] = round(max(t0, min(held, t)) - t0, 3)
 
     def _count_repeat(self, rgb: np.ndarray) -> None:
         fingerprint = frame_fingerprint(rgb)
