@@ -24,7 +24,7 @@ import numpy as np
 from server.liveness.light import Light, LightGate
 from server.models.pad import Exposure, combine_live, face_detail, integer_box
 from server.spoof.flatness import FlatnessTracker
-from server.spoof.pad import DEFAULT_AGGREGATE, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate, median_of
+from server.spoof.pad import DEFAULT_AGGREGATE, GateFrames, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate, median_of
 
 LABELS = ("attack", "genuine")
 PERSONS_CSV = Path(__file__).parent / "data" / "pad_persons.csv"
@@ -172,14 +172,20 @@ def check_frames(records: list[FrameRecord], policy: PadFramePolicy, start: floa
     return [r for _, r in sample.items if r.live is not None]
 
 
-def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy, anchor_s: float = 0.0) -> list[FrameRecord]:
+def scored_in_order(records: list[FrameRecord], policy: PadFramePolicy, anchor_s: float = 0.0, gate_frames: int = 0) -> list[FrameRecord]:
     """The frames a live check scores, in the order it scores them (each when chosen, before any is thinned;
-    `anchor_s`: the light gate's `settle_s`, SpreadSample)."""
+    `anchor_s`: the light gate's `settle_s`, SpreadSample; `gate_frames`: its own frames from then on, GateFrames)."""
     sample: SpreadSample[FrameRecord] = SpreadSample(policy.max_frames, policy.min_gap_s, start=records[0].t if records else None, anchor_s=anchor_s)
+    gate = GateFrames(gate_frames)
     chosen = []
     for r in records:
-        if sample.due(r.t) and r.wanted(policy):
+        if not r.wanted(policy):
+            continue
+        if sample.due(r.t):
             sample.add(r.t, r)
+            chosen.append(r)
+        elif gate.due(r.t, sample):
+            gate.times.append(r.t)
             chosen.append(r)
     return chosen
 
@@ -188,7 +194,7 @@ def light_gate(records: list[FrameRecord], policy: PadFramePolicy, gate: LightGa
     """The records a check judges once the light gate opened (None: it never opened). A gate that said
     dark before it opened makes the live check forget the frames chosen until then, the one that opened it
     included (analyzer.py), so the clip's check starts after that frame."""
-    chosen = scored_in_order(records, policy, gate.settle_s)
+    chosen = scored_in_order(records, policy, gate.settle_s, gate.frames)
     if not chosen:  # no face a check would score: PAD says `unscored`, whatever the light
         return records
     noises = [r.noise if r.live is not None else None for r in chosen]

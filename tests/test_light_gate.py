@@ -335,3 +335,58 @@ def test_the_anchor_keeps_the_sample_spread_and_lit_only_from_the_steady_stream(
     times = [t for t, _ in sample.items]
     assert times == [0.0, 0.21, 0.42, 0.63, 1.01, 1.22, 1.43]  # none at 0.84: 1.01 comes at once, not 1.11
     assert min(b - a for a, b in zip(times, times[1:], strict=False)) >= 0.2
+
+
+def _gate_run(noises, gate_frames: int, busy_at: float | None = None):
+    """A face analysed at ANALYSED_AT from 0.175 s with the gate's own frames (GateFrames) or without: the frames
+    chosen by the sample, by the gate alone, the stream second the gate opened at (None: never), and the verdict.
+    The frame at `busy_at` is replaced, while it waits, by the next one (a busy scorer)."""
+    from server.spoof.pad import PadFramePolicy, PadThresholds
+    from server.spoof.running import RunningPad
+
+    running: RunningPad[int] = RunningPad(PadFramePolicy(), PadThresholds(noisy_above=1.69, noisy_review=0.96))
+    start, opened, chosen = 0.175, None, []
+    running.anchor(start, GATE.settle_s, gate_frames)
+    for index, rel in enumerate(ANALYSED_AT):
+        t = start + rel
+        if running.due(t):
+            running.offer(t, index, 45.0)
+            chosen.append(round(rel, 2))
+            if rel != busy_at:
+                slot, _ = running.take()
+                running.scored(slot, 0.95, 1.0, noises[index % len(noises)], 8.0)
+        measured, at = running.measured()
+        if opened is None and GATE.judge(measured, rel, measured_s=[m - start for m in at]) == Light.LIT:
+            opened = rel
+            running.check_started(t)
+    return chosen, opened, running.result()
+
+
+def test_the_gates_own_frames_open_it_two_analysed_frames_after_the_stream_settled():
+    """The first three frames from settle_s on are scored as they come, not 0.2 s apart: lit at 1.2 s rather than
+    1.4. The one the sample did not choose (1.1) is measured for the gate only: the verdict rests on the sample's
+    frames, as before; after the start the gate chooses none."""
+    sampled, before, verdict_before = _gate_run(LIT, gate_frames=0)
+    chosen, opened, verdict = _gate_run(LIT, gate_frames=GATE.frames)
+    assert before == 1.4 and opened == 1.2
+    assert [t for t in chosen if t not in sampled] == [1.1]  # the gate's own frame; the sample's are unchanged
+    assert verdict.scores == verdict_before.scores and verdict.frames_scored == verdict_before.frames_scored
+    assert not _gate_run(DIM_ROOM_COPY, gate_frames=GATE.frames)[1]  # a dim room's frames still say dark
+
+
+def test_a_gate_frame_never_scored_is_not_counted():
+    """Replaced while it waited (a busy scorer), the gate's frame at 1.1 s is not one of its three: the next frame is."""
+    chosen, opened, _ = _gate_run(LIT, gate_frames=GATE.frames, busy_at=1.1)
+    assert chosen[chosen.index(1.01):][:4] == [1.01, 1.1, 1.2, 1.31] and opened == 1.31
+
+
+def test_eval_pad_replays_the_gates_own_frames():
+    from realname_tools.eval_pad import FrameRecord, scored_in_order
+    from server.spoof.pad import PadFramePolicy
+
+    records = [FrameRecord(t=round(i / 15, 3), face_count=1, yaw=0.0, pitch=0.0, sharpness=100.0, brightness=45.0, face_px=150.0,
+                           reference=(0.0, 0.0), live=(0.9, 0.9), noise=0.5, detail=5.0) for i in range(30)]
+    plain = [r.t for r in scored_in_order(records, PadFramePolicy(), GATE.settle_s)]
+    gated = [r.t for r in scored_in_order(records, PadFramePolicy(), GATE.settle_s, GATE.frames)]
+    assert [t for t in plain if t >= 1] == [1.0, 1.2, 1.4, 1.6, 1.8]
+    assert [t for t in gated if t >= 1][:4] == [1.0, 1.067, 1.133, 1.2]  # 1 s on: three at once, then the sample's spacing

@@ -157,6 +157,7 @@ class LivenessAnalyzer:
         self.watch = ChangeWatch()  # frames skipped by the rate where the eyes or face changed are analysed (change_watch.py)
         self._watch_asked = False
         self.start_times: dict[str, float] = {}  # see _note_start
+        self._gate_judged = 0  # the running PAD's scores from the anchor on that the engine's light was judged with
         self._last_analysed: tuple[FrameSignals, list] = (FrameSignals(0.0, 0), [])  # the last analysed frame's signals and landmarks
         self._reformatter = None  # made on the first frame (PyAV is imported with the video stack)
 
@@ -171,13 +172,22 @@ class LivenessAnalyzer:
         self.continuity.add_frame(t, frame)
         engine = self.engine
         try:
-            self._watch_asked = change_watch.stretch_due(engine, t) or self.watch.asks(change_watch.watched_step(engine), lambda: change_watch.luma_plane(frame))
+            self._watch_asked = (change_watch.stretch_due(engine, t) or self._gate_due(t)
+                                 or self.watch.asks(change_watch.watched_step(engine), lambda: change_watch.luma_plane(frame)))
         except IndexError:
             # The engine is read here on the receiving thread while the analysis thread updates it: a stretch
             # emptied between two reads. The rate decides for this frame; raising would make the connection
             # drop its observer, and with it the continuity of every later frame.
             self._watch_asked = False
         return self._watch_asked
+
+    def _gate_due(self, t: float) -> bool:
+        """While the light gate waits: a frame it needs scored (RunningPad.gate_due), or the first after a score of
+        the steady stream the engine has not judged (it may open the gate: the ask need not wait for the step's rate)."""
+        running, engine = self.running_pad, self.engine
+        if running is None or engine.light_gate is None or engine.phase != Phase.START or engine.light == Light.LIT:
+            return False
+        return running.gate_due(t) or running.steady_answered() > self._gate_judged
 
     def analyse_frame(self, frame, t: float) -> Verdict:
         """An av.VideoFrame at time t (seconds)."""
@@ -234,10 +244,11 @@ class LivenessAnalyzer:
         if self.running_pad is None or self.engine.light_gate is None or self.engine.phase != Phase.START:
             return self.engine.update(s)
         was = self.engine.light
+        self._gate_judged = self.running_pad.steady_answered()
         noises, measured_at = self.running_pad.measured()
         verdict = self.engine.update(s, noises, self.running_pad.first_scoring(), measured_at)
         if self.engine.t0 == s.t:  # the stream's first frame: PAD's sample chooses the first frame that may say lit at once
-            self.running_pad.anchor(s.t, self.engine.light_gate.settle_s)
+            self.running_pad.anchor(s.t, self.engine.light_gate.settle_s, self.engine.light_gate.frames)
         if was == Light.DARK and self.engine.light == Light.LIT:
             self.running_pad.restart()
         if self.engine.phase != Phase.START:

@@ -153,6 +153,26 @@ class SpreadSample(Generic[T]):
         return len(self.items)
 
 
+@dataclass
+class GateFrames:
+    """The light gate's frames (liveness/light.py): the first `frames` frames from the sample's anchor (the
+    gate's `settle_s`) on are scored as they come, not at the sample's spacing, so that the gate can say lit
+    two analysed frames after the stream has settled rather than two spacings. Those the sample does not
+    choose are the gate's only: their noise is measured, their score is not the verdict's, so the sample,
+    and the verdict the calibration describes, stay as they were. 0 frames: none."""
+
+    frames: int = 0
+    times: list[float] = field(default_factory=list)  # the gate's own frames (the sample's are in its items)
+
+    def due(self, t: float, sample: SpreadSample, counts=lambda item: True) -> bool:
+        """Whether a frame at t, not due for the sample, is one the gate still needs (`counts`: whether a
+        frame the sample chose from the anchor on is still to be scored)."""
+        if self.frames <= 0 or sample.start is None or t - sample.start < sample.anchor_s:
+            return False
+        since = [at for at, item in sample.items if at - sample.start >= sample.anchor_s and counts(item)] + self.times
+        return len(since) < self.frames and all(at < t for at in since)
+
+
 AGGREGATES = ("median", "trimmed_mean", "logit_trimmed_mean")
 DEFAULT_AGGREGATE = "median"
 _LOGIT_CLIP = 1e-4
