@@ -288,8 +288,8 @@ class CutLimits:
     person in a still shot, cut between two moments, changes the picture little, the stream around the cut
     even less. A step under the floor that passes `times` and `isolation` but not its times limit is a cut
     too when it stands far out of both sides: the product of its ratios to the stream's median step, to
-    its calmer side and to its other side over `evidence` (a movement, a blink or a codec's step is calm
-    on one side at most; a cut out of a still shot on both)."""
+    its calmer side and to its other side over `evidence` (a movement, a blink or a codec's step is mostly
+    calm on one side at most; a cut out of a still shot on both)."""
 
     floor: float = 2.0
     times: float = 5.0
