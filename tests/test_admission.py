@@ -13,6 +13,8 @@ from server.flow.admission import (
     HOLD_S,
     KEEP_PLACE_S,
     PROCESS_FACTOR,
+    RECEIVE_LAG_LIMIT_MS,
+    RECEIVE_LAG_MIN_LOAD,
     SOON_RETRY_S,
     Admission,
     FrameCost,
@@ -397,3 +399,59 @@ def test_each_step_is_sent_at_its_own_rate_or_that_of_the_steps_its_frames_may_l
     assert all(rates.sent_fps(MOVING) <= rates.sent_fps(w) < rates.send_fps for w in waits)
     assert rates.on_full_stream(MOVING) == rates.send_fps / 2 and rates.on_full_stream(Challenge.SMILE.value) == rates.send_fps / 3
     assert rates.with_sent({}).sent_fps(MOVING) == rates.send_fps  # nothing set: every frame
+
+
+class Readings:
+    """Cost readings fed one after another: analysed frames 100 a second, each at the cost's own CPU time."""
+
+    def __init__(self, cost: FrameCost) -> None:
+        self.cost, self.cpu, self.now = cost, 50.0, 1000.0
+        self.cpu_s = (cost.ms or 12.0) / 1000
+        self._frame(1, None)  # opens the first reading
+
+    def feed(self, load: int, lag_ms: float | None, readings: int = 1) -> bool:
+        """Whole readings, each with `load` checks live throughout and every frame `lag_ms` late; whether one
+        let another check in."""
+        opened = False
+        for _ in range(readings):
+            opened |= self._frame(load, lag_ms)
+            while self.cost._window_frames:
+                opened |= self._frame(load, lag_ms)
+        return opened
+
+    def _frame(self, load: int, lag_ms: float | None) -> bool:
+        self.cpu, self.now = self.cpu + self.cpu_s, self.now + 0.01
+        return self.cost.frame(8.0, self.cpu, self.now, load, lag_ms)
+
+
+def test_a_receive_path_falling_behind_holds_the_room_below_its_load_until_it_catches_up():
+    """Measured on a fast host: the receive path fell behind at 21-22 checks while the CPU cost said 21 fitted
+    (docs/benchmarks.md). The CPU cost does not see it; the frames' lag does."""
+    admission = admission_for(30)
+    readings = Readings(admission.cost)
+    readings.feed(load=21, lag_ms=12.0, readings=2)  # keeping up
+    assert admission.cost.receive_ceiling is None and admission.room(15) == 30
+    assert not readings.feed(load=22, lag_ms=RECEIVE_LAG_LIMIT_MS * 2)  # falling behind
+    assert admission.cost.receive_ceiling == 21 and admission.room(15) == 21
+    assert admission.cost.proven_load == 30 and admission.capacity(15) == 30  # the CPU cost is not wrong: it is not the limit
+    assert not admission.ask("late", live=21, now=readings.now, fps=15).admitted
+    assert admission.snapshot(21, readings.now, 15)["receive_ceiling"] == 21
+    readings.feed(load=21, lag_ms=RECEIVE_LAG_LIMIT_MS * 0.75)  # not falling further behind, not caught up either
+    assert admission.cost.receive_ceiling == 21
+    assert readings.feed(load=21, lag_ms=RECEIVE_LAG_LIMIT_MS * 0.25)  # caught up: one more check at a time (a held answer may take it)
+    assert admission.cost.receive_ceiling == 22 and admission.room(15) == 22
+    for ceiling in range(23, 31):
+        readings.feed(load=ceiling - 1, lag_ms=5.0)
+        assert admission.cost.receive_ceiling == ceiling
+    readings.feed(load=30, lag_ms=5.0)  # past the load proven before: the climb is the usual one again
+    assert admission.cost.receive_ceiling is None and admission.room(15) == 30
+
+
+def test_a_few_checks_or_an_unknown_lag_never_hold_the_room():
+    """With fewer checks than RECEIVE_LAG_MIN_LOAD a slow stream is one customer's link, not the server's."""
+    cost = FrameCost()
+    readings = Readings(cost)
+    readings.feed(load=RECEIVE_LAG_MIN_LOAD - 1, lag_ms=RECEIVE_LAG_LIMIT_MS * 10)
+    assert cost.receive_ceiling is None and cost.proven_load == RECEIVE_LAG_MIN_LOAD - 1
+    readings.feed(load=RECEIVE_LAG_MIN_LOAD + 2, lag_ms=None)  # frames without timestamps
+    assert cost.receive_ceiling is None and cost.proven_load == RECEIVE_LAG_MIN_LOAD + 2 and cost.lag_ms is None

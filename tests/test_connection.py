@@ -166,3 +166,28 @@ async def test_the_page_is_asked_for_another_rate_only_when_the_step_changes_it(
     by_asked = connection.stats.summary()["received_fps_by_asked"]
     assert set(by_asked) == {"20", "12"}
     assert len(connection.stats.asked_fps) == len(connection.stats.capture_s)  # each frame's asked rate, for the signals
+
+
+class LaggingTrack(FakeTrack):
+    """Frames captured 1 ms apart but delivered at least 5 ms apart: each reaches the loop later than the last."""
+
+    async def recv(self):
+        frame = await super().recv()
+        frame.time = (40 - self.left) / 1000
+        return frame
+
+
+async def test_the_receive_lag_is_each_frames_delay_beyond_the_streams_quickest():
+    from aiortc import RTCConfiguration
+
+    async def on_end(reason: str) -> None:
+        pass
+
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        connection = LiveConnection(ObservedAnalysis(), executor, RTCConfiguration(), on_end=on_end)
+        assert connection.stats.lag_ms() is None  # nothing received yet
+        connection._spawn(connection._receive(LaggingTrack(40)), "receive")
+        await asyncio.wait_for(connection.closed.wait(), timeout=30)
+    # 39 frames after the first, each at least 4 ms later than its capture clock says (sleeps only lengthen).
+    assert connection.stats.lag_ms() >= 39 * 4
+    assert connection.stats.least_transit_s == connection.stats.transit_s[0]

@@ -27,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from statistics import median
 from typing import Any
 
 # Share of all cores the live checks may plan to use: the rest absorbs jitter, uploads and API calls.
@@ -50,6 +51,17 @@ HOLD_S = SOON_RETRY_S + ASK_SLACK_S  # a free place waits this long at most for 
 # Next in line, an answer is held up to SOON_RETRY_S for a place to free (server/flow/attempts.py); one
 # that found none asks again this soon, so the page is nearly always there when a place frees.
 AFTER_HELD_RETRY_S = 0.25
+# Frames that reach the receive loop later and later are a backlog the CPU cost does not show: on a fast
+# host the receive path (RTP, SRTP, a decoder thread a stream, all sharing the GIL with the analysis) fell
+# behind at 21-22 checks with the cores 82 % busy (docs/benchmarks.md). A reading whose analysed frames
+# arrived, on median, more than this after their own stream's quickest (arrival minus capture time) does
+# not prove its load, and the room stops one check below it; it climbs again one check at a time once a
+# reading's median is under half of it. At 19 checks on that host the median stayed at 12-13 ms; where the
+# path fell behind it rose past 100 ms within a minute.
+RECEIVE_LAG_LIMIT_MS = 60.0
+# Only with this many checks live: one customer's poor link is then one stream of several (each stream's lag
+# is its own, from its own quickest frame), and with fewer checks the receive path is not what runs out.
+RECEIVE_LAG_MIN_LOAD = 4
 
 
 @dataclass
@@ -64,7 +76,10 @@ class FrameCost:
     _last_frame_at: float = 0.0
     _window_frames: int = 0
     proven_load: int = 0  # the most checks that were live through a whole reading (on average, rounded)
+    receive_ceiling: int | None = None  # at most this many checks while the receive path falls behind
+    lag_ms: float | None = None  # the last reading's median receive lag (RECEIVE_LAG_LIMIT_MS)
     _window_spread: float = 0.0  # the sum of 1 / checks live over the current window's frames
+    _window_lags: list[float] = field(default_factory=list)
 
     def estimate(self, landmarker_ms: float) -> None:
         """Before any live frame: the synthetic face's landmarker time, scaled to the whole process."""
@@ -72,8 +87,10 @@ class FrameCost:
             self.ms, self.source = landmarker_ms * PROCESS_FACTOR, "synthetic"
             self.analysis_ms = landmarker_ms
 
-    def frame(self, analysis_ms: float, cpu_s: float | Callable[[], float], now: float, load: int = 1) -> None:
-        """One analysed frame: its analysis time, the process's CPU seconds, the time now and the checks live.
+    def frame(self, analysis_ms: float, cpu_s: float | Callable[[], float], now: float, load: int = 1, lag_ms: float | None = None) -> bool:
+        """One analysed frame: its analysis time, the process's CPU seconds, the time now, the checks live
+        and how late it reached the receive loop (ms after its stream's quickest frame; None: not known).
+        True when a reading closed that lets one more check in (the climb, or the receive path caught up).
 
         `cpu_s` may be the function that reads the CPU seconds: it is then called only when a reading opens
         or closes (the process's CPU clock sums every thread, ~90 with 9 checks, with the GIL held)."""
@@ -82,20 +99,38 @@ class FrameCost:
         # in COST_GAP_S (a busy machine) still completes readings, and so does the climb.
         gap, self._last_frame_at = now - self._last_frame_at, now
         if self._window_cpu_s is None or gap > COST_GAP_S:
-            self._window_cpu_s, self._window_at, self._window_frames, self._window_spread = _read(cpu_s), now, 0, 0.0
-            return
+            self._open_window(_read(cpu_s), now)
+            return False
         self._window_frames += 1
         self._window_spread += 1 / max(1, load)
+        if lag_ms is not None:
+            self._window_lags.append(lag_ms)
         if self._window_frames < COST_WINDOW_FRAMES or now - self._window_at < COST_WINDOW_MIN_S:
-            return
+            return False
+        proven, ceiling = self.proven_load, self.receive_ceiling
         cpu_s = _read(cpu_s)
         reading = (cpu_s - self._window_cpu_s) * 1000 / self._window_frames
         self.ms = reading if self.source != "live" or self.ms is None else self.ms + COST_WEIGHT * (reading - self.ms)
         self.source = "live"
         # The checks live through the reading, on average over its time (each frame stands for 1/load of
         # the time its check's share took): checks that end and start meanwhile do not hold the climb back.
-        self.proven_load = max(self.proven_load, math.floor(self._window_frames / self._window_spread + 0.5))
+        live = math.floor(self._window_frames / self._window_spread + 0.5)
+        self.lag_ms = median(self._window_lags) if self._window_lags else None
+        if self.lag_ms is not None and live >= RECEIVE_LAG_MIN_LOAD and self.lag_ms > RECEIVE_LAG_LIMIT_MS:
+            self.receive_ceiling = max(1, live - 1)
+        else:
+            self.proven_load = max(self.proven_load, live)
+            if self.receive_ceiling is not None and (self.lag_ms is None or self.lag_ms < RECEIVE_LAG_LIMIT_MS / 2):
+                self.receive_ceiling += 1
+                if self.receive_ceiling > self.proven_load:
+                    self.receive_ceiling = None
+        self._open_window(cpu_s, now)
+        lifted = ceiling is not None and (self.receive_ceiling is None or self.receive_ceiling > ceiling)
+        return self.proven_load > proven or lifted
+
+    def _open_window(self, cpu_s: float, now: float) -> None:
         self._window_cpu_s, self._window_at, self._window_frames, self._window_spread = cpu_s, now, 0, 0.0
+        self._window_lags = []
 
 
 def _read(cpu_s: float | Callable[[], float]) -> float:
@@ -164,8 +199,10 @@ class Admission:
         return capacity_sessions(self.cost.ms, self.cores, fps, bound, self.cost.analysis_ms, self.workers)
 
     def room(self, fps: float, bound: int = 0) -> int:
-        """Checks that may be live now: the capacity, climbed to one check at a time."""
-        return min(self.capacity(fps, bound), self.cost.proven_load + 1)
+        """Checks that may be live now: the capacity, climbed to one check at a time, and fewer while the
+        receive path falls behind (RECEIVE_LAG_LIMIT_MS)."""
+        room = min(self.capacity(fps, bound), self.cost.proven_load + 1)
+        return room if self.cost.receive_ceiling is None else min(room, self.cost.receive_ceiling)
 
     def ask(
         self, session_id: str, live: int, now: float, fps: float, bound: int = 0, keys: tuple[str, ...] = (), elsewhere: dict[str, int] | None = None
@@ -242,6 +279,8 @@ class Admission:
             "cpu_ms_per_frame": round(cost.ms, 2) if cost.ms is not None else None,
             "analysis_ms_per_frame": round(cost.analysis_ms, 2) if cost.analysis_ms is not None else None,
             "cost_source": cost.source,
+            "receive_lag_ms": round(cost.lag_ms, 1) if cost.lag_ms is not None else None,
+            "receive_ceiling": cost.receive_ceiling,
             "mean_check_s": round(self.check_s, 1),
         }
 

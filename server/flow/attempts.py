@@ -186,7 +186,7 @@ class LiveAttempts:
             faces = LiveFaces(self.matcher, self.executor)
 
             def on_frame(analysis_ms: float) -> None:
-                self._frame_analysed(analysis_ms)
+                self._frame_analysed(analysis_ms, connection.stats.lag_ms())
                 faces.kick(analyzer)
                 if scoring is not None:
                     scoring.kick()
@@ -335,10 +335,8 @@ class LiveAttempts:
             log.exception("the per-frame cost could not be estimated; admitting by MAX_LIVE_SESSIONS until live frames are timed")
             self.admission.cost.source = "unmeasured"
 
-    def _frame_analysed(self, analysis_ms: float) -> None:
-        proven = self.admission.cost.proven_load
-        self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live))
-        if self.admission.cost.proven_load > proven:
+    def _frame_analysed(self, analysis_ms: float, lag_ms: float | None) -> None:
+        if self.admission.cost.frame(analysis_ms, live_cpu_s, time.monotonic(), len(self.live), lag_ms):
             self._place_freed()  # the climb opened a place: a held answer takes it
 
     @property

@@ -76,6 +76,7 @@ class StreamStats:
     # the receive loop (network, decoder queue, a starved event loop). Its rise is a backlog the analysis
     # latencies cannot see.
     transit_s: deque = field(default_factory=lambda: deque(maxlen=2000))
+    least_transit_s: float | None = None  # the stream's quickest frame: its transit, all constant delay
     queue_ms: deque = field(default_factory=lambda: deque(maxlen=2000))  # waiting for a free analysis worker
     frames_paced: int = 0  # analyses held back to the busy rate (see LiveConnection.busy_analysis_fps)
     frames_not_needed: int = 0  # skipped: sooner after the last analysed frame than the step needs
@@ -89,6 +90,12 @@ class StreamStats:
     # arrived (aligned with capture_s), and the frames and seconds received under each asked rate.
     asked_fps: deque = field(default_factory=lambda: deque(maxlen=2000))
     by_asked: dict[float, list[float]] = field(default_factory=dict)  # asked fps -> [frames, seconds]
+
+    def lag_ms(self) -> float | None:
+        """How late the newest frame reached the receive loop, after the stream's quickest (None: no timestamps)."""
+        if not self.transit_s or self.least_transit_s is None:
+            return None
+        return (self.transit_s[-1] - self.least_transit_s) * 1000
 
     def elapsed(self) -> float:
         """Seconds from the connection's start to the newest frame (the liveness engine's clock)."""
@@ -261,6 +268,8 @@ class LiveConnection:
                     if stats.transit_s and transit - stats.transit_s[-1] > wrap / 2:
                         transit -= wrap
                     stats.transit_s.append(transit)
+                    if stats.least_transit_s is None or transit < stats.least_transit_s:
+                        stats.least_transit_s = transit
                 wanted = False
                 if self._observe is not None:
                     try:

@@ -286,7 +286,10 @@ class CutLimits:
     a quiet genuine stream reaches elsewhere. Anywhere, such a step is a cut when it stands out further
     from the stream: over `quiet_times` its median step (and `isolation` times its calmer side): a still
     person in a still shot, cut between two moments, changes the picture little, the stream around the cut
-    even less."""
+    even less. A step under the floor that passes `times` and `isolation` but not its times limit is a cut
+    too when it stands far out of both sides: the product of its ratios to the stream's median step, to
+    its calmer side and to its other side over `evidence` (a movement, a blink or a codec's step is mostly
+    calm on one side at most; a cut out of a still shot on both)."""
 
     floor: float = 2.0
     times: float = 5.0
@@ -294,6 +297,7 @@ class CutLimits:
     prompted_floor: float = 0.4
     prompted_times: float = 9.2  # 1.3 x the genuine streams' highest in a reaction window (the docs)
     quiet_times: float = 10.8  # 1.3 x the genuine streams' highest under the floor, offline and through Chromium (the docs)
+    evidence: float = 258.0  # times x isolation x the other side's: 1.3 x the genuine streams' highest step (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     repeated: float = 0.4  # of the last distinct step, and under `repeat` of the upper quartile: a repeated frame (`distinct`)
@@ -377,15 +381,18 @@ def _stands_out(steps: list[Step], first: int, last: int, change: float, limits:
         times = min(limits.prompted_times, limits.quiet_times) if prompted else limits.quiet_times
     else:
         return False
-    if change < times * usual * max(1, round(local / interval)):
+    base = usual * max(1, round(local / interval))
+    if change < min(times, limits.times) * base:
         return False
     reach = 3 * limits.around
     before = [_at(s, local, limits.burst) for s in reversed(_moving(steps[max(0, first - reach) : first], limits.repeat * usual, limits.dip))][: limits.around]
     after = [_at(s, local, limits.burst) for s in _moving(steps[last + 1 : last + 1 + reach], limits.repeat * usual, limits.dip)][: limits.around]
     # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
     # ends with the return to neutral. A movement of the person has moving steps on both sides.
-    local_step = min(median(before) if before else usual, median(after) if after else usual)
-    return change >= limits.isolation * local_step
+    local_step, other_step = sorted((median(before) if before else usual, median(after) if after else usual))
+    if change < limits.isolation * local_step:
+        return False
+    return change >= times * base or (change >= limits.times * base and change**3 >= limits.evidence * base * local_step * other_step)
 
 
 def _moving(side: list[Step], least: float, dip: float = CutLimits.dip) -> list[Step]:
