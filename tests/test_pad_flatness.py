@@ -78,6 +78,28 @@ def test_the_tracker_keeps_the_first_frame_as_reference_and_its_pace():
     assert tracker.deformation == sorted(tracker.values)[-2]
 
 
+
+def test_the_tracker_takes_every_frame_of_a_movement_analysed_at_12_fps_of_the_20_sent():
+    # Of 20 frames a second sent (stamped from a 30 fps clock), a movement's step analyses every second:
+    # 0.1 s apart give or take rounding (0.0999...). A strict 0.1 s took only every second one of those, and
+    # a quick turn's turned frames were missed; a frame a little early is on time.
+    face = head()
+    tracker = FlatnessTracker()
+    times = [round(int(i * 1.5) / 30, 9) for i in range(0, 40, 2)]
+    assert min(b - a for a, b in zip(times, times[1:], strict=False)) < 0.1
+    for t in times:
+        tracker.add(t, view(face, 25.0 * t))
+    assert len(tracker.values) == len(times) - 1
+
+
+def test_the_tracker_keeps_eval_pads_frames_every_second_frame_of_a_30_fps_clip_as_before():
+    face = head()
+    tracker = FlatnessTracker()
+    times = [i * 2 / 30 for i in range(30)]  # eval-pad --every 2
+    for t in times:
+        tracker.add(t, view(face, 10.0 * t))
+    assert len(tracker.values) == len(times) // 2 - 1  # every second one: 0.133 s apart
+
 RULE = PadThresholds(attack=0.4, review=0.6, flat_below=0.01, noisy_above=2.0)
 
 
