@@ -289,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--start-every", type=float, default=0.5, help="seconds between the stream starts tried in each clip")
     m.add_argument("--cache", default="/tmp/flat-checks-cache")
     m.add_argument("--due-early", type=float, default=None,
-                   help="the tracker's flatness.DUE_EARLY instead of the shipped one (1.0: as before 7 December 2026)")
+                   help="the tracker's flatness.ON_TIME instead of the shipped one (1.0: as before 7 December 2026)")
     m.add_argument("--out", required=True)
     r = sub.add_parser("report", help="separation, shipped verdicts and a leave-one-person-out refit per measured set")
     r.add_argument("measured", nargs="+")
@@ -299,7 +299,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.due_early is not None:
             from server.spoof import flatness
 
-            flatness.DUE_EARLY = args.due_early
+            flatness.ON_TIME = args.due_early
         clip_list = clips(Path(args.shared_csv), Path(args.shared_root), Path(args.persons), Path(args.generated_csv), Path(args.generated_root), args.genuine)
         if args.only is not None:
             clip_list = [c for c in clip_list if c["file"] in args.only]

@@ -22,7 +22,7 @@ from ..spoof.replay_fingerprint import FingerprintRecorder
 from ..spoof.running import RunningPad
 from ..spoof.signals import frame_fingerprint
 from ..spoof.texture_rigidity import RigidityTracker
-from . import change_watch
+from . import change_watch, rates
 from .change_watch import ChangeWatch
 from .engine import LivenessEngine, Phase, Verdict
 from .light import Light
@@ -46,7 +46,7 @@ SCENE_KINDS = tuple(f"scene_{index}" for index in range(SCENE_FRAMES))  # their 
 def frame_due(t: float, last_t: float | None, fps: float | None) -> bool:
     """Whether a frame at t (seconds) is worth analysing when the last analysed one was at last_t and the
     step needs fps frames a second (0 or None: every frame). A little early is on time: cameras jitter."""
-    return last_t is None or not fps or t - last_t >= 0.9 / fps
+    return last_t is None or not fps or t - last_t >= rates.ON_TIME / fps
 
 
 @dataclass

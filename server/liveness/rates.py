@@ -23,6 +23,9 @@ STEPS: tuple[str, ...] = (START, RETURN, NEUTRAL, MOVING, *(c.value for c in Cha
 
 # Frames a second the page sends at most (server/web/pages.py asks the camera and its encoder for them).
 SEND_FPS = 20.0
+# A frame this share of an interval after the last one taken is on time: cameras jitter, and a clock's
+# rounding puts every other frame of 12 of 20 a hair under 0.1 s (analyzer.frame_due, spoof/flatness.py).
+ON_TIME = 0.9
 
 
 # Measured on the 18 clip cases x 4 sampling phases at 20 fps sent: each step lowered along the ladder (20, 15,
@@ -136,7 +139,7 @@ class StepRates:
     def on_full_stream(self, step: str) -> float:
         """Frames a second the step is analysed at when the page sends every frame: `frame_due` takes every
         n-th frame (12 of 20 sent: every second, 10)."""
-        every = max(1, math.ceil(round(0.9 * self.send_fps / self.effective(step), 6)))
+        every = max(1, math.ceil(round(ON_TIME * self.send_fps / self.effective(step), 6)))
         return self.send_fps / every
 
     def sent_fps(self, step: str) -> float:

@@ -22,17 +22,17 @@ import numpy as np
 
 from ..liveness.challenges import Challenge
 from ..liveness.engine import ChallengeRecord
+from ..liveness.rates import ON_TIME
 
 # A spread subset of MediaPipe's face mesh (every third point, plus the eye corners that give the scale
 # and the eyelids and lips that a blink or a smile moves).
 _EYE_CORNERS = (33, 263)
 SHAPE_POINTS: tuple[int, ...] = tuple(sorted(set(range(0, 468, 3)) | {33, 263, 159, 145, 386, 374, 13, 14, 61, 291, 1, 152}))
 _SCALE = (SHAPE_POINTS.index(_EYE_CORNERS[0]), SHAPE_POINTS.index(_EYE_CORNERS[1]))
-# A frame a little early is on time (as analyzer.frame_due has it): a movement analysed at 12 fps of the 20
-# the page sends arrives every 0.1 s give or take the clock's rounding, and a strict 0.1 s took only every
-# second one, so a quick turn's turned frames were missed (docs/anti-spoofing.md "Flatness on the checks it
-# judges"). 0.9 keeps the frames eval-pad feeds it (every second frame of a 25 or 30 fps clip) as they were.
-DUE_EARLY = 0.9
+# A frame a little early is on time (rates.ON_TIME, as analyzer.frame_due has it): a movement analysed at 12
+# fps of the 20 the page sends arrives every 0.1 s give or take the clock's rounding, and a strict 0.1 s took
+# only every second one, so a quick turn's turned frames were missed (docs/anti-spoofing.md "Flatness on the
+# checks it judges"). It keeps the frames eval-pad feeds it (every second frame of a 25 or 30 fps clip) as they were.
 POINT_QUANTILE = 98.0  # a blink moves only the eyelids, a few per cent of the points: a lower quantile would not see it
 MIN_EYE_SPAN_PX = 12.0
 
@@ -111,7 +111,7 @@ class FlatnessTracker:
     _last_t: float | None = None
 
     def due(self, t: float) -> bool:
-        return self._last_t is None or t - self._last_t >= DUE_EARLY * self.gap_s
+        return self._last_t is None or t - self._last_t >= ON_TIME * self.gap_s
 
     def add(self, t: float, shape: np.ndarray) -> None:
         if not self.due(t):
