@@ -18,7 +18,7 @@ movement of the clip (grouped by its completion time); every check of each movem
 Each check is decided by the shipped rule (PadThresholds.decide) with its clip's score, noise and detail
 from the calibration's `measured.clips` (the clip through VP8 at 600 kbps) and the check's deformation.
 
-    python -m realname_tools.flat_checks measure --out /tmp/flat/raw.json [--vp8-kbps 600] [--due-early 1.0]
+    python -m realname_tools.flat_checks measure --out /tmp/flat/raw.json [--vp8-kbps 600] [--on-time 1.0]
     python -m realname_tools.flat_checks report /tmp/flat/raw.json [/tmp/flat/vp8.json ...]
 """
 
@@ -288,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--vp8-kbps", type=int, default=0)
     m.add_argument("--start-every", type=float, default=0.5, help="seconds between the stream starts tried in each clip")
     m.add_argument("--cache", default="/tmp/flat-checks-cache")
-    m.add_argument("--due-early", type=float, default=None,
+    m.add_argument("--on-time", type=float, default=None,
                    help="the tracker's flatness.ON_TIME instead of the shipped one (1.0: as before 7 December 2026)")
     m.add_argument("--out", required=True)
     r = sub.add_parser("report", help="separation, shipped verdicts and a leave-one-person-out refit per measured set")
@@ -296,15 +296,15 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--calibration", default="server/spoof/calibration/minifasnet-ensemble.json")
     args = parser.parse_args(argv)
     if args.command == "measure":
-        if args.due_early is not None:
+        if args.on_time is not None:
             from server.spoof import flatness
 
-            flatness.ON_TIME = args.due_early
+            flatness.ON_TIME = args.on_time
         clip_list = clips(Path(args.shared_csv), Path(args.shared_root), Path(args.persons), Path(args.generated_csv), Path(args.generated_root), args.genuine)
         if args.only is not None:
             clip_list = [c for c in clip_list if c["file"] in args.only]
         rows = measure(clip_list, args.vp8_kbps, Path(args.cache), args.start_every)
-        Path(args.out).write_text(json.dumps({"vp8_kbps": args.vp8_kbps, "start_every": args.start_every, "due_early": args.due_early, "clips": rows}))
+        Path(args.out).write_text(json.dumps({"vp8_kbps": args.vp8_kbps, "start_every": args.start_every, "on_time": args.on_time, "clips": rows}))
         return 0
     scored = scored_clips(Path(args.calibration))
     print(json.dumps({name: summarise(json.loads(Path(name).read_text())["clips"], scored) for name in args.measured}, indent=1))
