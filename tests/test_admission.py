@@ -374,7 +374,8 @@ def test_a_check_analysed_slowly_still_completes_readings_and_the_climb_proceeds
 def test_a_check_is_planned_at_its_steps_rates_weighted_by_their_share_of_its_time():
     rates = StepRates({"start": 0.0, "blink": 8.0}, send_fps=20.0)
     assert rates.effective("start") == 20.0 and rates.effective("blink") == 8.0  # 0: every frame sent
-    assert rates.planned_fps({"start": 0.25, "blink": 0.75}) == 11.0
+    # Planned at what the analysis takes of the frames sent: 8 of 20 is every third frame, 6.67.
+    assert rates.planned_fps({"start": 0.25, "blink": 0.75}) == 10.0
     planned = StepRates().planned_fps()
     assert 0 < planned < StepRates().send_fps  # the waits for a movement need fewer frames than the page sends
     # The admission plans by it: twice the rate, half the checks.
@@ -399,6 +400,21 @@ def test_each_step_is_sent_at_its_own_rate_or_that_of_the_steps_its_frames_may_l
     assert all(rates.sent_fps(MOVING) <= rates.sent_fps(w) < rates.send_fps for w in waits)
     assert rates.on_full_stream(MOVING) == rates.send_fps / 2 and rates.on_full_stream(Challenge.SMILE.value) == rates.send_fps / 3
     assert rates.with_sent({}).sent_fps(MOVING) == rates.send_fps  # nothing set: every frame
+
+
+def test_a_check_sent_at_its_steps_rates_is_planned_at_what_the_analysis_takes_of_them():
+    from server.liveness.challenges import Challenge
+    from server.liveness.rates import MOVING
+
+    by_step, every_frame = StepRates(), StepRates().with_sent({})
+    smile = Challenge.SMILE.value
+    # A smile awaited at 8: every third frame of 20 (6.67); of the 10 the page sends, every second one (5).
+    assert every_frame.analysed_fps(smile) == 20 / 3 and by_step.analysed_fps(smile) == 5.0
+    # The movement at 12 takes every frame of the 10 sent: the same frames as every second one of 20.
+    assert by_step.analysed_fps(MOVING) == every_frame.analysed_fps(MOVING) == 10.0
+    assert by_step.planned_fps() < every_frame.planned_fps()
+    margins = by_step.with_margins()[smile]
+    assert margins["sent_fps"] == 10.0 and margins["analysed_fps"] == 5.0
 
 
 class Readings:

@@ -372,16 +372,15 @@ def _vs(capacity: float | None, bound: float | None) -> float | None:
 
 def _step_need(report: dict[str, Any]) -> float | None:
     """Analysed frames a second the measured checks' step needs: their first challenge, awaited (the
-    server's rate for it, 0 meaning every frame sent), as the server takes it from the frames the stream
-    sends (every n-th frame: a step at 8 of 20 sent is analysed at 6.67, the rate its verdicts were
-    measured at)."""
+    server's rate for it, 0 meaning every frame sent), as the server takes it from the frames the page
+    sends in it (every n-th frame: a step at 8 of 20 sent is analysed at 6.67, of 10 sent at 5: the rates
+    its verdicts were measured at)."""
     rates = (report.get("server_capacity") or {}).get("step_rates") or {}
     challenges = report.get("challenges") or []
-    need = (rates.get(challenges[0]) or {}).get("fps") if challenges else None
-    if not need:
+    step = (rates.get(challenges[0]) or {}) if challenges else {}
+    if not step.get("fps"):
         return None
-    step = challenges[0]
-    return StepRates({step: need}, send_fps=report["stream"]["fps"]).on_full_stream(step)
+    return step.get("analysed_fps") or StepRates({challenges[0]: step["fps"]}, send_fps=report["stream"]["fps"]).on_full_stream(challenges[0])
 
 
 def _session_row(c: Customer, data: Any, window_s: float) -> dict[str, Any]:

@@ -122,6 +122,7 @@ class LiveAttempts:
         self.executor = executor  # live frame analysis only
         self.landmarkers = LandmarkerPool(landmarker_file)  # one per analysis thread, shared by the checks
         self.live = live
+        self.step_rates = StepRates() if settings.live_send_rate_by_step else StepRates().with_sent({})  # each step's sent rate, or every frame
         self.pad = pad  # passive anti-spoofing; None: not configured (every result says so)
         self.pad_executor = scoring_executor(usable_cores()) if pad else None  # PAD through the checks
         self.connections: set[LiveConnection] = set()  # until each has released its peer and model
@@ -176,6 +177,7 @@ class LiveAttempts:
                 self.lifecycle.challenges_for(session),
                 challenge_timeout_s=self.settings.challenge_timeout_s,
                 start_timeout_s=self.settings.start_timeout_s,
+                step_rates=self.step_rates,
                 light_gate=LightGate(self.pad.thresholds.noisy_above) if self.pad and self.pad_executor else None,
             )
             scoring = PadScoring(self.pad, self.pad_executor) if self.pad and self.pad_executor else None
@@ -341,13 +343,13 @@ class LiveAttempts:
 
     @property
     def planned_fps(self) -> float:
-        """Analysed frames a second a check is admitted at: the setting, else its steps' rates on average."""
-        return self.settings.live_analysis_fps or StepRates().planned_fps()
+        """Analysed frames a second a check is admitted at: the setting, else its steps' analysed rates on average."""
+        return self.settings.live_analysis_fps or self.step_rates.planned_fps()
 
     def capacity(self) -> dict[str, Any]:
         """What /healthz/details reports: capacity, load, the measured cost and the rates it is planned by."""
         snapshot = self.admission.snapshot(len(self.live), time.monotonic(), self.planned_fps, self.settings.max_live_sessions)
-        snapshot = {**snapshot, "step_rates": StepRates().with_margins()}
+        snapshot = {**snapshot, "step_rates": self.step_rates.with_margins()}
         return snapshot if self.cluster is None else {**snapshot, **self.cluster.view()}
 
     async def stop(self, session: Session, reason: str = "bye") -> None:

@@ -137,10 +137,17 @@ class StepRates:
         return self.send_fps if not rate else min(rate, self.send_fps)
 
     def on_full_stream(self, step: str) -> float:
-        """Frames a second the step is analysed at when the page sends every frame: `frame_due` takes every
-        n-th frame (12 of 20 sent: every second, 10)."""
-        every = max(1, math.ceil(round(ON_TIME * self.send_fps / self.effective(step), 6)))
-        return self.send_fps / every
+        """Frames a second the step is analysed at when the page sends every frame."""
+        return self._taken_of(self.send_fps, step)
+
+    def analysed_fps(self, step: str) -> float:
+        """Frames a second the step is analysed at, live, of the frames the page sends in it (`sent_fps`)."""
+        return self._taken_of(self.sent_fps(step), step)
+
+    def _taken_of(self, stream_fps: float, step: str) -> float:
+        """`frame_due` takes every n-th frame of a stream (12 of 20: every second, 10; 8 of 10: every second, 5)."""
+        every = max(1, math.ceil(round(ON_TIME * stream_fps / self.effective(step), 6)))
+        return stream_fps / every
 
     def sent_fps(self, step: str) -> float:
         """Frames a second the page is asked to send in the step: never fewer than it analyses now."""
@@ -148,14 +155,19 @@ class StepRates:
         return self.send_fps if not rate else max(min(rate, self.send_fps), self.on_full_stream(step))
 
     def planned_fps(self, shares: dict[str, float] | None = None) -> float:
-        """Analysed frames a second of a check on average: each step's rate by its share of the time."""
+        """Analysed frames a second of a check on average: each step's analysed rate by its share of the time."""
         shares = TIME_SHARE if shares is None else shares
         whole = sum(shares.values())
-        return round(sum(share * self.effective(step) for step, share in shares.items()) / whole, 2) if whole else self.send_fps
+        return round(sum(share * self.analysed_fps(step) for step, share in shares.items()) / whole, 2) if whole else self.send_fps
 
     def with_margins(self) -> dict[str, dict[str, float | None]]:
-        """Each step's rate, the rate below which the clip cases changed, and its share of a check's time."""
-        return {step: {"fps": self.effective(step), "first_changed_fps": FIRST_CHANGED_FPS.get(step), "time_share": TIME_SHARE.get(step)} for step in STEPS}
+        """Each step's rate, the rate below which the clip cases changed, its share of a check's time, and the
+        frames a second the page sends in it and the analysis takes of them."""
+        return {
+            step: {"fps": self.effective(step), "first_changed_fps": FIRST_CHANGED_FPS.get(step), "time_share": TIME_SHARE.get(step),
+                   "sent_fps": self.sent_fps(step), "analysed_fps": self.analysed_fps(step)}
+            for step in STEPS
+        }
 
     def with_rate(self, step: str, fps: float) -> StepRates:
         return StepRates({**self.fps, step: fps}, self.send_fps, self.sent)
