@@ -239,7 +239,7 @@ def highest_prompted_times(steps, windows, limits) -> float | None:
 
 
 def highest_limits(steps, limits) -> dict:
-    """The highest `times`, `isolation`, `quiet_times` and `evidence` (each alone, the other limits as set)
+    """The highest `times`, `isolation`, `quiet_times`, `evidence` and `jolt` (each alone, the other limits as set)
     at which the stream still has a cut: for a genuine clip how near it comes to a false cut, for a splice
     how far its cuts stand out."""
     import dataclasses
@@ -247,7 +247,7 @@ def highest_limits(steps, limits) -> dict:
     from server.spoof.continuity import cuts
 
     grid = [round(1 + 0.25 * i, 2) for i in range(77)]  # 1 to 20
-    grids = {"times": grid, "isolation": grid, "quiet_times": grid, "evidence": [10.0 * i for i in range(1, 101)]}  # evidence: 10 to 1000
+    grids = {"times": grid, "isolation": grid, "quiet_times": grid, "evidence": [10.0 * i for i in range(1, 101)], "jolt": grid}  # evidence: 10 to 1000
     found = {name: [v for v in values if cuts(steps, dataclasses.replace(limits, **{name: v}))] for name, values in grids.items()}
     return {name: (values[-1] if values else None) for name, values in found.items()}
 

@@ -22,6 +22,7 @@ from server.spoof.continuity import (
     cuts,
     luma_thumbnail,
     luma_thumbnails,
+    sharpness,
     thumbnail,
     thumbnails,
 )
@@ -71,7 +72,11 @@ def fed(frames: list[np.ndarray], fine: bool = True, seed: int = 0) -> Continuit
 
 
 def drifting(picture: np.ndarray, count: int, start: int = 0) -> list[np.ndarray]:
-    return [np.roll(picture, ((start + i) // 3, (start + i) // 2), axis=(0, 1)) for i in range(count)]
+    """The picture moving slowly down and right, as a camera sees it (the scene goes on past the edges:
+    mirrored, not wrapped round, which would draw a seam across the frame that moves)."""
+    h, w = picture.shape[:2]
+    room = np.pad(picture, ((h, 0), (w, 0), (0, 0)), mode="reflect")
+    return [room[h - (start + i) // 3 : 2 * h - (start + i) // 3, w - (start + i) // 2 : 2 * w - (start + i) // 2] for i in range(count)]
 
 
 def cross_fade(last: np.ndarray, first: np.ndarray, count: int) -> list[np.ndarray]:
@@ -150,7 +155,8 @@ def test_a_cross_fade_through_a_browsers_codec_is_found_when_its_blend_climbs_ev
     assert FADE_RESIDUAL < residual < FADE_EVEN_RESIDUAL, residual
     found = cuts(fed_fine(pictures).steps)
     assert len(found) == 1 and 30 <= round(found[0] * FPS) <= 33, found
-    assert cuts(fed_fine(pictures, even_residual=-1.0).steps) == []
+    # Without the even runs' limit, none (the sharpness, which the blocky noise changes at once, left out).
+    assert cuts(fed_fine(pictures, even_residual=-1.0).steps, CutLimits(jolt=float("inf"))) == []
     uneven = through_a_codec([0.1, 0.2, 0.8], noise=0.1)
     assert blend_residual(np.stack([p.ravel() for p in uneven[29:34]])) < FADE_EVEN_RESIDUAL
     # Its one large step (0.2 to 0.8 of the cut) may be a cut of its own out of so still a shot; the even runs add none.
@@ -472,3 +478,69 @@ def test_a_splice_of_real_footage_cross_faded_at_each_cut_is_found(tmp_path):
     assert len(found) == len(marks) == 2
     assert all(0 <= t - mark / SPLICE_FPS <= 6 / SPLICE_FPS for t, mark in zip(found, marks, strict=True))  # at the fade's end
     assert cuts(steps_from(pictures, fade_residual=-1.0)) == []
+
+
+def textured(seed: int, size=(240, 320)) -> np.ndarray:
+    """A grey picture with broad shapes and finer detail (edges for the sharpness to measure), float."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    broad = cv2.resize(rng.integers(0, 255, (6, 8), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
+    detail = cv2.resize(rng.integers(0, 255, (30, 40), dtype=np.uint8), size[::-1], interpolation=cv2.INTER_CUBIC)
+    return 0.6 * broad.astype(np.float32) + 0.4 * detail.astype(np.float32)
+
+
+def focused(blurs: list[float], seed: int = 0) -> list[Step]:
+    """A still shot with sensor noise, each frame blurred by its Gaussian sigma (0: as shot)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    base = textured(seed)
+    tracker = ContinuityTracker()
+    for i, sigma in enumerate(blurs):
+        frame = cv2.GaussianBlur(base, (0, 0), sigma) if sigma else base
+        small, fine = thumbnails(np.clip(frame + rng.normal(0, 2, frame.shape), 0, 255).astype(np.uint8))
+        tracker.add(i / FPS, small, None, fine)
+    return tracker.steps
+
+
+def test_the_sharpness_of_a_picture_falls_as_it_blurs():
+    import cv2
+
+    picture = textured(1)
+    values = [sharpness(thumbnails(cv2.GaussianBlur(picture, (0, 0), s).astype(np.uint8) if s else picture.astype(np.uint8))[1]) for s in (0, 1, 2, 4)]
+    assert values == sorted(values, reverse=True)
+
+
+def test_a_cut_that_changes_the_sharpness_at_once_is_found_and_a_gradual_blur_is_not():
+    """A still shot cut to a moment 1 pixel softer (focus, motion blur): the grey-level step is 1.5 times
+    the stream's median (no limit on it alone sees it), the sharpness jumps in one frame. The same blur
+    coming over 20 frames, as a camera refocuses, and a still shot without a cut have none."""
+    steps = focused([0.0] * 30 + [1.0] * 30)
+    assert cuts(steps) == [steps[29].t]  # the step into frame 30
+    assert cuts(steps, CutLimits(jolt=float("inf"))) == []  # without the sharpness: no cut
+    assert cuts(focused([min(1.0, max(0.0, (i - 20) * 0.05)) for i in range(60)])) == []
+    assert cuts(focused([0.0] * 60)) == []
+
+
+def test_a_cut_of_real_footage_into_a_softer_recording_is_found_by_its_jump_in_sharpness(tmp_path):
+    """The still webcam clip cut between two moments 0.7 s apart, the second piece from a recording 3
+    pixels softer (focus a little off; made here, never kept): the person barely moved, so the grey-level
+    step is lost among the stream's own, while the sharpness changes in that one frame. Found, at the
+    cut, even at a limit a quarter higher; not without the sharpness."""
+    import cv2
+
+    from realname_tools.puppets import write_clip
+    from realname_tools.splices import FPS as SPLICE_FPS
+    from realname_tools.splices import pictures_of, splice, steps_from
+    from tests.support.media import video
+
+    source = video("static_webcam_man_real_4s.mp4")
+    marks: list[int] = []
+    frames = splice([(source, 0.0, 1.5), (source, 2.2, 3.7)], marks=marks)
+    clip = tmp_path / "softer.mp4"
+    write_clip([cv2.GaussianBlur(f, (0, 0), 3.0) if i >= marks[0] else f for i, f in enumerate(frames)], clip)
+    steps = steps_from(pictures_of(clip))
+    assert [round(t * SPLICE_FPS) for t in cuts(steps)] == marks
+    assert cuts(steps, CutLimits(jolt=1.25 * CutLimits().jolt)) == cuts(steps)
+    assert cuts(steps, CutLimits(jolt=float("inf"))) == []

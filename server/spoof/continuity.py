@@ -15,8 +15,12 @@ one across a long stall is not judged. A cut cross-faded over a few frames jumps
 a run of 2-7 steps whose inner frames are blends of its ends (at a finer 64x48, where a movement is not
 one) is judged as one jump; a browser's VP8 adds its noise to the blends, so a run a little further from
 them counts too when its blend climbs evenly and starts and ends abruptly (judged 2 frames late, when
-the steps after it have come). Pure and cheap; calibrated with `python -m realname_tools.splices calibrate`
-(docs/anti-spoofing.md).
+the steps after it have come). A cut between two moments of one shot may change the picture little,
+less than a movement does, but its sharpness (focus, motion blur, light: the contrast of its edges)
+changes in that one frame, where a camera's changes over several: each step also keeps how much the
+sharpness changed (`sharpness`, of the finer picture, under 10 us a frame), and a step that stands out
+both ways is a cut (`CutLimits.jolt`). Pure and cheap; calibrated with `python -m realname_tools.splices
+calibrate` (docs/anti-spoofing.md).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ FADE_EVEN_RESIDUAL = 0.118  # the genuine streams' lowest (VP8 at 600 kbps and C
 FADE_EVENNESS = 0.7
 FADE_AROUND = 2
 FADE_ABRUPT = 0.8
+MIN_JOLT = 1e-3  # the least sharpness change a jolt is compared with (a synthetic stream's is 0)
 MAX_SHIFT = 2  # thumbnail pixels (~6 % of the frame) a shaking camera may move the picture between frames
 # 8-bit planar or semi-planar formats whose first plane is the luma, one byte a pixel: video range (16-235)
 # but for the JPEG-range "yuvj" formats and grey.
@@ -107,6 +112,15 @@ def blend_residual(pictures: np.ndarray) -> float:
     return float(np.sqrt(np.einsum("ij,ij->i", inner, inner).max() / energy))
 
 
+def sharpness(fine: np.ndarray) -> float:
+    """The natural log of the variance of the finer picture's Laplacian (its edges' contrast): a camera's
+    focus, motion blur and exposure change it gradually; a cut to another moment, at once."""
+    import cv2
+
+    _, deviation = cv2.meanStdDev(cv2.Laplacian(fine, cv2.CV_32F))  # half the time of ndarray.var()
+    return float(np.log(deviation[0, 0] ** 2 + 1.0))
+
+
 def shifted_difference(before: np.ndarray, after: np.ndarray, reach: int = MAX_SHIFT) -> float:
     """The smallest mean absolute difference of the two thumbnails over shifts of up to `reach` pixels
     (over the part they share at each shift; all shifts at once, about 0.05 ms).
@@ -146,6 +160,7 @@ class Step:
     change: float  # grey levels (shifted_difference)
     fade: float = 0.0  # grey levels from the first frame of a cross-fade that ends here to this one (0: none)
     fade_steps: int = 0  # the steps that fade took
+    sharpness: float = 0.0  # how much the picture's sharpness changed: |log| of the ratio of their `sharpness`
 
 
 @dataclass
@@ -161,6 +176,7 @@ class ContinuityTracker:
     fade_residual: float = FADE_RESIDUAL  # judged here, where the pictures are (cuts() sees Step.fade)
     even_residual: float = FADE_EVEN_RESIDUAL  # an even, abrupt run's (under fade_residual: none)
     _last: tuple[float, float | None, np.ndarray] | None = None
+    _sharp: float | None = None  # the last frame's `sharpness`
     _even: list[tuple[int, float, int, float]] = field(default_factory=list)  # (step index, jump, steps, mean step) awaiting the steps after
     _recent: deque = field(default_factory=lambda: deque(maxlen=FADE_STEPS[1]))  # (thumb, fine) of the frames before
     _gram: list[list[float]] = field(default_factory=list)  # their fine pictures' dot products
@@ -173,6 +189,7 @@ class ContinuityTracker:
     def add(self, t: float, thumb: np.ndarray, capture_t: float | None = None, fine: np.ndarray | None = None) -> None:
         """`fine`: the same picture at FINE_SIZE (`thumbnails`); without it no cross-fade is looked for."""
         vector = None if fine is None else fine.ravel().astype(np.float64) - 128.0
+        sharp = None if fine is None else sharpness(fine)
         if vector is None or (self._recent and self._recent[-1][1].shape != vector.shape):
             self._recent.clear()
             self._gram = []
@@ -188,7 +205,8 @@ class ContinuityTracker:
             if dt > 0 and thumb.shape == last_thumb.shape:
                 change = shifted_difference(last_thumb, thumb)
                 fade, fade_steps = self._fade(thumb, gram, change) if gram is not None else (0.0, 0)
-                self.steps.append(Step(t, dt, change, fade, fade_steps))
+                jolt = abs(sharp - self._sharp) if sharp is not None and self._sharp is not None else 0.0
+                self.steps.append(Step(t, dt, change, fade, fade_steps, jolt))
                 if self._even:
                     self._settle()
             else:
@@ -196,6 +214,7 @@ class ContinuityTracker:
                 self._even.clear()
                 gram = None if gram is None else [gram[-1][-1:]]
         self._last = (t, capture_t, thumb)
+        self._sharp = sharp
         if vector is not None:
             self._recent.append((thumb, vector))
             self._gram = [row[-FADE_STEPS[1] :] for row in gram[-FADE_STEPS[1] :]]
@@ -289,7 +308,10 @@ class CutLimits:
     even less. A step under the floor that passes `times` and `isolation` but not its times limit is a cut
     too when it stands far out of both sides: the product of its ratios to the stream's median step, to
     its calmer side and to its other side over `evidence` (a movement, a blink or a codec's step is mostly
-    calm on one side at most; a cut out of a still shot on both)."""
+    calm on one side at most; a cut out of a still shot on both). Any step over `prompted_floor` is a cut
+    too when it also jolts the picture's sharpness: the geometric mean of its ratio to the larger of the
+    stream's median step and its calmer side, and of its sharpness change's to the larger of the stream's
+    median one and its calmer side's, over `jolt` (`_jolts`)."""
 
     floor: float = 2.0
     times: float = 5.0
@@ -298,6 +320,7 @@ class CutLimits:
     prompted_times: float = 9.2  # 1.3 x the genuine streams' highest in a reaction window (the docs)
     quiet_times: float = 10.8  # 1.3 x the genuine streams' highest under the floor, offline and through Chromium (the docs)
     evidence: float = 258.0  # times x isolation x the other side's: 1.3 x the genuine streams' highest step (the docs)
+    jolt: float = 9.5  # a step that changes the sharpness at once (`_jolts`): 1.3 x the genuine streams' highest (the docs)
     around: int = 3
     repeat: float = 0.25  # of the median step: a repeated frame, not a neighbour
     repeated: float = 0.4  # of the last distinct step, and under `repeat` of the upper quartile: a repeated frame (`distinct`)
@@ -327,6 +350,7 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
     changes = sorted(s.change for s in steps)
     steps = distinct(steps, limits.repeat * changes[(3 * len(changes)) // 4], limits.repeated)
     usual = median(s.change for s in steps)
+    usual_jolt = median(s.sharpness for s in steps)
     interval = median(s.dt for s in steps)
     reach = 3 * limits.around
     found: list[float] = []
@@ -347,7 +371,7 @@ def cuts(steps: list[Step], limits: CutLimits = CutLimits(), windows: Sequence[t
         first = i - step.fade_steps + 1
         if step.fade > 0 and first > last_cut and all(s.dt <= limits.max_gap * local for s in steps[first:i]):
             jumps.append((step.fade, first))
-        if any(_stands_out(steps, start, i, change, limits, usual, local, interval, prompted) for change, start in jumps):
+        if any(_stands_out(steps, start, i, change, limits, usual, local, interval, prompted, usual_jolt) for change, start in jumps):
             found.append(step.t)
             last_cut = i
     return found
@@ -373,7 +397,7 @@ def distinct(steps: list[Step], least: float, repeated: float = CutLimits.repeat
 
 
 def _stands_out(steps: list[Step], first: int, last: int, change: float, limits: CutLimits, usual: float, local: float,
-                interval: float, prompted: bool) -> bool:
+                interval: float, prompted: bool, usual_jolt: float = 0.0) -> bool:
     """Whether a jump of `change` grey levels over steps[first:last + 1] is a cut (`cuts`)."""
     if change >= limits.floor:
         times = limits.times
@@ -382,17 +406,37 @@ def _stands_out(steps: list[Step], first: int, last: int, change: float, limits:
     else:
         return False
     base = usual * max(1, round(local / interval))
-    if change < min(times, limits.times) * base:
+    usual_enough = change >= min(times, limits.times) * base
+    # The jolt's ratios are at most change / base and sharpness / usual_jolt: most steps end here.
+    jolt = steps[last].sharpness if first == last else 0.0
+    if not usual_enough and change * jolt < limits.jolt**2 * base * max(usual_jolt, MIN_JOLT):
         return False
     reach = 3 * limits.around
-    before = [_at(s, local, limits.burst) for s in reversed(_moving(steps[max(0, first - reach) : first], limits.repeat * usual, limits.dip))][: limits.around]
-    after = [_at(s, local, limits.burst) for s in _moving(steps[last + 1 : last + 1 + reach], limits.repeat * usual, limits.dip)][: limits.around]
+    moving_before = list(reversed(_moving(steps[max(0, first - reach) : first], limits.repeat * usual, limits.dip)))[: limits.around]
+    moving_after = _moving(steps[last + 1 : last + 1 + reach], limits.repeat * usual, limits.dip)[: limits.around]
+    before = [_at(s, local, limits.burst) for s in moving_before]
+    after = [_at(s, local, limits.burst) for s in moving_after]
     # Either side may be moving: an attacker's piece begins with the movement its prompt asks for, or
     # ends with the return to neutral. A movement of the person has moving steps on both sides.
     local_step, other_step = sorted((median(before) if before else usual, median(after) if after else usual))
+    if jolt > 0.0 and _jolts(jolt, change / max(local_step, base), moving_before, moving_after, usual_jolt, limits):
+        return True
+    if not usual_enough:
+        return False
     if change < limits.isolation * local_step:
         return False
     return change >= times * base or (change >= limits.times * base and change**3 >= limits.evidence * base * local_step * other_step)
+
+
+def _jolts(jolt: float, standing: float, before: list[Step], after: list[Step], usual_jolt: float, limits: CutLimits) -> bool:
+    """Whether a step that stands `standing` times out of the stream's usual step and its calmer side
+    also changed the picture's sharpness at once: the geometric mean of the two ratios (the sharpness
+    change against the stream's median one and the calmer side's, of the same moving steps) over
+    `limits.jolt`. A cut between two moments of a shot changes the focus, the motion blur or the light
+    in one frame, a camera over several (docs/anti-spoofing.md)."""
+    sides = [median(s.sharpness for s in side) for side in (before, after) if side]
+    calm = max(min(sides, default=usual_jolt), usual_jolt, MIN_JOLT)
+    return standing * jolt / calm >= limits.jolt**2
 
 
 def _moving(side: list[Step], least: float, dip: float = CutLimits.dip) -> list[Step]:
