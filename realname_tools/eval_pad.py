@@ -1,7 +1,7 @@
 """`python -m server eval-pad`: measure passive anti-spoofing on labelled clips (ISO/IEC 30107-3 terms).
 
 Each clip goes through what a live check does: MediaPipe finds the face and its pose, near-frontal frames of
-one sharp face are candidates, the SCRFD box on the full frame and the MiniFASNet ensemble score them, and
+one sharp face are candidates, SCRFD's box around their landmarks and the MiniFASNet ensemble score them, and
 the clip's verdict is the median of up to 8 frames spread over the clip, as the service keeps them.
 Every candidate among every k-th frame is scored, so the per-frame distribution (the margins) is reported too.
 """
@@ -22,13 +22,13 @@ from statistics import median
 import numpy as np
 
 from server.liveness.light import Light, LightGate
-from server.models.pad import Exposure, combine_live, face_detail, integer_box
+from server.models.pad import Exposure, combine_live, face_detail, integer_box, landmark_box
 from server.spoof.flatness import FlatnessTracker
 from server.spoof.pad import DEFAULT_AGGREGATE, GateFrames, PadFramePolicy, PadThresholds, PadVerdict, SpreadSample, aggregate, median_of
 
 LABELS = ("attack", "genuine")
 PERSONS_CSV = Path(__file__).parent / "data" / "pad_persons.csv"
-CACHE_VERSION = 2  # bump when what a record holds or how it is made changes
+CACHE_VERSION = 4  # bump when what a record holds or how it is made changes (4: SCRFD around the landmarks, analyzer.pad_box)
 
 
 class ClipsError(ValueError):
@@ -123,19 +123,18 @@ def read_clips(path: str | Path, root: str | Path = "", persons: dict[str, str] 
 
 @dataclass
 class Cost:
-    detect_ms: list[float] = field(default_factory=list)
+    box_ms: list[float] = field(default_factory=list)
     pad_ms: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict:
         if not self.pad_ms:
             return {"frames": 0}
-        det, pad = median(self.detect_ms), median(self.pad_ms)
+        box, pad = median(self.box_ms), median(self.pad_ms)
         return {
             "frames": len(self.pad_ms),
             "pad_ms_per_frame": round(pad, 2),  # both networks, crop included
-            "scrfd_ms_per_frame": round(det, 2),
-            "pad_over_scrfd": round(pad / det, 2) if det > 0 else None,
-            "per_check_ms": round((pad + det) * PadFramePolicy().max_frames, 1),
+            "box_ms_per_frame": round(box, 2),  # SCRFD around the landmarks (analyzer.pad_box)
+            "per_check_ms": round((pad + box) * PadFramePolicy().max_frames, 1),
         }
 
 
@@ -263,10 +262,11 @@ class Scorer:
 
     def models(self):
         if self._models is None:
-            from server.models.loader import landmarker_file, load_face_models, new_landmarker
-            from server.models.pad import load_pad
+            from server.liveness.analyzer import load_pad_models
+            from server.models.loader import landmarker_file, new_landmarker
 
-            self._models = (load_face_models().detector, load_pad(self.pad_dir), landmarker_file(), new_landmarker)
+            pad = load_pad_models(self.pad_dir)
+            self._models = (pad.detector, pad.ensemble, landmarker_file(), new_landmarker)
         return self._models
 
     def _cache_file(self, path: Path) -> Path | None:
@@ -291,12 +291,6 @@ class Scorer:
                                              "live": tuple(r["live"]) if r["live"] else None,
                                              "raw": tuple(r["raw"]) if r["raw"] else None,
                                              "shape": tuple(r["shape"]) if r.get("shape") else None}) for r in data["records"]]
-            if result.records and "shape" not in data["records"][0]:  # a cache made before the flatness cue
-                self._add_shapes(result, path)
-                write_cache(cache, result)
-            if result.records and "detail" not in data["records"][0]:  # a cache made before the noise stratifier or the detail cue
-                self._add_noise(result, path)
-                write_cache(cache, result)
         else:
             self._record(result, path)
             if cache is not None and result.error is None:
@@ -330,56 +324,11 @@ class Scorer:
                     continue
                 yield t, frame_to_rgb(frame)
 
-    def _add_shapes(self, result: ClipResult, path: Path) -> None:
-        """The landmark shapes of cached records (MediaPipe only, the same frames)."""
-        from dataclasses import replace
-
-        from server.spoof.flatness import shape_of
-
-        _, _, landmarker_path, new_landmarker = self.models()
-        landmarker = new_landmarker(landmarker_path)
-        by_t = {round(r.t, 6): i for i, r in enumerate(result.records)}
-        try:
-            for t, rgb in self._frames(path):
-                i = by_t.get(round(t, 6))
-                if i is None or result.records[i].face_count != 1:
-                    continue
-                faces = landmarker.get(rgb)
-                if len(faces) == 1:
-                    shape = shape_of(faces[0].points, rgb.shape[1], rgb.shape[0])
-                    result.records[i] = replace(result.records[i], shape=tuple(round(float(v), 1) for v in shape.ravel()))
-        finally:
-            landmarker.close()
-
-    def _add_noise(self, result: ClipResult, path: Path) -> None:
-        """The face noise and detail of cached scored records (SCRFD only, the same frames and boxes). A cache
-        made before the detail cue gains it on the frames its check keeps under this scorer's policy only (the
-        others keep None: a policy that keeps them judges without the cue), which costs a third of the detection."""
-        from dataclasses import replace
-
-        from server.matching.faces import detect_all
-
-        detector = self.models()[0]
-        by_t = {round(r.t, 6): i for i, r in enumerate(result.records)}
-        kept = {round(r.t, 6) for r in check_frames(result.records, self.policy)}
-        for t, rgb in self._frames(path):
-            i = by_t.get(round(t, 6))
-            if i is None or result.records[i].live is None:
-                continue
-            if result.records[i].noise is not None and round(t, 6) not in kept:
-                continue
-            faces, image = detect_all(detector, np.ascontiguousarray(rgb[:, :, ::-1]))
-            if faces:
-                box = max(faces, key=lambda f: f.area).box
-                detail = face_detail(image, integer_box(box))
-                result.records[i] = replace(result.records[i], noise=round(Exposure().noise(image, integer_box(box)), 3),
-                                            detail=None if detail is None else round(detail, 3))
-
     def _record(self, result: ClipResult, path: Path) -> None:
         import av
 
+        from server.liveness.analyzer import pad_box
         from server.liveness.signals import frame_signals
-        from server.matching.faces import detect_all
         from server.spoof.flatness import shape_of
 
         detector, ensemble, landmarker_path, new_landmarker = self.models()
@@ -395,19 +344,18 @@ class Scorer:
                 reference = (median(p[0] for p in poses), median(p[1] for p in poses)) if poses else None
                 live = raw = noise = detail = None
                 if s.face_count == 1:
-                    bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+                    image = np.ascontiguousarray(rgb[:, :, ::-1])
                     start = time.perf_counter()
-                    faces, image = detect_all(detector, bgr)
-                    detected = time.perf_counter()
-                    if faces:
-                        box = max(faces, key=lambda f: f.area).box
+                    box = pad_box(detector, image, landmark_box(marks[0].points, rgb.shape[1], rgb.shape[0]))  # as the live check (analyzer.py)
+                    boxed = time.perf_counter()
+                    if box is not None:
                         live = ensemble.live_scores(image, box, Exposure())
                         noise = round(Exposure().noise(image, integer_box(box)), 3)
                         measured = face_detail(image, integer_box(box))
                         detail = None if measured is None else round(measured, 3)
                         raw = ensemble.live_scores(image, box, False)
-                        self.cost.detect_ms.append((detected - start) * 1000)
-                        self.cost.pad_ms.append((time.perf_counter() - detected) * 1000)
+                        self.cost.box_ms.append((boxed - start) * 1000)
+                        self.cost.pad_ms.append((time.perf_counter() - boxed) * 1000)
                 result.records.append(FrameRecord(t, s.face_count, float(s.yaw), float(s.pitch), float(s.sharpness),
                                                   float(s.brightness), float(s.face_px), reference, live, raw, shape, noise, detail))
         except ValueError as error:
@@ -556,10 +504,8 @@ def render(report: dict) -> str:
     )
     cost = report["cost"]
     if cost.get("frames"):
-        lines.append(
-            f"cost per scored frame: PAD {cost['pad_ms_per_frame']} ms + SCRFD {cost['scrfd_ms_per_frame']} ms "
-            f"(PAD = {cost['pad_over_scrfd']}x one SCRFD detection); about {cost['per_check_ms']} ms per check of 8 frames"
-        )
+        lines.append(f"cost per scored frame: PAD {cost['pad_ms_per_frame']} ms + its face box {cost['box_ms_per_frame']} ms; about "
+                     f"{cost['per_check_ms']} ms per check of {PadFramePolicy().max_frames} frames")
     return "\n".join(lines)
 
 

@@ -9,7 +9,7 @@ import pytest
 from server.matching.faces import detect_all
 from server.models.files import ModelFileError
 from server.models.loader import load_face_models
-from server.models.pad import PAD_FILES, crop_region, integer_box, load_pad, locate_pad_models, model_input
+from server.models.pad import PAD_FILES, crop_region, integer_box, landmark_box, load_pad, locate_pad_models, model_input
 from server.models.pad_files import import_pad_models, source_url
 from server.spoof.calibration import PadCalibrationError, load_thresholds
 from tests.support.media import pad_model_dir, video
@@ -96,14 +96,37 @@ def _frame(clip: str, index: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def scorer():
-    ensemble = load_pad(pad_model_dir())
-    detector = load_face_models().detector
+def boxes():
+    """The face box of a BGR frame's landmarks, as the live check makes it."""
+    from server.models.loader import landmarker_file, new_landmarker
+
+    landmarker = new_landmarker(landmarker_file())
+
+    def box(bgr: np.ndarray) -> tuple[float, float, float, float]:
+        faces = landmarker.get(np.ascontiguousarray(bgr[:, :, ::-1]))
+        assert len(faces) == 1
+        return landmark_box(faces[0].points, bgr.shape[1], bgr.shape[0])
+
+    yield box
+    landmarker.close()
+
+
+@pytest.fixture(scope="module")
+def pad_models():
+    from server.liveness.analyzer import load_pad_models
+
+    return load_pad_models(str(pad_model_dir()))
+
+
+@pytest.fixture(scope="module")
+def scorer(boxes, pad_models):
+    """A frame's live score as the live check makes it (analyzer.py score_frame: SCRFD around the landmarks)."""
+    from server.liveness.analyzer import score_frame
 
     def score(bgr: np.ndarray) -> float:
-        faces, image = detect_all(detector, bgr)
-        assert faces
-        return ensemble.get(image, max(faces, key=lambda f: f.area).box)
+        scored = score_frame((bgr, boxes(bgr)), pad_models)
+        assert scored is not None
+        return scored[0]
 
     return score
 
@@ -120,11 +143,13 @@ def test_a_replayed_frame_scores_attack(scorer, clip):
     assert scorer(_frame(clip, 20)) < load_thresholds().attack
 
 
-def test_the_live_path_measures_a_genuine_face_s_detail_above_the_shipped_limit():
-    from server.liveness.analyzer import PadModels, score_frame
+def test_the_live_path_measures_a_genuine_face_s_detail_above_the_shipped_limit(boxes, pad_models):
+    from server.liveness.analyzer import score_frame
 
-    models = PadModels(load_face_models().detector, load_pad(pad_model_dir()), load_thresholds())
-    score, noise, detail = score_frame(_frame("static_webcam_man_real_4s.mp4", 20), models)
+    frame = _frame("static_webcam_man_real_4s.mp4", 20)
+    scored = score_frame((frame, boxes(frame)), pad_models)
+    assert scored is not None
+    score, noise, detail = scored
     assert score >= load_thresholds().review and noise is not None
     assert detail is not None and detail > load_thresholds().detail_below > 0
 
@@ -272,3 +297,28 @@ def test_pad_s_own_one_thread_detector_finds_the_service_s_boxes():
     for clip in ("blink_frontal_man_phone_portrait_14s.mp4", "attack_phone_replay_same_man_as_static_webcam_3s.mp4"):
         frame = _frame(clip, 20)
         assert [f.box.tolist() for f in own.get(frame)] == [f.box.tolist() for f in shared.get(frame)]
+
+
+def _iou(a, b) -> float:
+    w, h = min(a[2], b[2]) - max(a[0], b[0]), min(a[3], b[3]) - max(a[1], b[1])
+    inter = max(0.0, w) * max(0.0, h)
+    return inter / ((a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter)
+
+
+@pytest.mark.parametrize("clip,index", [("blink_frontal_man_phone_portrait_14s.mp4", 20), ("static_webcam_man_real_4s.mp4", 20),
+                                         ("lp_d3_expressions_headtilt_woman_12s.mp4", 60),
+                                         ("attack_phone_replay_same_man_as_static_webcam_3s.mp4", 20)])
+def test_pad_s_box_is_the_one_scrfd_finds_on_the_whole_frame(boxes, pad_models, clip, index):
+    """The landmarks' box (models/pad.py landmark_box) is near SCRFD's; SCRFD looking only around it, on a
+    sixth of the pixels (analyzer.py pad_box), finds the box it finds on the whole frame at 640 px."""
+    from server.liveness.analyzer import pad_box
+
+    frame = _frame(clip, index)
+    faces, image = detect_all(load_face_models().detector, frame)
+    assert image.shape == frame.shape
+    detected = max(faces, key=lambda f: f.area).box
+    near = boxes(frame)
+    assert _iou(near, detected) > 0.85
+    box = pad_box(pad_models.detector, frame, near)
+    assert box is not None and _iou(box, detected) > 0.9
+    assert _iou(box, detected) > _iou(near, detected) - 0.02

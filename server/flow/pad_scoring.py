@@ -18,9 +18,7 @@ import os
 import threading
 from concurrent.futures import Executor, ThreadPoolExecutor
 
-import numpy as np
-
-from ..liveness.analyzer import PadModels, score_next
+from ..liveness.analyzer import PadFrame, PadModels, score_next
 from ..spoof.pad import PadFramePolicy, PadResult, PadVerdict
 from ..spoof.running import CONFIDENT_FRAMES, RunningPad
 
@@ -47,7 +45,7 @@ class PadScoring:
         self.models = models
         self.executor = executor
         self.policy = policy or PadFramePolicy()
-        self.running: RunningPad[np.ndarray] = RunningPad(self.policy, models.thresholds)
+        self.running: RunningPad[PadFrame] = RunningPad(self.policy, models.thresholds)
         self._job: asyncio.Future | None = None
 
     def kick(self) -> None:

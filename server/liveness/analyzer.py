@@ -14,7 +14,7 @@ import numpy as np
 from ..models.detector import FaceDetector
 from ..models.files import ModelFileError
 from ..models.landmarker import FaceLandmarker, LandmarkerPool
-from ..models.pad import PadEnsemble
+from ..models.pad import PadEnsemble, landmark_box
 from ..spoof.continuity import ContinuityTracker
 from ..spoof.flatness import FlatnessTracker, deformation_for_rule, shape_of
 from ..spoof.pad import PadFramePolicy, PadResult, PadThresholds, SpreadSample
@@ -87,6 +87,15 @@ class PadModels:
     thresholds: PadThresholds
 
 
+# A full BGR frame (analysis size) and the face box of its landmarks (models/pad.py `landmark_box`, pixels).
+PadFrame = tuple[np.ndarray, tuple[float, float, float, float]]
+
+# SCRFD looks for PAD's box on a square this many landmark boxes wide around the face, at this input size,
+# instead of on the whole frame at 640 px: a sixth of the pixels, the detector's own box (see pad_box).
+PAD_CANVAS = 2.5
+PAD_CANVAS_PX = 256
+
+
 def load_pad_models(model_dir: str, calibration_file: str = "", detector: FaceDetector | None = None) -> PadModels:
     """The configured PAD folder (SHA-256 checked) with its thresholds; ModelFileError or
     PadCalibrationError when unusable. Pass the service's detector to use its model file."""
@@ -129,7 +138,7 @@ class LivenessAnalyzer:
         engine: LivenessEngine,
         timings: FrameTimings | None = None,
         pad_policy: PadFramePolicy | None = None,
-        running_pad: RunningPad[np.ndarray] | None = None,
+        running_pad: RunningPad[PadFrame] | None = None,
     ) -> None:
         self.landmarker = landmarker
         self.engine = engine
@@ -139,7 +148,7 @@ class LivenessAnalyzer:
         # Full frames (BGR, analysis size) for passive anti-spoofing, when a policy is given: scored after
         # the check (replays), unless a running verdict takes them.
         self.pad_policy = pad_policy
-        self.pad_frames: SpreadSample[tuple[np.ndarray, float]] | None = (  # (BGR, face luma)
+        self.pad_frames: SpreadSample[tuple[PadFrame, float]] | None = (  # ((BGR, face box), face luma)
             SpreadSample(pad_policy.max_frames, pad_policy.min_gap_s) if pad_policy is not None and running_pad is None else None
         )
         self.flatness = FlatnessTracker()  # the face's departure from one homography, over the whole check
@@ -231,7 +240,7 @@ class LivenessAnalyzer:
         if len(faces) == 1:
             b = self.engine.baseline
             self.rigidity.add(t, rgb, faces[0].points, signals.yaw, signals.pitch, signals.eyes_closed, (b.yaw, b.pitch) if b is not None else None)
-        self._offer_pad_frame(signals, rgb)
+        self._offer_pad_frame(signals, rgb, faces)
         self.frames += 1
         if self.timings is not None:
             self.timings.landmarks_ms.append((mid - start) * 1000)
@@ -277,7 +286,7 @@ class LivenessAnalyzer:
             self.repeated_frames += fingerprint == self._last_fingerprint
         self._last_fingerprint = fingerprint
 
-    def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray) -> None:
+    def _offer_pad_frame(self, s: FrameSignals, rgb: np.ndarray, faces: list) -> None:
         """Frames of one sharp, near-frontal face: for PAD, and (reduced) for a reviewer."""
         b = self.engine.baseline
         running = self.running_pad is not None and self.running_pad.due(s.t)
@@ -290,11 +299,11 @@ class LivenessAnalyzer:
         if not policy.wants(s.face_count, s.yaw, s.pitch, s.sharpness, s.face_px, reference):
             return
         if running or sampled:
-            bgr = np.ascontiguousarray(rgb[:, :, ::-1])
+            frame = (np.ascontiguousarray(rgb[:, :, ::-1]), landmark_box(faces[0].points, rgb.shape[1], rgb.shape[0]))
             if running and self.running_pad is not None:
-                self.running_pad.offer(s.t, bgr, s.brightness)
+                self.running_pad.offer(s.t, frame, s.brightness)
             elif self.pad_frames is not None:
-                self.pad_frames.add(s.t, (bgr, s.brightness))
+                self.pad_frames.add(s.t, (frame, s.brightness))
         if scene:
             self.scenes.add(s.t, scene_frame(rgb))
 
@@ -307,8 +316,8 @@ class LivenessAnalyzer:
         """A few whole frames (BGR, at most SCENE_SIDE px) spread over the check, for a reviewer."""
         return [frame for _, frame in self.scenes.items]
 
-    def frames_for_pad(self) -> list[tuple[np.ndarray, float]]:
-        """The kept full frames with their face luma, in time order; hand them to score_pad in a worker thread."""
+    def frames_for_pad(self) -> list[tuple[PadFrame, float]]:
+        """The kept full frames and face boxes with their face luma, in time order; hand them to score_pad in a worker thread."""
         return [frame for _, frame in self.pad_frames.items] if self.pad_frames is not None else []
 
     def faces_for_matching(self) -> list[np.ndarray]:
@@ -343,39 +352,57 @@ def scene_frame(rgb: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(small[:, :, ::-1])
 
 
-def score_frame(bgr: np.ndarray, models: PadModels) -> tuple[float, float | None, float | None] | None:
-    """Blocking: the largest SCRFD face of a full frame, scored by the ensemble on that whole frame, with
-    its noise after the exposure rule and its fine detail over that noise (None: the detector found no face)."""
-    from ..matching.faces import detect_all
+def pad_box(detector: FaceDetector, bgr: np.ndarray, near: tuple[float, float, float, float]) -> tuple[float, float, float, float] | None:
+    """SCRFD's box of the face at `near` (its landmark box), in pixels of the whole frame: the largest face
+    on a square PAD_CANVAS landmark boxes wide around it at PAD_CANVAS_PX (None: none found there).
 
-    faces, image = detect_all(models.detector, bgr)
+    The networks' scores hang on their crop (a close print's moves from 0.01 to 0.95 with a box a few % off),
+    and a box placed from the landmarks alone sits a few % off SCRFD's in a way that differs from person to
+    person (the forehead), so the box stays the detector's; the landmarks only say where to look."""
+    h, w = bgr.shape[:2]
+    cx, cy, side = (near[0] + near[2]) / 2, (near[1] + near[3]) / 2, PAD_CANVAS * max(near[2] - near[0], near[3] - near[1])
+    left, top = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
+    right, bottom = int(min(w, cx + side / 2)), int(min(h, cy + side / 2))
+    if right - left < 8 or bottom - top < 8:
+        return None
+    faces = detector.get(np.ascontiguousarray(bgr[top:bottom, left:right]), input_size=(PAD_CANVAS_PX, PAD_CANVAS_PX))
     if not faces:
         return None
-    largest = max(faces, key=lambda f: f.area)
-    return models.ensemble.get(image, largest.box), models.ensemble.noise(image, largest.box), models.ensemble.detail(image, largest.box)
+    x0, y0, x1, y1 = (float(v) for v in max(faces, key=lambda f: f.area).box[:4])
+    return x0 + left, y0 + top, x1 + left, y1 + top
 
 
-def score_pad(frames: list[tuple[np.ndarray, float]], models: PadModels, deformation: float | None = None) -> PadResult:
-    """Blocking (run it in a worker thread): each full frame (with its face luma) scored, aggregated and
-    decided with the check's `deformation` (flatness.py)."""
+def score_frame(frame: PadFrame, models: PadModels) -> tuple[float, float | None, float | None] | None:
+    """Blocking: the frame's face (pad_box) scored by the ensemble on the whole frame, with its noise after
+    the exposure rule and its fine detail over that noise (None: the detector found no face)."""
+    bgr, near = frame
+    box = pad_box(models.detector, bgr, near)
+    if box is None:
+        return None
+    return models.ensemble.get(bgr, box), models.ensemble.noise(bgr, box), models.ensemble.detail(bgr, box)
+
+
+def score_pad(frames: list[tuple[PadFrame, float]], models: PadModels, deformation: float | None = None) -> PadResult:
+    """Blocking (run it in a worker thread): each full frame and face box (with its face luma) scored,
+    aggregated and decided with the check's `deformation` (flatness.py)."""
     start = time.perf_counter()
-    scored = [(frame, luma) for frame, luma in ((score_frame(bgr, models), luma) for bgr, luma in frames) if frame is not None]
+    scored = [(f, luma) for f, luma in ((score_frame(frame, models), luma) for frame, luma in frames) if f is not None]
     return PadResult.of([f[0] for f, _ in scored], models.thresholds, (time.perf_counter() - start) * 1000, len(frames), deformation,
                         [luma for _, luma in scored], [f[1] for f, _ in scored],
                         [f[2] for f, _ in scored])
 
 
-def score_next(running: RunningPad[np.ndarray], models: PadModels) -> bool:
+def score_next(running: RunningPad[PadFrame], models: PadModels) -> bool:
     """Blocking (a worker thread): score the newest frame waiting for the running verdict, if any and no
     other job is scoring; whether one was scored."""
     taken = running.take()
     if taken is None:
         return False
-    slot, bgr = taken
+    slot, frame = taken
     start = time.perf_counter()
     scored: tuple[float, float | None, float | None] | None = None
     try:
-        scored = score_frame(bgr, models)
+        scored = score_frame(frame, models)
     finally:
         running.scored(slot, scored[0] if scored else None, (time.perf_counter() - start) * 1000, scored[1] if scored else None,
                        scored[2] if scored else None)

@@ -79,6 +79,26 @@ def model_input(bgr: np.ndarray, box: tuple[int, int, int, int], scale: float, g
     return np.minimum(tensor * gain, 255.0) if gain != 1.0 else tensor
 
 
+# Where SCRFD looks for PAD's face box (liveness/analyzer.py `pad_box`): the live check has MediaPipe's 478
+# landmarks of every PAD frame already, so SCRFD searches a square around their box instead of the whole frame
+# at 640 px. x0, y0, x1, y1 as fractions of the landmarks' extent from its top-left corner, the least-squares
+# fit to scrfd_500m's box on the 2647 frames PAD would score of the 131 PAD clips through VP8 at 600 kbps (every
+# 3rd frame); leave-one-person-out IoU with SCRFD's box: median 0.936, 5th percentile 0.874, the fractions
+# within 0.005 across the folds (server/spoof/calibration/minifasnet-ensemble.md, "The face box").
+BOX_FRACTIONS = (0.0128, -0.1267, 0.9910, 1.0094)
+
+
+def landmark_box(points: np.ndarray, width: int, height: int) -> tuple[float, float, float, float]:
+    """The face box x0, y0, x1, y1 in pixels of a width x height frame from MediaPipe landmarks (N x 2+,
+    normalised): near the box SCRFD gives (a few % off it, differently for each person: not close enough
+    for the networks' crop, see `pad_box`)."""
+    x, y = points[:, 0] * width, points[:, 1] * height
+    left, top = float(x.min()), float(y.min())
+    w, h = float(x.max()) - left, float(y.max()) - top
+    fx0, fy0, fx1, fy1 = BOX_FRACTIONS
+    return left + fx0 * w, top + fy0 * h, left + fx1 * w, top + fy1 * h
+
+
 @dataclass(frozen=True)
 class Exposure:
     """A dim face is brightened before scoring, as a camera's auto-exposure would have: the networks were
