@@ -87,3 +87,15 @@ def test_an_unexpected_aiortc_keeps_its_own_thread(monkeypatch):
     monkeypatch.setattr(rtcrtpreceiver, "decoder_worker", namespace["decoder_worker"])
     assert decoding.install() is False
     assert rtcrtpreceiver.decoder_worker is namespace["decoder_worker"]
+
+
+
+def test_an_aiortc_whose_source_cannot_be_read_keeps_its_own_thread(monkeypatch):
+    from aiortc import rtcrtpreceiver
+
+    source = "def decoder_worker(loop, input_q, output_q, decode_error):\n    pass\n"  # the expected parameters
+    namespace: dict = {}
+    exec(compile(source, "<no file to read>", "exec"), namespace)  # inspect.getsource raises OSError for it
+    monkeypatch.setattr(rtcrtpreceiver, "decoder_worker", namespace["decoder_worker"])
+    assert decoding.install() is False
+    assert rtcrtpreceiver.decoder_worker is namespace["decoder_worker"]

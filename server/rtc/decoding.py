@@ -60,7 +60,11 @@ def install() -> bool:
     current = rtcrtpreceiver.decoder_worker
     if current is decoder_worker:
         return True
-    if tuple(inspect.signature(current).parameters) != EXPECTED_PARAMETERS or "run_coroutine_threadsafe" not in inspect.getsource(current):
+    try:
+        expected = tuple(inspect.signature(current).parameters) == EXPECTED_PARAMETERS and "run_coroutine_threadsafe" in inspect.getsource(current)
+    except (OSError, TypeError, ValueError):  # no source to read (a frozen or compiled install)
+        expected = False
+    if not expected:
         log.warning("aiortc's decoder thread is not the one expected; its frame hand-off is kept")
         return False
     rtcrtpreceiver.decoder_worker = decoder_worker
