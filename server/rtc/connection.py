@@ -23,7 +23,7 @@ from aiortc import RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from ..liveness.analyzer import frame_due
-from . import decoding, protocol
+from . import decoding, jitterbuffer, protocol
 from .bandwidth import limit_video_bitrate
 from .ice import uses_relay
 
@@ -173,6 +173,7 @@ class LiveConnection:
         self.no_frames_timeout_s = no_frames_timeout_s
         self.stats = StreamStats()
         decoding.install()  # each decoded frame handed to the event loop with one callback (decoding.py)
+        jitterbuffer.install()  # a frame decoded at its last packet, not one frame interval later (jitterbuffer.py)
         self.pc = RTCPeerConnection(configuration=configuration)
         self.end_reason: str | None = None
         self.closed = asyncio.Event()
