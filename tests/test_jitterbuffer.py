@@ -10,10 +10,11 @@ from server.rtc import jitterbuffer
 from server.rtc.jitterbuffer import MarkedFrameJitterBuffer
 
 
-def packet(sequence_number: int, timestamp: int, marker: bool = False) -> RtpPacket:
-    """A depayloaded video packet, as aiortc's receiver hands it to its buffer (`_data` its share of the frame)."""
+def packet(sequence_number: int, timestamp: int, marker: bool = False, padding: bool = False) -> RtpPacket:
+    """A depayloaded video packet, as aiortc's receiver hands it to its buffer (`_data` its share of the frame;
+    none for padding, which a browser sends to probe the bandwidth)."""
     result = RtpPacket(payload_type=96, marker=int(marker), sequence_number=sequence_number, timestamp=timestamp)
-    result._data = b"%d," % sequence_number  # type: ignore[attr-defined]
+    result._data = b"" if padding else b"%d," % sequence_number  # type: ignore[attr-defined]
     return result
 
 
@@ -44,6 +45,17 @@ def test_a_late_packet_completes_the_frame_when_it_arrives():
 def test_a_lost_packet_holds_the_frame_back():
     stream = [packet(10, 3000), packet(12, 3000, marker=True), packet(13, 6000, marker=True)]
     assert frames_from(video_buffer(), stream) == []
+
+
+def test_padding_after_a_frame_neither_holds_back_the_next_nor_becomes_a_frame():
+    stream = [packet(10, 3000, marker=True), packet(11, 3000, padding=True), packet(12, 3000, padding=True),
+              packet(13, 6000), packet(14, 6000, marker=True), packet(15, 9000, marker=True)]
+    assert frames_from(video_buffer(), stream) == [(0, 3000, b"10,"), (4, 6000, b"13,14,"), (5, 9000, b"15,")]
+
+
+def test_padding_alone_is_not_handed_to_the_decoder_without_markers():
+    stream = [packet(10, 3000), packet(11, 6000, padding=True), packet(12, 9000), packet(13, 12000)]
+    assert frames_from(video_buffer(), stream) == [(1, 3000, b"10,"), (3, 9000, b"12,")]
 
 
 def test_without_markers_a_frame_completes_at_the_next_frames_first_packet_as_in_aiortc():

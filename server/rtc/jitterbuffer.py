@@ -29,11 +29,14 @@ class MarkedFrameJitterBuffer(JitterBuffer):
                 packet = self._packets[(self._origin + count) % self._capacity]
                 if packet is None or (packets and packet.timestamp != packets[0].timestamp):
                     break
+                if not packets and not packet._data and not packet.marker:  # type: ignore[attr-defined]
+                    continue  # padding (no picture data) sent after the frame it carries the timestamp of
                 packets.append(packet)
                 if packet.marker:
                     self.remove(count + 1)
                     return JitterFrame(data=b"".join(p._data for p in packets), timestamp=packet.timestamp)  # type: ignore[attr-defined]
-        return super()._remove_frame(sequence_number)
+        frame = super()._remove_frame(sequence_number)
+        return frame if frame is None or frame.data else None  # padding alone is no frame to decode
 
 
 def install() -> bool:
