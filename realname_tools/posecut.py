@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from realname_tools import splices as sp
+from realname_tools.output import emit_json
 
 # The analysis rates asked (server/liveness/rates.py: 5 before a prompt, 8 for a smile, 10 for a blink, 12 for a
 # movement under way). On a 25 fps clip the page sends 20 frames a second, 0.04 and 0.08 s apart, so
@@ -332,9 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     m.add_argument("--json", default=None)
     args = parser.parse_args(argv)
     result = measure(Path(args.media), Path(args.more_genuine) if args.more_genuine else None, Path(args.cache))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    emit_json(result, args.json)
     return 0
 
 

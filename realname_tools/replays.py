@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import fractions
-import json
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from realname_tools.output import emit_json
 from realname_tools.splices import GENUINE
 
 CLIPS = [c for c in GENUINE if not c.startswith("attack_")]  # the live single-face clips
@@ -221,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     cal.add_argument("--json", default=None, help="write the measurements here")
     args = parser.parse_args(argv)
     result = calibrate(Path(args.media))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    emit_json(result, args.json)
     return 0
 
 

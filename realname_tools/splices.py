@@ -18,12 +18,13 @@ it from the live page (20 frames a second through VP8 at that bitrate).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from realname_tools.output import emit_json
 
 FPS = 25.0
 
@@ -354,9 +355,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     result = calibrate(Path(args.media), args.windows, args.fade, args.fade_style, Path(args.more_genuine) if args.more_genuine else None,
                        args.vp8_kbps)
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=1))
-    print(json.dumps(result, indent=1))
+    emit_json(result, args.json)
     return 0
 
 
