@@ -53,6 +53,11 @@ def test_padding_after_a_frame_neither_holds_back_the_next_nor_becomes_a_frame()
     assert frames_from(video_buffer(), stream) == [(0, 3000, b"10,"), (4, 6000, b"13,14,"), (5, 9000, b"15,")]
 
 
+def test_marked_padding_is_dropped_and_the_next_frame_still_leaves_at_its_marker():
+    stream = [packet(10, 3000, marker=True), packet(11, 3000, marker=True, padding=True), packet(12, 6000), packet(13, 6000, marker=True)]
+    assert frames_from(video_buffer(), stream) == [(0, 3000, b"10,"), (3, 6000, b"12,13,")]
+
+
 def test_padding_alone_is_not_handed_to_the_decoder_without_markers():
     stream = [packet(10, 3000), packet(11, 6000, padding=True), packet(12, 9000), packet(13, 12000)]
     assert frames_from(video_buffer(), stream) == [(1, 3000, b"10,"), (3, 9000, b"12,")]

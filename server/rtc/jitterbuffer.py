@@ -29,7 +29,10 @@ class MarkedFrameJitterBuffer(JitterBuffer):
                 packet = self._packets[(self._origin + count) % self._capacity]
                 if packet is None or (packets and packet.timestamp != packets[0].timestamp):
                     break
-                if not packets and not packet._data and not packet.marker:  # type: ignore[attr-defined]
+                if not packets and not packet._data:  # type: ignore[attr-defined]
+                    if packet.marker:  # marked padding: nothing to decode, and the frame before it is gone
+                        self.remove(count + 1)
+                        return None
                     continue  # padding (no picture data) sent after the frame it carries the timestamp of
                 packets.append(packet)
                 if packet.marker:
