@@ -8,6 +8,8 @@ offer (`tests/fixtures/offers/`), its User-Agent, its frames' capture clock (ste
 Gaussian jitter) and whether it declared its camera's settings. Where the person has no photo apart from
 their clip, the face match is taken as a match (`match: assumed`), so that what is measured is the
 injection detection alone. Generated clips (puppets, splices) go to a temporary folder under /tmp.
+With `--reactive`, each splice is also played on prompt (reactive_splices.py: the attacker's player that
+waits for each prompt), offline.
 
 Reported per instrument: attacks accepted (approved: the IAPAR-like rate, attack presentations accepted
 / attack presentations) and sent to review; for genuine clips, those not approved (BPCER-like).
@@ -25,6 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from realname_tools.reactive_splices import ReactivePlayer
 
 CHROME_UA = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 OFFERS = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "offers"
@@ -102,6 +106,7 @@ class Case:
     client: Client | None = None
     sandbox: bool = False
     chromium_challenges: str | None = None  # those the clip, looping as a fake camera, performs in time (None: the same)
+    player: Callable[[], ReactivePlayer] | None = None  # instead of the clip: footage played on prompt (reactive_splices.py)
 
 
 @dataclass
@@ -134,16 +139,19 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     from server.flow.judgement import judge
     from server.flow.offline import judge_clip
     from server.liveness.challenges import parse_challenges
-    from server.liveness.replay import VideoError, replay_video
+    from server.liveness.replay import VideoError, replay_frames, replay_video
     from server.matching.matcher import Decision
     from server.spoof.signals import strongest_first
 
-    clip = case.clip(scratch)
+    clip = case.clip(scratch) if case.player is None else None
     try:
-        report = replay_video(clip, parse_challenges(case.challenges), context.landmarker, pad_models=context.pad)
+        if case.player is not None:
+            report = replay_frames(case.player().frames, parse_challenges(case.challenges), context.landmarker, pad_models=context.pad)
+        else:
+            report = replay_video(clip, parse_challenges(case.challenges), context.landmarker, pad_models=context.pad)
     except VideoError as error:
         return Outcome(case, "failed", error.code, performed=False)
-    if case.client is not None:
+    if case.client is not None and clip is not None:
         report = dataclasses.replace(report, signals=tuple(strongest_first([*report.signals, *client_signals(case.client, clip)])))
     if case.reference is not None:
         reference = context.read_photo(media / "photos" / case.reference)
@@ -161,7 +169,7 @@ def judge_case(case: Case, scratch: Path, media: Path, context) -> Outcome:
     return Outcome(case, status, why, [s.code.value for s in signals if s.level.value != "low"], performed, change)
 
 
-def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...] = ()) -> list[Case]:
+def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...] = (), reactive: bool = False) -> list[Case]:
     """The cases; `photos`: a folder of portraits (one face each) never used to calibrate, each made into a
     mesh-warped puppet and judged against itself as the ID photo; `more_splices`: footage never used,
     each "CHALLENGES=CLIP:START:END+CLIP:START:END+..." (paths as given, seconds)."""
@@ -226,9 +234,15 @@ def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...]
 
         return make
 
+    def played_on_prompt(pieces) -> Callable[[], ReactivePlayer]:
+        return lambda: ReactivePlayer.of(pieces)
+
     for index, (pieces, challenges, reference) in enumerate(SPLICES):
         name = " + ".join(f"{c.split('_')[0]}[{a}-{b}]" for c, a, b in pieces)
         out.append(Case("splice of real footage, one piece per challenge", name, True, splice(pieces, index), challenges, reference))
+        if reactive:
+            out.append(Case("splice of real footage, played on prompt", name, True, splice(pieces, index), challenges, reference,
+                            player=played_on_prompt([(videos / c, a, b) for c, a, b in pieces])))
     for seed, portrait in enumerate(sorted(p for p in (photos.iterdir() if photos else ()) if p.suffix.lower() in (".jpg", ".jpeg", ".png"))):
         challenges = MESH_CHALLENGES[seed % len(MESH_CHALLENGES)]
         out.append(Case("unseen photo: puppet of the ID portrait (mesh-warped)", f"{portrait.name} {challenges}", True,
@@ -238,6 +252,9 @@ def cases(media: Path, photos: Path | None = None, more_splices: tuple[str, ...]
         pieces = [(Path(c).resolve(), float(a), float(b)) for c, a, b in (piece.rsplit(":", 2) for piece in pieces_text.split("+"))]
         name = " + ".join(f"{c.name}[{a}-{b}]" for c, a, b in pieces)
         out.append(Case("unseen footage: splice, one piece per challenge", name, True, splice(pieces, 100 + index), challenges, None))
+        if reactive:
+            out.append(Case("unseen footage: splice played on prompt", name, True, splice(pieces, 100 + index), challenges, None,
+                            player=played_on_prompt(pieces)))
     return out
 
 
@@ -277,7 +294,7 @@ def run(args) -> int:
     settings = load_settings(args.config)
     pad_dir = args.pad_model_dir or settings.pad_model_dir
     media = Path(args.media)
-    more = cases(media, Path(args.photos) if args.photos else None, tuple(args.splice or ()))
+    more = cases(media, Path(args.photos) if args.photos else None, tuple(args.splice or ()), args.reactive)
     chosen = [case for case in more if not args.only or any(part in case.instrument for part in args.only.split("|"))]
 
     def said(outcome: Outcome) -> None:
@@ -292,7 +309,7 @@ def run(args) -> int:
 
         models = load_models(dataclasses.replace(settings, pad_model_dir=pad_dir or ""))
         CONTEXT = Context(models.landmarker_file, models.pad, models.matcher, read_photo)
-        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and not c.sandbox]
+        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and c.player is None and not c.sandbox]
         outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", Outcome, said))
     else:
         CONTEXT = Context(
@@ -328,5 +345,7 @@ def add_parser(sub) -> None:
     evali.add_argument("--photos", help="a folder of portraits never used to calibrate: each made into a mesh-warped puppet (instrument 'unseen photo')")
     evali.add_argument("--splice", action="append", metavar="CHALLENGES=CLIP:START:END+...",
                        help="footage never used, spliced one piece per challenge (repeatable; instrument 'unseen footage')")
+    evali.add_argument("--reactive", action="store_true",
+                       help="also play each splice on prompt: its first piece looped at rest, each other piece when its challenge is asked (offline)")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)

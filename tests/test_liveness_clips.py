@@ -244,3 +244,19 @@ def test_cli_without_a_pad_model_says_so():
     data = json.loads(done.stdout)
     assert data["pad"]["verdict"] == "unavailable"
     assert "pad_unavailable" in [s["code"] for s in data["signals"]]
+
+
+def test_frames_made_as_the_check_goes_are_judged_as_the_same_file():
+    """replay_frames (a reactive player's way in) and replay_video decide a clip alike."""
+    from server.liveness.replay import replay_frames
+
+    def decoded(engine):
+        with av.open(str(video(BLINK))) as container:
+            for frame in container.decode(video=0):
+                yield frame, float(frame.time)
+
+    from_file = replay(BLINK, "blink,blink")
+    made = replay_frames(decoded, parse_challenges("blink,blink"), landmarker_file())
+    assert made.result.passed and from_file.result.passed
+    assert [(c.asked_at, c.completed_at) for c in made.result.challenges] == [(c.asked_at, c.completed_at) for c in from_file.result.challenges]
+    assert made.frames == from_file.frames

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -248,8 +248,47 @@ def replay_video(
         analyzer.close()
     if analyzer.frames == 0:
         raise VideoError("the video has no decodable video frames")
-    elapsed = time.perf_counter() - started
-    liveness = engine.result or engine.finish(last_t - (first_t or 0.0) if prompts_at is not None else last_t)
+    return _report(engine, analyzer, sizes, time.perf_counter() - started, first_t, last_t, pad_models, prompts_at is not None)
+
+
+def replay_frames(
+    source: Callable[[LivenessEngine], Iterable[tuple[object, float]]],
+    challenges: list[Challenge],
+    landmarker_file: Path,
+    challenge_timeout_s: float = 8.0,
+    start_timeout_s: float = 20.0,
+    pad_models: PadModels | None = None,
+    pad_policy: PadFramePolicy | None = None,
+) -> ReplayReport:
+    """As `replay_video` (every frame analysed), for frames made as the check goes: `source(engine)` yields
+    (av.VideoFrame, t) and may read the engine between frames (what it asked and when), as a player that
+    answers the prompts would."""
+    engine = LivenessEngine(challenges, None, challenge_timeout_s, start_timeout_s)
+    policy = (pad_policy or PadFramePolicy()) if pad_models is not None else None
+    analyzer = LivenessAnalyzer(new_landmarker(landmarker_file), engine, None, policy)
+    started = time.perf_counter()
+    first_t: float | None = None
+    last_t = 0.0
+    sizes: list[tuple[float, int, int]] = []
+    try:
+        for frame, t in source(engine):
+            first_t = t if first_t is None else first_t
+            last_t = max(last_t, t)
+            analyzer.observe(frame, t)
+            sizes.append((t, frame.width, frame.height))
+            if analyzer.analyse_frame(frame, t).result is not None:
+                break
+    finally:
+        analyzer.close()
+    if analyzer.frames == 0:
+        raise VideoError("no frame was analysed")
+    return _report(engine, analyzer, sizes, time.perf_counter() - started, first_t, last_t, pad_models, False)
+
+
+def _report(engine: LivenessEngine, analyzer: LivenessAnalyzer, sizes: list[tuple[float, int, int]], elapsed: float,
+            first_t: float | None, last_t: float, pad_models: PadModels | None, scheduled: bool) -> ReplayReport:
+    """The check's verdict once its frames are analysed: the engine's, PAD's and the stream's signals."""
+    liveness = engine.result or engine.finish(last_t - (first_t or 0.0) if scheduled else last_t)
     pad = score_pad(analyzer.frames_for_pad(), pad_models, analyzer.pad_deformation()) if pad_models is not None else None
     rigidity = analyzer.rigidity.result()
     facts = StreamFacts(

@@ -1,0 +1,112 @@
+"""Spliced footage played on prompt: the reactive player of a scripted peer or a virtual camera (issue 24).
+
+A splice file has a fixed timeline: its cuts fall wherever its author put them, and its movements answer
+the prompts only if the check asks at the right moments. The attacker of the issue does better: a
+scripted peer (or a virtual camera in a real browser) loops footage of the person at rest and, when a
+prompt arrives, plays the piece of footage that performs it, then goes back to rest. Every switch is
+then a cut between the prompt and the movement's onset, and the reaction looks human (the player's
+latency plus the piece's own lead-in).
+
+`ReactivePlayer` is that player, driven by the engine itself (what it asked, and when), judged offline
+through `server.liveness.replay.replay_frames` with every frame analysed, as `replay_video` judges a
+file. The frames go through VP8 at the scripted client's bit rate on the way, as they would on the wire.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from realname_tools.splices import FPS, piece_frames
+
+CLIENT_KBPS = 1000  # realname_tools/client.py's default bit rate
+LATENCY_S = 0.3  # from the engine's ask to the switch: the prompt's way to the page, the script's reaction
+MAX_S = 40.0  # the player gives up (the engine's own timeouts come first)
+
+
+@dataclass(frozen=True)
+class ReactivePlayer:
+    """`rest`: BGR frames of the person at rest (looped forth and back: no cut at the loop); `moves`: one
+    piece per challenge, in the order asked, each from rest to rest."""
+
+    rest: list[np.ndarray]
+    moves: list[list[np.ndarray]]
+    fps: float = FPS
+    latency_s: float = LATENCY_S
+    kbps: int = CLIENT_KBPS  # 0: the frames as they are, no codec on the way
+
+    @classmethod
+    def of(cls, pieces: list[tuple[Path, float, float]], latency_s: float = LATENCY_S, kbps: int = CLIENT_KBPS) -> ReactivePlayer:
+        """The first piece is the rest, the others the challenges' pieces (a `--splice` spec's pieces)."""
+        rest = piece_frames(*pieces[0], None)
+        size = (rest[0].shape[1], rest[0].shape[0])
+        return cls(rest, [piece_frames(path, start, end, size) for path, start, end in pieces[1:]], FPS, latency_s, kbps)
+
+    def bgr_frames(self, engine) -> Iterator[tuple[np.ndarray, float]]:
+        """(BGR frame, seconds) as the check goes: rest until `latency_s` after each ask, then its piece."""
+        rest_index, step, played, piece, at = 0, 1, 0, None, 0
+        for n in range(int(MAX_S * self.fps)):
+            t = n / self.fps
+            if engine.result is not None:
+                return
+            if piece is None and played < len(self.moves) and played < len(engine.records):
+                asked = engine.records[played].asked_at
+                if asked is not None and t >= asked + self.latency_s:
+                    piece, at, played = self.moves[played], 0, played + 1
+            if piece is not None:
+                yield piece[at], t
+                at += 1
+                if at == len(piece):
+                    piece = None
+                continue
+            yield self.rest[rest_index], t
+            if len(self.rest) > 1:
+                if not 0 <= rest_index + step < len(self.rest):
+                    step = -step
+                rest_index += step
+
+    def frames(self, engine) -> Iterator[tuple[object, float]]:
+        """(av.VideoFrame, seconds): `bgr_frames` as the server receives them."""
+        import av
+
+        codec = _Vp8RoundTrip(self.kbps) if self.kbps else None
+        for n, (bgr, t) in enumerate(self.bgr_frames(engine)):
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = n, Fraction(1, int(round(self.fps)))
+            if codec is not None:
+                frame = codec.passed(frame)
+                if frame is None:
+                    continue
+            yield frame, t
+
+
+class _Vp8RoundTrip:
+    """libvpx in real-time mode, one frame in and one out (no look-ahead), as a WebRTC sender encodes."""
+
+    def __init__(self, kbps: int) -> None:
+        self.kbps = kbps
+        self.encoder = None
+        self.decoder = None
+
+    def passed(self, frame):
+        import av
+
+        if self.encoder is None:
+            self.encoder = av.CodecContext.create("libvpx", "w")
+            self.encoder.width, self.encoder.height = frame.width // 2 * 2, frame.height // 2 * 2
+            self.encoder.pix_fmt, self.encoder.time_base = "yuv420p", frame.time_base
+            self.encoder.bit_rate = self.kbps * 1000
+            self.encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+            self.decoder = av.CodecContext.create("libvpx", "r")
+        if (frame.width, frame.height) != (self.encoder.width, self.encoder.height):
+            frame = frame.reformat(width=self.encoder.width, height=self.encoder.height)
+        out = None
+        for packet in self.encoder.encode(frame):
+            for decoded in self.decoder.decode(packet):
+                decoded.pts, decoded.time_base = frame.pts, frame.time_base
+                out = decoded
+        return out
