@@ -179,3 +179,14 @@ def test_eval_injection_takes_photos_and_footage_never_used(tmp_path):
     assert puppet.challenges == MESH_CHALLENGES[0] and puppet.reference == str((tmp_path / "stranger.jpg").resolve())
     assert splice.instrument == "unseen footage: splice, one piece per challenge" and splice.challenges == "blink,turn_left"
     assert splice.name == "a.mp4[0.0-1.5] + b.mp4[2.0-3.25]" and splice.reference is None
+
+
+def test_eval_injection_plays_every_splice_on_prompt_too_when_asked(tmp_path):
+    from realname_tools.eval_injection import SPLICES, cases
+
+    spec = f"blink={tmp_path / 'a.mp4'}:0:1.5+{tmp_path / 'b.mp4'}:2:3.25"
+    media = ROOT.parent / "shared" / "media"
+    assert not [c for c in cases(media, None, (spec,)) if c.player is not None]
+    played = [c for c in cases(media, None, (spec,), reactive=True) if c.player is not None]
+    assert [c.instrument for c in played] == ["splice of real footage, played on prompt"] * len(SPLICES) + ["unseen footage: splice played on prompt"]
+    assert played[-1].challenges == "blink" and played[-1].name == "a.mp4[0.0-1.5] + b.mp4[2.0-3.25]"
