@@ -330,6 +330,8 @@ class HostedFlowClient:
             run.messages.append({**data, "received_at": time.monotonic()})
             if data.get("type") == "rate" and hasattr(track, "ask"):  # as the page's sender does
                 track.ask(data.get("fps"))
+            if hasattr(track, "heard"):  # a track that answers the prompts (reactive_splices.ReactiveTrack)
+                track.heard(data)
             if data.get("type") == "result":
                 run.result = data
                 done.set()

@@ -20,6 +20,7 @@ import aiohttp
 import pytest
 
 from realname_tools.client import ClipTrack, HostedFlowClient, load_clip
+from realname_tools.reactive_splices import ReactivePlayer, ReactiveTrack
 from server.liveness.challenges import parse_challenges
 from server.sessions import Status
 from tests.support.media import photo, video
@@ -140,3 +141,18 @@ async def test_a_disguised_client_streaming_a_puppet_of_another_photo_fails_by_r
     assert found["detail"]["texture_change"] < found["detail"]["below"] and found["detail"]["frames"] >= 2
     assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
     assert "rigid_texture" in data["liveness"]["detail"]
+
+
+async def test_a_disguised_client_playing_spliced_footage_on_prompt_fails_by_stream_discontinuity(server, services, live_key):
+    """The attacker of the issue: footage of the person at rest, looped, and on each prompt the piece that
+    performs it (realname_tools/reactive_splices.py), the offer forged to read like Chrome's. Each switch
+    is a cut between the prompt and the movement: two or more fail the check."""
+    pieces = [(video(BLINK_CLIP), 0.6, 1.6), (video(BLINK_CLIP), 9.0, 9.8), (video(BLINK_CLIP), 3.2, 4.0)]
+    track = ReactiveTrack(ReactivePlayer.of(pieces, kbps=0), challenges=2)
+    data = await scripted_check(server, services, live_key, track, disguised_as_chrome)
+    seen = {k: data.get(k) for k in ("status", "failure_reason")} | {"signals": (data.get("liveness") or {}).get("signals")}
+    assert signal(data, "client_not_browser") is None, seen
+    assert [r.asked_at is not None for r in track.log.records] == [True, True], "both prompts were heard and answered"
+    found = signal(data, "stream_discontinuity")
+    assert found is not None and found["action"] == "fail" and found["detail"]["during_challenges"] >= 2, seen
+    assert data["status"] != "approved" and data["failure_reason"] == "presentation_attack", seen
