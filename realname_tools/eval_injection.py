@@ -9,7 +9,7 @@ Gaussian jitter) and whether it declared its camera's settings. Where the person
 their clip, the face match is taken as a match (`match: assumed`), so that what is measured is the
 injection detection alone. Generated clips (puppets, splices) go to a temporary folder under /tmp.
 With `--reactive`, each splice is also played on prompt (reactive_splices.py: the attacker's player that
-waits for each prompt), offline.
+waits for each prompt; with `--chromium`, as a virtual camera in the page).
 
 Reported per instrument: attacks accepted (approved: the IAPAR-like rate, attack presentations accepted
 / attack presentations) and sent to review; for genuine clips, those not approved (BPCER-like).
@@ -309,7 +309,7 @@ def run(args) -> int:
 
         models = load_models(dataclasses.replace(settings, pad_model_dir=pad_dir or ""))
         CONTEXT = Context(models.landmarker_file, models.pad, models.matcher, read_photo)
-        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and c.player is None and not c.sandbox]
+        browser_cases = [dataclasses.replace(c, instrument=f"{c.instrument} [Chromium, live key]") for c in chosen if c.client is None and not c.sandbox]
         outcomes = asyncio.run(run_cases(browser_cases, media, models, pad_dir or "", Outcome, said))
     else:
         CONTEXT = Context(
@@ -346,6 +346,6 @@ def add_parser(sub) -> None:
     evali.add_argument("--splice", action="append", metavar="CHALLENGES=CLIP:START:END+...",
                        help="footage never used, spliced one piece per challenge (repeatable; instrument 'unseen footage')")
     evali.add_argument("--reactive", action="store_true",
-                       help="also play each splice on prompt: its first piece looped at rest, each other piece when its challenge is asked (offline)")
+                       help="also play each splice on prompt: its first piece looped at rest, each other piece when its challenge is asked (with --chromium: as a virtual camera in the page)")
     evali.add_argument("--json", action="store_true")
     evali.set_defaults(func=run)

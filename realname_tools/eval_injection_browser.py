@@ -8,7 +8,8 @@ which a live key refuses outright as a virtual camera) is renamed "Integrated Ca
 before the page, as a virtual camera can be renamed; genuine clips get the same, so that both meet the
 same server. The session's challenges are those the clip performs (the attacker of the issue played the
 movement that fits each prompt); the file loops from the browser's start and is not driven by the
-prompts. Where the case has no photo of the person apart from their clip, a photo of another person is
+prompts. A case played on prompt (`--reactive`) is instead a canvas stream that hears the prompts
+(data/reactive_camera.js): a virtual camera driven by the attacker's script. Where the case has no photo of the person apart from their clip, a photo of another person is
 the ID photo and the decision is taken with the match assumed (as the offline cases do), from the
 check's own signals.
 """
@@ -23,6 +24,7 @@ RESULT_TIMEOUT_MS = 180_000
 LEAD_IN_REPEATS = 15  # the still start: 15 s, longer than the page takes to connect on a busy machine
 CHALLENGE_TIMEOUT_S = 20.0  # a file does not react to its prompt: it gets its chance (so do the attacks)
 OTHER_PERSON = "george_clooney/deepface_img38.jpg"  # the ID photo when the case has none (match assumed)
+REACTIVE_CAMERA = Path(__file__).with_name("data") / "reactive_camera.js"  # footage played on prompt, in the page
 
 # The attacker's rename of a virtual camera, before any page script runs.
 RENAMED_CAMERA = """
@@ -128,6 +130,37 @@ async def chromium_check(live: LiveServer, playwright, camera: Path, challenges:
     return await browser_check(live, playwright, chromium_args(camera), challenges.split(","), id_photo, "eval-injection", RENAMED_CAMERA, 30_000)
 
 
+async def reactive_check(live: LiveServer, playwright, player, challenges: str, id_photo: Path) -> dict:
+    """One check as a customer in Chromium whose camera answers the prompts: `player`'s frames
+    (reactive_splices.ReactivePlayer) drawn on a canvas stream named like a webcam, each piece played as the
+    page's data channel asks its challenge (data/reactive_camera.js, the attacker's virtual camera); the
+    session's record."""
+    import json
+
+    import cv2
+
+    from e2e.support.browser import chromium_args
+    from realname_tools.reactive_splices import RETRY_S
+
+    def jpegs(frames) -> list[bytes]:
+        return [cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes() for frame in frames]
+
+    served = {"rest": jpegs(player.rest), **{f"move{k}": jpegs(piece) for k, piece in enumerate(player.moves)}}
+    height, width = player.rest[0].shape[:2]
+    config = {"fps": player.fps, "latency_s": player.latency_s, "retry_s": RETRY_S, "rest": len(player.rest),
+              "moves": [len(piece) for piece in player.moves], "width": width, "height": height}
+    script = REACTIVE_CAMERA.read_text().replace("__REACTIVE_CONFIG__", json.dumps(config))
+
+    async def serve(route) -> None:
+        name, frame = route.request.url.rsplit("/", 2)[-2:]
+        await route.fulfill(status=200, content_type="image/jpeg", body=served[name][int(frame.split(".")[0])])
+
+    async def prepare(context) -> None:
+        await context.route("**/__attack/**", serve)
+
+    return await browser_check(live, playwright, chromium_args(), challenges.split(","), id_photo, "eval-injection", script, 30_000, prepare)
+
+
 def outcome_of(Outcome, case, data: dict, match_assumed: bool):
     """The case's Outcome (eval_injection's) from the session's record (with the match assumed: from its
     signals alone)."""
@@ -163,18 +196,23 @@ async def run_cases(cases, media: Path, models, pad_dir: str, Outcome, report) -
         folder = Path(scratch)
         async with LiveServer(models, pad_dir, folder) as live, async_playwright() as playwright:
             for index, case in enumerate(cases):
-                clip = case.clip(folder)
-                # A still start of some seconds (its first half second played forward and back) before the
-                # clip's own: the check's first prompt comes while the person is still, whatever the clip;
-                # then back to the start the other way, so that the fake camera's loop makes no cut.
-                camera = clip_to_y4m(clip, folder / f"camera-{index}.y4m", hold_start_s=0.5, hold_repeats=LEAD_IN_REPEATS, palindrome=True)
                 photo = media / "photos" / (case.reference or OTHER_PERSON)
+                camera = None
                 try:
-                    data = await chromium_check(live, playwright, camera.path, case.chromium_challenges or case.challenges, photo)
+                    if case.player is not None:
+                        data = await reactive_check(live, playwright, case.player(), case.challenges, photo)
+                    else:
+                        # A still start of some seconds (its first half second played forward and back) before
+                        # the clip's own: the check's first prompt comes while the person is still, whatever the
+                        # clip; then back to the start the other way, so that the fake camera's loop makes no cut.
+                        camera = clip_to_y4m(case.clip(folder), folder / f"camera-{index}.y4m", hold_start_s=0.5,
+                                             hold_repeats=LEAD_IN_REPEATS, palindrome=True)
+                        data = await chromium_check(live, playwright, camera.path, case.chromium_challenges or case.challenges, photo)
                     outcome = outcome_of(Outcome, case, data, match_assumed=case.reference is None)
                 except Exception as error:  # a page that never reached its result: said, and counted as not approved
                     outcome = Outcome(case, "error", f"{type(error).__name__}: {str(error).splitlines()[0][:160]}")
-                camera.path.unlink(missing_ok=True)
+                if camera is not None:
+                    camera.path.unlink(missing_ok=True)
                 report(outcome)
                 outcomes.append(outcome)
     return outcomes
