@@ -37,11 +37,12 @@ _SCALE = (SHAPE_POINTS.index(_EYE_CORNERS[0]), SHAPE_POINTS.index(_EYE_CORNERS[1
 POINT_QUANTILE = 98.0  # a blink moves only the eyelids, a few per cent of the points: a lower quantile would not see it
 MIN_EYE_SPAN_PX = 12.0
 _SQRT2 = math.sqrt(2)
+_SHAPE_INDEX = np.array(SHAPE_POINTS)  # an index array made once: a tuple or list is converted on every call
 
 
 def shape_of(points: np.ndarray, width: int, height: int) -> np.ndarray:
     """The subset of a face's normalised landmarks (478 x 3) in pixels (N x 2)."""
-    return np.asarray(points)[list(SHAPE_POINTS), :2] * np.array([width, height], dtype=np.float64)
+    return np.asarray(points)[_SHAPE_INDEX, :2] * np.array([width, height], dtype=np.float64)
 
 
 def _normalised(p: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
@@ -49,7 +50,7 @@ def _normalised(p: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
     from it (the points, the scale, the centroid)."""
     centre = np.add.reduce(p, axis=0) / len(p)
     moved = p - centre
-    spread = float(np.sqrt(np.einsum("ij,ij->i", moved, moved)).mean())
+    spread = float(np.add.reduce(np.sqrt(np.einsum("ij,ij->i", moved, moved)))) / len(p)  # ndarray.mean's arithmetic
     scale = _SQRT2 / spread if spread > 1e-9 else 1.0
     moved *= scale
     return moved, scale, centre
