@@ -56,6 +56,32 @@ def test_a_blink_deforms_the_face_a_homography_cannot_follow():
     assert frame_deformation(reference, blinked) > 0.01
 
 
+def svd_deformation(reference: np.ndarray, current: np.ndarray) -> float:
+    """The normalised DLT by the SVD of its 2N x 9 system and np.percentile: the textbook form of frame_deformation."""
+    def normaliser(p: np.ndarray) -> np.ndarray:
+        centre = p.mean(axis=0)
+        s = np.sqrt(2) / np.sqrt(((p - centre) ** 2).sum(axis=1)).mean()
+        return np.array([[s, 0, -s * centre[0]], [0, s, -s * centre[1]], [0, 0, 1]])
+
+    ts, td = normaliser(reference), normaliser(current)
+    a, b = np.c_[reference, np.ones(len(reference))] @ ts.T, np.c_[current, np.ones(len(current))] @ td.T
+    zeros = np.zeros((len(a), 3))
+    rows = np.vstack([np.hstack([a, zeros, -b[:, :1] * a]), np.hstack([zeros, a, -b[:, 1:2] * a])])
+    h = np.linalg.inv(td) @ np.linalg.svd(rows)[2][-1].reshape(3, 3) @ ts
+    mapped = np.c_[reference, np.ones(len(reference))] @ h.T
+    residual = np.linalg.norm(mapped[:, :2] / mapped[:, 2:3] - current, axis=1)
+    return float(np.percentile(residual, 98.0)) / float(np.linalg.norm(current[SHAPE_POINTS.index(33)] - current[SHAPE_POINTS.index(263)]))
+
+
+def test_the_homography_is_the_least_squares_one_of_the_textbook_dlt():
+    rng = np.random.default_rng(5)
+    face = head()
+    reference = view(face, 0.0) + rng.normal(0.0, 0.5, (len(SHAPE_POINTS), 2))
+    for yaw in (-20.0, 3.0, 25.0):
+        current = view(face, yaw, 0.45, (0.01, 0.02)) + rng.normal(0.0, 0.5, (len(SHAPE_POINTS), 2))
+        assert frame_deformation(reference, current) == pytest.approx(svd_deformation(reference, current), rel=1e-9)
+
+
 def test_a_face_too_small_measures_nothing():
     points = np.zeros((len(SHAPE_POINTS), 2))
     assert frame_deformation(points, points) is None

@@ -109,7 +109,10 @@ def _midpoint(px: dict[int, tuple[float, float]], pair: tuple[int, int]) -> tupl
 
 
 def face_box(points: np.ndarray) -> tuple[float, float, float, float]:
-    (x0, y0), (x1, y1) = points[:, :2].min(axis=0).tolist(), points[:, :2].max(axis=0).tolist()
+    # x and y each in a contiguous row first: numpy's min(axis=0) over the two strided columns of the
+    # 478 x 3 landmarks took 22 us of the frame's signals, a copy and min(axis=1) 3 (the same values).
+    columns = np.ascontiguousarray(points[:, :2].T)
+    (x0, y0), (x1, y1) = columns.min(axis=1).tolist(), columns.max(axis=1).tolist()
     return (max(0.0, x0), max(0.0, y0), min(1.0, x1), min(1.0, y1))
 
 

@@ -88,7 +88,10 @@ def luma_thumbnails(frame) -> tuple[np.ndarray, np.ndarray]:
     if name in FULL_RANGE:
         return small, fine
     # Video range stretched to 0-255: the grey levels the limits are calibrated in (an RGB picture's grey).
-    return (small - 16.0) * (255.0 / 219.0), (fine - 16.0) * (255.0 / 219.0)
+    for picture in (small, fine):  # in place: both are this call's own
+        picture -= 16.0
+        picture *= 255.0 / 219.0
+    return small, fine
 
 
 def blend_residual(pictures: np.ndarray) -> float:
@@ -134,11 +137,12 @@ def shifted_difference(before: np.ndarray, after: np.ndarray, reach: int = MAX_S
     padded = np.zeros((h + 2 * reach, w + 2 * reach), np.float32)
     padded[reach : reach + h, reach : reach + w] = after
     rows, cols = padded.strides
-    windows = np.lib.stride_tricks.as_strided(padded, (n, n, h, w), (rows, cols, rows, cols), writeable=False)
+    # The windows as a view made directly (as_strided's checks cost more than the view), never written.
+    windows = np.ndarray((n, n, h, w), np.float32, padded, 0, (rows, cols, rows, cols))
     changes = np.subtract(windows, before)  # (n, n, h, w): each shift of `after` against `before`
     np.abs(changes, out=changes)
     changes *= inside  # 0 where the shifted picture is outside the thumbnail, as nanmean's NaN becomes 0
-    sums = changes.sum(axis=(2, 3), dtype=np.float32)
+    sums = np.add.reduce(changes, axis=(2, 3), dtype=np.float32)
     np.true_divide(sums, counts, out=sums, casting="unsafe")
     return float(sums.min())
 
@@ -266,25 +270,33 @@ def gram_blend_fit(gram: list[list[float]], first: int, last: int) -> tuple[floa
     faster than arrays), and how unevenly the fitted weights climb: the largest share of the way from 0
     to the first weight, between weights and from the last to 1, times the steps, off 1 (0: in equal
     steps, as a fade blends; a movement that goes fast then slow is far from it)."""
-    g = gram
     inf = float("inf")
-    energy = g[last][last] + g[first][first] - 2.0 * g[first][last]
+    first_row, last_row = gram[first], gram[last]
+    first_first, first_last = first_row[first], first_row[last]
+    energy = last_row[last] + first_first - 2.0 * first_last
     if energy <= 0.0:
         return inf, inf
     worst = 0.0
     previous = 0.0
     uneven = 0.0
     k = last - first
+    low, high = FADE_ORDER, 1.0 - FADE_ORDER
+    # Every frame received runs this for each run of 2-7 steps: rows held and ifs for max(), the same arithmetic.
     for j in range(first + 1, last):
-        along = g[j][last] - g[j][first] - g[first][last] + g[first][first]  # <p - first, last - first>
+        row = gram[j]
+        along = row[last] - row[first] - first_last + first_first  # <p - first, last - first>
         weight = along / energy
-        if weight < FADE_ORDER or weight > 1.0 - FADE_ORDER or weight < previous - FADE_ORDER:
+        if weight < low or weight > high or weight < previous - low:
             return inf, inf
-        uneven = max(uneven, abs((weight - previous) * k - 1.0))
+        off = abs((weight - previous) * k - 1.0)
+        if off > uneven:
+            uneven = off
         previous = weight
-        apart = g[j][j] + g[first][first] - 2.0 * g[j][first]  # |p - first|^2
-        worst = max(worst, apart - weight * along)
-    return (worst / energy) ** 0.5, max(uneven, abs((1.0 - previous) * k - 1.0))
+        residual = row[j] + first_first - 2.0 * row[first] - weight * along  # |p - first|^2 - weight <p - first, last - first>
+        if residual > worst:
+            worst = residual
+    off = abs((1.0 - previous) * k - 1.0)
+    return (worst / energy) ** 0.5, off if off > uneven else uneven
 
 
 @dataclass(frozen=True)

@@ -108,12 +108,14 @@ def mesh_triangles(points: np.ndarray, width: int, height: int) -> np.ndarray:
     placed = np.stack([np.clip(points[:, 0], 0, width - 1), np.clip(points[:, 1], 0, height - 1)], 1).astype(np.float32)
     index: dict[tuple[float, float], int] = {}
     subdiv = cv2.Subdiv2D((-1, -1, width + 2, height + 2))
+    # The points and the triangles' corners are float32: as Python floats (tolist) they are exact, and
+    # the same corner is the same key.
     for i, (x, y) in enumerate(placed.tolist()):
-        index.setdefault((np.float32(x).item(), np.float32(y).item()), i)
+        index.setdefault((x, y), i)
         subdiv.insert((x, y))
     out = []
     for corners in subdiv.getTriangleList().reshape(-1, 3, 2).tolist():
-        ids = [index.get((np.float32(x).item(), np.float32(y).item())) for x, y in corners]
+        ids = [index.get((x, y)) for x, y in corners]
         if None in ids or len(set(ids)) < 3 or sum(i in EYES_AND_LIPS for i in ids) >= 2:
             continue
         out.append(ids)
@@ -166,15 +168,17 @@ def texture_change(neutral: NeutralFace, rgb: np.ndarray, points: np.ndarray) ->
     depth = px[tris, 2].mean(axis=1)
     corners = np.round(here[tris]).astype(np.int32)
     drawn = usable & (area >= 1.0)
-    for k in np.argsort(-depth).tolist():  # far first: nearer triangles are drawn over them, as the head hides its far side
-        if drawn[k]:
-            cv2.fillConvexPoly(owner, corners[k], k)
+    order = np.argsort(-depth)  # far first: nearer triangles are drawn over them, as the head hides its far side
+    order = order[drawn[order]]
+    for k, triangle in zip(order.tolist(), list(corners[order]), strict=True):  # some 800 a frame: no per-triangle indexing
+        cv2.fillConvexPoly(owner, triangle, k)
     inside = owner >= 0
     mask = cv2.erode(inside.astype(np.uint8), np.ones((5, 5), np.uint8)).astype(bool)
     if mask.sum() < 0.25 * CANVAS_W * canvas_h:
         return None
     ys, xs = np.mgrid[0:canvas_h, 0:CANVAS_W].astype(np.float32)
-    m = np.where(inside[..., None], rows[np.maximum(owner, 0)], 0).astype(np.float32)
+    # Each pixel's triangle's row, zeros outside the triangles (owner -1: the row of zeros appended).
+    m = np.concatenate([rows, np.zeros((1, 6), np.float32)])[owner]
     map_x = m[..., 0] * xs + m[..., 1] * ys + m[..., 2]
     map_y = m[..., 3] * xs + m[..., 4] * ys + m[..., 5]
     warped = cv2.remap(neutral.grey, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
