@@ -45,33 +45,23 @@ def shape_of(points: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.asarray(points)[_SHAPE_INDEX, :2] * np.array([width, height], dtype=np.float64)
 
 
-def _normalised(p: np.ndarray) -> tuple[np.ndarray, float, np.ndarray]:
-    """Hartley's normalisation: the points moved to their centroid and scaled to a mean distance of sqrt(2)
-    from it (the points, the scale, the centroid)."""
-    centre = np.add.reduce(p, axis=0) / len(p)
-    moved = p - centre
-    spread = float(np.add.reduce(np.sqrt(np.einsum("ij,ij->i", moved, moved)))) / len(p)  # ndarray.mean's arithmetic
-    scale = _SQRT2 / spread if spread > 1e-9 else 1.0
-    moved *= scale
-    return moved, scale, centre
-
-
 def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
-    """Least-squares homography src -> dst (normalised DLT), None when degenerate.
+    """Least-squares homography src -> dst (normalised DLT), None when degenerate. The DLT's null vector is
+    taken as the eigenvector of its 9 x 9 normal matrix for the smallest eigenvalue rather than the last
+    right singular vector of the 2N x 9 system: the same homography on normalised points (a frame's
+    deformation within 1e-12 on the shared clips), for a third of the cost, up to 10 times a second a check."""
 
-    The DLT's null vector is the eigenvector of the 9 x 9 normal matrix of its 2N x 9 system for the
-    smallest eigenvalue, not the last right singular vector of the system itself: the same homography
-    (a frame's deformation within 1e-12 of the SVD's on the shared clips) at a third of the cost, the
-    points being normalised (this runs up to 10 times a second per check)."""
-    a, s_src, c_src = _normalised(src)
-    b, s_dst, c_dst = _normalised(dst)
-    n = len(a)
-    rows = np.zeros((2, n, 9))  # x rows, then y rows: [a, 1, 0, 0, 0, -bx (a, 1)] and [0, 0, 0, a, 1, -by (a, 1)]
-    rows[0, :, :2] = a
-    rows[0, :, 2] = 1.0
-    rows[1, :, 3:6] = rows[0, :, :3]
-    np.multiply(rows[0, :, :3], -b.T[:, :, None], out=rows[:, :, 6:])
-    rows = rows.reshape(2 * n, 9)
+    def normaliser(p: np.ndarray) -> np.ndarray:
+        centre = p.mean(axis=0)
+        spread = np.sqrt(((p - centre) ** 2).sum(axis=1)).mean()
+        s = _SQRT2 / spread if spread > 1e-9 else 1.0
+        return np.array([[s, 0, -s * centre[0]], [0, s, -s * centre[1]], [0, 0, 1]])
+
+    ts, td = normaliser(src), normaliser(dst)
+    a = np.c_[src, np.ones(len(src))] @ ts.T
+    b = np.c_[dst, np.ones(len(dst))] @ td.T
+    zeros = np.zeros((len(a), 3))
+    rows = np.vstack([np.hstack([a, zeros, -b[:, :1] * a]), np.hstack([zeros, a, -b[:, 1:2] * a])])
     normal = rows.T @ rows
     if not np.isfinite(normal).all():
         return None
@@ -79,36 +69,23 @@ def _homography(src: np.ndarray, dst: np.ndarray) -> np.ndarray | None:
         _, vectors = np.linalg.eigh(normal)
     except np.linalg.LinAlgError:
         return None
-    # Back to pixels: inv(T_dst) @ h @ T_src, with T = [[s, 0, -s cx], [0, s, -s cy], [0, 0, 1]] (plain floats:
-    # numpy's call overhead on 3 x 3 is most of the cost).
-    h0, h1, h2, h3, h4, h5, h6, h7, h8 = vectors[:, 0].tolist()
-    (scx, scy), (dcx, dcy) = c_src.tolist(), c_dst.tolist()
-    h0, h1, h3, h4, h6, h7 = h0 * s_src, h1 * s_src, h3 * s_src, h4 * s_src, h6 * s_src, h7 * s_src
-    h2, h5, h8 = h2 - (h0 * scx + h1 * scy), h5 - (h3 * scx + h4 * scy), h8 - (h6 * scx + h7 * scy)
-    h0, h1, h2 = h0 / s_dst + dcx * h6, h1 / s_dst + dcx * h7, h2 / s_dst + dcx * h8
-    h3, h4, h5 = h3 / s_dst + dcy * h6, h4 / s_dst + dcy * h7, h5 / s_dst + dcy * h8
-    if abs(h8) < 1e-12:
-        return None
-    return np.array([[h0, h1, h2], [h3, h4, h5], [h6, h7, h8]]) / h8
+    h = np.linalg.inv(td) @ vectors[:, 0].reshape(3, 3) @ ts
+    return None if abs(h[2, 2]) < 1e-12 else h / h[2, 2]
 
 
 def frame_deformation(reference: np.ndarray, current: np.ndarray) -> float | None:
     """How far `current` (N x 2 px) departs from the best homography of `reference`, in eye spans."""
-    dx, dy = (current[_SCALE[0]] - current[_SCALE[1]]).tolist()
-    span = math.sqrt(dx * dx + dy * dy)
+    span = float(np.linalg.norm(current[_SCALE[0]] - current[_SCALE[1]]))
     if span < MIN_EYE_SPAN_PX:
         return None
     h = _homography(reference, current)
     if h is None:
         return None
-    w = reference @ h[2, :2] + h[2, 2]
-    if np.any(np.abs(w) < 1e-9):
+    mapped = np.c_[reference, np.ones(len(reference))] @ h.T
+    if np.any(np.abs(mapped[:, 2]) < 1e-9):
         return None
-    mapped = reference @ h[:2, :2].T
-    mapped += h[:2, 2]
-    mapped /= w[:, None]
-    mapped -= current
-    return _percentile(np.sqrt(np.einsum("ij,ij->i", mapped, mapped)), POINT_QUANTILE) / span
+    residual = np.linalg.norm(mapped[:, :2] / mapped[:, 2:3] - current, axis=1)
+    return _percentile(residual, POINT_QUANTILE) / span
 
 
 def _percentile(values: np.ndarray, q: float) -> float:
