@@ -27,7 +27,7 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from realname_tools.client import VIDEO_CLOCK
+from realname_tools.client import VIDEO_CLOCK, Vp8Link
 from realname_tools.splices import FPS, piece_frames
 
 CLIENT_KBPS = 1000  # realname_tools/client.py's default bit rate
@@ -84,43 +84,15 @@ class ReactivePlayer:
         """(av.VideoFrame, seconds): `bgr_frames` as the server receives them."""
         import av
 
-        codec = _Vp8RoundTrip(self.kbps) if self.kbps else None
+        link = Vp8Link(self.kbps * 1000) if self.kbps else None
         for n, (bgr, t) in enumerate(self.bgr_frames(engine)):
             frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgr), format="bgr24").reformat(format="yuv420p")
-            frame.pts, frame.time_base = n, Fraction(1, int(round(self.fps)))
-            if codec is not None:
-                frame = codec.passed(frame)
+            if link is not None:
+                frame = link.received(frame, t)
                 if frame is None:
                     continue
+            frame.pts, frame.time_base = n, Fraction(1, int(round(self.fps)))
             yield frame, t
-
-
-class _Vp8RoundTrip:
-    """libvpx in real-time mode, one frame in and one out (no look-ahead), as a WebRTC sender encodes."""
-
-    def __init__(self, kbps: int) -> None:
-        self.kbps = kbps
-        self.encoder = None
-        self.decoder = None
-
-    def passed(self, frame):
-        import av
-
-        if self.encoder is None:
-            self.encoder = av.CodecContext.create("libvpx", "w")
-            self.encoder.width, self.encoder.height = frame.width // 2 * 2, frame.height // 2 * 2
-            self.encoder.pix_fmt, self.encoder.time_base = "yuv420p", frame.time_base
-            self.encoder.bit_rate = self.kbps * 1000
-            self.encoder.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
-            self.decoder = av.CodecContext.create("libvpx", "r")
-        if (frame.width, frame.height) != (self.encoder.width, self.encoder.height):
-            frame = frame.reformat(width=self.encoder.width, height=self.encoder.height)
-        out = None
-        for packet in self.encoder.encode(frame):
-            for decoded in self.decoder.decode(packet):
-                decoded.pts, decoded.time_base = frame.pts, frame.time_base
-                out = decoded
-        return out
 
 
 class PromptLog:
